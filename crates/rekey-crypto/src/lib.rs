@@ -1,0 +1,19 @@
+//! Everything rekey does with key material.
+//!
+//! * [`Secret`] carries a credential value through the program: zeroized on drop, redacted in
+//!   `Debug`, no `Display`/`Serialize`; the value is read only through [`Secret::expose`].
+//! * [`envelope`] seals a secret version: a fresh data key per record encrypts the value
+//!   (AES-256-GCM, the record id and version as associated data), and the vault key wraps the
+//!   data key. Nothing decrypts unless the record id and version match the row it came from.
+//! * [`master`] turns a master key source (passphrase via Argon2id, key file) into the key that
+//!   wraps the vault key. (KMS wrapping lives with the AWS clients.)
+
+pub mod envelope;
+pub mod error;
+pub mod master;
+mod secret;
+
+pub use envelope::{open, seal, Sealed};
+pub use error::CryptoError;
+pub use master::{KdfParams, VaultKey};
+pub use secret::Secret;

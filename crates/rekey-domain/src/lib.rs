@@ -1,0 +1,22 @@
+//! rekey's vocabulary: the validated names, ids and rules that every other crate speaks in.
+//!
+//! Nothing here does I/O. Values are validated when they are built (`FromStr` / `new`), so a
+//! `UserName` or an `Arn` that exists is always well-formed and the layers above never re-check.
+
+pub mod arn;
+pub mod clock;
+pub mod error;
+pub mod kind;
+pub mod names;
+pub mod password;
+
+pub use arn::Arn;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::ValidationError;
+pub use kind::{CredentialKind, SecretState};
+pub use names::{AccessKeyId, AccountId, Folder, ProviderName, Region, UserName};
+pub use password::{PasswordPolicy, PasswordRules};
+
+/// Largest secret rekey stores (bytes). IAM passwords are at most 128 characters and secret
+/// access keys 40; the margin leaves room for other credential material without inviting misuse.
+pub const MAX_SECRET_LEN: usize = 1024;

@@ -1,0 +1,74 @@
+//! Storage errors, by what the caller can do about them.
+
+use thiserror::Error;
+
+/// A storage failure. Messages name the thing involved, never a secret.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The vault URL is not one rekey understands.
+    #[error("invalid vault URL {url:?}: {problem}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What was wrong with it.
+        problem: String,
+    },
+    /// There is no vault at that location.
+    #[error("no vault at {location}")]
+    NoVault {
+        /// Where it was looked for.
+        location: String,
+    },
+    /// The location holds something that is not a rekey vault, or a damaged one.
+    #[error("the vault at {location} is unreadable: {problem}")]
+    Corrupt {
+        /// Where.
+        location: String,
+        /// What the database said.
+        problem: String,
+    },
+    /// A row that was asked for does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for, e.g. `provider "prod"`.
+        what: String,
+    },
+    /// The write would break uniqueness or a reference.
+    #[error("{what}")]
+    Conflict {
+        /// What conflicts with what.
+        what: String,
+    },
+    /// The database could not be reached or failed.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// Store results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
+    }
+
+    /// Maps a sqlx error, turning constraint violations into `Conflict` with `conflict_what`.
+    pub(crate) fn from_sqlx(e: sqlx::Error, conflict_what: &str) -> Self {
+        match &e {
+            sqlx::Error::Database(db)
+                if db.is_unique_violation() || db.is_foreign_key_violation() =>
+            {
+                Self::Conflict {
+                    what: conflict_what.to_owned(),
+                }
+            }
+            _ => Self::Database(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e.to_string())
+    }
+}

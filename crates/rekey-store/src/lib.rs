@@ -1,0 +1,128 @@
+//! rekey's storage: one [`Store`] trait, two backends.
+//!
+//! [`open`] picks the backend from the vault URL (`sqlite:PATH` or `postgres://…`), connects,
+//! applies that backend's migrations and hands back an `Arc<dyn Store>`. Both backends share
+//! their query code (`sql.rs`, instantiated per backend with its own concrete pool); dialect
+//! differences — how a write transaction starts, how the audit chain is locked — stay in
+//! `sqlite.rs` and `postgres.rs`.
+//!
+//! Every mutating method takes the [`AuditEntry`] that describes it and appends it in the same
+//! transaction: a change and its audit record are committed together or not at all.
+
+pub mod chain;
+mod error;
+pub mod model;
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use error::{Result, StoreError};
+pub use model::*;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rekey_domain::{AccountId, CredentialKind, ProviderName, SecretState, UserName};
+use std::sync::Arc;
+
+/// Whether `open` may create a new, empty vault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// `rekey init`: create the file (SQLite) if missing.
+    Create,
+    /// Everything else: the vault must exist.
+    Existing,
+}
+
+/// The vault's persistence.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// The backend's name, `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// The header, or `None` for a database that was never initialised.
+    async fn header(&self) -> Result<Option<VaultHeader>>;
+    /// Writes the header of a new vault; `Conflict` if one exists.
+    async fn init(&self, header: &VaultHeader, audit: &AuditEntry) -> Result<()>;
+
+    /// Adds a provider with its sealed secret (static keys); `Conflict` on a duplicate name.
+    async fn insert_provider(
+        &self,
+        p: &Provider,
+        secret: Option<&SecretVersion>,
+        audit: &AuditEntry,
+    ) -> Result<()>;
+    /// One provider by name.
+    async fn provider(&self, name: &ProviderName) -> Result<Provider>;
+    /// All providers, by name.
+    async fn providers(&self) -> Result<Vec<Provider>>;
+    /// Removes a provider and its secrets; `Conflict` while accounts or other providers use it.
+    async fn delete_provider(&self, name: &ProviderName, audit: &AuditEntry) -> Result<()>;
+
+    /// Adds an account with its first secret version, if known.
+    async fn insert_account(
+        &self,
+        a: &Account,
+        secret: Option<&SecretVersion>,
+        audit: &AuditEntry,
+    ) -> Result<()>;
+    /// One account by id.
+    async fn account(&self, id: &AccountId) -> Result<Account>;
+    /// One account by provider, user and kind.
+    async fn find_account(
+        &self,
+        provider: &ProviderName,
+        user: &UserName,
+        kind: CredentialKind,
+    ) -> Result<Account>;
+    /// Accounts matching `filter`, ordered by provider, user, kind.
+    async fn accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>>;
+    /// Removes an account and its secret versions.
+    async fn delete_account(&self, id: &AccountId, audit: &AuditEntry) -> Result<()>;
+
+    /// Every version of a record, oldest first.
+    async fn secret_versions(&self, record_id: &str) -> Result<Vec<SecretVersion>>;
+    /// The version in `state`, newest first.
+    async fn secret_in_state(
+        &self,
+        record_id: &str,
+        state: SecretState,
+    ) -> Result<Option<SecretVersion>>;
+
+    /// Appends an event on its own.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord>;
+    /// Events at or after `since`, in chain order, at most `limit`.
+    async fn audit_events(
+        &self,
+        since: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>>;
+}
+
+/// Opens the vault at `url`, applying migrations.
+pub async fn open(url: &str, mode: OpenMode) -> Result<Arc<dyn Store>> {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(StoreError::InvalidUrl {
+                url: url.into(),
+                problem: "no file path after `sqlite:`".into(),
+            });
+        }
+        Ok(Arc::new(sqlite::SqliteStore::open(path, mode).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::open(url, mode).await?))
+    } else {
+        Err(StoreError::InvalidUrl {
+            url: url.into(),
+            problem: "expected `sqlite:PATH` or `postgres://USER@HOST:PORT/DB`".into(),
+        })
+    }
+}
+
+pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

@@ -1,0 +1,195 @@
+//! The records the store keeps. Plain data: validation happens in rekey-domain types, encryption
+//! in rekey-crypto; the store sees only sealed bytes.
+
+use chrono::{DateTime, Utc};
+use rekey_domain::{
+    AccountId, Arn, CredentialKind, Folder, ProviderName, Region, SecretState, UserName,
+};
+use serde::{Deserialize, Serialize};
+
+/// Which master key source protects the vault key, with its non-secret parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultHeader {
+    /// Layout version of the vault.
+    pub format: i64,
+    /// `passphrase`, `key-file` or `kms`.
+    pub key_source: String,
+    /// Source parameters (KDF salt and costs, key file path, KMS key id …) as JSON.
+    pub key_params: serde_json::Value,
+    /// The vault key, wrapped by the master key.
+    pub wrapped_vault_key: Vec<u8>,
+    /// When the vault was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// How a provider authenticates as the admin principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ProviderAuth {
+    /// A static access key; its secret is the provider's sealed record in the vault.
+    StaticKey {
+        /// The access key id (not secret).
+        access_key_id: String,
+    },
+    /// The AWS default credential chain (env, profile, SSO, instance role).
+    DefaultChain,
+    /// AssumeRole on top of another provider, or of the default chain.
+    AssumeRole {
+        /// The role to assume.
+        role_arn: Arn,
+        /// External id, when the role's trust policy requires one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        external_id: Option<String>,
+        /// The provider whose credentials call AssumeRole; the default chain when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<ProviderName>,
+    },
+}
+
+/// One AWS account connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provider {
+    /// Unique name.
+    pub name: ProviderName,
+    /// AWS region.
+    pub region: Region,
+    /// Endpoint override (emulators, partitions).
+    pub endpoint_url: Option<String>,
+    /// How it authenticates.
+    pub auth: ProviderAuth,
+    /// MFA device serial for assume-role, when required.
+    pub mfa_serial: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Provider {
+    /// The vault record id of this provider's static secret.
+    pub fn secret_record(&self) -> String {
+        provider_secret_record(&self.name)
+    }
+}
+
+/// The vault record id of a provider's static secret.
+pub fn provider_secret_record(name: &ProviderName) -> String {
+    format!("provider/{name}")
+}
+
+/// One managed IAM user credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Short stable id; also the vault record id of its secrets.
+    pub id: AccountId,
+    /// The provider it is reached through.
+    pub provider: ProviderName,
+    /// IAM user name.
+    pub user_name: UserName,
+    /// IAM's immutable UserId (detects a re-created user of the same name).
+    pub user_id: String,
+    /// The user's ARN.
+    pub arn: Arn,
+    /// Password or access key.
+    pub kind: CredentialKind,
+    /// Folder, for grouping and access scoping.
+    pub folder: Option<Folder>,
+    /// Human title.
+    pub title: Option<String>,
+    /// `ok`, `needs-rotation` (secret unknown), `no-secret` (password not set yet) …
+    pub status: String,
+    /// Rotation settings (JSON; typed by the engine).
+    pub settings: serde_json::Value,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters for listing accounts.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    /// Only this provider.
+    pub provider: Option<ProviderName>,
+    /// Only this folder and its sub-folders.
+    pub folder: Option<Folder>,
+}
+
+/// Where a secret version came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// The operator supplied an existing credential.
+    Adopted,
+    /// rekey created it in IAM.
+    Created,
+}
+
+impl Origin {
+    /// Stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Adopted => "adopted",
+            Self::Created => "created",
+        }
+    }
+    pub(crate) fn parse(s: &str) -> Self {
+        if s == "created" {
+            Self::Created
+        } else {
+            Self::Adopted
+        }
+    }
+}
+
+/// One sealed version of a record's secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretVersion {
+    /// The record (account id or `provider/NAME`).
+    pub record_id: String,
+    /// 1, 2, …
+    pub version: i64,
+    /// Life state.
+    pub state: SecretState,
+    /// The access key id this secret belongs to, for access keys.
+    pub key_id: Option<String>,
+    /// Adopted or created by rekey.
+    pub origin: Origin,
+    /// The data key wrapped by the vault key.
+    pub wrapped_key: Vec<u8>,
+    /// The secret sealed by the data key.
+    pub ciphertext: Vec<u8>,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An audit event before it is chained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who: `cli:USER@HOST`, `token:ID`, `scheduler`.
+    pub actor: String,
+    /// What, e.g. `account.add`.
+    pub action: String,
+    /// Which object, e.g. an account id or provider name.
+    pub target: Option<String>,
+    /// `ok`, `failed`, `denied`.
+    pub outcome: String,
+    /// Further non-secret facts.
+    pub detail: serde_json::Value,
+}
+
+/// An audit event as stored, with its place in the hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// The event.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// Hash of the previous event (64 zeros for the first).
+    pub prev_hash: String,
+    /// SHA-256 over `prev_hash` and this event's canonical JSON.
+    pub hash: String,
+}

@@ -1,0 +1,94 @@
+//! The SQLite backend: one vault file in WAL mode with a busy timeout, so several rekey
+//! processes can share it. Write transactions start with `BEGIN IMMEDIATE`, which takes the
+//! write lock up front: a read-then-write transaction can never fail half-way on a lock upgrade,
+//! and that same lock serialises appends to the audit chain.
+
+use crate::{OpenMode, Result, StoreError};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+use std::{path::Path, time::Duration};
+
+/// A vault in one SQLite file.
+#[derive(Debug)]
+pub(crate) struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    const BACKEND: &'static str = "sqlite";
+
+    pub(crate) async fn open(path: &str, mode: OpenMode) -> Result<Self> {
+        let exists = Path::new(path).exists();
+        if mode == OpenMode::Existing && !exists {
+            return Err(StoreError::NoVault {
+                location: path.to_owned(),
+            });
+        }
+        let corrupt = |e: sqlx::Error| StoreError::Corrupt {
+            location: path.to_owned(),
+            problem: e.to_string(),
+        };
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(mode == OpenMode::Create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(corrupt)?;
+        if !exists {
+            restrict_permissions(path);
+        }
+        if mode == OpenMode::Existing {
+            let tables: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'vault_header'",
+            )
+            .fetch_one(&pool)
+            .await
+            .map_err(corrupt)?;
+            if tables == 0 {
+                return Err(StoreError::Corrupt {
+                    location: path.to_owned(),
+                    problem: "not a rekey vault (no vault header)".into(),
+                });
+            }
+        }
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Corrupt {
+                location: path.to_owned(),
+                problem: format!("migrating the vault: {e}"),
+            })?;
+        Ok(Self { pool })
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// `BEGIN IMMEDIATE` already holds the database's single write lock.
+    async fn lock_audit(_tx: &mut Transaction<'static, Sqlite>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The vault holds only sealed secrets, but its metadata (who is managed where) is still private.
+fn restrict_permissions(path: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path, error = %e, "could not restrict vault file permissions");
+        }
+    }
+}
+
+crate::sql::sql_store!(SqliteStore, Sqlite, SqliteRow);
