@@ -1,1 +1,22 @@
-//! placeholder
+//! rekey's view of AWS: narrow traits holding only the calls rekey makes ([`IamApi`],
+//! [`StsApi`]), their aws-sdk implementations, how a provider's credentials are built
+//! ([`conn`]), KMS wrapping of the vault key ([`kms`]), and the classification of every AWS
+//! failure into what the caller can do about it ([`AwsError`]).
+
+pub mod conn;
+mod error;
+pub mod iam;
+pub mod kms;
+pub mod sts;
+
+pub use conn::{Conn, ConnCredentials};
+pub use error::{AwsError, AwsErrorClass};
+pub use iam::{AccessKeyMeta, IamApi, IamUser, LastUsed, LoginProfileInfo, SdkIam};
+pub use sts::{CallerIdentity, SdkSts, StsApi};
+
+/// AWS results.
+pub type Result<T, E = AwsError> = std::result::Result<T, E>;
+
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}

@@ -26,12 +26,7 @@ pub struct Sealed {
 
 impl std::fmt::Debug for Sealed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Sealed({} + {} bytes)",
-            self.wrapped_key.len(),
-            self.ciphertext.len()
-        )
+        write!(f, "Sealed({} + {} bytes)", self.wrapped_key.len(), self.ciphertext.len())
     }
 }
 
@@ -45,9 +40,7 @@ pub(crate) fn encrypt(key: &VaultKey, plain: &[u8], aad: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     OsRng.fill_bytes(&mut nonce);
     // Encryption with a valid key and in-memory buffers cannot fail.
-    let ct = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
-        .unwrap_or_default();
+    let ct = cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad }).unwrap_or_default();
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ct);
     out
@@ -60,10 +53,7 @@ pub(crate) fn decrypt(key: &VaultKey, blob: &[u8], aad: &[u8]) -> Option<Zeroizi
     }
     let (nonce, ct) = blob.split_at(NONCE_LEN);
     let cipher = Aes256Gcm::new(key.0.as_ref().into());
-    cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
-        .ok()
-        .map(Zeroizing::new)
+    cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad }).ok().map(Zeroizing::new)
 }
 
 /// Seals `secret` as version `version` of record `record_id`.
@@ -77,16 +67,8 @@ pub fn seal(vault: &VaultKey, record_id: &str, version: i64, secret: &Secret) ->
 }
 
 /// Opens version `version` of record `record_id`.
-pub fn open(
-    vault: &VaultKey,
-    record_id: &str,
-    version: i64,
-    sealed: &Sealed,
-) -> Result<Secret, CryptoError> {
-    let tampered = || CryptoError::Tampered {
-        record: record_id.to_owned(),
-        version,
-    };
+pub fn open(vault: &VaultKey, record_id: &str, version: i64, sealed: &Sealed) -> Result<Secret, CryptoError> {
+    let tampered = || CryptoError::Tampered { record: record_id.to_owned(), version };
     let aad = aad(record_id, version);
     let key_bytes = decrypt(vault, &sealed.wrapped_key, &aad).ok_or_else(tampered)?;
     let data_key = VaultKey::from_bytes(&key_bytes).ok_or_else(tampered)?;
@@ -103,10 +85,7 @@ mod tests {
     fn round_trip() {
         let k = VaultKey::random();
         let s = seal(&k, "acc1", 1, &Secret::new("wJalrXUtnFEMI/K7MDENG"));
-        assert_eq!(
-            open(&k, "acc1", 1, &s).unwrap().expose(),
-            "wJalrXUtnFEMI/K7MDENG"
-        );
+        assert_eq!(open(&k, "acc1", 1, &s).unwrap().expose(), "wJalrXUtnFEMI/K7MDENG");
     }
 
     #[test]
@@ -121,14 +100,8 @@ mod tests {
     fn swapped_or_altered_records_are_detected() {
         let k = VaultKey::random();
         let s = seal(&k, "acc1", 1, &Secret::new("x"));
-        assert!(matches!(
-            open(&k, "acc2", 1, &s),
-            Err(CryptoError::Tampered { .. })
-        ));
-        assert!(matches!(
-            open(&k, "acc1", 2, &s),
-            Err(CryptoError::Tampered { .. })
-        ));
+        assert!(matches!(open(&k, "acc2", 1, &s), Err(CryptoError::Tampered { .. })));
+        assert!(matches!(open(&k, "acc1", 2, &s), Err(CryptoError::Tampered { .. })));
         let mut bad = s.clone();
         let last = bad.ciphertext.len() - 1;
         bad.ciphertext[last] ^= 1;

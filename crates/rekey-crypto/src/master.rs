@@ -36,13 +36,8 @@ impl VaultKey {
     }
 
     /// Unwraps a key wrapped by [`VaultKey::wrap_under`]; a wrong `wrapping` key gives `WrongKey`.
-    pub fn unwrap_from(
-        wrapping: &VaultKey,
-        blob: &[u8],
-        context: &str,
-    ) -> Result<Self, CryptoError> {
-        let plain =
-            envelope::decrypt(wrapping, blob, context.as_bytes()).ok_or(CryptoError::WrongKey)?;
+    pub fn unwrap_from(wrapping: &VaultKey, blob: &[u8], context: &str) -> Result<Self, CryptoError> {
+        let plain = envelope::decrypt(wrapping, blob, context.as_bytes()).ok_or(CryptoError::WrongKey)?;
         Self::from_bytes(&plain).ok_or(CryptoError::WrongKey)
     }
 }
@@ -71,19 +66,13 @@ impl KdfParams {
     pub fn generate() -> Self {
         let mut salt = [0u8; 16];
         OsRng.fill_bytes(&mut salt);
-        Self {
-            salt: hex::encode(salt),
-            m_kib: 19 * 1024,
-            t: 2,
-            p: 1,
-        }
+        Self { salt: hex::encode(salt), m_kib: 19 * 1024, t: 2, p: 1 }
     }
 
     /// Derives the wrapping key from a passphrase.
     pub fn derive(&self, passphrase: &Secret) -> Result<VaultKey, CryptoError> {
         let salt = hex::decode(&self.salt).map_err(|e| CryptoError::Kdf(format!("salt: {e}")))?;
-        let params = Params::new(self.m_kib, self.t, self.p, Some(32))
-            .map_err(|e| CryptoError::Kdf(e.to_string()))?;
+        let params = Params::new(self.m_kib, self.t, self.p, Some(32)).map_err(|e| CryptoError::Kdf(e.to_string()))?;
         let mut out = Zeroizing::new([0u8; 32]);
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
             .hash_password_into(passphrase.expose().as_bytes(), &salt, out.as_mut())
@@ -94,24 +83,15 @@ impl KdfParams {
 
 /// Reads a key file: 64 hex characters (surrounding whitespace ignored).
 pub fn read_key_file(path: &Path) -> Result<VaultKey, CryptoError> {
-    let err = |problem: String| CryptoError::KeyFile {
-        path: path.display().to_string(),
-        problem,
-    };
+    let err = |problem: String| CryptoError::KeyFile { path: path.display().to_string(), problem };
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?);
-    let bytes = Zeroizing::new(
-        hex::decode(text.trim()).map_err(|_| err("expected 64 hexadecimal characters".into()))?,
-    );
-    VaultKey::from_bytes(&bytes)
-        .ok_or_else(|| err("expected 64 hexadecimal characters (32 bytes)".into()))
+    let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| err("expected 64 hexadecimal characters".into()))?);
+    VaultKey::from_bytes(&bytes).ok_or_else(|| err("expected 64 hexadecimal characters (32 bytes)".into()))
 }
 
 /// Creates a new key file with a random key, readable by its owner only. Refuses to overwrite.
 pub fn create_key_file(path: &Path) -> Result<VaultKey, CryptoError> {
-    let err = |problem: String| CryptoError::KeyFile {
-        path: path.display().to_string(),
-        problem,
-    };
+    let err = |problem: String| CryptoError::KeyFile { path: path.display().to_string(), problem };
     let key = VaultKey::random();
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -119,8 +99,7 @@ pub fn create_key_file(path: &Path) -> Result<VaultKey, CryptoError> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let mut f = opts.open(path).map_err(|e| err(e.to_string()))?;
     let text = Zeroizing::new(format!("{}\n", hex::encode(key.0.as_ref())));
-    f.write_all(text.as_bytes())
-        .map_err(|e| err(e.to_string()))?;
+    f.write_all(text.as_bytes()).map_err(|e| err(e.to_string()))?;
     Ok(key)
 }
 
@@ -129,33 +108,18 @@ mod tests {
     use super::*;
 
     fn fast() -> KdfParams {
-        KdfParams {
-            m_kib: 64,
-            t: 1,
-            ..KdfParams::generate()
-        }
+        KdfParams { m_kib: 64, t: 1, ..KdfParams::generate() }
     }
 
     #[test]
     fn passphrase_wraps_and_wrong_passphrase_is_detected() {
         let params = fast();
         let vault = VaultKey::random();
-        let blob = vault.wrap_under(
-            &params.derive(&Secret::new("correct horse")).unwrap(),
-            "vault",
-        );
-        let back = VaultKey::unwrap_from(
-            &params.derive(&Secret::new("correct horse")).unwrap(),
-            &blob,
-            "vault",
-        )
-        .unwrap();
+        let blob = vault.wrap_under(&params.derive(&Secret::new("correct horse")).unwrap(), "vault");
+        let back =
+            VaultKey::unwrap_from(&params.derive(&Secret::new("correct horse")).unwrap(), &blob, "vault").unwrap();
         assert_eq!(back.0.as_ref(), vault.0.as_ref());
-        let wrong = VaultKey::unwrap_from(
-            &params.derive(&Secret::new("battery staple")).unwrap(),
-            &blob,
-            "vault",
-        );
+        let wrong = VaultKey::unwrap_from(&params.derive(&Secret::new("battery staple")).unwrap(), &blob, "vault");
         assert!(matches!(wrong, Err(CryptoError::WrongKey)));
     }
 
@@ -167,10 +131,7 @@ mod tests {
         assert_eq!(read_key_file(&path).unwrap().0.as_ref(), k.0.as_ref());
         assert!(create_key_file(&path).is_err());
         std::fs::write(&path, "not hex").unwrap();
-        assert!(matches!(
-            read_key_file(&path),
-            Err(CryptoError::KeyFile { .. })
-        ));
+        assert!(matches!(read_key_file(&path), Err(CryptoError::KeyFile { .. })));
     }
 
     #[test]

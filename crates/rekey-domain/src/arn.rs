@@ -63,25 +63,19 @@ impl FromStr for Arn {
         };
         let parts: Vec<&str> = s.splitn(6, ':').collect();
         if parts.len() != 6 || parts[0] != "arn" {
-            return Err(bad(
-                "does not have the form arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE",
-            ));
+            return Err(bad("does not have the form arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE"));
         }
-        let lower_dash =
-            |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+        let lower_dash = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '-');
         if !lower_dash(parts[1]) {
             return Err(bad("has an invalid partition"));
         }
         if !lower_dash(parts[2]) {
             return Err(bad("has an invalid service"));
         }
-        if !parts[4].is_empty()
-            && (parts[4].len() != 12 || !parts[4].chars().all(|c| c.is_ascii_digit()))
-        {
+        if !parts[4].is_empty() && (parts[4].len() != 12 || !parts[4].chars().all(|c| c.is_ascii_digit())) {
             return Err(bad("has an account id that is not 12 digits"));
         }
-        if parts[5].is_empty() || parts[5].len() > 2048 || parts[5].chars().any(char::is_whitespace)
-        {
+        if parts[5].is_empty() || parts[5].len() > 2048 || parts[5].chars().any(char::is_whitespace) {
             return Err(bad("has an empty or invalid resource"));
         }
         Ok(Self {

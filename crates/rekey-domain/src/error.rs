@@ -17,21 +17,13 @@ pub struct ValidationError {
 impl ValidationError {
     /// Builds an error for `field`.
     pub fn new(field: &'static str, problem: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self {
-            field,
-            problem: problem.into(),
-            hint: hint.into(),
-        }
+        Self { field, problem: problem.into(), hint: hint.into() }
     }
 }
 
 impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {}: {} ({})",
-            self.field, self.problem, self.hint
-        )
+        write!(f, "invalid {}: {} ({})", self.field, self.problem, self.hint)
     }
 }
 

@@ -103,9 +103,7 @@ fn check_user_name(s: &str) -> Result<(), ValidationError> {
 
 fn check_provider_name(s: &str) -> Result<(), ValidationError> {
     let starts_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let chars_ok = s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let chars_ok = s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if !(1..=64).contains(&s.len()) || !starts_ok || !chars_ok {
         return Err(ValidationError::new(
             "provider name",
@@ -117,12 +115,7 @@ fn check_provider_name(s: &str) -> Result<(), ValidationError> {
 }
 
 fn check_folder(s: &str) -> Result<(), ValidationError> {
-    let segment_ok = |seg: &str| {
-        !seg.is_empty()
-            && seg
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    };
+    let segment_ok = |seg: &str| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if s.is_empty() || s.len() > 128 || !s.split('/').all(segment_ok) {
         return Err(ValidationError::new(
             "folder",
@@ -136,9 +129,7 @@ fn check_folder(s: &str) -> Result<(), ValidationError> {
 fn check_region(s: &str) -> Result<(), ValidationError> {
     let parts: Vec<&str> = s.split('-').collect();
     let ok = parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
         && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty()
         && s.len() <= 32;
@@ -153,9 +144,7 @@ fn check_region(s: &str) -> Result<(), ValidationError> {
 }
 
 fn check_access_key_id(s: &str) -> Result<(), ValidationError> {
-    let ok = (16..=128).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    let ok = (16..=128).contains(&s.len()) && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
     if !ok {
         return Err(ValidationError::new(
             "access key id",
@@ -183,9 +172,7 @@ impl AccountId {
     /// A fresh random id (40 bits; the store rejects the rare collision and the caller retries).
     pub fn random() -> Self {
         let mut rng = rand::thread_rng();
-        let id = (0..8)
-            .map(|_| CROCKFORD[rng.gen_range(0..CROCKFORD.len())] as char)
-            .collect();
+        let id = (0..8).map(|_| CROCKFORD[rng.gen_range(0..CROCKFORD.len())] as char).collect();
         Self(id)
     }
 }

@@ -74,10 +74,7 @@ impl PasswordRules {
         if self.symbol_set.is_empty() || !self.symbol_set.chars().all(|c| IAM_SYMBOLS.contains(c)) {
             return Err(ValidationError::new(
                 "password symbol set",
-                format!(
-                    "{:?} is not a non-empty subset of IAM's symbols",
-                    self.symbol_set
-                ),
+                format!("{:?} is not a non-empty subset of IAM's symbols", self.symbol_set),
                 format!("choose symbols from {IAM_SYMBOLS}"),
             ));
         }
@@ -121,8 +118,7 @@ impl PasswordRules {
         let classes = self.classes();
         let all: Vec<char> = classes.iter().flat_map(|s| s.chars()).collect();
         let mut rng = OsRng;
-        let mut chars: Zeroizing<Vec<char>> =
-            Zeroizing::new(Vec::with_capacity(self.length.into()));
+        let mut chars: Zeroizing<Vec<char>> = Zeroizing::new(Vec::with_capacity(self.length.into()));
         for class in &classes {
             let set: Vec<char> = class.chars().collect();
             chars.push(set[rng.gen_range(0..set.len())]);
@@ -142,9 +138,7 @@ impl PasswordRules {
             && (!self.lowercase || has(LOWER))
             && (!self.numbers || has(DIGITS))
             && (!self.symbols || has(&self.symbol_set))
-            && password
-                .chars()
-                .all(|c| self.classes().iter().any(|s| s.contains(c)))
+            && password.chars().all(|c| self.classes().iter().any(|s| s.contains(c)))
     }
 }
 
@@ -154,11 +148,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn rules() -> impl Strategy<Value = PasswordRules> {
-        (
-            8u8..=128,
-            any::<[bool; 4]>(),
-            proptest::sample::subsequence(IAM_SYMBOLS.chars().collect::<Vec<_>>(), 1..=20),
-        )
+        (8u8..=128, any::<[bool; 4]>(), proptest::sample::subsequence(IAM_SYMBOLS.chars().collect::<Vec<_>>(), 1..=20))
             .prop_map(|(length, c, syms)| PasswordRules {
                 length,
                 uppercase: c[0],
@@ -196,23 +186,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_rules() {
-        let r = PasswordRules {
-            length: 4,
-            ..Default::default()
-        };
+        let r = PasswordRules { length: 4, ..Default::default() };
         assert!(r.validate().is_err());
-        let r = PasswordRules {
-            symbol_set: "~".into(),
-            ..Default::default()
-        };
+        let r = PasswordRules { symbol_set: "~".into(), ..Default::default() };
         assert!(r.validate().is_err());
-        let r = PasswordRules {
-            uppercase: false,
-            lowercase: false,
-            numbers: false,
-            symbols: false,
-            ..Default::default()
-        };
+        let r =
+            PasswordRules { uppercase: false, lowercase: false, numbers: false, symbols: false, ..Default::default() };
         assert!(r.validate().is_err());
     }
 

@@ -31,10 +31,7 @@ pub fn first_broken(events: &[AuditRecord]) -> Option<i64> {
     let mut prev = GENESIS.to_owned();
     for (i, e) in events.iter().enumerate() {
         let expected_seq = i64::try_from(i).unwrap_or(i64::MAX) + 1;
-        if e.seq != expected_seq
-            || e.prev_hash != prev
-            || event_hash(&prev, e.seq, &e.entry) != e.hash
-        {
+        if e.seq != expected_seq || e.prev_hash != prev || event_hash(&prev, e.seq, &e.entry) != e.hash {
             return Some(e.seq);
         }
         prev.clone_from(&e.hash);

@@ -55,12 +55,8 @@ impl StoreError {
     /// Maps a sqlx error, turning constraint violations into `Conflict` with `conflict_what`.
     pub(crate) fn from_sqlx(e: sqlx::Error, conflict_what: &str) -> Self {
         match &e {
-            sqlx::Error::Database(db)
-                if db.is_unique_violation() || db.is_foreign_key_violation() =>
-            {
-                Self::Conflict {
-                    what: conflict_what.to_owned(),
-                }
+            sqlx::Error::Database(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
+                Self::Conflict { what: conflict_what.to_owned() }
             }
             _ => Self::Database(e.to_string()),
         }

@@ -45,12 +45,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn init(&self, header: &VaultHeader, audit: &AuditEntry) -> Result<()>;
 
     /// Adds a provider with its sealed secret (static keys); `Conflict` on a duplicate name.
-    async fn insert_provider(
-        &self,
-        p: &Provider,
-        secret: Option<&SecretVersion>,
-        audit: &AuditEntry,
-    ) -> Result<()>;
+    async fn insert_provider(&self, p: &Provider, secret: Option<&SecretVersion>, audit: &AuditEntry) -> Result<()>;
     /// One provider by name.
     async fn provider(&self, name: &ProviderName) -> Result<Provider>;
     /// All providers, by name.
@@ -59,21 +54,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_provider(&self, name: &ProviderName, audit: &AuditEntry) -> Result<()>;
 
     /// Adds an account with its first secret version, if known.
-    async fn insert_account(
-        &self,
-        a: &Account,
-        secret: Option<&SecretVersion>,
-        audit: &AuditEntry,
-    ) -> Result<()>;
+    async fn insert_account(&self, a: &Account, secret: Option<&SecretVersion>, audit: &AuditEntry) -> Result<()>;
     /// One account by id.
     async fn account(&self, id: &AccountId) -> Result<Account>;
     /// One account by provider, user and kind.
-    async fn find_account(
-        &self,
-        provider: &ProviderName,
-        user: &UserName,
-        kind: CredentialKind,
-    ) -> Result<Account>;
+    async fn find_account(&self, provider: &ProviderName, user: &UserName, kind: CredentialKind) -> Result<Account>;
     /// Accounts matching `filter`, ordered by provider, user, kind.
     async fn accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>>;
     /// Removes an account and its secret versions.
@@ -82,20 +67,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every version of a record, oldest first.
     async fn secret_versions(&self, record_id: &str) -> Result<Vec<SecretVersion>>;
     /// The version in `state`, newest first.
-    async fn secret_in_state(
-        &self,
-        record_id: &str,
-        state: SecretState,
-    ) -> Result<Option<SecretVersion>>;
+    async fn secret_in_state(&self, record_id: &str, state: SecretState) -> Result<Option<SecretVersion>>;
 
     /// Appends an event on its own.
     async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord>;
     /// Events at or after `since`, in chain order, at most `limit`.
-    async fn audit_events(
-        &self,
-        since: Option<DateTime<Utc>>,
-        limit: i64,
-    ) -> Result<Vec<AuditRecord>>;
+    async fn audit_events(&self, since: Option<DateTime<Utc>>, limit: i64) -> Result<Vec<AuditRecord>>;
 }
 
 /// Opens the vault at `url`, applying migrations.
@@ -103,10 +80,7 @@ pub async fn open(url: &str, mode: OpenMode) -> Result<Arc<dyn Store>> {
     if let Some(path) = url.strip_prefix("sqlite:") {
         let path = path.strip_prefix("//").unwrap_or(path);
         if path.is_empty() {
-            return Err(StoreError::InvalidUrl {
-                url: url.into(),
-                problem: "no file path after `sqlite:`".into(),
-            });
+            return Err(StoreError::InvalidUrl { url: url.into(), problem: "no file path after `sqlite:`".into() });
         }
         Ok(Arc::new(sqlite::SqliteStore::open(path, mode).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {

@@ -2,9 +2,7 @@
 //! in rekey-crypto; the store sees only sealed bytes.
 
 use chrono::{DateTime, Utc};
-use rekey_domain::{
-    AccountId, Arn, CredentialKind, Folder, ProviderName, Region, SecretState, UserName,
-};
+use rekey_domain::{AccountId, Arn, CredentialKind, Folder, ProviderName, Region, SecretState, UserName};
 use serde::{Deserialize, Serialize};
 
 /// Which master key source protects the vault key, with its non-secret parameters.

@@ -20,22 +20,13 @@ impl PgStore {
 
     pub(crate) async fn open(url: &str, mode: OpenMode) -> Result<Self> {
         let location = redact_url(url);
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .connect(url)
-            .await
-            .map_err(|e| match e {
-                sqlx::Error::Configuration(c) => StoreError::InvalidUrl {
-                    url: location.clone(),
-                    problem: c.to_string(),
-                },
-                other => StoreError::Database(format!("connecting to {location}: {other}")),
-            })?;
+        let pool = PgPoolOptions::new().max_connections(8).connect(url).await.map_err(|e| match e {
+            sqlx::Error::Configuration(c) => StoreError::InvalidUrl { url: location.clone(), problem: c.to_string() },
+            other => StoreError::Database(format!("connecting to {location}: {other}")),
+        })?;
         if mode == OpenMode::Existing {
             let present: Option<String> =
-                sqlx::query_scalar("SELECT to_regclass('vault_header')::text")
-                    .fetch_one(&pool)
-                    .await?;
+                sqlx::query_scalar("SELECT to_regclass('vault_header')::text").fetch_one(&pool).await?;
             if present.is_none() {
                 return Err(StoreError::NoVault { location });
             }
@@ -43,10 +34,7 @@ impl PgStore {
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Corrupt {
-                location,
-                problem: format!("migrating the vault: {e}"),
-            })?;
+            .map_err(|e| StoreError::Corrupt { location, problem: format!("migrating the vault: {e}") })?;
         Ok(Self { pool })
     }
 
@@ -55,10 +43,7 @@ impl PgStore {
     }
 
     async fn lock_audit(tx: &mut Transaction<'static, Postgres>) -> Result<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(AUDIT_LOCK)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK).execute(&mut **tx).await?;
         Ok(())
     }
 }

@@ -11,17 +11,14 @@ pub(crate) fn parse_col<T: FromStr>(value: &str, column: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
-    value.parse().map_err(|e: T::Err| StoreError::Corrupt {
-        location: format!("column {column}"),
-        problem: e.to_string(),
-    })
+    value
+        .parse()
+        .map_err(|e: T::Err| StoreError::Corrupt { location: format!("column {column}"), problem: e.to_string() })
 }
 
 pub(crate) fn json_col<T: serde::de::DeserializeOwned>(value: &str, column: &str) -> Result<T> {
-    serde_json::from_str(value).map_err(|e| StoreError::Corrupt {
-        location: format!("column {column}"),
-        problem: e.to_string(),
-    })
+    serde_json::from_str(value)
+        .map_err(|e| StoreError::Corrupt { location: format!("column {column}"), problem: e.to_string() })
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {

@@ -5,8 +5,7 @@
 
 use crate::{OpenMode, Result, StoreError};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 use std::{path::Path, time::Duration};
@@ -23,14 +22,9 @@ impl SqliteStore {
     pub(crate) async fn open(path: &str, mode: OpenMode) -> Result<Self> {
         let exists = Path::new(path).exists();
         if mode == OpenMode::Existing && !exists {
-            return Err(StoreError::NoVault {
-                location: path.to_owned(),
-            });
+            return Err(StoreError::NoVault { location: path.to_owned() });
         }
-        let corrupt = |e: sqlx::Error| StoreError::Corrupt {
-            location: path.to_owned(),
-            problem: e.to_string(),
-        };
+        let corrupt = |e: sqlx::Error| StoreError::Corrupt { location: path.to_owned(), problem: e.to_string() };
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(mode == OpenMode::Create)
@@ -38,21 +32,15 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await
-            .map_err(corrupt)?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(corrupt)?;
         if !exists {
             restrict_permissions(path);
         }
         if mode == OpenMode::Existing {
-            let tables: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'vault_header'",
-            )
-            .fetch_one(&pool)
-            .await
-            .map_err(corrupt)?;
+            let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'vault_header'")
+                .fetch_one(&pool)
+                .await
+                .map_err(corrupt)?;
             if tables == 0 {
                 return Err(StoreError::Corrupt {
                     location: path.to_owned(),
@@ -60,13 +48,10 @@ impl SqliteStore {
                 });
             }
         }
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Corrupt {
-                location: path.to_owned(),
-                problem: format!("migrating the vault: {e}"),
-            })?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|e| StoreError::Corrupt {
+            location: path.to_owned(),
+            problem: format!("migrating the vault: {e}"),
+        })?;
         Ok(Self { pool })
     }
 

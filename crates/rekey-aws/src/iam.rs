@@ -1,0 +1,294 @@
+//! IAM: only the calls rekey makes, behind [`IamApi`] so the engine can be tested with doubles.
+
+use crate::{to_chrono, AwsError, Conn, Result};
+use async_trait::async_trait;
+use aws_sdk_iam::types::{StatusType, Tag};
+use chrono::{DateTime, Utc};
+use rekey_crypto::Secret;
+use rekey_domain::PasswordPolicy;
+
+/// An IAM user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamUser {
+    /// Name.
+    pub user_name: String,
+    /// Immutable unique id (changes if the user is deleted and re-created).
+    pub user_id: String,
+    /// ARN.
+    pub arn: String,
+    /// Path, e.g. `/ops/`.
+    pub path: String,
+    /// Created.
+    pub created: Option<DateTime<Utc>>,
+}
+
+/// One access key as IAM lists it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyMeta {
+    /// Access key id.
+    pub id: String,
+    /// Active or Inactive.
+    pub active: bool,
+    /// Created.
+    pub created: Option<DateTime<Utc>>,
+}
+
+/// A console login profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginProfileInfo {
+    /// Created (IAM updates nothing else visible here).
+    pub created: Option<DateTime<Utc>>,
+    /// Whether the user must reset the password at next sign-in.
+    pub reset_required: bool,
+}
+
+/// `GetAccessKeyLastUsed`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LastUsed {
+    /// When the key was last used, if ever.
+    pub at: Option<DateTime<Utc>>,
+    /// Service it was used with.
+    pub service: Option<String>,
+    /// Region it was used in.
+    pub region: Option<String>,
+}
+
+/// The IAM calls rekey makes.
+#[async_trait]
+pub trait IamApi: Send + Sync {
+    /// `iam:GetUser`.
+    async fn get_user(&self, user: &str) -> Result<IamUser>;
+    /// `iam:ListAccessKeys`.
+    async fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKeyMeta>>;
+    /// `iam:CreateAccessKey`: the only time IAM returns a secret.
+    async fn create_access_key(&self, user: &str) -> Result<(AccessKeyMeta, Secret)>;
+    /// `iam:UpdateAccessKey`.
+    async fn update_access_key(&self, user: &str, key_id: &str, active: bool) -> Result<()>;
+    /// `iam:DeleteAccessKey`.
+    async fn delete_access_key(&self, user: &str, key_id: &str) -> Result<()>;
+    /// `iam:GetAccessKeyLastUsed`.
+    async fn access_key_last_used(&self, key_id: &str) -> Result<LastUsed>;
+    /// `iam:TagUser`.
+    async fn tag_user(&self, user: &str, tags: &[(String, String)]) -> Result<()>;
+    /// `iam:UntagUser`.
+    async fn untag_user(&self, user: &str, keys: &[String]) -> Result<()>;
+    /// `iam:ListUserTags`.
+    async fn list_user_tags(&self, user: &str) -> Result<Vec<(String, String)>>;
+    /// `iam:GetLoginProfile`; `None` when the user has no console password.
+    async fn login_profile(&self, user: &str) -> Result<Option<LoginProfileInfo>>;
+    /// `iam:CreateLoginProfile`.
+    async fn create_login_profile(&self, user: &str, password: &Secret) -> Result<()>;
+    /// `iam:UpdateLoginProfile` — always with a password and without a reset requirement.
+    async fn update_login_profile(&self, user: &str, password: &Secret) -> Result<()>;
+    /// `iam:GetAccountPasswordPolicy`; `None` when the account has none.
+    async fn password_policy(&self) -> Result<Option<PasswordPolicy>>;
+}
+
+/// [`IamApi`] over the AWS SDK.
+#[derive(Debug, Clone)]
+pub struct SdkIam {
+    client: aws_sdk_iam::Client,
+}
+
+impl SdkIam {
+    /// A client for `conn`.
+    pub async fn connect(conn: &Conn) -> Self {
+        Self { client: aws_sdk_iam::Client::new(&conn.sdk_config().await) }
+    }
+}
+
+fn key_meta(id: Option<String>, status: Option<&StatusType>, created: Option<&aws_smithy_types::DateTime>) -> AccessKeyMeta {
+    AccessKeyMeta {
+        id: id.unwrap_or_default(),
+        active: matches!(status, Some(StatusType::Active)),
+        created: created.and_then(to_chrono),
+    }
+}
+
+fn not_found_as_none<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.class == crate::AwsErrorClass::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[async_trait]
+impl IamApi for SdkIam {
+    async fn get_user(&self, user: &str) -> Result<IamUser> {
+        let out =
+            self.client.get_user().user_name(user).send().await.map_err(|e| AwsError::from_sdk("iam:GetUser", e))?;
+        let u = out.user.ok_or_else(|| AwsError::new(crate::AwsErrorClass::Other, "iam:GetUser", "no user returned"))?;
+        Ok(IamUser {
+            created: to_chrono(&u.create_date),
+            user_name: u.user_name,
+            user_id: u.user_id,
+            arn: u.arn,
+            path: u.path,
+        })
+    }
+
+    async fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKeyMeta>> {
+        let mut keys = Vec::new();
+        let mut pages = self.client.list_access_keys().user_name(user).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("iam:ListAccessKeys", e))?;
+            keys.extend(
+                page.access_key_metadata
+                    .into_iter()
+                    .map(|k| key_meta(k.access_key_id, k.status.as_ref(), k.create_date.as_ref())),
+            );
+        }
+        Ok(keys)
+    }
+
+    async fn create_access_key(&self, user: &str) -> Result<(AccessKeyMeta, Secret)> {
+        let out = self
+            .client
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam:CreateAccessKey", e))?;
+        let k = out.access_key.ok_or_else(|| {
+            AwsError::new(crate::AwsErrorClass::Other, "iam:CreateAccessKey", "no access key in the response")
+        })?;
+        let meta = key_meta(Some(k.access_key_id), Some(&k.status), k.create_date.as_ref());
+        Ok((meta, Secret::new(k.secret_access_key)))
+    }
+
+    async fn update_access_key(&self, user: &str, key_id: &str, active: bool) -> Result<()> {
+        let status = if active { StatusType::Active } else { StatusType::Inactive };
+        self.client
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(key_id)
+            .status(status)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam:UpdateAccessKey", e))?;
+        Ok(())
+    }
+
+    async fn delete_access_key(&self, user: &str, key_id: &str) -> Result<()> {
+        self.client
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam:DeleteAccessKey", e))?;
+        Ok(())
+    }
+
+    async fn access_key_last_used(&self, key_id: &str) -> Result<LastUsed> {
+        let out = self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam:GetAccessKeyLastUsed", e))?;
+        Ok(out
+            .access_key_last_used
+            .map(|u| LastUsed {
+                at: u.last_used_date.as_ref().and_then(to_chrono),
+                service: Some(u.service_name).filter(|s| s != "N/A"),
+                region: Some(u.region).filter(|s| s != "N/A"),
+            })
+            .unwrap_or_default())
+    }
+
+    async fn tag_user(&self, user: &str, tags: &[(String, String)]) -> Result<()> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| AwsError::new(crate::AwsErrorClass::Invalid, "iam:TagUser", e.to_string()))?;
+        self.client
+            .tag_user()
+            .user_name(user)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam:TagUser", e))?;
+        Ok(())
+    }
+
+    async fn untag_user(&self, user: &str, keys: &[String]) -> Result<()> {
+        self.client
+            .untag_user()
+            .user_name(user)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam:UntagUser", e))?;
+        Ok(())
+    }
+
+    async fn list_user_tags(&self, user: &str) -> Result<Vec<(String, String)>> {
+        let mut tags = Vec::new();
+        let mut pages = self.client.list_user_tags().user_name(user).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("iam:ListUserTags", e))?;
+            tags.extend(page.tags.into_iter().map(|t| (t.key, t.value)));
+        }
+        Ok(tags)
+    }
+
+    async fn login_profile(&self, user: &str) -> Result<Option<LoginProfileInfo>> {
+        let r = self
+            .client
+            .get_login_profile()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam:GetLoginProfile", e));
+        not_found_as_none(r).map(|o| {
+            o.and_then(|out| out.login_profile).map(|p| LoginProfileInfo {
+                created: to_chrono(&p.create_date),
+                reset_required: p.password_reset_required,
+            })
+        })
+    }
+
+    async fn create_login_profile(&self, user: &str, password: &Secret) -> Result<()> {
+        self.client
+            .create_login_profile()
+            .user_name(user)
+            .password(password.expose())
+            .password_reset_required(false)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam:CreateLoginProfile", e))?;
+        Ok(())
+    }
+
+    async fn update_login_profile(&self, user: &str, password: &Secret) -> Result<()> {
+        self.client
+            .update_login_profile()
+            .user_name(user)
+            .password(password.expose())
+            .password_reset_required(false)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam:UpdateLoginProfile", e))?;
+        Ok(())
+    }
+
+    async fn password_policy(&self) -> Result<Option<PasswordPolicy>> {
+        let r = self
+            .client
+            .get_account_password_policy()
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam:GetAccountPasswordPolicy", e));
+        Ok(not_found_as_none(r)?.and_then(|o| o.password_policy).map(|p| PasswordPolicy {
+            minimum_length: p.minimum_password_length.and_then(|n| u8::try_from(n).ok()).unwrap_or(6),
+            require_uppercase: p.require_uppercase_characters,
+            require_lowercase: p.require_lowercase_characters,
+            require_numbers: p.require_numbers,
+            require_symbols: p.require_symbols,
+        }))
+    }
+}
