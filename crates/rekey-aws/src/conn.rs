@@ -88,7 +88,8 @@ impl Conn {
                 ConnCredentials::DefaultChain => {}
                 ConnCredentials::AssumeRole { role_arn, external_id, source } => {
                     let source_conf = source.sdk_config().await;
-                    let mut builder = AssumeRoleProvider::builder(role_arn).session_name("rekey").configure(&source_conf);
+                    let mut builder =
+                        AssumeRoleProvider::builder(role_arn).session_name("rekey").configure(&source_conf);
                     if let Some(x) = external_id {
                         builder = builder.external_id(x);
                     }

@@ -80,7 +80,8 @@ impl AwsError {
             SdkError::ConstructionFailure(_) => (AwsErrorClass::Auth, None, DisplayErrorContext(&err).to_string()),
             _ => (AwsErrorClass::Other, None, DisplayErrorContext(&err).to_string()),
         };
-        let class = if matches!(err, SdkError::DispatchFailure(ref d) if d.is_user()) { AwsErrorClass::Auth } else { class };
+        let class =
+            if matches!(err, SdkError::DispatchFailure(ref d) if d.is_user()) { AwsErrorClass::Auth } else { class };
         Self { class, operation, code, message }
     }
 }
@@ -104,13 +105,27 @@ fn classify(code: Option<&str>, status: Option<u16>) -> AwsErrorClass {
         Some("LimitExceeded" | "LimitExceededException") => Limit,
         Some("EntityAlreadyExists" | "EntityAlreadyExistsException") => Conflict,
         Some(
-            "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "ServiceFailure" | "ServiceUnavailable"
-            | "InternalFailure" | "InternalError" | "RequestTimeout" | "EntityTemporarilyUnmodifiable",
+            "Throttling"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "ServiceFailure"
+            | "ServiceUnavailable"
+            | "InternalFailure"
+            | "InternalError"
+            | "RequestTimeout"
+            | "EntityTemporarilyUnmodifiable",
         ) => Retryable,
         Some(
-            "InvalidClientTokenId" | "SignatureDoesNotMatch" | "AccessDenied" | "AccessDeniedException"
-            | "UnrecognizedClientException" | "ExpiredToken" | "InvalidAccessKeyId" | "AuthFailure"
-            | "MissingAuthenticationToken" | "IncompleteSignature",
+            "InvalidClientTokenId"
+            | "SignatureDoesNotMatch"
+            | "AccessDenied"
+            | "AccessDeniedException"
+            | "UnrecognizedClientException"
+            | "ExpiredToken"
+            | "InvalidAccessKeyId"
+            | "AuthFailure"
+            | "MissingAuthenticationToken"
+            | "IncompleteSignature",
         ) => Auth,
         Some("ValidationError" | "InvalidInput" | "MalformedPolicyDocument" | "PasswordPolicyViolation") => Invalid,
         _ => match status {

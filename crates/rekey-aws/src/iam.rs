@@ -97,7 +97,11 @@ impl SdkIam {
     }
 }
 
-fn key_meta(id: Option<String>, status: Option<&StatusType>, created: Option<&aws_smithy_types::DateTime>) -> AccessKeyMeta {
+fn key_meta(
+    id: Option<String>,
+    status: Option<&StatusType>,
+    created: Option<&aws_smithy_types::DateTime>,
+) -> AccessKeyMeta {
     AccessKeyMeta {
         id: id.unwrap_or_default(),
         active: matches!(status, Some(StatusType::Active)),
@@ -118,7 +122,8 @@ impl IamApi for SdkIam {
     async fn get_user(&self, user: &str) -> Result<IamUser> {
         let out =
             self.client.get_user().user_name(user).send().await.map_err(|e| AwsError::from_sdk("iam:GetUser", e))?;
-        let u = out.user.ok_or_else(|| AwsError::new(crate::AwsErrorClass::Other, "iam:GetUser", "no user returned"))?;
+        let u =
+            out.user.ok_or_else(|| AwsError::new(crate::AwsErrorClass::Other, "iam:GetUser", "no user returned"))?;
         Ok(IamUser {
             created: to_chrono(&u.create_date),
             user_name: u.user_name,

@@ -1,1 +1,15 @@
-//! placeholder
+//! rekey's use cases. An [`Engine`] is an unlocked vault plus its collaborators (store, clock,
+//! AWS connector); each use case is a method on it, in the module named after what it acts on.
+//! Data flows one way: front ends (CLI, HTTP) → engine → store / AWS / clock.
+
+pub mod accounts;
+pub mod connect;
+mod error;
+pub mod providers;
+pub mod vault;
+
+pub use accounts::{AccountRef, KeySource, NewAccount, Removed};
+pub use connect::{AwsConnector, SdkConnector};
+pub use error::{Error, ErrorClass, Result};
+pub use providers::{AuthSpec, NewProvider};
+pub use vault::{Deps, Engine, KeySource as MasterKeySource, MasterKey};

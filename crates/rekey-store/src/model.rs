@@ -102,6 +102,12 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// Number of the current secret version (read-only; derived from the secret versions).
+    #[serde(default)]
+    pub current_version: Option<i64>,
+    /// Access key id of the current secret version (read-only; derived).
+    #[serde(default)]
+    pub current_key_id: Option<String>,
 }
 
 /// Filters for listing accounts.

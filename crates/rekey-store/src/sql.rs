@@ -40,6 +40,11 @@ macro_rules! sql_store {
         const PROVIDER_COLS: &str = "name, region, endpoint_url, auth, mfa_serial, created_at, updated_at";
         const ACCOUNT_COLS: &str =
             "id, provider, user_name, user_id, arn, kind, folder, title, status, settings, created_at, updated_at";
+        /// Account columns plus the current secret version's number and key id, in one query.
+        const ACCOUNT_SELECT: &str = "SELECT a.id, a.provider, a.user_name, a.user_id, a.arn, a.kind, a.folder, \
+            a.title, a.status, a.settings, a.created_at, a.updated_at, s.version AS current_version, \
+            s.key_id AS current_key_id FROM accounts a LEFT JOIN secret_versions s \
+            ON s.record_id = a.id AND s.state = 'current'";
         const SECRET_COLS: &str = "record_id, version, state, key_id, origin, wrapped_key, ciphertext, created_at";
         const AUDIT_COLS: &str = "seq, at, actor, action, target, outcome, detail, prev_hash, hash";
 
@@ -70,6 +75,8 @@ macro_rules! sql_store {
                 settings: json_col(&r.try_get::<String, _>("settings")?, "accounts.settings")?,
                 created_at: from_millis(r.try_get("created_at")?),
                 updated_at: from_millis(r.try_get("updated_at")?),
+                current_version: r.try_get("current_version")?,
+                current_key_id: r.try_get("current_key_id")?,
             })
         }
 
@@ -291,7 +298,7 @@ macro_rules! sql_store {
             }
 
             async fn account(&self, id: &AccountId) -> Result<Account> {
-                let row = sqlx::query(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"))
+                let row = sqlx::query(&format!("{ACCOUNT_SELECT} WHERE a.id = $1"))
                     .bind(id.as_str())
                     .fetch_optional(&self.pool)
                     .await?
@@ -301,7 +308,7 @@ macro_rules! sql_store {
 
             async fn find_account(&self, provider: &ProviderName, user: &UserName, kind: CredentialKind) -> Result<Account> {
                 let row = sqlx::query(&format!(
-                    "SELECT {ACCOUNT_COLS} FROM accounts WHERE provider = $1 AND user_name = $2 AND kind = $3"
+                    "{ACCOUNT_SELECT} WHERE a.provider = $1 AND a.user_name = $2 AND a.kind = $3"
                 ))
                 .bind(provider.as_str())
                 .bind(user.as_str())
@@ -315,10 +322,10 @@ macro_rules! sql_store {
             async fn accounts(&self, f: &AccountFilter) -> Result<Vec<Account>> {
                 let folder = f.folder.as_ref().map(|x| x.as_str().to_owned());
                 sqlx::query(&format!(
-                    "SELECT {ACCOUNT_COLS} FROM accounts \
-                     WHERE ($1 IS NULL OR provider = $1) \
-                       AND ($2 IS NULL OR folder = $2 OR folder LIKE $3) \
-                     ORDER BY provider, user_name, kind"
+                    "{ACCOUNT_SELECT} \
+                     WHERE ($1 IS NULL OR a.provider = $1) \
+                       AND ($2 IS NULL OR a.folder = $2 OR a.folder LIKE $3) \
+                     ORDER BY a.provider, a.user_name, a.kind"
                 ))
                 .bind(f.provider.as_ref().map(|p| p.as_str().to_owned()))
                 .bind(folder.clone())

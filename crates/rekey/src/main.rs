@@ -1,1 +1,51 @@
-fn main() {}
+//! The `rekey` binary: parse the command line, run the command, map failures to exit codes.
+
+mod cli;
+mod cmd;
+mod context;
+mod exit;
+mod output;
+mod views;
+
+use clap::Parser;
+use cli::{Cli, Command, Format};
+use std::{io::IsTerminal, process::ExitCode};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let format = cli.global.output.unwrap_or(Format::Table);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::INTERNAL);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => exit::report(&e, format),
+    }
+}
+
+async fn run(cli: Cli) -> rekey_engine::Result<()> {
+    let g = &cli.global;
+    let format = g.output.unwrap_or(Format::Table);
+    match cli.command {
+        Command::Init(args) => cmd::init::run(g, args).await,
+        Command::Provider(c) => cmd::provider::run(g, format, c).await,
+        Command::Account(c) => cmd::account::run(g, format, c).await,
+        Command::Audit(c) => cmd::audit::run(g, format, c).await,
+    }
+}
+
+/// Logs go to stderr, warnings by default; `REKEY_LOG` takes an env-filter directive.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REKEY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

@@ -1,0 +1,372 @@
+//! Accounts: the IAM user credentials rekey manages. Adding one checks the user in IAM (and
+//! records its immutable UserId), adopts a supplied secret or creates a fresh managed key, and
+//! seals the secret in the same transaction that records the account.
+
+use crate::{vault::check_secret_size, Engine, Error, Result};
+use rekey_aws::{AwsErrorClass, Conn, IamApi};
+use rekey_crypto::Secret;
+use rekey_domain::{
+    error::quote, AccessKeyId, AccountId, Arn, CredentialKind, Folder, ProviderName, SecretState, UserName,
+};
+use rekey_store::{Account, AccountFilter, Origin, SecretVersion, StoreError};
+use serde_json::json;
+use std::{fmt, str::FromStr, sync::Arc};
+
+/// The tag value rekey puts on a user under the key id of each access key it created.
+pub const OWNERSHIP_TAG_VALUE: &str = "managed-by-rekey";
+
+/// How an account is named on the command line: its id, or `PROVIDER/USER/KIND`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountRef {
+    /// The short id.
+    Id(AccountId),
+    /// Provider, user and kind.
+    Path(ProviderName, UserName, CredentialKind),
+}
+
+impl FromStr for AccountRef {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s.contains('/') {
+            let parts: Vec<&str> = s.split('/').collect();
+            if parts.len() != 3 {
+                return Err(Error::usage(
+                    format!("{} is not an account reference", quote(s)),
+                    "name an account by its id or as PROVIDER/USER/KIND, e.g. prod/alice/access-key",
+                ));
+            }
+            Ok(Self::Path(parts[0].parse()?, parts[1].parse()?, parts[2].parse()?))
+        } else {
+            Ok(Self::Id(s.parse()?))
+        }
+    }
+}
+
+impl fmt::Display for AccountRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::Path(p, u, k) => write!(f, "{p}/{u}/{k}"),
+        }
+    }
+}
+
+/// The secret of a new access-key account.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// Adopt an existing key, whose secret the operator supplies.
+    Adopt {
+        /// Key id.
+        access_key_id: AccessKeyId,
+        /// Its secret.
+        secret: Secret,
+    },
+    /// Create a fresh key that rekey manages.
+    Create,
+}
+
+/// An account to add.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Provider.
+    pub provider: ProviderName,
+    /// IAM user.
+    pub user: UserName,
+    /// Kind.
+    pub kind: CredentialKind,
+    /// Folder.
+    pub folder: Option<Folder>,
+    /// Title.
+    pub title: Option<String>,
+    /// For passwords: the current password, if it is to be adopted.
+    pub password: Option<Secret>,
+    /// For access keys: adopt or create.
+    pub key: Option<KeySource>,
+}
+
+/// What `remove_account` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// The account removed.
+    pub account: AccountId,
+    /// The managed key deleted from IAM, if any.
+    pub deleted_key: Option<String>,
+}
+
+fn check_title(t: &str) -> Result<()> {
+    if t.is_empty() || t.chars().count() > 200 || t.chars().any(char::is_control) {
+        return Err(Error::usage(format!("invalid title {}", quote(t)), "use 1 to 200 printable characters"));
+    }
+    Ok(())
+}
+
+impl NewAccount {
+    /// Checks the combination of options before anything is looked up or written.
+    fn validate(&self) -> Result<()> {
+        if let Some(t) = &self.title {
+            check_title(t)?;
+        }
+        match (self.kind, &self.key, &self.password) {
+            (CredentialKind::Password, Some(_), _) => Err(Error::usage(
+                "--access-key-id and --create apply to access-key accounts",
+                "drop them, or use --kind access-key",
+            )),
+            (CredentialKind::Password, None, Some(p)) => {
+                check_secret_size("password", p)?;
+                if p.expose().chars().count() > 128 {
+                    return Err(Error::usage("the password is longer than IAM's 128 characters", "check the value"));
+                }
+                Ok(())
+            }
+            (CredentialKind::AccessKey, None, _) => Err(Error::usage(
+                "an access-key account needs --access-key-id ID --secret-stdin (adopt) or --create",
+                "adopt the existing key with its secret, or let rekey create a managed key",
+            )),
+            (CredentialKind::AccessKey, _, Some(_)) => {
+                Err(Error::usage("a password was supplied for an access-key account", "use --kind password"))
+            }
+            (CredentialKind::AccessKey, Some(KeySource::Adopt { secret, .. }), None) => {
+                check_secret_size("secret access key", secret)?;
+                if secret.expose().chars().any(char::is_whitespace) {
+                    return Err(Error::usage("the secret access key contains white space", "check the value"));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Engine {
+    /// Adds an account.
+    pub async fn add_account(&self, new: NewAccount) -> Result<Account> {
+        new.validate()?;
+        let provider = self.provider(&new.provider).await?;
+        match self.store.find_account(&new.provider, &new.user, new.kind).await {
+            Ok(existing) => {
+                return Err(Error::conflict(
+                    format!("account {}/{}/{} already exists as {}", new.provider, new.user, new.kind, existing.id),
+                    "`rekey account show ID` shows it; remove it first to add it again",
+                ))
+            }
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let conn = self.conn(&provider).await?;
+        let iam = self.aws.iam(&conn).await;
+        let user = iam.get_user(new.user.as_str()).await.map_err(|e| match e.class {
+            AwsErrorClass::NotFound => Error::NotFound {
+                what: format!("IAM user {} in provider {}", quote(new.user.as_str()), new.provider),
+                hint: "check the user name (IAM names are case-sensitive) and the provider's account".into(),
+            },
+            _ => e.into(),
+        })?;
+        let arn: Arn = user.arn.parse()?;
+        let now = self.clock.now();
+        let mut account = Account {
+            id: AccountId::random(),
+            provider: new.provider.clone(),
+            user_name: new.user.clone(),
+            user_id: user.user_id,
+            arn,
+            kind: new.kind,
+            folder: new.folder.clone(),
+            title: new.title.clone(),
+            status: "ok".into(),
+            settings: json!({}),
+            created_at: now,
+            updated_at: now,
+            current_version: None,
+            current_key_id: None,
+        };
+        match (new.kind, new.key, new.password) {
+            (CredentialKind::AccessKey, Some(KeySource::Create), _) => {
+                self.add_created_key(account, iam.as_ref()).await
+            }
+            (CredentialKind::AccessKey, Some(KeySource::Adopt { access_key_id, secret }), _) => {
+                self.check_adopted_key(&account, &conn, iam.as_ref(), &access_key_id, &secret).await?;
+                let v = self.first_version(&account, Some(access_key_id.to_string()), Origin::Adopted, &secret);
+                self.insert_account(&mut account, Some(v), "adopted").await?;
+                Ok(account)
+            }
+            (CredentialKind::Password, _, password) => {
+                if iam.login_profile(new.user.as_str()).await?.is_none() && password.is_some() {
+                    return Err(Error::conflict(
+                        format!("IAM user {} has no console password to adopt", new.user),
+                        "add the account without --secret-stdin; its first rotation sets a password",
+                    ));
+                }
+                let v = password.as_ref().map(|p| self.first_version(&account, None, Origin::Adopted, p));
+                if v.is_none() {
+                    account.status = "no-secret".into();
+                }
+                self.insert_account(&mut account, v, if password.is_some() { "adopted" } else { "no-secret" }).await?;
+                Ok(account)
+            }
+            (CredentialKind::AccessKey, None, _) => {
+                Err(Error::Internal("validated access-key account without key".into()))
+            }
+        }
+    }
+
+    fn first_version(&self, a: &Account, key_id: Option<String>, origin: Origin, secret: &Secret) -> SecretVersion {
+        self.seal_version(a.id.as_str(), 1, SecretState::Current, key_id, origin, secret)
+    }
+
+    async fn insert_account(&self, a: &mut Account, v: Option<SecretVersion>, how: &str) -> Result<()> {
+        let detail = json!({
+            "provider": a.provider, "user": a.user_name, "kind": a.kind, "folder": a.folder,
+            "secret": how, "key_id": v.as_ref().and_then(|v| v.key_id.clone()),
+        });
+        let audit = self.audit_entry("account.add", Some(a.id.as_str()), "ok", detail);
+        self.store.insert_account(a, v.as_ref(), &audit).await?;
+        a.current_version = v.as_ref().map(|v| v.version);
+        a.current_key_id = v.and_then(|v| v.key_id);
+        Ok(())
+    }
+
+    /// The adopted key must belong to the user and its secret must authenticate as the user.
+    async fn check_adopted_key(
+        &self,
+        a: &Account,
+        conn: &Conn,
+        iam: &dyn IamApi,
+        key_id: &AccessKeyId,
+        secret: &Secret,
+    ) -> Result<()> {
+        let keys = iam.list_access_keys(a.user_name.as_str()).await?;
+        if !keys.iter().any(|k| k.id == key_id.as_str()) {
+            return Err(Error::NotFound {
+                what: format!("access key {key_id} of IAM user {}", a.user_name),
+                hint: format!(
+                    "the user's keys are: {}",
+                    keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        let sts = self.aws.sts(&conn.with_key(key_id.as_str(), secret.clone())).await;
+        let id = sts.caller_identity().await.map_err(|e| match e.class {
+            AwsErrorClass::Auth => Error::usage(
+                format!("the secret supplied does not authenticate access key {key_id} ({})", e.message),
+                "supply the secret that was issued with this key",
+            ),
+            _ => e.into(),
+        })?;
+        if id.arn != a.arn.as_str() {
+            return Err(Error::conflict(
+                format!("access key {key_id} authenticates as {}, not as {}", id.arn, a.arn),
+                "check the key id and user name",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates a key, seals it at once, and deletes it again if it cannot be stored.
+    async fn add_created_key(&self, mut account: Account, iam: &dyn IamApi) -> Result<Account> {
+        let user = account.user_name.as_str().to_owned();
+        let keys = iam.list_access_keys(&user).await?;
+        if keys.len() >= 2 {
+            return Err(Error::conflict(
+                format!("IAM user {user} already has {} access keys, IAM's limit", keys.len()),
+                "delete or adopt one of them first",
+            ));
+        }
+        let (meta, secret) = iam.create_access_key(&user).await?;
+        let v = self.first_version(&account, Some(meta.id.clone()), Origin::Created, &secret);
+        if let Err(e) = self.insert_account(&mut account, Some(v), "created").await {
+            // Nobody else has this secret: a key we cannot store must not stay in IAM.
+            if let Err(del) = iam.delete_access_key(&user, &meta.id).await {
+                tracing::error!(key_id = %meta.id, error = %del, "could not delete an access key that was not stored");
+            }
+            return Err(e);
+        }
+        if let Err(e) = iam.tag_user(&user, &[(meta.id.clone(), OWNERSHIP_TAG_VALUE.into())]).await {
+            tracing::warn!(key_id = %meta.id, error = %e, "could not tag the user with the managed key id");
+        }
+        Ok(account)
+    }
+
+    /// One account.
+    pub async fn account(&self, r: &AccountRef) -> Result<Account> {
+        let found = match r {
+            AccountRef::Id(id) => self.store.account(id).await,
+            AccountRef::Path(p, u, k) => self.store.find_account(p, u, *k).await,
+        };
+        found.map_err(|e| match Error::from(e) {
+            Error::NotFound { .. } => {
+                Error::NotFound { what: format!("account {r}"), hint: "`rekey account list` shows the accounts".into() }
+            }
+            other => other,
+        })
+    }
+
+    /// Accounts matching a filter.
+    pub async fn accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>> {
+        if let Some(p) = &filter.provider {
+            self.provider(p).await?;
+        }
+        Ok(self.store.accounts(filter).await?)
+    }
+
+    /// The current secret of an account; audited.
+    pub async fn reveal(&self, r: &AccountRef) -> Result<(Account, Secret)> {
+        let account = self.account(r).await?;
+        let target = Some(account.id.as_str());
+        let Some(v) = self.store.secret_in_state(account.id.as_str(), SecretState::Current).await? else {
+            let err = Error::NotFound {
+                what: format!("a stored secret for account {}", account.id),
+                hint: "rotate the account so rekey sets and stores a secret".into(),
+            };
+            self.audit_failure("account.reveal", target, &err).await;
+            return Err(err);
+        };
+        match self.open_version(&v) {
+            Ok(secret) => {
+                let detail = json!({ "version": v.version, "key_id": v.key_id });
+                self.store.append_audit(&self.audit_entry("account.reveal", target, "ok", detail)).await?;
+                Ok((account, secret))
+            }
+            Err(e) => {
+                self.audit_failure("account.reveal", target, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes an account from the vault (IAM untouched unless `delete_managed_key`).
+    pub async fn remove_account(&self, r: &AccountRef, delete_managed_key: bool) -> Result<Removed> {
+        let account = self.account(r).await?;
+        let mut deleted_key = None;
+        if delete_managed_key {
+            deleted_key = self.delete_managed_key(&account).await?;
+        }
+        let audit =
+            self.audit_entry("account.remove", Some(account.id.as_str()), "ok", json!({ "deleted_key": deleted_key }));
+        self.store.delete_account(&account.id, &audit).await?;
+        Ok(Removed { account: account.id, deleted_key })
+    }
+
+    async fn delete_managed_key(&self, account: &Account) -> Result<Option<String>> {
+        if account.kind != CredentialKind::AccessKey {
+            return Err(Error::usage("--delete-managed-key applies to access-key accounts", "drop the option"));
+        }
+        let current = self.store.secret_in_state(account.id.as_str(), SecretState::Current).await?;
+        let Some((key_id, Origin::Created)) = current.map(|v| (v.key_id.unwrap_or_default(), v.origin)) else {
+            return Err(Error::conflict(
+                format!("rekey did not create the current key of account {}; it will not delete it", account.id),
+                "remove the account without --delete-managed-key, and delete the key in IAM yourself if intended",
+            ));
+        };
+        let iam: Arc<dyn IamApi> = self.aws.iam(&self.conn(&self.provider(&account.provider).await?).await?).await;
+        let user = account.user_name.as_str();
+        match iam.delete_access_key(user, &key_id).await {
+            Ok(()) => {}
+            Err(e) if e.class == AwsErrorClass::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Err(e) = iam.untag_user(user, std::slice::from_ref(&key_id)).await {
+            tracing::warn!(key_id, error = %e, "could not remove the ownership tag");
+        }
+        Ok(Some(key_id))
+    }
+}

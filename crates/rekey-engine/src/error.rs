@@ -1,0 +1,194 @@
+//! The engine's error: every failure a use case can report, each with a class the front ends
+//! map to an exit code or HTTP status, and a hint that says how to fix it.
+
+use rekey_aws::{AwsError, AwsErrorClass};
+use rekey_crypto::CryptoError;
+use rekey_domain::ValidationError;
+use rekey_store::StoreError;
+use thiserror::Error;
+
+/// What kind of failure, for exit codes and HTTP statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Bad input: nothing was done.
+    Usage,
+    /// The named object does not exist.
+    NotFound,
+    /// The request conflicts with existing state (duplicate, in use, busy).
+    Conflict,
+    /// AWS refused the credentials or the permission.
+    Auth,
+    /// AWS failed or could not be reached.
+    Upstream,
+    /// The vault cannot be unlocked (wrong or missing master key).
+    Locked,
+    /// Stored data failed an integrity check (tampered or corrupt).
+    Integrity,
+    /// A bug or an unexpected environment failure.
+    Internal,
+}
+
+/// An engine failure.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Input failed validation.
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    /// A usage error with a hint.
+    #[error("{message}")]
+    Usage {
+        /// What was wrong.
+        message: String,
+        /// How to fix it.
+        hint: String,
+    },
+    /// Something named does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What.
+        what: String,
+        /// How to find the right name.
+        hint: String,
+    },
+    /// A conflict with existing state.
+    #[error("{what}")]
+    Conflict {
+        /// What conflicts.
+        what: String,
+        /// How to resolve it.
+        hint: String,
+    },
+    /// The vault could not be unlocked.
+    #[error("{message}")]
+    Locked {
+        /// What went wrong.
+        message: String,
+        /// How to fix it.
+        hint: String,
+    },
+    /// Integrity failure.
+    #[error("{message}")]
+    Integrity {
+        /// What failed.
+        message: String,
+    },
+    /// An AWS call failed.
+    #[error("{0}")]
+    Aws(#[from] AwsError),
+    /// Storage failure.
+    #[error("{0}")]
+    Store(StoreError),
+    /// Anything else.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Engine results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The class of this error.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Invalid(_) | Self::Usage { .. } => ErrorClass::Usage,
+            Self::NotFound { .. } => ErrorClass::NotFound,
+            Self::Conflict { .. } => ErrorClass::Conflict,
+            Self::Locked { .. } => ErrorClass::Locked,
+            Self::Integrity { .. } => ErrorClass::Integrity,
+            Self::Aws(e) => match e.class {
+                AwsErrorClass::Auth => ErrorClass::Auth,
+                AwsErrorClass::NotFound => ErrorClass::NotFound,
+                AwsErrorClass::Limit | AwsErrorClass::Conflict => ErrorClass::Conflict,
+                AwsErrorClass::Invalid => ErrorClass::Usage,
+                AwsErrorClass::Retryable | AwsErrorClass::Other => ErrorClass::Upstream,
+            },
+            Self::Store(e) => match e {
+                StoreError::InvalidUrl { .. } => ErrorClass::Usage,
+                StoreError::NoVault { .. } | StoreError::NotFound { .. } => ErrorClass::NotFound,
+                StoreError::Conflict { .. } => ErrorClass::Conflict,
+                StoreError::Corrupt { .. } => ErrorClass::Integrity,
+                StoreError::Database(_) => ErrorClass::Internal,
+            },
+            Self::Internal(_) => ErrorClass::Internal,
+        }
+    }
+
+    /// How to fix it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Invalid(v) => Some(v.hint.clone()),
+            Self::Usage { hint, .. }
+            | Self::NotFound { hint, .. }
+            | Self::Conflict { hint, .. }
+            | Self::Locked { hint, .. } => Some(hint.clone()).filter(|h| !h.is_empty()),
+            Self::Integrity { .. } => Some("restore the vault from a backup; rekey refuses to use altered data".into()),
+            Self::Aws(e) => Some(aws_hint(e)),
+            Self::Store(StoreError::NoVault { .. }) => {
+                Some("create one with `rekey init`, or point --vault / REKEY_VAULT at an existing vault".into())
+            }
+            Self::Store(StoreError::InvalidUrl { .. }) => {
+                Some("use --vault sqlite:PATH or --vault postgres://USER@HOST:PORT/DB".into())
+            }
+            Self::Store(StoreError::Corrupt { .. }) => {
+                Some("check that --vault points at a rekey vault; restore it from a backup if it was damaged".into())
+            }
+            Self::Store(StoreError::NotFound { .. }) => {
+                Some("`rekey provider list` and `rekey account list` show what exists".into())
+            }
+            Self::Store(StoreError::Conflict { .. }) => Some("choose another name, or remove the existing one".into()),
+            Self::Store(StoreError::Database(_)) => Some("check that the database is reachable".into()),
+            Self::Internal(_) => None,
+        }
+    }
+
+    /// Shorthand for a usage error.
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::Usage { message: message.into(), hint: hint.into() }
+    }
+
+    /// Shorthand for a conflict.
+    pub fn conflict(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::Conflict { what: what.into(), hint: hint.into() }
+    }
+}
+
+fn aws_hint(e: &AwsError) -> String {
+    match e.class {
+        AwsErrorClass::Auth => {
+            "check the provider's credentials and that its policy allows this call (`rekey provider test NAME`)".into()
+        }
+        AwsErrorClass::NotFound => "check the IAM user name and the provider's account".into(),
+        AwsErrorClass::Limit => "the IAM quota is reached (e.g. two access keys per user); remove an unused key".into(),
+        AwsErrorClass::Retryable => "AWS was unavailable or throttled the call; try again".into(),
+        _ => "see the AWS error above".into(),
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { what } => {
+                Self::NotFound { what, hint: "`rekey provider list` and `rekey account list` show what exists".into() }
+            }
+            StoreError::Conflict { what } => Self::Conflict { what, hint: String::new() },
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<CryptoError> for Error {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::WrongKey => Self::Locked {
+                message: "the master key does not open this vault".into(),
+                hint: "check the passphrase (REKEY_PASSPHRASE / --passphrase-file) or key file (--key-file)".into(),
+            },
+            CryptoError::Tampered { .. } => Self::Integrity { message: e.to_string() },
+            CryptoError::KeyFile { .. } => Self::Locked {
+                message: e.to_string(),
+                hint: "pass the key file made by `rekey init --key-file` with --key-file or REKEY_KEY_FILE".into(),
+            },
+            CryptoError::Kdf(m) => Self::Integrity { message: format!("vault header key parameters: {m}") },
+        }
+    }
+}

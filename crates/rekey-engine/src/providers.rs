@@ -1,0 +1,207 @@
+//! Providers: the AWS account connections rekey acts through (what PAM suites call a
+//! configuration). A static provider's secret is sealed in the vault under `provider/NAME`.
+
+use crate::{vault::check_secret_size, Engine, Error, Result};
+use rekey_aws::{CallerIdentity, Conn, ConnCredentials};
+use rekey_crypto::Secret;
+use rekey_domain::{error::quote, AccessKeyId, Arn, ProviderName, Region, SecretState};
+use rekey_store::{provider_secret_record, Origin, Provider, ProviderAuth};
+use serde_json::json;
+
+/// How a new provider authenticates.
+#[derive(Debug, Clone)]
+pub enum AuthSpec {
+    /// A static access key and its secret.
+    StaticKey {
+        /// Key id.
+        access_key_id: AccessKeyId,
+        /// Secret access key.
+        secret: Secret,
+    },
+    /// The AWS default credential chain.
+    DefaultChain,
+    /// AssumeRole on top of `source` (or the default chain).
+    AssumeRole {
+        /// Role ARN.
+        role_arn: Arn,
+        /// External id.
+        external_id: Option<String>,
+        /// Source provider.
+        source: Option<ProviderName>,
+    },
+}
+
+/// A provider to add.
+#[derive(Debug, Clone)]
+pub struct NewProvider {
+    /// Name.
+    pub name: ProviderName,
+    /// Region.
+    pub region: Region,
+    /// Endpoint override.
+    pub endpoint_url: Option<String>,
+    /// Authentication.
+    pub auth: AuthSpec,
+}
+
+/// Checks an endpoint URL: `http(s)://host[:port][/path]`.
+pub fn check_endpoint_url(url: &str) -> Result<()> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let ok = rest.is_some_and(|r| {
+        let host = r.split(['/', ':']).next().unwrap_or("");
+        !host.is_empty() && !r.chars().any(|c| c.is_whitespace() || c.is_control())
+    });
+    if !ok {
+        return Err(Error::usage(
+            format!("invalid endpoint URL {}", quote(url)),
+            "use http://HOST:PORT or https://HOST, e.g. http://127.0.0.1:5000",
+        ));
+    }
+    Ok(())
+}
+
+fn check_external_id(x: &str) -> Result<()> {
+    let ok = (2..=1224).contains(&x.len()) && x.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
+    if !ok {
+        return Err(Error::usage(
+            format!("invalid external id {}", quote(x)),
+            "an external id is 2 to 1224 letters, digits or + = , . @ : / - _",
+        ));
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Adds a provider (validating everything before writing).
+    pub async fn add_provider(&self, p: NewProvider) -> Result<Provider> {
+        if let Some(url) = &p.endpoint_url {
+            check_endpoint_url(url)?;
+        }
+        let now = self.clock.now();
+        let (auth, secret) = match p.auth {
+            AuthSpec::StaticKey { access_key_id, secret } => {
+                check_secret_size("secret access key", &secret)?;
+                let record = provider_secret_record(&p.name);
+                let sealed = self.seal_version(
+                    &record,
+                    1,
+                    SecretState::Current,
+                    Some(access_key_id.to_string()),
+                    Origin::Adopted,
+                    &secret,
+                );
+                (ProviderAuth::StaticKey { access_key_id: access_key_id.to_string() }, Some(sealed))
+            }
+            AuthSpec::DefaultChain => (ProviderAuth::DefaultChain, None),
+            AuthSpec::AssumeRole { role_arn, external_id, source } => {
+                if let Some(x) = &external_id {
+                    check_external_id(x)?;
+                }
+                if let Some(s) = &source {
+                    if *s == p.name {
+                        return Err(Error::usage("a provider cannot be its own --source", "name another provider"));
+                    }
+                    self.provider(s).await?;
+                }
+                (ProviderAuth::AssumeRole { role_arn, external_id, source }, None)
+            }
+        };
+        let provider = Provider {
+            name: p.name,
+            region: p.region,
+            endpoint_url: p.endpoint_url,
+            auth,
+            mfa_serial: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let detail = json!({ "region": provider.region, "auth": provider.auth, "endpoint_url": provider.endpoint_url });
+        let audit = self.audit_entry("provider.add", Some(provider.name.as_str()), "ok", detail);
+        self.store.insert_provider(&provider, secret.as_ref(), &audit).await.map_err(|e| match Error::from(e) {
+            Error::Conflict { what, .. } => {
+                Error::conflict(what, "choose another name, or `rekey provider remove` the existing one")
+            }
+            other => other,
+        })?;
+        Ok(provider)
+    }
+
+    /// One provider.
+    pub async fn provider(&self, name: &ProviderName) -> Result<Provider> {
+        self.store.provider(name).await.map_err(|e| match Error::from(e) {
+            Error::NotFound { what, .. } => {
+                Error::NotFound { what, hint: "`rekey provider list` shows the providers".into() }
+            }
+            other => other,
+        })
+    }
+
+    /// All providers.
+    pub async fn providers(&self) -> Result<Vec<Provider>> {
+        Ok(self.store.providers().await?)
+    }
+
+    /// Removes a provider; refused while accounts or other providers use it.
+    pub async fn remove_provider(&self, name: &ProviderName) -> Result<()> {
+        self.provider(name).await?;
+        let audit = self.audit_entry("provider.remove", Some(name.as_str()), "ok", json!({}));
+        self.store.delete_provider(name, &audit).await.map_err(|e| match Error::from(e) {
+            Error::Conflict { what, .. } => Error::conflict(what, "`rekey account list --provider NAME` shows them"),
+            other => other,
+        })
+    }
+
+    /// Calls GetCallerIdentity as the provider.
+    pub async fn test_provider(&self, name: &ProviderName) -> Result<CallerIdentity> {
+        let provider = self.provider(name).await?;
+        let conn = self.conn(&provider).await?;
+        let result = self.aws.sts(&conn).await.caller_identity().await.map_err(Error::from);
+        match &result {
+            Ok(id) => {
+                let detail = json!({ "account": id.account, "arn": id.arn });
+                self.store.append_audit(&self.audit_entry("provider.test", Some(name.as_str()), "ok", detail)).await?;
+            }
+            Err(e) => self.audit_failure("provider.test", Some(name.as_str()), e).await,
+        }
+        result
+    }
+
+    /// The connection a provider describes, with its secret opened and its source resolved.
+    pub async fn conn(&self, provider: &Provider) -> Result<Conn> {
+        let mut chain = vec![provider.clone()];
+        while let ProviderAuth::AssumeRole { source: Some(s), .. } = &chain[chain.len() - 1].auth {
+            if chain.len() > 8 {
+                return Err(Error::usage("assume-role sources nest more than 8 deep", "simplify the provider chain"));
+            }
+            let next = self.provider(s).await?;
+            chain.push(next);
+        }
+        let mut conn: Option<Conn> = None;
+        for p in chain.iter().rev() {
+            let credentials = match &p.auth {
+                ProviderAuth::StaticKey { access_key_id } => {
+                    let record = p.secret_record();
+                    let v = self.store.secret_in_state(&record, SecretState::Current).await?.ok_or_else(|| {
+                        Error::Integrity { message: format!("provider {} has no stored secret", p.name) }
+                    })?;
+                    let key_id = v.key_id.clone().unwrap_or_else(|| access_key_id.clone());
+                    ConnCredentials::Static { access_key_id: key_id, secret: self.open_version(&v)? }
+                }
+                ProviderAuth::DefaultChain => ConnCredentials::DefaultChain,
+                ProviderAuth::AssumeRole { role_arn, external_id, .. } => {
+                    let source = conn.take().map_or_else(
+                        || Conn::new(p.region.as_str(), p.endpoint_url.clone(), ConnCredentials::DefaultChain),
+                        |c| c,
+                    );
+                    ConnCredentials::AssumeRole {
+                        role_arn: role_arn.to_string(),
+                        external_id: external_id.clone(),
+                        source: Box::new(source),
+                    }
+                }
+            };
+            conn = Some(Conn::new(p.region.as_str(), p.endpoint_url.clone(), credentials));
+        }
+        conn.ok_or_else(|| Error::Internal("empty provider chain".into()))
+    }
+}

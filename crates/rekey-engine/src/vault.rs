@@ -1,0 +1,268 @@
+//! Creating and unlocking the vault, and sealing/opening secret versions with its key.
+//!
+//! `init` draws a random vault key and stores it wrapped by the chosen master key source;
+//! `unlock` reads the header, obtains the master key from the same kind of source and unwraps
+//! the vault key (a wrong key fails authentication: nothing is decrypted or written). An
+//! unlocked vault is an [`Engine`], through which every use case runs.
+
+use crate::{connect::AwsConnector, Error, Result};
+use rekey_aws::{Conn, ConnCredentials};
+use rekey_crypto::{master, open, seal, KdfParams, Sealed, Secret, VaultKey};
+use rekey_domain::SecretState;
+use rekey_domain::{Clock, MAX_SECRET_LEN};
+use rekey_store::{AuditEntry, Origin, SecretVersion, Store, VaultHeader};
+use serde_json::{json, Value};
+use std::{path::PathBuf, sync::Arc};
+
+const WRAP_CONTEXT: &str = "rekey-vault-key-v1";
+const FORMAT: i64 = 1;
+
+/// The master key, as supplied by the operator.
+#[derive(Debug, Clone)]
+pub enum MasterKey {
+    /// A passphrase (Argon2id).
+    Passphrase(Secret),
+    /// A key file of 64 hex characters (created at `init` if it does not exist).
+    KeyFile(PathBuf),
+    /// An AWS KMS key; the AWS default credential chain signs the calls.
+    Kms {
+        /// Key id, ARN or alias.
+        key_id: String,
+        /// Region.
+        region: String,
+        /// Endpoint override.
+        endpoint_url: Option<String>,
+    },
+}
+
+/// What kind of master key a vault needs, as recorded in its header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A passphrase.
+    Passphrase,
+    /// A key file; the path recorded at `init`.
+    KeyFile(PathBuf),
+    /// AWS KMS.
+    Kms {
+        /// Key id.
+        key_id: String,
+        /// Region.
+        region: String,
+        /// Endpoint override.
+        endpoint_url: Option<String>,
+    },
+}
+
+/// An unlocked vault with its collaborators: every use case is a method on it.
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) store: Arc<dyn Store>,
+    key: VaultKey,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) actor: String,
+    pub(crate) aws: Arc<dyn AwsConnector>,
+}
+
+/// The collaborators an engine is built from.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Who is acting, for the audit log (e.g. `cli:alice@host`).
+    pub actor: String,
+    /// AWS clients.
+    pub aws: Arc<dyn AwsConnector>,
+}
+
+fn kms_conn(region: &str, endpoint_url: Option<&String>) -> Conn {
+    Conn::new(region, endpoint_url.cloned(), ConnCredentials::DefaultChain)
+}
+
+impl Engine {
+    /// Creates a vault at `deps.store` protected by `master`.
+    pub async fn init(deps: Deps, master: MasterKey) -> Result<Self> {
+        if deps.store.header().await?.is_some() {
+            return Err(Error::conflict(
+                "this location already holds a rekey vault",
+                "use it as it is, or choose another --vault location",
+            ));
+        }
+        let (key, source, params, wrapped) = match &master {
+            MasterKey::Passphrase(p) => {
+                check_passphrase(p)?;
+                let kdf = KdfParams::generate();
+                let key = VaultKey::random();
+                let wrapped = key.wrap_under(&kdf.derive(p)?, WRAP_CONTEXT);
+                (key, "passphrase", json!({ "kdf": "argon2id", "params": kdf }), wrapped)
+            }
+            MasterKey::KeyFile(path) => {
+                let wrapping =
+                    if path.exists() { master::read_key_file(path)? } else { master::create_key_file(path)? };
+                let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                let key = VaultKey::random();
+                (key.clone(), "key-file", json!({ "path": abs }), key.wrap_under(&wrapping, WRAP_CONTEXT))
+            }
+            MasterKey::Kms { key_id, region, endpoint_url } => {
+                let (plain, blob) =
+                    rekey_aws::kms::generate_data_key(&kms_conn(region, endpoint_url.as_ref()), key_id).await?;
+                let key = VaultKey::from_bytes(&plain)
+                    .ok_or_else(|| Error::Internal("KMS returned a data key that is not 32 bytes".into()))?;
+                (key, "kms", json!({ "key_id": key_id, "region": region, "endpoint_url": endpoint_url }), blob)
+            }
+        };
+        let engine = Self { store: deps.store, key, clock: deps.clock, actor: deps.actor, aws: deps.aws };
+        let header = VaultHeader {
+            format: FORMAT,
+            key_source: source.into(),
+            key_params: params,
+            wrapped_vault_key: wrapped,
+            created_at: engine.clock.now(),
+        };
+        let audit = engine.audit_entry(
+            "vault.init",
+            None,
+            "ok",
+            json!({ "key_source": source, "backend": engine.store.backend() }),
+        );
+        engine.store.init(&header, &audit).await?;
+        Ok(engine)
+    }
+
+    /// The kind of master key the vault at `store` needs.
+    pub async fn key_source(store: &dyn Store) -> Result<KeySource> {
+        let h = header(store).await?;
+        let s = |v: &Value| v.as_str().map(str::to_owned);
+        match h.key_source.as_str() {
+            "passphrase" => Ok(KeySource::Passphrase),
+            "key-file" => Ok(KeySource::KeyFile(PathBuf::from(s(&h.key_params["path"]).unwrap_or_default()))),
+            "kms" => Ok(KeySource::Kms {
+                key_id: s(&h.key_params["key_id"]).unwrap_or_default(),
+                region: s(&h.key_params["region"]).unwrap_or_default(),
+                endpoint_url: s(&h.key_params["endpoint_url"]),
+            }),
+            other => Err(Error::Integrity { message: format!("vault header names an unknown key source {other:?}") }),
+        }
+    }
+
+    /// Unlocks an existing vault.
+    pub async fn unlock(deps: Deps, master: MasterKey) -> Result<Self> {
+        let h = header(deps.store.as_ref()).await?;
+        let key = match (h.key_source.as_str(), &master) {
+            ("passphrase", MasterKey::Passphrase(p)) => {
+                let kdf: KdfParams = serde_json::from_value(h.key_params["params"].clone())
+                    .map_err(|e| Error::Integrity { message: format!("vault header KDF parameters: {e}") })?;
+                VaultKey::unwrap_from(&kdf.derive(p)?, &h.wrapped_vault_key, WRAP_CONTEXT)?
+            }
+            ("key-file", MasterKey::KeyFile(path)) => {
+                VaultKey::unwrap_from(&master::read_key_file(path)?, &h.wrapped_vault_key, WRAP_CONTEXT)?
+            }
+            ("kms", MasterKey::Kms { key_id, region, endpoint_url }) => {
+                let plain =
+                    rekey_aws::kms::decrypt(&kms_conn(region, endpoint_url.as_ref()), key_id, &h.wrapped_vault_key)
+                        .await
+                        .map_err(|e| Error::Locked {
+                            message: format!("KMS could not unwrap the vault key: {e}"),
+                            hint: "check that the default AWS credentials may call kms:Decrypt on the vault's key"
+                                .into(),
+                        })?;
+                VaultKey::from_bytes(&plain).ok_or(rekey_crypto::CryptoError::WrongKey)?
+            }
+            (source, _) => {
+                return Err(Error::Locked {
+                    message: format!("this vault is protected by a {source} master key"),
+                    hint: "supply that kind of key (see `rekey init --help`)".into(),
+                })
+            }
+        };
+        Ok(Self { store: deps.store, key, clock: deps.clock, actor: deps.actor, aws: deps.aws })
+    }
+
+    /// The store (read-only use by front ends, e.g. listing).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Seals `secret` as a new version of `record_id`.
+    pub(crate) fn seal_version(
+        &self,
+        record_id: &str,
+        version: i64,
+        state: SecretState,
+        key_id: Option<String>,
+        origin: Origin,
+        secret: &Secret,
+    ) -> SecretVersion {
+        let Sealed { wrapped_key, ciphertext } = seal(&self.key, record_id, version, secret);
+        SecretVersion {
+            record_id: record_id.to_owned(),
+            version,
+            state,
+            key_id,
+            origin,
+            wrapped_key,
+            ciphertext,
+            created_at: self.clock.now(),
+        }
+    }
+
+    /// Opens a stored version.
+    pub(crate) fn open_version(&self, v: &SecretVersion) -> Result<Secret> {
+        let sealed = Sealed { wrapped_key: v.wrapped_key.clone(), ciphertext: v.ciphertext.clone() };
+        Ok(open(&self.key, &v.record_id, v.version, &sealed)?)
+    }
+
+    /// An audit entry by this engine's actor, now.
+    pub(crate) fn audit_entry(&self, action: &str, target: Option<&str>, outcome: &str, detail: Value) -> AuditEntry {
+        AuditEntry {
+            at: self.clock.now(),
+            actor: self.actor.clone(),
+            action: action.into(),
+            target: target.map(str::to_owned),
+            outcome: outcome.into(),
+            detail,
+        }
+    }
+
+    /// Records a failed operation (best effort: the original error matters more).
+    pub(crate) async fn audit_failure(&self, action: &str, target: Option<&str>, err: &Error) {
+        let entry = self.audit_entry(action, target, "failed", json!({ "error": err.to_string() }));
+        if let Err(e) = self.store.append_audit(&entry).await {
+            tracing::warn!(error = %e, action, "could not record a failed operation in the audit log");
+        }
+    }
+}
+
+async fn header(store: &dyn Store) -> Result<VaultHeader> {
+    store.header().await?.ok_or_else(|| Error::NotFound {
+        what: "vault header".into(),
+        hint: "this database was never initialised; run `rekey init`".into(),
+    })
+}
+
+fn check_passphrase(p: &Secret) -> Result<()> {
+    if p.expose().chars().count() < 8 {
+        return Err(Error::usage("the passphrase is shorter than 8 characters", "choose a longer passphrase"));
+    }
+    check_secret_size("passphrase", p)
+}
+
+/// Rejects empty and oversize secrets.
+pub(crate) fn check_secret_size(what: &str, s: &Secret) -> Result<()> {
+    if s.is_empty() {
+        return Err(Error::usage(format!("the {what} is empty"), "supply the value on standard input"));
+    }
+    if s.len() > MAX_SECRET_LEN {
+        return Err(Error::usage(
+            format!("the {what} is {} bytes long; rekey stores at most {MAX_SECRET_LEN}", s.len()),
+            "check that the right value was supplied",
+        ));
+    }
+    Ok(())
+}

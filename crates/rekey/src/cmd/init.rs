@@ -1,0 +1,30 @@
+//! `rekey init`: create a vault protected by a passphrase, a key file or a KMS key.
+
+use crate::{
+    cli::{Global, InitArgs},
+    context,
+};
+use rekey_engine::{providers::check_endpoint_url, Engine, MasterKey, Result};
+use rekey_store::OpenMode;
+
+pub async fn run(global: &Global, args: InitArgs) -> Result<()> {
+    let master = if let Some(key_id) = args.kms_key_id {
+        if let Some(url) = &args.kms_endpoint_url {
+            check_endpoint_url(url)?;
+        }
+        let region = match args.kms_region {
+            Some(r) => r,
+            None => std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        };
+        let region: rekey_domain::Region = region.parse()?;
+        MasterKey::Kms { key_id, region: region.to_string(), endpoint_url: args.kms_endpoint_url }
+    } else if let Some(path) = &global.key_file {
+        MasterKey::KeyFile(path.clone())
+    } else {
+        MasterKey::Passphrase(context::passphrase(global, true)?)
+    };
+    let url = context::vault_url(global)?;
+    let engine = Engine::init(context::deps(global, OpenMode::Create).await?, master).await?;
+    eprintln!("Created a {} vault at {url}.", engine.store().backend());
+    Ok(())
+}

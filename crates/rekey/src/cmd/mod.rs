@@ -1,0 +1,6 @@
+//! One module per command group: parse arguments into engine requests, call the engine, print.
+
+pub mod account;
+pub mod audit;
+pub mod init;
+pub mod provider;

@@ -1,0 +1,88 @@
+//! `rekey provider …`: add, list, show, remove and test AWS account connections.
+
+use crate::{
+    cli::{Format, Global, ProviderAddArgs, ProviderCmd},
+    context,
+    output::{self, Tabular},
+    views::ProviderView,
+};
+use rekey_domain::Arn;
+use rekey_engine::{AuthSpec, NewProvider, Result};
+use serde::Serialize;
+
+pub async fn run(global: &Global, format: Format, cmd: ProviderCmd) -> Result<()> {
+    match cmd {
+        ProviderCmd::Add(args) => {
+            let new = parse_add(args)?;
+            let engine = context::engine(global).await?;
+            let p = engine.add_provider(new).await?;
+            output::one(format, &ProviderView::from(&p));
+        }
+        ProviderCmd::List => {
+            let engine = context::engine(global).await?;
+            let views: Vec<ProviderView> = engine.providers().await?.iter().map(ProviderView::from).collect();
+            output::list(format, &views);
+        }
+        ProviderCmd::Show { name } => {
+            let name = name.parse()?;
+            let engine = context::engine(global).await?;
+            output::one(format, &ProviderView::from(&engine.provider(&name).await?));
+        }
+        ProviderCmd::Remove { name } => {
+            let name = name.parse()?;
+            context::engine(global).await?.remove_provider(&name).await?;
+            eprintln!("Removed provider {name}.");
+        }
+        ProviderCmd::Test { name } => {
+            let name = name.parse()?;
+            let id = context::engine(global).await?.test_provider(&name).await?;
+            output::one(
+                format,
+                &Identity { provider: name.to_string(), account: id.account, arn: id.arn, user_id: id.user_id },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Validates every argument before the vault is opened.
+fn parse_add(a: ProviderAddArgs) -> Result<NewProvider> {
+    let name = a.name.parse()?;
+    let region = a.region.parse()?;
+    if let Some(url) = &a.endpoint_url {
+        rekey_engine::providers::check_endpoint_url(url)?;
+    }
+    let auth = if let Some(id) = a.access_key_id {
+        let access_key_id = id.parse()?;
+        let secret =
+            context::read_secret(a.secret_stdin, "secret access key", "pass --secret-stdin and pipe the secret in")?;
+        AuthSpec::StaticKey { access_key_id, secret }
+    } else if let Some(role) = a.role_arn {
+        AuthSpec::AssumeRole {
+            role_arn: Arn::parse_role(&role)?,
+            external_id: a.external_id,
+            source: a.source.map(|s| s.parse()).transpose()?,
+        }
+    } else {
+        AuthSpec::DefaultChain
+    };
+    Ok(NewProvider { name, region, endpoint_url: a.endpoint_url, auth })
+}
+
+/// The result of `provider test`.
+#[derive(Debug, Serialize)]
+struct Identity {
+    provider: String,
+    account: String,
+    arn: String,
+    user_id: String,
+}
+
+impl Tabular for Identity {
+    fn headers() -> Vec<&'static str> {
+        vec!["provider", "account", "arn", "user_id"]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![self.provider.clone(), self.account.clone(), self.arn.clone(), self.user_id.clone()]
+    }
+}

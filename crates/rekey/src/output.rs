@@ -1,0 +1,115 @@
+//! Output formatting: every command's result is a list of records (or one record) rendered as an
+//! aligned table, JSON or CSV. JSON field names are part of the documented interface.
+
+use crate::cli::Format;
+use serde::Serialize;
+use std::io::Write;
+
+/// A record that can be shown as a table row.
+pub trait Tabular: Serialize {
+    /// Column headers.
+    fn headers() -> Vec<&'static str>;
+    /// Cells, in header order.
+    fn cells(&self) -> Vec<String>;
+}
+
+/// Prints a list.
+pub fn list<T: Tabular>(format: Format, items: &[T]) {
+    let text = match format {
+        Format::Json => json(items),
+        Format::Csv => csv(T::headers(), items.iter().map(Tabular::cells)),
+        Format::Table => table(T::headers(), items.iter().map(Tabular::cells)),
+    };
+    emit(&text);
+}
+
+/// Prints one record (vertically as a table).
+pub fn one<T: Tabular>(format: Format, item: &T) {
+    let text = match format {
+        Format::Json => json(item),
+        Format::Csv => csv(T::headers(), std::iter::once(item.cells())),
+        Format::Table => {
+            let width = T::headers().iter().map(|h| h.len()).max().unwrap_or(0);
+            T::headers().iter().zip(item.cells()).map(|(h, c)| format!("{h:<width$}  {c}\n")).collect()
+        }
+    };
+    emit(&text);
+}
+
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (e.g. `| head`) is not an error worth reporting.
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+fn table(headers: Vec<&str>, rows: impl Iterator<Item = Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = rows.collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut l = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ");
+        l.truncate(l.trim_end().len());
+        l + "\n"
+    };
+    let mut out = line(headers.iter().map(|h| h.to_uppercase()).collect());
+    for r in rows {
+        out += &line(r);
+    }
+    out
+}
+
+fn csv(headers: Vec<&str>, rows: impl Iterator<Item = Vec<String>>) -> String {
+    let field = |f: &str| {
+        if f.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", f.replace('"', "\"\""))
+        } else {
+            f.to_owned()
+        }
+    };
+    let mut out = headers.iter().map(|h| field(h)).collect::<Vec<_>>().join(",") + "\n";
+    for r in rows {
+        out += &(r.iter().map(|c| field(c)).collect::<Vec<_>>().join(",") + "\n");
+    }
+    out
+}
+
+/// An optional value as a cell.
+pub fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |x| x.to_string())
+}
+
+/// A timestamp as a cell (RFC 3339, seconds).
+pub fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_fields_that_need_it() {
+        let out = csv(vec!["a", "b"], std::iter::once(vec!["x,y".into(), "say \"hi\"".into()]));
+        assert_eq!(out, "a,b\n\"x,y\",\"say \"\"hi\"\"\"\n");
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let out = table(
+            vec!["id", "name"],
+            vec![vec!["1".into(), "alice".into()], vec!["22".into(), "b".into()]].into_iter(),
+        );
+        assert_eq!(out, "ID  NAME\n1   alice\n22  b\n");
+    }
+}
