@@ -1,0 +1,83 @@
+//! The scripted walk of the README, end to end: the real binary against moto, with the
+//! embedded SQLite vault and (when REKEY_TEST_POSTGRES_URL is set) a PostgreSQL vault.
+
+mod common;
+
+use common::{contains, iam, vault_bytes, Moto, Sandbox};
+use predicates::prelude::*;
+
+fn walk(sb: &Sandbox, moto: &Moto) {
+    let admin = iam::admin(moto);
+    iam::create_user(moto, "alice");
+    iam::create_login_profile(moto, "alice", "Alice-Initial-Pass-1!");
+    iam::create_user(moto, "svc-ci");
+    let svc = iam::create_key(moto, "svc-ci");
+
+    sb.init();
+    sb.add_provider(moto, "sandbox", &admin);
+    let id = sb.json(&["provider", "test", "sandbox"]);
+    assert_eq!(id["arn"], "arn:aws:iam::123456789012:user/admin");
+
+    let alice = sb.json_stdin(
+        &["account", "add", "--provider", "sandbox", "--user", "alice", "--kind", "password", "--secret-stdin"],
+        "Alice-Initial-Pass-1!\n",
+    );
+    assert_eq!(alice["status"], "ok");
+    assert_eq!(alice["current_version"], 1);
+    let svc_acc = sb.json_stdin(
+        &["account", "add", "--provider", "sandbox", "--user", "svc-ci", "--kind", "access-key"]
+            .into_iter()
+            .chain(["--access-key-id", &svc.0, "--secret-stdin", "--folder", "ci"])
+            .collect::<Vec<_>>(),
+        &svc.1,
+    );
+    assert_eq!(svc_acc["current_key_id"], svc.0.as_str());
+    assert_eq!(svc_acc["folder"], "ci");
+
+    let created =
+        sb.json(&["account", "add", "--provider", "sandbox", "--user", "admin", "--kind", "access-key", "--create"]);
+    let new_key = created["current_key_id"].as_str().unwrap().to_owned();
+    assert!(iam::key_ids(moto, "admin").contains(&new_key), "the managed key exists in IAM");
+
+    let list = sb.json(&["account", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    let in_ci = sb.json(&["account", "list", "--folder", "ci"]);
+    assert_eq!(in_ci.as_array().unwrap().len(), 1);
+
+    // Reveal prints the secret, and is audited without it.
+    sb.rekey()
+        .args(["account", "reveal", "sandbox/svc-ci/access-key"])
+        .assert()
+        .success()
+        .stdout(format!("{}\n", svc.1));
+    let audit = sb.json(&["audit", "list"]);
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"account.reveal"), "{actions:?}");
+    assert!(!audit.to_string().contains(&svc.1), "no secret in the audit log");
+
+    // Removing with --delete-managed-key deletes only a key rekey created.
+    let created_id = created["id"].as_str().unwrap();
+    sb.rekey().args(["account", "remove", created_id, "--delete-managed-key"]).assert().success();
+    assert!(!iam::key_ids(moto, "admin").contains(&new_key));
+    sb.rekey()
+        .args(["account", "remove", "sandbox/svc-ci/access-key", "--delete-managed-key"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("did not create"));
+    assert!(iam::key_ids(moto, "svc-ci").contains(&svc.0), "an adopted key is never deleted");
+
+    // Nothing the vault file holds is a secret in the clear.
+    if let Some(path) = sb.vault.strip_prefix("sqlite:") {
+        let bytes = vault_bytes(std::path::Path::new(path));
+        for secret in [&svc.1, &admin.1, "Alice-Initial-Pass-1!"] {
+            assert!(!contains(&bytes, secret), "a secret is stored in the clear");
+        }
+    }
+}
+
+#[test]
+fn readme_walk_on_sqlite() {
+    let moto = Moto::start();
+    let sb = Sandbox::new();
+    walk(&sb, &moto);
+}

@@ -1,0 +1,50 @@
+//! Seeding and inspecting moto's IAM through the AWS SDK.
+
+use super::Moto;
+use aws_sdk_iam::Client;
+
+/// Runs a future to completion on a fresh runtime (tests are synchronous).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+}
+
+/// An IAM client for moto, signed with moto's default test credentials.
+pub fn client(moto: &Moto) -> Client {
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_sdk_iam::Config::builder()
+        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+        .region(aws_sdk_iam::config::Region::new("us-east-1"))
+        .endpoint_url(&moto.url)
+        .credentials_provider(creds)
+        .build();
+    Client::from_conf(conf)
+}
+
+/// Creates a user.
+pub fn create_user(moto: &Moto, name: &str) {
+    block_on(client(moto).create_user().user_name(name).send()).expect("create user");
+}
+
+/// Creates an access key: (id, secret).
+pub fn create_key(moto: &Moto, user: &str) -> (String, String) {
+    let out = block_on(client(moto).create_access_key().user_name(user).send()).expect("create key");
+    let k = out.access_key.expect("key");
+    (k.access_key_id, k.secret_access_key)
+}
+
+/// Gives a user a console password.
+pub fn create_login_profile(moto: &Moto, user: &str, password: &str) {
+    block_on(client(moto).create_login_profile().user_name(user).password(password).send()).expect("login profile");
+}
+
+/// The ids of a user's access keys.
+pub fn key_ids(moto: &Moto, user: &str) -> Vec<String> {
+    let out = block_on(client(moto).list_access_keys().user_name(user).send()).expect("list keys");
+    out.access_key_metadata.into_iter().filter_map(|k| k.access_key_id).collect()
+}
+
+/// An admin user with a key, for providers: (id, secret).
+pub fn admin(moto: &Moto) -> (String, String) {
+    create_user(moto, "admin");
+    create_key(moto, "admin")
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The sandbox quick start: starts a local IAM emulator (moto), seeds a few IAM users with
+# console passwords and access keys, and walks rekey through a real cycle against it with the
+# embedded SQLite vault, printing each command. Nothing outside ./.sandbox is touched; the
+# emulator is stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_moto
+ensure_rust_tools
+
+step "building rekey"
+cargo build --quiet -p rekey
+REKEY="${CARGO_TARGET_DIR:-target}/debug/rekey"
+
+SANDBOX="$PWD/.sandbox"
+rm -rf "$SANDBOX"; mkdir -p "$SANDBOX"
+MOTO_LOG="$SANDBOX/moto.log"
+trap stop_moto EXIT
+step "starting moto (IAM/STS emulator)"
+start_moto
+echo "moto listening on $MOTO_URL (pid $MOTO_PID)"
+
+# The sandbox's own vault, passphrase and fake AWS credentials: never the user's real ones.
+export REKEY_HOME="$SANDBOX" REKEY_VAULT="sqlite:$SANDBOX/vault.db" REKEY_PASSPHRASE="sandbox-passphrase-not-secret"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN
+
+step "seeding IAM: admin (rekey's provider), alice (console password), svc-ci and svc-deploy (access keys)"
+MOTO_URL="$MOTO_URL" SANDBOX="$SANDBOX" python3 - <<'PY'
+import boto3, json, os
+iam = boto3.client("iam", endpoint_url=os.environ["MOTO_URL"], region_name="us-east-1")
+for u in ["admin", "alice", "bob", "svc-ci", "svc-deploy"]:
+    iam.create_user(UserName=u, Path="/sandbox/")
+keys = {u: iam.create_access_key(UserName=u)["AccessKey"] for u in ["admin", "svc-ci"]}
+iam.create_login_profile(UserName="alice", Password="Alice-Initial-1!")
+iam.update_account_password_policy(MinimumPasswordLength=20, RequireSymbols=True, RequireNumbers=True,
+                                   RequireUppercaseCharacters=True, RequireLowercaseCharacters=True)
+for u, k in keys.items():
+    with open(os.path.join(os.environ["SANDBOX"], f"{u}.key"), "w") as f:
+        json.dump({"id": k["AccessKeyId"], "secret": k["SecretAccessKey"]}, f)
+print("users:", ", ".join(u["UserName"] for u in iam.list_users()["Users"]))
+PY
+key_field() { python3 -c "import json,sys; print(json.load(open('$SANDBOX/$1.key'))['$2'])"; }
+
+run() { printf '\n$ %s\n' "$*"; "$@"; }
+run_stdin() { local input=$1; shift; printf '\n$ … | %s\n' "$*"; printf '%s' "$input" | "$@"; }
+
+step "1. create the vault"
+run "$REKEY" init
+
+step "2. connect the emulated AWS account as provider 'sandbox'"
+run_stdin "$(key_field admin secret)" "$REKEY" provider add sandbox --region us-east-1 \
+  --endpoint-url "$MOTO_URL" --access-key-id "$(key_field admin id)" --secret-stdin
+run "$REKEY" provider test sandbox
+
+step "3. bring credentials under management"
+run_stdin "Alice-Initial-1!" "$REKEY" account add --provider sandbox --user alice --kind password \
+  --secret-stdin --folder people --name "Alice (console)"
+run "$REKEY" account add --provider sandbox --user bob --kind password --folder people
+run_stdin "$(key_field svc-ci secret)" "$REKEY" account add --provider sandbox --user svc-ci \
+  --kind access-key --access-key-id "$(key_field svc-ci id)" --secret-stdin --folder ci
+run "$REKEY" account add --provider sandbox --user svc-deploy --kind access-key --create --folder ci
+
+step "4. what is managed"
+run "$REKEY" account list
+run "$REKEY" account list --folder ci --output json
+
+step "5. the audit trail"
+run "$REKEY" audit list
+
+step "done"
+echo "The sandbox vault is $SANDBOX/vault.db (passphrase in REKEY_PASSPHRASE above); moto is stopped now."
