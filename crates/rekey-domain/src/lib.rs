@@ -5,10 +5,14 @@
 
 pub mod arn;
 pub mod clock;
+pub mod duration;
 pub mod error;
 pub mod kind;
 pub mod names;
 pub mod password;
+pub mod phase;
+pub mod schedule;
+pub mod settings;
 
 pub use arn::Arn;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -16,6 +20,8 @@ pub use error::ValidationError;
 pub use kind::{CredentialKind, SecretState};
 pub use names::{AccessKeyId, AccountId, Folder, ProviderName, Region, UserName};
 pub use password::{PasswordPolicy, PasswordRules};
+pub use phase::Phase;
+pub use settings::{PreviousKeyPolicy, RotationSettings, Target, VerifySettings};
 
 /// Largest secret rekey stores (bytes). IAM passwords are at most 128 characters and secret
 /// access keys 40; the margin leaves room for other credential material without inviting misuse.

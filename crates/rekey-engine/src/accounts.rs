@@ -178,6 +178,9 @@ impl Engine {
             updated_at: now,
             current_version: None,
             current_key_id: None,
+            last_rotated_at: None,
+            next_due_at: None,
+            heartbeat: None,
         };
         match (new.kind, new.key, new.password) {
             (CredentialKind::AccessKey, Some(KeySource::Create), _) => {

@@ -24,6 +24,9 @@ pub enum ErrorClass {
     Locked,
     /// Stored data failed an integrity check (tampered or corrupt).
     Integrity,
+    /// The command ran, but what it found or did needs attention (a failed rotation or
+    /// heartbeat, compliance findings): for scripts and CI gates.
+    Findings,
     /// A bug or an unexpected environment failure.
     Internal,
 }
@@ -78,6 +81,9 @@ pub enum Error {
     /// Storage failure.
     #[error("{0}")]
     Store(StoreError),
+    /// The command completed with findings (see [`ErrorClass::Findings`]).
+    #[error("{0}")]
+    Findings(String),
     /// Anything else.
     #[error("{0}")]
     Internal(String),
@@ -105,10 +111,11 @@ impl Error {
             Self::Store(e) => match e {
                 StoreError::InvalidUrl { .. } => ErrorClass::Usage,
                 StoreError::NoVault { .. } | StoreError::NotFound { .. } => ErrorClass::NotFound,
-                StoreError::Conflict { .. } => ErrorClass::Conflict,
+                StoreError::Conflict { .. } | StoreError::Fenced { .. } => ErrorClass::Conflict,
                 StoreError::Corrupt { .. } => ErrorClass::Integrity,
                 StoreError::Database(_) => ErrorClass::Internal,
             },
+            Self::Findings(_) => ErrorClass::Findings,
             Self::Internal(_) => ErrorClass::Internal,
         }
     }
@@ -136,8 +143,9 @@ impl Error {
                 Some("`rekey provider list` and `rekey account list` show what exists".into())
             }
             Self::Store(StoreError::Conflict { .. }) => Some("choose another name, or remove the existing one".into()),
+            Self::Store(StoreError::Fenced { .. }) => Some("another rekey process took the work over".into()),
             Self::Store(StoreError::Database(_)) => Some("check that the database is reachable".into()),
-            Self::Internal(_) => None,
+            Self::Findings(_) | Self::Internal(_) => None,
         }
     }
 

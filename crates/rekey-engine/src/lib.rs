@@ -3,13 +3,22 @@
 //! Data flows one way: front ends (CLI, HTTP) → engine → store / AWS / clock.
 
 pub mod accounts;
+pub mod batch;
 pub mod connect;
 mod error;
+pub mod failpoint;
+mod heartbeat;
+pub mod lease;
 pub mod providers;
+pub mod rotate;
+pub mod settings;
+pub mod sink;
 pub mod vault;
 
 pub use accounts::{AccountRef, KeySource, NewAccount, Removed};
 pub use connect::{AwsConnector, SdkConnector};
 pub use error::{Error, ErrorClass, Result};
 pub use providers::{AuthSpec, NewProvider};
+pub use rotate::{Report, RotateOptions};
+pub use settings::AccountChanges;
 pub use vault::{Deps, Engine, KeySource as MasterKeySource, MasterKey};

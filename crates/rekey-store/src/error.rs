@@ -39,6 +39,12 @@ pub enum StoreError {
         /// What conflicts with what.
         what: String,
     },
+    /// The writer no longer holds the lease it presented (another process took over).
+    #[error("the lease on account {account} was taken over by another process")]
+    Fenced {
+        /// The account.
+        account: String,
+    },
     /// The database could not be reached or failed.
     #[error("database error: {0}")]
     Database(String),

@@ -69,6 +69,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The version in `state`, newest first.
     async fn secret_in_state(&self, record_id: &str, state: SecretState) -> Result<Option<SecretVersion>>;
 
+    /// Applies a journal write atomically (see [`JournalWrite`]); `Fenced` if the lease was lost.
+    async fn write(&self, w: &JournalWrite) -> Result<()>;
+    /// Takes `account`'s lease for `owner` if it is free, expired, already `owner`'s, or held by
+    /// `steal_from` (an owner the caller proved dead). The token grows at every acquisition.
+    async fn acquire_lease(
+        &self,
+        account: &AccountId,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl_ms: i64,
+        steal_from: Option<&str>,
+    ) -> Result<LeaseOutcome>;
+    /// Extends a held lease; `false` if it was taken over.
+    async fn renew_lease(&self, fence: &Fence, now: DateTime<Utc>, ttl_ms: i64) -> Result<bool>;
+    /// Releases a held lease (no-op if it was taken over).
+    async fn release_lease(&self, fence: &Fence) -> Result<()>;
+    /// One rotation.
+    async fn rotation(&self, id: &str) -> Result<Rotation>;
+    /// Rotations, newest first: of one account or all; only unfinished ones if `open_only`.
+    async fn rotations(&self, account: Option<&AccountId>, open_only: bool, limit: i64) -> Result<Vec<Rotation>>;
+    /// Accounts whose next rotation is due at `now`, earliest first (uses the next-due index).
+    async fn due_accounts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Account>>;
+
     /// Appends an event on its own.
     async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord>;
     /// Events at or after `since`, in chain order, at most `limit`.

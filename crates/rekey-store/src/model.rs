@@ -2,7 +2,7 @@
 //! in rekey-crypto; the store sees only sealed bytes.
 
 use chrono::{DateTime, Utc};
-use rekey_domain::{AccountId, Arn, CredentialKind, Folder, ProviderName, Region, SecretState, UserName};
+use rekey_domain::{AccountId, Arn, CredentialKind, Folder, Phase, ProviderName, Region, SecretState, UserName};
 use serde::{Deserialize, Serialize};
 
 /// Which master key source protects the vault key, with its non-secret parameters.
@@ -108,6 +108,121 @@ pub struct Account {
     /// Access key id of the current secret version (read-only; derived).
     #[serde(default)]
     pub current_key_id: Option<String>,
+    /// When the last rotation committed.
+    #[serde(default)]
+    pub last_rotated_at: Option<DateTime<Utc>>,
+    /// When the next scheduled rotation is due.
+    #[serde(default)]
+    pub next_due_at: Option<DateTime<Utc>>,
+    /// The last heartbeat, if any.
+    #[serde(default)]
+    pub heartbeat: Option<Heartbeat>,
+}
+
+/// The result of the last heartbeat of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// When it ran.
+    pub at: DateTime<Utc>,
+    /// `ok`, `failed` or `drift`.
+    pub status: String,
+    /// Findings.
+    pub detail: serde_json::Value,
+}
+
+/// A journaled rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    /// Rotation id.
+    pub id: String,
+    /// The account rotated.
+    pub account_id: AccountId,
+    /// Its credential kind.
+    pub kind: CredentialKind,
+    /// Where the state machine stands.
+    pub phase: Phase,
+    /// The access key being replaced.
+    pub old_key_id: Option<String>,
+    /// The access key created.
+    pub new_key_id: Option<String>,
+    /// The secret version being replaced.
+    pub old_version: Option<i64>,
+    /// The secret version added.
+    pub new_version: Option<i64>,
+    /// Phase facts: pre-flight key snapshot, grace deadlines, delivery acks, phases done …
+    pub data: serde_json::Value,
+    /// Why it aborted or is stuck.
+    pub error: Option<String>,
+    /// Started.
+    pub started_at: DateTime<Utc>,
+    /// Last journal write.
+    pub updated_at: DateTime<Utc>,
+    /// Finished (done or aborted).
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Proof of holding an account's lease: every journal write presents it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The account.
+    pub account_id: AccountId,
+    /// The token handed out when the lease was acquired.
+    pub token: i64,
+}
+
+/// The result of trying to take an account's lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// Taken; journal writes must present this token.
+    Acquired(Fence),
+    /// Someone else holds it.
+    Held {
+        /// Who (JSON: host, pid, process start).
+        owner: String,
+        /// Until when, unless renewed.
+        expires_at: DateTime<Utc>,
+    },
+}
+
+/// Changes to an account made together with a journal write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountPatch {
+    /// New status.
+    pub status: Option<String>,
+    /// New settings.
+    pub settings: Option<serde_json::Value>,
+    /// New folder (Some(None) clears it).
+    pub folder: Option<Option<Folder>>,
+    /// New title (Some(None) clears it).
+    pub title: Option<Option<String>>,
+    /// Last rotation time.
+    pub last_rotated_at: Option<DateTime<Utc>>,
+    /// Next due time (Some(None) clears it).
+    pub next_due_at: Option<Option<DateTime<Utc>>>,
+    /// Heartbeat result.
+    pub heartbeat: Option<Heartbeat>,
+}
+
+/// One atomic write: everything in it commits together or not at all, and only while the
+/// writer still holds the lease named by `fence`.
+#[derive(Debug, Clone, Default)]
+pub struct JournalWrite {
+    /// When the write happens (stamps `updated_at`).
+    pub at: DateTime<Utc>,
+    /// The lease the writer must still hold.
+    pub fence: Option<Fence>,
+    /// Insert or update this rotation.
+    pub rotation: Option<Rotation>,
+    /// Append these secret versions.
+    pub new_secrets: Vec<SecretVersion>,
+    /// Move these (record, version) to a state.
+    pub secret_states: Vec<(String, i64, SecretState)>,
+    /// Patch this account.
+    pub account: Option<(AccountId, AccountPatch)>,
+    /// Replace a provider's auth (self-rotation switches its key id).
+    pub provider_auth: Option<(ProviderName, ProviderAuth)>,
+    /// Audit events.
+    pub audit: Vec<AuditEntry>,
 }
 
 /// Filters for listing accounts.

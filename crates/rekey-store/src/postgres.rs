@@ -16,6 +16,8 @@ pub(crate) struct PgStore {
 }
 
 impl PgStore {
+    /// Row-lock suffix for reads that precede a write in the same transaction.
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
     const BACKEND: &'static str = "postgres";
 
     pub(crate) async fn open(url: &str, mode: OpenMode) -> Result<Self> {

@@ -37,13 +37,17 @@ macro_rules! sql_store {
         use rekey_domain::{AccountId, CredentialKind, ProviderName, SecretState, UserName};
         use sqlx::{Row, Transaction};
 
+        const ROTATION_COLS: &str = "id, account_id, kind, phase, old_key_id, new_key_id, old_version, new_version, \
+            data, error, started_at, updated_at, finished_at";
+
         const PROVIDER_COLS: &str = "name, region, endpoint_url, auth, mfa_serial, created_at, updated_at";
         const ACCOUNT_COLS: &str =
             "id, provider, user_name, user_id, arn, kind, folder, title, status, settings, created_at, updated_at";
         /// Account columns plus the current secret version's number and key id, in one query.
         const ACCOUNT_SELECT: &str = "SELECT a.id, a.provider, a.user_name, a.user_id, a.arn, a.kind, a.folder, \
             a.title, a.status, a.settings, a.created_at, a.updated_at, s.version AS current_version, \
-            s.key_id AS current_key_id FROM accounts a LEFT JOIN secret_versions s \
+            s.key_id AS current_key_id, a.last_rotated_at, a.next_due_at, a.heartbeat_at, a.heartbeat_status, \
+            a.heartbeat_detail FROM accounts a LEFT JOIN secret_versions s \
             ON s.record_id = a.id AND s.state = 'current'";
         const SECRET_COLS: &str = "record_id, version, state, key_id, origin, wrapped_key, ciphertext, created_at";
         const AUDIT_COLS: &str = "seq, at, actor, action, target, outcome, detail, prev_hash, hash";
@@ -77,7 +81,120 @@ macro_rules! sql_store {
                 updated_at: from_millis(r.try_get("updated_at")?),
                 current_version: r.try_get("current_version")?,
                 current_key_id: r.try_get("current_key_id")?,
+                last_rotated_at: r.try_get::<Option<i64>, _>("last_rotated_at")?.map(from_millis),
+                next_due_at: r.try_get::<Option<i64>, _>("next_due_at")?.map(from_millis),
+                heartbeat: match r.try_get::<Option<i64>, _>("heartbeat_at")? {
+                    Some(at) => Some(Heartbeat {
+                        at: from_millis(at),
+                        status: r.try_get::<Option<String>, _>("heartbeat_status")?.unwrap_or_default(),
+                        detail: json_col(
+                            &r.try_get::<Option<String>, _>("heartbeat_detail")?.unwrap_or_else(|| "null".into()),
+                            "accounts.heartbeat_detail",
+                        )?,
+                    }),
+                    None => None,
+                },
             })
+        }
+
+        fn rotation_from_row(r: &$row) -> Result<Rotation> {
+            Ok(Rotation {
+                id: r.try_get("id")?,
+                account_id: parse_col(&r.try_get::<String, _>("account_id")?, "rotations.account_id")?,
+                kind: parse_col(&r.try_get::<String, _>("kind")?, "rotations.kind")?,
+                phase: parse_col(&r.try_get::<String, _>("phase")?, "rotations.phase")?,
+                old_key_id: r.try_get("old_key_id")?,
+                new_key_id: r.try_get("new_key_id")?,
+                old_version: r.try_get("old_version")?,
+                new_version: r.try_get("new_version")?,
+                data: json_col(&r.try_get::<String, _>("data")?, "rotations.data")?,
+                error: r.try_get("error")?,
+                started_at: from_millis(r.try_get("started_at")?),
+                updated_at: from_millis(r.try_get("updated_at")?),
+                finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(from_millis),
+            })
+        }
+
+        /// Fails with `Fenced` unless `fence` is still the account's lease token. The lease row
+        /// is locked for the rest of the transaction, so a takeover waits for this write.
+        async fn check_fence(tx: &mut Transaction<'static, $db>, fence: &Fence) -> Result<()> {
+            let token: Option<i64> =
+                sqlx::query_scalar(&format!("SELECT token FROM leases WHERE account_id = $1{}", <$store>::FOR_UPDATE))
+                    .bind(fence.account_id.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            if token != Some(fence.token) {
+                return Err(StoreError::Fenced { account: fence.account_id.to_string() });
+            }
+            Ok(())
+        }
+
+        async fn upsert_rotation(tx: &mut Transaction<'static, $db>, r: &Rotation) -> Result<()> {
+            sqlx::query(&format!(
+                "INSERT INTO rotations ({ROTATION_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) \
+                 ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, old_key_id = excluded.old_key_id, \
+                 new_key_id = excluded.new_key_id, old_version = excluded.old_version, \
+                 new_version = excluded.new_version, data = excluded.data, error = excluded.error, \
+                 updated_at = excluded.updated_at, finished_at = excluded.finished_at"
+            ))
+            .bind(&r.id)
+            .bind(r.account_id.as_str())
+            .bind(r.kind.as_str())
+            .bind(r.phase.as_str())
+            .bind(&r.old_key_id)
+            .bind(&r.new_key_id)
+            .bind(r.old_version)
+            .bind(r.new_version)
+            .bind(to_json(&r.data))
+            .bind(&r.error)
+            .bind(millis(r.started_at))
+            .bind(millis(r.updated_at))
+            .bind(r.finished_at.map(millis))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        async fn patch_account(
+            tx: &mut Transaction<'static, $db>,
+            id: &AccountId,
+            p: &AccountPatch,
+            at: DateTime<Utc>,
+        ) -> Result<()> {
+            let done = sqlx::query(
+                "UPDATE accounts SET \
+                   status = COALESCE($2, status), \
+                   settings = COALESCE($3, settings), \
+                   folder = CASE WHEN $4 THEN $5 ELSE folder END, \
+                   title = CASE WHEN $6 THEN $7 ELSE title END, \
+                   last_rotated_at = COALESCE($8, last_rotated_at), \
+                   next_due_at = CASE WHEN $9 THEN $10 ELSE next_due_at END, \
+                   heartbeat_at = COALESCE($11, heartbeat_at), \
+                   heartbeat_status = COALESCE($12, heartbeat_status), \
+                   heartbeat_detail = COALESCE($13, heartbeat_detail), \
+                   updated_at = $14 \
+                 WHERE id = $1",
+            )
+            .bind(id.as_str())
+            .bind(&p.status)
+            .bind(p.settings.as_ref().map(to_json))
+            .bind(p.folder.is_some())
+            .bind(p.folder.clone().flatten().map(String::from))
+            .bind(p.title.is_some())
+            .bind(p.title.clone().flatten())
+            .bind(p.last_rotated_at.map(millis))
+            .bind(p.next_due_at.is_some())
+            .bind(p.next_due_at.flatten().map(millis))
+            .bind(p.heartbeat.as_ref().map(|h| millis(h.at)))
+            .bind(p.heartbeat.as_ref().map(|h| h.status.clone()))
+            .bind(p.heartbeat.as_ref().map(|h| to_json(&h.detail)))
+            .bind(millis(at))
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!("account {:?}", id.as_str())));
+            }
+            Ok(())
         }
 
         fn secret_from_row(r: &$row) -> Result<SecretVersion> {
@@ -370,6 +487,143 @@ macro_rules! sql_store {
                 .as_ref()
                 .map(secret_from_row)
                 .transpose()
+            }
+
+            async fn write(&self, w: &JournalWrite) -> Result<()> {
+                let mut tx = self.begin_write().await?;
+                if let Some(f) = &w.fence {
+                    check_fence(&mut tx, f).await?;
+                }
+                if let Some(r) = &w.rotation {
+                    upsert_rotation(&mut tx, r).await?;
+                }
+                for v in &w.new_secrets {
+                    insert_secret_in(&mut tx, v).await?;
+                }
+                for (record, version, state) in &w.secret_states {
+                    sqlx::query("UPDATE secret_versions SET state = $3 WHERE record_id = $1 AND version = $2")
+                        .bind(record)
+                        .bind(version)
+                        .bind(state.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if let Some((id, patch)) = &w.account {
+                    patch_account(&mut tx, id, patch, w.at).await?;
+                }
+                if let Some((name, auth)) = &w.provider_auth {
+                    sqlx::query("UPDATE providers SET auth = $2, updated_at = $3 WHERE name = $1")
+                        .bind(name.as_str())
+                        .bind(to_json(auth))
+                        .bind(millis(w.at))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for a in &w.audit {
+                    append_audit_in(&mut tx, a).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn acquire_lease(
+                &self,
+                account: &AccountId,
+                owner: &str,
+                now: DateTime<Utc>,
+                ttl_ms: i64,
+                steal_from: Option<&str>,
+            ) -> Result<LeaseOutcome> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO leases (account_id, owner, token, expires_at) VALUES ($1, '', 0, 0) \
+                     ON CONFLICT (account_id) DO NOTHING",
+                )
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await?;
+                let row = sqlx::query(&format!(
+                    "SELECT owner, token, expires_at FROM leases WHERE account_id = $1{}",
+                    <$store>::FOR_UPDATE
+                ))
+                .bind(account.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                let holder: String = row.try_get("owner")?;
+                let token: i64 = row.try_get("token")?;
+                let expires_at = from_millis(row.try_get("expires_at")?);
+                let free = holder.is_empty() || holder == owner || expires_at <= now || steal_from == Some(holder.as_str());
+                if !free {
+                    return Ok(LeaseOutcome::Held { owner: holder, expires_at });
+                }
+                sqlx::query("UPDATE leases SET owner = $2, token = $3, expires_at = $4 WHERE account_id = $1")
+                    .bind(account.as_str())
+                    .bind(owner)
+                    .bind(token + 1)
+                    .bind(millis(now) + ttl_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(LeaseOutcome::Acquired(Fence { account_id: account.clone(), token: token + 1 }))
+            }
+
+            async fn renew_lease(&self, fence: &Fence, now: DateTime<Utc>, ttl_ms: i64) -> Result<bool> {
+                let done = sqlx::query("UPDATE leases SET expires_at = $3 WHERE account_id = $1 AND token = $2")
+                    .bind(fence.account_id.as_str())
+                    .bind(fence.token)
+                    .bind(millis(now) + ttl_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn release_lease(&self, fence: &Fence) -> Result<()> {
+                sqlx::query("UPDATE leases SET owner = '', expires_at = 0 WHERE account_id = $1 AND token = $2")
+                    .bind(fence.account_id.as_str())
+                    .bind(fence.token)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn rotation(&self, id: &str) -> Result<Rotation> {
+                let row = sqlx::query(&format!("SELECT {ROTATION_COLS} FROM rotations WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found(format!("rotation {id:?}")))?;
+                rotation_from_row(&row)
+            }
+
+            async fn rotations(&self, account: Option<&AccountId>, open_only: bool, limit: i64) -> Result<Vec<Rotation>> {
+                sqlx::query(&format!(
+                    "SELECT {ROTATION_COLS} FROM rotations \
+                     WHERE ($1 IS NULL OR account_id = $1) \
+                       AND (NOT $2 OR phase NOT IN ('done', 'aborted')) \
+                     ORDER BY started_at DESC, id DESC LIMIT $3"
+                ))
+                .bind(account.map(|a| a.as_str().to_owned()))
+                .bind(open_only)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(rotation_from_row)
+                .collect()
+            }
+
+            async fn due_accounts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Account>> {
+                sqlx::query(&format!(
+                    "{ACCOUNT_SELECT} WHERE a.next_due_at IS NOT NULL AND a.next_due_at <= $1 \
+                     ORDER BY a.next_due_at LIMIT $2"
+                ))
+                .bind(millis(now))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(account_from_row)
+                .collect()
             }
 
             async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord> {

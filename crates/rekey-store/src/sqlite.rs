@@ -17,6 +17,8 @@ pub(crate) struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Row-lock suffix for reads that precede a write in the same transaction.
+    const FOR_UPDATE: &'static str = "";
     const BACKEND: &'static str = "sqlite";
 
     pub(crate) async fn open(path: &str, mode: OpenMode) -> Result<Self> {

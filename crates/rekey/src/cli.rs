@@ -52,9 +52,94 @@ pub enum Command {
     /// Manage accounts (IAM user credentials)
     #[command(subcommand)]
     Account(AccountCmd),
+    /// Rotate credentials now
+    Rotate(RotateArgs),
+    /// Resume or roll back every unfinished rotation
+    Recover,
+    /// Check that stored credentials still work and IAM has not drifted
+    Heartbeat(Selection),
+    /// Do everything due now: scheduled rotations, retirements, heartbeats (for cron/systemd)
+    RunDue(RunDueArgs),
+    /// Make the previous access key current again (re-activating it)
+    Rollback {
+        /// Account id or PROVIDER/USER/KIND
+        account: String,
+    },
+    /// Inspect rotations
+    #[command(subcommand)]
+    Rotation(RotationCmd),
     /// Read the audit log
     #[command(subcommand)]
     Audit(AuditCmd),
+}
+
+/// Which accounts a command acts on.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["accounts", "all", "folder", "provider"])))]
+pub struct Selection {
+    /// Account ids or PROVIDER/USER/KIND
+    pub accounts: Vec<String>,
+    /// Every account
+    #[arg(long)]
+    pub all: bool,
+    /// Every account in this folder (and its sub-folders)
+    #[arg(long)]
+    pub folder: Option<String>,
+    /// Every account of this provider
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// How many accounts to work on at once (one lease per account)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Print what would be done (read-only IAM calls), change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// If no key slot is free, allow deleting an INACTIVE key rekey did not create
+    #[arg(long)]
+    pub reclaim_foreign: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunDueArgs {
+    /// Run once and exit (otherwise repeat every --interval until stopped)
+    #[arg(long)]
+    pub once: bool,
+    /// Time between runs without --once
+    #[arg(long, default_value = "60s")]
+    pub interval: String,
+    /// Heartbeat accounts whose last heartbeat is older than this
+    #[arg(long, default_value = "24h")]
+    pub heartbeat_every: String,
+    /// How many accounts to work on at once
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RotationCmd {
+    /// List rotations, newest first
+    List {
+        /// Only this account
+        #[arg(long)]
+        account: Option<String>,
+        /// Only unfinished rotations
+        #[arg(long)]
+        open: bool,
+        /// At most this many
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Show one rotation with its phases
+    Show {
+        /// Rotation id
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +227,8 @@ pub enum AccountCmd {
         /// Account id or PROVIDER/USER/KIND
         account: String,
     },
+    /// Change rotation settings, folder or title
+    Set(AccountSetArgs),
     /// Print the current secret (audited)
     Reveal {
         /// Account id or PROVIDER/USER/KIND
@@ -183,6 +270,72 @@ pub struct AccountAddArgs {
     /// Create a fresh access key that rekey manages
     #[arg(long)]
     pub create: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountSetArgs {
+    /// Account id or PROVIDER/USER/KIND
+    pub account: String,
+    /// Rotate every interval, e.g. 90d
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+    /// Rotate on a cron schedule (5 fields, UTC), e.g. "0 3 1 * *"
+    #[arg(long, value_name = "SPEC")]
+    pub cron: Option<String>,
+    /// Remove the schedule (interval and cron)
+    #[arg(long, conflicts_with_all = ["every", "cron"])]
+    pub no_schedule: bool,
+    /// Report the credential as overdue past this age
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
+    /// What happens to the previous access key: deactivate, delete or keep
+    #[arg(long, value_name = "POLICY")]
+    pub previous_key: Option<String>,
+    /// Grace before the previous key is deactivated
+    #[arg(long, value_name = "DURATION")]
+    pub deactivate_after: Option<String>,
+    /// Grace between deactivation and deletion (policy delete)
+    #[arg(long, value_name = "DURATION")]
+    pub delete_after: Option<String>,
+    /// Retire the previous key only if IAM shows no use of it since the cut-over
+    #[arg(long, value_name = "BOOL")]
+    pub retire_only_if_unused: Option<bool>,
+    /// Length of generated passwords (8-128)
+    #[arg(long, value_name = "N")]
+    pub password_length: Option<u8>,
+    /// Symbols generated passwords may use (a subset of IAM's)
+    #[arg(long, value_name = "CHARS")]
+    pub password_symbols: Option<String>,
+    /// Generate passwords without symbols (unless the account's policy requires them)
+    #[arg(long, value_name = "BOOL")]
+    pub password_use_symbols: Option<bool>,
+    /// Create the console password if the user has none
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub create_login_profile: Option<bool>,
+    /// Consecutive GetCallerIdentity successes that verify a new key
+    #[arg(long, value_name = "N")]
+    pub verify_successes: Option<u32>,
+    /// Abort the rotation if the new key has not verified within this time
+    #[arg(long, value_name = "DURATION")]
+    pub verify_deadline: Option<String>,
+    /// First backoff between verification attempts
+    #[arg(long, value_name = "DURATION")]
+    pub verify_backoff: Option<String>,
+    /// Deliver new access keys to this AWS credentials file (with --profile)
+    #[arg(long, value_name = "PATH", requires = "profile")]
+    pub credentials_file: Option<String>,
+    /// Profile in --credentials-file
+    #[arg(long, value_name = "NAME", requires = "credentials_file")]
+    pub profile: Option<String>,
+    /// Remove all delivery targets
+    #[arg(long)]
+    pub clear_targets: bool,
+    /// Move to this folder ("" clears it)
+    #[arg(long)]
+    pub folder: Option<String>,
+    /// New title ("" clears it)
+    #[arg(long = "name", value_name = "TITLE")]
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

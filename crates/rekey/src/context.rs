@@ -91,6 +91,23 @@ pub async fn engine(global: &Global) -> Result<Engine> {
     Engine::unlock(deps, master).await
 }
 
+/// Opens the vault for a command that writes: unfinished rotations are recovered first.
+pub async fn engine_for_write(global: &Global) -> Result<Engine> {
+    let engine = engine(global).await?;
+    for r in engine.recover().await? {
+        if matches!(r.outcome.as_str(), "done" | "aborted" | "interrupted") {
+            eprintln!(
+                "recovered rotation {} of {}: {}{}",
+                r.rotation.as_deref().unwrap_or("-"),
+                r.reference,
+                r.outcome,
+                r.error.map(|e| format!(" ({e})")).unwrap_or_default()
+            );
+        }
+    }
+    Ok(engine)
+}
+
 /// Reads a secret from standard input (one trailing newline removed), or prompts on a TTY.
 pub fn read_secret(from_stdin: bool, label: &str, flag_hint: &str) -> Result<Secret> {
     if from_stdin {

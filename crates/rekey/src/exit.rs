@@ -17,6 +17,7 @@ pub fn code(class: ErrorClass) -> u8 {
         ErrorClass::Upstream => 6,
         ErrorClass::Locked => 7,
         ErrorClass::Integrity => 8,
+        ErrorClass::Findings => 9,
     }
 }
 
@@ -31,6 +32,7 @@ fn name(class: ErrorClass) -> &'static str {
         ErrorClass::Upstream => "upstream",
         ErrorClass::Locked => "locked",
         ErrorClass::Integrity => "integrity",
+        ErrorClass::Findings => "findings",
     }
 }
 

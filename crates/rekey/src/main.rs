@@ -12,6 +12,8 @@ use cli::{Cli, Command, Format};
 use std::{io::IsTerminal, process::ExitCode};
 
 fn main() -> ExitCode {
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     init_logging();
     let format = cli.global.output.unwrap_or(Format::Table);
@@ -36,6 +38,12 @@ async fn run(cli: Cli) -> rekey_engine::Result<()> {
         Command::Provider(c) => cmd::provider::run(g, format, c).await,
         Command::Account(c) => cmd::account::run(g, format, c).await,
         Command::Audit(c) => cmd::audit::run(g, format, c).await,
+        Command::Rotate(args) => cmd::rotate::rotate(g, format, args).await,
+        Command::Recover => cmd::rotate::recover(g, format).await,
+        Command::Heartbeat(s) => cmd::rotate::heartbeat(g, format, s).await,
+        Command::RunDue(args) => cmd::run_due::run(g, format, args).await,
+        Command::Rollback { account } => cmd::rotate::rollback(g, format, account).await,
+        Command::Rotation(c) => cmd::rotate::rotation(g, format, c).await,
     }
 }
 

@@ -81,6 +81,12 @@ pub struct AccountView {
     pub status: String,
     pub current_version: Option<i64>,
     pub current_key_id: Option<String>,
+    pub last_rotated_at: Option<String>,
+    pub next_due_at: Option<String>,
+    pub heartbeat_status: Option<String>,
+    pub heartbeat_at: Option<String>,
+    /// Rotation settings (see `rekey account set --help`).
+    pub settings: serde_json::Value,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -100,6 +106,11 @@ impl From<&Account> for AccountView {
             status: a.status.clone(),
             current_version: a.current_version,
             current_key_id: a.current_key_id.clone(),
+            last_rotated_at: a.last_rotated_at.map(time),
+            next_due_at: a.next_due_at.map(time),
+            heartbeat_status: a.heartbeat.as_ref().map(|h| h.status.clone()),
+            heartbeat_at: a.heartbeat.as_ref().map(|h| time(h.at)),
+            settings: a.settings.clone(),
             created_at: time(a.created_at),
             updated_at: time(a.updated_at),
         }
@@ -108,7 +119,20 @@ impl From<&Account> for AccountView {
 
 impl Tabular for AccountView {
     fn headers() -> Vec<&'static str> {
-        vec!["id", "provider", "user", "kind", "folder", "status", "key_id", "version", "title"]
+        vec![
+            "id",
+            "provider",
+            "user",
+            "kind",
+            "folder",
+            "status",
+            "key_id",
+            "version",
+            "last_rotated",
+            "next_due",
+            "heartbeat",
+            "title",
+        ]
     }
     fn cells(&self) -> Vec<String> {
         vec![
@@ -120,6 +144,9 @@ impl Tabular for AccountView {
             self.status.clone(),
             opt(self.current_key_id.clone()),
             opt(self.current_version),
+            opt(self.last_rotated_at.clone()),
+            opt(self.next_due_at.clone()),
+            opt(self.heartbeat_status.clone()),
             opt(self.title.clone()),
         ]
     }

@@ -1,12 +1,12 @@
 //! `rekey account …`: add, list, show, reveal and remove managed IAM user credentials.
 
 use crate::{
-    cli::{AccountAddArgs, AccountCmd, Format, Global},
+    cli::{AccountAddArgs, AccountCmd, AccountSetArgs, Format, Global},
     context, output,
     views::AccountView,
 };
-use rekey_domain::CredentialKind;
-use rekey_engine::{AccountRef, Error, KeySource, NewAccount, Result};
+use rekey_domain::{duration::parse_duration_ms, CredentialKind, PreviousKeyPolicy, RotationSettings, Target};
+use rekey_engine::{AccountChanges, AccountRef, Error, KeySource, NewAccount, Result};
 use rekey_store::AccountFilter;
 use std::io::Write;
 
@@ -14,7 +14,7 @@ pub async fn run(global: &Global, format: Format, cmd: AccountCmd) -> Result<()>
     match cmd {
         AccountCmd::Add(args) => {
             let new = parse_add(args)?;
-            let engine = context::engine(global).await?;
+            let engine = context::engine_for_write(global).await?;
             let a = engine.add_account(new).await?;
             output::one(format, &AccountView::from(&a));
         }
@@ -26,6 +26,12 @@ pub async fn run(global: &Global, format: Format, cmd: AccountCmd) -> Result<()>
             let engine = context::engine(global).await?;
             let views: Vec<AccountView> = engine.accounts(&filter).await?.iter().map(AccountView::from).collect();
             output::list(format, &views);
+        }
+        AccountCmd::Set(args) => {
+            let (r, changes, edit) = parse_set(args)?;
+            let engine = context::engine_for_write(global).await?;
+            let a = engine.set_account(&r, changes, edit).await?;
+            output::one(format, &AccountView::from(&a));
         }
         AccountCmd::Show { account } => {
             let r: AccountRef = account.parse()?;
@@ -40,7 +46,7 @@ pub async fn run(global: &Global, format: Format, cmd: AccountCmd) -> Result<()>
         }
         AccountCmd::Remove { account, delete_managed_key } => {
             let r: AccountRef = account.parse()?;
-            let removed = context::engine(global).await?.remove_account(&r, delete_managed_key).await?;
+            let removed = context::engine_for_write(global).await?.remove_account(&r, delete_managed_key).await?;
             match removed.deleted_key {
                 Some(k) => eprintln!("Removed account {} and deleted its access key {k} in IAM.", removed.account),
                 None => eprintln!("Removed account {} (IAM left untouched).", removed.account),
@@ -104,4 +110,75 @@ fn parse_add(a: AccountAddArgs) -> Result<NewAccount> {
         }
     }
     Ok(new)
+}
+
+type Edit = Box<dyn FnOnce(&mut RotationSettings) + Send>;
+
+/// Parses `account set` into an account reference, metadata changes and a settings edit; every
+/// value is checked before the vault is opened (the edited settings are validated as a whole
+/// by the engine before anything is written).
+fn parse_set(a: AccountSetArgs) -> Result<(AccountRef, AccountChanges, Edit)> {
+    let r: AccountRef = a.account.parse()?;
+    let dur = |v: &Option<String>| v.as_deref().map(parse_duration_ms).transpose();
+    let every = dur(&a.every)?;
+    let max_age = dur(&a.max_age)?;
+    let deactivate_after = dur(&a.deactivate_after)?;
+    let delete_after = dur(&a.delete_after)?;
+    let verify_deadline = dur(&a.verify_deadline)?;
+    let verify_backoff = dur(&a.verify_backoff)?;
+    if let Some(c) = &a.cron {
+        rekey_domain::schedule::parse_cron(c)?;
+    }
+    let previous: Option<PreviousKeyPolicy> = a.previous_key.as_deref().map(str::parse).transpose()?;
+    let changes = AccountChanges {
+        folder: a.folder.map(|f| if f.is_empty() { Ok(None) } else { f.parse().map(Some) }).transpose()?,
+        title: a.title.map(|t| (!t.is_empty()).then_some(t)),
+    };
+    let target = match (a.credentials_file, a.profile) {
+        (Some(path), Some(profile)) => {
+            let abs =
+                std::path::absolute(&path).map_err(|e| Error::usage(format!("{path}: {e}"), "give a valid path"))?;
+            Some(Target::AwsCredentialsFile { path: abs.display().to_string(), profile })
+        }
+        _ => None,
+    };
+    let edit: Edit = Box::new(move |s: &mut RotationSettings| {
+        if a.no_schedule {
+            s.every_ms = None;
+            s.cron = None;
+        }
+        if every.is_some() {
+            s.every_ms = every;
+        }
+        if a.cron.is_some() {
+            s.cron = a.cron;
+        }
+        if max_age.is_some() {
+            s.max_age_ms = max_age;
+        }
+        if let Some(p) = previous {
+            s.previous_key = p;
+        }
+        s.deactivate_after_ms = deactivate_after.unwrap_or(s.deactivate_after_ms);
+        s.delete_after_ms = delete_after.unwrap_or(s.delete_after_ms);
+        s.retire_only_if_unused = a.retire_only_if_unused.unwrap_or(s.retire_only_if_unused);
+        s.password.length = a.password_length.unwrap_or(s.password.length);
+        if let Some(sym) = a.password_symbols {
+            s.password.symbol_set = sym;
+        }
+        s.password.symbols = a.password_use_symbols.unwrap_or(s.password.symbols);
+        s.create_login_profile = a.create_login_profile.unwrap_or(s.create_login_profile);
+        s.verify.successes = a.verify_successes.unwrap_or(s.verify.successes);
+        s.verify.deadline_ms = verify_deadline.unwrap_or(s.verify.deadline_ms);
+        s.verify.backoff_ms = verify_backoff.unwrap_or(s.verify.backoff_ms);
+        if a.clear_targets {
+            s.targets.clear();
+        }
+        if let Some(t) = target {
+            if !s.targets.contains(&t) {
+                s.targets.push(t);
+            }
+        }
+    });
+    Ok((r, changes, edit))
 }

@@ -4,3 +4,5 @@ pub mod account;
 pub mod audit;
 pub mod init;
 pub mod provider;
+pub mod rotate;
+pub mod run_due;

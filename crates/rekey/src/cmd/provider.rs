@@ -14,7 +14,7 @@ pub async fn run(global: &Global, format: Format, cmd: ProviderCmd) -> Result<()
     match cmd {
         ProviderCmd::Add(args) => {
             let new = parse_add(args)?;
-            let engine = context::engine(global).await?;
+            let engine = context::engine_for_write(global).await?;
             let p = engine.add_provider(new).await?;
             output::one(format, &ProviderView::from(&p));
         }

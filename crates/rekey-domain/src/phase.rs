@@ -1,0 +1,118 @@
+//! The phases of the two rotation state machines (see DESIGN.md). A phase names what has been
+//! made durable; the side effect a phase announces happens after the phase is journaled.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A rotation phase. Access keys use all but `Generated`/`UpdateRequested`; passwords use
+/// `Planned`, `Preflight`, `Generated`, `UpdateRequested`, `Committed`, `Done`, `Aborted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Recorded, nothing done.
+    Planned,
+    /// Checking the user and its keys or login profile.
+    Preflight,
+    /// About to call CreateAccessKey (any key IAM has beyond the pre-flight snapshot is ours).
+    CreateRequested,
+    /// The new key exists and its secret is sealed in the vault (pending).
+    Created,
+    /// The user is tagged with the new key id (ownership marker).
+    Tagged,
+    /// Verifying the new key with GetCallerIdentity.
+    Verifying,
+    /// Delivering the new secret to its targets.
+    Delivering,
+    /// The new secret is current; the previous one is `previous`.
+    Committed,
+    /// Waiting to deactivate the previous key.
+    Retiring,
+    /// The previous key is inactive; waiting to delete it (policy `delete`).
+    Deactivated,
+    /// Finished.
+    Done,
+    /// Undoing: deleting the new key.
+    Aborting,
+    /// Undone: the old credential is untouched and current.
+    Aborted,
+    /// A new password is generated and sealed (pending).
+    Generated,
+    /// About to call UpdateLoginProfile / CreateLoginProfile with the pending password.
+    UpdateRequested,
+}
+
+impl Phase {
+    /// Every phase, in machine order.
+    pub const ALL: [Phase; 15] = [
+        Phase::Planned,
+        Phase::Preflight,
+        Phase::CreateRequested,
+        Phase::Created,
+        Phase::Tagged,
+        Phase::Verifying,
+        Phase::Delivering,
+        Phase::Committed,
+        Phase::Retiring,
+        Phase::Deactivated,
+        Phase::Done,
+        Phase::Aborting,
+        Phase::Aborted,
+        Phase::Generated,
+        Phase::UpdateRequested,
+    ];
+
+    /// Stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Planned => "planned",
+            Self::Preflight => "preflight",
+            Self::CreateRequested => "create_requested",
+            Self::Created => "created",
+            Self::Tagged => "tagged",
+            Self::Verifying => "verifying",
+            Self::Delivering => "delivering",
+            Self::Committed => "committed",
+            Self::Retiring => "retiring",
+            Self::Deactivated => "deactivated",
+            Self::Done => "done",
+            Self::Aborting => "aborting",
+            Self::Aborted => "aborted",
+            Self::Generated => "generated",
+            Self::UpdateRequested => "update_requested",
+        }
+    }
+
+    /// Whether the rotation is over.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Done | Self::Aborted)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Phase {
+    type Err = crate::ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| crate::ValidationError::new("phase", format!("{s:?} is not a phase"), "a stored phase"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_round_trip() {
+        for p in Phase::ALL {
+            assert_eq!(p.as_str().parse::<Phase>().unwrap(), p);
+        }
+        assert!(Phase::Done.is_final() && Phase::Aborted.is_final() && !Phase::Retiring.is_final());
+    }
+}

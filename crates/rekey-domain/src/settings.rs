@@ -1,0 +1,128 @@
+//! Per-account rotation settings, stored as JSON on the account. Unknown keys are rejected so a
+//! typo in a setting never silently falls back to a default.
+
+use crate::{error::ValidationError, password::PasswordRules};
+use serde::{Deserialize, Serialize};
+
+/// What happens to the previous access key after a rotation commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PreviousKeyPolicy {
+    /// Deactivate it after `deactivate_after` (kept, inactive, for rollback).
+    #[default]
+    Deactivate,
+    /// Deactivate it after `deactivate_after`, then delete it after `delete_after`.
+    Delete,
+    /// Leave it active.
+    Keep,
+}
+
+impl std::str::FromStr for PreviousKeyPolicy {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "deactivate" => Ok(Self::Deactivate),
+            "delete" => Ok(Self::Delete),
+            "keep" => Ok(Self::Keep),
+            _ => Err(ValidationError::new(
+                "previous-key policy",
+                format!("{s:?} is not a policy"),
+                "use deactivate, delete or keep",
+            )),
+        }
+    }
+}
+
+/// A delivery target for new secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Target {
+    /// A profile in an AWS shared credentials file, replaced atomically with a backup kept.
+    AwsCredentialsFile {
+        /// The file.
+        path: String,
+        /// The profile name.
+        profile: String,
+    },
+}
+
+/// How a rotation verifies a new access key: `successes` consecutive GetCallerIdentity calls
+/// signed with it, retried with exponential backoff from `backoff_ms` until `deadline_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerifySettings {
+    /// Consecutive successes required (AWS propagates new keys in 5–15 s; one success is luck).
+    pub successes: u32,
+    /// Give up (and abort the rotation) after this long.
+    pub deadline_ms: u64,
+    /// First backoff after a failure, doubled each time (capped at 10 s); also the spacing
+    /// between successes.
+    pub backoff_ms: u64,
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        Self { successes: 3, deadline_ms: 120_000, backoff_ms: 1_000 }
+    }
+}
+
+/// All of an account's rotation settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RotationSettings {
+    /// Rotate every this many milliseconds.
+    pub every_ms: Option<u64>,
+    /// Rotate on this cron schedule (5 fields, UTC).
+    pub cron: Option<String>,
+    /// Report as overdue past this age.
+    pub max_age_ms: Option<u64>,
+    /// Password generation rules (merged with the account's IAM password policy).
+    pub password: PasswordRules,
+    /// Create the login profile if the user has none.
+    pub create_login_profile: bool,
+    /// Previous access key policy.
+    pub previous_key: PreviousKeyPolicy,
+    /// Grace before the previous key is deactivated.
+    pub deactivate_after_ms: u64,
+    /// Grace between deactivation and deletion (policy `delete`).
+    pub delete_after_ms: u64,
+    /// Retire the previous key only if IAM shows no use of it since the cut-over.
+    pub retire_only_if_unused: bool,
+    /// Verification of new keys.
+    pub verify: VerifySettings,
+    /// Delivery targets.
+    pub targets: Vec<Target>,
+}
+
+impl RotationSettings {
+    /// Checks the settings as a whole.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        self.password.validate()?;
+        if let Some(c) = &self.cron {
+            crate::schedule::parse_cron(c)?;
+        }
+        if self.every_ms == Some(0) {
+            return Err(ValidationError::new("--every", "a zero interval", "use an interval such as 90d"));
+        }
+        if self.verify.successes == 0 || self.verify.successes > 20 {
+            return Err(ValidationError::new("verify successes", "must be 1 to 20", "use e.g. 3"));
+        }
+        if self.verify.deadline_ms == 0 || self.verify.backoff_ms == 0 {
+            return Err(ValidationError::new(
+                "verify timing",
+                "deadline and backoff must be positive",
+                "use e.g. 2m and 1s",
+            ));
+        }
+        for Target::AwsCredentialsFile { path, profile } in &self.targets {
+            if path.is_empty() || profile.is_empty() || profile.contains([']', '[', '\n']) {
+                return Err(ValidationError::new(
+                    "credentials-file target",
+                    format!("path {path:?} profile {profile:?}"),
+                    "use --credentials-file PATH --profile NAME",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

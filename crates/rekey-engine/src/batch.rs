@@ -1,0 +1,77 @@
+//! Working many accounts at once: at most `concurrency` in flight overall and at most
+//! `PER_PROVIDER` against any one provider (IAM throttles per account), one lease per account.
+
+use crate::{rotate::Report, Engine, Result, RotateOptions};
+use rekey_store::{Account, Heartbeat};
+use std::{collections::HashMap, future::Future, sync::Arc};
+use tokio::{sync::Semaphore, task::JoinSet};
+
+/// Most calls in flight against one provider.
+pub const PER_PROVIDER: usize = 8;
+
+/// Runs `work` for every account, bounded as above; results in input order.
+pub async fn for_each<T, F, Fut>(engine: &Arc<Engine>, accounts: Vec<Account>, concurrency: usize, work: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Arc<Engine>, Account) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let global = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut per_provider: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let work = Arc::new(work);
+    let mut set = JoinSet::new();
+    let n = accounts.len();
+    for (i, account) in accounts.into_iter().enumerate() {
+        let provider = per_provider
+            .entry(account.provider.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_PROVIDER)))
+            .clone();
+        let (global, engine, work) = (global.clone(), engine.clone(), work.clone());
+        set.spawn(async move {
+            let _g = global.acquire_owned().await;
+            let _p = provider.acquire_owned().await;
+            (i, work(engine, account).await)
+        });
+    }
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, v)) => out[i] = Some(v),
+            Err(e) => tracing::error!(error = %e, "a worker task failed"),
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+impl Engine {
+    /// Rotates (or plans) every account.
+    pub async fn rotate_many(
+        self: &Arc<Self>,
+        accounts: Vec<Account>,
+        opts: RotateOptions,
+        dry_run: bool,
+        concurrency: usize,
+    ) -> Vec<Report> {
+        for_each(self, accounts, concurrency, move |engine, account| {
+            let opts = opts.clone();
+            async move {
+                let r = if dry_run { engine.plan(&account, &opts).await } else { engine.rotate(&account, &opts).await };
+                r.unwrap_or_else(|e| Report::refused(&account, &e))
+            }
+        })
+        .await
+    }
+
+    /// Heartbeats every account.
+    pub async fn heartbeat_many(
+        self: &Arc<Self>,
+        accounts: Vec<Account>,
+        concurrency: usize,
+    ) -> Vec<(Account, Result<Heartbeat>)> {
+        for_each(self, accounts, concurrency, |engine, account| async move {
+            let r = engine.heartbeat(&account).await;
+            (account, r)
+        })
+        .await
+    }
+}

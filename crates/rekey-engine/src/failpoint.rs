@@ -1,0 +1,48 @@
+//! Crash points for the crash tests. Built with the `failpoints` feature, `FAILPOINTS=NAME=return`
+//! makes the process abort (no unwinding, no cleanup — like `kill -9`) when it reaches NAME.
+//! Without the feature these compile to nothing.
+//!
+//! Names: `access-key:PHASE` / `password:PHASE` right after PHASE is journaled, and
+//! `access-key:after-create-call`, `access-key:after-deactivate-call`,
+//! `access-key:after-delete-call`, `access-key:after-abort-delete-call`,
+//! `password:after-update-call` right after the IAM call returned, before its result is stored.
+
+/// Aborts the process if the failpoint `name` is enabled.
+#[cfg(feature = "failpoints")]
+pub fn crash_point(name: &str) {
+    fail::eval(name, |_| {
+        eprintln!("failpoint {name}: aborting");
+        std::process::abort()
+    });
+}
+
+/// Aborts the process if the failpoint `name` is enabled (compiled out).
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn crash_point(_name: &str) {}
+
+/// Every crash point, for tests and documentation.
+pub fn all() -> Vec<String> {
+    use rekey_domain::Phase::*;
+    let ak = [
+        Planned,
+        Preflight,
+        CreateRequested,
+        Created,
+        Tagged,
+        Verifying,
+        Delivering,
+        Committed,
+        Retiring,
+        Deactivated,
+        Aborting,
+    ];
+    let pw = [Planned, Preflight, Generated, UpdateRequested, Committed];
+    let mut names: Vec<String> = ak.iter().map(|p| format!("access-key:{p}")).collect();
+    names.extend(pw.iter().map(|p| format!("password:{p}")));
+    for extra in ["after-create-call", "after-deactivate-call", "after-delete-call", "after-abort-delete-call"] {
+        names.push(format!("access-key:{extra}"));
+    }
+    names.push("password:after-update-call".into());
+    names
+}

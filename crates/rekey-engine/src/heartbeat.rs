@@ -1,0 +1,113 @@
+//! Heartbeats: does a stored credential still work, and has IAM drifted from what the vault
+//! believes? Access keys are checked by signing GetCallerIdentity with the stored secret;
+//! both kinds are checked for drift (user re-created, key or login profile missing, unknown
+//! keys). The result is stored on the account and audited.
+
+use crate::{accounts::OWNERSHIP_TAG_VALUE, Engine, Result};
+use rekey_aws::AwsErrorClass;
+use rekey_domain::{CredentialKind, SecretState};
+use rekey_store::{Account, AccountPatch, Heartbeat, JournalWrite};
+use serde_json::json;
+
+impl Engine {
+    /// Runs a heartbeat of `account`, stores and audits it.
+    pub async fn heartbeat(&self, account: &Account) -> Result<Heartbeat> {
+        let (status, findings) = self.check(account).await?;
+        let hb = Heartbeat { at: self.clock.now(), status: status.into(), detail: json!({ "findings": findings }) };
+        let outcome = if status == "ok" { "ok" } else { "failed" };
+        let audit = self.audit_entry(
+            "account.heartbeat",
+            Some(account.id.as_str()),
+            outcome,
+            json!({ "status": status, "findings": findings }),
+        );
+        let w = JournalWrite {
+            at: hb.at,
+            account: Some((account.id.clone(), AccountPatch { heartbeat: Some(hb.clone()), ..Default::default() })),
+            audit: vec![audit],
+            ..Default::default()
+        };
+        self.store.write(&w).await?;
+        Ok(hb)
+    }
+
+    /// `ok`, `drift` or `failed`, with what was found.
+    async fn check(&self, a: &Account) -> Result<(&'static str, Vec<String>)> {
+        let conn = self.conn(&self.provider(&a.provider).await?).await?;
+        let iam = self.aws.iam(&conn).await;
+        let user = a.user_name.as_str();
+        let mut failed = Vec::new();
+        let mut drift = Vec::new();
+        match iam.get_user(user).await {
+            Ok(u) if u.user_id != a.user_id => failed.push(format!("IAM user {user} was re-created (UserId changed)")),
+            Ok(_) => {}
+            Err(e) if e.class == AwsErrorClass::NotFound => {
+                failed.push(format!("IAM user {user} no longer exists"));
+                return Ok(("failed", failed));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        match a.kind {
+            CredentialKind::AccessKey => {
+                let keys = iam.list_access_keys(user).await?;
+                let versions = self.store.secret_versions(a.id.as_str()).await?;
+                let tags = iam.list_user_tags(user).await?;
+                let known: Vec<&str> = versions.iter().filter_map(|v| v.key_id.as_deref()).collect();
+                let ours = |id: &str| {
+                    known.contains(&id) || tags.iter().any(|(k, v)| k == id && v.starts_with(OWNERSHIP_TAG_VALUE))
+                };
+                match a.current_key_id.as_deref() {
+                    Some(cur) if !keys.iter().any(|k| k.id == cur) => {
+                        failed.push(format!("current key {cur} is missing in IAM"))
+                    }
+                    Some(cur) if keys.iter().any(|k| k.id == cur && !k.active) => {
+                        failed.push(format!("current key {cur} is inactive"))
+                    }
+                    _ => {}
+                }
+                for k in keys.iter().filter(|k| !ours(&k.id)) {
+                    drift.push(format!("unknown key {} ({})", k.id, if k.active { "active" } else { "inactive" }));
+                }
+                if let Some(v) = versions.iter().rev().find(|v| v.state == SecretState::Current) {
+                    let secret = self.open_version(v)?;
+                    let mut c = conn.with_key(v.key_id.as_deref().unwrap_or_default(), secret);
+                    c.max_attempts = 2;
+                    match self.aws.sts(&c).await.caller_identity().await {
+                        Ok(id) if id.arn == a.arn.as_str() => {}
+                        Ok(id) => failed.push(format!("the stored key authenticates as {}, not {}", id.arn, a.arn)),
+                        Err(e) if e.class == AwsErrorClass::Auth => {
+                            failed.push(format!("the stored key does not authenticate: {e}"))
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                } else {
+                    failed.push("no stored secret".into());
+                }
+            }
+            CredentialKind::Password => match iam.login_profile(user).await? {
+                None => failed.push(format!("IAM user {user} has no console password (login profile missing)")),
+                Some(p) => {
+                    if let (Some(created), Some(rotated)) = (p.created, a.last_rotated_at) {
+                        if created > rotated + chrono::Duration::minutes(2) {
+                            drift.push(format!(
+                                "the login profile was re-created at {created}, after rekey's last rotation"
+                            ));
+                        }
+                    }
+                    if p.reset_required {
+                        drift.push("IAM requires a password reset at next sign-in".into());
+                    }
+                }
+            },
+        }
+        let status = if !failed.is_empty() {
+            "failed"
+        } else if !drift.is_empty() {
+            "drift"
+        } else {
+            "ok"
+        };
+        failed.extend(drift);
+        Ok((status, failed))
+    }
+}

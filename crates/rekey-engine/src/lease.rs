@@ -1,0 +1,124 @@
+//! Account leases. A rotation is worked only by the holder of its account's lease; the lease
+//! names its owner (host, pid, process start time) so that a process on the same host can tell
+//! that the owner died and take over at once instead of waiting for the lease to expire.
+
+use crate::{Engine, Error, Result};
+use rekey_domain::AccountId;
+use rekey_store::{Fence, LeaseOutcome, Store};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// How long a lease lasts unless renewed.
+pub const LEASE_TTL_MS: i64 = 60_000;
+
+/// This process, as a lease owner: `host:pid:start` (start = boot-relative start time).
+pub fn me() -> String {
+    let pid = std::process::id();
+    format!("{}:{pid}:{}", host(), start_time(pid).unwrap_or_default())
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot.
+fn start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; fields after it are space-separated.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split(' ').nth(19).map(str::to_owned)
+}
+
+/// Whether `owner` is a process on this host that no longer exists (a reused pid has another
+/// start time).
+pub fn owner_is_dead(owner: &str) -> bool {
+    let mut parts = owner.rsplitn(3, ':');
+    let (Some(start), Some(pid), Some(h)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if h != host() {
+        return false;
+    }
+    match pid.parse::<u32>() {
+        Ok(pid) => start_time(pid).as_deref() != Some(start),
+        Err(_) => false,
+    }
+}
+
+/// A held lease, renewed in the background until released.
+#[derive(Debug)]
+pub struct Held {
+    pub fence: Fence,
+    store: Arc<dyn Store>,
+    renewer: JoinHandle<()>,
+}
+
+impl Held {
+    /// Releases the lease.
+    pub async fn release(self) {
+        self.renewer.abort();
+        if let Err(e) = self.store.release_lease(&self.fence).await {
+            tracing::warn!(error = %e, account = %self.fence.account_id, "could not release a lease; it will expire");
+        }
+    }
+}
+
+impl Engine {
+    /// Takes `account`'s lease, taking over from a dead owner on this host.
+    pub async fn lease(&self, account: &AccountId) -> Result<Held> {
+        let me = me();
+        let mut steal: Option<String> = None;
+        loop {
+            match self.store.acquire_lease(account, &me, self.clock.now(), LEASE_TTL_MS, steal.as_deref()).await? {
+                LeaseOutcome::Acquired(fence) => return Ok(self.hold(fence)),
+                LeaseOutcome::Held { owner, expires_at } => {
+                    if steal.is_none() && owner_is_dead(&owner) {
+                        tracing::info!(%account, %owner, "taking over the lease of a process that died");
+                        steal = Some(owner);
+                        continue;
+                    }
+                    return Err(Error::conflict(
+                        format!(
+                            "account {account} is being worked by another rekey process ({owner}) until {expires_at}"
+                        ),
+                        "wait for it to finish; `rekey recover` takes over once it has stopped",
+                    ));
+                }
+            }
+        }
+    }
+
+    fn hold(&self, fence: Fence) -> Held {
+        let store = self.store.clone();
+        let clock = self.clock.clone();
+        let f = fence.clone();
+        let renewer = tokio::spawn(async move {
+            let period = std::time::Duration::from_millis(u64::try_from(LEASE_TTL_MS / 3).unwrap_or(20_000));
+            loop {
+                tokio::time::sleep(period).await;
+                match store.renew_lease(&f, clock.now(), LEASE_TTL_MS).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+                }
+            }
+        });
+        Held { fence, store: self.store.clone(), renewer }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_made_up_one_is_dead() {
+        assert!(!owner_is_dead(&me()));
+        let fake = format!("{}:{}:1", host(), std::process::id());
+        assert!(owner_is_dead(&fake), "same pid, other start time: a reused pid");
+        assert!(!owner_is_dead("some-other-host:1:1"), "other hosts are never judged");
+    }
+}

@@ -1,0 +1,458 @@
+//! The access-key state machine (DESIGN.md): pre-flight and slot check by ownership, create
+//! (secret sealed at once), tag, verify, deliver, commit, then staged retirement of the
+//! previous key. Every step re-reads IAM and can be repeated after a crash.
+
+use super::{Run, Step};
+use crate::{accounts::OWNERSHIP_TAG_VALUE, failpoint::crash_point, sink, Error, Result};
+use rekey_aws::{AccessKeyMeta, AwsError, AwsErrorClass};
+use rekey_domain::{Phase, PreviousKeyPolicy, SecretState};
+use rekey_store::{JournalWrite, Origin, ProviderAuth};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// How IAM's keys of a user relate to the vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// The account's current key.
+    Current,
+    /// A key the vault knows (a previous one, or a pending one of a rotation).
+    Ours(i64),
+    /// Tagged as created by rekey, but no secret is stored: nobody has it.
+    Orphan,
+    /// A key rekey does not know.
+    Foreign,
+}
+
+/// Classifies a user's keys by ownership — never by age.
+pub(crate) fn classify(
+    keys: &[AccessKeyMeta],
+    current: Option<&str>,
+    known: &HashMap<String, (i64, SecretState)>,
+    tagged: &HashSet<String>,
+) -> Vec<(AccessKeyMeta, Owner)> {
+    keys.iter()
+        .map(|k| {
+            let owner = if Some(k.id.as_str()) == current {
+                Owner::Current
+            } else if let Some((v, _)) = known.get(&k.id) {
+                Owner::Ours(*v)
+            } else if tagged.contains(&k.id) {
+                Owner::Orphan
+            } else {
+                Owner::Foreign
+            };
+            (k.clone(), owner)
+        })
+        .collect()
+}
+
+fn gone_is_fine(r: Result<(), AwsError>) -> Result<(), AwsError> {
+    match r {
+        Err(e) if e.class == AwsErrorClass::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+impl Run<'_> {
+    fn user(&self) -> String {
+        self.account.user_name.to_string()
+    }
+
+    pub(super) async fn known_keys(&self) -> Result<HashMap<String, (i64, SecretState)>> {
+        let versions = self.engine.store.secret_versions(self.account.id.as_str()).await?;
+        Ok(versions.into_iter().filter_map(|v| v.key_id.map(|k| (k, (v.version, v.state)))).collect())
+    }
+
+    pub(super) async fn tagged_keys(&self) -> Result<HashSet<String>> {
+        let tags = self.iam.list_user_tags(&self.user()).await?;
+        Ok(tags.into_iter().filter(|(_, v)| v.starts_with(OWNERSHIP_TAG_VALUE)).map(|(k, _)| k).collect())
+    }
+
+    pub(super) async fn access_key_step(&mut self) -> Result<Step> {
+        match self.rot.phase {
+            Phase::Planned => self.journal(Phase::Preflight, JournalWrite::default()).await?,
+            Phase::Preflight => self.preflight().await?,
+            Phase::CreateRequested => self.create().await?,
+            Phase::Created => {
+                let tag =
+                    (self.rot.new_key_id.clone().unwrap_or_default(), format!("{OWNERSHIP_TAG_VALUE}:{}", self.rot.id));
+                match self.iam.tag_user(&self.user(), &[tag]).await {
+                    Ok(()) => self.journal(Phase::Tagged, JournalWrite::default()).await?,
+                    Err(e) if e.is_retryable() => return Err(e.into()),
+                    Err(e) => self.start_abort(format!("tagging the user failed: {e}")).await?,
+                }
+            }
+            Phase::Tagged => self.journal(Phase::Verifying, JournalWrite::default()).await?,
+            Phase::Verifying => self.verify().await?,
+            Phase::Delivering => self.deliver().await?,
+            Phase::Committed => self.plan_retirement().await?,
+            Phase::Retiring => return self.deactivate_previous().await,
+            Phase::Deactivated => return self.delete_previous().await,
+            Phase::Aborting => self.abort().await?,
+            other => return Err(Error::Internal(format!("phase {other} is not part of the access-key machine"))),
+        }
+        Ok(Step::Next)
+    }
+
+    async fn preflight(&mut self) -> Result<()> {
+        let user = self.user();
+        let u = match self.iam.get_user(&user).await {
+            Ok(u) => u,
+            Err(e) if e.class == AwsErrorClass::NotFound => {
+                return self.aborted(format!("IAM user {user} no longer exists"), JournalWrite::default()).await
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if u.user_id != self.account.user_id {
+            let why = format!(
+                "IAM user {user} was deleted and re-created (UserId {} is now {}); re-add the account to manage the new user",
+                self.account.user_id, u.user_id
+            );
+            return self.aborted(why, JournalWrite::default()).await;
+        }
+        let keys = self.iam.list_access_keys(&user).await?;
+        let known = self.known_keys().await?;
+        let tagged = self.tagged_keys().await?;
+        let current = self.account.current_key_id.clone();
+        // The provider signs with this very key: the rotation switches the provider at commit.
+        self.facts.self_rotation = matches!(&self.provider.auth, ProviderAuth::StaticKey { access_key_id }
+            if Some(access_key_id) == current.as_ref());
+        let mut extra = JournalWrite::default();
+        let mut remaining = Vec::new();
+        for (k, owner) in classify(&keys, current.as_deref(), &known, &tagged) {
+            if owner == Owner::Orphan {
+                // Nobody has this key's secret (an interrupted run of ours created it).
+                gone_is_fine(self.iam.delete_access_key(&user, &k.id).await)?;
+                self.facts.reclaimed.push(format!("{} (orphan: created by rekey, secret never stored)", k.id));
+            } else {
+                remaining.push((k, owner));
+            }
+        }
+        if remaining.len() >= 2 {
+            let victim = remaining
+                .iter()
+                .find(|(_, o)| matches!(o, Owner::Ours(_)))
+                .or_else(|| {
+                    remaining.iter().find(|(k, o)| *o == Owner::Foreign && !k.active && self.opts.reclaim_foreign)
+                })
+                .cloned();
+            let Some((k, owner)) = victim else {
+                let foreign: Vec<&str> =
+                    remaining.iter().filter(|(_, o)| *o == Owner::Foreign).map(|(k, _)| k.id.as_str()).collect();
+                let why = format!(
+                    "no free access-key slot: IAM user {user} has key(s) {} that rekey did not create and will not delete; \
+                     delete one yourself, or deactivate it and pass --reclaim-foreign",
+                    foreign.join(", ")
+                );
+                return self.aborted(why, extra).await;
+            };
+            gone_is_fine(self.iam.delete_access_key(&user, &k.id).await)?;
+            if let Owner::Ours(v) = owner {
+                extra.secret_states.push((self.account.id.to_string(), v, SecretState::Retired));
+                self.facts.reclaimed.push(format!("{} (previous key of an earlier rotation)", k.id));
+            } else {
+                self.facts.reclaimed.push(format!("{} (inactive foreign key, --reclaim-foreign)", k.id));
+            }
+            remaining.retain(|(r, _)| r.id != k.id);
+        }
+        self.facts.keys_before = remaining.iter().map(|(k, _)| k.id.clone()).collect();
+        self.facts.create_requested_at = Some(self.engine.clock.now());
+        self.journal(Phase::CreateRequested, extra).await
+    }
+
+    async fn create(&mut self) -> Result<()> {
+        let user = self.user();
+        // A key IAM has that was not there at pre-flight and that the vault does not know was
+        // created by an interrupted run of this phase: its secret is lost, so it goes.
+        let known = self.known_keys().await?;
+        let since = self.facts.create_requested_at.map(|t| t - chrono::Duration::minutes(5));
+        for k in self.iam.list_access_keys(&user).await? {
+            let new_since = match (k.created, since) {
+                (Some(c), Some(s)) => c >= s,
+                _ => true,
+            };
+            if !self.facts.keys_before.contains(&k.id) && !known.contains_key(&k.id) && new_since {
+                gone_is_fine(self.iam.delete_access_key(&user, &k.id).await)?;
+                self.facts.reclaimed.push(format!("{} (orphan of an interrupted create)", k.id));
+            }
+        }
+        let (meta, secret) = match self.iam.create_access_key(&user).await {
+            Ok(k) => k,
+            Err(e) if e.is_retryable() => return Err(e.into()),
+            Err(e) => return self.aborted(format!("CreateAccessKey failed: {e}"), JournalWrite::default()).await,
+        };
+        crash_point("access-key:after-create-call");
+        let version = self.next_version(self.account.id.as_str()).await?;
+        let sealed = self.engine.seal_version(
+            self.account.id.as_str(),
+            version,
+            SecretState::Pending,
+            Some(meta.id.clone()),
+            Origin::Created,
+            &secret,
+        );
+        self.rot.new_key_id = Some(meta.id.clone());
+        self.rot.new_version = Some(version);
+        let stored =
+            self.journal(Phase::Created, JournalWrite { new_secrets: vec![sealed], ..Default::default() }).await;
+        if let Err(e) = stored {
+            // The secret could not be stored: nobody may keep a key whose secret is lost.
+            if let Err(del) = self.iam.delete_access_key(&user, &meta.id).await {
+                tracing::error!(key_id = %meta.id, error = %del, "could not delete a key whose secret was not stored");
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn next_version(&self, record: &str) -> Result<i64> {
+        let versions = self.engine.store.secret_versions(record).await?;
+        Ok(versions.iter().map(|v| v.version).max().unwrap_or(0) + 1)
+    }
+
+    async fn start_abort(&mut self, why: String) -> Result<()> {
+        self.rot.error = Some(why);
+        self.journal(Phase::Aborting, JournalWrite::default()).await
+    }
+
+    async fn pending_secret(&self) -> Result<rekey_crypto::Secret> {
+        let version = self.rot.new_version.ok_or_else(|| Error::Internal("rotation without a new version".into()))?;
+        let versions = self.engine.store.secret_versions(self.account.id.as_str()).await?;
+        let v = versions
+            .iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| Error::Integrity { message: format!("rotation {} lost its new secret", self.rot.id) })?;
+        self.engine.open_version(v)
+    }
+
+    async fn verify(&mut self) -> Result<()> {
+        let key_id = self.rot.new_key_id.clone().unwrap_or_default();
+        let mut conn = self.conn.with_key(&key_id, self.pending_secret().await?);
+        conn.max_attempts = 1;
+        let sts = self.engine.aws.sts(&conn).await;
+        let v = &self.settings.verify;
+        let started = Instant::now();
+        let deadline = Duration::from_millis(v.deadline_ms);
+        let mut backoff = Duration::from_millis(v.backoff_ms);
+        let mut successes = 0;
+        let mut last_error;
+        loop {
+            match sts.caller_identity().await {
+                Ok(id) if id.arn == self.account.arn.as_str() => {
+                    successes += 1;
+                    if successes >= v.successes {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(v.backoff_ms)).await;
+                    continue;
+                }
+                Ok(id) => {
+                    return self
+                        .start_abort(format!("the new key authenticates as {}, not {}", id.arn, self.account.arn))
+                        .await;
+                }
+                Err(e) => {
+                    successes = 0;
+                    last_error = e.to_string();
+                }
+            }
+            if started.elapsed() + backoff > deadline {
+                let why = format!("the new key did not verify within {} ms: {last_error}", v.deadline_ms);
+                return self.start_abort(why).await;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+        self.journal(Phase::Delivering, JournalWrite::default()).await
+    }
+
+    async fn deliver(&mut self) -> Result<()> {
+        let targets = self.settings.targets.clone();
+        if targets.iter().enumerate().any(|(i, _)| !self.facts.acks.contains(&i)) {
+            let secret = self.pending_secret().await?;
+            for (i, t) in targets.iter().enumerate() {
+                if self.facts.acks.contains(&i) {
+                    continue;
+                }
+                let s = sink::sink_for(t);
+                let d = sink::Delivery {
+                    rotation_id: &self.rot.id,
+                    key_id: self.rot.new_key_id.as_deref(),
+                    secret: &secret,
+                };
+                if let Err(e) = s.deliver(&d).await {
+                    return self.start_abort(format!("delivery to {} failed: {e}", s.describe())).await;
+                }
+                self.facts.acks.push(i);
+                self.journal(Phase::Delivering, JournalWrite::default()).await?;
+            }
+        }
+        self.commit().await
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        let id = self.account.id.to_string();
+        let new_version = self.rot.new_version.ok_or_else(|| Error::Internal("commit without a new version".into()))?;
+        let mut w =
+            JournalWrite { account: Some((self.account.id.clone(), self.commit_patch())), ..Default::default() };
+        for v in self.engine.store.secret_versions(&id).await? {
+            if v.state == SecretState::Previous {
+                w.secret_states.push((id.clone(), v.version, SecretState::Retired));
+            }
+        }
+        w.secret_states.push((id.clone(), new_version, SecretState::Current));
+        if let Some(old) = self.rot.old_version {
+            w.secret_states.push((id.clone(), old, SecretState::Previous));
+        }
+        if self.facts.self_rotation {
+            self.switch_provider_key(&mut w).await?;
+        }
+        self.facts.cutover_at = Some(self.engine.clock.now());
+        self.journal(Phase::Committed, w).await?;
+        if self.facts.self_rotation {
+            self.conn = self.engine.conn(&self.engine.provider(&self.provider.name).await?).await?;
+            self.iam = self.engine.aws.iam(&self.conn).await;
+        }
+        Ok(())
+    }
+
+    /// Self-rotation: the provider's own secret becomes the new key, in the commit's transaction.
+    async fn switch_provider_key(&mut self, w: &mut JournalWrite) -> Result<()> {
+        let record = self.provider.secret_record();
+        let key_id = self.rot.new_key_id.clone().unwrap_or_default();
+        let version = self.next_version(&record).await?;
+        let secret = self.pending_secret().await?;
+        w.new_secrets.push(self.engine.seal_version(
+            &record,
+            version,
+            SecretState::Current,
+            Some(key_id.clone()),
+            Origin::Created,
+            &secret,
+        ));
+        for v in self.engine.store.secret_versions(&record).await? {
+            if v.state == SecretState::Current {
+                w.secret_states.push((record.clone(), v.version, SecretState::Previous));
+            }
+        }
+        w.provider_auth = Some((self.provider.name.clone(), ProviderAuth::StaticKey { access_key_id: key_id }));
+        Ok(())
+    }
+
+    async fn plan_retirement(&mut self) -> Result<()> {
+        if self.rot.old_key_id.is_none() || self.settings.previous_key == PreviousKeyPolicy::Keep {
+            return self.journal(Phase::Done, JournalWrite::default()).await;
+        }
+        let cutover = self.facts.cutover_at.unwrap_or_else(|| self.engine.clock.now());
+        self.facts.deactivate_at = Some(cutover + ms(self.settings.deactivate_after_ms));
+        self.journal(Phase::Retiring, JournalWrite::default()).await
+    }
+
+    async fn deactivate_previous(&mut self) -> Result<Step> {
+        let now = self.engine.clock.now();
+        if self.facts.deactivate_at.is_some_and(|t| now < t) {
+            return Ok(Step::Wait);
+        }
+        let user = self.user();
+        let old = self.rot.old_key_id.clone().unwrap_or_default();
+        if self.settings.retire_only_if_unused {
+            let used = self.iam.access_key_last_used(&old).await?;
+            if let (Some(at), Some(cut)) = (used.at, self.facts.cutover_at) {
+                if at > cut {
+                    self.rot.error =
+                        Some(format!("previous key {old} was used at {at}, after the cut-over; retirement postponed"));
+                    self.facts.deactivate_at = Some(now + ms(self.settings.deactivate_after_ms.max(3_600_000)));
+                    self.journal(Phase::Retiring, JournalWrite::default()).await?;
+                    return Ok(Step::Wait);
+                }
+            }
+        }
+        gone_is_fine(self.iam.update_access_key(&user, &old, false).await)?;
+        crash_point("access-key:after-deactivate-call");
+        self.rot.error = None;
+        self.facts.delete_at = Some(now + ms(self.settings.delete_after_ms));
+        self.journal(Phase::Deactivated, JournalWrite::default()).await?;
+        Ok(Step::Next)
+    }
+
+    async fn delete_previous(&mut self) -> Result<Step> {
+        if self.settings.previous_key != PreviousKeyPolicy::Delete {
+            self.journal(Phase::Done, JournalWrite::default()).await?;
+            return Ok(Step::Next);
+        }
+        if self.facts.delete_at.is_some_and(|t| self.engine.clock.now() < t) {
+            return Ok(Step::Wait);
+        }
+        let user = self.user();
+        let old = self.rot.old_key_id.clone().unwrap_or_default();
+        gone_is_fine(self.iam.delete_access_key(&user, &old).await)?;
+        crash_point("access-key:after-delete-call");
+        if let Err(e) = self.iam.untag_user(&user, std::slice::from_ref(&old)).await {
+            tracing::warn!(key_id = %old, error = %e, "could not remove the ownership tag of a deleted key");
+        }
+        let mut w = JournalWrite::default();
+        if let Some(v) = self.rot.old_version {
+            w.secret_states.push((self.account.id.to_string(), v, SecretState::Retired));
+        }
+        self.journal(Phase::Done, w).await?;
+        Ok(Step::Next)
+    }
+
+    async fn abort(&mut self) -> Result<()> {
+        let user = self.user();
+        if let Some(new) = self.rot.new_key_id.clone() {
+            gone_is_fine(self.iam.delete_access_key(&user, &new).await)?;
+            crash_point("access-key:after-abort-delete-call");
+            if let Err(e) = self.iam.untag_user(&user, std::slice::from_ref(&new)).await {
+                tracing::warn!(key_id = %new, error = %e, "could not remove the ownership tag of an aborted key");
+            }
+        }
+        self.redeliver_old().await;
+        let why = self.rot.error.clone().unwrap_or_else(|| "aborted".into());
+        self.aborted(why, JournalWrite::default()).await
+    }
+
+    /// Targets that already received the aborted key get the old one back (best effort).
+    async fn redeliver_old(&mut self) {
+        if self.facts.acks.is_empty() {
+            return;
+        }
+        let Some(old) = self.rot.old_version else { return };
+        let Ok(versions) = self.engine.store.secret_versions(self.account.id.as_str()).await else { return };
+        let Some(v) = versions.iter().find(|v| v.version == old) else { return };
+        let Ok(secret) = self.engine.open_version(v) else { return };
+        for i in std::mem::take(&mut self.facts.acks) {
+            if let Some(t) = self.settings.targets.get(i) {
+                let d = sink::Delivery { rotation_id: &self.rot.id, key_id: v.key_id.as_deref(), secret: &secret };
+                if let Err(e) = sink::sink_for(t).deliver(&d).await {
+                    tracing::error!(error = %e, "could not restore the previous secret to a delivery target");
+                }
+            }
+        }
+    }
+}
+
+fn ms(v: u64) -> chrono::Duration {
+    chrono::Duration::milliseconds(i64::try_from(v).unwrap_or(i64::MAX / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> AccessKeyMeta {
+        AccessKeyMeta { id: id.into(), active: true, created: None }
+    }
+
+    #[test]
+    fn keys_are_classified_by_ownership_not_age() {
+        let keys = [key("CUR"), key("PREV"), key("TAGGED"), key("OTHER")];
+        let known = HashMap::from([
+            ("PREV".to_string(), (1, SecretState::Previous)),
+            ("CUR".into(), (2, SecretState::Current)),
+        ]);
+        let tagged = HashSet::from(["TAGGED".to_string()]);
+        let owners: Vec<Owner> = classify(&keys, Some("CUR"), &known, &tagged).into_iter().map(|(_, o)| o).collect();
+        assert_eq!(owners, vec![Owner::Current, Owner::Ours(1), Owner::Orphan, Owner::Foreign]);
+    }
+}

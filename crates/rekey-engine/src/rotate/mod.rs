@@ -1,0 +1,362 @@
+//! Rotations: journaled runs of the two state machines of DESIGN.md.
+//!
+//! A [`Run`] holds the account's lease and walks a [`Rotation`] from phase to phase. Each step
+//! reads IAM again, so it is safe to repeat; every phase is journaled (under the lease's
+//! fencing token) before the side effect it announces, except a new access key's secret, which
+//! is sealed and stored the moment `CreateAccessKey` returns. `recover` simply resumes each
+//! unfinished rotation from its phase.
+
+mod access_key;
+mod password;
+mod plan;
+
+use crate::{failpoint::crash_point, lease::Held, Engine, Error, Result};
+use rekey_aws::{Conn, IamApi};
+use rekey_domain::{CredentialKind, Phase, RotationSettings, SecretState};
+use rekey_store::{Account, AccountPatch, JournalWrite, Provider, Rotation, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::{sync::Arc, time::Instant};
+
+pub use plan::Plan;
+
+/// Options of `rekey rotate`.
+#[derive(Debug, Clone, Default)]
+pub struct RotateOptions {
+    /// Allow deleting an inactive foreign key when no slot is free.
+    pub reclaim_foreign: bool,
+}
+
+/// Phase facts kept in the rotation's `data` column.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Facts {
+    /// Access keys the user had at pre-flight.
+    pub keys_before: Vec<String>,
+    /// When CreateAccessKey was requested (keys created after it and unknown are ours).
+    pub create_requested_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Keys deleted to free a slot, and why.
+    pub reclaimed: Vec<String>,
+    /// Delivery targets acknowledged (by index).
+    pub acks: Vec<usize>,
+    /// When the new credential became current.
+    pub cutover_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the previous key is to be deactivated.
+    pub deactivate_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the previous key is to be deleted.
+    pub delete_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The provider signs with this account's key (self-rotation).
+    pub self_rotation: bool,
+    /// Whether the login profile existed at pre-flight.
+    pub profile_existed: Option<bool>,
+    /// Phases passed, in order.
+    pub phases: Vec<String>,
+}
+
+/// What one rotation did, for output.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub account: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub rotation: Option<String>,
+    /// `done`, `retiring` (committed; the previous key retires later), `aborted`,
+    /// `interrupted` (will resume on recover), `refused` (not started), `planned` (dry run).
+    pub outcome: String,
+    pub phase: Option<String>,
+    pub new_key_id: Option<String>,
+    pub old_key_id: Option<String>,
+    pub phases: Vec<String>,
+    pub duration_ms: u128,
+    pub error: Option<String>,
+    pub plan: Vec<String>,
+}
+
+impl Report {
+    pub(crate) fn refused(account: &Account, e: &Error) -> Self {
+        Self {
+            account: account.id.to_string(),
+            reference: reference(account),
+            rotation: None,
+            outcome: "refused".into(),
+            phase: None,
+            new_key_id: None,
+            old_key_id: account.current_key_id.clone(),
+            phases: vec![],
+            duration_ms: 0,
+            error: Some(e.to_string()),
+            plan: vec![],
+        }
+    }
+}
+
+pub(crate) fn reference(a: &Account) -> String {
+    format!("{}/{}/{}", a.provider, a.user_name, a.kind)
+}
+
+/// Whether a step finished the rotation, must wait (grace periods), or can go on.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    Next,
+    Wait,
+}
+
+/// One rotation being worked, with the account's lease held.
+pub(crate) struct Run<'a> {
+    pub engine: &'a Engine,
+    pub lease: &'a Held,
+    pub account: Account,
+    pub settings: RotationSettings,
+    pub provider: Provider,
+    pub conn: Conn,
+    pub iam: Arc<dyn IamApi>,
+    pub rot: Rotation,
+    pub facts: Facts,
+    pub opts: RotateOptions,
+}
+
+impl std::fmt::Debug for Run<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run").field("rotation", &self.rot.id).field("phase", &self.rot.phase).finish()
+    }
+}
+
+impl Run<'_> {
+    fn kind_name(&self) -> &'static str {
+        self.rot.kind.as_str()
+    }
+
+    /// Journals `phase` together with `extra` (secret versions, account patch …) and an audit
+    /// event, under the lease's fence; then passes the crash point of that phase.
+    pub async fn journal(&mut self, phase: Phase, extra: JournalWrite) -> Result<()> {
+        let now = self.engine.clock.now();
+        self.rot.phase = phase;
+        self.rot.updated_at = now;
+        if phase.is_final() {
+            self.rot.finished_at = Some(now);
+        }
+        self.facts.phases.push(phase.as_str().into());
+        self.rot.data = serde_json::to_value(&self.facts).map_err(|e| Error::Internal(e.to_string()))?;
+        let detail = json!({
+            "rotation": self.rot.id, "phase": phase, "kind": self.rot.kind,
+            "new_key_id": self.rot.new_key_id, "old_key_id": self.rot.old_key_id, "error": self.rot.error,
+        });
+        let outcome = if phase == Phase::Aborted { "aborted" } else { "ok" };
+        let mut w = extra;
+        w.at = now;
+        w.fence = Some(self.lease.fence.clone());
+        w.rotation = Some(self.rot.clone());
+        w.audit.push(self.engine.audit_entry("rotation.phase", Some(self.account.id.as_str()), outcome, detail));
+        self.engine.store.write(&w).await.map_err(|e| match e {
+            StoreError::Fenced { .. } => Error::conflict(
+                format!("rotation {} lost its lease to another process", self.rot.id),
+                "the other process continues the rotation",
+            ),
+            other => other.into(),
+        })?;
+        crash_point(&format!("{}:{phase}", self.kind_name()));
+        Ok(())
+    }
+
+    /// Walks the machine until it finishes or must wait.
+    pub async fn drive(&mut self) -> Result<()> {
+        while !self.rot.phase.is_final() {
+            let step = match self.rot.kind {
+                CredentialKind::AccessKey => self.access_key_step().await?,
+                CredentialKind::Password => self.password_step().await?,
+            };
+            if step == Step::Wait {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the rotation as aborted with `why` (the caller has undone any side effect).
+    pub async fn aborted(&mut self, why: String, mut extra: JournalWrite) -> Result<()> {
+        self.rot.error = Some(why);
+        if let Some(v) = self.rot.new_version {
+            extra.secret_states.push((self.account.id.to_string(), v, SecretState::Retired));
+        }
+        self.journal(Phase::Aborted, extra).await
+    }
+
+    /// The account patch of a commit: scheduling facts move on.
+    pub fn commit_patch(&self) -> AccountPatch {
+        let now = self.engine.clock.now();
+        AccountPatch {
+            status: Some("ok".into()),
+            last_rotated_at: Some(now),
+            next_due_at: Some(rekey_domain::schedule::next_due(
+                self.settings.every_ms,
+                self.settings.cron.as_deref(),
+                now,
+            )),
+            ..AccountPatch::default()
+        }
+    }
+
+    fn report(&self, started: Instant) -> Report {
+        let outcome = match self.rot.phase {
+            Phase::Done => "done",
+            Phase::Aborted => "aborted",
+            Phase::Retiring | Phase::Deactivated => "retiring",
+            _ => "interrupted",
+        };
+        Report {
+            account: self.account.id.to_string(),
+            reference: reference(&self.account),
+            rotation: Some(self.rot.id.clone()),
+            outcome: outcome.into(),
+            phase: Some(self.rot.phase.as_str().into()),
+            new_key_id: self.rot.new_key_id.clone(),
+            old_key_id: self.rot.old_key_id.clone(),
+            phases: self.facts.phases.clone(),
+            duration_ms: started.elapsed().as_millis(),
+            error: self.rot.error.clone(),
+            plan: vec![],
+        }
+    }
+}
+
+fn new_rotation_id() -> String {
+    use rand::Rng;
+    let n: u64 = rand::thread_rng().gen();
+    format!("rot_{n:016x}")
+}
+
+impl Engine {
+    /// The typed rotation settings of an account.
+    pub fn settings_of(account: &Account) -> Result<RotationSettings> {
+        if account.settings.as_object().is_some_and(serde_json::Map::is_empty) {
+            return Ok(RotationSettings::default());
+        }
+        serde_json::from_value(account.settings.clone())
+            .map_err(|e| Error::Integrity { message: format!("settings of account {}: {e}", account.id) })
+    }
+
+    /// Rotates one account: finishes or resumes its unfinished rotation first, then runs a new
+    /// one to completion (or to its retirement grace period).
+    pub async fn rotate(&self, account: &Account, opts: &RotateOptions) -> Result<Report> {
+        let started = Instant::now();
+        let lease = self.lease(&account.id).await?;
+        let result = self.rotate_held(account, opts, &lease, started).await;
+        lease.release().await;
+        result
+    }
+
+    async fn rotate_held(
+        &self,
+        account: &Account,
+        opts: &RotateOptions,
+        lease: &Held,
+        started: Instant,
+    ) -> Result<Report> {
+        // Back-to-back: an earlier rotation of this account is resumed (and its retirement
+        // brought forward: its previous key is ours) before a new one starts.
+        for open in self.store.rotations(Some(&account.id), true, 10).await? {
+            let mut run = self.run_for(open, lease, opts).await?;
+            if matches!(run.rot.phase, Phase::Retiring | Phase::Deactivated) {
+                run.facts.deactivate_at = Some(self.clock.now());
+                run.facts.delete_at = Some(self.clock.now());
+            }
+            run.drive().await?;
+            if !run.rot.phase.is_final() {
+                return Ok(run.report(started));
+            }
+        }
+        let account = self.store.account(&account.id).await?;
+        let now = self.clock.now();
+        let rot = Rotation {
+            id: new_rotation_id(),
+            account_id: account.id.clone(),
+            kind: account.kind,
+            phase: Phase::Planned,
+            old_key_id: account.current_key_id.clone(),
+            new_key_id: None,
+            old_version: account.current_version,
+            new_version: None,
+            data: json!({}),
+            error: None,
+            started_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
+        let mut run = self.run_for(rot, lease, opts).await?;
+        run.journal(Phase::Planned, JournalWrite::default()).await?;
+        match run.drive().await {
+            Ok(()) => Ok(run.report(started)),
+            Err(e) => {
+                // The rotation stays where it stopped; recovery resumes it.
+                run.rot.error = Some(e.to_string());
+                let mut report = run.report(started);
+                report.outcome = "interrupted".into();
+                Ok(report)
+            }
+        }
+    }
+
+    pub(crate) async fn run_for<'a>(&'a self, rot: Rotation, lease: &'a Held, opts: &RotateOptions) -> Result<Run<'a>> {
+        let account = self.store.account(&rot.account_id).await?;
+        let settings = Self::settings_of(&account)?;
+        let provider = self.provider(&account.provider).await?;
+        let conn = self.conn(&provider).await?;
+        let iam = self.aws.iam(&conn).await;
+        let facts: Facts = serde_json::from_value(rot.data.clone()).unwrap_or_default();
+        Ok(Run { engine: self, lease, account, settings, provider, conn, iam, rot, facts, opts: opts.clone() })
+    }
+
+    /// Resumes every unfinished rotation whose lease is free or whose owner died. Rotations
+    /// waiting for a grace period are advanced only when it has passed.
+    pub async fn recover(&self) -> Result<Vec<Report>> {
+        let mut reports = Vec::new();
+        for rot in self.store.rotations(None, true, 10_000).await? {
+            let started = Instant::now();
+            let account = match self.store.account(&rot.account_id).await {
+                Ok(a) => a,
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let lease = match self.lease(&account.id).await {
+                Ok(l) => l,
+                Err(e @ Error::Conflict { .. }) => {
+                    reports.push(Report::refused(&account, &e));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let outcome = async {
+                let mut run = self.run_for(rot, &lease, &RotateOptions::default()).await?;
+                let result = run.drive().await;
+                let mut report = run.report(started);
+                if let Err(e) = result {
+                    report.outcome = "interrupted".into();
+                    report.error = Some(e.to_string());
+                }
+                Ok::<_, Error>(report)
+            }
+            .await;
+            lease.release().await;
+            reports.push(outcome?);
+        }
+        Ok(reports)
+    }
+
+    /// What a rotation of `account` would do, calling only read APIs.
+    pub async fn plan(&self, account: &Account, opts: &RotateOptions) -> Result<Report> {
+        let plan = plan::plan(self, account, opts).await?;
+        Ok(Report {
+            account: account.id.to_string(),
+            reference: reference(account),
+            rotation: None,
+            outcome: if plan.blocked { "refused".into() } else { "planned".into() },
+            phase: None,
+            new_key_id: None,
+            old_key_id: account.current_key_id.clone(),
+            phases: vec![],
+            duration_ms: 0,
+            error: plan.blocked.then(|| plan.steps.last().cloned().unwrap_or_default()),
+            plan: plan.steps,
+        })
+    }
+}

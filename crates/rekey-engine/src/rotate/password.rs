@@ -1,0 +1,102 @@
+//! The console-password state machine: pre-flight (login profile, account password policy),
+//! generate and seal a compliant password, announce the update, apply it, commit.
+//!
+//! A crash between `update_requested` and `committed` leaves IAM holding either the old or the
+//! new password; recovery re-applies the stored pending password, which makes IAM and the vault
+//! agree whichever it was — no guessing.
+
+use super::{Run, Step};
+use crate::{failpoint::crash_point, Error, Result};
+use rekey_aws::AwsErrorClass;
+use rekey_crypto::Secret;
+use rekey_domain::{Phase, SecretState};
+use rekey_store::{JournalWrite, Origin};
+
+impl Run<'_> {
+    pub(super) async fn password_step(&mut self) -> Result<Step> {
+        match self.rot.phase {
+            Phase::Planned => self.journal(Phase::Preflight, JournalWrite::default()).await?,
+            Phase::Preflight => self.password_preflight().await?,
+            Phase::Generated => self.journal(Phase::UpdateRequested, JournalWrite::default()).await?,
+            Phase::UpdateRequested => self.apply_password().await?,
+            Phase::Committed => self.journal(Phase::Done, JournalWrite::default()).await?,
+            other => return Err(Error::Internal(format!("phase {other} is not part of the password machine"))),
+        }
+        Ok(Step::Next)
+    }
+
+    async fn password_preflight(&mut self) -> Result<()> {
+        let user = self.account.user_name.to_string();
+        let u = match self.iam.get_user(&user).await {
+            Ok(u) => u,
+            Err(e) if e.class == AwsErrorClass::NotFound => {
+                return self.aborted(format!("IAM user {user} no longer exists"), JournalWrite::default()).await
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if u.user_id != self.account.user_id {
+            let why = format!("IAM user {user} was deleted and re-created (UserId changed); re-add the account");
+            return self.aborted(why, JournalWrite::default()).await;
+        }
+        let profile = self.iam.login_profile(&user).await?;
+        if profile.is_none() && !self.settings.create_login_profile {
+            let why = format!(
+                "IAM user {user} has no console password; allow creating one with `rekey account set {} --create-login-profile`",
+                self.account.id
+            );
+            return self.aborted(why, JournalWrite::default()).await;
+        }
+        let policy = self.iam.password_policy().await?.unwrap_or_default();
+        let rules = self.settings.password.merged_with(&policy);
+        let password = Secret::from(rules.generate());
+        let version = self.next_version(self.account.id.as_str()).await?;
+        let sealed = self.engine.seal_version(
+            self.account.id.as_str(),
+            version,
+            SecretState::Pending,
+            None,
+            Origin::Created,
+            &password,
+        );
+        self.rot.new_version = Some(version);
+        self.facts.profile_existed = Some(profile.is_some());
+        self.journal(Phase::Generated, JournalWrite { new_secrets: vec![sealed], ..Default::default() }).await
+    }
+
+    async fn apply_password(&mut self) -> Result<()> {
+        let user = self.account.user_name.to_string();
+        let version =
+            self.rot.new_version.ok_or_else(|| Error::Internal("password rotation without a version".into()))?;
+        let versions = self.engine.store.secret_versions(self.account.id.as_str()).await?;
+        let pending = versions
+            .iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| Error::Integrity { message: format!("rotation {} lost its new password", self.rot.id) })?;
+        let password = self.engine.open_version(pending)?;
+        // Re-read: the profile may have been created by an earlier attempt of this very phase.
+        let result = match self.iam.login_profile(&user).await? {
+            Some(_) => self.iam.update_login_profile(&user, &password).await,
+            None if self.settings.create_login_profile => self.iam.create_login_profile(&user, &password).await,
+            None => {
+                let why = format!("IAM user {user}'s console password was removed during the rotation");
+                return self.aborted(why, JournalWrite::default()).await;
+            }
+        };
+        match result {
+            Ok(()) => {}
+            // It may or may not have landed: stay in this phase; re-applying resolves it.
+            Err(e) if e.is_retryable() => return Err(e.into()),
+            Err(e) => return self.aborted(format!("setting the password failed: {e}"), JournalWrite::default()).await,
+        }
+        crash_point("password:after-update-call");
+        let id = self.account.id.to_string();
+        let mut w =
+            JournalWrite { account: Some((self.account.id.clone(), self.commit_patch())), ..Default::default() };
+        w.secret_states.push((id.clone(), version, SecretState::Current));
+        for v in versions.iter().filter(|v| matches!(v.state, SecretState::Current | SecretState::Previous)) {
+            // A replaced password works nowhere: it is retired at once.
+            w.secret_states.push((id.clone(), v.version, SecretState::Retired));
+        }
+        self.journal(Phase::Committed, w).await
+    }
+}

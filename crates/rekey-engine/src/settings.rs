@@ -1,0 +1,122 @@
+//! Changing an account's rotation settings, folder and title (`rekey account set`), and rolling
+//! an access key back to its previous key (`rekey rollback`).
+
+use crate::{AccountRef, Engine, Error, Result};
+use rekey_aws::AwsErrorClass;
+use rekey_domain::{CredentialKind, Folder, Phase, RotationSettings, SecretState};
+use rekey_store::{Account, AccountPatch, JournalWrite};
+use serde_json::json;
+
+/// Changes to an account's metadata.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChanges {
+    /// New folder (Some(None) clears it).
+    pub folder: Option<Option<Folder>>,
+    /// New title (Some(None) clears it).
+    pub title: Option<Option<String>>,
+}
+
+impl Engine {
+    /// Applies `edit` to the account's settings, validates, recomputes the next due time.
+    pub async fn set_account(
+        &self,
+        r: &AccountRef,
+        changes: AccountChanges,
+        edit: impl FnOnce(&mut RotationSettings),
+    ) -> Result<Account> {
+        let account = self.account(r).await?;
+        let mut settings = Self::settings_of(&account)?;
+        edit(&mut settings);
+        settings.validate()?;
+        let value = serde_json::to_value(&settings).map_err(|e| Error::Internal(e.to_string()))?;
+        let base = account.last_rotated_at.unwrap_or(account.created_at);
+        let next_due = rekey_domain::schedule::next_due(settings.every_ms, settings.cron.as_deref(), base);
+        let now = self.clock.now();
+        let patch = AccountPatch {
+            settings: Some(value.clone()),
+            next_due_at: Some(next_due),
+            folder: changes.folder.clone(),
+            title: changes.title.clone(),
+            ..Default::default()
+        };
+        let audit = self.audit_entry("account.set", Some(account.id.as_str()), "ok", json!({ "settings": value }));
+        self.store
+            .write(&JournalWrite {
+                at: now,
+                account: Some((account.id.clone(), patch)),
+                audit: vec![audit],
+                ..Default::default()
+            })
+            .await?;
+        self.account(&AccountRef::Id(account.id)).await
+    }
+
+    /// Makes the previous access key current again (re-activating it in IAM) and cancels the
+    /// retirement of that key by the last rotation.
+    pub async fn rollback(&self, r: &AccountRef) -> Result<Account> {
+        let account = self.account(r).await?;
+        if account.kind != CredentialKind::AccessKey {
+            return Err(Error::usage("rollback applies to access-key accounts", "rotate a password instead"));
+        }
+        let lease = self.lease(&account.id).await?;
+        let result = self.rollback_held(&account, &lease).await;
+        lease.release().await;
+        result?;
+        self.account(&AccountRef::Id(account.id)).await
+    }
+
+    async fn rollback_held(&self, account: &Account, lease: &crate::lease::Held) -> Result<()> {
+        let id = account.id.to_string();
+        let versions = self.store.secret_versions(&id).await?;
+        let (Some(prev), Some(cur)) = (
+            versions.iter().rev().find(|v| v.state == SecretState::Previous),
+            versions.iter().rev().find(|v| v.state == SecretState::Current),
+        ) else {
+            return Err(Error::conflict(
+                format!("account {id} has no previous key to roll back to"),
+                "only a key replaced by a rotation and not yet deleted can be restored",
+            ));
+        };
+        let prev_key = prev.key_id.clone().unwrap_or_default();
+        let iam = self.aws.iam(&self.conn(&self.provider(&account.provider).await?).await?).await;
+        match iam.update_access_key(account.user_name.as_str(), &prev_key, true).await {
+            Ok(()) => {}
+            Err(e) if e.class == AwsErrorClass::NotFound => {
+                return Err(Error::conflict(
+                    format!("previous key {prev_key} no longer exists in IAM"),
+                    "rotate instead",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let now = self.clock.now();
+        let mut w = JournalWrite {
+            at: now,
+            fence: Some(lease.fence.clone()),
+            secret_states: vec![
+                (id.clone(), prev.version, SecretState::Current),
+                (id.clone(), cur.version, SecretState::Previous),
+            ],
+            ..Default::default()
+        };
+        // A rotation still retiring the restored key must not deactivate it later.
+        if let Some(mut rot) = self.store.rotations(Some(&account.id), true, 10).await?.into_iter().find(|r| {
+            matches!(r.phase, Phase::Retiring | Phase::Deactivated)
+                && r.old_key_id.as_deref() == Some(prev_key.as_str())
+        }) {
+            rot.phase = Phase::Done;
+            rot.error = Some("rolled back".into());
+            rot.finished_at = Some(now);
+            rot.updated_at = now;
+            w.rotation = Some(rot);
+        }
+        w.audit.push(self.audit_entry(
+            "account.rollback",
+            Some(&id),
+            "ok",
+            json!({ "restored_key_id": prev_key, "replaced_key_id": cur.key_id }),
+        ));
+        self.store.write(&w).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! `rekey rotate`, `recover`, `heartbeat`, `rollback` and `rotation …`.
+
+use crate::{
+    cli::{Format, Global, RotateArgs, RotationCmd, Selection},
+    context,
+    output::{self, opt, time, Tabular},
+    views::AccountView,
+};
+use rekey_engine::{AccountRef, Engine, Error, Report, Result, RotateOptions};
+use rekey_store::{Account, AccountFilter, Rotation};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Parses a selection (before the vault is opened).
+pub struct Parsed {
+    refs: Vec<AccountRef>,
+    filter: Option<AccountFilter>,
+    pub concurrency: usize,
+}
+
+pub fn parse_selection(s: &Selection) -> Result<Parsed> {
+    let refs = s.accounts.iter().map(|a| a.parse()).collect::<Result<Vec<AccountRef>>>()?;
+    let filter = (s.all || s.folder.is_some() || s.provider.is_some()).then(|| AccountFilter {
+        folder: s.folder.as_ref().and_then(|f| f.parse().ok()),
+        provider: s.provider.as_ref().and_then(|p| p.parse().ok()),
+    });
+    if let Some(f) = &s.folder {
+        f.parse::<rekey_domain::Folder>()?;
+    }
+    if let Some(p) = &s.provider {
+        p.parse::<rekey_domain::ProviderName>()?;
+    }
+    Ok(Parsed { refs, filter, concurrency: usize::from(s.concurrency) })
+}
+
+/// The accounts a selection names, each once, in order.
+pub async fn resolve(engine: &Engine, p: &Parsed) -> Result<Vec<Account>> {
+    let mut out: Vec<Account> = Vec::new();
+    for r in &p.refs {
+        out.push(engine.account(r).await?);
+    }
+    if let Some(f) = &p.filter {
+        out.extend(engine.accounts(f).await?);
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|a| seen.insert(a.id.clone()));
+    Ok(out)
+}
+
+pub async fn rotate(global: &Global, format: Format, args: RotateArgs) -> Result<()> {
+    let sel = parse_selection(&args.selection)?;
+    let engine = Arc::new(context::engine_for_write(global).await?);
+    let accounts = resolve(&engine, &sel).await?;
+    let opts = RotateOptions { reclaim_foreign: args.reclaim_foreign };
+    let reports = engine.rotate_many(accounts, opts, args.dry_run, sel.concurrency).await;
+    print_reports(format, &reports, args.dry_run);
+    check_reports(&reports)
+}
+
+pub async fn recover(global: &Global, format: Format) -> Result<()> {
+    let engine = context::engine(global).await?;
+    let reports = engine.recover().await?;
+    if reports.is_empty() && format == Format::Table {
+        eprintln!("No unfinished rotations.");
+        return Ok(());
+    }
+    print_reports(format, &reports, false);
+    check_reports(&reports)
+}
+
+pub fn print_reports(format: Format, reports: &[Report], dry_run: bool) {
+    if dry_run && format == Format::Table {
+        for r in reports {
+            println!("{} ({}): {}", r.reference, r.account, r.outcome);
+            for step in &r.plan {
+                println!("  - {step}");
+            }
+        }
+        return;
+    }
+    let views: Vec<ReportView> = reports.iter().map(|r| ReportView(r.clone())).collect();
+    output::list(format, &views);
+}
+
+/// Fails with the findings class when any rotation did not complete.
+pub fn check_reports(reports: &[Report]) -> Result<()> {
+    let bad = reports.iter().filter(|r| matches!(r.outcome.as_str(), "aborted" | "interrupted" | "refused")).count();
+    if bad > 0 {
+        return Err(Error::Findings(format!(
+            "{bad} of {} rotation(s) did not complete; see the table above",
+            reports.len()
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct ReportView(Report);
+
+impl Tabular for ReportView {
+    fn headers() -> Vec<&'static str> {
+        vec!["account", "ref", "outcome", "phase", "new_key_id", "old_key_id", "ms", "error"]
+    }
+    fn cells(&self) -> Vec<String> {
+        let r = &self.0;
+        vec![
+            r.account.clone(),
+            r.reference.clone(),
+            r.outcome.clone(),
+            opt(r.phase.clone()),
+            opt(r.new_key_id.clone()),
+            opt(r.old_key_id.clone()),
+            r.duration_ms.to_string(),
+            opt(r.error.clone()),
+        ]
+    }
+}
+
+pub async fn heartbeat(global: &Global, format: Format, s: Selection) -> Result<()> {
+    let sel = parse_selection(&s)?;
+    let engine = Arc::new(context::engine_for_write(global).await?);
+    let accounts = resolve(&engine, &sel).await?;
+    let results = engine.heartbeat_many(accounts, sel.concurrency).await;
+    let views: Vec<HeartbeatView> = results
+        .iter()
+        .map(|(a, r)| match r {
+            Ok(hb) => HeartbeatView {
+                account: a.id.to_string(),
+                reference: AccountView::from(a).reference,
+                status: hb.status.clone(),
+                findings: hb.detail["findings"]
+                    .as_array()
+                    .map(|f| f.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default(),
+                at: time(hb.at),
+            },
+            Err(e) => HeartbeatView {
+                account: a.id.to_string(),
+                reference: AccountView::from(a).reference,
+                status: "error".into(),
+                findings: vec![e.to_string()],
+                at: String::new(),
+            },
+        })
+        .collect();
+    output::list(format, &views);
+    let bad = views.iter().filter(|v| v.status != "ok").count();
+    if bad > 0 {
+        return Err(Error::Findings(format!("{bad} of {} heartbeat(s) found problems", views.len())));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct HeartbeatView {
+    account: String,
+    #[serde(rename = "ref")]
+    reference: String,
+    /// `ok`, `drift`, `failed` or `error` (the check itself could not run).
+    status: String,
+    findings: Vec<String>,
+    at: String,
+}
+
+impl Tabular for HeartbeatView {
+    fn headers() -> Vec<&'static str> {
+        vec!["account", "ref", "status", "findings"]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![self.account.clone(), self.reference.clone(), self.status.clone(), self.findings.join("; ")]
+    }
+}
+
+pub async fn rollback(global: &Global, format: Format, account: String) -> Result<()> {
+    let r: AccountRef = account.parse()?;
+    let engine = context::engine_for_write(global).await?;
+    let a = engine.rollback(&r).await?;
+    output::one(format, &AccountView::from(&a));
+    Ok(())
+}
+
+pub async fn rotation(global: &Global, format: Format, cmd: RotationCmd) -> Result<()> {
+    match cmd {
+        RotationCmd::List { account, open, limit } => {
+            let r: Option<AccountRef> = account.map(|a| a.parse()).transpose()?;
+            if !(1..=100_000).contains(&limit) {
+                return Err(Error::usage(format!("--limit {limit} is out of range"), "use 1 to 100000"));
+            }
+            let engine = context::engine(global).await?;
+            let id = match r {
+                Some(r) => Some(engine.account(&r).await?.id),
+                None => None,
+            };
+            let rots = engine.store().rotations(id.as_ref(), open, limit).await?;
+            let views: Vec<RotationView> = rots.into_iter().map(RotationView).collect();
+            output::list(format, &views);
+        }
+        RotationCmd::Show { id } => {
+            let engine = context::engine(global).await?;
+            let rot = engine.store().rotation(&id).await.map_err(|e| match Error::from(e) {
+                Error::NotFound { what, .. } => {
+                    Error::NotFound { what, hint: "`rekey rotation list` shows rotation ids".into() }
+                }
+                other => other,
+            })?;
+            output::one(format, &RotationView(rot));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct RotationView(Rotation);
+
+impl Tabular for RotationView {
+    fn headers() -> Vec<&'static str> {
+        vec![
+            "id",
+            "account",
+            "kind",
+            "phase",
+            "new_key_id",
+            "old_key_id",
+            "started_at",
+            "finished_at",
+            "phases",
+            "error",
+        ]
+    }
+    fn cells(&self) -> Vec<String> {
+        let r = &self.0;
+        let phases =
+            r.data["phases"].as_array().map(|p| p.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(">"));
+        vec![
+            r.id.clone(),
+            r.account_id.to_string(),
+            r.kind.to_string(),
+            r.phase.to_string(),
+            opt(r.new_key_id.clone()),
+            opt(r.old_key_id.clone()),
+            time(r.started_at),
+            opt(r.finished_at.map(time)),
+            opt(phases),
+            opt(r.error.clone()),
+        ]
+    }
+}
