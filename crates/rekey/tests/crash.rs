@@ -1,0 +1,163 @@
+//! Crash tests: the real binary is killed (abort, no cleanup) at every phase boundary of both
+//! rotation machines, then `rekey recover` runs, and the promise is checked against moto with
+//! real request authentication: the vault's current credential works, IAM holds no key the
+//! vault does not know, the previous key is gone as the policy says, and moto's stored password
+//! is the vault's.
+
+mod common;
+
+use common::{iam, Moto, Sandbox};
+
+struct World {
+    moto: Moto,
+    sb: Sandbox,
+    seeded: iam::Seeded,
+}
+
+fn world(fail_delivery: bool) -> World {
+    let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", iam::SEED_REQUESTS)]);
+    let seeded = iam::seed_with_auth(&moto);
+    let sb = Sandbox::new();
+    sb.init();
+    sb.add_provider(&moto, "p", &seeded.admin);
+    sb.rekey()
+        .args(["account", "add", "--provider", "p", "--user", "svc", "--kind", "access-key"])
+        .args(["--access-key-id", &seeded.svc.0, "--secret-stdin"])
+        .write_stdin(seeded.svc.1.clone())
+        .assert()
+        .success();
+    sb.rekey()
+        .args(["account", "add", "--provider", "p", "--user", "alice", "--kind", "password", "--secret-stdin"])
+        .write_stdin("Alice-Initial-1!")
+        .assert()
+        .success();
+    // A target that cannot be written makes delivery fail, which takes the abort path.
+    let creds =
+        if fail_delivery { "/dev/null/credentials".to_owned() } else { sb.path("credentials").display().to_string() };
+    sb.rekey()
+        .args(["account", "set", "p/svc/access-key", "--verify-successes", "1", "--verify-backoff", "50ms"])
+        .args([
+            "--verify-deadline",
+            "20s",
+            "--previous-key",
+            "delete",
+            "--deactivate-after",
+            "0s",
+            "--delete-after",
+            "0s",
+        ])
+        .args(["--credentials-file", &creds, "--profile", "svc"])
+        .assert()
+        .success();
+    World { moto, sb, seeded }
+}
+
+/// Runs a rotation that must die at `failpoint`.
+fn crash_at(w: &World, account: &str, failpoint: &str) {
+    let out = w.sb.rekey().args(["rotate", account]).env("FAILPOINTS", format!("{failpoint}=return")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "rotate survived failpoint {failpoint}: {stderr}");
+    assert!(stderr.contains(&format!("failpoint {failpoint}: aborting")), "did not reach {failpoint}: {stderr}");
+}
+
+fn recover(w: &World, expect_code: i32) {
+    w.sb.rekey().arg("recover").assert().code(expect_code);
+    let open = w.sb.json(&["rotation", "list", "--open"]);
+    assert_eq!(open, serde_json::json!([]), "an unfinished rotation is left after recover");
+}
+
+fn check_access_key(w: &World, rotated: bool) {
+    let shown = w.sb.json(&["account", "reveal", "p/svc/access-key"]);
+    let key_id = shown["access_key_id"].as_str().unwrap().to_owned();
+    let secret = shown["secret"].as_str().unwrap().to_owned();
+    // The vault's current key authenticates (moto checks signatures now).
+    let me =
+        iam::block_on(iam::client_with(&w.moto, &key_id, &secret).get_user().send()).expect("the vault's key works");
+    assert_eq!(me.user.unwrap().user_name, "svc");
+    // IAM holds exactly that key: no orphan, and the previous key is deleted (policy delete).
+    let admin = iam::client_with(&w.moto, &w.seeded.admin.0, &w.seeded.admin.1);
+    let keys = iam::block_on(admin.list_access_keys().user_name("svc").send()).unwrap().access_key_metadata;
+    let ids: Vec<String> = keys.into_iter().filter_map(|k| k.access_key_id).collect();
+    assert_eq!(ids, vec![key_id.clone()], "IAM holds a key the vault does not have");
+    if rotated {
+        assert_ne!(key_id, w.seeded.svc.0, "the rotation did not complete");
+        let file = std::fs::read_to_string(w.sb.path("credentials")).unwrap();
+        assert!(file.contains(&key_id) && file.contains(&secret), "the credentials file has the current key");
+    } else {
+        assert_eq!(key_id, w.seeded.svc.0, "an aborted rotation keeps the old key");
+    }
+}
+
+fn access_key_case(failpoint: &str) {
+    let w = world(false);
+    crash_at(&w, "p/svc/access-key", failpoint);
+    recover(&w, 0);
+    check_access_key(&w, true);
+}
+
+fn abort_case(failpoint: &str) {
+    let w = world(true);
+    crash_at(&w, "p/svc/access-key", failpoint);
+    recover(&w, 9);
+    check_access_key(&w, false);
+}
+
+fn password_case(failpoint: &str) {
+    let w = world(false);
+    crash_at(&w, "p/alice/password", failpoint);
+    recover(&w, 0);
+    let vault = w.sb.json(&["account", "reveal", "p/alice/password"])["secret"].as_str().unwrap().to_owned();
+    assert_eq!(iam::stored_password(&w.moto, "alice").as_deref(), Some(vault.as_str()), "IAM and the vault disagree");
+    assert_ne!(vault, "Alice-Initial-1!", "the rotation did not complete");
+}
+
+macro_rules! cases {
+    ($runner:ident: $($name:ident => $fp:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $runner($fp);
+            }
+        )*
+    };
+}
+
+cases!(access_key_case:
+    ak_planned => "access-key:planned",
+    ak_preflight => "access-key:preflight",
+    ak_create_requested => "access-key:create_requested",
+    ak_after_create_call => "access-key:after-create-call",
+    ak_created => "access-key:created",
+    ak_tagged => "access-key:tagged",
+    ak_verifying => "access-key:verifying",
+    ak_delivering => "access-key:delivering",
+    ak_committed => "access-key:committed",
+    ak_retiring => "access-key:retiring",
+    ak_after_deactivate_call => "access-key:after-deactivate-call",
+    ak_deactivated => "access-key:deactivated",
+    ak_after_delete_call => "access-key:after-delete-call",
+);
+
+cases!(abort_case:
+    ak_abort_aborting => "access-key:aborting",
+    ak_abort_after_abort_delete_call => "access-key:after-abort-delete-call",
+);
+
+cases!(password_case:
+    pw_planned => "password:planned",
+    pw_preflight => "password:preflight",
+    pw_generated => "password:generated",
+    pw_update_requested => "password:update_requested",
+    pw_after_update_call => "password:after-update-call",
+    pw_committed => "password:committed",
+);
+
+/// Without a crash, the same world rotates cleanly (the baseline the crash cases compare to).
+#[test]
+fn no_crash_baseline() {
+    let w = world(false);
+    w.sb.rekey().args(["rotate", "p/svc/access-key", "p/alice/password"]).assert().success();
+    check_access_key(&w, true);
+    let vault = w.sb.json(&["account", "reveal", "p/alice/password"])["secret"].as_str().unwrap().to_owned();
+    assert_eq!(iam::stored_password(&w.moto, "alice").as_deref(), Some(vault.as_str()));
+}
