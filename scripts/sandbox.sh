@@ -67,8 +67,45 @@ step "4. what is managed"
 run "$REKEY" account list
 run "$REKEY" account list --folder ci --output json
 
-step "5. the audit trail"
-run "$REKEY" audit list
+step "5. rotation settings: the emulator propagates keys at once, so one verification suffices"
+for acc in sandbox/svc-ci/access-key sandbox/svc-deploy/access-key; do
+  run "$REKEY" account set "$acc" --verify-successes 1 --verify-backoff 200ms --every 90d \
+    --previous-key delete --credentials-file "$SANDBOX/credentials" --profile "$(echo "$acc" | cut -d/ -f2)" --output json >/dev/null
+done
+run "$REKEY" account set sandbox/bob/password --create-login-profile --password-length 24
+
+step "6. what a rotation would do (read-only)"
+run "$REKEY" rotate --all --dry-run
+
+step "7. rotate everything: create → tag → verify → deliver → commit → retire"
+run "$REKEY" rotate --all
+run "$REKEY" rotation list
+printf '\n$ cat %s   (secrets masked here; the file has them)\n' "$SANDBOX/credentials"
+sed 's/\(aws_secret_access_key = \).*/\1<secret>/' "$SANDBOX/credentials"
+
+step "8. heartbeat: every stored credential still works, IAM has not drifted"
+run "$REKEY" heartbeat --all
+
+step "9. IAM agrees with the vault"
+REVEALED=$("$REKEY" account reveal sandbox/alice/password)
+MOTO_URL="$MOTO_URL" REVEALED="$REVEALED" python3 - <<'PY'
+import json, os, urllib.request
+state = json.load(urllib.request.urlopen(os.environ["MOTO_URL"] + "/moto-api/data.json"))
+alice = next(u for u in state["iam"]["User"] if u["name"] == "alice")
+ok = alice["password"] == os.environ["REVEALED"]
+print("alice's console password in IAM equals the vault's:", "yes" if ok else "NO")
+raise SystemExit(0 if ok else 1)
+PY
+for u in svc-ci svc-deploy; do
+  printf '%s keys in IAM: ' "$u"
+  MOTO_URL="$MOTO_URL" python3 -c "import boto3,os; print(' '.join(k['AccessKeyId']+'('+k['Status']+')' for k in boto3.client('iam',endpoint_url=os.environ['MOTO_URL'],region_name='us-east-1').list_access_keys(UserName='$u')['AccessKeyMetadata']))"
+done
+
+step "10. the scheduler's entry point (what cron or a systemd timer runs)"
+run "$REKEY" run-due --once
+
+step "11. the audit trail (hash-chained)"
+run "$REKEY" audit list --output csv
 
 step "done"
 echo "The sandbox vault is $SANDBOX/vault.db (passphrase in REKEY_PASSPHRASE above); moto is stopped now."

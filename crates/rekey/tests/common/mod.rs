@@ -45,7 +45,12 @@ impl Sandbox {
     /// `rekey` with this sandbox's vault and passphrase, and an environment that cannot reach
     /// any real AWS credentials.
     pub fn rekey(&self) -> Command {
-        let mut cmd = Command::cargo_bin("rekey").expect("rekey binary");
+        Command::from_std(self.std_rekey())
+    }
+
+    /// The same invocation as a plain `std::process::Command` (to spawn it in the background).
+    pub fn std_rekey(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rekey"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())

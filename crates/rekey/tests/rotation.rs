@@ -1,0 +1,227 @@
+//! Rotation behaviour end to end (real binary, moto with authentication on): one lease per
+//! account across processes, parallel rotations, rollback, the scheduler's entry point, and a
+//! scan proving no secret reaches output, logs, the audit log or the vault file in the clear.
+
+mod common;
+
+use common::{contains, iam, vault_bytes, Moto, Sandbox};
+use std::time::{Duration, Instant};
+
+fn world() -> (Moto, Sandbox, iam::Seeded) {
+    let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", iam::SEED_REQUESTS)]);
+    let seeded = iam::seed_with_auth(&moto);
+    let sb = Sandbox::new();
+    sb.init();
+    sb.add_provider(&moto, "p", &seeded.admin);
+    sb.rekey()
+        .args(["account", "add", "--provider", "p", "--user", "svc", "--kind", "access-key"])
+        .args(["--access-key-id", &seeded.svc.0, "--secret-stdin"])
+        .write_stdin(seeded.svc.1.clone())
+        .assert()
+        .success();
+    fast(&sb, "p/svc/access-key", &[]);
+    (moto, sb, seeded)
+}
+
+fn fast(sb: &Sandbox, account: &str, extra: &[&str]) {
+    sb.rekey()
+        .args([
+            "account",
+            "set",
+            account,
+            "--verify-successes",
+            "1",
+            "--verify-backoff",
+            "50ms",
+            "--verify-deadline",
+            "20s",
+        ])
+        .args(extra)
+        .assert()
+        .success();
+}
+
+fn current_key(sb: &Sandbox, account: &str) -> (String, String) {
+    let v = sb.json(&["account", "reveal", account]);
+    (v["access_key_id"].as_str().unwrap().to_owned(), v["secret"].as_str().unwrap().to_owned())
+}
+
+fn iam_keys(moto: &Moto, admin: &(String, String), user: &str) -> Vec<(String, bool)> {
+    let c = iam::client_with(moto, &admin.0, &admin.1);
+    let out = iam::block_on(c.list_access_keys().user_name(user).send()).unwrap();
+    out.access_key_metadata
+        .into_iter()
+        .map(|k| (k.access_key_id.unwrap_or_default(), k.status.map(|s| s.as_str() == "Active").unwrap_or(false)))
+        .collect()
+}
+
+/// Polls `cond` until it holds (or fails the test after 60 s).
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_second_process_is_refused_while_the_first_holds_the_lease() {
+    let (moto, sb, seeded) = world();
+    fast(&sb, "p/svc/access-key", &["--previous-key", "delete"]);
+    // The first process pauses in verification (a failpoint sleep), holding the lease.
+    let mut first = sb
+        .std_rekey()
+        .args(["rotate", "p/svc/access-key"])
+        .env("FAILPOINTS", "access-key:verifying=sleep(4000)")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first rotation to reach verifying", || {
+        let open = sb.json(&["rotation", "list", "--open"]);
+        open.as_array().is_some_and(|a| a.iter().any(|r| r["phase"] == "verifying"))
+    });
+    let out =
+        sb.rekey().args(["rotate", "p/svc/access-key", "-o", "json"]).assert().code(9).get_output().stdout.clone();
+    let reports: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(reports[0]["outcome"], "refused");
+    assert!(reports[0]["error"].as_str().unwrap().contains("being worked by another rekey process"), "{reports}");
+    assert!(first.wait().unwrap().success(), "the first rotation completes");
+    let (key, _) = current_key(&sb, "p/svc/access-key");
+    assert_ne!(key, seeded.svc.0);
+    let ids: Vec<String> = iam_keys(&moto, &seeded.admin, "svc").into_iter().map(|k| k.0).collect();
+    assert_eq!(ids, vec![key], "exactly one rotation happened and retired the old key");
+}
+
+#[test]
+fn concurrent_rotations_of_many_accounts() {
+    let (moto, sb, seeded) = world();
+    let admin = iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
+    for i in 0..6 {
+        let user = format!("bulk{i}");
+        iam::block_on(admin.create_user().user_name(&user).send()).unwrap();
+        sb.rekey()
+            .args([
+                "account",
+                "add",
+                "--provider",
+                "p",
+                "--user",
+                &user,
+                "--kind",
+                "access-key",
+                "--create",
+                "--folder",
+                "bulk",
+            ])
+            .assert()
+            .success();
+        fast(&sb, &format!("p/{user}/access-key"), &["--previous-key", "delete"]);
+    }
+    let reports = sb.json(&["rotate", "--folder", "bulk", "--concurrency", "3"]);
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 6);
+    for r in reports {
+        assert_eq!(r["outcome"], "done", "{r}");
+        let user = r["ref"].as_str().unwrap().split('/').nth(1).unwrap().to_owned();
+        let (key, _) = current_key(&sb, r["ref"].as_str().unwrap());
+        let ids: Vec<String> = iam_keys(&moto, &seeded.admin, &user).into_iter().map(|k| k.0).collect();
+        assert_eq!(ids, vec![key]);
+    }
+}
+
+#[test]
+fn rollback_restores_the_previous_key() {
+    let (moto, sb, seeded) = world();
+    sb.rekey().args(["rotate", "p/svc/access-key"]).assert().success();
+    let (new_key, _) = current_key(&sb, "p/svc/access-key");
+    let keys = iam_keys(&moto, &seeded.admin, "svc");
+    assert!(keys.contains(&(seeded.svc.0.clone(), false)), "policy deactivate: the old key is inactive: {keys:?}");
+    sb.rekey().args(["rollback", "p/svc/access-key"]).assert().success();
+    let (key, secret) = current_key(&sb, "p/svc/access-key");
+    assert_eq!(key, seeded.svc.0);
+    iam::block_on(iam::client_with(&moto, &key, &secret).get_user().send()).expect("the restored key works");
+    let keys = iam_keys(&moto, &seeded.admin, "svc");
+    assert!(keys.contains(&(seeded.svc.0.clone(), true)) && keys.contains(&(new_key, true)), "{keys:?}");
+}
+
+#[test]
+fn run_due_rotates_what_is_due_and_nothing_else() {
+    let (moto, sb, seeded) = world();
+    iam::block_on(iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1).create_user().user_name("idle").send())
+        .unwrap();
+    sb.rekey()
+        .args(["account", "add", "--provider", "p", "--user", "idle", "--kind", "access-key", "--create"])
+        .assert()
+        .success();
+    let (idle_before, _) = current_key(&sb, "p/idle/access-key");
+    fast(&sb, "p/svc/access-key", &["--every", "1ms", "--previous-key", "delete"]);
+    sb.rekey().args(["run-due", "--once"]).assert().success();
+    let (svc_key, _) = current_key(&sb, "p/svc/access-key");
+    assert_ne!(svc_key, seeded.svc.0, "the due account was rotated");
+    assert_eq!(current_key(&sb, "p/idle/access-key").0, idle_before, "an account without a schedule was not");
+    let shown = sb.json(&["account", "show", "p/svc/access-key"]);
+    assert_eq!(shown["heartbeat_status"], "ok", "run-due also ran the heartbeat");
+    assert!(shown["next_due_at"].is_string());
+}
+
+#[test]
+fn heartbeat_reports_a_deleted_key() {
+    let (moto, sb, seeded) = world();
+    sb.rekey().args(["heartbeat", "p/svc/access-key"]).assert().success();
+    let admin = iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
+    iam::block_on(admin.delete_access_key().user_name("svc").access_key_id(&seeded.svc.0).send()).unwrap();
+    let out =
+        sb.rekey().args(["heartbeat", "p/svc/access-key", "-o", "json"]).assert().code(9).get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v[0]["status"], "failed");
+    assert!(v[0]["findings"].to_string().contains("missing in IAM"), "{v}");
+}
+
+#[test]
+fn no_secret_reaches_output_logs_audit_or_the_vault_file() {
+    let (moto, sb, seeded) = world();
+    iam::block_on(
+        iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1)
+            .create_login_profile()
+            .user_name("alice")
+            .password("Alice-Pw-2!")
+            .send(),
+    )
+    .ok();
+    sb.rekey()
+        .args(["account", "add", "--provider", "p", "--user", "alice", "--kind", "password", "--secret-stdin"])
+        .write_stdin("Alice-Initial-1!")
+        .assert()
+        .success();
+    let mut transcript = Vec::new();
+    let mut run = |args: &[&str]| {
+        let out = sb.rekey().args(args).env("REKEY_LOG", "trace").output().unwrap();
+        transcript.extend(out.stdout);
+        transcript.extend(out.stderr);
+    };
+    run(&["rotate", "--all"]);
+    run(&["rotate", "--all", "--dry-run"]);
+    run(&["heartbeat", "--all"]);
+    run(&["account", "list", "-o", "json"]);
+    run(&["account", "show", "p/svc/access-key", "-o", "json"]);
+    run(&["rotation", "list", "-o", "json"]);
+    run(&["audit", "list", "-o", "json"]);
+    run(&["recover"]);
+    run(&["provider", "show", "p", "-o", "json"]);
+    let (_, key_secret) = current_key(&sb, "p/svc/access-key");
+    let password = sb.json(&["account", "reveal", "p/alice/password"])["secret"].as_str().unwrap().to_owned();
+    let vault = vault_bytes(&sb.vault_file());
+    for (name, secret) in [
+        ("new access key secret", key_secret.as_str()),
+        ("old access key secret", seeded.svc.1.as_str()),
+        ("provider secret", seeded.admin.1.as_str()),
+        ("new password", password.as_str()),
+        ("adopted password", "Alice-Initial-1!"),
+        ("vault passphrase", common::PASSPHRASE),
+    ] {
+        assert!(!contains(&transcript, secret), "the {name} appears in command output or logs");
+        assert!(!contains(&vault, secret), "the {name} is stored in the clear");
+    }
+    assert!(transcript.len() > 1000, "trace logging produced output to scan");
+}
