@@ -5,6 +5,7 @@
 
 pub mod iam;
 pub mod moto;
+pub mod pg;
 
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
