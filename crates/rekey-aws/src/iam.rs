@@ -82,6 +82,43 @@ pub trait IamApi: Send + Sync {
     async fn update_login_profile(&self, user: &str, password: &Secret) -> Result<()>;
     /// `iam:GetAccountPasswordPolicy`; `None` when the account has none.
     async fn password_policy(&self) -> Result<Option<PasswordPolicy>>;
+    /// `iam:ChangePassword`: the caller changes its own console password.
+    async fn change_password(&self, old: &Secret, new: &Secret) -> Result<()>;
+    /// `iam:GenerateCredentialReport` until complete, then `iam:GetCredentialReport`.
+    async fn credential_report(&self) -> Result<Vec<ReportRow>>;
+}
+
+/// One row of the IAM credential report: column name → value, as IAM wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReportRow(pub std::collections::BTreeMap<String, String>);
+
+impl ReportRow {
+    /// A column's value, `None` when absent or `N/A`/`not_supported`/`no_information`.
+    pub fn get(&self, column: &str) -> Option<&str> {
+        self.0
+            .get(column)
+            .map(String::as_str)
+            .filter(|v| !matches!(*v, "" | "N/A" | "not_supported" | "no_information"))
+    }
+    /// A timestamp column.
+    pub fn time(&self, column: &str) -> Option<DateTime<Utc>> {
+        self.get(column).and_then(|v| DateTime::parse_from_rfc3339(v).ok()).map(|t| t.with_timezone(&Utc))
+    }
+    /// A boolean column.
+    pub fn flag(&self, column: &str) -> bool {
+        self.get(column) == Some("true")
+    }
+}
+
+/// Parses the report's CSV (no quoted fields occur in it).
+pub fn parse_report(csv: &str) -> Vec<ReportRow> {
+    let mut lines = csv.lines();
+    let Some(header) = lines.next() else { return vec![] };
+    let cols: Vec<&str> = header.split(',').collect();
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| ReportRow(cols.iter().zip(l.split(',')).map(|(c, v)| ((*c).to_owned(), v.to_owned())).collect()))
+        .collect()
 }
 
 /// [`IamApi`] over the AWS SDK.
@@ -295,5 +332,61 @@ impl IamApi for SdkIam {
             require_numbers: p.require_numbers,
             require_symbols: p.require_symbols,
         }))
+    }
+
+    async fn change_password(&self, old: &Secret, new: &Secret) -> Result<()> {
+        self.client
+            .change_password()
+            .old_password(old.expose())
+            .new_password(new.expose())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam:ChangePassword", e))?;
+        Ok(())
+    }
+
+    async fn credential_report(&self) -> Result<Vec<ReportRow>> {
+        let mut wait = std::time::Duration::from_millis(200);
+        for _ in 0..30 {
+            let out = self
+                .client
+                .generate_credential_report()
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("iam:GenerateCredentialReport", e))?;
+            if out.state == Some(aws_sdk_iam::types::ReportStateType::Complete) {
+                let report = self
+                    .client
+                    .get_credential_report()
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("iam:GetCredentialReport", e))?;
+                let bytes = report.content.map(aws_smithy_types::Blob::into_inner).unwrap_or_default();
+                return Ok(parse_report(&String::from_utf8_lossy(&bytes)));
+            }
+            // IAM builds the report asynchronously; poll with backoff.
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(std::time::Duration::from_secs(5));
+        }
+        Err(AwsError::new(
+            crate::AwsErrorClass::Retryable,
+            "iam:GenerateCredentialReport",
+            "the report was not ready in time",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_credential_report() {
+        let csv = "user,arn,password_enabled,password_last_changed\n<root_account>,arn:aws:iam::1:root,not_supported,not_supported\nalice,arn:aws:iam::1:user/alice,true,2026-01-02T03:04:05+00:00\n";
+        let rows = parse_report(csv);
+        assert_eq!(rows.len(), 2);
+        assert!(rows[1].flag("password_enabled"));
+        assert_eq!(rows[1].time("password_last_changed").unwrap().to_rfc3339(), "2026-01-02T03:04:05+00:00");
+        assert_eq!(rows[0].get("password_enabled"), None);
     }
 }

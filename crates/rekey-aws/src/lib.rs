@@ -5,13 +5,14 @@
 
 pub mod conn;
 mod error;
+pub mod fake;
 pub mod iam;
 pub mod kms;
 pub mod sts;
 
 pub use conn::{Conn, ConnCredentials};
 pub use error::{AwsError, AwsErrorClass};
-pub use iam::{AccessKeyMeta, IamApi, IamUser, LastUsed, LoginProfileInfo, SdkIam};
+pub use iam::{AccessKeyMeta, IamApi, IamUser, LastUsed, LoginProfileInfo, ReportRow, SdkIam};
 pub use sts::{CallerIdentity, SdkSts, StsApi};
 
 /// AWS results.

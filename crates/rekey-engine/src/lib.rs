@@ -16,7 +16,7 @@ pub mod sink;
 pub mod vault;
 
 pub use accounts::{AccountRef, KeySource, NewAccount, Removed};
-pub use connect::{AwsConnector, SdkConnector};
+pub use connect::{AwsConnector, FakeConnector, SdkConnector};
 pub use error::{Error, ErrorClass, Result};
 pub use providers::{AuthSpec, NewProvider};
 pub use rotate::{Report, RotateOptions};

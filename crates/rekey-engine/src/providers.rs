@@ -168,6 +168,7 @@ impl Engine {
 
     /// The connection a provider describes, with its secret opened and its source resolved.
     pub async fn conn(&self, provider: &Provider) -> Result<Conn> {
+        let attempt_timeout = attempt_timeout_override()?;
         let mut chain = vec![provider.clone()];
         while let ProviderAuth::AssumeRole { source: Some(s), .. } = &chain[chain.len() - 1].auth {
             if chain.len() > 8 {
@@ -190,7 +191,14 @@ impl Engine {
                 ProviderAuth::DefaultChain => ConnCredentials::DefaultChain,
                 ProviderAuth::AssumeRole { role_arn, external_id, .. } => {
                     let source = conn.take().map_or_else(
-                        || Conn::new(p.region.as_str(), p.endpoint_url.clone(), ConnCredentials::DefaultChain),
+                        || {
+                            let mut c =
+                                Conn::new(p.region.as_str(), p.endpoint_url.clone(), ConnCredentials::DefaultChain);
+                            if let Some(t) = attempt_timeout {
+                                c.attempt_timeout = t;
+                            }
+                            c
+                        },
                         |c| c,
                     );
                     ConnCredentials::AssumeRole {
@@ -200,8 +208,28 @@ impl Engine {
                     }
                 }
             };
-            conn = Some(Conn::new(p.region.as_str(), p.endpoint_url.clone(), credentials));
+            let mut c = Conn::new(p.region.as_str(), p.endpoint_url.clone(), credentials);
+            if let Some(t) = attempt_timeout {
+                c.attempt_timeout = t;
+            }
+            conn = Some(c);
         }
         conn.ok_or_else(|| Error::Internal("empty provider chain".into()))
+    }
+}
+
+/// `REKEY_AWS_ATTEMPT_TIMEOUT` (a duration: `500ms`, `5s`, …), when set, replaces the 20 s
+/// timeout of one attempt of an AWS call on every provider connection — for slow links, and for
+/// tests that make an endpoint hang. A timed-out attempt is retried like any transient failure.
+pub const ATTEMPT_TIMEOUT_ENV: &str = "REKEY_AWS_ATTEMPT_TIMEOUT";
+
+fn attempt_timeout_override() -> Result<Option<std::time::Duration>> {
+    let Some(v) = std::env::var_os(ATTEMPT_TIMEOUT_ENV) else { return Ok(None) };
+    let bad = |why: String| Error::usage(format!("{ATTEMPT_TIMEOUT_ENV}: {why}"), "use a duration such as 5s or 500ms");
+    let v = v.to_str().ok_or_else(|| bad("not UTF-8".into()))?;
+    match rekey_domain::duration::parse_duration_ms(v) {
+        Ok(0) => Err(bad("must be more than 0ms".into())),
+        Ok(ms) => Ok(Some(std::time::Duration::from_millis(ms))),
+        Err(e) => Err(bad(e.to_string())),
     }
 }

@@ -49,6 +49,8 @@ pub(crate) struct Facts {
     pub self_rotation: bool,
     /// Whether the login profile existed at pre-flight.
     pub profile_existed: Option<bool>,
+    /// Password updates attempted (a second attempt means the first one's outcome is unknown).
+    pub update_attempts: u32,
     /// Phases passed, in order.
     pub phases: Vec<String>,
 }

@@ -46,6 +46,10 @@ impl Run<'_> {
             );
             return self.aborted(why, JournalWrite::default()).await;
         }
+        // Self-rotation: the provider signs as this very user, so it must use ChangePassword.
+        if let rekey_store::ProviderAuth::StaticKey { access_key_id } = &self.provider.auth {
+            self.facts.self_rotation = self.iam.list_access_keys(&user).await?.iter().any(|k| &k.id == access_key_id);
+        }
         let policy = self.iam.password_policy().await?.unwrap_or_default();
         let rules = self.settings.password.merged_with(&policy);
         let password = Secret::from(rules.generate());
@@ -73,6 +77,9 @@ impl Run<'_> {
             .find(|v| v.version == version)
             .ok_or_else(|| Error::Integrity { message: format!("rotation {} lost its new password", self.rot.id) })?;
         let password = self.engine.open_version(pending)?;
+        if self.facts.self_rotation {
+            return self.change_own_password(&versions, &password, version).await;
+        }
         // Re-read: the profile may have been created by an earlier attempt of this very phase.
         let result = match self.iam.login_profile(&user).await? {
             Some(_) => self.iam.update_login_profile(&user, &password).await,
@@ -89,6 +96,10 @@ impl Run<'_> {
             Err(e) => return self.aborted(format!("setting the password failed: {e}"), JournalWrite::default()).await,
         }
         crash_point("password:after-update-call");
+        self.commit_password(&versions, version).await
+    }
+
+    async fn commit_password(&mut self, versions: &[rekey_store::SecretVersion], version: i64) -> Result<()> {
         let id = self.account.id.to_string();
         let mut w =
             JournalWrite { account: Some((self.account.id.clone(), self.commit_patch())), ..Default::default() };
@@ -98,5 +109,38 @@ impl Run<'_> {
             w.secret_states.push((id.clone(), v.version, SecretState::Retired));
         }
         self.journal(Phase::Committed, w).await
+    }
+
+    /// `iam:ChangePassword` signed as the user. It needs the old password, so it cannot simply
+    /// be repeated: the attempt is journaled first, and if a repeated attempt finds the old
+    /// password rejected, the evidence is a ChangePassword from the new password to itself —
+    /// it succeeds only if IAM already holds the new password.
+    async fn change_own_password(
+        &mut self,
+        versions: &[rekey_store::SecretVersion],
+        new: &Secret,
+        version: i64,
+    ) -> Result<()> {
+        let Some(current) = versions.iter().rev().find(|v| v.state == SecretState::Current) else {
+            let why = "self-rotation needs the current password, and the vault has none".to_owned();
+            return self.aborted(why, JournalWrite::default()).await;
+        };
+        let old = self.engine.open_version(current)?;
+        self.facts.update_attempts += 1;
+        self.journal(Phase::UpdateRequested, JournalWrite::default()).await?;
+        match self.iam.change_password(&old, new).await {
+            Ok(()) => {}
+            Err(e) if e.is_retryable() => return Err(e.into()),
+            Err(e) if self.facts.update_attempts > 1 => {
+                if let Err(e2) = self.iam.change_password(new, new).await {
+                    let why =
+                        format!("ChangePassword failed ({e}) and IAM does not hold the new password either ({e2})");
+                    return self.aborted(why, JournalWrite::default()).await;
+                }
+            }
+            Err(e) => return self.aborted(format!("ChangePassword failed: {e}"), JournalWrite::default()).await,
+        }
+        crash_point("password:after-update-call");
+        self.commit_password(versions, version).await
     }
 }

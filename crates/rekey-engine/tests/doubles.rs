@@ -1,0 +1,187 @@
+//! Engine tests against the in-memory IAM/STS double and a manual clock: what moto cannot
+//! show (ChangePassword, lost responses) and what needs time to pass (grace periods).
+
+use chrono::{Duration, TimeZone, Utc};
+use rekey_aws::{
+    fake::{FakeAws, Fault},
+    AwsErrorClass,
+};
+use rekey_crypto::Secret;
+use rekey_domain::{CredentialKind, ManualClock, PreviousKeyPolicy};
+use rekey_engine::{
+    AccountRef, AuthSpec, Deps, Engine, FakeConnector, KeySource, MasterKey, NewAccount, NewProvider, RotateOptions,
+};
+use rekey_store::{Account, OpenMode};
+use std::sync::Arc;
+
+struct T {
+    _dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    aws: FakeAws,
+    engine: Engine,
+}
+
+async fn setup() -> T {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("v.db").display());
+    let store = rekey_store::open(&url, OpenMode::Create).await.unwrap();
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()));
+    let aws = FakeAws::new(clock.clone());
+    let deps = Deps { store, clock: clock.clone(), actor: "test".into(), aws: Arc::new(FakeConnector(aws.clone())) };
+    let engine = Engine::init(deps, MasterKey::Passphrase(Secret::new("a long test passphrase"))).await.unwrap();
+    T { _dir: dir, clock, aws, engine }
+}
+
+async fn provider(t: &T, name: &str, key: &(String, String)) {
+    let auth = AuthSpec::StaticKey { access_key_id: key.0.parse().unwrap(), secret: Secret::new(key.1.clone()) };
+    let p = NewProvider { name: name.parse().unwrap(), region: "us-east-1".parse().unwrap(), endpoint_url: None, auth };
+    t.engine.add_provider(p).await.unwrap();
+}
+
+async fn account(
+    t: &T,
+    user: &str,
+    kind: CredentialKind,
+    password: Option<&str>,
+    key: Option<&(String, String)>,
+) -> Account {
+    let new = NewAccount {
+        provider: "p".parse().unwrap(),
+        user: user.parse().unwrap(),
+        kind,
+        folder: None,
+        title: None,
+        password: password.map(Secret::new),
+        key: key.map(|k| KeySource::Adopt { access_key_id: k.0.parse().unwrap(), secret: Secret::new(k.1.clone()) }),
+    };
+    let a = t.engine.add_account(new).await.unwrap();
+    t.engine
+        .set_account(&AccountRef::Id(a.id.clone()), Default::default(), |s| {
+            s.verify.successes = 1;
+            s.verify.backoff_ms = 1;
+        })
+        .await
+        .unwrap()
+}
+
+async fn reveal(t: &T, a: &Account) -> String {
+    t.engine.reveal(&AccountRef::Id(a.id.clone())).await.unwrap().1.expose().to_owned()
+}
+
+/// A user whose own key is the provider: it can only change its password with ChangePassword.
+async fn self_password_world() -> (T, Account) {
+    let t = setup().await;
+    t.aws.add_user("ops");
+    let key = t.aws.add_key("ops");
+    t.aws.set_password("ops", "Old-Password-1!");
+    provider(&t, "p", &key).await;
+    let a = account(&t, "ops", CredentialKind::Password, Some("Old-Password-1!"), None).await;
+    (t, a)
+}
+
+#[tokio::test]
+async fn self_rotation_of_a_password_uses_change_password() {
+    let (t, a) = self_password_world().await;
+    let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
+    assert_eq!(r.outcome, "done", "{r:?}");
+    let calls = t.aws.calls();
+    assert!(calls.contains(&"iam:ChangePassword".to_string()), "{calls:?}");
+    assert!(!calls.contains(&"iam:UpdateLoginProfile".to_string()));
+    let vault = reveal(&t, &a).await;
+    assert_ne!(vault, "Old-Password-1!");
+    assert_eq!(t.aws.password("ops").as_deref(), Some(vault.as_str()));
+}
+
+#[tokio::test]
+async fn a_change_password_whose_response_was_lost_is_resolved_by_evidence() {
+    let (t, a) = self_password_world().await;
+    // IAM applies the change but the response never arrives.
+    t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 1, lands: true });
+    let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
+    assert_eq!(r.outcome, "interrupted", "{r:?}");
+    assert_eq!(reveal(&t, &a).await, "Old-Password-1!", "nothing committed yet");
+    let reports = t.engine.recover().await.unwrap();
+    assert_eq!(reports[0].outcome, "done", "{reports:?}");
+    let vault = reveal(&t, &a).await;
+    assert_eq!(t.aws.password("ops").as_deref(), Some(vault.as_str()), "IAM and the vault agree");
+}
+
+#[tokio::test]
+async fn a_change_password_that_never_landed_is_retried() {
+    let (t, a) = self_password_world().await;
+    t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 1, lands: false });
+    assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, "interrupted");
+    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, "done");
+    let vault = reveal(&t, &a).await;
+    assert_ne!(vault, "Old-Password-1!");
+    assert_eq!(t.aws.password("ops").as_deref(), Some(vault.as_str()));
+}
+
+#[tokio::test]
+async fn grace_periods_follow_the_clock() {
+    let t = setup().await;
+    t.aws.add_user("admin");
+    let admin = t.aws.add_key("admin");
+    provider(&t, "p", &admin).await;
+    t.aws.add_user("svc");
+    let old = t.aws.add_key("svc");
+    let a = account(&t, "svc", CredentialKind::AccessKey, None, Some(&old)).await;
+    t.engine
+        .set_account(&AccountRef::Id(a.id.clone()), Default::default(), |s| {
+            s.previous_key = PreviousKeyPolicy::Delete;
+            s.deactivate_after_ms = 3_600_000;
+            s.delete_after_ms = 86_400_000;
+        })
+        .await
+        .unwrap();
+    let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
+    assert_eq!(r.outcome, "retiring");
+    let new = r.new_key_id.clone().unwrap();
+    assert_eq!(t.aws.keys("svc"), vec![(old.0.clone(), true), (new.clone(), true)], "both keys work during the grace");
+    t.engine.recover().await.unwrap();
+    assert!(t.aws.keys("svc").contains(&(old.0.clone(), true)), "nothing happens before the grace has passed");
+    t.clock.advance(Duration::hours(2));
+    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, "retiring");
+    assert_eq!(t.aws.keys("svc"), vec![(old.0.clone(), false), (new.clone(), true)], "deactivated after an hour");
+    t.clock.advance(Duration::days(1));
+    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, "done");
+    assert_eq!(t.aws.keys("svc"), vec![(new, true)], "deleted a day later");
+}
+
+#[tokio::test]
+async fn self_rotation_of_an_access_key_switches_the_provider() {
+    let t = setup().await;
+    t.aws.add_user("svc");
+    let key = t.aws.add_key("svc");
+    provider(&t, "p", &key).await;
+    let a = account(&t, "svc", CredentialKind::AccessKey, None, Some(&key)).await;
+    let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
+    assert_eq!(r.outcome, "done", "{r:?}");
+    let new = r.new_key_id.unwrap();
+    assert_eq!(t.aws.keys("svc"), vec![(key.0.clone(), false), (new.clone(), true)]);
+    // The provider now signs with the new key (the old one is inactive in IAM).
+    let p = t.engine.provider(&"p".parse().unwrap()).await.unwrap();
+    assert!(matches!(p.auth, rekey_store::ProviderAuth::StaticKey { ref access_key_id } if *access_key_id == new));
+    let id = t.engine.test_provider(&"p".parse().unwrap()).await.unwrap();
+    assert_eq!(id.arn, "arn:aws:iam::123456789012:user/svc");
+}
+
+#[tokio::test]
+async fn a_transient_create_failure_is_resumed_by_recover() {
+    let t = setup().await;
+    t.aws.add_user("admin");
+    let admin = t.aws.add_key("admin");
+    provider(&t, "p", &admin).await;
+    t.aws.add_user("svc");
+    let old = t.aws.add_key("svc");
+    let a = account(&t, "svc", CredentialKind::AccessKey, None, Some(&old)).await;
+    // The key is created but the response is lost: recovery must delete that orphan.
+    t.aws.inject(Fault { op: "iam:CreateAccessKey", class: AwsErrorClass::Retryable, times: 1, lands: true });
+    assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, "interrupted");
+    assert_eq!(t.aws.keys("svc").len(), 2, "an orphan key exists now");
+    let r = t.engine.recover().await.unwrap().remove(0);
+    assert_eq!(r.outcome, "done", "{r:?}");
+    let current = t.engine.account(&AccountRef::Id(a.id.clone())).await.unwrap().current_key_id.unwrap();
+    let keys: Vec<String> = t.aws.keys("svc").into_iter().filter(|k| k.1).map(|k| k.0).collect();
+    assert_eq!(keys, vec![current], "the orphan was deleted; only the vault's key is active");
+}
