@@ -28,7 +28,7 @@ pub fn parse_duration_ms(s: &str) -> Result<u64, ValidationError> {
 /// Formats milliseconds in the largest whole unit.
 pub fn format_duration_ms(ms: u64) -> String {
     for (unit, f) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if ms >= f && ms % f == 0 {
+        if ms >= f && ms.is_multiple_of(f) {
             return format!("{}{unit}", ms / f);
         }
     }

@@ -169,6 +169,12 @@ impl Engine {
     /// The connection a provider describes, with its secret opened and its source resolved.
     pub async fn conn(&self, provider: &Provider) -> Result<Conn> {
         let attempt_timeout = attempt_timeout_override()?;
+        let with_timeout = |mut c: Conn| {
+            if let Some(t) = attempt_timeout {
+                c.attempt_timeout = t;
+            }
+            c
+        };
         let mut chain = vec![provider.clone()];
         while let ProviderAuth::AssumeRole { source: Some(s), .. } = &chain[chain.len() - 1].auth {
             if chain.len() > 8 {
@@ -190,17 +196,13 @@ impl Engine {
                 }
                 ProviderAuth::DefaultChain => ConnCredentials::DefaultChain,
                 ProviderAuth::AssumeRole { role_arn, external_id, .. } => {
-                    let source = conn.take().map_or_else(
-                        || {
-                            let mut c =
-                                Conn::new(p.region.as_str(), p.endpoint_url.clone(), ConnCredentials::DefaultChain);
-                            if let Some(t) = attempt_timeout {
-                                c.attempt_timeout = t;
-                            }
-                            c
-                        },
-                        |c| c,
-                    );
+                    let source = conn.take().unwrap_or_else(|| {
+                        with_timeout(Conn::new(
+                            p.region.as_str(),
+                            p.endpoint_url.clone(),
+                            ConnCredentials::DefaultChain,
+                        ))
+                    });
                     ConnCredentials::AssumeRole {
                         role_arn: role_arn.to_string(),
                         external_id: external_id.clone(),
@@ -208,11 +210,7 @@ impl Engine {
                     }
                 }
             };
-            let mut c = Conn::new(p.region.as_str(), p.endpoint_url.clone(), credentials);
-            if let Some(t) = attempt_timeout {
-                c.attempt_timeout = t;
-            }
-            conn = Some(c);
+            conn = Some(with_timeout(Conn::new(p.region.as_str(), p.endpoint_url.clone(), credentials)));
         }
         conn.ok_or_else(|| Error::Internal("empty provider chain".into()))
     }

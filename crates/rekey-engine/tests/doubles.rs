@@ -1,6 +1,8 @@
 //! Engine tests against the in-memory IAM/STS double and a manual clock: what moto cannot
 //! show (ChangePassword, lost responses) and what needs time to pass (grace periods).
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use chrono::{Duration, TimeZone, Utc};
 use rekey_aws::{
     fake::{FakeAws, Fault},

@@ -1,6 +1,8 @@
 //! The scripted walk of the README, end to end: the real binary against moto, with the
 //! embedded SQLite vault and (when REKEY_TEST_POSTGRES_URL is set) a PostgreSQL vault.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use common::{contains, iam, vault_bytes, Moto, Sandbox};

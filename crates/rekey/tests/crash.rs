@@ -4,6 +4,8 @@
 //! vault does not know, the previous key is gone as the policy says, and moto's stored password
 //! is the vault's.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use common::{iam, Moto, Sandbox};

@@ -2,6 +2,8 @@
 //! account across processes, parallel rotations, rollback, the scheduler's entry point, and a
 //! scan proving no secret reaches output, logs, the audit log or the vault file in the clear.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use common::{contains, iam, vault_bytes, Moto, Sandbox};
