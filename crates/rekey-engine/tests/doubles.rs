@@ -177,8 +177,9 @@ async fn a_transient_create_failure_is_resumed_by_recover() {
     t.aws.add_user("svc");
     let old = t.aws.add_key("svc");
     let a = account(&t, "svc", CredentialKind::AccessKey, None, Some(&old)).await;
-    // The key is created but the response is lost: recovery must delete that orphan.
-    t.aws.inject(Fault { op: "iam:CreateAccessKey", class: AwsErrorClass::Retryable, times: 1, lands: true });
+    // The key is created but the response is lost, on every one of the engine's 4 attempts
+    // (each sweeps the key the previous one left): recovery must delete the last orphan.
+    t.aws.inject(Fault { op: "iam:CreateAccessKey", class: AwsErrorClass::Retryable, times: 4, lands: true });
     assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, "interrupted");
     assert_eq!(t.aws.keys("svc").len(), 2, "an orphan key exists now");
     let r = t.engine.recover().await.unwrap().remove(0);

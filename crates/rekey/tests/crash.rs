@@ -22,17 +22,8 @@ fn world(fail_delivery: bool) -> World {
     let sb = Sandbox::new();
     sb.init();
     sb.add_provider(&moto, "p", &seeded.admin);
-    sb.rekey()
-        .args(["account", "add", "--provider", "p", "--user", "svc", "--kind", "access-key"])
-        .args(["--access-key-id", &seeded.svc.0, "--secret-stdin"])
-        .write_stdin(seeded.svc.1.clone())
-        .assert()
-        .success();
-    sb.rekey()
-        .args(["account", "add", "--provider", "p", "--user", "alice", "--kind", "password", "--secret-stdin"])
-        .write_stdin("Alice-Initial-1!")
-        .assert()
-        .success();
+    sb.adopt_key("p", "svc", &seeded.svc);
+    sb.adopt_password("p", "alice", "Alice-Initial-1!");
     // A target that cannot be written makes delivery fail, which takes the abort path.
     let creds =
         if fail_delivery { "/dev/null/credentials".to_owned() } else { sb.path("credentials").display().to_string() };

@@ -96,18 +96,7 @@ impl Run<'_> {
 
     async fn preflight(&mut self) -> Result<()> {
         let user = self.user();
-        let u = match self.iam.get_user(&user).await {
-            Ok(u) => u,
-            Err(e) if e.class == AwsErrorClass::NotFound => {
-                return self.aborted(format!("IAM user {user} no longer exists"), JournalWrite::default()).await
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if u.user_id != self.account.user_id {
-            let why = format!(
-                "IAM user {user} was deleted and re-created (UserId {} is now {}); re-add the account to manage the new user",
-                self.account.user_id, u.user_id
-            );
+        if let Some(why) = self.identity_problem().await? {
             return self.aborted(why, JournalWrite::default()).await;
         }
         let keys = self.iam.list_access_keys(&user).await?;
@@ -160,26 +149,54 @@ impl Run<'_> {
         self.journal(Phase::CreateRequested, extra).await
     }
 
-    async fn create(&mut self) -> Result<()> {
-        let user = self.user();
-        // A key IAM has that was not there at pre-flight and that the vault does not know was
-        // created by an interrupted run of this phase: its secret is lost, so it goes.
+    /// Deletes the keys an interrupted or failed CreateAccessKey of this phase left behind: not
+    /// there at pre-flight, unknown to the vault, created since the create was requested. Their
+    /// secrets are lost, so they go.
+    async fn sweep_create_orphans(&mut self, user: &str) -> Result<()> {
         let known = self.known_keys().await?;
         let since = self.facts.create_requested_at.map(|t| t - chrono::Duration::minutes(5));
-        for k in self.iam.list_access_keys(&user).await? {
+        for k in self.iam.list_access_keys(user).await? {
             let new_since = match (k.created, since) {
                 (Some(c), Some(s)) => c >= s,
                 _ => true,
             };
             if !self.facts.keys_before.contains(&k.id) && !known.contains_key(&k.id) && new_since {
-                gone_is_fine(self.iam.delete_access_key(&user, &k.id).await)?;
+                gone_is_fine(self.iam.delete_access_key(user, &k.id).await)?;
                 self.facts.reclaimed.push(format!("{} (orphan of an interrupted create)", k.id));
             }
         }
-        let (meta, secret) = match self.iam.create_access_key(&user).await {
-            Ok(k) => k,
-            Err(e) if e.is_retryable() => return Err(e.into()),
-            Err(e) => return self.aborted(format!("CreateAccessKey failed: {e}"), JournalWrite::default()).await,
+        Ok(())
+    }
+
+    async fn create(&mut self) -> Result<()> {
+        let user = self.user();
+        // CreateAccessKey is not idempotent: an attempt whose answer was lost (a reset, a
+        // timeout) may still have created a key, and a blind retry creates a second one — or
+        // fails with LimitExceeded — leaving the first in IAM with nobody holding its secret.
+        // So the SDK makes one attempt per call, and this loop retries, sweeping before every
+        // attempt the key a failed one may have left.
+        let mut once = self.conn.clone();
+        once.max_attempts = 1;
+        let create_iam = self.engine.aws.iam(&once).await;
+        let attempts = self.conn.max_attempts.max(1);
+        let mut backoff = Duration::from_millis(200);
+        let mut attempt = 1;
+        let (meta, secret) = loop {
+            self.sweep_create_orphans(&user).await?;
+            match create_iam.create_access_key(&user).await {
+                Ok(k) => break k,
+                Err(e) if e.is_retryable() && attempt < attempts => {
+                    tracing::warn!(attempt, error = %e, "CreateAccessKey failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                // After an attempt that may have landed, any failure (e.g. LimitExceeded because
+                // the sweep did not see that key yet) leaves the rotation in this phase: recovery
+                // sweeps again before it creates.
+                Err(e) if e.is_retryable() || attempt > 1 => return Err(e.into()),
+                Err(e) => return self.aborted(format!("CreateAccessKey failed: {e}"), JournalWrite::default()).await,
+            }
         };
         crash_point("access-key:after-create-call");
         let version = self.next_version(self.account.id.as_str()).await?;

@@ -174,6 +174,21 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Why the rotation must not go on because the IAM user is gone or was re-created (its
+    /// immutable UserId changed), if so.
+    pub async fn identity_problem(&self) -> Result<Option<String>> {
+        let user = self.account.user_name.as_str();
+        match self.iam.get_user(user).await {
+            Ok(u) if u.user_id == self.account.user_id => Ok(None),
+            Ok(u) => Ok(Some(format!(
+                "IAM user {user} was deleted and re-created (UserId {} is now {}); re-add the account to manage the new user",
+                self.account.user_id, u.user_id
+            ))),
+            Err(e) if e.class == rekey_aws::AwsErrorClass::NotFound => Ok(Some(format!("IAM user {user} no longer exists"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Ends the rotation as aborted with `why` (the caller has undone any side effect).
     pub async fn aborted(&mut self, why: String, mut extra: JournalWrite) -> Result<()> {
         self.rot.error = Some(why);

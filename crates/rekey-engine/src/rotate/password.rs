@@ -27,15 +27,7 @@ impl Run<'_> {
 
     async fn password_preflight(&mut self) -> Result<()> {
         let user = self.account.user_name.to_string();
-        let u = match self.iam.get_user(&user).await {
-            Ok(u) => u,
-            Err(e) if e.class == AwsErrorClass::NotFound => {
-                return self.aborted(format!("IAM user {user} no longer exists"), JournalWrite::default()).await
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if u.user_id != self.account.user_id {
-            let why = format!("IAM user {user} was deleted and re-created (UserId changed); re-add the account");
+        if let Some(why) = self.identity_problem().await? {
             return self.aborted(why, JournalWrite::default()).await;
         }
         let profile = self.iam.login_profile(&user).await?;
@@ -83,7 +75,12 @@ impl Run<'_> {
         // Re-read: the profile may have been created by an earlier attempt of this very phase.
         let result = match self.iam.login_profile(&user).await? {
             Some(_) => self.iam.update_login_profile(&user, &password).await,
-            None if self.settings.create_login_profile => self.iam.create_login_profile(&user, &password).await,
+            None if self.settings.create_login_profile => match self.iam.create_login_profile(&user, &password).await {
+                // The profile exists after all: an SDK retry of a create whose answer was lost
+                // (it landed), or a concurrent create. Setting our password on it resolves both.
+                Err(e) if e.class == AwsErrorClass::Conflict => self.iam.update_login_profile(&user, &password).await,
+                other => other,
+            },
             None => {
                 let why = format!("IAM user {user}'s console password was removed during the rotation");
                 return self.aborted(why, JournalWrite::default()).await;

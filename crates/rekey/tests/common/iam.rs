@@ -10,14 +10,7 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// An IAM client for moto, signed with moto's default test credentials.
 pub fn client(moto: &Moto) -> Client {
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    let conf = aws_sdk_iam::Config::builder()
-        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-        .region(aws_sdk_iam::config::Region::new("us-east-1"))
-        .endpoint_url(&moto.url)
-        .credentials_provider(creds)
-        .build();
-    Client::from_conf(conf)
+    client_with(moto, "testing", "testing")
 }
 
 /// Creates a user.

@@ -6,6 +6,7 @@
 pub mod iam;
 pub mod moto;
 pub mod pg;
+pub mod proxy;
 
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
@@ -76,6 +77,25 @@ impl Sandbox {
             .args(["provider", "add", name, "--region", "us-east-1", "--endpoint-url", &moto.url])
             .args(["--access-key-id", &key.0, "--secret-stdin"])
             .write_stdin(key.1.clone())
+            .assert()
+            .success();
+    }
+
+    /// Adopts `user`'s existing access key `key` as an account of `provider`.
+    pub fn adopt_key(&self, provider: &str, user: &str, key: &(String, String)) {
+        self.rekey()
+            .args(["account", "add", "--provider", provider, "--user", user, "--kind", "access-key"])
+            .args(["--access-key-id", &key.0, "--secret-stdin"])
+            .write_stdin(key.1.clone())
+            .assert()
+            .success();
+    }
+
+    /// Adopts `user`'s console password as an account of `provider`.
+    pub fn adopt_password(&self, provider: &str, user: &str, password: &str) {
+        self.rekey()
+            .args(["account", "add", "--provider", provider, "--user", user, "--kind", "password", "--secret-stdin"])
+            .write_stdin(password.to_owned())
             .assert()
             .success();
     }
