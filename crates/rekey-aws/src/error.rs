@@ -67,11 +67,17 @@ impl AwsError {
         R: fmt::Debug + HasStatus,
     {
         let status = err.raw_response().map(HasStatus::status);
+        let body = err.raw_response().and_then(HasStatus::body).map(|b| String::from_utf8_lossy(b).into_owned());
         let (class, code, message) = match &err {
             SdkError::ServiceError(se) => {
                 let e = se.err();
-                let code = e.code().map(str::to_owned);
-                let message = e.message().map_or_else(|| DisplayErrorContext(&err).to_string(), str::to_owned);
+                // Some endpoints answer in an error format the SDK does not parse: read it here.
+                let code = e.code().map(str::to_owned).or_else(|| body.as_deref().and_then(|b| xml_tag(b, "Code")));
+                let message = e
+                    .message()
+                    .map(str::to_owned)
+                    .or_else(|| body.as_deref().and_then(|b| xml_tag(b, "Message")))
+                    .unwrap_or_else(|| format!("HTTP {}", status.unwrap_or_default()));
                 (classify(code.as_deref(), status), code, message)
             }
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
@@ -86,16 +92,28 @@ impl AwsError {
     }
 }
 
-/// The HTTP status of a raw response.
+/// The HTTP status (and body) of a raw response.
 pub trait HasStatus {
     /// The status code.
     fn status(&self) -> u16;
+    /// The body, when it is in memory.
+    fn body(&self) -> Option<&[u8]>;
 }
 
 impl HasStatus for aws_smithy_runtime_api::http::Response {
     fn status(&self) -> u16 {
         self.status().as_u16()
     }
+    fn body(&self) -> Option<&[u8]> {
+        self.body().bytes()
+    }
+}
+
+/// The text of the first `<tag>…</tag>` in an XML error body.
+fn xml_tag(body: &str, tag: &str) -> Option<String> {
+    let start = body.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = body[start..].find(&format!("</{tag}>"))? + start;
+    Some(body[start..end].trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 fn classify(code: Option<&str>, status: Option<u16>) -> AwsErrorClass {
@@ -141,6 +159,14 @@ fn classify(code: Option<&str>, status: Option<u16>) -> AwsErrorClass {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_code_and_message_from_an_unparsed_error_body() {
+        let body = "<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>not allowed</Message></Error></Errors></ErrorResponse>";
+        assert_eq!(xml_tag(body, "Code").as_deref(), Some("AccessDenied"));
+        assert_eq!(xml_tag(body, "Message").as_deref(), Some("not allowed"));
+        assert_eq!(xml_tag("<x/>", "Code"), None);
+    }
 
     #[test]
     fn codes_map_to_classes() {

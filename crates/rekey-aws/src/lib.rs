@@ -3,6 +3,7 @@
 //! ([`conn`]), KMS wrapping of the vault key ([`kms`]), and the classification of every AWS
 //! failure into what the caller can do about it ([`AwsError`]).
 
+pub mod actions;
 pub mod conn;
 mod error;
 pub mod fake;

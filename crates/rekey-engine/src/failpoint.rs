@@ -10,6 +10,10 @@
 /// Aborts the process if the failpoint `name` is enabled.
 #[cfg(feature = "failpoints")]
 pub fn crash_point(name: &str) {
+    // Tests wait for this line to know the process is at the point (e.g. paused by `sleep`).
+    if std::env::var("FAILPOINTS").is_ok_and(|v| v.split(';').any(|f| f.split('=').next() == Some(name))) {
+        eprintln!("failpoint {name}: reached");
+    }
     fail::eval(name, |_| {
         eprintln!("failpoint {name}: aborting");
         std::process::abort()

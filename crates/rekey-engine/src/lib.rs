@@ -3,12 +3,14 @@
 //! Data flows one way: front ends (CLI, HTTP) → engine → store / AWS / clock.
 
 pub mod accounts;
+mod audit;
 pub mod batch;
 pub mod connect;
 mod error;
 pub mod failpoint;
 mod heartbeat;
 pub mod lease;
+pub mod policy;
 pub mod providers;
 pub mod rotate;
 pub mod settings;
@@ -16,6 +18,7 @@ pub mod sink;
 pub mod vault;
 
 pub use accounts::{AccountRef, KeySource, NewAccount, Removed};
+pub use audit::ChainReport;
 pub use connect::{AwsConnector, FakeConnector, SdkConnector};
 pub use error::{Error, ErrorClass, Result};
 pub use providers::{AuthSpec, NewProvider};

@@ -26,15 +26,39 @@ pub fn event_hash(prev_hash: &str, seq: i64, entry: &AuditEntry) -> String {
     hex::encode(h.finalize())
 }
 
-/// The first event whose link is broken, if any (events in `seq` order).
-pub fn first_broken(events: &[AuditRecord]) -> Option<i64> {
-    let mut prev = GENESIS.to_owned();
-    for (i, e) in events.iter().enumerate() {
-        let expected_seq = i64::try_from(i).unwrap_or(i64::MAX) + 1;
-        if e.seq != expected_seq || e.prev_hash != prev || event_hash(&prev, e.seq, &e.entry) != e.hash {
-            return Some(e.seq);
-        }
-        prev.clone_from(&e.hash);
+/// Checks events one by one, in `seq` order, from the first.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    prev: String,
+    next_seq: i64,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self { prev: GENESIS.to_owned(), next_seq: 1 }
     }
-    None
+}
+
+impl Verifier {
+    /// Whether `e` is the next intact link of the chain.
+    pub fn check(&mut self, e: &AuditRecord) -> bool {
+        let ok =
+            e.seq == self.next_seq && e.prev_hash == self.prev && event_hash(&self.prev, e.seq, &e.entry) == e.hash;
+        if ok {
+            self.prev.clone_from(&e.hash);
+            self.next_seq += 1;
+        }
+        ok
+    }
+
+    /// The hash of the last intact event (the chain's head so far).
+    pub fn head(&self) -> &str {
+        &self.prev
+    }
+}
+
+/// The first event whose link is broken, if any (events in `seq` order, from the first).
+pub fn first_broken(events: &[AuditRecord]) -> Option<i64> {
+    let mut v = Verifier::default();
+    events.iter().find(|e| !v.check(e)).map(|e| e.seq)
 }

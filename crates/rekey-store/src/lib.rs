@@ -13,6 +13,7 @@ pub mod chain;
 mod error;
 pub mod model;
 mod postgres;
+mod rows;
 mod sql;
 mod sqlite;
 
@@ -94,6 +95,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Appends an event on its own.
     async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord>;
+    /// Events with `seq > after`, in chain order, at most `limit` (for walking the chain).
+    async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>>;
     /// Events at or after `since`, in chain order, at most `limit`.
     async fn audit_events(&self, since: Option<DateTime<Utc>>, limit: i64) -> Result<Vec<AuditRecord>>;
 }

@@ -68,6 +68,18 @@ pub enum Command {
     /// Inspect rotations
     #[command(subcommand)]
     Rotation(RotationCmd),
+    /// Print the least-privilege IAM policy a provider's principal needs
+    Policy {
+        /// Only this provider's accounts (default: all)
+        #[arg(long)]
+        provider: Option<String>,
+        /// Credential kinds to cover, comma-separated
+        #[arg(long, value_delimiter = ',', default_value = "password,access-key")]
+        kinds: Vec<String>,
+        /// Add the account-wide read actions discovery uses (credential report)
+        #[arg(long)]
+        with_discovery: bool,
+    },
     /// Read the audit log
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -349,4 +361,6 @@ pub enum AuditCmd {
         #[arg(long, default_value_t = 1000)]
         limit: i64,
     },
+    /// Walk the hash chain and report the first broken link (exit 8 if there is one)
+    Verify,
 }

@@ -116,3 +116,20 @@ fn readme_walk_on_postgres() {
     let sb = Sandbox::with_vault(pg.url.clone());
     walk(&sb, &moto);
 }
+
+#[test]
+fn audit_verify_finds_a_tampered_event() {
+    let moto = Moto::start();
+    let sb = Sandbox::new();
+    walk(&sb, &moto);
+    let ok = sb.json(&["audit", "verify"]);
+    let events = ok["events"].as_i64().unwrap();
+    assert!(events > 10, "{ok}");
+    // Someone rewrites history: event 3's outcome.
+    let url = format!("sqlite://{}", sb.vault_file().display());
+    iam::block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE audit_events SET outcome = 'ok-ish' WHERE seq = 3").execute(&pool).await.unwrap();
+    });
+    sb.rekey().args(["audit", "verify"]).assert().code(8).stderr(predicate::str::contains("broken at event 3"));
+}

@@ -7,7 +7,6 @@
 mod common;
 
 use common::{contains, iam, vault_bytes, Moto, Sandbox};
-use std::time::{Duration, Instant};
 
 fn world() -> (Moto, Sandbox, iam::Seeded) {
     let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", iam::SEED_REQUESTS)]);
@@ -15,12 +14,7 @@ fn world() -> (Moto, Sandbox, iam::Seeded) {
     let sb = Sandbox::new();
     sb.init();
     sb.add_provider(&moto, "p", &seeded.admin);
-    sb.rekey()
-        .args(["account", "add", "--provider", "p", "--user", "svc", "--kind", "access-key"])
-        .args(["--access-key-id", &seeded.svc.0, "--secret-stdin"])
-        .write_stdin(seeded.svc.1.clone())
-        .assert()
-        .success();
+    sb.adopt_key("p", "svc", &seeded.svc);
     fast(&sb, "p/svc/access-key", &[]);
     (moto, sb, seeded)
 }
@@ -57,38 +51,38 @@ fn iam_keys(moto: &Moto, admin: &(String, String), user: &str) -> Vec<(String, b
         .collect()
 }
 
-/// Polls `cond` until it holds (or fails the test after 60 s).
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_second_process_is_refused_while_the_first_holds_the_lease() {
     let (moto, sb, seeded) = world();
     fast(&sb, "p/svc/access-key", &["--previous-key", "delete"]);
-    // The first process pauses in verification (a failpoint sleep), holding the lease.
+    // The first process pauses in verification (a failpoint sleep), holding the lease; it says
+    // on stderr when it got there.
     let mut first = sb
         .std_rekey()
         .args(["rotate", "p/svc/access-key"])
-        .env("FAILPOINTS", "access-key:verifying=sleep(4000)")
+        .env("FAILPOINTS", "access-key:verifying=sleep(8000)")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("the first rotation to reach verifying", || {
-        let open = sb.json(&["rotation", "list", "--open"]);
-        open.as_array().is_some_and(|a| a.iter().any(|r| r["phase"] == "verifying"))
-    });
+    let mut stderr = std::io::BufReader::new(first.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(n > 0, "the first rotation ended before reaching verifying: {seen}");
+        seen.push_str(&line);
+        if line.contains("failpoint access-key:verifying: reached") {
+            break;
+        }
+    }
     let out =
         sb.rekey().args(["rotate", "p/svc/access-key", "-o", "json"]).assert().code(9).get_output().stdout.clone();
     let reports: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(reports[0]["outcome"], "refused");
     assert!(reports[0]["error"].as_str().unwrap().contains("being worked by another rekey process"), "{reports}");
-    assert!(first.wait().unwrap().success(), "the first rotation completes");
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    assert!(first.wait().unwrap().success(), "the first rotation completes: {seen}");
     let (key, _) = current_key(&sb, "p/svc/access-key");
     assert_ne!(key, seeded.svc.0);
     let ids: Vec<String> = iam_keys(&moto, &seeded.admin, "svc").into_iter().map(|k| k.0).collect();
@@ -191,11 +185,7 @@ fn no_secret_reaches_output_logs_audit_or_the_vault_file() {
             .send(),
     )
     .ok();
-    sb.rekey()
-        .args(["account", "add", "--provider", "p", "--user", "alice", "--kind", "password", "--secret-stdin"])
-        .write_stdin("Alice-Initial-1!")
-        .assert()
-        .success();
+    sb.adopt_password("p", "alice", "Alice-Initial-1!");
     let mut transcript = Vec::new();
     let mut run = |args: &[&str]| {
         let out = sb.rekey().args(args).env("REKEY_LOG", "trace").output().unwrap();
@@ -226,4 +216,55 @@ fn no_secret_reaches_output_logs_audit_or_the_vault_file() {
         assert!(!contains(&vault, secret), "the {name} is stored in the clear");
     }
     assert!(transcript.len() > 1000, "trace logging produced output to scan");
+}
+
+/// The generated least-privilege policy is enough: a principal holding only its actions adds
+/// and rotates both kinds of account, and loses the ability when one action is taken away
+/// (moto evaluates IAM actions once authentication is on; it does not evaluate IAM resource
+/// ARNs, so the resources are widened to `*` for it and checked separately).
+#[test]
+fn the_generated_policy_is_sufficient_and_each_action_matters() {
+    let (moto, sb, seeded) = world();
+    let admin = iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
+    let put = |mut policy: serde_json::Value, drop: Option<&str>| {
+        for st in policy["Statement"].as_array_mut().unwrap() {
+            st["Resource"] = "*".into();
+            if let Some(d) = drop {
+                st["Action"].as_array_mut().unwrap().retain(|a| a != d);
+            }
+        }
+        let doc = policy.to_string();
+        iam::block_on(admin.put_user_policy().user_name("rotator").policy_name("rekey").policy_document(doc).send())
+            .unwrap();
+    };
+    iam::block_on(admin.create_user().user_name("rotator").send()).unwrap();
+    let k = iam::block_on(admin.create_access_key().user_name("rotator").send()).unwrap().access_key.unwrap();
+    let empty = Sandbox::new();
+    empty.init();
+    let out = empty.rekey().arg("policy").assert().success().get_output().stdout.clone();
+    let generic: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(generic["Statement"][0]["Resource"][0], "arn:aws:iam::*:user/*", "no accounts yet: any user");
+    put(generic.clone(), None);
+    sb.add_provider(&moto, "lp", &(k.access_key_id, k.secret_access_key));
+    iam::block_on(admin.create_login_profile().user_name("alice").password("Alice-Pw-1!").send()).ok();
+    sb.adopt_password("lp", "alice", "Alice-Pw-1!");
+    iam::block_on(admin.create_user().user_name("worker").send()).unwrap();
+    sb.rekey()
+        .args(["account", "add", "--provider", "lp", "--user", "worker", "--kind", "access-key", "--create"])
+        .assert()
+        .success();
+    fast(&sb, "lp/worker/access-key", &["--previous-key", "delete"]);
+    let out = sb.rekey().args(["policy", "--provider", "lp"]).assert().success().get_output().stdout.clone();
+    let scoped: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let resources = scoped["Statement"][0]["Resource"].to_string();
+    assert!(resources.contains("user/worker") && resources.contains("user/alice"), "{scoped}");
+    assert!(!resources.contains("user/svc"), "only this provider's users: {scoped}");
+    let reports = sb.json(&["rotate", "--provider", "lp"]);
+    assert!(reports.as_array().unwrap().iter().all(|r| r["outcome"] == "done"), "{reports}");
+    // Without iam:CreateAccessKey the access key can no longer be rotated.
+    put(scoped, Some("iam:CreateAccessKey"));
+    let out =
+        sb.rekey().args(["rotate", "lp/worker/access-key", "-o", "json"]).assert().code(9).get_output().stdout.clone();
+    let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(r[0]["error"].to_string().contains("CreateAccessKey"), "{r}");
 }

@@ -21,8 +21,25 @@ pub async fn run(global: &Global, format: Format, cmd: AuditCmd) -> Result<()> {
             let views: Vec<AuditView> = events.into_iter().map(AuditView).collect();
             output::list(format, &views);
         }
+        AuditCmd::Verify => {
+            let report = context::engine(global).await?.verify_audit().await?;
+            output::one(format, &Verified(report));
+        }
     }
     Ok(())
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(transparent)]
+struct Verified(rekey_engine::ChainReport);
+
+impl output::Tabular for Verified {
+    fn headers() -> Vec<&'static str> {
+        vec!["events", "head", "status"]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![self.0.events.to_string(), self.0.head.clone(), "intact".into()]
+    }
 }
 
 /// RFC 3339, a date, or an age such as `30m`, `12h`, `7d`.

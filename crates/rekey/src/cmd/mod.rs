@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audit;
 pub mod init;
+pub mod policy;
 pub mod provider;
 pub mod rotate;
 pub mod run_due;
