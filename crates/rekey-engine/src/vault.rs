@@ -246,7 +246,8 @@ async fn header(store: &dyn Store) -> Result<VaultHeader> {
     })
 }
 
-fn check_passphrase(p: &Secret) -> Result<()> {
+/// Rejects passphrases too short (or long) to protect a vault.
+pub fn check_passphrase(p: &Secret) -> Result<()> {
     if p.expose().chars().count() < 8 {
         return Err(Error::usage("the passphrase is shorter than 8 characters", "choose a longer passphrase"));
     }

@@ -21,10 +21,29 @@ pub async fn run(global: &Global, args: InitArgs) -> Result<()> {
     } else if let Some(path) = &global.key_file {
         MasterKey::KeyFile(path.clone())
     } else {
-        MasterKey::Passphrase(context::passphrase(global, true)?)
+        let p = context::passphrase(global, true)?;
+        rekey_engine::vault::check_passphrase(&p)?;
+        MasterKey::Passphrase(p)
     };
     let url = context::vault_url(global)?;
-    let engine = Engine::init(context::deps(global, OpenMode::Create).await?, master).await?;
-    eprintln!("Created a {} vault at {url}.", engine.store().backend());
-    Ok(())
+    // A SQLite file this command creates is removed again if the vault cannot be set up.
+    let new_file = url
+        .strip_prefix("sqlite:")
+        .map(|p| std::path::PathBuf::from(p.strip_prefix("//").unwrap_or(p)))
+        .filter(|p| !p.exists());
+    let result = async { Engine::init(context::deps(global, OpenMode::Create).await?, master).await }.await;
+    match result {
+        Ok(engine) => {
+            eprintln!("Created a {} vault at {url}.", engine.store().backend());
+            Ok(())
+        }
+        Err(e) => {
+            if let Some(path) = new_file {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Err(e)
+        }
+    }
 }
