@@ -323,6 +323,34 @@ impl IamApi for FakeIam {
             Ok(())
         })
     }
+    async fn list_users(&self) -> Result<Vec<IamUser>> {
+        self.aws.call("iam:ListUsers", |w| {
+            Ok(w.users
+                .iter()
+                .map(|(n, u)| IamUser {
+                    user_name: n.clone(),
+                    user_id: u.user_id.clone(),
+                    arn: arn(n),
+                    path: "/".into(),
+                    created: None,
+                })
+                .collect())
+        })
+    }
+    async fn users_with_tags(&self) -> Result<Vec<(IamUser, Vec<(String, String)>)>> {
+        let users = self.list_users().await?;
+        let w = self.aws.w();
+        Ok(users
+            .into_iter()
+            .map(|u| {
+                let tags = w.users.get(&u.user_name).map(|x| x.tags.clone()).unwrap_or_default();
+                (u, tags)
+            })
+            .collect())
+    }
+    async fn mfa_devices(&self, _user: &str) -> Result<usize> {
+        self.aws.call("iam:ListMFADevices", |_| Ok(0))
+    }
     async fn credential_report(&self) -> Result<Vec<ReportRow>> {
         self.aws.call("iam:GetCredentialReport", |w| {
             Ok(w.users

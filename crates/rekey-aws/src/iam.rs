@@ -86,6 +86,12 @@ pub trait IamApi: Send + Sync {
     async fn change_password(&self, old: &Secret, new: &Secret) -> Result<()>;
     /// `iam:GenerateCredentialReport` until complete, then `iam:GetCredentialReport`.
     async fn credential_report(&self) -> Result<Vec<ReportRow>>;
+    /// `iam:ListUsers`, all pages.
+    async fn list_users(&self) -> Result<Vec<IamUser>>;
+    /// `iam:GetAccountAuthorizationDetails` (users only), all pages: every user with its tags.
+    async fn users_with_tags(&self) -> Result<Vec<(IamUser, Vec<(String, String)>)>>;
+    /// `iam:ListMFADevices`: how many MFA devices the user has.
+    async fn mfa_devices(&self, user: &str) -> Result<usize>;
 }
 
 /// One row of the IAM credential report: column name → value, as IAM wrote it.
@@ -343,6 +349,56 @@ impl IamApi for SdkIam {
             .await
             .map_err(|e| AwsError::from_sdk("iam:ChangePassword", e))?;
         Ok(())
+    }
+
+    async fn list_users(&self) -> Result<Vec<IamUser>> {
+        let mut users = Vec::new();
+        let mut pages = self.client.list_users().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("iam:ListUsers", e))?;
+            users.extend(page.users.into_iter().map(|u| IamUser {
+                created: to_chrono(&u.create_date),
+                user_name: u.user_name,
+                user_id: u.user_id,
+                arn: u.arn,
+                path: u.path,
+            }));
+        }
+        Ok(users)
+    }
+
+    async fn users_with_tags(&self) -> Result<Vec<(IamUser, Vec<(String, String)>)>> {
+        let mut users = Vec::new();
+        let mut pages = self
+            .client
+            .get_account_authorization_details()
+            .filter(aws_sdk_iam::types::EntityType::User)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("iam:GetAccountAuthorizationDetails", e))?;
+            for u in page.user_detail_list.unwrap_or_default() {
+                let user = IamUser {
+                    created: u.create_date.as_ref().and_then(to_chrono),
+                    user_name: u.user_name.unwrap_or_default(),
+                    user_id: u.user_id.unwrap_or_default(),
+                    arn: u.arn.unwrap_or_default(),
+                    path: u.path.unwrap_or_default(),
+                };
+                let tags = u.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect();
+                users.push((user, tags));
+            }
+        }
+        Ok(users)
+    }
+
+    async fn mfa_devices(&self, user: &str) -> Result<usize> {
+        let mut n = 0;
+        let mut pages = self.client.list_mfa_devices().user_name(user).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            n += page.map_err(|e| AwsError::from_sdk("iam:ListMFADevices", e))?.mfa_devices.len();
+        }
+        Ok(n)
     }
 
     async fn credential_report(&self) -> Result<Vec<ReportRow>> {

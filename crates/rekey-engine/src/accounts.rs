@@ -315,7 +315,9 @@ impl Engine {
     pub async fn reveal(&self, r: &AccountRef) -> Result<(Account, Secret)> {
         let account = self.account(r).await?;
         let target = Some(account.id.as_str());
-        let Some(v) = self.store.secret_in_state(account.id.as_str(), SecretState::Current).await? else {
+        let current = self.store.secret_in_state(account.id.as_str(), SecretState::Current).await?;
+        let current = current.filter(|_| account.status != "needs-rotation");
+        let Some(v) = current else {
             let err = Error::NotFound {
                 what: format!("a stored secret for account {}", account.id),
                 hint: "rotate the account so rekey sets and stores a secret".into(),

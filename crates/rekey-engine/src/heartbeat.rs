@@ -68,7 +68,9 @@ impl Engine {
                 for k in keys.iter().filter(|k| !ours(&k.id)) {
                     drift.push(format!("unknown key {} ({})", k.id, if k.active { "active" } else { "inactive" }));
                 }
-                if let Some(v) = versions.iter().rev().find(|v| v.state == SecretState::Current) {
+                if a.status == "needs-rotation" {
+                    failed.push("the key was imported and its secret is unknown; rotate it".into());
+                } else if let Some(v) = versions.iter().rev().find(|v| v.state == SecretState::Current) {
                     let secret = self.open_version(v)?;
                     let mut c = conn.with_key(v.key_id.as_deref().unwrap_or_default(), secret);
                     c.max_attempts = 2;

@@ -6,6 +6,7 @@ pub mod accounts;
 mod audit;
 pub mod batch;
 pub mod connect;
+pub mod discover;
 mod error;
 pub mod failpoint;
 mod heartbeat;

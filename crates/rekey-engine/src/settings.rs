@@ -77,6 +77,12 @@ impl Engine {
                 "only a key replaced by a rotation and not yet deleted can be restored",
             ));
         };
+        if self.open_version(prev)?.is_empty() {
+            return Err(Error::conflict(
+                format!("the previous key of account {id} was imported and its secret was never known"),
+                "rotate instead",
+            ));
+        }
         let prev_key = prev.key_id.clone().unwrap_or_default();
         let iam = self.aws.iam(&self.conn(&self.provider(&account.provider).await?).await?).await;
         match iam.update_access_key(account.user_name.as_str(), &prev_key, true).await {

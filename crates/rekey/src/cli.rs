@@ -68,6 +68,8 @@ pub enum Command {
     /// Inspect rotations
     #[command(subcommand)]
     Rotation(RotationCmd),
+    /// List every IAM user and credential of providers, and import them as accounts
+    Discover(DiscoverArgs),
     /// Print the least-privilege IAM policy a provider's principal needs
     Policy {
         /// Only this provider's accounts (default: all)
@@ -115,6 +117,40 @@ pub struct RotateArgs {
     /// If no key slot is free, allow deleting an INACTIVE key rekey did not create
     #[arg(long)]
     pub reclaim_foreign: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["providers", "all"])))]
+pub struct DiscoverArgs {
+    /// Provider names
+    pub providers: Vec<String>,
+    /// Every provider
+    #[arg(long)]
+    pub all: bool,
+    /// Ask user by user instead of reading the credential report
+    #[arg(long)]
+    pub per_user: bool,
+    /// Create accounts for the discovered credentials rekey does not manage yet
+    #[arg(long)]
+    pub import: bool,
+    /// What to import: password, access-key or both
+    #[arg(long, default_value = "both", requires = "import")]
+    pub kind: String,
+    /// Folder for imported accounts
+    #[arg(long, requires = "import")]
+    pub folder: Option<String>,
+    /// Import only users whose name matches this glob (`*` wildcards)
+    #[arg(long, requires = "import")]
+    pub filter: Option<String>,
+    /// Rotate imported accounts at once, so the vault knows their secrets
+    #[arg(long, requires = "import")]
+    pub reset_on_import: bool,
+    /// Users tagged KEY=true are exempt (listed, never imported)
+    #[arg(long, default_value = "rekey:exempt")]
+    pub exempt_tag: String,
+    /// KEY=OWNER names a user's owner
+    #[arg(long, default_value = "rekey:owner")]
+    pub owner_tag: String,
 }
 
 #[derive(Debug, Args)]

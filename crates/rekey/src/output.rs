@@ -36,6 +36,11 @@ pub fn one<T: Tabular>(format: Format, item: &T) {
     emit(&text);
 }
 
+/// Prints any serialisable value as JSON (for records that have no table form).
+pub fn json_out<T: Serialize + ?Sized>(value: &T) {
+    emit(&json(value));
+}
+
 fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
     // A closed pipe (e.g. `| head`) is not an error worth reporting.

@@ -46,7 +46,7 @@ fn kms_protects_the_vault_key() {
         c.env_remove("REKEY_PASSPHRASE");
         c
     });
-    let header = std::fs::read(sb.vault_file()).unwrap();
+    let header = common::vault_bytes(&sb.vault_file());
     assert!(common::contains(&header, &key), "the header records the KMS key id");
     // Pointing the header at another KMS key locks the vault (exit 7): KMS refuses to
     // decrypt a blob under the wrong key.

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod discover;
 pub mod init;
 pub mod policy;
 pub mod provider;

@@ -1,0 +1,390 @@
+//! Discovery: every IAM user of a provider's account with its credentials, and how each
+//! credential relates to the vault (managed / known / orphan / foreign), plus import.
+//!
+//! The credential-report path costs a handful of calls whatever the number of users: the
+//! report (per-user password, MFA and key facts), `GetAccountAuthorizationDetails` pages
+//! (user ids, paths, tags), and `ListAccessKeys` only for users the vault manages (key ids are
+//! not in the report). The per-user path (`ListUsers`, then keys, login profile, tags, MFA per
+//! user, bounded in concurrency) is the fallback when the report is unavailable. Every fact says
+//! which source it came from.
+
+use crate::{accounts::OWNERSHIP_TAG_VALUE, Engine, Error, Result};
+use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, TryStreamExt};
+use rekey_aws::{IamApi, IamUser, ReportRow};
+use rekey_domain::{CredentialKind, ProviderName, SecretState};
+use rekey_store::{Account, AccountFilter};
+use serde::Serialize;
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
+
+/// Where facts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The credential report, falling back to per-user calls if it is unavailable.
+    Auto,
+    /// Per-user calls only.
+    PerUser,
+}
+
+/// Tag conventions.
+#[derive(Debug, Clone)]
+pub struct Tags {
+    /// A user tagged `KEY=true` is exempt from import and reports it as exempt.
+    pub exempt: String,
+    /// `KEY=OWNER` names the user's owner.
+    pub owner: String,
+}
+
+impl Default for Tags {
+    fn default() -> Self {
+        Self { exempt: "rekey:exempt".into(), owner: "rekey:owner".into() }
+    }
+}
+
+/// One access key as discovered.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoundKey {
+    /// Key id (absent on the report path for users the vault does not manage).
+    pub id: Option<String>,
+    pub active: bool,
+    /// Created or last rotated.
+    pub created: Option<DateTime<Utc>>,
+    pub last_used: Option<DateTime<Utc>>,
+    pub last_used_service: Option<String>,
+    /// `managed` (rekey holds its secret and rotates it), `known` (a version in the vault),
+    /// `orphan` (tagged by rekey, secret never stored), `foreign`.
+    pub ownership: String,
+}
+
+/// One IAM user as discovered.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoundUser {
+    pub provider: String,
+    pub user_name: String,
+    pub user_id: String,
+    pub arn: String,
+    pub path: String,
+    pub tags: BTreeMap<String, String>,
+    pub owner: Option<String>,
+    pub exempt: bool,
+    pub password_enabled: bool,
+    pub password_last_used: Option<DateTime<Utc>>,
+    pub password_last_changed: Option<DateTime<Utc>>,
+    pub mfa_active: Option<bool>,
+    pub keys: Vec<FoundKey>,
+    /// Vault accounts of this user, `ID (KIND)`.
+    pub accounts: Vec<String>,
+    /// Fact → source (`credential-report`, `authorization-details`, `list-access-keys`, …).
+    pub sources: BTreeMap<String, String>,
+}
+
+/// A provider's discovery.
+#[derive(Debug, Clone, Serialize)]
+pub struct Discovery {
+    pub provider: String,
+    /// `credential-report` or `per-user`.
+    pub path: String,
+    pub users: Vec<FoundUser>,
+    pub api_calls: u64,
+    pub duration_ms: u128,
+}
+
+/// Counts IAM calls (for the output and the benchmarks).
+#[derive(Debug, Default)]
+struct Calls(AtomicU64);
+
+impl Calls {
+    fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+struct Ctx {
+    provider: ProviderName,
+    tags: Tags,
+    accounts: Vec<Account>,
+    known: HashMap<String, String>,
+    calls: Calls,
+}
+
+impl Engine {
+    /// Discovers a provider's users.
+    pub async fn discover(&self, provider: &ProviderName, mode: Mode, tags: &Tags) -> Result<Discovery> {
+        let started = Instant::now();
+        let p = self.provider(provider).await?;
+        let iam = self.aws.iam(&self.conn(&p).await?).await;
+        let accounts = self.accounts(&AccountFilter { provider: Some(provider.clone()), folder: None }).await?;
+        let mut known = HashMap::new();
+        for a in &accounts {
+            for v in self.store.secret_versions(a.id.as_str()).await? {
+                if let Some(k) = v.key_id {
+                    let state = if v.state == SecretState::Current && a.status == "ok" { "managed" } else { "known" };
+                    known.insert(k, state.to_owned());
+                }
+            }
+        }
+        let ctx = Ctx { provider: provider.clone(), tags: tags.clone(), accounts, known, calls: Calls::default() };
+        let (path, users) = match mode {
+            Mode::Auto => match report_path(&ctx, iam.as_ref()).await {
+                Ok(users) => ("credential-report", users),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the credential report is unavailable; discovering user by user");
+                    ("per-user", per_user_path(&ctx, &iam).await?)
+                }
+            },
+            Mode::PerUser => ("per-user", per_user_path(&ctx, &iam).await?),
+        };
+        Ok(Discovery {
+            provider: provider.to_string(),
+            path: path.into(),
+            users,
+            api_calls: ctx.calls.0.load(Ordering::Relaxed),
+            duration_ms: started.elapsed().as_millis(),
+        })
+    }
+}
+
+fn base_user(ctx: &Ctx, u: &IamUser, tags: Vec<(String, String)>, tag_source: &str) -> FoundUser {
+    let tags: BTreeMap<String, String> = tags.into_iter().collect();
+    let accounts = ctx
+        .accounts
+        .iter()
+        .filter(|a| a.user_name.as_str() == u.user_name)
+        .map(|a| format!("{} ({})", a.id, a.kind))
+        .collect();
+    FoundUser {
+        provider: ctx.provider.to_string(),
+        user_name: u.user_name.clone(),
+        user_id: u.user_id.clone(),
+        arn: u.arn.clone(),
+        path: u.path.clone(),
+        owner: tags.get(&ctx.tags.owner).cloned(),
+        exempt: tags.get(&ctx.tags.exempt).is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        tags,
+        password_enabled: false,
+        password_last_used: None,
+        password_last_changed: None,
+        mfa_active: None,
+        keys: vec![],
+        accounts,
+        sources: BTreeMap::from([("user".into(), tag_source.into()), ("tags".into(), tag_source.into())]),
+    }
+}
+
+fn ownership(ctx: &Ctx, id: &str, tags: &BTreeMap<String, String>) -> String {
+    match ctx.known.get(id) {
+        Some(s) => s.clone(),
+        None if tags.get(id).is_some_and(|v| v.starts_with(OWNERSHIP_TAG_VALUE)) => "orphan".into(),
+        None => "foreign".into(),
+    }
+}
+
+/// Exact keys for a user the vault manages.
+async fn exact_keys(ctx: &Ctx, iam: &dyn IamApi, u: &mut FoundUser) -> Result<()> {
+    ctx.calls.add(1);
+    let keys = iam.list_access_keys(&u.user_name).await?;
+    u.keys.clear();
+    for k in keys {
+        ctx.calls.add(1);
+        let used = iam.access_key_last_used(&k.id).await?;
+        u.keys.push(FoundKey {
+            ownership: ownership(ctx, &k.id, &u.tags),
+            id: Some(k.id),
+            active: k.active,
+            created: k.created,
+            last_used: used.at,
+            last_used_service: used.service,
+        });
+    }
+    u.sources.insert("keys".into(), "list-access-keys".into());
+    Ok(())
+}
+
+async fn report_path(ctx: &Ctx, iam: &dyn IamApi) -> Result<Vec<FoundUser>> {
+    ctx.calls.add(2);
+    let report: HashMap<String, ReportRow> =
+        iam.credential_report().await?.into_iter().filter_map(|r| Some((r.get("user")?.to_owned(), r))).collect();
+    ctx.calls.add(1);
+    let mut out = Vec::new();
+    for (u, tags) in iam.users_with_tags().await? {
+        let mut f = base_user(ctx, &u, tags, "authorization-details");
+        if let Some(r) = report.get(&u.user_name) {
+            f.password_enabled = r.flag("password_enabled");
+            f.password_last_used = r.time("password_last_used");
+            f.password_last_changed = r.time("password_last_changed");
+            f.mfa_active = Some(r.flag("mfa_active"));
+            for slot in ["access_key_1", "access_key_2"] {
+                let rotated = r.time(&format!("{slot}_last_rotated"));
+                if r.flag(&format!("{slot}_active")) || rotated.is_some() {
+                    f.keys.push(FoundKey {
+                        id: None,
+                        active: r.flag(&format!("{slot}_active")),
+                        created: rotated,
+                        last_used: r.time(&format!("{slot}_last_used_date")),
+                        last_used_service: r.get(&format!("{slot}_last_used_service")).map(str::to_owned),
+                        ownership: "foreign".into(),
+                    });
+                }
+            }
+            for fact in ["password", "mfa", "keys"] {
+                f.sources.insert(fact.into(), "credential-report".into());
+            }
+        }
+        if !f.accounts.is_empty() {
+            exact_keys(ctx, iam, &mut f).await?;
+        }
+        out.push(f);
+    }
+    // The report lists a key only while IAM has it; one created since the report is missing.
+    Ok(out)
+}
+
+async fn per_user_path(ctx: &Ctx, iam: &Arc<dyn IamApi>) -> Result<Vec<FoundUser>> {
+    ctx.calls.add(1);
+    let users = iam.list_users().await?;
+    // Bounded concurrency: 8 users in flight, results in listing order.
+    futures_util::stream::iter(users.iter().map(|u| async move {
+        ctx.calls.add(3);
+        let (tags, profile, mfa) = tokio::try_join!(
+            iam.list_user_tags(&u.user_name),
+            iam.login_profile(&u.user_name),
+            iam.mfa_devices(&u.user_name)
+        )?;
+        let mut f = base_user(ctx, u, tags, "per-user");
+        f.password_enabled = profile.is_some();
+        f.mfa_active = Some(mfa > 0);
+        for fact in ["password", "mfa"] {
+            f.sources.insert(fact.into(), "per-user".into());
+        }
+        exact_keys(ctx, iam.as_ref(), &mut f).await?;
+        Ok::<_, Error>(f)
+    }))
+    .buffered(8)
+    .try_collect()
+    .await
+}
+
+/// What `--import` should create.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub kinds: Vec<CredentialKind>,
+    pub folder: Option<rekey_domain::Folder>,
+    /// Only users whose name matches this glob (`*` wildcards).
+    pub filter: Option<String>,
+}
+
+/// Whether `name` matches a glob with `*` wildcards.
+pub fn glob(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || !name[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for p in &parts[1..parts.len() - 1] {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+impl Engine {
+    /// Creates accounts for discovered credentials the vault does not manage yet. A password
+    /// is imported as `no-secret` (its first rotation sets one); an access key, whose secret
+    /// rekey cannot know, is imported as `needs-rotation` (its first rotation replaces it).
+    pub async fn import(&self, d: &Discovery, opts: &ImportOptions) -> Result<Vec<Account>> {
+        let provider: ProviderName = d.provider.parse()?;
+        let p = self.provider(&provider).await?;
+        let iam = self.aws.iam(&self.conn(&p).await?).await;
+        let mut created = Vec::new();
+        for u in d.users.iter().filter(|u| !u.exempt) {
+            if opts.filter.as_deref().is_some_and(|f| !glob(f, &u.user_name)) {
+                continue;
+            }
+            let user: rekey_domain::UserName = u.user_name.parse()?;
+            for kind in &opts.kinds {
+                if self.store.find_account(&provider, &user, *kind).await.is_ok() {
+                    continue;
+                }
+                let key_id = match kind {
+                    CredentialKind::Password if !u.password_enabled => continue,
+                    CredentialKind::Password => None,
+                    CredentialKind::AccessKey => {
+                        let mut keys = iam.list_access_keys(&u.user_name).await?;
+                        keys.retain(|k| k.active);
+                        keys.sort_by_key(|k| k.created);
+                        match keys.pop() {
+                            Some(k) => Some(k.id),
+                            None => continue,
+                        }
+                    }
+                };
+                let now = self.clock.now();
+                let mut account = Account {
+                    id: rekey_domain::AccountId::random(),
+                    provider: provider.clone(),
+                    user_name: user.clone(),
+                    user_id: u.user_id.clone(),
+                    arn: u.arn.parse()?,
+                    kind: *kind,
+                    folder: opts.folder.clone(),
+                    title: u.owner.as_ref().map(|o| format!("owner: {o}")),
+                    status: if key_id.is_some() { "needs-rotation".into() } else { "no-secret".into() },
+                    settings: serde_json::json!({}),
+                    created_at: now,
+                    updated_at: now,
+                    current_version: None,
+                    current_key_id: None,
+                    last_rotated_at: None,
+                    next_due_at: None,
+                    heartbeat: None,
+                };
+                // The key is recorded with an empty placeholder secret: it is the current key in
+                // IAM (so rotation retires it), but its secret is unknown (reveal refuses it).
+                let version = key_id.clone().map(|k| {
+                    self.seal_version(
+                        account.id.as_str(),
+                        1,
+                        SecretState::Current,
+                        Some(k),
+                        rekey_store::Origin::Adopted,
+                        &rekey_crypto::Secret::new(""),
+                    )
+                });
+                let detail = serde_json::json!({ "provider": provider, "user": user, "kind": kind, "key_id": key_id, "owner": u.owner });
+                let audit = self.audit_entry("account.import", Some(account.id.as_str()), "ok", detail);
+                self.store.insert_account(&account, version.as_ref(), &audit).await?;
+                account.current_version = version.as_ref().map(|v| v.version);
+                account.current_key_id = key_id;
+                created.push(account);
+            }
+        }
+        Ok(created)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn globs() {
+        assert!(glob("svc-*", "svc-ci"));
+        assert!(glob("*ci*", "svc-ci-2"));
+        assert!(glob("alice", "alice"));
+        assert!(!glob("svc-*", "alice"));
+        assert!(!glob("a*c", "ab"));
+    }
+}

@@ -1,0 +1,105 @@
+//! `rekey discover`: every IAM user and credential of the providers, how each relates to the
+//! vault, and (with `--import`) accounts for what is not managed yet.
+
+use crate::{
+    cli::{DiscoverArgs, Format, Global},
+    cmd::rotate,
+    context,
+    output::{self, opt, time, Tabular},
+    views::AccountView,
+};
+use rekey_domain::{CredentialKind, ProviderName};
+use rekey_engine::{
+    discover::{Discovery, FoundUser, ImportOptions, Mode, Tags},
+    Result, RotateOptions,
+};
+use serde::Serialize;
+use std::sync::Arc;
+
+pub async fn run(global: &Global, format: Format, a: DiscoverArgs) -> Result<()> {
+    let names = a.providers.iter().map(|p| p.parse()).collect::<Result<Vec<ProviderName>, _>>()?;
+    let kinds = match a.kind.as_str() {
+        "both" => vec![CredentialKind::Password, CredentialKind::AccessKey],
+        k => vec![k.parse()?],
+    };
+    let folder = a.folder.as_deref().map(str::parse).transpose()?;
+    let tags = Tags { exempt: a.exempt_tag, owner: a.owner_tag };
+    let mode = if a.per_user { Mode::PerUser } else { Mode::Auto };
+    let engine =
+        Arc::new(if a.import { context::engine_for_write(global).await? } else { context::engine(global).await? });
+    let mut providers = names;
+    if a.all {
+        providers.extend(engine.providers().await?.into_iter().map(|p| p.name));
+        providers.dedup();
+    }
+    let mut found: Vec<Discovery> = Vec::new();
+    for p in &providers {
+        let d = engine.discover(p, mode, &tags).await?;
+        eprintln!(
+            "{}: {} user(s) via the {} path, {} API call(s), {} ms",
+            d.provider,
+            d.users.len(),
+            d.path,
+            d.api_calls,
+            d.duration_ms
+        );
+        found.push(d);
+    }
+    if !a.import {
+        match format {
+            Format::Json => output::json_out(&found),
+            _ => output::list(format, &found.iter().flat_map(|d| d.users.iter().map(UserRow)).collect::<Vec<_>>()),
+        }
+        return Ok(());
+    }
+    let opts = ImportOptions { kinds, folder, filter: a.filter };
+    let mut imported = Vec::new();
+    for d in &found {
+        imported.extend(engine.import(d, &opts).await?);
+    }
+    eprintln!("imported {} account(s)", imported.len());
+    output::list(format, &imported.iter().map(AccountView::from).collect::<Vec<_>>());
+    if a.reset_on_import && !imported.is_empty() {
+        let reports = engine.rotate_many(imported, RotateOptions::default(), false, 4).await;
+        rotate::print_reports(format, &reports, false);
+        rotate::check_reports(&reports)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct UserRow<'a>(&'a FoundUser);
+
+impl Tabular for UserRow<'_> {
+    fn headers() -> Vec<&'static str> {
+        vec!["provider", "user", "password", "mfa", "keys", "owner", "exempt", "accounts"]
+    }
+    fn cells(&self) -> Vec<String> {
+        let u = self.0;
+        let password = if u.password_enabled {
+            format!("yes (changed {})", opt(u.password_last_changed.map(time)))
+        } else {
+            "no".into()
+        };
+        let keys = u
+            .keys
+            .iter()
+            .map(|k| {
+                let state = if k.active { "active" } else { "inactive" };
+                format!("{} {state} {}", k.id.as_deref().unwrap_or("(key)"), k.ownership)
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        vec![
+            u.provider.clone(),
+            u.user_name.clone(),
+            password,
+            opt(u.mfa_active),
+            if keys.is_empty() { "-".into() } else { keys },
+            opt(u.owner.clone()),
+            u.exempt.to_string(),
+            if u.accounts.is_empty() { "-".into() } else { u.accounts.join(", ") },
+        ]
+    }
+}

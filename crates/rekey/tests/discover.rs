@@ -1,0 +1,114 @@
+//! Discovery and import end to end against moto: the credential-report path and the per-user
+//! path find the same users and facts; credentials are classified against the vault; exempt
+//! and owner tags are honoured; imported accounts are rotated so the vault knows their secrets.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use common::{iam, Moto, Sandbox};
+use serde_json::Value;
+
+fn tag(moto: &Moto, user: &str, key: &str, value: &str) {
+    let c = iam::client(moto);
+    let t = aws_sdk_iam::types::Tag::builder().key(key).value(value).build().unwrap();
+    iam::block_on(c.tag_user().user_name(user).tags(t).send()).unwrap();
+}
+
+fn user<'a>(d: &'a Value, name: &str) -> &'a Value {
+    d[0]["users"].as_array().unwrap().iter().find(|u| u["user_name"] == name).unwrap_or_else(|| panic!("{name} found"))
+}
+
+#[test]
+fn both_paths_agree_and_import_brings_credentials_under_management() {
+    let moto = Moto::start();
+    let admin = iam::admin(&moto);
+    for u in ["alice", "svc-ci", "svc-old", "robot"] {
+        iam::create_user(&moto, u);
+    }
+    iam::create_login_profile(&moto, "alice", "Alice-Pw-1!");
+    let ci = iam::create_key(&moto, "svc-ci");
+    iam::create_key(&moto, "svc-old");
+    iam::create_key(&moto, "robot");
+    tag(&moto, "robot", "rekey:exempt", "true");
+    tag(&moto, "svc-old", "rekey:owner", "team-payments");
+    let sb = Sandbox::new();
+    sb.init();
+    sb.add_provider(&moto, "p", &admin);
+    sb.adopt_key("p", "svc-ci", &ci);
+
+    let report = sb.json(&["discover", "p"]);
+    let per_user = sb.json(&["discover", "p", "--per-user"]);
+    assert_eq!(report[0]["path"], "credential-report");
+    assert_eq!(per_user[0]["path"], "per-user");
+    let names = |d: &Value| {
+        let mut n: Vec<String> =
+            d[0]["users"].as_array().unwrap().iter().map(|u| u["user_name"].as_str().unwrap().to_owned()).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&report), vec!["admin", "alice", "robot", "svc-ci", "svc-old"]);
+    assert_eq!(names(&report), names(&per_user));
+    for d in [&report, &per_user] {
+        assert_eq!(user(d, "alice")["password_enabled"], true);
+        assert_eq!(user(d, "svc-ci")["keys"][0]["ownership"], "managed");
+        assert_eq!(user(d, "svc-ci")["keys"][0]["id"], ci.0.as_str());
+        assert_eq!(user(d, "svc-old")["keys"][0]["ownership"], "foreign");
+        assert_eq!(user(d, "svc-old")["owner"], "team-payments");
+        assert_eq!(user(d, "robot")["exempt"], true);
+    }
+    assert_eq!(user(&report, "alice")["sources"]["password"], "credential-report");
+    assert_eq!(user(&per_user, "alice")["sources"]["password"], "per-user");
+    assert!(
+        report[0]["api_calls"].as_u64().unwrap() < per_user[0]["api_calls"].as_u64().unwrap(),
+        "the report path makes fewer calls"
+    );
+
+    // Import everything not managed yet (robot is exempt), and rotate it at once.
+    sb.rekey()
+        .args(["account", "set", "p/svc-ci/access-key", "--verify-successes", "1", "--verify-backoff", "50ms"])
+        .assert()
+        .success();
+    let out = sb
+        .rekey()
+        .args(["discover", "p", "--import", "--folder", "imported", "--filter", "*", "-o", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let imported: Value = serde_json::from_slice(&out).unwrap();
+    let refs: Vec<&str> = imported.as_array().unwrap().iter().map(|a| a["ref"].as_str().unwrap()).collect();
+    assert!(refs.contains(&"p/svc-old/access-key") && refs.contains(&"p/alice/password"), "{refs:?}");
+    assert!(!refs.iter().any(|r| r.contains("robot")), "exempt users are never imported");
+    assert!(!refs.contains(&"p/svc-ci/access-key"), "a managed credential is not imported again");
+    let old = sb.json(&["account", "show", "p/svc-old/access-key"]);
+    assert_eq!(old["status"], "needs-rotation");
+    sb.rekey().args(["account", "reveal", "p/svc-old/access-key"]).assert().code(3);
+    sb.rekey().args(["heartbeat", "p/svc-old/access-key"]).assert().code(9);
+    for r in ["p/svc-old/access-key", "p/alice/password"] {
+        sb.rekey()
+            .args([
+                "account",
+                "set",
+                r,
+                "--verify-successes",
+                "1",
+                "--verify-backoff",
+                "50ms",
+                "--previous-key",
+                "delete",
+            ])
+            .assert()
+            .success();
+    }
+    let reports = sb.json(&["rotate", "--folder", "imported"]);
+    assert!(reports.as_array().unwrap().iter().all(|r| r["outcome"] == "done"), "{reports}");
+    sb.rekey().args(["heartbeat", "--folder", "imported"]).assert().success();
+    let keys = iam::key_ids(&moto, "svc-old");
+    assert_eq!(
+        keys,
+        vec![sb.json(&["account", "show", "p/svc-old/access-key"])["current_key_id"].as_str().unwrap().to_owned()],
+        "the unknown key was replaced and deleted"
+    );
+}
