@@ -13,6 +13,7 @@ mod heartbeat;
 pub mod lease;
 pub mod policy;
 pub mod providers;
+pub mod report;
 pub mod rotate;
 pub mod settings;
 pub mod sink;

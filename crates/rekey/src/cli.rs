@@ -70,6 +70,8 @@ pub enum Command {
     Rotation(RotationCmd),
     /// List every IAM user and credential of providers, and import them as accounts
     Discover(DiscoverArgs),
+    /// Compliance report: age, use, MFA, foreign keys, heartbeats (exit 9 when findings exist)
+    Report(ReportArgs),
     /// Print the least-privilege IAM policy a provider's principal needs
     Policy {
         /// Only this provider's accounts (default: all)
@@ -151,6 +153,25 @@ pub struct DiscoverArgs {
     /// KEY=OWNER names a user's owner
     #[arg(long, default_value = "rekey:owner")]
     pub owner_tag: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only this provider (default: all)
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Credentials older than this are overdue
+    #[arg(long, default_value = "90d")]
+    pub max_age: String,
+    /// Credentials not used within this window are unused
+    #[arg(long, default_value = "90d")]
+    pub unused: String,
+    /// Report format (overrides --output): table, json, csv or html
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Write the report to this file instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

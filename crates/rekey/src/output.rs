@@ -15,12 +15,16 @@ pub trait Tabular: Serialize {
 
 /// Prints a list.
 pub fn list<T: Tabular>(format: Format, items: &[T]) {
-    let text = match format {
+    emit(&render_list(format, items));
+}
+
+/// Renders a list.
+pub fn render_list<T: Tabular>(format: Format, items: &[T]) -> String {
+    match format {
         Format::Json => json(items),
         Format::Csv => csv(T::headers(), items.iter().map(Tabular::cells)),
         Format::Table => table(T::headers(), items.iter().map(Tabular::cells)),
-    };
-    emit(&text);
+    }
 }
 
 /// Prints one record (vertically as a table).
@@ -41,14 +45,14 @@ pub fn json_out<T: Serialize + ?Sized>(value: &T) {
     emit(&json(value));
 }
 
-fn emit(text: &str) {
+pub fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
     // A closed pipe (e.g. `| head`) is not an error worth reporting.
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
 
-fn json<T: Serialize + ?Sized>(value: &T) -> String {
+pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
     let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s

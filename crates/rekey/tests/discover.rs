@@ -112,3 +112,52 @@ fn both_paths_agree_and_import_brings_credentials_under_management() {
         "the unknown key was replaced and deleted"
     );
 }
+
+/// The value of `data-k="KEY"` in the HTML report.
+fn html_number(html: &str, key: &str) -> usize {
+    let pat = format!("data-k=\"{key}\">");
+    let at = html.find(&pat).unwrap_or_else(|| panic!("{key} in the HTML")) + pat.len();
+    html[at..].split('<').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_report_finds_what_needs_attention_and_html_equals_json() {
+    let moto = Moto::start();
+    let admin = iam::admin(&moto);
+    for u in ["alice", "svc-old", "svc-ci"] {
+        iam::create_user(&moto, u);
+    }
+    iam::create_login_profile(&moto, "alice", "Alice-Pw-1!");
+    iam::create_key(&moto, "svc-old");
+    let ci = iam::create_key(&moto, "svc-ci");
+    let sb = Sandbox::new();
+    sb.init();
+    sb.add_provider(&moto, "p", &admin);
+    sb.adopt_key("p", "svc-ci", &ci);
+    let out = sb.rekey().args(["report", "-o", "json"]).assert().code(9).get_output().stdout.clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    let row = |user: &str| report["rows"].as_array().unwrap().iter().find(|r| r["user"] == user).unwrap().clone();
+    assert!(row("alice")["findings"].to_string().contains("no-mfa"), "console access without MFA");
+    assert!(row("svc-old")["findings"].to_string().contains("foreign"), "a key rekey does not manage");
+    assert!(row("svc-ci")["account"].as_str().is_some(), "the managed key is linked to its account");
+    assert!(!row("svc-ci")["findings"].to_string().contains("foreign"));
+
+    let html_path = sb.path("report.html");
+    sb.rekey().args(["report", "--format", "html", "--out"]).arg(&html_path).assert().code(9);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert_eq!(html.matches("http").count(), html.matches("http://www.w3.org/2000/svg").count(), "no external assets");
+    assert!(!html.contains("<script") && !html.contains("<link"), "self-contained");
+    assert_eq!(html_number(&html, "credentials"), report["rows"].as_array().unwrap().len());
+    for (finding, n) in report["findings"].as_object().unwrap() {
+        assert_eq!(html_number(&html, &format!("finding-{finding}")) as u64, n.as_u64().unwrap(), "{finding}");
+    }
+    // The charts: one bar per age bucket, with the JSON's counts.
+    let age = &html[html.find("<svg id=\"age\"").unwrap()..];
+    let age = &age[..age.find("</svg>").unwrap()];
+    let buckets = report["age_buckets"].as_array().unwrap();
+    assert_eq!(age.matches("class=\"bar\"").count(), buckets.len());
+    for b in buckets {
+        assert!(age.contains(&format!("data-label=\"{}\" data-value=\"{}\"", b[0].as_str().unwrap(), b[1])), "{b}");
+    }
+    assert_eq!(html.matches("<tr class=\"row\">").count(), report["rows"].as_array().unwrap().len());
+}

@@ -6,5 +6,7 @@ pub mod discover;
 pub mod init;
 pub mod policy;
 pub mod provider;
+pub mod report;
+mod report_html;
 pub mod rotate;
 pub mod run_due;

@@ -1,0 +1,186 @@
+//! The compliance report: every credential of the providers (from discovery) joined with what
+//! the vault knows (last rotation, heartbeat, account settings), with findings per credential
+//! and a summary. Findings: `overdue` (older than the maximum age), `unused` (not used within
+//! the window), `no-mfa` (console access without MFA), `foreign` (a key rekey does not manage),
+//! `heartbeat-failed`, `needs-rotation` (imported, secret unknown).
+
+use crate::{
+    discover::{Mode, Tags},
+    Engine, Result,
+};
+use chrono::{DateTime, Duration, Utc};
+use rekey_domain::ProviderName;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Report thresholds.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// Credentials older than this are overdue (an account's own max age takes precedence).
+    pub max_age: Duration,
+    /// Credentials not used within this window are unused.
+    pub unused: Duration,
+}
+
+/// One credential in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub provider: String,
+    pub user: String,
+    /// `password` or `access-key`.
+    pub kind: String,
+    pub key_id: Option<String>,
+    /// The vault account managing it, if any.
+    pub account: Option<String>,
+    pub owner: Option<String>,
+    pub age_days: Option<i64>,
+    pub last_rotated: Option<DateTime<Utc>>,
+    pub last_used: Option<DateTime<Utc>>,
+    pub heartbeat: Option<String>,
+    pub findings: Vec<String>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compliance {
+    pub generated_at: DateTime<Utc>,
+    pub max_age_days: i64,
+    pub unused_days: i64,
+    pub rows: Vec<Row>,
+    /// Finding → number of credentials with it.
+    pub findings: BTreeMap<String, usize>,
+    /// Provider → (credentials, credentials with findings, overdue).
+    pub providers: BTreeMap<String, ProviderSummary>,
+    /// Age bucket label → credentials in it (`0-30`, `30-60`, `60-90`, `90-180`, `180+`, `unknown`).
+    pub age_buckets: Vec<(String, usize)>,
+}
+
+/// Per-provider counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProviderSummary {
+    pub credentials: usize,
+    pub with_findings: usize,
+    pub overdue: usize,
+}
+
+const BUCKETS: [(&str, i64, i64); 5] =
+    [("0-30", 0, 30), ("30-60", 30, 60), ("60-90", 60, 90), ("90-180", 90, 180), ("180+", 180, i64::MAX)];
+
+impl Engine {
+    /// Builds the report for `providers` (discovery through the credential report).
+    pub async fn compliance(&self, providers: &[ProviderName], opts: &ReportOptions) -> Result<Compliance> {
+        let now = self.clock.now();
+        let mut rows = Vec::new();
+        for p in providers {
+            let d = self.discover(p, Mode::Auto, &Tags::default()).await?;
+            let accounts =
+                self.accounts(&rekey_store::AccountFilter { provider: Some(p.clone()), folder: None }).await?;
+            for u in d.users.iter().filter(|u| !u.exempt) {
+                let acc = |kind: &str| {
+                    accounts.iter().find(|a| a.user_name.as_str() == u.user_name && a.kind.as_str() == kind)
+                };
+                if u.password_enabled {
+                    let a = acc("password");
+                    let mut row = Row {
+                        provider: d.provider.clone(),
+                        user: u.user_name.clone(),
+                        kind: "password".into(),
+                        key_id: None,
+                        account: a.map(|a| a.id.to_string()),
+                        owner: u.owner.clone(),
+                        age_days: u
+                            .password_last_changed
+                            .or(a.and_then(|a| a.last_rotated_at))
+                            .map(|t| (now - t).num_days()),
+                        last_rotated: a.and_then(|a| a.last_rotated_at),
+                        last_used: u.password_last_used,
+                        heartbeat: a.and_then(|a| a.heartbeat.as_ref().map(|h| h.status.clone())),
+                        findings: vec![],
+                    };
+                    if u.mfa_active == Some(false) {
+                        row.findings.push("no-mfa".into());
+                    }
+                    finish(&mut row, a, opts, now);
+                    rows.push(row);
+                }
+                for k in &u.keys {
+                    let a = acc("access-key").filter(|a| k.id.is_some() && a.current_key_id == k.id);
+                    let mut row = Row {
+                        provider: d.provider.clone(),
+                        user: u.user_name.clone(),
+                        kind: "access-key".into(),
+                        key_id: k.id.clone(),
+                        account: a.map(|a| a.id.to_string()),
+                        owner: u.owner.clone(),
+                        age_days: k.created.map(|t| (now - t).num_days()),
+                        last_rotated: a.and_then(|a| a.last_rotated_at),
+                        last_used: k.last_used,
+                        heartbeat: a.and_then(|a| a.heartbeat.as_ref().map(|h| h.status.clone())),
+                        findings: vec![],
+                    };
+                    if matches!(k.ownership.as_str(), "foreign" | "orphan") && k.active {
+                        row.findings.push("foreign".into());
+                    }
+                    if !k.active {
+                        continue;
+                    }
+                    finish(&mut row, a, opts, now);
+                    rows.push(row);
+                }
+            }
+        }
+        Ok(summarise(rows, opts, now))
+    }
+}
+
+fn finish(row: &mut Row, a: Option<&rekey_store::Account>, opts: &ReportOptions, now: DateTime<Utc>) {
+    let max_age = a
+        .and_then(|a| crate::Engine::settings_of(a).ok())
+        .and_then(|s| s.max_age_ms)
+        .and_then(|ms| i64::try_from(ms).ok())
+        .map_or(opts.max_age, Duration::milliseconds);
+    if row.age_days.is_some_and(|d| d > max_age.num_days()) {
+        row.findings.push("overdue".into());
+    }
+    let used_recently = row.last_used.is_some_and(|t| now - t <= opts.unused);
+    let old_enough = row.age_days.is_none_or(|d| d > opts.unused.num_days());
+    if !used_recently && old_enough {
+        row.findings.push("unused".into());
+    }
+    if row.heartbeat.as_deref().is_some_and(|h| h != "ok") {
+        row.findings.push("heartbeat-failed".into());
+    }
+    if a.is_some_and(|a| a.status == "needs-rotation") {
+        row.findings.push("needs-rotation".into());
+    }
+}
+
+fn summarise(rows: Vec<Row>, opts: &ReportOptions, now: DateTime<Utc>) -> Compliance {
+    let mut findings: BTreeMap<String, usize> = BTreeMap::new();
+    let mut providers: BTreeMap<String, ProviderSummary> = BTreeMap::new();
+    let mut buckets: Vec<(String, usize)> = BUCKETS.iter().map(|(l, _, _)| ((*l).to_owned(), 0)).collect();
+    buckets.push(("unknown".into(), 0));
+    for r in &rows {
+        for f in &r.findings {
+            *findings.entry(f.clone()).or_default() += 1;
+        }
+        let p = providers.entry(r.provider.clone()).or_default();
+        p.credentials += 1;
+        p.with_findings += usize::from(!r.findings.is_empty());
+        p.overdue += usize::from(r.findings.iter().any(|f| f == "overdue"));
+        let i = match r.age_days {
+            Some(d) => BUCKETS.iter().position(|(_, lo, hi)| d >= *lo && d < *hi).unwrap_or(0),
+            None => BUCKETS.len(),
+        };
+        buckets[i].1 += 1;
+    }
+    Compliance {
+        generated_at: now,
+        max_age_days: opts.max_age.num_days(),
+        unused_days: opts.unused.num_days(),
+        rows,
+        findings,
+        providers,
+        age_buckets: buckets,
+    }
+}

@@ -1,0 +1,104 @@
+//! `rekey report`: the compliance report as a table, JSON, CSV or one self-contained HTML file.
+
+use crate::{
+    cli::{Format, Global, ReportArgs},
+    cmd::report_html,
+    context,
+    output::{self, opt, time, Tabular},
+};
+use rekey_domain::{duration::parse_duration_ms, ProviderName};
+use rekey_engine::{
+    report::{ReportOptions, Row},
+    Error, Result,
+};
+use serde::Serialize;
+
+pub async fn run(global: &Global, format: Format, a: ReportArgs) -> Result<()> {
+    let days = |s: &str| -> Result<chrono::Duration> {
+        let ms = parse_duration_ms(s)?;
+        Ok(chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX)))
+    };
+    let opts = ReportOptions { max_age: days(&a.max_age)?, unused: days(&a.unused)? };
+    let html = match a.format.as_deref() {
+        None => false,
+        Some("html") => true,
+        Some("table" | "json" | "csv") => false,
+        Some(other) => {
+            return Err(Error::usage(format!("unknown report format {other:?}"), "use table, json, csv or html"))
+        }
+    };
+    let format = match a.format.as_deref() {
+        Some("json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some("table") => Format::Table,
+        _ => format,
+    };
+    let provider: Option<ProviderName> = a.provider.map(|p| p.parse()).transpose()?;
+    let engine = context::engine(global).await?;
+    let providers = match provider {
+        Some(p) => vec![engine.provider(&p).await?.name],
+        None => engine.providers().await?.into_iter().map(|p| p.name).collect(),
+    };
+    let report = engine.compliance(&providers, &opts).await?;
+    let text = if html {
+        report_html::render(&report)
+    } else if format == Format::Json {
+        output::json(&report)
+    } else {
+        output::render_list(format, &report.rows.iter().map(RowView).collect::<Vec<_>>())
+    };
+    match &a.out {
+        Some(path) => std::fs::write(path, &text).map_err(|e| {
+            Error::usage(format!("cannot write {}: {e}", path.display()), "choose a writable --out path")
+        })?,
+        None => output::emit(&text),
+    }
+    let with_findings = report.rows.iter().filter(|r| !r.findings.is_empty()).count();
+    eprintln!(
+        "{} credential(s), {with_findings} with findings: {}",
+        report.rows.len(),
+        report.findings.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    );
+    if with_findings > 0 {
+        return Err(Error::Findings(format!("{with_findings} credential(s) have findings")));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct RowView<'a>(&'a Row);
+
+impl Tabular for RowView<'_> {
+    fn headers() -> Vec<&'static str> {
+        vec![
+            "provider",
+            "user",
+            "kind",
+            "key_id",
+            "account",
+            "owner",
+            "age_days",
+            "last_rotated",
+            "last_used",
+            "heartbeat",
+            "findings",
+        ]
+    }
+    fn cells(&self) -> Vec<String> {
+        let r = self.0;
+        vec![
+            r.provider.clone(),
+            r.user.clone(),
+            r.kind.clone(),
+            opt(r.key_id.clone()),
+            opt(r.account.clone()),
+            opt(r.owner.clone()),
+            opt(r.age_days),
+            opt(r.last_rotated.map(time)),
+            opt(r.last_used.map(time)),
+            opt(r.heartbeat.clone()),
+            if r.findings.is_empty() { "-".into() } else { r.findings.join(" ") },
+        ]
+    }
+}
