@@ -44,6 +44,7 @@ start_moto() {
   local port; port=$(free_port)
   moto_server -H 127.0.0.1 -p "$port" >"${MOTO_LOG:-/dev/null}" 2>&1 &
   MOTO_PID=$!
+  MOTO_PIDS+=("$MOTO_PID")
   MOTO_URL="http://127.0.0.1:$port"
   for _ in $(seq 1 600); do
     if python3 -c "import urllib.request,sys; urllib.request.urlopen('$MOTO_URL/moto-api/', timeout=1)" >/dev/null 2>&1; then
@@ -56,10 +57,12 @@ start_moto() {
   return 1
 }
 
+# stop_moto: stops every moto server start_moto started, by PID.
 stop_moto() {
-  if [ -n "${MOTO_PID:-}" ]; then
-    kill "$MOTO_PID" 2>/dev/null || true
-    wait "$MOTO_PID" 2>/dev/null || true
-    MOTO_PID=
-  fi
+  for pid in "${MOTO_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  MOTO_PIDS=()
 }
+MOTO_PIDS=()

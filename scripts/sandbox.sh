@@ -104,8 +104,51 @@ done
 step "10. the scheduler's entry point (what cron or a systemd timer runs)"
 run "$REKEY" run-due --once
 
-step "11. the audit trail (hash-chained)"
+step "11. discovery at scale: a second emulated account, a few hundred users across both"
+FIRST_URL="$MOTO_URL"
+start_moto
+SECOND_URL="$MOTO_URL"
+echo "second moto listening on $SECOND_URL (pid $MOTO_PID)"
+FIRST_URL="$FIRST_URL" SECOND_URL="$SECOND_URL" SANDBOX="$SANDBOX" python3 - <<'PY'
+import boto3, json, os
+for url, prefix, n in [(os.environ["FIRST_URL"], "app", 150), (os.environ["SECOND_URL"], "team", 150)]:
+    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1")
+    for i in range(n):
+        u = f"{prefix}-{i:03d}"
+        iam.create_user(UserName=u, Path=f"/{prefix}/")
+        if i % 3 == 0:
+            iam.create_access_key(UserName=u)
+        if i % 5 == 0:
+            iam.create_login_profile(UserName=u, Password=f"Initial-{i}-Pw!")
+        if i % 10 == 0:
+            iam.tag_user(UserName=u, Tags=[{"Key": "rekey:owner", "Value": f"owner-{i % 4}"}])
+        if i % 50 == 7:
+            iam.tag_user(UserName=u, Tags=[{"Key": "rekey:exempt", "Value": "true"}])
+    if prefix == "team":
+        iam.create_user(UserName="admin2")
+        k = iam.create_access_key(UserName="admin2")["AccessKey"]
+        json.dump({"id": k["AccessKeyId"], "secret": k["SecretAccessKey"]}, open(os.environ["SANDBOX"] + "/admin2.key", "w"))
+print("seeded 300 users")
+PY
+run_stdin "$(key_field admin2 secret)" "$REKEY" provider add second --region us-east-1 \
+  --endpoint-url "$SECOND_URL" --access-key-id "$(key_field admin2 id)" --secret-stdin --output json >/dev/null
+printf '\n$ %s\n' "$REKEY discover --all --output csv | head -8"
+"$REKEY" discover --all --output csv | head -8
+run "$REKEY" discover --all --import --kind access-key --filter 'team-*' --folder imported --output csv
+
+step "12. compliance report (HTML, self-contained, with charts)"
+set +e
+run "$REKEY" report --format html --out "$SANDBOX/report.html"
+echo "(exit $? — 9 means findings exist, as expected for freshly imported credentials)"
+set -e
+echo "open $SANDBOX/report.html in a browser"
+
+step "13. the least-privilege policy for what is configured"
+run "$REKEY" policy --provider sandbox
+
+step "14. the audit trail (hash-chained) and its verification"
 run "$REKEY" audit list --output csv
+run "$REKEY" audit verify
 
 step "done"
 echo "The sandbox vault is $SANDBOX/vault.db (passphrase in REKEY_PASSPHRASE above); moto is stopped now."
