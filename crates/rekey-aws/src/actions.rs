@@ -35,7 +35,7 @@ pub const ACTIONS: &[(&str, Need, Scope)] = &[
     ("iam:ListUserTags", Need::Account, Scope::User),
     ("iam:TagUser", Need::AccessKey, Scope::User),
     ("iam:UntagUser", Need::AccessKey, Scope::User),
-    ("iam:ListAccessKeys", Need::AccessKey, Scope::User),
+    ("iam:ListAccessKeys", Need::Account, Scope::User),
     ("iam:CreateAccessKey", Need::AccessKey, Scope::User),
     ("iam:UpdateAccessKey", Need::AccessKey, Scope::User),
     ("iam:DeleteAccessKey", Need::AccessKey, Scope::User),
