@@ -18,6 +18,8 @@ pub enum Need {
     Vault,
     /// Allowed to every principal; listed for completeness.
     Always,
+    /// `provider test --preflight`, optional.
+    Preflight,
 }
 
 /// Whether an action is scoped to the managed users' ARNs or needs `*`.
@@ -50,6 +52,7 @@ pub const ACTIONS: &[(&str, Need, Scope)] = &[
     ("iam:ListUsers", Need::Discovery, Scope::Any),
     ("iam:GetAccountAuthorizationDetails", Need::Discovery, Scope::Any),
     ("iam:ListMFADevices", Need::Discovery, Scope::User),
+    ("iam:SimulatePrincipalPolicy", Need::Preflight, Scope::Any),
     ("sts:GetCallerIdentity", Need::Always, Scope::Any),
     ("kms:GenerateDataKey", Need::Vault, Scope::Any),
     ("kms:Decrypt", Need::Vault, Scope::Any),

@@ -48,6 +48,8 @@ struct User {
 
 #[derive(Debug, Default)]
 struct World {
+    /// Simulated decisions by action (missing: `allowed`).
+    decisions: BTreeMap<String, (String, Vec<String>)>,
     users: BTreeMap<String, User>,
     serial: u64,
     policy: Option<PasswordPolicy>,
@@ -132,6 +134,12 @@ impl FakeAws {
     /// Sets the account password policy.
     pub fn set_policy(&self, p: PasswordPolicy) {
         self.w().policy = Some(p);
+    }
+
+    /// Sets what `simulate` answers for `action`.
+    pub fn set_decision(&self, action: &str, decision: &str, missing_context: &[&str]) {
+        let v = (decision.to_owned(), missing_context.iter().map(|s| (*s).to_owned()).collect());
+        self.w().decisions.insert(action.to_owned(), v);
     }
 
     /// Injects a fault.
@@ -347,6 +355,29 @@ impl IamApi for FakeIam {
                 (u, tags)
             })
             .collect())
+    }
+    async fn simulate(
+        &self,
+        _principal: &str,
+        actions: &[&str],
+        resources: &[String],
+    ) -> Result<Vec<crate::Simulated>> {
+        self.aws.call("iam:SimulatePrincipalPolicy", |w| {
+            let mut out = Vec::new();
+            for a in actions {
+                for r in resources {
+                    let (decision, missing) =
+                        w.decisions.get(*a).cloned().unwrap_or_else(|| ("allowed".into(), vec![]));
+                    out.push(crate::Simulated {
+                        action: (*a).into(),
+                        resource: r.clone(),
+                        decision,
+                        missing_context: missing,
+                    });
+                }
+            }
+            Ok(out)
+        })
     }
     async fn mfa_devices(&self, _user: &str) -> Result<usize> {
         self.aws.call("iam:ListMFADevices", |_| Ok(0))

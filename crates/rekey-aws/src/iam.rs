@@ -92,6 +92,21 @@ pub trait IamApi: Send + Sync {
     async fn users_with_tags(&self) -> Result<Vec<(IamUser, Vec<(String, String)>)>>;
     /// `iam:ListMFADevices`: how many MFA devices the user has.
     async fn mfa_devices(&self, user: &str) -> Result<usize>;
+    /// `iam:SimulatePrincipalPolicy`: may `principal` call each action on `resources`?
+    async fn simulate(&self, principal: &str, actions: &[&str], resources: &[String]) -> Result<Vec<Simulated>>;
+}
+
+/// One simulated decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Simulated {
+    /// The action, e.g. `iam:CreateAccessKey`.
+    pub action: String,
+    /// The resource it was simulated on.
+    pub resource: String,
+    /// `allowed`, `explicitDeny` or `implicitDeny`.
+    pub decision: String,
+    /// Context keys the decision depended on but were not supplied (e.g. `aws:MultiFactorAuthPresent`).
+    pub missing_context: Vec<String>,
 }
 
 /// One row of the IAM credential report: column name → value, as IAM wrote it.
@@ -399,6 +414,30 @@ impl IamApi for SdkIam {
             n += page.map_err(|e| AwsError::from_sdk("iam:ListMFADevices", e))?.mfa_devices.len();
         }
         Ok(n)
+    }
+
+    async fn simulate(&self, principal: &str, actions: &[&str], resources: &[String]) -> Result<Vec<Simulated>> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .simulate_principal_policy()
+            .policy_source_arn(principal)
+            .set_action_names(Some(actions.iter().map(|a| (*a).to_owned()).collect()))
+            .set_resource_arns(Some(resources.to_vec()))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("iam:SimulatePrincipalPolicy", e))?;
+            for r in page.evaluation_results.unwrap_or_default() {
+                out.push(Simulated {
+                    action: r.eval_action_name,
+                    resource: r.eval_resource_name.unwrap_or_else(|| "*".into()),
+                    decision: r.eval_decision.as_str().to_owned(),
+                    missing_context: r.missing_context_values.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn credential_report(&self) -> Result<Vec<ReportRow>> {

@@ -13,7 +13,7 @@ pub mod sts;
 
 pub use conn::{Conn, ConnCredentials};
 pub use error::{AwsError, AwsErrorClass};
-pub use iam::{AccessKeyMeta, IamApi, IamUser, LastUsed, LoginProfileInfo, ReportRow, SdkIam};
+pub use iam::{AccessKeyMeta, IamApi, IamUser, LastUsed, LoginProfileInfo, ReportRow, SdkIam, Simulated};
 pub use sts::{CallerIdentity, SdkSts, StsApi};
 
 /// AWS results.

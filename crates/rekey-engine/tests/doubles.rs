@@ -188,3 +188,34 @@ async fn a_transient_create_failure_is_resumed_by_recover() {
     let keys: Vec<String> = t.aws.keys("svc").into_iter().filter(|k| k.1).map(|k| k.0).collect();
     assert_eq!(keys, vec![current], "the orphan was deleted; only the vault's key is active");
 }
+
+#[tokio::test]
+async fn preflight_reports_allowed_denied_and_mfa_required_actions() {
+    let t = setup().await;
+    t.aws.add_user("admin");
+    let admin = t.aws.add_key("admin");
+    provider(&t, "p", &admin).await;
+    t.aws.add_user("svc");
+    let key = t.aws.add_key("svc");
+    account(&t, "svc", CredentialKind::AccessKey, None, Some(&key)).await;
+    t.aws.set_decision("iam:CreateAccessKey", "implicitDeny", &[]);
+    t.aws.set_decision("iam:UpdateLoginProfile", "implicitDeny", &["aws:MultiFactorAuthPresent"]);
+    let verdicts = t.engine.preflight(&"p".parse().unwrap()).await.unwrap();
+    let of = |a: &str| verdicts.iter().find(|v| v.action == a).unwrap_or_else(|| panic!("{a} simulated")).clone();
+    assert_eq!(of("iam:GetUser").verdict, "allowed");
+    assert_eq!(of("iam:CreateAccessKey").verdict, "denied");
+    assert_eq!(of("iam:CreateAccessKey").denied_on, vec!["arn:aws:iam::123456789012:user/svc".to_string()]);
+    assert_eq!(of("iam:UpdateLoginProfile").verdict, "mfa-required");
+    assert!(verdicts.iter().all(|v| !v.action.starts_with("kms:")), "only what the accounts need");
+}
+
+#[tokio::test]
+async fn preflight_on_an_endpoint_without_simulation_says_so() {
+    let t = setup().await;
+    t.aws.add_user("admin");
+    let admin = t.aws.add_key("admin");
+    provider(&t, "p", &admin).await;
+    t.aws.inject(Fault { op: "iam:SimulatePrincipalPolicy", class: AwsErrorClass::Retryable, times: 1, lands: false });
+    let err = t.engine.preflight(&"p".parse().unwrap()).await.unwrap_err();
+    assert!(err.to_string().contains("pre-flight unavailable on this endpoint"), "{err}");
+}

@@ -244,6 +244,9 @@ pub enum ProviderCmd {
     Test {
         /// Provider name
         name: String,
+        /// Also simulate every action its accounts need (iam:SimulatePrincipalPolicy)
+        #[arg(long)]
+        preflight: bool,
     },
 }
 

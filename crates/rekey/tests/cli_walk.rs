@@ -133,3 +133,18 @@ fn audit_verify_finds_a_tampered_event() {
     });
     sb.rekey().args(["audit", "verify"]).assert().code(8).stderr(predicate::str::contains("broken at event 3"));
 }
+
+#[test]
+fn preflight_on_moto_is_reported_unavailable() {
+    let moto = Moto::start();
+    let admin = iam::admin(&moto);
+    let sb = Sandbox::new();
+    sb.init();
+    sb.add_provider(&moto, "p", &admin);
+    // moto answers SimulatePrincipalPolicy with HTTP 500.
+    sb.rekey()
+        .args(["provider", "test", "p", "--preflight"])
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains("pre-flight unavailable on this endpoint"));
+}

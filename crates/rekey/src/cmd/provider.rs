@@ -33,13 +33,25 @@ pub async fn run(global: &Global, format: Format, cmd: ProviderCmd) -> Result<()
             context::engine(global).await?.remove_provider(&name).await?;
             eprintln!("Removed provider {name}.");
         }
-        ProviderCmd::Test { name } => {
+        ProviderCmd::Test { name, preflight } => {
             let name = name.parse()?;
-            let id = context::engine(global).await?.test_provider(&name).await?;
+            let engine = context::engine(global).await?;
+            let id = engine.test_provider(&name).await?;
             output::one(
                 format,
                 &Identity { provider: name.to_string(), account: id.account, arn: id.arn, user_id: id.user_id },
             );
+            if preflight {
+                let verdicts = engine.preflight(&name).await?;
+                let views: Vec<VerdictView> = verdicts.into_iter().map(VerdictView).collect();
+                output::list(format, &views);
+                let bad = views.iter().filter(|v| v.0.verdict != "allowed").count();
+                if bad > 0 {
+                    return Err(rekey_engine::Error::Findings(format!(
+                        "{bad} action(s) are not allowed; `rekey policy --provider {name}` prints the policy to attach"
+                    )));
+                }
+            }
         }
     }
     Ok(())
@@ -84,5 +96,18 @@ impl Tabular for Identity {
     }
     fn cells(&self) -> Vec<String> {
         vec![self.provider.clone(), self.account.clone(), self.arn.clone(), self.user_id.clone()]
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct VerdictView(rekey_engine::policy::Verdict);
+
+impl Tabular for VerdictView {
+    fn headers() -> Vec<&'static str> {
+        vec!["action", "verdict", "denied_on"]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![self.0.action.clone(), self.0.verdict.clone(), self.0.denied_on.join(" ")]
     }
 }
