@@ -270,3 +270,23 @@ fn the_generated_policy_is_sufficient_and_each_action_matters() {
     let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert!(r[0]["error"].to_string().contains("CreateAccessKey"), "{r}");
 }
+
+/// Two providers reach the same AWS account and each manages a key of the same user: neither
+/// rotation may take the other's key for an orphan.
+#[test]
+fn a_key_managed_through_another_provider_is_never_deleted() {
+    let (moto, sb, seeded) = world();
+    sb.add_provider(&moto, "p2", &seeded.admin);
+    sb.rekey()
+        .args(["account", "add", "--provider", "p2", "--user", "svc", "--kind", "access-key", "--create"])
+        .assert()
+        .success();
+    let (other_key, other_secret) = current_key(&sb, "p2/svc/access-key");
+    let out =
+        sb.rekey().args(["rotate", "p/svc/access-key", "-o", "json"]).assert().code(9).get_output().stdout.clone();
+    let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(r[0]["error"].to_string().contains("no free access-key slot"), "{r}");
+    let ids: Vec<String> = iam_keys(&moto, &seeded.admin, "svc").into_iter().map(|k| k.0).collect();
+    assert!(ids.contains(&other_key) && ids.contains(&seeded.svc.0), "{ids:?}");
+    iam::block_on(iam::client_with(&moto, &other_key, &other_secret).get_user().send()).expect("p2's key still works");
+}

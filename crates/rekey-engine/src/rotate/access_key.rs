@@ -46,6 +46,23 @@ pub(crate) fn classify(
         .collect()
 }
 
+/// Keys that other accounts of the vault hold for the same IAM user (e.g. through another
+/// provider of the same AWS account): never this account's rotation's to delete.
+pub(crate) async fn keys_of_other_accounts(
+    engine: &crate::Engine,
+    account: &rekey_store::Account,
+) -> Result<HashSet<String>> {
+    let mut keys = HashSet::new();
+    for a in engine.store.accounts(&rekey_store::AccountFilter::default()).await? {
+        if a.user_id == account.user_id && a.id != account.id {
+            for v in engine.store.secret_versions(a.id.as_str()).await? {
+                keys.extend(v.key_id);
+            }
+        }
+    }
+    Ok(keys)
+}
+
 fn gone_is_fine(r: Result<(), AwsError>) -> Result<(), AwsError> {
     match r {
         Err(e) if e.class == AwsErrorClass::NotFound => Ok(()),
@@ -101,7 +118,8 @@ impl Run<'_> {
         }
         let keys = self.iam.list_access_keys(&user).await?;
         let known = self.known_keys().await?;
-        let tagged = self.tagged_keys().await?;
+        let others = keys_of_other_accounts(self.engine, &self.account).await?;
+        let tagged: HashSet<String> = self.tagged_keys().await?.difference(&others).cloned().collect();
         let current = self.account.current_key_id.clone();
         // The provider signs with this very key: the rotation switches the provider at commit.
         self.facts.self_rotation = matches!(&self.provider.auth, ProviderAuth::StaticKey { access_key_id }
@@ -154,13 +172,18 @@ impl Run<'_> {
     /// secrets are lost, so they go.
     async fn sweep_create_orphans(&mut self, user: &str) -> Result<()> {
         let known = self.known_keys().await?;
+        let others = keys_of_other_accounts(self.engine, &self.account).await?;
         let since = self.facts.create_requested_at.map(|t| t - chrono::Duration::minutes(5));
         for k in self.iam.list_access_keys(user).await? {
             let new_since = match (k.created, since) {
                 (Some(c), Some(s)) => c >= s,
                 _ => true,
             };
-            if !self.facts.keys_before.contains(&k.id) && !known.contains_key(&k.id) && new_since {
+            if !self.facts.keys_before.contains(&k.id)
+                && !known.contains_key(&k.id)
+                && !others.contains(&k.id)
+                && new_since
+            {
                 gone_is_fine(self.iam.delete_access_key(user, &k.id).await)?;
                 self.facts.reclaimed.push(format!("{} (orphan of an interrupted create)", k.id));
             }

@@ -54,8 +54,12 @@ pub(super) async fn plan(engine: &Engine, account: &Account, opts: &RotateOption
     let known: HashMap<_, _> =
         versions.into_iter().filter_map(|v| v.key_id.map(|k| (k, (v.version, v.state)))).collect();
     let tags = iam.list_user_tags(user).await?;
-    let tagged: HashSet<String> =
-        tags.into_iter().filter(|(_, v)| v.starts_with(OWNERSHIP_TAG_VALUE)).map(|(k, _)| k).collect();
+    let others = super::access_key::keys_of_other_accounts(engine, account).await?;
+    let tagged: HashSet<String> = tags
+        .into_iter()
+        .filter(|(k, v)| v.starts_with(OWNERSHIP_TAG_VALUE) && !others.contains(k))
+        .map(|(k, _)| k)
+        .collect();
     let classified = classify(&keys, account.current_key_id.as_deref(), &known, &tagged);
     let mut remaining = 0;
     for (k, o) in &classified {
