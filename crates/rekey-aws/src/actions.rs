@@ -20,6 +20,8 @@ pub enum Need {
     Always,
     /// `provider test --preflight`, optional.
     Preflight,
+    /// `provider add-org`, on the management account only.
+    Organization,
 }
 
 /// Whether an action is scoped to the managed users' ARNs or needs `*`.
@@ -56,6 +58,7 @@ pub const ACTIONS: &[(&str, Need, Scope)] = &[
     ("sts:GetCallerIdentity", Need::Always, Scope::Any),
     ("kms:GenerateDataKey", Need::Vault, Scope::Any),
     ("kms:Decrypt", Need::Vault, Scope::Any),
+    ("organizations:ListAccounts", Need::Organization, Scope::Any),
 ];
 
 #[cfg(test)]
@@ -65,10 +68,10 @@ mod tests {
     /// Every operation name the SDK wrappers report is in the table, and nothing else is.
     #[test]
     fn the_table_lists_exactly_the_calls_the_code_makes() {
-        let sources = [include_str!("iam.rs"), include_str!("sts.rs"), include_str!("kms.rs")];
+        let sources = [include_str!("iam.rs"), include_str!("sts.rs"), include_str!("kms.rs"), include_str!("org.rs")];
         let mut called: Vec<String> = Vec::new();
         for src in sources {
-            for service in ["\"iam:", "\"sts:", "\"kms:"] {
+            for service in ["\"iam:", "\"sts:", "\"kms:", "\"organizations:"] {
                 for (i, _) in src.match_indices(service) {
                     let rest = &src[i + 1..];
                     let end = rest.find('"').unwrap();

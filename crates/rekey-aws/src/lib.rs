@@ -9,6 +9,7 @@ mod error;
 pub mod fake;
 pub mod iam;
 pub mod kms;
+pub mod org;
 pub mod sts;
 
 pub use conn::{Conn, ConnCredentials};

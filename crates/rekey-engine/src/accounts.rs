@@ -372,6 +372,19 @@ impl Engine {
         if let Err(e) = iam.untag_user(user, std::slice::from_ref(&key_id)).await {
             tracing::warn!(key_id, error = %e, "could not remove the ownership tag");
         }
+        // Earlier keys rekey created and has not retired yet (policy keep, or still in their
+        // grace period) go too: their secrets leave the vault with the account.
+        for v in self.store.secret_versions(account.id.as_str()).await? {
+            if let (Some(k), Origin::Created, SecretState::Previous | SecretState::Pending) =
+                (&v.key_id, v.origin, v.state)
+            {
+                match iam.delete_access_key(user, k).await {
+                    Ok(()) => {}
+                    Err(e) if e.class == AwsErrorClass::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         Ok(Some(key_id))
     }
 }

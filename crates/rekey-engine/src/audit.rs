@@ -8,6 +8,8 @@ use serde::Serialize;
 /// The result of a verification pass.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainReport {
+    /// `intact` (a broken chain is an error instead).
+    pub status: &'static str,
     /// Events checked.
     pub events: i64,
     /// The head hash (of the last event).
@@ -40,6 +42,6 @@ impl Engine {
                 _ => break,
             }
         }
-        Ok(ChainReport { events, head: v.head().to_owned() })
+        Ok(ChainReport { status: "intact", events, head: v.head().to_owned() })
     }
 }

@@ -11,6 +11,7 @@ mod error;
 pub mod failpoint;
 mod heartbeat;
 pub mod lease;
+pub mod org;
 pub mod policy;
 pub mod providers;
 pub mod report;

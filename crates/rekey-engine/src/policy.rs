@@ -48,7 +48,7 @@ impl Engine {
             Need::Password => kinds.contains(&CredentialKind::Password),
             Need::Account => true,
             Need::Discovery => discovery,
-            Need::SelfPassword | Need::Vault | Need::Always | Need::Preflight => false,
+            Need::SelfPassword | Need::Vault | Need::Always | Need::Preflight | Need::Organization => false,
         };
         let pick = |scope: Scope| {
             let mut a: Vec<&'static str> =
@@ -90,6 +90,7 @@ impl Engine {
         let unavailable = |e: rekey_aws::AwsError| match e.class {
             AwsErrorClass::Retryable | AwsErrorClass::Other | AwsErrorClass::Invalid => {
                 Error::Aws(rekey_aws::AwsError {
+                    class: AwsErrorClass::Other,
                     message: format!("pre-flight unavailable on this endpoint ({})", e.message),
                     ..e
                 })

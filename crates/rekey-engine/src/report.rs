@@ -68,11 +68,16 @@ const BUCKETS: [(&str, i64, i64); 5] =
 
 impl Engine {
     /// Builds the report for `providers` (discovery through the credential report).
-    pub async fn compliance(&self, providers: &[ProviderName], opts: &ReportOptions) -> Result<Compliance> {
+    pub async fn compliance(
+        &self,
+        providers: &[ProviderName],
+        opts: &ReportOptions,
+        tags: &Tags,
+    ) -> Result<Compliance> {
         let now = self.clock.now();
         let mut rows = Vec::new();
         for p in providers {
-            let d = self.discover(p, Mode::Auto, &Tags::default()).await?;
+            let d = self.discover(p, Mode::Auto, tags).await?;
             let accounts =
                 self.accounts(&rekey_store::AccountFilter { provider: Some(p.clone()), folder: None }).await?;
             for u in d.users.iter().filter(|u| !u.exempt) {

@@ -13,6 +13,7 @@ pub mod chain;
 mod error;
 pub mod model;
 mod postgres;
+pub use postgres::redact_url;
 mod rows;
 mod sql;
 mod sqlite;

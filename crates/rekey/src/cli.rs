@@ -20,7 +20,7 @@ pub struct Global {
     /// [default: sqlite:$REKEY_HOME/vault.db, else the platform data directory]
     #[arg(long, env = "REKEY_VAULT", global = true, value_name = "URL")]
     pub vault: Option<String>,
-    /// Read the vault passphrase from this file (else REKEY_PASSPHRASE, else a prompt on a TTY)
+    /// Read the vault passphrase from this file (takes precedence over REKEY_PASSPHRASE; else a prompt on a TTY)
     #[arg(long, env = "REKEY_PASSPHRASE_FILE", global = true, value_name = "PATH")]
     pub passphrase_file: Option<PathBuf>,
     /// Master key file (64 hex characters); at init, created if it does not exist
@@ -172,6 +172,12 @@ pub struct ReportArgs {
     /// Write the report to this file instead of standard output
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+    /// Users tagged KEY=true are exempt (left out of the report)
+    #[arg(long, default_value = "rekey:exempt")]
+    pub exempt_tag: String,
+    /// KEY=OWNER names a user's owner
+    #[arg(long, default_value = "rekey:owner")]
+    pub owner_tag: String,
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +245,23 @@ pub enum ProviderCmd {
     Remove {
         /// Provider name
         name: String,
+    },
+    /// Add one assume-role provider per active account of an AWS Organization (idempotent)
+    AddOrg {
+        /// Name prefix: providers are named PREFIX-ACCOUNTID
+        name: String,
+        /// The role to assume in each account
+        #[arg(long)]
+        role_name: String,
+        /// External id for AssumeRole
+        #[arg(long)]
+        external_id: Option<String>,
+        /// The management account's provider (signs ListAccounts and AssumeRole)
+        #[arg(long)]
+        source: String,
+        /// Account ids to leave out (repeat or comma-separate)
+        #[arg(long, value_delimiter = ',')]
+        exclude: Vec<String>,
     },
     /// Check a provider's credentials with sts:GetCallerIdentity
     Test {
@@ -378,7 +401,7 @@ pub struct AccountSetArgs {
     /// Symbols generated passwords may use (a subset of IAM's)
     #[arg(long, value_name = "CHARS")]
     pub password_symbols: Option<String>,
-    /// Generate passwords without symbols (unless the account's policy requires them)
+    /// Include symbols in generated passwords (false: none, unless IAM's policy requires them)
     #[arg(long, value_name = "BOOL")]
     pub password_use_symbols: Option<bool>,
     /// Create the console password if the user has none

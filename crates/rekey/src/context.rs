@@ -48,17 +48,18 @@ pub async fn deps(global: &Global, mode: OpenMode) -> Result<Deps> {
     Ok(Deps { store, clock: Arc::new(SystemClock), actor: actor(), aws: Arc::new(SdkConnector) })
 }
 
-/// The passphrase: `REKEY_PASSPHRASE`, `--passphrase-file`, or a prompt on a TTY.
+/// The passphrase: `--passphrase-file` (or `REKEY_PASSPHRASE_FILE`), else `REKEY_PASSPHRASE`,
+/// else a prompt on a TTY.
 pub fn passphrase(global: &Global, confirm: bool) -> Result<Secret> {
-    if let Ok(p) = std::env::var("REKEY_PASSPHRASE") {
-        return Ok(Secret::new(p));
-    }
     if let Some(path) = &global.passphrase_file {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Locked {
             message: format!("cannot read the passphrase file {}: {e}", path.display()),
             hint: "check --passphrase-file / REKEY_PASSPHRASE_FILE".into(),
         })?;
         return Ok(Secret::new(text.trim_end_matches(['\r', '\n'])));
+    }
+    if let Ok(p) = std::env::var("REKEY_PASSPHRASE") {
+        return Ok(Secret::new(p));
     }
     if std::io::stdin().is_terminal() {
         let p = prompt("Vault passphrase: ")?;

@@ -60,5 +60,7 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A closed stderr (e.g. `2>&1 | head`) must not turn every log line into an error report.
+        .log_internal_errors(false)
         .init();
 }

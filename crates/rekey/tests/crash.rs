@@ -4,6 +4,7 @@
 //! vault does not know, the previous key is gone as the policy says, and moto's stored password
 //! is the vault's.
 
+#![cfg(feature = "failpoints")] // the crash points exist only in a `--features failpoints` build
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;

@@ -161,3 +161,58 @@ fn the_report_finds_what_needs_attention_and_html_equals_json() {
     }
     assert_eq!(html.matches("<tr class=\"row\">").count(), report["rows"].as_array().unwrap().len());
 }
+
+fn org_client(moto: &Moto) -> aws_sdk_organizations::Client {
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_sdk_organizations::Config::builder()
+        .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
+        .region(aws_sdk_organizations::config::Region::new("us-east-1"))
+        .endpoint_url(&moto.url)
+        .credentials_provider(creds)
+        .build();
+    aws_sdk_organizations::Client::from_conf(conf)
+}
+
+#[test]
+fn add_org_creates_one_provider_per_account_and_is_idempotent() {
+    let moto = Moto::start();
+    let admin = iam::admin(&moto);
+    let org = org_client(&moto);
+    iam::block_on(async {
+        org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await.unwrap();
+        for name in ["dev", "prod"] {
+            org.create_account().account_name(name).email(format!("{name}@example.com")).send().await.unwrap();
+        }
+    });
+    let sb = Sandbox::new();
+    sb.init();
+    sb.add_provider(&moto, "mgmt", &admin);
+    let sync = |extra: &[&str]| -> Value {
+        let out = sb
+            .rekey()
+            .args(["provider", "add-org", "org", "--role-name", "OrganizationAccountAccessRole", "--source", "mgmt"])
+            .args(extra)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).unwrap()
+    };
+    let first = sync(&["--exclude", "123456789012"]);
+    assert_eq!(first["added"].as_array().unwrap().len(), 2, "{first}");
+    assert_eq!(first["excluded"], serde_json::json!(["123456789012"]), "the management account is left out");
+    let again = sync(&["--exclude", "123456789012"]);
+    assert_eq!(again["added"].as_array().unwrap().len(), 0, "re-running adds nothing: {again}");
+    assert_eq!(again["unchanged"].as_array().unwrap().len(), 2);
+    let name = first["added"][0].as_str().unwrap();
+    let shown = sb.json(&["provider", "show", name]);
+    assert_eq!(shown["auth"], "assume-role");
+    assert_eq!(shown["source"], "mgmt");
+    let id = name.trim_start_matches("org-");
+    assert_eq!(shown["role_arn"], format!("arn:aws:iam::{id}:role/OrganizationAccountAccessRole"));
+    // The provider works: AssumeRole through the management account, then GetCallerIdentity.
+    let who = sb.json(&["provider", "test", name]);
+    assert!(who["arn"].as_str().unwrap().contains("assumed-role/OrganizationAccountAccessRole"), "{who}");
+    sb.rekey().args(["provider", "add-org", "org", "--role-name", "bad role", "--source", "mgmt"]).assert().code(2);
+}

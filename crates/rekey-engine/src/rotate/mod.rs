@@ -209,6 +209,12 @@ impl Run<'_> {
                 self.settings.cron.as_deref(),
                 now,
             )),
+            // The new credential was just proven: an older heartbeat no longer describes it.
+            heartbeat: Some(rekey_store::Heartbeat {
+                at: now,
+                status: "ok".into(),
+                detail: json!({ "findings": [], "source": "rotation" }),
+            }),
             ..AccountPatch::default()
         }
     }

@@ -38,7 +38,7 @@ impl output::Tabular for Verified {
         vec!["events", "head", "status"]
     }
     fn cells(&self) -> Vec<String> {
-        vec![self.0.events.to_string(), self.0.head.clone(), "intact".into()]
+        vec![self.0.events.to_string(), self.0.head.clone(), self.0.status.into()]
     }
 }
 

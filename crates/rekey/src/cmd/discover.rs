@@ -30,8 +30,9 @@ pub async fn run(global: &Global, format: Format, a: DiscoverArgs) -> Result<()>
     let mut providers = names;
     if a.all {
         providers.extend(engine.providers().await?.into_iter().map(|p| p.name));
-        providers.dedup();
     }
+    let mut seen = std::collections::HashSet::new();
+    providers.retain(|p| seen.insert(p.clone()));
     let mut found: Vec<Discovery> = Vec::new();
     for p in &providers {
         let d = engine.discover(p, mode, &tags).await?;
@@ -58,13 +59,21 @@ pub async fn run(global: &Global, format: Format, a: DiscoverArgs) -> Result<()>
         imported.extend(engine.import(d, &opts).await?);
     }
     eprintln!("imported {} account(s)", imported.len());
-    output::list(format, &imported.iter().map(AccountView::from).collect::<Vec<_>>());
-    if a.reset_on_import && !imported.is_empty() {
-        let reports = engine.rotate_many(imported, RotateOptions::default(), false, 4).await;
-        rotate::print_reports(format, &reports, false);
-        rotate::check_reports(&reports)?;
+    let views: Vec<AccountView> = imported.iter().map(AccountView::from).collect();
+    let reports = if a.reset_on_import && !imported.is_empty() {
+        engine.rotate_many(imported, RotateOptions::default(), false, 4).await
+    } else {
+        vec![]
+    };
+    if format == Format::Json {
+        output::json_out(&serde_json::json!({ "imported": views, "rotations": reports }));
+    } else {
+        output::list(format, &views);
+        if !reports.is_empty() {
+            rotate::print_reports(format, &reports, false);
+        }
     }
-    Ok(())
+    rotate::check_reports(&reports)
 }
 
 #[derive(Debug, Serialize)]

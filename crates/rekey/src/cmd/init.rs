@@ -34,7 +34,7 @@ pub async fn run(global: &Global, args: InitArgs) -> Result<()> {
     let result = async { Engine::init(context::deps(global, OpenMode::Create).await?, master).await }.await;
     match result {
         Ok(engine) => {
-            eprintln!("Created a {} vault at {url}.", engine.store().backend());
+            eprintln!("Created a {} vault at {}.", engine.store().backend(), rekey_store::redact_url(&url));
             Ok(())
         }
         Err(e) => {

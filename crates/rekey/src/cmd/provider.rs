@@ -30,21 +30,48 @@ pub async fn run(global: &Global, format: Format, cmd: ProviderCmd) -> Result<()
         }
         ProviderCmd::Remove { name } => {
             let name = name.parse()?;
-            context::engine(global).await?.remove_provider(&name).await?;
+            context::engine_for_write(global).await?.remove_provider(&name).await?;
             eprintln!("Removed provider {name}.");
+        }
+        ProviderCmd::AddOrg { name, role_name, external_id, source, exclude } => {
+            let opts = rekey_engine::org::OrgOptions {
+                prefix: name.parse()?,
+                role_name,
+                external_id,
+                source: source.parse()?,
+                exclude,
+            };
+            opts.validate()?;
+            let engine = context::engine_for_write(global).await?;
+            let sync = engine.add_org(&opts).await?;
+            eprintln!(
+                "{} added, {} unchanged, {} removed, {} kept (still used), {} excluded",
+                sync.added.len(),
+                sync.unchanged.len(),
+                sync.removed.len(),
+                sync.kept_in_use.len(),
+                sync.excluded.len()
+            );
+            output::json_out(&sync);
         }
         ProviderCmd::Test { name, preflight } => {
             let name = name.parse()?;
             let engine = context::engine(global).await?;
             let id = engine.test_provider(&name).await?;
-            output::one(
-                format,
-                &Identity { provider: name.to_string(), account: id.account, arn: id.arn, user_id: id.user_id },
-            );
+            let identity =
+                Identity { provider: name.to_string(), account: id.account, arn: id.arn, user_id: id.user_id };
+            if !(preflight && format == Format::Json) {
+                output::one(format, &identity);
+            }
             if preflight {
                 let verdicts = engine.preflight(&name).await?;
                 let views: Vec<VerdictView> = verdicts.into_iter().map(VerdictView).collect();
-                output::list(format, &views);
+                if format == Format::Json {
+                    // One JSON document: the identity with its pre-flight.
+                    output::json_out(&serde_json::json!({ "identity": identity, "preflight": views }));
+                } else {
+                    output::list(format, &views);
+                }
                 let bad = views.iter().filter(|v| v.0.verdict != "allowed").count();
                 if bad > 0 {
                     return Err(rekey_engine::Error::Findings(format!(

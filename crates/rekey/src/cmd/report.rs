@@ -39,7 +39,8 @@ pub async fn run(global: &Global, format: Format, a: ReportArgs) -> Result<()> {
         Some(p) => vec![engine.provider(&p).await?.name],
         None => engine.providers().await?.into_iter().map(|p| p.name).collect(),
     };
-    let report = engine.compliance(&providers, &opts).await?;
+    let tags = rekey_engine::discover::Tags { exempt: a.exempt_tag, owner: a.owner_tag };
+    let report = engine.compliance(&providers, &opts, &tags).await?;
     let text = if html {
         report_html::render(&report)
     } else if format == Format::Json {

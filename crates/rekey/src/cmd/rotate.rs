@@ -49,7 +49,9 @@ pub async fn resolve(engine: &Engine, p: &Parsed) -> Result<Vec<Account>> {
 
 pub async fn rotate(global: &Global, format: Format, args: RotateArgs) -> Result<()> {
     let sel = parse_selection(&args.selection)?;
-    let engine = Arc::new(context::engine_for_write(global).await?);
+    // A dry run changes nothing, not even by recovering earlier rotations.
+    let engine =
+        Arc::new(if args.dry_run { context::engine(global).await? } else { context::engine_for_write(global).await? });
     let accounts = resolve(&engine, &sel).await?;
     let opts = RotateOptions { reclaim_foreign: args.reclaim_foreign };
     let reports = engine.rotate_many(accounts, opts, args.dry_run, sel.concurrency).await;

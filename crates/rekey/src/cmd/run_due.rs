@@ -30,6 +30,7 @@ pub async fn run(global: &Global, format: Format, args: RunDueArgs) -> Result<()
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(interval)) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = terminated() => return Ok(()),
         }
     }
 }
@@ -49,7 +50,7 @@ async fn tick(engine: &Arc<Engine>, format: Format, heartbeat_every: u64, concur
         .collect();
     let beats = engine.heartbeat_many(stale, concurrency).await;
     let failed_beats = beats.iter().filter(|(_, r)| !matches!(r, Ok(h) if h.status == "ok")).count();
-    if !reports.is_empty() {
+    if !reports.is_empty() || format == Format::Json {
         rotate::print_reports(format, &reports, false);
     }
     eprintln!(
@@ -62,4 +63,14 @@ async fn tick(engine: &Arc<Engine>, format: Format, heartbeat_every: u64, concur
         return Err(Error::Findings(format!("{failed_beats} heartbeat(s) found problems")));
     }
     Ok(())
+}
+
+/// SIGTERM (systemd's stop signal); never on platforms without it.
+async fn terminated() {
+    #[cfg(unix)]
+    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        s.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await;
 }
