@@ -78,7 +78,8 @@ fn both_paths_agree_and_import_brings_credentials_under_management() {
         .stdout
         .clone();
     let imported: Value = serde_json::from_slice(&out).unwrap();
-    let refs: Vec<&str> = imported.as_array().unwrap().iter().map(|a| a["ref"].as_str().unwrap()).collect();
+    assert_eq!(imported["rotations"], serde_json::json!([]), "no --reset-on-import: nothing rotated");
+    let refs: Vec<&str> = imported["imported"].as_array().unwrap().iter().map(|a| a["ref"].as_str().unwrap()).collect();
     assert!(refs.contains(&"p/svc-old/access-key") && refs.contains(&"p/alice/password"), "{refs:?}");
     assert!(!refs.iter().any(|r| r.contains("robot")), "exempt users are never imported");
     assert!(!refs.contains(&"p/svc-ci/access-key"), "a managed credential is not imported again");
@@ -179,7 +180,11 @@ fn add_org_creates_one_provider_per_account_and_is_idempotent() {
     let admin = iam::admin(&moto);
     let org = org_client(&moto);
     iam::block_on(async {
-        org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await.unwrap();
+        org.create_organization()
+            .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+            .send()
+            .await
+            .unwrap();
         for name in ["dev", "prod"] {
             org.create_account().account_name(name).email(format!("{name}@example.com")).send().await.unwrap();
         }
