@@ -23,7 +23,8 @@ impl ValidationError {
 
 impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}: {} ({})", self.field, self.problem, self.hint)
+        // The hint is reported separately (the CLI's `hint:` line), not repeated here.
+        write!(f, "invalid {}: {}", self.field, self.problem)
     }
 }
 

@@ -117,6 +117,17 @@ struct Ctx {
 impl Engine {
     /// Discovers a provider's users.
     pub async fn discover(&self, provider: &ProviderName, mode: Mode, tags: &Tags) -> Result<Discovery> {
+        self.discover_observed(provider, mode, tags, &|_, _| {}).await
+    }
+
+    /// Discovers a provider's users, telling `progress(done, total)` how the per-user path goes.
+    pub async fn discover_observed(
+        &self,
+        provider: &ProviderName,
+        mode: Mode,
+        tags: &Tags,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Discovery> {
         let started = Instant::now();
         let p = self.provider(provider).await?;
         let iam = self.aws.iam(&self.conn(&p).await?).await;
@@ -136,10 +147,10 @@ impl Engine {
                 Ok(users) => ("credential-report", users),
                 Err(e) => {
                     tracing::warn!(error = %e, "the credential report is unavailable; discovering user by user");
-                    ("per-user", per_user_path(&ctx, &iam).await?)
+                    ("per-user", per_user_path(&ctx, &iam, progress).await?)
                 }
             },
-            Mode::PerUser => ("per-user", per_user_path(&ctx, &iam).await?),
+            Mode::PerUser => ("per-user", per_user_path(&ctx, &iam, progress).await?),
         };
         Ok(Discovery {
             provider: provider.to_string(),
@@ -246,9 +257,16 @@ async fn report_path(ctx: &Ctx, iam: &dyn IamApi) -> Result<Vec<FoundUser>> {
     Ok(out)
 }
 
-async fn per_user_path(ctx: &Ctx, iam: &Arc<dyn IamApi>) -> Result<Vec<FoundUser>> {
+async fn per_user_path(
+    ctx: &Ctx,
+    iam: &Arc<dyn IamApi>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<FoundUser>> {
     ctx.calls.add(1);
     let users = iam.list_users().await?;
+    let total = users.len();
+    let done = AtomicU64::new(0);
+    let done = &done;
     // Bounded concurrency: 8 users in flight, results in listing order.
     futures_util::stream::iter(users.iter().map(|u| async move {
         ctx.calls.add(3);
@@ -264,6 +282,8 @@ async fn per_user_path(ctx: &Ctx, iam: &Arc<dyn IamApi>) -> Result<Vec<FoundUser
             f.sources.insert(fact.into(), "per-user".into());
         }
         exact_keys(ctx, iam.as_ref(), &mut f).await?;
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        progress(usize::try_from(n).unwrap_or(usize::MAX), total);
         Ok::<_, Error>(f)
     }))
     .buffered(8)

@@ -80,7 +80,10 @@ fn table(headers: Vec<&str>, rows: impl Iterator<Item = Vec<String>>) -> String 
 
 fn csv(headers: Vec<&str>, rows: impl Iterator<Item = Vec<String>>) -> String {
     let field = |f: &str| {
-        if f.contains([',', '"', '\n', '\r']) {
+        if f == "-" {
+            // Tables show a missing value as "-"; in CSV it is an empty field.
+            String::new()
+        } else if f.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", f.replace('"', "\"\""))
         } else {
             f.to_owned()

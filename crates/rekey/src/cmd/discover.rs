@@ -35,7 +35,8 @@ pub async fn run(global: &Global, format: Format, a: DiscoverArgs) -> Result<()>
     providers.retain(|p| seen.insert(p.clone()));
     let mut found: Vec<Discovery> = Vec::new();
     for p in &providers {
-        let d = engine.discover(p, mode, &tags).await?;
+        let d = engine.discover_observed(p, mode, &tags, &progress_bar(p.as_str())).await?;
+        finish_progress();
         eprintln!(
             "{}: {} user(s) via the {} path, {} API call(s), {} ms",
             d.provider,
@@ -110,5 +111,23 @@ impl Tabular for UserRow<'_> {
             u.exempt.to_string(),
             if u.accounts.is_empty() { "-".into() } else { u.accounts.join(", ") },
         ]
+    }
+}
+
+/// A progress bar on stderr when it is a terminal (nothing when piped).
+fn progress_bar(label: &str) -> impl Fn(usize, usize) + Sync + '_ {
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    move |done, total| {
+        if tty && (done % 25 == 0 || done == total) {
+            let width = 30;
+            let filled = (width * done).checked_div(total).unwrap_or(width).min(width);
+            eprint!("\r{label}: [{}{}] {done}/{total} users", "#".repeat(filled), " ".repeat(width - filled));
+        }
+    }
+}
+
+fn finish_progress() {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprint!("\r\x1b[K");
     }
 }
