@@ -333,7 +333,18 @@ impl Engine {
     /// waiting for a grace period are advanced only when it has passed.
     pub async fn recover(&self) -> Result<Vec<Report>> {
         let mut reports = Vec::new();
+        let now = self.clock.now();
         for rot in self.store.rotations(None, true, 10_000).await? {
+            // A rotation waiting out a grace period needs nothing yet: no lease, no AWS client.
+            let facts: Facts = serde_json::from_value(rot.data.clone()).unwrap_or_default();
+            let waiting = match rot.phase {
+                Phase::Retiring => facts.deactivate_at.is_some_and(|t| t > now),
+                Phase::Deactivated => facts.delete_at.is_some_and(|t| t > now),
+                _ => false,
+            };
+            if waiting {
+                continue;
+            }
             let started = Instant::now();
             let account = match self.store.account(&rot.account_id).await {
                 Ok(a) => a,
