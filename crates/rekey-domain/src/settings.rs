@@ -44,6 +44,17 @@ pub enum Target {
         /// The profile name.
         profile: String,
     },
+    /// A post-rotation script: JSON (with the secret) on its standard input, never in its
+    /// arguments or environment; JSON on its standard output; non-zero exit or timeout fails.
+    Script {
+        /// The program.
+        command: String,
+        /// Its arguments (no secrets).
+        #[serde(default)]
+        args: Vec<String>,
+        /// Kill it after this long.
+        timeout_ms: u64,
+    },
 }
 
 /// How a rotation verifies a new access key: `successes` consecutive GetCallerIdentity calls
@@ -114,13 +125,26 @@ impl RotationSettings {
                 "use e.g. 2m and 1s",
             ));
         }
-        for Target::AwsCredentialsFile { path, profile } in &self.targets {
-            if path.is_empty() || profile.is_empty() || profile.contains([']', '[', '\n']) {
-                return Err(ValidationError::new(
-                    "credentials-file target",
-                    format!("path {path:?} profile {profile:?}"),
-                    "use --credentials-file PATH --profile NAME",
-                ));
+        for t in &self.targets {
+            match t {
+                Target::AwsCredentialsFile { path, profile } => {
+                    if path.is_empty() || profile.is_empty() || profile.contains([']', '[', '\n']) {
+                        return Err(ValidationError::new(
+                            "credentials-file target",
+                            format!("path {path:?} profile {profile:?}"),
+                            "use --credentials-file PATH --profile NAME",
+                        ));
+                    }
+                }
+                Target::Script { command, timeout_ms, .. } => {
+                    if command.is_empty() || *timeout_ms == 0 {
+                        return Err(ValidationError::new(
+                            "script target",
+                            format!("command {command:?}, timeout {timeout_ms} ms"),
+                            "use --script PATH with a positive --script-timeout",
+                        ));
+                    }
+                }
             }
         }
         Ok(())

@@ -16,6 +16,7 @@ pub mod policy;
 pub mod providers;
 pub mod report;
 pub mod rotate;
+pub mod script;
 pub mod settings;
 pub mod sink;
 pub mod vault;

@@ -14,6 +14,10 @@ use std::{
 /// One secret to deliver.
 #[derive(Debug)]
 pub struct Delivery<'a> {
+    /// The account, as `PROVIDER/USER/KIND`.
+    pub account: &'a str,
+    /// The key being replaced, if any.
+    pub old_key_id: Option<&'a str>,
     /// The rotation delivering it.
     pub rotation_id: &'a str,
     /// The access key id (access keys).
@@ -37,6 +41,11 @@ pub fn sink_for(target: &Target) -> Box<dyn Sink> {
         Target::AwsCredentialsFile { path, profile } => {
             Box::new(CredentialsFile { path: PathBuf::from(path), profile: profile.clone() })
         }
+        Target::Script { command, args, timeout_ms } => Box::new(crate::script::Script {
+            command: command.clone(),
+            args: args.clone(),
+            timeout: std::time::Duration::from_millis(*timeout_ms),
+        }),
     }
 }
 
@@ -176,7 +185,14 @@ mod tests {
         std::fs::write(&path, "[ci]\naws_access_key_id = OLD\n").unwrap();
         let sink = CredentialsFile { path: path.clone(), profile: "ci".into() };
         let secret = Secret::new("s3cr3t");
-        sink.deliver(&Delivery { rotation_id: "r1", key_id: Some("AKIANEW"), secret: &secret }).await.unwrap();
+        let d = Delivery {
+            account: "p/u/access-key",
+            old_key_id: None,
+            rotation_id: "r1",
+            key_id: Some("AKIANEW"),
+            secret: &secret,
+        };
+        sink.deliver(&d).await.unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("aws_access_key_id = AKIANEW") && text.contains("aws_secret_access_key = s3cr3t"));
         assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), "[ci]\naws_access_key_id = OLD\n");

@@ -219,3 +219,28 @@ async fn preflight_on_an_endpoint_without_simulation_says_so() {
     let err = t.engine.preflight(&"p".parse().unwrap()).await.unwrap_err();
     assert!(err.to_string().contains("pre-flight unavailable on this endpoint"), "{err}");
 }
+
+#[tokio::test]
+async fn an_operator_can_abandon_a_rotation_that_keeps_failing() {
+    let t = setup().await;
+    t.aws.add_user("admin");
+    let admin = t.aws.add_key("admin");
+    provider(&t, "p", &admin).await;
+    t.aws.add_user("svc");
+    let old = t.aws.add_key("svc");
+    let a = account(&t, "svc", CredentialKind::AccessKey, None, Some(&old)).await;
+    t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Retryable, times: 100, lands: false });
+    let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
+    assert_eq!(r.outcome, "interrupted");
+    assert_eq!(t.aws.keys("svc").len(), 2, "the new key exists, untagged");
+    let id = r.rotation.unwrap();
+    let aborted = t.engine.abort_rotation(&id).await.unwrap();
+    assert_eq!(aborted.outcome, "aborted", "{aborted:?}");
+    assert_eq!(t.aws.keys("svc"), vec![(old.0.clone(), true)], "the new key is deleted, the old one untouched");
+    let now = t.engine.account(&AccountRef::Id(a.id.clone())).await.unwrap();
+    assert_eq!(now.current_key_id.as_deref(), Some(old.0.as_str()));
+    assert!(t.engine.recover().await.unwrap().is_empty(), "nothing left to recover");
+    // A finished rotation cannot be aborted.
+    let err = t.engine.abort_rotation(&id).await.unwrap_err();
+    assert!(err.to_string().contains("cannot be aborted"), "{err}");
+}

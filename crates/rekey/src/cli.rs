@@ -215,6 +215,11 @@ pub enum RotationCmd {
         /// Rotation id
         id: String,
     },
+    /// Abandon an unfinished rotation that has not committed (its new key is deleted)
+    Abort {
+        /// Rotation id
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -323,7 +328,7 @@ pub enum AccountCmd {
         account: String,
     },
     /// Change rotation settings, folder or title
-    Set(AccountSetArgs),
+    Set(Box<AccountSetArgs>),
     /// Print the current secret (audited)
     Reveal {
         /// Account id or PROVIDER/USER/KIND
@@ -422,6 +427,15 @@ pub struct AccountSetArgs {
     /// Profile in --credentials-file
     #[arg(long, value_name = "NAME", requires = "credentials_file")]
     pub profile: Option<String>,
+    /// Run this post-rotation script for new access keys (JSON with the secret on its stdin)
+    #[arg(long, value_name = "PATH")]
+    pub script: Option<String>,
+    /// An argument for --script (repeatable; never put secrets here)
+    #[arg(long = "script-arg", value_name = "ARG", requires = "script", allow_hyphen_values = true)]
+    pub script_args: Vec<String>,
+    /// Kill the script after this long
+    #[arg(long, value_name = "DURATION", default_value = "30s", requires = "script")]
+    pub script_timeout: String,
     /// Remove all delivery targets
     #[arg(long)]
     pub clear_targets: bool,

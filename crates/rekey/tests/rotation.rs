@@ -290,3 +290,50 @@ fn a_key_managed_through_another_provider_is_never_deleted() {
     assert!(ids.contains(&other_key) && ids.contains(&seeded.svc.0), "{ids:?}");
     iam::block_on(iam::client_with(&moto, &other_key, &other_secret).get_user().send()).expect("p2's key still works");
 }
+
+/// A post-rotation script gets the new key on stdin (never in argv or env); a failing script
+/// aborts the rotation and the old key stays current.
+#[test]
+fn post_rotation_scripts_receive_the_secret_on_stdin_only() {
+    let (moto, sb, seeded) = world();
+    let script = sb.path("hook.sh");
+    let seen = sb.path("seen");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncat > '{0}.stdin'\nenv > '{0}.env'\necho \"$@\" > '{0}.args'\necho '{{\"ok\": true}}'\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    fast(
+        &sb,
+        "p/svc/access-key",
+        &["--previous-key", "delete", "--script", script.to_str().unwrap(), "--script-arg", "--deploy"],
+    );
+    sb.rekey().args(["rotate", "p/svc/access-key"]).assert().success();
+    let (key, secret) = current_key(&sb, "p/svc/access-key");
+    let input: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{}.stdin", seen.display())).unwrap()).unwrap();
+    assert_eq!(input["access_key_id"], key.as_str());
+    assert_eq!(input["secret"], secret.as_str());
+    assert_eq!(input["old_access_key_id"], seeded.svc.0.as_str());
+    assert_eq!(input["account"], "p/svc/access-key");
+    let env = std::fs::read_to_string(format!("{}.env", seen.display())).unwrap();
+    let args = std::fs::read_to_string(format!("{}.args", seen.display())).unwrap();
+    assert_eq!(args.trim(), "--deploy");
+    assert!(!env.contains(&secret) && !args.contains(&secret), "the secret is only on stdin");
+    assert!(!env.contains("REKEY_PASSPHRASE"), "the script's environment is cleared");
+
+    // A script that fails aborts the next rotation: the key just delivered stays current.
+    std::fs::write(&script, "#!/bin/sh\ncat >/dev/null\nexit 3\n").unwrap();
+    let out =
+        sb.rekey().args(["rotate", "p/svc/access-key", "-o", "json"]).assert().code(9).get_output().stdout.clone();
+    let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(r[0]["outcome"], "aborted", "{r}");
+    assert_eq!(current_key(&sb, "p/svc/access-key").0, key);
+    let ids: Vec<String> = iam_keys(&moto, &seeded.admin, "svc").into_iter().map(|k| k.0).collect();
+    assert_eq!(ids, vec![key], "the aborted rotation's key was deleted");
+}

@@ -170,7 +170,7 @@ impl Run<'_> {
     /// Deletes the keys an interrupted or failed CreateAccessKey of this phase left behind: not
     /// there at pre-flight, unknown to the vault, created since the create was requested. Their
     /// secrets are lost, so they go.
-    async fn sweep_create_orphans(&mut self, user: &str) -> Result<()> {
+    pub(super) async fn sweep_create_orphans(&mut self, user: &str) -> Result<()> {
         let known = self.known_keys().await?;
         let others = keys_of_other_accounts(self.engine, &self.account).await?;
         let since = self.facts.create_requested_at.map(|t| t - chrono::Duration::minutes(5));
@@ -315,7 +315,10 @@ impl Run<'_> {
                     continue;
                 }
                 let s = sink::sink_for(t);
+                let account = super::reference(&self.account);
                 let d = sink::Delivery {
+                    account: &account,
+                    old_key_id: self.rot.old_key_id.as_deref(),
                     rotation_id: &self.rot.id,
                     key_id: self.rot.new_key_id.as_deref(),
                     secret: &secret,
@@ -461,9 +464,16 @@ impl Run<'_> {
         let Ok(versions) = self.engine.store.secret_versions(self.account.id.as_str()).await else { return };
         let Some(v) = versions.iter().find(|v| v.version == old) else { return };
         let Ok(secret) = self.engine.open_version(v) else { return };
+        let account = super::reference(&self.account);
         for i in std::mem::take(&mut self.facts.acks) {
             if let Some(t) = self.settings.targets.get(i) {
-                let d = sink::Delivery { rotation_id: &self.rot.id, key_id: v.key_id.as_deref(), secret: &secret };
+                let d = sink::Delivery {
+                    account: &account,
+                    old_key_id: self.rot.new_key_id.as_deref(),
+                    rotation_id: &self.rot.id,
+                    key_id: v.key_id.as_deref(),
+                    secret: &secret,
+                };
                 if let Err(e) = sink::sink_for(t).deliver(&d).await {
                     tracing::error!(error = %e, "could not restore the previous secret to a delivery target");
                 }

@@ -189,6 +189,22 @@ impl Run<'_> {
         }
     }
 
+    /// Aborts on the operator's word (see [`Engine::abort_rotation`]).
+    async fn operator_abort(&mut self) -> Result<()> {
+        self.rot.error = Some("aborted by the operator".into());
+        match self.rot.kind {
+            CredentialKind::AccessKey => {
+                if self.rot.phase == Phase::CreateRequested {
+                    let user = self.account.user_name.to_string();
+                    self.sweep_create_orphans(&user).await?;
+                }
+                self.journal(Phase::Aborting, JournalWrite::default()).await?;
+                self.drive().await
+            }
+            CredentialKind::Password => self.aborted("aborted by the operator".into(), JournalWrite::default()).await,
+        }
+    }
+
     /// Ends the rotation as aborted with `why` (the caller has undone any side effect).
     pub async fn aborted(&mut self, why: String, mut extra: JournalWrite) -> Result<()> {
         self.rot.error = Some(why);
@@ -374,6 +390,48 @@ impl Engine {
             reports.push(outcome?);
         }
         Ok(reports)
+    }
+
+    /// Abandons an unfinished rotation that has not committed: a new key is deleted (and any
+    /// key an interrupted create left), the old credential stays current. Refused once the
+    /// change may have reached IAM's users (committed, or a password update under way).
+    pub async fn abort_rotation(&self, id: &str) -> Result<Report> {
+        let started = Instant::now();
+        let rot = self.store.rotation(id).await?;
+        let allowed = matches!(
+            rot.phase,
+            Phase::Planned
+                | Phase::Preflight
+                | Phase::CreateRequested
+                | Phase::Created
+                | Phase::Tagged
+                | Phase::Verifying
+                | Phase::Delivering
+                | Phase::Aborting
+                | Phase::Generated
+        );
+        if !allowed {
+            let hint = match rot.phase {
+                Phase::UpdateRequested => {
+                    "the new password may already be set in IAM: run `rekey recover` to finish it"
+                }
+                p if p.is_final() => "it has already finished",
+                _ => "it has committed; `rekey rollback` restores the previous key",
+            };
+            return Err(Error::conflict(
+                format!("rotation {id} is in phase {} and cannot be aborted", rot.phase),
+                hint,
+            ));
+        }
+        let lease = self.lease(&rot.account_id).await?;
+        let result = async {
+            let mut run = self.run_for(rot, &lease, &RotateOptions::default()).await?;
+            run.operator_abort().await?;
+            Ok::<_, Error>(run.report(started))
+        }
+        .await;
+        lease.release().await;
+        result
     }
 
     /// What a rotation of `account` would do, calling only read APIs.

@@ -117,7 +117,8 @@ type Edit = Box<dyn FnOnce(&mut RotationSettings) + Send>;
 /// Parses `account set` into an account reference, metadata changes and a settings edit; every
 /// value is checked before the vault is opened (the edited settings are validated as a whole
 /// by the engine before anything is written).
-fn parse_set(a: AccountSetArgs) -> Result<(AccountRef, AccountChanges, Edit)> {
+fn parse_set(a: Box<AccountSetArgs>) -> Result<(AccountRef, AccountChanges, Edit)> {
+    let a = *a;
     let r: AccountRef = a.account.parse()?;
     let dur = |v: &Option<String>| v.as_deref().map(parse_duration_ms).transpose();
     let every = dur(&a.every)?;
@@ -133,6 +134,15 @@ fn parse_set(a: AccountSetArgs) -> Result<(AccountRef, AccountChanges, Edit)> {
     let changes = AccountChanges {
         folder: a.folder.map(|f| if f.is_empty() { Ok(None) } else { f.parse().map(Some) }).transpose()?,
         title: a.title.map(|t| (!t.is_empty()).then_some(t)),
+    };
+    let script = match a.script {
+        Some(command) => {
+            let timeout_ms = parse_duration_ms(&a.script_timeout)?;
+            let abs = std::path::absolute(&command)
+                .map_err(|e| Error::usage(format!("{command}: {e}"), "give a valid path"))?;
+            Some(Target::Script { command: abs.display().to_string(), args: a.script_args, timeout_ms })
+        }
+        None => None,
     };
     let target = match (a.credentials_file, a.profile) {
         (Some(path), Some(profile)) => {
@@ -174,7 +184,7 @@ fn parse_set(a: AccountSetArgs) -> Result<(AccountRef, AccountChanges, Edit)> {
         if a.clear_targets {
             s.targets.clear();
         }
-        if let Some(t) = target {
+        for t in [target, script].into_iter().flatten() {
             if !s.targets.contains(&t) {
                 s.targets.push(t);
             }

@@ -198,6 +198,11 @@ pub async fn rotation(global: &Global, format: Format, cmd: RotationCmd) -> Resu
             let views: Vec<RotationView> = rots.into_iter().map(RotationView).collect();
             output::list(format, &views);
         }
+        RotationCmd::Abort { id } => {
+            let engine = context::engine(global).await?;
+            let report = engine.abort_rotation(&id).await?;
+            print_reports(format, std::slice::from_ref(&report), false);
+        }
         RotationCmd::Show { id } => {
             let engine = context::engine(global).await?;
             let rot = engine.store().rotation(&id).await.map_err(|e| match Error::from(e) {
