@@ -40,8 +40,9 @@ impl Engine {
             accounts.iter().filter(|a| kinds.contains(&a.kind)).map(|a| a.arn.to_string()).collect();
         users.sort();
         users.dedup();
-        if users.is_empty() {
-            users.push("arn:aws:iam::*:user/*".into());
+        // Discovery reads every user (per-user path, import), not only the managed ones.
+        if users.is_empty() || discovery {
+            users = vec!["arn:aws:iam::*:user/*".into()];
         }
         let wanted = |need: Need| match need {
             Need::AccessKey => kinds.contains(&CredentialKind::AccessKey),

@@ -80,9 +80,12 @@ pub enum Command {
         /// Credential kinds to cover, comma-separated
         #[arg(long, value_delimiter = ',', default_value = "password,access-key")]
         kinds: Vec<String>,
-        /// Add the account-wide read actions discovery uses (credential report)
+        /// Add what discovery and import need (credential report, every user readable)
         #[arg(long)]
         with_discovery: bool,
+        /// Add what the configured delivery targets need in AWS
+        #[arg(long)]
+        with_delivery: bool,
     },
     /// Read the audit log
     #[command(subcommand)]

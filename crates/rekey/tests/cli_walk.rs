@@ -148,3 +148,34 @@ fn preflight_on_moto_is_reported_unavailable() {
         .code(6)
         .stderr(predicate::str::contains("pre-flight unavailable on this endpoint"));
 }
+
+#[test]
+fn policy_with_discovery_covers_every_user() {
+    let moto = Moto::start();
+    let sb = Sandbox::new();
+    let admin = iam::admin(&moto);
+    iam::create_user(&moto, "svc");
+    sb.init();
+    sb.add_provider(&moto, "p", &admin);
+    sb.rekey()
+        .args(["account", "add", "--provider", "p", "--user", "svc", "--kind", "access-key", "--create"])
+        .assert()
+        .success();
+    let scoped = sb.json(&["policy", "--provider", "p"]);
+    assert_eq!(scoped["Statement"][0]["Resource"], serde_json::json!(["arn:aws:iam::123456789012:user/svc"]));
+    let wide = sb.json(&["policy", "--provider", "p", "--with-discovery", "--with-delivery"]);
+    assert_eq!(
+        wide["Statement"][0]["Resource"],
+        serde_json::json!(["arn:aws:iam::*:user/*"]),
+        "discovery reads every user"
+    );
+    let account_wide = wide["Statement"][1]["Action"].to_string();
+    for a in [
+        "iam:GenerateCredentialReport",
+        "iam:GetCredentialReport",
+        "iam:ListUsers",
+        "iam:GetAccountAuthorizationDetails",
+    ] {
+        assert!(account_wide.contains(a), "{a} in {account_wide}");
+    }
+}
