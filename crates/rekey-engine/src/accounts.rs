@@ -164,23 +164,9 @@ impl Engine {
         let arn: Arn = user.arn.parse()?;
         let now = self.clock.now();
         let mut account = Account {
-            id: AccountId::random(),
-            provider: new.provider.clone(),
-            user_name: new.user.clone(),
-            user_id: user.user_id,
-            arn,
-            kind: new.kind,
             folder: new.folder.clone(),
             title: new.title.clone(),
-            status: "ok".into(),
-            settings: json!({}),
-            created_at: now,
-            updated_at: now,
-            current_version: None,
-            current_key_id: None,
-            last_rotated_at: None,
-            next_due_at: None,
-            heartbeat: None,
+            ..Account::new(new.provider.clone(), new.user.clone(), user.user_id, arn, new.kind, now)
         };
         match (new.kind, new.key, new.password) {
             (CredentialKind::AccessKey, Some(KeySource::Create), _) => {

@@ -353,23 +353,10 @@ impl Engine {
                 };
                 let now = self.clock.now();
                 let mut account = Account {
-                    id: rekey_domain::AccountId::random(),
-                    provider: provider.clone(),
-                    user_name: user.clone(),
-                    user_id: u.user_id.clone(),
-                    arn: u.arn.parse()?,
-                    kind: *kind,
                     folder: opts.folder.clone(),
                     title: u.owner.as_ref().map(|o| format!("owner: {o}")),
                     status: if key_id.is_some() { "needs-rotation".into() } else { "no-secret".into() },
-                    settings: serde_json::json!({}),
-                    created_at: now,
-                    updated_at: now,
-                    current_version: None,
-                    current_key_id: None,
-                    last_rotated_at: None,
-                    next_due_at: None,
-                    heartbeat: None,
+                    ..Account::new(provider.clone(), user.clone(), u.user_id.clone(), u.arn.parse()?, *kind, now)
                 };
                 // The key is recorded with an empty placeholder secret: it is the current key in
                 // IAM (so rotation retires it), but its secret is unknown (reveal refuses it).

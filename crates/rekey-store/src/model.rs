@@ -119,6 +119,38 @@ pub struct Account {
     pub heartbeat: Option<Heartbeat>,
 }
 
+impl Account {
+    /// A new account with a fresh id, default settings and no secret or history yet.
+    pub fn new(
+        provider: ProviderName,
+        user_name: UserName,
+        user_id: String,
+        arn: Arn,
+        kind: CredentialKind,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: AccountId::random(),
+            provider,
+            user_name,
+            user_id,
+            arn,
+            kind,
+            folder: None,
+            title: None,
+            status: "ok".into(),
+            settings: serde_json::json!({}),
+            created_at: now,
+            updated_at: now,
+            current_version: None,
+            current_key_id: None,
+            last_rotated_at: None,
+            next_due_at: None,
+            heartbeat: None,
+        }
+    }
+}
+
 /// The result of the last heartbeat of an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
