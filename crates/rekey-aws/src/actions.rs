@@ -22,6 +22,8 @@ pub enum Need {
     Preflight,
     /// `provider add-org`, on the management account only.
     Organization,
+    /// Delivery to AWS stores (Secrets Manager, SSM), when such targets are configured.
+    Delivery,
 }
 
 /// Whether an action is scoped to the managed users' ARNs or needs `*`.
@@ -59,6 +61,9 @@ pub const ACTIONS: &[(&str, Need, Scope)] = &[
     ("kms:GenerateDataKey", Need::Vault, Scope::Any),
     ("kms:Decrypt", Need::Vault, Scope::Any),
     ("organizations:ListAccounts", Need::Organization, Scope::Any),
+    ("secretsmanager:PutSecretValue", Need::Delivery, Scope::Any),
+    ("secretsmanager:CreateSecret", Need::Delivery, Scope::Any),
+    ("ssm:PutParameter", Need::Delivery, Scope::Any),
 ];
 
 #[cfg(test)]
@@ -68,10 +73,16 @@ mod tests {
     /// Every operation name the SDK wrappers report is in the table, and nothing else is.
     #[test]
     fn the_table_lists_exactly_the_calls_the_code_makes() {
-        let sources = [include_str!("iam.rs"), include_str!("sts.rs"), include_str!("kms.rs"), include_str!("org.rs")];
+        let sources = [
+            include_str!("iam.rs"),
+            include_str!("sts.rs"),
+            include_str!("kms.rs"),
+            include_str!("org.rs"),
+            include_str!("deliver.rs"),
+        ];
         let mut called: Vec<String> = Vec::new();
         for src in sources {
-            for service in ["\"iam:", "\"sts:", "\"kms:", "\"organizations:"] {
+            for service in ["\"iam:", "\"sts:", "\"kms:", "\"organizations:", "\"secretsmanager:", "\"ssm:"] {
                 for (i, _) in src.match_indices(service) {
                     let rest = &src[i + 1..];
                     let end = rest.find('"').unwrap();

@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod conn;
+pub mod deliver;
 mod error;
 pub mod fake;
 pub mod iam;

@@ -44,6 +44,17 @@ pub enum Target {
         /// The profile name.
         profile: String,
     },
+    /// A new version of an AWS Secrets Manager secret (created if missing), holding
+    /// `{"AccessKeyId", "SecretAccessKey"}` (access keys) or `{"Password"}` (passwords).
+    SecretsManager {
+        /// Secret name or ARN.
+        secret_id: String,
+    },
+    /// An SSM Parameter Store SecureString with the same JSON.
+    Ssm {
+        /// Parameter name.
+        name: String,
+    },
     /// A post-rotation script: JSON (with the secret) on its standard input, never in its
     /// arguments or environment; JSON on its standard output; non-zero exit or timeout fails.
     Script {
@@ -133,6 +144,15 @@ impl RotationSettings {
                             "credentials-file target",
                             format!("path {path:?} profile {profile:?}"),
                             "use --credentials-file PATH --profile NAME",
+                        ));
+                    }
+                }
+                Target::SecretsManager { secret_id: n } | Target::Ssm { name: n } => {
+                    if n.is_empty() || n.len() > 2048 || n.chars().any(char::is_whitespace) {
+                        return Err(ValidationError::new(
+                            "AWS delivery target",
+                            format!("{n:?} is not a secret or parameter name"),
+                            "use a name such as prod/ci/aws-key",
                         ));
                     }
                 }

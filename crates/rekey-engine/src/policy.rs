@@ -6,7 +6,7 @@
 use crate::{Engine, Error, Result};
 use rekey_aws::actions::{Need, Scope, ACTIONS};
 use rekey_aws::AwsErrorClass;
-use rekey_domain::{CredentialKind, ProviderName};
+use rekey_domain::{CredentialKind, ProviderName, Target};
 use rekey_store::AccountFilter;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -16,6 +16,8 @@ struct Needed {
     on_users: Vec<&'static str>,
     account_wide: Vec<&'static str>,
     users: Vec<String>,
+    /// Actions and resources of the configured AWS delivery targets.
+    delivery: Vec<(&'static str, String)>,
 }
 
 /// One action's pre-flight verdict.
@@ -49,7 +51,9 @@ impl Engine {
             Need::Password => kinds.contains(&CredentialKind::Password),
             Need::Account => true,
             Need::Discovery => discovery,
-            Need::SelfPassword | Need::Vault | Need::Always | Need::Preflight | Need::Organization => false,
+            Need::SelfPassword | Need::Vault | Need::Always | Need::Preflight | Need::Organization | Need::Delivery => {
+                false
+            }
         };
         let pick = |scope: Scope| {
             let mut a: Vec<&'static str> =
@@ -57,7 +61,30 @@ impl Engine {
             a.sort_unstable();
             a
         };
-        Ok(Needed { on_users: pick(Scope::User), account_wide: pick(Scope::Any), users })
+        let mut delivery = Vec::new();
+        for a in accounts.iter().filter(|a| kinds.contains(&a.kind)) {
+            for t in Self::settings_of(a)?.targets {
+                match t {
+                    Target::SecretsManager { secret_id } => {
+                        let arn = if secret_id.starts_with("arn:") {
+                            secret_id
+                        } else {
+                            format!("arn:aws:secretsmanager:*:*:secret:{secret_id}*")
+                        };
+                        delivery.push(("secretsmanager:PutSecretValue", arn.clone()));
+                        delivery.push(("secretsmanager:CreateSecret", arn));
+                    }
+                    Target::Ssm { name } => {
+                        delivery.push((
+                            "ssm:PutParameter",
+                            format!("arn:aws:ssm:*:*:parameter/{}", name.trim_start_matches('/')),
+                        ));
+                    }
+                    Target::AwsCredentialsFile { .. } | Target::Script { .. } => {}
+                }
+            }
+        }
+        Ok(Needed { on_users: pick(Scope::User), account_wide: pick(Scope::Any), users, delivery })
     }
 
     /// The policy a provider's principal needs for its accounts of `kinds` (all providers when
@@ -67,6 +94,7 @@ impl Engine {
         provider: Option<ProviderName>,
         kinds: &[CredentialKind],
         discovery: bool,
+        delivery: bool,
     ) -> Result<Value> {
         let n = self.needed(provider, kinds, discovery).await?;
         let mut statements =
@@ -75,6 +103,16 @@ impl Engine {
             statements.push(
                 json!({ "Sid": "RekeyAccountWide", "Effect": "Allow", "Action": n.account_wide, "Resource": "*" }),
             );
+        }
+        if delivery && !n.delivery.is_empty() {
+            let mut actions: Vec<&str> = n.delivery.iter().map(|d| d.0).collect();
+            actions.sort_unstable();
+            actions.dedup();
+            let mut resources: Vec<&str> = n.delivery.iter().map(|d| d.1.as_str()).collect();
+            resources.sort_unstable();
+            resources.dedup();
+            statements
+                .push(json!({ "Sid": "RekeyDelivery", "Effect": "Allow", "Action": actions, "Resource": resources }));
         }
         Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
     }

@@ -20,6 +20,8 @@ pub struct Delivery<'a> {
     pub old_key_id: Option<&'a str>,
     /// The rotation delivering it.
     pub rotation_id: &'a str,
+    /// The provider's connection (AWS stores are written in the account of the credential).
+    pub conn: &'a rekey_aws::Conn,
     /// The access key id (access keys).
     pub key_id: Option<&'a str>,
     /// The secret.
@@ -41,6 +43,8 @@ pub fn sink_for(target: &Target) -> Box<dyn Sink> {
         Target::AwsCredentialsFile { path, profile } => {
             Box::new(CredentialsFile { path: PathBuf::from(path), profile: profile.clone() })
         }
+        Target::SecretsManager { secret_id } => Box::new(AwsStore::SecretsManager(secret_id.clone())),
+        Target::Ssm { name } => Box::new(AwsStore::Ssm(name.clone())),
         Target::Script { command, args, timeout_ms } => Box::new(crate::script::Script {
             command: command.clone(),
             args: args.clone(),
@@ -94,6 +98,41 @@ impl CredentialsFile {
             write_private(&backup_path(&self.path), old).map_err(|e| io("backing up", e))?;
         }
         write_private(&self.path, &new).map_err(|e| io("writing", e))
+    }
+}
+
+/// Secrets Manager or SSM Parameter Store, in the credential's own AWS account.
+#[derive(Debug, Clone)]
+pub enum AwsStore {
+    /// A Secrets Manager secret.
+    SecretsManager(String),
+    /// An SSM parameter.
+    Ssm(String),
+}
+
+#[async_trait]
+impl Sink for AwsStore {
+    fn describe(&self) -> String {
+        match self {
+            Self::SecretsManager(id) => format!("secrets-manager {id}"),
+            Self::Ssm(name) => format!("ssm-parameter {name}"),
+        }
+    }
+
+    async fn deliver(&self, d: &Delivery<'_>) -> Result<()> {
+        let value = Secret::new(match d.key_id {
+            Some(k) => serde_json::json!({ "AccessKeyId": k, "SecretAccessKey": d.secret.expose() }).to_string(),
+            None => serde_json::json!({ "Password": d.secret.expose() }).to_string(),
+        });
+        match self {
+            Self::SecretsManager(id) => {
+                // Same token for the same rotation: delivering again is a no-op.
+                let token = format!("rekey-rotation-{}", d.rotation_id);
+                rekey_aws::deliver::secrets_manager_put(d.conn, id, &value, &token).await?;
+            }
+            Self::Ssm(name) => rekey_aws::deliver::ssm_put(d.conn, name, &value).await?,
+        }
+        Ok(())
     }
 }
 
@@ -185,10 +224,12 @@ mod tests {
         std::fs::write(&path, "[ci]\naws_access_key_id = OLD\n").unwrap();
         let sink = CredentialsFile { path: path.clone(), profile: "ci".into() };
         let secret = Secret::new("s3cr3t");
+        let conn = rekey_aws::Conn::new("us-east-1", None, rekey_aws::ConnCredentials::DefaultChain);
         let d = Delivery {
             account: "p/u/access-key",
             old_key_id: None,
             rotation_id: "r1",
+            conn: &conn,
             key_id: Some("AKIANEW"),
             secret: &secret,
         };

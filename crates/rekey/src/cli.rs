@@ -430,6 +430,12 @@ pub struct AccountSetArgs {
     /// Profile in --credentials-file
     #[arg(long, value_name = "NAME", requires = "credentials_file")]
     pub profile: Option<String>,
+    /// Deliver new access keys to this AWS Secrets Manager secret (created if missing)
+    #[arg(long, value_name = "SECRET_ID")]
+    pub secrets_manager: Option<String>,
+    /// Deliver new access keys to this SSM Parameter Store SecureString
+    #[arg(long, value_name = "NAME")]
+    pub ssm_parameter: Option<String>,
     /// Run this post-rotation script for new access keys (JSON with the secret on its stdin)
     #[arg(long, value_name = "PATH")]
     pub script: Option<String>,

@@ -337,3 +337,50 @@ fn post_rotation_scripts_receive_the_secret_on_stdin_only() {
     let ids: Vec<String> = iam_keys(&moto, &seeded.admin, "svc").into_iter().map(|k| k.0).collect();
     assert_eq!(ids, vec![key], "the aborted rotation's key was deleted");
 }
+
+/// New keys land in Secrets Manager (a new version, the secret created if missing) and in an
+/// SSM SecureString, in the credential's account; the policy names exactly those resources.
+#[test]
+fn new_keys_are_delivered_to_secrets_manager_and_ssm() {
+    let (moto, sb, seeded) = world();
+    fast(&sb, "p/svc/access-key", &["--secrets-manager", "prod/svc/aws", "--ssm-parameter", "/prod/svc/aws"]);
+    sb.rekey().args(["rotate", "p/svc/access-key"]).assert().success();
+    let (key, secret) = current_key(&sb, "p/svc/access-key");
+    let creds = aws_credential_types::Credentials::new(&seeded.admin.0, &seeded.admin.1, None, None, "test");
+    let region = aws_sdk_ssm::config::Region::new("us-east-1");
+    let sm = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(region.clone())
+            .endpoint_url(&moto.url)
+            .credentials_provider(creds.clone())
+            .build(),
+    );
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(region)
+            .endpoint_url(&moto.url)
+            .credentials_provider(creds)
+            .build(),
+    );
+    let stored = iam::block_on(sm.get_secret_value().secret_id("prod/svc/aws").send()).unwrap().secret_string.unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored["AccessKeyId"], key.as_str());
+    assert_eq!(stored["SecretAccessKey"], secret.as_str());
+    let param = iam::block_on(ssm.get_parameter().name("/prod/svc/aws").with_decryption(true).send()).unwrap();
+    let param = param.parameter.unwrap();
+    assert_eq!(param.r#type.unwrap().as_str(), "SecureString");
+    let value: serde_json::Value = serde_json::from_str(&param.value.unwrap()).unwrap();
+    assert_eq!(value["AccessKeyId"], key.as_str());
+    // A second rotation adds a new version.
+    sb.rekey().args(["rotate", "p/svc/access-key"]).assert().success();
+    let (key2, _) = current_key(&sb, "p/svc/access-key");
+    let stored = iam::block_on(sm.get_secret_value().secret_id("prod/svc/aws").send()).unwrap().secret_string.unwrap();
+    assert!(stored.contains(&key2));
+    let policy = sb.json(&["policy", "--provider", "p", "--with-delivery"]);
+    let delivery =
+        policy["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "RekeyDelivery").unwrap().to_string();
+    assert!(delivery.contains("secret:prod/svc/aws*") && delivery.contains("parameter/prod/svc/aws"), "{delivery}");
+    assert!(delivery.contains("ssm:PutParameter") && delivery.contains("secretsmanager:PutSecretValue"));
+}

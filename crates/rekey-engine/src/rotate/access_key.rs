@@ -320,6 +320,7 @@ impl Run<'_> {
                     account: &account,
                     old_key_id: self.rot.old_key_id.as_deref(),
                     rotation_id: &self.rot.id,
+                    conn: &self.conn,
                     key_id: self.rot.new_key_id.as_deref(),
                     secret: &secret,
                 };
@@ -471,6 +472,7 @@ impl Run<'_> {
                     account: &account,
                     old_key_id: self.rot.new_key_id.as_deref(),
                     rotation_id: &self.rot.id,
+                    conn: &self.conn,
                     key_id: v.key_id.as_deref(),
                     secret: &secret,
                 };

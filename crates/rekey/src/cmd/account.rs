@@ -184,7 +184,11 @@ fn parse_set(a: Box<AccountSetArgs>) -> Result<(AccountRef, AccountChanges, Edit
         if a.clear_targets {
             s.targets.clear();
         }
-        for t in [target, script].into_iter().flatten() {
+        let stores = [
+            a.secrets_manager.map(|secret_id| Target::SecretsManager { secret_id }),
+            a.ssm_parameter.map(|name| Target::Ssm { name }),
+        ];
+        for t in [target, script].into_iter().chain(stores).flatten() {
             if !s.targets.contains(&t) {
                 s.targets.push(t);
             }

@@ -17,12 +17,7 @@ pub async fn run(
     if let Some(p) = &provider {
         engine.provider(p).await?;
     }
-    if delivery {
-        // The delivery targets rekey has today (credentials files, scripts) are local: they need
-        // no AWS permission. Say so rather than print an unexplained policy.
-        eprintln!("--with-delivery: the configured delivery targets are local and need no AWS permissions");
-    }
-    let policy = engine.least_privilege(provider, &kinds, discovery).await?;
+    let policy = engine.least_privilege(provider, &kinds, discovery, delivery).await?;
     println!("{}", serde_json::to_string_pretty(&policy).unwrap_or_default());
     Ok(())
 }
