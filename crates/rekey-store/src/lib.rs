@@ -9,6 +9,7 @@
 //! Every mutating method takes the [`AuditEntry`] that describes it and appends it in the same
 //! transaction: a change and its audit record are committed together or not at all.
 
+pub mod access;
 pub mod chain;
 mod error;
 pub mod model;
@@ -19,6 +20,7 @@ mod sql;
 mod sqlite;
 
 pub use error::{Result, StoreError};
+pub use access::{AccessStore, ApiToken, Checkout};
 pub use model::*;
 
 use async_trait::async_trait;
@@ -37,7 +39,7 @@ pub enum OpenMode {
 
 /// The vault's persistence.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: AccessStore + Send + Sync + std::fmt::Debug {
     /// The backend's name, `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -94,7 +96,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Accounts whose next rotation is due at `now`, earliest first (uses the next-due index).
     async fn due_accounts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Account>>;
 
-    /// Appends an event on its own.
+    /// Accounts in good standing whose last heartbeat is older than `before` (or missing),
+    /// stalest first; served by an index, so the cost follows the result.
+    async fn stale_heartbeats(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<Account>>;
+    /// Appends one audit event on its own.
     async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord>;
     /// Events with `seq > after`, in chain order, at most `limit` (for walking the chain).
     async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>>;

@@ -63,3 +63,4 @@ pub fn redact_url(url: &str) -> String {
 }
 
 crate::sql::sql_store!(PgStore, Postgres, PgRow);
+crate::access::access_queries!(PgStore, PgRow);

@@ -136,7 +136,7 @@ macro_rules! sql_store {
             Ok(())
         }
 
-        async fn append_audit_in(tx: &mut Transaction<'static, $db>, e: &AuditEntry) -> Result<AuditRecord> {
+        pub(super) async fn append_audit_in(tx: &mut Transaction<'static, $db>, e: &AuditEntry) -> Result<AuditRecord> {
             <$store>::lock_audit(tx).await?;
             let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut **tx)
@@ -271,10 +271,18 @@ macro_rules! sql_store {
                         what: format!("provider {:?} is used by {used} account(s); remove them first", name.as_str()),
                     });
                 }
-                let sources: Vec<String> = sqlx::query_scalar("SELECT name FROM providers WHERE auth LIKE $1")
-                    .bind(format!("%\"source\":\"{}\"%", name.as_str()))
-                    .fetch_all(&mut *tx)
-                    .await?;
+                // Compared as parsed names: a LIKE pattern would treat `_` as a wildcard, and
+                // SQLite's LIKE ignores case, so a look-alike name would block the delete.
+                let mut sources = Vec::new();
+                for (other, auth) in
+                    sqlx::query_as::<_, (String, String)>("SELECT name, auth FROM providers").fetch_all(&mut *tx).await?
+                {
+                    if let ProviderAuth::AssumeRole { source: Some(s), .. } = json_col(&auth, "providers.auth")? {
+                        if &s == name {
+                            sources.push(other);
+                        }
+                    }
+                }
                 if !sources.is_empty() {
                     return Err(StoreError::Conflict {
                         what: format!("provider {:?} is the source of {}; remove those first", name.as_str(), sources.join(", ")),
@@ -351,12 +359,14 @@ macro_rules! sql_store {
                 sqlx::query(&format!(
                     "{ACCOUNT_SELECT} \
                      WHERE ($1 IS NULL OR a.provider = $1) \
-                       AND ($2 IS NULL OR a.folder = $2 OR a.folder LIKE $3) \
+                       AND ($2 IS NULL OR a.folder = $2 OR substr(a.folder, 1, length($3)) = $3) \
                      ORDER BY a.provider, a.user_name, a.kind"
                 ))
                 .bind(f.provider.as_ref().map(|p| p.as_str().to_owned()))
                 .bind(folder.clone())
-                .bind(folder.map(|x| format!("{x}/%")))
+                // A sub-folder prefix compared exactly: LIKE would make `_` a wildcard (both
+                // backends) and ignore case (SQLite), so `prod_eu` would list `prod-eu/…`.
+                .bind(folder.map(|x| format!("{x}/")))
                 .fetch_all(&self.pool)
                 .await?
                 .iter()
@@ -528,6 +538,20 @@ macro_rules! sql_store {
                      ORDER BY a.next_due_at LIMIT $2"
                 ))
                 .bind(millis(now))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(account_from_row)
+                .collect()
+            }
+
+            async fn stale_heartbeats(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<Account>> {
+                sqlx::query(&format!(
+                    "{ACCOUNT_SELECT} WHERE a.status = 'ok' AND (a.heartbeat_at IS NULL OR a.heartbeat_at < $1) \
+                     ORDER BY a.heartbeat_at LIMIT $2"
+                ))
+                .bind(millis(before))
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?

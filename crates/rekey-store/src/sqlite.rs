@@ -7,7 +7,7 @@ use crate::{OpenMode, Result, StoreError};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{ConnectOptions, Connection, Sqlite, Transaction};
 use std::{path::Path, time::Duration};
 
 /// A vault in one SQLite file.
@@ -27,6 +27,9 @@ impl SqliteStore {
             return Err(StoreError::NoVault { location: path.to_owned() });
         }
         let corrupt = |e: sqlx::Error| StoreError::Corrupt { location: path.to_owned(), problem: e.to_string() };
+        if mode == OpenMode::Existing {
+            check_is_vault(path).await?;
+        }
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(mode == OpenMode::Create)
@@ -37,18 +40,6 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(corrupt)?;
         if !exists {
             restrict_permissions(path);
-        }
-        if mode == OpenMode::Existing {
-            let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'vault_header'")
-                .fetch_one(&pool)
-                .await
-                .map_err(corrupt)?;
-            if tables == 0 {
-                return Err(StoreError::Corrupt {
-                    location: path.to_owned(),
-                    problem: "not a rekey vault (no vault header)".into(),
-                });
-            }
         }
         sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|e| StoreError::Corrupt {
             location: path.to_owned(),
@@ -67,6 +58,23 @@ impl SqliteStore {
     }
 }
 
+/// Refuses a file that is not a rekey vault before the pool's pragmas touch it: switching to
+/// WAL is persistent (it rewrites the file header), so another application's database or a
+/// damaged file must only ever be read. A plain connection that sets no pragmas only reads.
+async fn check_is_vault(path: &str) -> Result<()> {
+    let corrupt = |problem: String| StoreError::Corrupt { location: path.to_owned(), problem };
+    let opts = SqliteConnectOptions::new().filename(path).busy_timeout(Duration::from_secs(30));
+    let mut conn = opts.connect().await.map_err(|e| corrupt(e.to_string()))?;
+    let tables: std::result::Result<i64, _> =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'vault_header'").fetch_one(&mut conn).await;
+    let _ = conn.close().await;
+    match tables {
+        Ok(0) => Err(corrupt("not a rekey vault (no vault header)".into())),
+        Ok(_) => Ok(()),
+        Err(e) => Err(corrupt(e.to_string())),
+    }
+}
+
 /// The vault holds only sealed secrets, but its metadata (who is managed where) is still private.
 fn restrict_permissions(path: &str) {
     #[cfg(unix)]
@@ -79,3 +87,4 @@ fn restrict_permissions(path: &str) {
 }
 
 crate::sql::sql_store!(SqliteStore, Sqlite, SqliteRow);
+crate::access::access_queries!(SqliteStore, SqliteRow);

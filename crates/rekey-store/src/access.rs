@@ -1,0 +1,306 @@
+//! What the server adds to the vault: API tokens (only their hashes), password check-outs and
+//! the cursors of audit exporters. [`AccessStore`] is a supertrait of [`crate::Store`], so an
+//! `Arc<dyn Store>` reaches these too; `access_queries!` implements it once per backend.
+
+use crate::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rekey_domain::{AccountId, Folder};
+use serde::Serialize;
+
+use crate::model::AuditEntry;
+
+/// An API token as stored: never the token itself, only a SHA-256 of its secret part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    /// Public id, the `ID` in `rk_ID_SECRET`.
+    pub id: String,
+    /// A label for people.
+    pub name: String,
+    /// `admin`, `operator` or `auditor`.
+    pub role: String,
+    /// The folders it may act in (with their sub-folders); empty means every folder.
+    pub folders: Vec<Folder>,
+    /// Hex SHA-256 of the secret part.
+    #[serde(skip)]
+    pub hash: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// One check-out of an account's password: exclusive while open; it ends at check-in or, once
+/// expired, when the scheduler rotates the password the holder saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checkout {
+    /// Its id.
+    pub id: String,
+    /// The account checked out.
+    pub account_id: AccountId,
+    /// Who holds it (`token:ID`).
+    pub holder: String,
+    /// When it began.
+    pub started_at: DateTime<Utc>,
+    /// When it lapses.
+    pub expires_at: DateTime<Utc>,
+    /// When it ended, if it has.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// `checked-in` or `expired`.
+    pub end_reason: Option<String>,
+}
+
+/// Tokens, check-outs and export cursors.
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Stores a new token.
+    async fn insert_token(&self, t: &ApiToken, audit: &AuditEntry) -> Result<()>;
+    /// One token by id.
+    async fn token(&self, id: &str) -> Result<ApiToken>;
+    /// Every token, newest first.
+    async fn tokens(&self) -> Result<Vec<ApiToken>>;
+    /// Revokes a token; `Conflict` if it already was.
+    async fn revoke_token(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<()>;
+
+    /// Opens a check-out; `Conflict` while another one on the account is open.
+    async fn open_checkout(&self, c: &Checkout, audit: &AuditEntry) -> Result<()>;
+    /// The account's open check-out, if any.
+    async fn open_checkout_of(&self, account: &AccountId) -> Result<Option<Checkout>>;
+    /// Marks an open check-out returned: it lapses at `at` (the scheduler then rotates).
+    async fn return_checkout(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<()>;
+    /// Ends an open check-out; `Conflict` if it had already ended.
+    async fn end_checkout(&self, id: &str, at: DateTime<Utc>, reason: &str, audit: &AuditEntry) -> Result<()>;
+    /// Open check-outs whose expiry is at or before `now`, oldest first.
+    async fn expired_checkouts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Checkout>>;
+
+    /// The last audit sequence number an exporter shipped (0 before the first).
+    async fn export_cursor(&self, name: &str) -> Result<i64>;
+    /// Records how far an exporter got.
+    async fn set_export_cursor(&self, name: &str, seq: i64) -> Result<()>;
+}
+
+macro_rules! access_queries {
+    ($store:ident, $row:ident) => {
+        mod access_queries {
+            use super::shared_queries::append_audit_in;
+            use super::{$row, $store};
+            use $crate::access::{AccessStore, ApiToken, Checkout};
+            use $crate::sql::{json_col, parse_col, to_json};
+            use $crate::{from_millis, millis, model::AuditEntry, Result, StoreError};
+            use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
+            use rekey_domain::AccountId;
+            use sqlx::Row;
+
+            const TOKEN_COLS: &str = "id, name, role, folders, hash, created_at, expires_at, revoked_at";
+            const CHECKOUT_COLS: &str = "id, account_id, holder, started_at, expires_at, ended_at, end_reason";
+
+            fn token_from_row(r: &$row) -> Result<ApiToken> {
+                Ok(ApiToken {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    role: r.try_get("role")?,
+                    folders: json_col(&r.try_get::<String, _>("folders")?, "api_tokens.folders")?,
+                    hash: r.try_get("hash")?,
+                    created_at: from_millis(r.try_get("created_at")?),
+                    expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_millis),
+                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_millis),
+                })
+            }
+
+            fn checkout_from_row(r: &$row) -> Result<Checkout> {
+                Ok(Checkout {
+                    id: r.try_get("id")?,
+                    account_id: parse_col(&r.try_get::<String, _>("account_id")?, "checkouts.account_id")?,
+                    holder: r.try_get("holder")?,
+                    started_at: from_millis(r.try_get("started_at")?),
+                    expires_at: from_millis(r.try_get("expires_at")?),
+                    ended_at: r.try_get::<Option<i64>, _>("ended_at")?.map(from_millis),
+                    end_reason: r.try_get("end_reason")?,
+                })
+            }
+
+            #[async_trait]
+            impl AccessStore for $store {
+                async fn insert_token(&self, t: &ApiToken, audit: &AuditEntry) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(&format!("INSERT INTO api_tokens ({TOKEN_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"))
+                        .bind(&t.id)
+                        .bind(&t.name)
+                        .bind(&t.role)
+                        .bind(to_json(&t.folders))
+                        .bind(&t.hash)
+                        .bind(millis(t.created_at))
+                        .bind(t.expires_at.map(millis))
+                        .bind(t.revoked_at.map(millis))
+                        .execute(&mut *tx)
+                        .await?;
+                    append_audit_in(&mut tx, audit).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn token(&self, id: &str) -> Result<ApiToken> {
+                    sqlx::query(&format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = $1"))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|r| token_from_row(&r))
+                        .transpose()?
+                        .ok_or_else(|| StoreError::not_found(format!("token {id:?}")))
+                }
+
+                async fn tokens(&self) -> Result<Vec<ApiToken>> {
+                    sqlx::query(&format!("SELECT {TOKEN_COLS} FROM api_tokens ORDER BY created_at DESC, id"))
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map(token_from_row)
+                        .collect()
+                }
+
+                async fn revoke_token(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                        .bind(millis(at))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM api_tokens WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        return Err(match exists {
+                            Some(_) => StoreError::Conflict { what: format!("token {id:?} is already revoked") },
+                            None => StoreError::not_found(format!("token {id:?}")),
+                        });
+                    }
+                    append_audit_in(&mut tx, audit).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn open_checkout(&self, c: &Checkout, audit: &AuditEntry) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let held: Option<String> =
+                        sqlx::query_scalar("SELECT holder FROM checkouts WHERE account_id = $1 AND ended_at IS NULL")
+                            .bind(c.account_id.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if let Some(holder) = held {
+                        return Err(StoreError::Conflict {
+                            what: format!("account {} is checked out by {holder}", c.account_id),
+                        });
+                    }
+                    sqlx::query(&format!("INSERT INTO checkouts ({CHECKOUT_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7)"))
+                        .bind(&c.id)
+                        .bind(c.account_id.as_str())
+                        .bind(&c.holder)
+                        .bind(millis(c.started_at))
+                        .bind(millis(c.expires_at))
+                        .bind(c.ended_at.map(millis))
+                        .bind(&c.end_reason)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| match e.as_database_error() {
+                            // A concurrent check-out won the unique index.
+                            Some(d) if d.is_unique_violation() => StoreError::Conflict {
+                                what: format!("account {} is already checked out", c.account_id),
+                            },
+                            _ => StoreError::from(e),
+                        })?;
+                    append_audit_in(&mut tx, audit).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn open_checkout_of(&self, account: &AccountId) -> Result<Option<Checkout>> {
+                    sqlx::query(&format!(
+                        "SELECT {CHECKOUT_COLS} FROM checkouts WHERE account_id = $1 AND ended_at IS NULL"
+                    ))
+                    .bind(account.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|r| checkout_from_row(&r))
+                    .transpose()
+                }
+
+                async fn return_checkout(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let done = sqlx::query(
+                        "UPDATE checkouts SET expires_at = CASE WHEN expires_at < $1 THEN expires_at ELSE $1 END, \
+                         end_reason = 'checked-in' WHERE id = $2 AND ended_at IS NULL",
+                    )
+                    .bind(millis(at))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::Conflict { what: format!("check-out {id} has already ended") });
+                    }
+                    append_audit_in(&mut tx, audit).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn end_checkout(&self, id: &str, at: DateTime<Utc>, reason: &str, audit: &AuditEntry) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let done = sqlx::query(
+                        "UPDATE checkouts SET ended_at = $1, end_reason = COALESCE(end_reason, $2) \
+                         WHERE id = $3 AND ended_at IS NULL",
+                    )
+                    .bind(millis(at))
+                    .bind(reason)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::Conflict { what: format!("check-out {id} has already ended") });
+                    }
+                    append_audit_in(&mut tx, audit).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn expired_checkouts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Checkout>> {
+                    sqlx::query(&format!(
+                        "SELECT {CHECKOUT_COLS} FROM checkouts WHERE ended_at IS NULL AND expires_at <= $1 \
+                         ORDER BY expires_at LIMIT $2"
+                    ))
+                    .bind(millis(now))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(checkout_from_row)
+                    .collect()
+                }
+
+                async fn export_cursor(&self, name: &str) -> Result<i64> {
+                    let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM export_cursors WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(seq.unwrap_or(0))
+                }
+
+                async fn set_export_cursor(&self, name: &str, seq: i64) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO export_cursors (name, seq) VALUES ($1, $2) \
+                         ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+                    )
+                    .bind(name)
+                    .bind(seq)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use access_queries;
