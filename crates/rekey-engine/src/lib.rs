@@ -3,6 +3,7 @@
 //! Data flows one way: front ends (CLI, HTTP) → engine → store / AWS / clock.
 
 pub mod accounts;
+mod checkout;
 mod audit;
 pub mod batch;
 pub mod connect;
@@ -19,6 +20,7 @@ pub mod rotate;
 pub mod script;
 pub mod settings;
 pub mod sink;
+mod tick;
 pub mod vault;
 
 pub use accounts::{AccountRef, KeySource, NewAccount, Removed};
@@ -28,4 +30,5 @@ pub use error::{Error, ErrorClass, Result};
 pub use providers::{AuthSpec, NewProvider};
 pub use rotate::{Report, RotateOptions};
 pub use settings::AccountChanges;
+pub use tick::{TickOptions, TickReport};
 pub use vault::{Deps, Engine, KeySource as MasterKeySource, MasterKey};

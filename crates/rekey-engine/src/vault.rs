@@ -12,7 +12,13 @@ use rekey_domain::SecretState;
 use rekey_domain::{Clock, MAX_SECRET_LEN};
 use rekey_store::{AuditEntry, Origin, SecretVersion, Store, VaultHeader};
 use serde_json::{json, Value};
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
 
 const WRAP_CONTEXT: &str = "rekey-vault-key-v1";
 const FORMAT: i64 = 1;
@@ -61,6 +67,8 @@ pub struct Engine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) actor: String,
     pub(crate) aws: Arc<dyn AwsConnector>,
+    /// Set when the process is shutting down: rotations stop at their next journal boundary.
+    stopping: Arc<AtomicBool>,
 }
 
 /// The collaborators an engine is built from.
@@ -112,7 +120,7 @@ impl Engine {
                 (key, "kms", json!({ "key_id": key_id, "region": region, "endpoint_url": endpoint_url }), blob)
             }
         };
-        let engine = Self { store: deps.store, key, clock: deps.clock, actor: deps.actor, aws: deps.aws };
+        let engine = Self::assemble(deps, key);
         let header = VaultHeader {
             format: FORMAT,
             key_source: source.into(),
@@ -176,7 +184,47 @@ impl Engine {
                 })
             }
         };
-        Ok(Self { store: deps.store, key, clock: deps.clock, actor: deps.actor, aws: deps.aws })
+        Ok(Self::assemble(deps, key))
+    }
+
+    fn assemble(deps: Deps, key: VaultKey) -> Self {
+        Self {
+            store: deps.store,
+            key,
+            clock: deps.clock,
+            actor: deps.actor,
+            aws: deps.aws,
+            stopping: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The same unlocked vault acting for someone else (an API token, the scheduler): audit
+    /// events name `actor`. Shares the stop flag.
+    pub fn acting_as(&self, actor: impl Into<String>) -> Self {
+        Self {
+            store: self.store.clone(),
+            key: self.key.clone(),
+            clock: self.clock.clone(),
+            actor: actor.into(),
+            aws: self.aws.clone(),
+            stopping: self.stopping.clone(),
+        }
+    }
+
+    /// Who the audit log names for this engine's actions.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// Asks every rotation of this engine (and of engines made from it by [`Self::acting_as`])
+    /// to stop at its next journal boundary; recovery resumes them later.
+    pub fn request_stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Self::request_stop`] was called.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// The store (read-only use by front ends, e.g. listing).
@@ -219,7 +267,8 @@ impl Engine {
     }
 
     /// An audit entry by this engine's actor, now.
-    pub(crate) fn audit_entry(&self, action: &str, target: Option<&str>, outcome: &str, detail: Value) -> AuditEntry {
+    /// An audit event by this engine's actor, stamped now.
+    pub fn audit_entry(&self, action: &str, target: Option<&str>, outcome: &str, detail: Value) -> AuditEntry {
         AuditEntry {
             at: self.clock.now(),
             actor: self.actor.clone(),

@@ -163,6 +163,10 @@ impl Run<'_> {
     /// Walks the machine until it finishes or must wait.
     pub async fn drive(&mut self) -> Result<()> {
         while !self.rot.phase.is_final() {
+            if self.engine.stopping() {
+                // Shutting down: the journal holds this phase; recovery resumes from it.
+                break;
+            }
             let step = match self.rot.kind {
                 CredentialKind::AccessKey => self.access_key_step().await?,
                 CredentialKind::Password => self.password_step().await?,

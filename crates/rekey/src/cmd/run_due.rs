@@ -8,8 +8,7 @@ use crate::{
     context,
 };
 use rekey_domain::duration::parse_duration_ms;
-use rekey_engine::{Engine, Error, Result, RotateOptions};
-use rekey_store::AccountFilter;
+use rekey_engine::{Engine, Error, Result, TickOptions};
 use std::{sync::Arc, time::Duration};
 
 pub async fn run(global: &Global, format: Format, args: RunDueArgs) -> Result<()> {
@@ -36,29 +35,19 @@ pub async fn run(global: &Global, format: Format, args: RunDueArgs) -> Result<()
 }
 
 async fn tick(engine: &Arc<Engine>, format: Format, heartbeat_every: u64, concurrency: usize) -> Result<()> {
-    let now = engine.clock().now();
-    let mut reports = engine.recover().await?;
-    reports.retain(|r| r.outcome != "retiring");
-    let due = engine.store().due_accounts(now, 10_000).await?;
-    reports.extend(engine.rotate_many(due, RotateOptions::default(), false, concurrency).await);
-    let stale_before = now - chrono::Duration::milliseconds(i64::try_from(heartbeat_every).unwrap_or(i64::MAX / 2));
-    let stale: Vec<_> = engine
-        .accounts(&AccountFilter::default())
-        .await?
-        .into_iter()
-        .filter(|a| a.status == "ok" && a.heartbeat.as_ref().is_none_or(|h| h.at < stale_before))
-        .collect();
-    let beats = engine.heartbeat_many(stale, concurrency).await;
-    let failed_beats = beats.iter().filter(|(_, r)| !matches!(r, Ok(h) if h.status == "ok")).count();
-    if !reports.is_empty() || format == Format::Json {
-        rotate::print_reports(format, &reports, false);
+    let opts = TickOptions { heartbeat_every_ms: heartbeat_every, concurrency, ..TickOptions::default() };
+    let done = engine.tick(&opts).await?;
+    let failed_beats = done.failed_heartbeats();
+    if !done.rotations.is_empty() || format == Format::Json {
+        rotate::print_reports(format, &done.rotations, false);
     }
     eprintln!(
-        "run-due: {} rotation(s) worked, {} heartbeat(s), {failed_beats} with problems",
-        reports.len(),
-        beats.len()
+        "run-due: {} rotation(s) worked, {} heartbeat(s), {failed_beats} with problems{}",
+        done.rotations.len(),
+        done.heartbeats.len(),
+        if done.deferred > 0 { format!(", {} deferred (checked out)", done.deferred) } else { String::new() }
     );
-    rotate::check_reports(&reports)?;
+    rotate::check_reports(&done.rotations)?;
     if failed_beats > 0 {
         return Err(Error::Findings(format!("{failed_beats} heartbeat(s) found problems")));
     }
@@ -66,7 +55,7 @@ async fn tick(engine: &Arc<Engine>, format: Format, heartbeat_every: u64, concur
 }
 
 /// SIGTERM (systemd's stop signal); never on platforms without it.
-async fn terminated() {
+pub async fn terminated() {
     #[cfg(unix)]
     if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         s.recv().await;

@@ -1,0 +1,82 @@
+//! Check-out and check-in of console passwords, the PAM workflow: a check-out hands the
+//! current password to one holder for a while and keeps everyone else out; check-in or expiry
+//! makes the scheduler rotate the password (see [`crate::tick`]), so the password the holder
+//! saw stops working. The check-out ends only once that rotation succeeded.
+
+use crate::{AccountRef, Engine, Error, Result};
+use rekey_crypto::Secret;
+use rekey_domain::{CredentialKind, SecretState};
+use rekey_store::{Account, Checkout};
+use serde_json::json;
+
+/// Longest check-out rekey grants: a day.
+pub const MAX_CHECKOUT_MS: u64 = 24 * 3_600_000;
+
+impl Engine {
+    /// Checks out `r`'s password for `ttl_ms` to this engine's actor.
+    pub async fn checkout(&self, r: &AccountRef, ttl_ms: u64) -> Result<(Checkout, Account, Secret)> {
+        if ttl_ms == 0 || ttl_ms > MAX_CHECKOUT_MS {
+            return Err(Error::usage("a check-out lasts from 1s to 24h", "pass a duration such as 1h"));
+        }
+        let account = self.account(r).await?;
+        if account.kind != CredentialKind::Password {
+            return Err(Error::usage(
+                format!("account {} holds an access key; only console passwords are checked out", account.id),
+                "check out a password account (KIND password), or use reveal for keys",
+            ));
+        }
+        let current = self.store.secret_in_state(account.id.as_str(), SecretState::Current).await?;
+        let Some(v) = current.filter(|_| account.status == "ok") else {
+            return Err(Error::conflict(
+                format!("account {} has no usable password to check out", account.id),
+                "rotate the account so rekey sets and stores a password",
+            ));
+        };
+        let secret = self.open_version(&v)?;
+        let now = self.clock.now();
+        let ttl = chrono::Duration::milliseconds(i64::try_from(ttl_ms).unwrap_or(i64::MAX / 2));
+        let c = Checkout {
+            id: format!("co_{:016x}", rand::random::<u64>()),
+            account_id: account.id.clone(),
+            holder: self.actor.clone(),
+            started_at: now,
+            expires_at: now + ttl,
+            ended_at: None,
+            end_reason: None,
+        };
+        let detail = json!({ "checkout": c.id, "version": v.version, "expires_at": c.expires_at });
+        self.store.open_checkout(&c, &self.audit_entry("account.checkout", Some(account.id.as_str()), "ok", detail)).await?;
+        Ok((c, account, secret))
+    }
+
+    /// Returns `r`'s check-out; the next tick rotates the password and ends it. Only the
+    /// holder may check in unless `any_holder`.
+    pub async fn checkin(&self, r: &AccountRef, any_holder: bool) -> Result<Checkout> {
+        let account = self.account(r).await?;
+        let Some(c) = self.store.open_checkout_of(&account.id).await? else {
+            return Err(Error::conflict(
+                format!("account {} is not checked out", account.id),
+                "check it out first (POST …/checkout)",
+            ));
+        };
+        if c.holder != self.actor && !any_holder {
+            return Err(Error::conflict(
+                format!("account {} is checked out by {}, not by {}", account.id, c.holder, self.actor),
+                "only the holder (or an admin) can check it in",
+            ));
+        }
+        let now = self.clock.now();
+        let detail = json!({ "checkout": c.id, "holder": c.holder });
+        let audit = self.audit_entry("account.checkin", Some(account.id.as_str()), "ok", detail);
+        self.store.return_checkout(&c.id, now, &audit).await?;
+        Ok(Checkout { expires_at: now.min(c.expires_at), end_reason: Some("checked-in".into()), ..c })
+    }
+
+    /// Ends a check-out whose password was rotated (or whose account is gone).
+    pub(crate) async fn end_checkout(&self, c: &Checkout, reason: &str) -> Result<()> {
+        let detail = json!({ "checkout": c.id, "holder": c.holder, "reason": reason });
+        let audit = self.audit_entry("account.checkout-end", Some(c.account_id.as_str()), "ok", detail);
+        self.store.end_checkout(&c.id, self.clock.now(), reason, &audit).await?;
+        Ok(())
+    }
+}

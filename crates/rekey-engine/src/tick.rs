@@ -1,0 +1,103 @@
+//! One scheduler tick, shared by `rekey run-due` and the server: recover what was interrupted,
+//! rotate the passwords whose check-out lapsed or was returned, rotate what is due, and
+//! heartbeat what is stale. Every step reads an index (open rotations, open check-outs by
+//! expiry, accounts by next-due and by last heartbeat), so a tick costs what is due, not what
+//! the vault holds.
+
+use crate::{rotate::Report, Engine, Result, RotateOptions};
+use rekey_store::{Account, Heartbeat};
+use std::sync::Arc;
+
+/// How much one tick may do.
+#[derive(Debug, Clone)]
+pub struct TickOptions {
+    /// Heartbeat an account whose last heartbeat is older than this.
+    pub heartbeat_every_ms: u64,
+    /// Accounts worked at once (the per-provider cap of [`crate::batch`] applies too).
+    pub concurrency: usize,
+    /// Most accounts taken per step; the rest wait for the next tick.
+    pub limit: i64,
+}
+
+impl Default for TickOptions {
+    fn default() -> Self {
+        Self { heartbeat_every_ms: 24 * 3_600_000, concurrency: 8, limit: 10_000 }
+    }
+}
+
+/// What a tick did.
+#[derive(Debug, Default)]
+pub struct TickReport {
+    /// Rotations worked: recovered, check-outs ended, scheduled.
+    pub rotations: Vec<Report>,
+    /// Heartbeats run, with their results.
+    pub heartbeats: Vec<(Account, Result<Heartbeat>)>,
+    /// Accounts passed over because their password is checked out.
+    pub deferred: usize,
+}
+
+impl TickReport {
+    /// Heartbeats that failed or found problems.
+    pub fn failed_heartbeats(&self) -> usize {
+        self.heartbeats.iter().filter(|(_, r)| !matches!(r, Ok(h) if h.status == "ok")).count()
+    }
+}
+
+impl Engine {
+    /// Runs one tick (see the module docs). Stops starting work once [`Engine::stopping`].
+    pub async fn tick(self: &Arc<Self>, opts: &TickOptions) -> Result<TickReport> {
+        let mut out = TickReport::default();
+        out.rotations = self.recover().await?;
+        out.rotations.retain(|r| r.outcome != "retiring");
+        out.rotations.extend(self.end_lapsed_checkouts(opts).await?);
+        if self.stopping() {
+            return Ok(out);
+        }
+        let now = self.clock.now();
+        let mut due = Vec::new();
+        for account in self.store.due_accounts(now, opts.limit).await? {
+            if self.store.open_checkout_of(&account.id).await?.is_some() {
+                out.deferred += 1;
+            } else {
+                due.push(account);
+            }
+        }
+        out.rotations.extend(self.rotate_many(due, RotateOptions::default(), false, opts.concurrency).await);
+        if self.stopping() {
+            return Ok(out);
+        }
+        let every = i64::try_from(opts.heartbeat_every_ms).unwrap_or(i64::MAX / 2);
+        let stale = self.store.stale_heartbeats(now - chrono::Duration::milliseconds(every), opts.limit).await?;
+        out.heartbeats = self.heartbeat_many(stale, opts.concurrency).await;
+        Ok(out)
+    }
+
+    /// Rotates every password whose check-out expired or was checked in, and ends the
+    /// check-out once the password the holder saw is dead. A failed rotation leaves the
+    /// check-out open (so nobody else checks out the seen password) for the next tick.
+    async fn end_lapsed_checkouts(self: &Arc<Self>, opts: &TickOptions) -> Result<Vec<Report>> {
+        let now = self.clock.now();
+        let mut reports = Vec::new();
+        for c in self.store.expired_checkouts(now, opts.limit).await? {
+            if self.stopping() {
+                break;
+            }
+            let report = match self.store.account(&c.account_id).await {
+                Ok(account) => {
+                    let r = self.rotate(&account, &RotateOptions::default()).await;
+                    r.unwrap_or_else(|e| Report::refused(&account, &e))
+                }
+                Err(rekey_store::StoreError::NotFound { .. }) => {
+                    self.end_checkout(&c, "account-removed").await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if matches!(report.outcome.as_str(), "done" | "retiring") {
+                self.end_checkout(&c, "rotated").await?;
+            }
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+}
