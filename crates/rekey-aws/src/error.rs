@@ -88,6 +88,7 @@ impl AwsError {
         };
         let class =
             if matches!(err, SdkError::DispatchFailure(ref d) if d.is_user()) { AwsErrorClass::Auth } else { class };
+        record(operation, code.as_deref().unwrap_or(class.as_label()));
         Self { class, operation, code, message }
     }
 }
@@ -177,5 +178,36 @@ mod tests {
         assert_eq!(classify(None, Some(500)), AwsErrorClass::Retryable);
         assert_eq!(classify(Some("LimitExceeded"), Some(409)), AwsErrorClass::Limit);
         assert_eq!(classify(Some("Weird"), Some(400)), AwsErrorClass::Other);
+    }
+}
+
+/// AWS call failures seen by this process, by operation and error code (or class when the
+/// service gave no code): what the server's `/metrics` exports.
+static ERRORS: std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn record(operation: &str, code: &str) {
+    if let Ok(mut m) = ERRORS.lock() {
+        *m.entry((operation.to_owned(), code.to_owned())).or_default() += 1;
+    }
+}
+
+/// A snapshot of the failure counts: `((operation, code), count)`.
+pub fn error_counts() -> Vec<((String, String), u64)> {
+    ERRORS.lock().map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default()
+}
+
+impl AwsErrorClass {
+    /// A short label for metrics.
+    pub fn as_label(self) -> &'static str {
+        match self {
+            Self::NotFound => "not-found",
+            Self::Limit => "limit",
+            Self::Conflict => "conflict",
+            Self::Auth => "auth",
+            Self::Invalid => "invalid",
+            Self::Retryable => "retryable",
+            Self::Other => "other",
+        }
     }
 }

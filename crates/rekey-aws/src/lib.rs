@@ -14,7 +14,7 @@ pub mod org;
 pub mod sts;
 
 pub use conn::{Conn, ConnCredentials};
-pub use error::{AwsError, AwsErrorClass};
+pub use error::{error_counts, AwsError, AwsErrorClass};
 pub use iam::{AccessKeyMeta, IamApi, IamUser, LastUsed, LoginProfileInfo, ReportRow, SdkIam, Simulated};
 pub use sts::{CallerIdentity, SdkSts, StsApi};
 

@@ -20,6 +20,7 @@ pub mod rotate;
 pub mod script;
 pub mod settings;
 pub mod sink;
+pub mod stats;
 mod tick;
 pub mod vault;
 

@@ -90,6 +90,53 @@ pub enum Command {
     /// Read the audit log
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Run the server: scheduler, REST API, health and metrics (stops cleanly on SIGTERM)
+    Serve(ServeArgs),
+    /// Manage API tokens for the server
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8270; config key `listen`, env REKEY_LISTEN)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// TOML configuration file (unknown keys are rejected)
+    #[arg(long, value_name = "FILE", env = "REKEY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key)
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token; it is printed once and only its hash is stored
+    Create {
+        /// admin, operator or auditor
+        #[arg(long)]
+        role: String,
+        /// A label for people
+        #[arg(long)]
+        name: String,
+        /// Confine the token to this folder (and sub-folders); repeatable
+        #[arg(long = "folder", value_name = "FOLDER")]
+        folders: Vec<String>,
+        /// Lifetime, e.g. 30d (default: no expiry)
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// List tokens (never their secrets)
+    List,
+    /// Revoke a token by id
+    Revoke {
+        /// Token id (the part after `rk_`)
+        id: String,
+    },
 }
 
 /// Which accounts a command acts on.

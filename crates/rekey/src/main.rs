@@ -46,6 +46,8 @@ async fn run(cli: Cli) -> rekey_engine::Result<()> {
         Command::Rotation(c) => cmd::rotate::rotation(g, format, c).await,
         Command::Discover(args) => cmd::discover::run(g, format, args).await,
         Command::Report(args) => cmd::report::run(g, format, args).await,
+        Command::Serve(args) => cmd::serve::run(g, args).await,
+        Command::Token(c) => cmd::serve::token(g, format, c).await,
         Command::Policy { provider, kinds, with_discovery, with_delivery } => {
             cmd::policy::run(g, provider, kinds, with_discovery, with_delivery).await
         }

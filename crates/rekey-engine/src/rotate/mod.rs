@@ -115,6 +115,8 @@ pub(crate) struct Run<'a> {
     pub rot: Rotation,
     pub facts: Facts,
     pub opts: RotateOptions,
+    /// When the last phase was journaled (for the phase-duration statistics).
+    pub last_step: Instant,
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -156,6 +158,8 @@ impl Run<'_> {
             ),
             other => other.into(),
         })?;
+        crate::stats::record_phase(self.kind_name(), phase.as_str(), self.last_step.elapsed());
+        self.last_step = Instant::now();
         crash_point(&format!("{}:{phase}", self.kind_name()));
         Ok(())
     }
@@ -285,6 +289,7 @@ impl Engine {
         let lease = self.lease(&account.id).await?;
         let result = self.rotate_held(account, opts, &lease, started).await;
         lease.release().await;
+        crate::stats::record_outcome(result.as_ref().map_or("refused", |r| r.outcome.as_str()));
         result
     }
 
@@ -346,7 +351,19 @@ impl Engine {
         let conn = self.conn(&provider).await?;
         let iam = self.aws.iam(&conn).await;
         let facts: Facts = serde_json::from_value(rot.data.clone()).unwrap_or_default();
-        Ok(Run { engine: self, lease, account, settings, provider, conn, iam, rot, facts, opts: opts.clone() })
+        Ok(Run {
+            engine: self,
+            lease,
+            account,
+            settings,
+            provider,
+            conn,
+            iam,
+            rot,
+            facts,
+            opts: opts.clone(),
+            last_step: Instant::now(),
+        })
     }
 
     /// Resumes every unfinished rotation whose lease is free or whose owner died. Rotations
@@ -391,6 +408,7 @@ impl Engine {
             }
             .await;
             lease.release().await;
+            crate::stats::record_outcome(outcome.as_ref().map_or("refused", |r| r.outcome.as_str()));
             reports.push(outcome?);
         }
         Ok(reports)

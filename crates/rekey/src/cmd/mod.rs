@@ -10,3 +10,4 @@ pub mod report;
 mod report_html;
 pub mod rotate;
 pub mod run_due;
+pub mod serve;

@@ -1,0 +1,51 @@
+//! Process-wide rotation statistics for the server's `/metrics`: how long each phase took
+//! (time from journaling the previous phase to journaling this one) and how rotations ended.
+
+use std::{collections::BTreeMap, sync::Mutex, time::Duration};
+
+/// Upper bounds of the phase-duration histogram buckets, in seconds.
+pub const BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+
+/// One histogram: counts per bucket (cumulative at export), sum and count.
+#[derive(Debug, Clone, Default)]
+pub struct Histogram {
+    /// Observations at or below each bound of [`BUCKETS`] (not cumulative).
+    pub buckets: [u64; BUCKETS.len()],
+    /// Sum of observations, seconds.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+static PHASES: Mutex<BTreeMap<(String, String), Histogram>> = Mutex::new(BTreeMap::new());
+static OUTCOMES: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+/// Records that a rotation of `kind` reached `phase` `took` after its previous phase.
+pub fn record_phase(kind: &str, phase: &str, took: Duration) {
+    let secs = took.as_secs_f64();
+    if let Ok(mut m) = PHASES.lock() {
+        let h = m.entry((kind.to_owned(), phase.to_owned())).or_default();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            h.buckets[i] += 1;
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+}
+
+/// Records how a rotation ended (`done`, `aborted`, `interrupted`, `refused`, `retiring`).
+pub fn record_outcome(outcome: &str) {
+    if let Ok(mut m) = OUTCOMES.lock() {
+        *m.entry(outcome.to_owned()).or_default() += 1;
+    }
+}
+
+/// Phase histograms by `(kind, phase)`.
+pub fn phases() -> Vec<((String, String), Histogram)> {
+    PHASES.lock().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+}
+
+/// Rotation outcomes with their counts.
+pub fn outcomes() -> Vec<(String, u64)> {
+    OUTCOMES.lock().map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default()
+}

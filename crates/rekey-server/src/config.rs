@@ -1,0 +1,258 @@
+//! The server's configuration: defaults, then a TOML file (`--config`), then `REKEY_*`
+//! environment variables, then command-line flags. Unknown keys in the file are rejected; the
+//! result is validated into a [`Config`] before anything starts.
+
+use rekey_domain::duration::parse_duration_ms;
+use serde::Deserialize;
+use std::{net::SocketAddr, path::PathBuf};
+
+/// A configuration problem, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+fn bad(message: impl Into<String>, hint: impl Into<String>) -> ConfigError {
+    ConfigError { message: message.into(), hint: hint.into() }
+}
+
+/// Everything `rekey serve` reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on (`REKEY_LISTEN`).
+    pub listen: String,
+    /// PEM certificate chain; with `tls_key`, the server speaks HTTPS only (`REKEY_TLS_CERT`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (`REKEY_TLS_KEY`).
+    pub tls_key: Option<PathBuf>,
+    /// Serve `/metrics` without a token (`REKEY_PUBLIC_METRICS`).
+    pub public_metrics: bool,
+    /// The scheduler.
+    pub scheduler: SchedulerConfig,
+    /// Password check-outs.
+    pub checkout: CheckoutConfig,
+}
+
+/// `[scheduler]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Run scheduled work on this node (`REKEY_SCHEDULER_ENABLED`).
+    pub enabled: bool,
+    /// Time between ticks (`REKEY_SCHEDULER_INTERVAL`).
+    pub interval: String,
+    /// Heartbeat accounts whose last heartbeat is older than this (`REKEY_SCHEDULER_HEARTBEAT_EVERY`).
+    pub heartbeat_every: String,
+    /// Accounts worked at once; at most 8 per provider in any case (`REKEY_SCHEDULER_CONCURRENCY`).
+    pub concurrency: usize,
+}
+
+/// `[checkout]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckoutConfig {
+    /// A check-out's length when the request names none (`REKEY_CHECKOUT_DEFAULT_TTL`).
+    pub default_ttl: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8270".into(),
+            tls_cert: None,
+            tls_key: None,
+            public_metrics: false,
+            scheduler: SchedulerConfig::default(),
+            checkout: CheckoutConfig::default(),
+        }
+    }
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self { enabled: true, interval: "30s".into(), heartbeat_every: "24h".into(), concurrency: 8 }
+    }
+}
+
+impl Default for CheckoutConfig {
+    fn default() -> Self {
+        Self { default_ttl: "1h".into() }
+    }
+}
+
+/// Environment variables and the config keys they set, with the value's type.
+const ENV_KEYS: [(&str, &[&str], Kind); 9] = [
+    ("REKEY_LISTEN", &["listen"], Kind::Text),
+    ("REKEY_TLS_CERT", &["tls_cert"], Kind::Text),
+    ("REKEY_TLS_KEY", &["tls_key"], Kind::Text),
+    ("REKEY_PUBLIC_METRICS", &["public_metrics"], Kind::Bool),
+    ("REKEY_SCHEDULER_ENABLED", &["scheduler", "enabled"], Kind::Bool),
+    ("REKEY_SCHEDULER_INTERVAL", &["scheduler", "interval"], Kind::Text),
+    ("REKEY_SCHEDULER_HEARTBEAT_EVERY", &["scheduler", "heartbeat_every"], Kind::Text),
+    ("REKEY_SCHEDULER_CONCURRENCY", &["scheduler", "concurrency"], Kind::Int),
+    ("REKEY_CHECKOUT_DEFAULT_TTL", &["checkout", "default_ttl"], Kind::Text),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text,
+    Bool,
+    Int,
+}
+
+/// Command-line overrides.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads `file` (if any) and `env`, applies `flags`, and validates.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl Fn(&str) -> Option<String>,
+        flags: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| bad(format!("cannot read {}: {e}", path.display()), "check --config"))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| bad(format!("{} is not valid TOML: {e}", path.display()), "fix the file"))?
+            }
+            None => toml::Table::new(),
+        };
+        for (var, path, kind) in ENV_KEYS {
+            if let Some(v) = env(var) {
+                set(&mut table, path, typed(var, &v, kind)?);
+            }
+        }
+        let mut config: Self = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            bad(
+                format!("invalid configuration: {}", e.message()),
+                "see the README's server configuration keys (unknown keys are rejected)",
+            )
+        })?;
+        if let Some(l) = &flags.listen {
+            config.listen.clone_from(l);
+        }
+        config.tls_cert = flags.tls_cert.clone().or(config.tls_cert);
+        config.tls_key = flags.tls_key.clone().or(config.tls_key);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value; the first problem wins.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(bad("TLS needs both a certificate and a key", "set both tls_cert and tls_key, or neither"));
+        }
+        for (key, value) in [
+            ("scheduler.interval", &self.scheduler.interval),
+            ("scheduler.heartbeat_every", &self.scheduler.heartbeat_every),
+            ("checkout.default_ttl", &self.checkout.default_ttl),
+        ] {
+            let ms = parse_duration_ms(value).map_err(|e| bad(format!("{key}: {e}"), "use e.g. 30s, 15m, 24h"))?;
+            if ms == 0 {
+                return Err(bad(format!("{key} must be positive"), "use e.g. 30s, 15m, 24h"));
+            }
+        }
+        if !(1..=64).contains(&self.scheduler.concurrency) {
+            return Err(bad("scheduler.concurrency must be from 1 to 64", "the default is 8"));
+        }
+        Ok(())
+    }
+
+    /// `listen` as an address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen
+            .parse()
+            .map_err(|_| bad(format!("listen address {:?} is not HOST:PORT", self.listen), "use e.g. 127.0.0.1:8270"))
+    }
+
+    /// A validated duration in milliseconds.
+    pub fn ms(value: &str) -> u64 {
+        parse_duration_ms(value).unwrap_or(1000)
+    }
+}
+
+fn typed(var: &str, v: &str, kind: Kind) -> Result<toml::Value, ConfigError> {
+    match kind {
+        Kind::Text => Ok(toml::Value::String(v.to_owned())),
+        Kind::Bool => match v {
+            "true" | "1" | "yes" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" | "no" => Ok(toml::Value::Boolean(false)),
+            _ => Err(bad(format!("{var}={v:?} is not a boolean"), "use true or false")),
+        },
+        Kind::Int => v
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| bad(format!("{var}={v:?} is not a whole number"), "use e.g. 8")),
+    }
+}
+
+fn set(table: &mut toml::Table, path: &[&str], value: toml::Value) {
+    match path {
+        [] => {}
+        [last] => {
+            table.insert((*last).to_owned(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = table.entry((*first).to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(t) = entry {
+                set(t, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("rekey-config-{}", rand::random::<u64>()));
+        std::fs::write(&dir, toml).expect("write config");
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let r = Config::load(
+            Some(&dir),
+            |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            &Overrides::default(),
+        );
+        let _ = std::fs::remove_file(&dir);
+        r
+    }
+
+    #[test]
+    fn file_then_env_then_validation() {
+        let c = load("listen = \"127.0.0.1:9000\"\n[scheduler]\ninterval = \"5s\"\n", &[("REKEY_SCHEDULER_CONCURRENCY", "3")])
+            .expect("valid");
+        assert_eq!((c.listen.as_str(), c.scheduler.interval.as_str(), c.scheduler.concurrency), ("127.0.0.1:9000", "5s", 3));
+        let c = load("listen = \"127.0.0.1:9000\"", &[("REKEY_LISTEN", "127.0.0.1:9001")]).expect("valid");
+        assert_eq!(c.listen, "127.0.0.1:9001", "the environment overrides the file");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected() {
+        let e = load("listn = \"x\"", &[]).expect_err("typo");
+        assert!(e.message.contains("listn"), "{e}");
+        let e = load("[scheduler]\nconcurency = 2", &[]).expect_err("typo in a table");
+        assert!(e.message.contains("concurency"), "{e}");
+        assert!(load("listen = \"nowhere\"", &[]).is_err());
+        assert!(load("tls_cert = \"/a.pem\"", &[]).is_err(), "a certificate without a key");
+        assert!(load("[scheduler]\ninterval = \"0s\"", &[]).is_err());
+        assert!(load("", &[("REKEY_PUBLIC_METRICS", "maybe")]).is_err());
+        assert!(load("", &[("REKEY_SCHEDULER_CONCURRENCY", "100")]).is_err());
+    }
+}

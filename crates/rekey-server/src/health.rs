@@ -1,0 +1,111 @@
+//! `/healthz` (the process answers), `/readyz` (vault unlocked, store reachable, not stopping)
+//! and `/metrics` (Prometheus text format).
+
+use crate::{auth, error::ApiError, AppState};
+use axum::{
+    extract::State,
+    http::{header::AUTHORIZATION, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use rekey_store::AccountFilter;
+use serde_json::json;
+use std::{fmt::Write, sync::atomic::Ordering};
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn ready(State(s): State<AppState>) -> Response {
+    if s.engine.stopping() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "stopping" }))).into_response();
+    }
+    match s.engine.store().header().await {
+        Ok(Some(_)) => Json(json!({ "status": "ready", "store": s.engine.store().backend() })).into_response(),
+        Ok(None) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "no vault" }))).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: store unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "store unreachable" }))).into_response()
+        }
+    }
+}
+
+async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if !s.config.public_metrics {
+        let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if auth::authenticate(&s.engine, bearer.map(str::trim)).await.is_err() {
+            return ApiError::unauthorized("/metrics needs a token (or public_metrics = true)").into_response();
+        }
+    }
+    match render(&s).await {
+        Ok(text) => ([("content-type", "text/plain; version=0.0.4")], text).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The exposition: counters of this process, gauges read from the store.
+async fn render(s: &AppState) -> Result<String, rekey_store::StoreError> {
+    let mut out = String::new();
+    let now = s.engine.clock().now();
+    let _ = writeln!(out, "# HELP rekey_rotations_total Rotations worked by this process, by outcome.");
+    let _ = writeln!(out, "# TYPE rekey_rotations_total counter");
+    for (outcome, n) in rekey_engine::stats::outcomes() {
+        let _ = writeln!(out, "rekey_rotations_total{{outcome=\"{}\"}} {n}", esc(&outcome));
+    }
+    let _ = writeln!(out, "# HELP rekey_rotation_phase_seconds Time from one journaled phase to the next.");
+    let _ = writeln!(out, "# TYPE rekey_rotation_phase_seconds histogram");
+    for ((kind, phase), h) in rekey_engine::stats::phases() {
+        let labels = format!("kind=\"{}\",phase=\"{}\"", esc(&kind), esc(&phase));
+        let mut cumulative = 0;
+        for (bound, n) in rekey_engine::stats::BUCKETS.iter().zip(h.buckets) {
+            cumulative += n;
+            let _ = writeln!(out, "rekey_rotation_phase_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "rekey_rotation_phase_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(out, "rekey_rotation_phase_seconds_sum{{{labels}}} {}", h.sum);
+        let _ = writeln!(out, "rekey_rotation_phase_seconds_count{{{labels}}} {}", h.count);
+    }
+    let _ = writeln!(out, "# HELP rekey_aws_errors_total AWS call failures, by operation and error code.");
+    let _ = writeln!(out, "# TYPE rekey_aws_errors_total counter");
+    for ((op, code), n) in rekey_aws::error_counts() {
+        let _ = writeln!(out, "rekey_aws_errors_total{{operation=\"{}\",code=\"{}\"}} {n}", esc(&op), esc(&code));
+    }
+    let counters = [
+        ("rekey_heartbeat_failures_total", "Heartbeats that failed or found problems.", &s.heartbeat_failures),
+        ("rekey_scheduler_ticks_total", "Scheduler ticks completed.", &s.ticks),
+        ("rekey_scheduler_tick_failures_total", "Scheduler ticks that failed.", &s.tick_failures),
+    ];
+    for (name, help, v) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+    }
+    let overdue = s.engine.store().due_accounts(now, i64::MAX).await?.len();
+    let _ = writeln!(out, "# HELP rekey_overdue_accounts Accounts whose scheduled rotation is due or past due.");
+    let _ = writeln!(out, "# TYPE rekey_overdue_accounts gauge\nrekey_overdue_accounts {overdue}");
+    let accounts = s.engine.store().accounts(&AccountFilter::default()).await?;
+    let failing = accounts.iter().filter(|a| a.heartbeat.as_ref().is_some_and(|h| h.status != "ok")).count();
+    let _ = writeln!(out, "# HELP rekey_accounts_heartbeat_failing Accounts whose last heartbeat found problems.");
+    let _ = writeln!(out, "# TYPE rekey_accounts_heartbeat_failing gauge\nrekey_accounts_heartbeat_failing {failing}");
+    let _ = writeln!(out, "# HELP rekey_account_last_success_timestamp_seconds Last successful rotation per account.");
+    let _ = writeln!(out, "# TYPE rekey_account_last_success_timestamp_seconds gauge");
+    for a in accounts.iter().filter(|a| a.last_rotated_at.is_some()) {
+        let at = a.last_rotated_at.map_or(0, |t| t.timestamp());
+        let _ = writeln!(
+            out,
+            "rekey_account_last_success_timestamp_seconds{{account=\"{}\",provider=\"{}\",user=\"{}\",kind=\"{}\"}} {at}",
+            a.id,
+            esc(a.provider.as_str()),
+            esc(a.user_name.as_str()),
+            a.kind
+        );
+    }
+    Ok(out)
+}

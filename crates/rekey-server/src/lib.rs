@@ -1,0 +1,123 @@
+//! `rekey serve`: the REST API (with tokens, roles and folders), health and metrics endpoints,
+//! and the scheduler, over one unlocked [`Engine`].
+//!
+//! [`app`] builds the router (tests drive it with `oneshot`); [`serve`] binds, optionally
+//! wraps connections in TLS, runs the scheduler beside the API, and on SIGTERM stops taking
+//! work, lets rotations reach a journal boundary and returns.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+mod health;
+pub mod scheduler;
+mod tls;
+
+pub use config::{Config, ConfigError, Overrides};
+
+use axum::Router;
+use rekey_engine::Engine;
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The unlocked vault, acting as `server`.
+    pub engine: Arc<Engine>,
+    /// The configuration.
+    pub config: Config,
+    /// Heartbeats that failed or found problems, since start.
+    pub heartbeat_failures: AtomicU64,
+    /// Scheduler ticks completed, since start.
+    pub ticks: AtomicU64,
+    /// Scheduler ticks that failed, since start.
+    pub tick_failures: AtomicU64,
+}
+
+/// The handlers' state.
+pub type AppState = Arc<Shared>;
+
+impl Shared {
+    /// State over `engine` with `config`.
+    pub fn new(engine: Arc<Engine>, config: Config) -> AppState {
+        Arc::new(Self {
+            engine,
+            config,
+            heartbeat_failures: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
+            tick_failures: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn count_heartbeat_failures(&self, n: usize) {
+        self.heartbeat_failures.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// The whole HTTP surface: API, OpenAPI document, health and metrics.
+pub fn app(state: AppState) -> Router {
+    let (api, doc) = api::router(state.clone());
+    let doc = Arc::new(doc);
+    Router::new()
+        .merge(api)
+        .merge(health::router(state.clone()))
+        .route("/openapi.json", axum::routing::get(move || std::future::ready(axum::Json((*doc).clone()))))
+}
+
+/// Runs the server until `shutdown` resolves (SIGTERM/ctrl-c in the binary), then stops the
+/// scheduler at a journal boundary and drains in-flight requests.
+pub async fn serve(state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ConfigError> {
+    let addr = state.config.listen_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| ConfigError {
+        message: format!("cannot listen on {addr}: {e}"),
+        hint: "choose another --listen address or stop what uses it".into(),
+    })?;
+    let local = listener.local_addr().map_err(|e| ConfigError { message: e.to_string(), hint: String::new() })?;
+    let tls = match (&state.config.tls_cert, &state.config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    match state.engine.recover().await {
+        Ok(reports) => {
+            for r in reports.iter().filter(|r| r.outcome != "retiring") {
+                eprintln!("rekey serve: recovered rotation of {}: {}", r.reference, r.outcome);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "recovery at start failed; the scheduler retries it"),
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("rekey serve: listening on {scheme}://{local}");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = state
+        .config
+        .scheduler
+        .enabled
+        .then(|| tokio::spawn(scheduler::run(state.clone(), stop_rx.clone())));
+    let engine = state.engine.clone();
+    let on_shutdown = async move {
+        shutdown.await;
+        eprintln!("rekey serve: stopping (rotations stop at their next journal boundary)");
+        engine.request_stop();
+        let _ = stop_tx.send(true);
+    };
+    let router = app(state);
+    let served = match tls {
+        Some(acceptor) => {
+            let listener = tls::TlsListener::new(listener, acceptor);
+            axum::serve(listener, router).with_graceful_shutdown(on_shutdown).await
+        }
+        None => axum::serve(listener, router).with_graceful_shutdown(on_shutdown).await,
+    };
+    if let Some(s) = scheduler {
+        let _ = s.await;
+    }
+    served.map_err(|e| ConfigError { message: format!("the server failed: {e}"), hint: String::new() })?;
+    eprintln!("rekey serve: stopped");
+    Ok(())
+}
