@@ -1,0 +1,60 @@
+//! SIGTERM while the server is in the middle of a rotation: the server stops the rotation at
+//! its next journal boundary, answers, exits 0; `rekey recover` then finishes the rotation,
+//! and IAM holds no key whose secret the vault lacks.
+
+#![cfg(feature = "failpoints")]
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use common::{iam, server::Server, Moto, Sandbox};
+
+#[test]
+fn sigterm_mid_rotation_stops_at_a_journal_boundary_and_recovery_finishes() {
+    let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", iam::SEED_REQUESTS)]);
+    let seeded = iam::seed_with_auth(&moto);
+    let sb = Sandbox::new();
+    sb.init();
+    sb.add_provider(&moto, "p", &seeded.admin);
+    sb.adopt_key("p", "svc", &seeded.svc);
+    sb.rekey()
+        .args(["account", "set", "p/svc/access-key", "--verify-successes", "1", "--verify-backoff", "50ms"])
+        .assert()
+        .success();
+    let admin = sb.json(&["token", "create", "--role", "admin", "--name", "ops"])["token"].as_str().unwrap().to_owned();
+    let id = sb.json(&["account", "show", "p/svc/access-key"])["id"].as_str().unwrap().to_owned();
+
+    // The new key is created and journaled; the process then lingers there for 3 s.
+    let mut server = Server::start(
+        &sb,
+        &[("REKEY_SCHEDULER_ENABLED", "false"), ("FAILPOINTS", "access-key:created=sleep(3000)")],
+    );
+    let port = server.port;
+    let path = format!("/api/v1/accounts/{id}/rotate");
+    let call = std::thread::spawn(move || common::server::request(port, "POST", &path, Some(&admin), None));
+    server.wait_for("failpoint access-key:created: reached");
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0), "a clean exit on SIGTERM");
+    let (code, body) = call.join().unwrap();
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((code, report["outcome"].as_str()), (200, Some("interrupted")), "{body}");
+    assert_eq!(report["phase"], "created", "stopped at the boundary after the phase under way");
+    let open = sb.json(&["rotation", "list", "--open"]);
+    assert_eq!(open.as_array().unwrap().len(), 1, "the rotation waits in the journal: {open}");
+
+    let recovered = sb.json(&["recover"]);
+    let outcome = recovered[0]["outcome"].as_str().unwrap();
+    assert!(matches!(outcome, "done" | "retiring"), "{recovered}");
+    let (current, secret) = {
+        let v = sb.json(&["account", "reveal", "p/svc/access-key"]);
+        (v["access_key_id"].as_str().unwrap().to_owned(), v["secret"].as_str().unwrap().to_owned())
+    };
+    assert_ne!(current, seeded.svc.0, "the rotation finished with the new key");
+    let admin_iam = iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
+    let listed = iam::block_on(admin_iam.list_access_keys().user_name("svc").send()).unwrap();
+    let keys: Vec<String> = listed.access_key_metadata.into_iter().filter_map(|k| k.access_key_id).collect();
+    assert!(keys.contains(&current), "the vault's key is in IAM: {keys:?}");
+    assert!(keys.iter().all(|k| *k == current || *k == seeded.svc.0), "no key nobody has the secret of: {keys:?}");
+    let me = iam::block_on(iam::client_with(&moto, &current, &secret).get_user().send());
+    assert!(me.is_ok(), "the stored secret works");
+}
