@@ -84,7 +84,9 @@ validated_string!(
 
 fn check_user_name(s: &str) -> Result<(), ValidationError> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
-    if s.is_empty() || s.len() > 64 {
+    // Counted in characters, as the message says: a non-ASCII name is refused for its
+    // characters below, not reported as "40 characters" against a limit of 64.
+    if s.is_empty() || s.chars().count() > 64 {
         return Err(ValidationError::new(
             "user name",
             format!("{} has {} characters", quote(s), s.chars().count()),
@@ -190,6 +192,9 @@ mod tests {
             let err = bad.parse::<UserName>().unwrap_err();
             assert_eq!(err.field, "user name");
         }
+        // 40 characters (80 bytes): refused for the character, not for a length it does not have.
+        let err = "é".repeat(40).parse::<UserName>().unwrap_err();
+        assert!(err.problem.contains("contains 'é'"), "{}", err.problem);
     }
 
     #[test]

@@ -225,13 +225,12 @@ impl Engine {
     ) -> Result<()> {
         let keys = iam.list_access_keys(a.user_name.as_str()).await?;
         if !keys.iter().any(|k| k.id == key_id.as_str()) {
-            return Err(Error::NotFound {
-                what: format!("access key {key_id} of IAM user {}", a.user_name),
-                hint: format!(
-                    "the user's keys are: {}",
-                    keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            });
+            let hint = if keys.is_empty() {
+                format!("IAM user {} has no access keys; add the account with --create for a managed one", a.user_name)
+            } else {
+                format!("the user's keys are: {}", keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", "))
+            };
+            return Err(Error::NotFound { what: format!("access key {key_id} of IAM user {}", a.user_name), hint });
         }
         let sts = self.aws.sts(&conn.with_key(key_id.as_str(), secret.clone())).await;
         let id = sts.caller_identity().await.map_err(|e| match e.class {
