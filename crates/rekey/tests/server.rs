@@ -175,3 +175,38 @@ fn checkout_is_exclusive_and_checkin_rotates_the_password_that_was_seen() {
     }
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+#[test]
+fn tls_serves_https_only_with_the_configured_certificate() {
+    let sb = Sandbox::new();
+    sb.init();
+    let (cert, key) = (sb.path("tls.crt"), sb.path("tls.key"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=rekey-test", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
+    let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+    let mut server = Server::start(
+        &sb,
+        &[("REKEY_SCHEDULER_ENABLED", "false"), ("REKEY_TLS_CERT", &cert_s), ("REKEY_TLS_KEY", &key_s)],
+    );
+    assert!(server.wait_for_logged("listening on https://"), "{}", server.log_text());
+    let curl = |url: String| std::process::Command::new("curl").args(["-s", "--max-time", "20", "--cacert", &cert_s, &url]).output().unwrap();
+    let ok = curl(format!("https://127.0.0.1:{}/healthz", server.port));
+    assert!(ok.status.success(), "HTTPS with the certificate verified: {ok:?}");
+    assert_eq!(serde_json::from_slice::<Value>(&ok.stdout).unwrap()["status"], "ok");
+    let plain = curl(format!("http://127.0.0.1:{}/healthz", server.port));
+    assert!(!plain.status.success() || plain.stdout.is_empty(), "no plain HTTP on a TLS listener: {plain:?}");
+    let again = curl(format!("https://127.0.0.1:{}/readyz", server.port));
+    assert!(again.status.success(), "a failed handshake does not stop the listener: {again:?}");
+
+    // A key without a certificate is refused before anything starts.
+    let out = sb.rekey().args(["serve", "--listen", "127.0.0.1:0", "--tls-key", &key_s]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS needs both a certificate and a key"));
+}

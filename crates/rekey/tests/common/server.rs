@@ -52,6 +52,11 @@ impl Server {
         }
     }
 
+    /// Whether a line containing `needle` was logged already.
+    pub fn wait_for_logged(&mut self, needle: &str) -> bool {
+        self.log.lock().expect("log").iter().any(|l| l.contains(needle))
+    }
+
     /// One HTTP request; the status and the JSON (or text) body.
     pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
         request(self.port, method, path, token, body)
