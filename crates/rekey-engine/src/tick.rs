@@ -46,8 +46,7 @@ impl TickReport {
 impl Engine {
     /// Runs one tick (see the module docs). Stops starting work once [`Engine::stopping`].
     pub async fn tick(self: &Arc<Self>, opts: &TickOptions) -> Result<TickReport> {
-        let mut out = TickReport::default();
-        out.rotations = self.recover().await?;
+        let mut out = TickReport { rotations: self.recover().await?, ..TickReport::default() };
         out.rotations.retain(|r| r.outcome != "retiring");
         out.rotations.extend(self.end_lapsed_checkouts(opts).await?);
         if self.stopping() {
