@@ -210,3 +210,60 @@ fn tls_serves_https_only_with_the_configured_certificate() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TLS needs both a certificate and a key"));
 }
+
+/// Two server nodes on one PostgreSQL vault, both scheduling: every scheduled rotation runs
+/// once, on one node at a time; the audit chain stays whole under concurrent appends.
+#[test]
+fn two_nodes_on_one_postgres_vault_share_the_schedule() {
+    let Some(pg) = common::pg::schema() else { return };
+    let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", iam::SEED_REQUESTS)]);
+    let seeded = iam::seed_with_auth(&moto);
+    let sb = Sandbox::with_vault(pg.url.clone());
+    sb.init();
+    sb.add_provider(&moto, "p", &seeded.admin);
+    sb.adopt_key("p", "svc", &seeded.svc);
+    sb.rekey()
+        .args(["account", "set", "p/svc/access-key", "--every", "1s", "--previous-key", "delete"])
+        .args(["--verify-successes", "1", "--verify-backoff", "50ms"])
+        .assert()
+        .success();
+    let env = [("REKEY_SCHEDULER_INTERVAL", "100ms")];
+    let (a, b) = (Server::start(&sb, &env), Server::start(&sb, &env));
+    let done = |sb: &Sandbox| {
+        let all = sb.json(&["rotation", "list"]);
+        all.as_array().unwrap().iter().filter(|r| r["phase"] == "done").count()
+    };
+    let mut n = 0;
+    for _ in 0..600 {
+        n = done(&sb);
+        if n >= 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(n >= 3, "both schedulers rotated the due account: {}", a.log_text());
+    assert_eq!((a.terminate().code(), b.terminate().code()), (Some(0), Some(0)));
+    let rotations = sb.json(&["rotation", "list"]);
+    let mut spans: Vec<(String, String)> = rotations
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| Some((r["started_at"].as_str()?.to_owned(), r["finished_at"].as_str()?.to_owned())))
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "rotations of one account never overlap: {pair:?}");
+    }
+    let new_keys: std::collections::HashSet<&str> =
+        rotations.as_array().unwrap().iter().filter_map(|r| r["new_key_id"].as_str()).collect();
+    assert_eq!(new_keys.len(), rotations.as_array().unwrap().iter().filter(|r| r["new_key_id"].is_string()).count());
+    sb.json(&["recover"]);
+    let v = sb.json(&["account", "reveal", "p/svc/access-key"]);
+    let (current, secret) = (v["access_key_id"].as_str().unwrap(), v["secret"].as_str().unwrap());
+    let admin = iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
+    let listed = iam::block_on(admin.list_access_keys().user_name("svc").send()).unwrap();
+    let keys: Vec<String> = listed.access_key_metadata.into_iter().filter_map(|k| k.access_key_id).collect();
+    assert_eq!(keys, [current], "IAM holds just the vault's key");
+    assert!(iam::block_on(iam::client_with(&moto, current, secret).get_user().send()).is_ok());
+    sb.rekey().args(["audit", "verify"]).assert().success();
+}
