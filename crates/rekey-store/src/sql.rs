@@ -136,6 +136,24 @@ macro_rules! sql_store {
             Ok(())
         }
 
+        /// Accounts matching `condition` (which compares a time column with `$1` and orders),
+        /// at most `limit` (`$2`).
+        async fn accounts_at(
+            pool: &sqlx::Pool<$db>,
+            condition: &str,
+            at: DateTime<Utc>,
+            limit: i64,
+        ) -> Result<Vec<Account>> {
+            sqlx::query(&format!("{ACCOUNT_SELECT} WHERE {condition} LIMIT $2"))
+                .bind(millis(at))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(account_from_row)
+                .collect()
+        }
+
         pub(super) async fn append_audit_in(tx: &mut Transaction<'static, $db>, e: &AuditEntry) -> Result<AuditRecord> {
             <$store>::lock_audit(tx).await?;
             let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
@@ -533,31 +551,14 @@ macro_rules! sql_store {
             }
 
             async fn due_accounts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Account>> {
-                sqlx::query(&format!(
-                    "{ACCOUNT_SELECT} WHERE a.next_due_at IS NOT NULL AND a.next_due_at <= $1 \
-                     ORDER BY a.next_due_at LIMIT $2"
-                ))
-                .bind(millis(now))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(account_from_row)
-                .collect()
+                let condition = "a.next_due_at IS NOT NULL AND a.next_due_at <= $1 ORDER BY a.next_due_at";
+                accounts_at(&self.pool, condition, now, limit).await
             }
 
             async fn stale_heartbeats(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<Account>> {
-                sqlx::query(&format!(
-                    "{ACCOUNT_SELECT} WHERE a.status = 'ok' AND (a.heartbeat_at IS NULL OR a.heartbeat_at < $1) \
-                     ORDER BY a.heartbeat_at LIMIT $2"
-                ))
-                .bind(millis(before))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(account_from_row)
-                .collect()
+                let condition =
+                    "a.status = 'ok' AND (a.heartbeat_at IS NULL OR a.heartbeat_at < $1) ORDER BY a.heartbeat_at";
+                accounts_at(&self.pool, condition, before, limit).await
             }
 
             async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord> {

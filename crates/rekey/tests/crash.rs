@@ -18,12 +18,7 @@ struct World {
 }
 
 fn world(fail_delivery: bool) -> World {
-    let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", iam::SEED_REQUESTS)]);
-    let seeded = iam::seed_with_auth(&moto);
-    let sb = Sandbox::new();
-    sb.init();
-    sb.add_provider(&moto, "p", &seeded.admin);
-    sb.adopt_key("p", "svc", &seeded.svc);
+    let (moto, sb, seeded) = common::svc_world();
     sb.adopt_password("p", "alice", "Alice-Initial-1!");
     // A target that cannot be written makes delivery fail, which takes the abort path.
     let creds =

@@ -9,12 +9,7 @@ mod common;
 use common::{contains, iam, vault_bytes, Moto, Sandbox};
 
 fn world() -> (Moto, Sandbox, iam::Seeded) {
-    let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", iam::SEED_REQUESTS)]);
-    let seeded = iam::seed_with_auth(&moto);
-    let sb = Sandbox::new();
-    sb.init();
-    sb.add_provider(&moto, "p", &seeded.admin);
-    sb.adopt_key("p", "svc", &seeded.svc);
+    let (moto, sb, seeded) = common::svc_world();
     fast(&sb, "p/svc/access-key", &[]);
     (moto, sb, seeded)
 }

@@ -7,16 +7,11 @@
 
 mod common;
 
-use common::{iam, server::Server, Moto, Sandbox};
+use common::{iam, server::Server};
 
 #[test]
 fn sigterm_mid_rotation_stops_at_a_journal_boundary_and_recovery_finishes() {
-    let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", iam::SEED_REQUESTS)]);
-    let seeded = iam::seed_with_auth(&moto);
-    let sb = Sandbox::new();
-    sb.init();
-    sb.add_provider(&moto, "p", &seeded.admin);
-    sb.adopt_key("p", "svc", &seeded.svc);
+    let (moto, sb, seeded) = common::svc_world();
     sb.rekey()
         .args(["account", "set", "p/svc/access-key", "--verify-successes", "1", "--verify-backoff", "50ms"])
         .assert()

@@ -122,6 +122,18 @@ impl Sandbox {
     }
 }
 
+/// moto with authentication on (seeded by [`iam::seed_with_auth`]) and a fresh SQLite vault
+/// with provider `p` (signed by admin's key) and svc's access key adopted as an account.
+pub fn svc_world() -> (Moto, Sandbox, iam::Seeded) {
+    let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", iam::SEED_REQUESTS)]);
+    let seeded = iam::seed_with_auth(&moto);
+    let sb = Sandbox::new();
+    sb.init();
+    sb.add_provider(&moto, "p", &seeded.admin);
+    sb.adopt_key("p", "svc", &seeded.svc);
+    (moto, sb, seeded)
+}
+
 /// Every byte of a file and of its SQLite WAL/SHM companions.
 pub fn vault_bytes(path: &Path) -> Vec<u8> {
     let mut all = Vec::new();
