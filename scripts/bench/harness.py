@@ -1,0 +1,506 @@
+#!/usr/bin/env python3
+"""The benchmark harness behind scripts/bench.sh (which builds the binaries and calls this).
+
+Scenarios (see BENCHMARKS.md): P1 rotation through a latency shim vs the sequential baseline;
+P2 rotation on bare moto: calls/s against moto's ceiling, rekey CPU against moto CPU; P3
+discovery, credential-report path vs per-user path; P4 `account list` vs sqlite3 vs
+`aws iam list-users`; P5 one scheduler tick over a large vault vs a small one, same due set.
+Every scenario alternates its sides (A B A B …) for PAIRS pairs and prints per-pair figures,
+medians and the ratio per pair. Results are appended as Markdown to $BENCH_OUT.
+
+Environment: REKEY, REKEY_BENCH (binaries), PAIRS (5), SHIM_DELAY_MS (50), P1_USERS, P1_CONCURRENCY,
+P2_USERS, P2_CONCURRENCY, P3_USERS, P4_ACCOUNTS, P5_TOTAL, P5_SMALL, P5_DUE, P5_CONCURRENCY,
+BENCH_WORK (scratch directory), BENCH_OUT (Markdown results file).
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REKEY = os.environ["REKEY"]
+BENCH = os.environ["REKEY_BENCH"]
+PAIRS = int(os.environ.get("PAIRS", "5"))
+WORK = os.environ.get("BENCH_WORK") or tempfile.mkdtemp(prefix="rekey-bench-")
+OUT = os.environ.get("BENCH_OUT", os.path.join(WORK, "results.md"))
+TICKS = os.sysconf("SC_CLK_TCK")
+PASSPHRASE = "bench-passphrase-not-secret"
+ADMIN_KEY_ID = "AKIABENCHADMIN000000"  # moto runs without request authentication
+ADMIN_SECRET = "bench-admin-secret-not-checked-by-moto"
+BASE_ENV = {
+    "PATH": os.environ["PATH"],
+    "HOME": os.environ.get("HOME", "/tmp"),
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "REKEY_PASSPHRASE": PASSPHRASE,
+    "REKEY_LOG": "error",
+    "USER": "bench",
+}
+PROCS = []  # every process started here, stopped by PID at exit
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def emit(md):
+    print(md, flush=True)
+    with open(OUT, "a") as f:
+        f.write(md + "\n")
+
+
+def free_port():
+    for _ in range(200):
+        p = random.randint(20000, 32767)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+            s.close()
+            return p
+        except OSError:
+            s.close()
+    raise RuntimeError("no free port")
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of a running process (all threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+class Moto:
+    """moto_server on 127.0.0.1; its werkzeug request log counts the calls it served."""
+
+    def __init__(self, name):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(WORK, f"moto-{name}.log")
+        self.log = open(self.log_path, "w")
+        self.p = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                  stdout=self.log, stderr=subprocess.STDOUT)
+        PROCS.append(self.p)
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(self.url + "/moto-api/", timeout=1)
+                return
+            except OSError:
+                if self.p.poll() is not None:
+                    raise RuntimeError("moto_server exited")
+                time.sleep(0.1)
+        raise RuntimeError("moto_server did not answer")
+
+    def reset(self):
+        urllib.request.urlopen(urllib.request.Request(self.url + "/moto-api/reset", method="POST"), timeout=60)
+
+    def cpu(self):
+        return proc_cpu(self.p.pid)
+
+    def calls(self):
+        """Requests moto has answered so far (werkzeug logs one line per request)."""
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return sum(1 for line in f if b'"POST ' in line or b'"GET / ' in line)
+
+    def stop(self):
+        stop(self.p)
+
+
+class Shim:
+    def __init__(self, upstream, delay_ms):
+        self.p = subprocess.Popen([sys.executable, os.path.join(HERE, "latency_shim.py"), "--upstream", upstream,
+                                   "--delay-ms", str(delay_ms), "--port", str(free_port())],
+                                  stdout=subprocess.PIPE, text=True)
+        PROCS.append(self.p)
+        line = self.p.stdout.readline()
+        if not line.startswith("listening "):
+            raise RuntimeError("latency shim did not start")
+        self.url = line.split()[1]
+
+    def cpu(self):
+        return proc_cpu(self.p.pid)
+
+    def stop(self):
+        stop(self.p)
+
+
+def run(cmd, env=None, stdout=None, check=True, stdin_data=None):
+    """Runs CMD (set-up steps, not measured); returns (wall seconds, stdout, exit code, stderr)."""
+    e = dict(BASE_ENV)
+    e.update(env or {})
+    start = time.monotonic()
+    p = subprocess.Popen(cmd, env=e, stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+                         stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = p.communicate(stdin_data.encode() if stdin_data is not None else None)
+    wall = time.monotonic() - start
+    if check and p.returncode not in (0,):
+        raise RuntimeError(f"{cmd[0]} {' '.join(cmd[1:3])} exited {p.returncode}: {err.decode()[-2000:]}")
+    return wall, out.decode() if out is not None else "", p.returncode, err.decode()
+
+
+def run_measured(cmd, env=None, check_codes=(0,)):
+    """Runs CMD with os.wait4: (wall s, CPU s of the child, peak RSS MiB, stdout, exit code)."""
+    e = dict(BASE_ENV)
+    e.update(env or {})
+    out_path = os.path.join(WORK, "stdout.tmp")
+    with open(out_path, "wb") as out, open(os.path.join(WORK, "stderr.tmp"), "wb") as err:
+        start = time.monotonic()
+        p = subprocess.Popen(cmd, env=e, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.monotonic() - start
+        p.returncode = os.waitstatus_to_exitcode(status)
+    text = open(out_path).read()
+    if p.returncode not in check_codes:
+        raise RuntimeError(f"{' '.join(cmd[:3])} exited {p.returncode}: "
+                           f"{open(os.path.join(WORK, 'stderr.tmp')).read()[-2000:]}")
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, text, p.returncode
+
+
+def rekey_env(vault):
+    return {"REKEY_VAULT": f"sqlite:{vault}"}
+
+
+def new_vault(name, endpoint, directory=None):
+    """A fresh vault with provider `bench` (static key; moto does not authenticate)."""
+    d = directory or os.path.join(WORK, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    vault = os.path.join(d, "vault.db")
+    run([REKEY, "init"], rekey_env(vault))
+    run([REKEY, "provider", "add", "bench", "--region", "us-east-1", "--endpoint-url", endpoint,
+         "--access-key-id", ADMIN_KEY_ID, "--secret-stdin"], rekey_env(vault), stdin_data=ADMIN_SECRET)
+    return vault
+
+
+def seeded_copy(name, endpoint, seed):
+    """A vault seeded by SEED(path) on tmpfs (no fsync per transaction: minutes faster for 100,000
+    accounts), then copied to WORK/NAME, where the benchmark uses it (on disk, with fsync)."""
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else WORK
+    d = tempfile.mkdtemp(prefix=f"rekey-bench-{name}-", dir=shm)
+    try:
+        vault = new_vault(name, endpoint, directory=os.path.join(d, "v"))
+        seed(vault)
+        dest = os.path.join(WORK, name)
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(os.path.dirname(vault), dest)
+        return dest
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def seed_iam(moto, prefix, count, out, key_every=1, password_every=0, path="/bench/"):
+    run([BENCH, "seed-iam", "--endpoint", moto.url, "--prefix", prefix, "--count", str(count), "--path", path,
+         "--key-every", str(key_every), "--password-every", str(password_every), "--out", out])
+
+
+def seed_vault(vault, users=None, due=False, filler=0):
+    cmd = [BENCH, "seed-vault", "--vault", f"sqlite:{vault}", "--provider", "bench"]
+    if users:
+        cmd += ["--users", users]
+    if due:
+        cmd.append("--due")
+    if filler:
+        cmd += ["--filler", str(filler)]
+    run(cmd)
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def check_reports(text, want_outcomes=("done",)):
+    reports = json.loads(text)
+    bad = [r for r in reports if r["outcome"] not in want_outcomes]
+    if bad:
+        raise RuntimeError(f"{len(bad)} of {len(reports)} rotations did not finish: {bad[0]}")
+    return len(reports)
+
+
+# ---------------------------------------------------------------------------------------------
+def p1():
+    n = int(os.environ.get("P1_USERS", "1000"))
+    conc = int(os.environ.get("P1_CONCURRENCY", "256"))
+    delay = float(os.environ.get("SHIM_DELAY_MS", "50"))
+    log(f"P1: {n} users, {delay} ms shim, rekey --concurrency {conc}, {PAIRS} pairs")
+    moto = Moto("p1")
+    shim = Shim(moto.url, delay)
+    users = os.path.join(WORK, "p1-users.tsv")
+    rows, ratios, rk, bl = [], [], [], []
+    try:
+        for i in range(PAIRS):
+            # A: rekey
+            moto.reset()
+            seed_iam(moto, "p1", n, users)
+            vault = os.path.join(seeded_copy("p1-vault", shim.url, lambda v: seed_vault(v, users=users)), "vault.db")
+            c0 = moto.calls()
+            env = rekey_env(vault) | {"REKEY_PROVIDER_CONCURRENCY": str(conc)}
+            wall_a, cpu_a, _, out, _ = run_measured([REKEY, "rotate", "--all", "--concurrency", str(conc),
+                                                     "-o", "json"], env)
+            calls_a = moto.calls() - c0
+            check_reports(out, ("done",))
+            # B: baseline
+            moto.reset()
+            seed_iam(moto, "p1", n, users)
+            c0 = moto.calls()
+            wall_b, cpu_b, _, out, _ = run_measured([sys.executable, os.path.join(HERE, "baseline_rotate.py"),
+                                                     "--endpoint", shim.url, "--path-prefix", "/bench/"])
+            calls_b = moto.calls() - c0
+            assert json.loads(out)["users"] == n, out
+            rk.append(wall_a)
+            bl.append(wall_b)
+            ratios.append(wall_b / wall_a)
+            rows.append([i + 1, f"{wall_a:.1f}", calls_a, f"{cpu_a:.2f}", f"{wall_b:.1f}", calls_b,
+                         f"{wall_b / wall_a:.1f}×"])
+            log(f"P1 pair {i + 1}: rekey {wall_a:.1f} s ({calls_a} calls), baseline {wall_b:.1f} s "
+                f"({calls_b} calls), ratio {wall_b / wall_a:.1f}")
+    finally:
+        shim.stop()
+        moto.stop()
+    emit(f"\n### P1: rotation of {n} access keys through a {delay:g} ms latency shim\n")
+    emit(table(["pair", "rekey wall (s)", "rekey API calls", "rekey CPU (s)", "baseline wall (s)",
+                "baseline API calls", "baseline / rekey"], rows))
+    emit(f"\nMedians: rekey {med(rk):.1f} s, baseline {med(bl):.1f} s; ratio per pair: median "
+         f"{med(ratios):.1f}× (min {min(ratios):.1f}×, max {max(ratios):.1f}×). Target ≥ 20×.")
+
+
+# ---------------------------------------------------------------------------------------------
+def p2():
+    n = int(os.environ.get("P2_USERS", "1000"))
+    conc = int(os.environ.get("P2_CONCURRENCY", "256"))
+    log(f"P2: {n} users on bare moto, rekey --concurrency {conc}, {PAIRS} pairs")
+    moto = Moto("p2")
+    users = os.path.join(WORK, "p2-users.tsv")
+    ceil_users = os.path.join(WORK, "p2-ceiling.tsv")
+    rows, fr_calls, fr_cpu, ceilings, rates, ratios = [], [], [], [], [], []
+    try:
+        for i in range(PAIRS):
+            moto.reset()
+            seed_iam(moto, "p2", n, users)
+            seed_iam(moto, "ceil", 64, ceil_users, path="/ceiling/")
+            vault = os.path.join(seeded_copy("p2-vault", moto.url, lambda v: seed_vault(v, users=users)), "vault.db")
+            # moto's ceiling for the rotation's call mix, on the same state, just before rekey runs.
+            _, out, _, _ = run([BENCH, "ceiling", "--endpoint", moto.url, "--users", ceil_users,
+                                "--concurrency", "32", "--seconds", os.environ.get("P2_CEILING_SECONDS", "8")])
+            ceiling = json.loads(out)["calls_per_s"]
+            c0, m0 = moto.calls(), moto.cpu()
+            env = rekey_env(vault) | {"REKEY_PROVIDER_CONCURRENCY": str(conc)}
+            wall_a, cpu_a, _, out, _ = run_measured([REKEY, "rotate", "--all", "--concurrency", str(conc),
+                                                     "-o", "json"], env)
+            calls_a, moto_cpu_a = moto.calls() - c0, moto.cpu() - m0
+            check_reports(out, ("done",))
+            rate = calls_a / wall_a
+            # B: baseline on bare moto
+            moto.reset()
+            seed_iam(moto, "p2", n, users)
+            m0 = moto.cpu()
+            wall_b, cpu_b, _, out, _ = run_measured([sys.executable, os.path.join(HERE, "baseline_rotate.py"),
+                                                     "--endpoint", moto.url, "--path-prefix", "/bench/"])
+            moto_cpu_b = moto.cpu() - m0
+            ceilings.append(ceiling)
+            rates.append(rate)
+            fr_calls.append(rate / ceiling)
+            fr_cpu.append(cpu_a / moto_cpu_a)
+            ratios.append(wall_b / wall_a)
+            rows.append([i + 1, f"{ceiling:.0f}", f"{wall_a:.1f}", calls_a, f"{rate:.0f}",
+                         f"{100 * rate / ceiling:.0f}%", f"{1000 * cpu_a / n:.1f}", f"{1000 * moto_cpu_a / n:.1f}",
+                         f"{100 * cpu_a / moto_cpu_a:.1f}%", f"{wall_b:.1f}", f"{1000 * cpu_b / n:.1f}",
+                         f"{wall_b / wall_a:.2f}×"])
+            log(f"P2 pair {i + 1}: ceiling {ceiling:.0f}/s, rekey {rate:.0f}/s ({100 * rate / ceiling:.0f}%), "
+                f"CPU rekey {cpu_a:.2f} s vs moto {moto_cpu_a:.2f} s, baseline {wall_b:.1f} s")
+    finally:
+        moto.stop()
+    emit(f"\n### P2: rotation of {n} access keys on bare moto\n")
+    emit(table(["pair", "moto ceiling (calls/s)", "rekey wall (s)", "rekey calls", "rekey calls/s", "of ceiling",
+                "rekey CPU/rotation (ms)", "moto CPU/rotation (ms)", "rekey CPU / moto CPU", "baseline wall (s)",
+                "baseline CPU/rotation (ms)", "baseline / rekey wall"], rows))
+    emit(f"\nMedians: ceiling {med(ceilings):.0f} calls/s, rekey {med(rates):.0f} calls/s = "
+         f"{100 * med(fr_calls):.0f}% of the ceiling (target ≥ 90%); rekey CPU = {100 * med(fr_cpu):.1f}% of "
+         f"moto's (target ≤ 5%); baseline / rekey wall {med(ratios):.2f}×.")
+
+
+# ---------------------------------------------------------------------------------------------
+def p3():
+    n = int(os.environ.get("P3_USERS", "10000"))
+    log(f"P3: discovery of {n} users, {PAIRS} pairs")
+    moto = Moto("p3")
+    rows, ra, rb, ratios = [], [], [], []
+    try:
+        seed_iam(moto, "user", n, os.path.join(WORK, "p3-users.tsv"), key_every=3, password_every=5, path="/")
+        vault = new_vault("p3-vault", moto.url)
+
+        def disc(*extra):
+            wall, _, _, out, _ = run_measured([REKEY, "discover", "bench", *extra, "--output", "json"],
+                                              rekey_env(vault))
+            d = json.loads(out)[0]
+            return wall, d["api_calls"], len(d["users"])
+
+        for i in range(PAIRS):
+            wa, ca, ua = disc()
+            wb, cb, ub = disc("--per-user")
+            assert ua == ub == n, (ua, ub)
+            ra.append(wa)
+            rb.append(wb)
+            ratios.append(wb / wa)
+            rows.append([i + 1, ua, ca, f"{wa:.2f}", cb, f"{wb:.1f}", f"{wb / wa:.0f}×"])
+            log(f"P3 pair {i + 1}: report {wa:.2f} s / {ca} calls, per-user {wb:.1f} s / {cb} calls")
+    finally:
+        moto.stop()
+    emit(f"\n### P3: discovery of {n} IAM users\n")
+    emit(table(["pair", "users", "report path: calls", "report path: wall (s)", "per-user path: calls",
+                "per-user path: wall (s)", "per-user / report"], rows))
+    emit(f"\nMedians: report path {med(ra):.2f} s, per-user path {med(rb):.1f} s; ratio per pair: median "
+         f"{med(ratios):.0f}× (min {min(ratios):.0f}×). Target: a handful of calls, ≥ 50×.")
+
+
+# ---------------------------------------------------------------------------------------------
+P4_SQL = ("SELECT a.id, a.provider, a.user_name, a.user_id, a.arn, a.kind, a.folder, a.title, a.status, "
+          "a.settings, a.created_at, a.updated_at, s.version, s.key_id, a.last_rotated_at, a.next_due_at, "
+          "a.heartbeat_at, a.heartbeat_status, a.heartbeat_detail FROM accounts a LEFT JOIN secret_versions s "
+          "ON s.record_id = a.id AND s.state = 'current' ORDER BY a.provider, a.user_name, a.kind")
+
+
+def p4():
+    n = int(os.environ.get("P4_ACCOUNTS", "10000"))
+    log(f"P4: listing {n} accounts, {PAIRS} rounds")
+    moto = Moto("p4")
+    rows = []
+    res = {"rekey": [], "sqlite3": [], "aws": []}
+    rss = {"rekey": [], "sqlite3": [], "aws": []}
+    try:
+        users = os.path.join(WORK, "p4-users.tsv")
+        seed_iam(moto, "user", n, users, key_every=0, path="/")
+        vault = os.path.join(seeded_copy("p4", moto.url, lambda v: seed_vault(v, users=users)), "vault.db")
+        cmds = {
+            "rekey": ([REKEY, "account", "list", "--output", "json"], rekey_env(vault)),
+            "sqlite3": (["sqlite3", "-json", "-readonly", vault, P4_SQL], {}),
+            "aws": (["aws", "iam", "list-users", "--endpoint-url", moto.url, "--output", "json"], {}),
+        }
+        counts = {}
+        for i in range(PAIRS):
+            for name, (cmd, env) in cmds.items():
+                wall, _, maxrss, out, _ = run_measured(cmd, env)
+                doc = json.loads(out)
+                counts[name] = len(doc["Users"]) if name == "aws" else len(doc)
+                res[name].append(wall)
+                rss[name].append(maxrss)
+            a, s, w = res["rekey"][-1], res["sqlite3"][-1], res["aws"][-1]
+            rows.append([i + 1, f"{a * 1000:.0f}", f"{s * 1000:.0f}", f"{w * 1000:.0f}", f"{a / s:.2f}×",
+                         f"{w / a:.1f}×"])
+            log(f"P4 round {i + 1}: rekey {a * 1000:.0f} ms, sqlite3 {s * 1000:.0f} ms, aws {w * 1000:.0f} ms")
+        if not counts["rekey"] == counts["sqlite3"] == n or counts["aws"] < n:
+            raise RuntimeError(f"row counts differ: {counts}")
+    finally:
+        moto.stop()
+    emit(f"\n### P4: listing {n} accounts\n")
+    emit(table(["round", "rekey account list -o json (ms)", "sqlite3 shell, same rows (ms)",
+                f"aws iam list-users, {counts['aws']} users (ms)", "rekey / sqlite3", "aws / rekey"], rows))
+    r_floor = [a / s for a, s in zip(res["rekey"], res["sqlite3"])]
+    r_aws = [w / a for a, w in zip(res["rekey"], res["aws"])]
+    emit(f"\nMedians: rekey {med(res['rekey']) * 1000:.0f} ms, sqlite3 {med(res['sqlite3']) * 1000:.0f} ms, "
+         f"aws {med(res['aws']) * 1000:.0f} ms. rekey / sqlite3: median {med(r_floor):.2f}× (target ≤ 3×); "
+         f"aws / rekey: median {med(r_aws):.1f}× (target ≥ 10×). Peak RSS (median): rekey "
+         f"{med(rss['rekey']):.0f} MiB, sqlite3 {med(rss['sqlite3']):.0f} MiB, aws {med(rss['aws']):.0f} MiB.")
+
+
+# ---------------------------------------------------------------------------------------------
+def p5():
+    total = int(os.environ.get("P5_TOTAL", "100000"))
+    small = int(os.environ.get("P5_SMALL", "1000"))
+    due = int(os.environ.get("P5_DUE", "100"))
+    conc = int(os.environ.get("P5_CONCURRENCY", "32"))
+    log(f"P5: tick over {total} vs {small} accounts, {due} due, --concurrency {conc}, {PAIRS} pairs")
+    moto = Moto("p5")
+    rows, rb, rs, ratios = [], [], [], []
+    try:
+        # Pristine vaults of filler accounts (never due), seeded on tmpfs (no fsync) and copied.
+        pristine = {}
+        for name, size in (("large", total), ("small", small)):
+            t = time.monotonic()
+            pristine[name] = seeded_copy(f"p5-pristine-{name}", moto.url,
+                                         lambda v, k=size - due: seed_vault(v, filler=k))
+            log(f"P5: seeded the {name} vault ({size - due} filler accounts) in {time.monotonic() - t:.0f} s")
+        users = os.path.join(WORK, "p5-due.tsv")
+
+        def tick(name):
+            moto.reset()
+            seed_iam(moto, "due", due, users)
+            d = os.path.join(WORK, f"p5-run-{name}")
+            shutil.rmtree(d, ignore_errors=True)
+            shutil.copytree(pristine[name], d)
+            vault = os.path.join(d, "vault.db")
+            seed_vault(vault, users=users, due=True)
+            env = rekey_env(vault) | {"REKEY_PROVIDER_CONCURRENCY": str(conc)}
+            wall, cpu, maxrss, out, _ = run_measured([REKEY, "run-due", "--once", "--concurrency", str(conc),
+                                                      "-o", "json"], env)
+            rotations = [r for r in json.loads(out) if r["outcome"] == "done"]
+            if len(rotations) != due:
+                raise RuntimeError(f"tick over the {name} vault rotated {len(rotations)} of {due}: {out[:500]}")
+            shutil.rmtree(d, ignore_errors=True)
+            return wall, cpu, maxrss
+
+        for i in range(PAIRS):
+            wb, cb, mb = tick("large")
+            ws, cs, ms = tick("small")
+            rb.append(wb)
+            rs.append(ws)
+            ratios.append(wb / ws)
+            rows.append([i + 1, f"{wb:.2f}", f"{cb:.2f}", f"{mb:.0f}", f"{ws:.2f}", f"{cs:.2f}", f"{ms:.0f}",
+                         f"{wb / ws:.2f}×"])
+            log(f"P5 pair {i + 1}: {total}: {wb:.2f} s, {small}: {ws:.2f} s, ratio {wb / ws:.2f}")
+    finally:
+        moto.stop()
+    emit(f"\n### P5: one scheduler tick (`rekey run-due --once`), {due} due\n")
+    emit(table(["pair", f"{total} accounts: wall (s)", "CPU (s)", "peak RSS (MiB)", f"{small} accounts: wall (s)",
+                "CPU (s)", "peak RSS (MiB)", "large / small"], rows))
+    emit(f"\nMedians: {total} accounts {med(rb):.2f} s, {small} accounts {med(rs):.2f} s; ratio per pair: median "
+         f"{med(ratios):.2f}× (max {max(ratios):.2f}×). Target ≤ 1.5×.")
+
+
+SCENARIOS = {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5}
+
+
+def main():
+    wanted = [a.upper() for a in sys.argv[1:]] or list(SCENARIOS)
+    for w in wanted:
+        if w not in SCENARIOS:
+            sys.exit(f"unknown scenario {w}; choose from {', '.join(SCENARIOS)}")
+    os.makedirs(WORK, exist_ok=True)
+    try:
+        for w in wanted:
+            t = time.monotonic()
+            SCENARIOS[w]()
+            log(f"{w} took {time.monotonic() - t:.0f} s")
+    finally:
+        for p in PROCS:
+            stop(p)
+
+
+if __name__ == "__main__":
+    main()
