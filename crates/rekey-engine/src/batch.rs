@@ -1,13 +1,29 @@
 //! Working many accounts at once: at most `concurrency` in flight overall and at most
-//! `PER_PROVIDER` against any one provider (IAM throttles per account), one lease per account.
+//! [`per_provider`] against any one provider (IAM throttles per account), one lease per account.
 
 use crate::{rotate::Report, Engine, Result, RotateOptions};
 use rekey_store::{Account, Heartbeat};
 use std::{collections::HashMap, future::Future, sync::Arc};
 use tokio::{sync::Semaphore, task::JoinSet};
 
-/// Most calls in flight against one provider.
+/// Most accounts worked at once against one provider, by default.
 pub const PER_PROVIDER: usize = 8;
+
+/// `REKEY_PROVIDER_CONCURRENCY` (1–256), when set, replaces [`PER_PROVIDER`]: for endpoints that
+/// take more parallel calls than IAM's throttling allows (an emulator, a proxy), and benchmarks.
+pub const PER_PROVIDER_ENV: &str = "REKEY_PROVIDER_CONCURRENCY";
+
+/// The per-provider cap in force ([`PER_PROVIDER`] unless [`PER_PROVIDER_ENV`] is a valid number).
+pub fn per_provider() -> usize {
+    let Some(v) = std::env::var_os(PER_PROVIDER_ENV) else { return PER_PROVIDER };
+    match v.to_str().and_then(|v| v.trim().parse::<usize>().ok()) {
+        Some(n) if (1..=256).contains(&n) => n,
+        _ => {
+            tracing::warn!(value = ?v, "{PER_PROVIDER_ENV} must be a number from 1 to 256; using {PER_PROVIDER}");
+            PER_PROVIDER
+        }
+    }
+}
 
 /// Runs `work` for every account, bounded as above; results in input order.
 pub async fn for_each<T, F, Fut>(engine: &Arc<Engine>, accounts: Vec<Account>, concurrency: usize, work: F) -> Vec<T>
@@ -17,15 +33,14 @@ where
     Fut: Future<Output = T> + Send + 'static,
 {
     let global = Arc::new(Semaphore::new(concurrency.max(1)));
+    let cap = per_provider();
     let mut per_provider: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let work = Arc::new(work);
     let mut set = JoinSet::new();
     let n = accounts.len();
     for (i, account) in accounts.into_iter().enumerate() {
-        let provider = per_provider
-            .entry(account.provider.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(PER_PROVIDER)))
-            .clone();
+        let provider =
+            per_provider.entry(account.provider.to_string()).or_insert_with(|| Arc::new(Semaphore::new(cap))).clone();
         let (global, engine, work) = (global.clone(), engine.clone(), work.clone());
         set.spawn(async move {
             let _g = global.acquire_owned().await;

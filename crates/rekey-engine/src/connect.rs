@@ -15,13 +15,46 @@ pub trait AwsConnector: Send + Sync + std::fmt::Debug {
 }
 
 /// The real AWS SDK.
+///
+/// IAM clients are made once per connection and process and then shared: building an SDK client
+/// builds its HTTPS connector (parsing the system's root certificates), which cost more CPU than
+/// all of a rotation's API calls together when every rotation built its own. STS clients are
+/// made per call site: they are signed with a different key each time (a new key to verify).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SdkConnector;
+
+/// A connection's identity for the client cache: everything that shapes the client, with the
+/// secret of a static key hashed (a corrected secret under the same key id is a new client).
+fn conn_key(conn: &Conn) -> String {
+    use sha2::{Digest, Sha256};
+    let creds = match &conn.credentials {
+        ConnCredentials::Static { access_key_id, secret } => {
+            format!("static:{access_key_id}:{}", hex::encode(Sha256::digest(secret.expose().as_bytes())))
+        }
+        ConnCredentials::DefaultChain => "default-chain".into(),
+        ConnCredentials::AssumeRole { role_arn, external_id, source } => {
+            format!("assume-role:{role_arn}:{external_id:?}:[{}]", conn_key(source))
+        }
+    };
+    format!("{}|{:?}|{}|{:?}|{creds}", conn.region, conn.endpoint_url, conn.max_attempts, conn.attempt_timeout)
+}
+
+type IamCache = std::sync::Mutex<std::collections::HashMap<String, Arc<dyn IamApi>>>;
+
+fn iam_cache() -> &'static IamCache {
+    static CACHE: std::sync::OnceLock<IamCache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(IamCache::default)
+}
 
 #[async_trait]
 impl AwsConnector for SdkConnector {
     async fn iam(&self, conn: &Conn) -> Arc<dyn IamApi> {
-        Arc::new(SdkIam::connect(conn).await)
+        let key = conn_key(conn);
+        if let Some(c) = iam_cache().lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+            return c.clone();
+        }
+        let client: Arc<dyn IamApi> = Arc::new(SdkIam::connect(conn).await);
+        iam_cache().lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key).or_insert(client).clone()
     }
     async fn sts(&self, conn: &Conn) -> Arc<dyn StsApi> {
         Arc::new(SdkSts::connect(conn).await)

@@ -5,7 +5,7 @@
 use super::{Run, Step};
 use crate::{accounts::OWNERSHIP_TAG_VALUE, failpoint::crash_point, sink, Error, Result};
 use rekey_aws::{AccessKeyMeta, AwsError, AwsErrorClass};
-use rekey_domain::{Phase, PreviousKeyPolicy, SecretState};
+use rekey_domain::{CredentialKind, Phase, PreviousKeyPolicy, SecretState};
 use rekey_store::{JournalWrite, Origin, ProviderAuth};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -48,14 +48,26 @@ pub(crate) fn classify(
 
 /// Keys that other accounts of the vault hold for the same IAM user (e.g. through another
 /// provider of the same AWS account): never this account's rotation's to delete.
+///
+/// Accounts are unique per provider, user name and kind, so such an account is the access-key
+/// account of the same user name (and UserId) under another provider: one indexed lookup per
+/// provider, not a scan of the vault (a rotation's cost must not grow with the vault).
 pub(crate) async fn keys_of_other_accounts(
     engine: &crate::Engine,
     account: &rekey_store::Account,
 ) -> Result<HashSet<String>> {
     let mut keys = HashSet::new();
-    for a in engine.store.accounts(&rekey_store::AccountFilter::default()).await? {
-        if a.user_id == account.user_id && a.id != account.id {
-            for v in engine.store.secret_versions(a.id.as_str()).await? {
+    for p in engine.store.providers().await? {
+        if p.name == account.provider {
+            continue;
+        }
+        let other = match engine.store.find_account(&p.name, &account.user_name, CredentialKind::AccessKey).await {
+            Ok(a) => a,
+            Err(rekey_store::StoreError::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if other.user_id == account.user_id && other.id != account.id {
+            for v in engine.store.secret_versions(other.id.as_str()).await? {
                 keys.extend(v.key_id);
             }
         }
@@ -164,7 +176,9 @@ impl Run<'_> {
         }
         self.facts.keys_before = remaining.iter().map(|(k, _)| k.id.clone()).collect();
         self.facts.create_requested_at = Some(self.engine.clock.now());
-        self.journal(Phase::CreateRequested, extra).await
+        self.journal(Phase::CreateRequested, extra).await?;
+        self.keys_fresh = true;
+        Ok(())
     }
 
     /// Deletes the keys an interrupted or failed CreateAccessKey of this phase left behind: not
@@ -197,7 +211,8 @@ impl Run<'_> {
         // timeout) may still have created a key, and a blind retry creates a second one — or
         // fails with LimitExceeded — leaving the first in IAM with nobody holding its secret.
         // So the SDK makes one attempt per call, and this loop retries, sweeping before every
-        // attempt the key a failed one may have left.
+        // attempt the key a failed one may have left (not before the first attempt of a run whose
+        // pre-flight has just listed the keys: there is nothing an attempt could have left yet).
         let mut once = self.conn.clone();
         once.max_attempts = 1;
         let create_iam = self.engine.aws.iam(&once).await;
@@ -205,7 +220,9 @@ impl Run<'_> {
         let mut backoff = Duration::from_millis(200);
         let mut attempt = 1;
         let (meta, secret) = loop {
-            self.sweep_create_orphans(&user).await?;
+            if !std::mem::take(&mut self.keys_fresh) {
+                self.sweep_create_orphans(&user).await?;
+            }
             match create_iam.create_access_key(&user).await {
                 Ok(k) => break k,
                 Err(e) if e.is_retryable() && attempt < attempts => {
