@@ -176,9 +176,7 @@ impl Run<'_> {
         }
         self.facts.keys_before = remaining.iter().map(|(k, _)| k.id.clone()).collect();
         self.facts.create_requested_at = Some(self.engine.clock.now());
-        self.journal(Phase::CreateRequested, extra).await?;
-        self.keys_fresh = true;
-        Ok(())
+        self.journal(Phase::CreateRequested, extra).await
     }
 
     /// Deletes the keys an interrupted or failed CreateAccessKey of this phase left behind: not
@@ -211,8 +209,7 @@ impl Run<'_> {
         // timeout) may still have created a key, and a blind retry creates a second one — or
         // fails with LimitExceeded — leaving the first in IAM with nobody holding its secret.
         // So the SDK makes one attempt per call, and this loop retries, sweeping before every
-        // attempt the key a failed one may have left (not before the first attempt of a run whose
-        // pre-flight has just listed the keys: there is nothing an attempt could have left yet).
+        // attempt the key a failed one may have left.
         let mut once = self.conn.clone();
         once.max_attempts = 1;
         let create_iam = self.engine.aws.iam(&once).await;
@@ -220,9 +217,7 @@ impl Run<'_> {
         let mut backoff = Duration::from_millis(200);
         let mut attempt = 1;
         let (meta, secret) = loop {
-            if !std::mem::take(&mut self.keys_fresh) {
-                self.sweep_create_orphans(&user).await?;
-            }
+            self.sweep_create_orphans(&user).await?;
             match create_iam.create_access_key(&user).await {
                 Ok(k) => break k,
                 Err(e) if e.is_retryable() && attempt < attempts => {

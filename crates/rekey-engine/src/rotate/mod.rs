@@ -117,9 +117,6 @@ pub(crate) struct Run<'a> {
     pub opts: RotateOptions,
     /// When the last phase was journaled (for the phase-duration statistics).
     pub last_step: Instant,
-    /// This run's pre-flight listed the user's keys and no create was attempted since: the first
-    /// create attempt needs no sweep for keys an earlier attempt left (resumed runs always sweep).
-    pub keys_fresh: bool,
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -366,7 +363,6 @@ impl Engine {
             facts,
             opts: opts.clone(),
             last_step: Instant::now(),
-            keys_fresh: false,
         })
     }
 
