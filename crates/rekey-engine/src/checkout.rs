@@ -45,7 +45,9 @@ impl Engine {
             end_reason: None,
         };
         let detail = json!({ "checkout": c.id, "version": v.version, "expires_at": c.expires_at });
-        self.store.open_checkout(&c, &self.audit_entry("account.checkout", Some(account.id.as_str()), "ok", detail)).await?;
+        self.store
+            .open_checkout(&c, &self.audit_entry("account.checkout", Some(account.id.as_str()), "ok", detail))
+            .await?;
         Ok((c, account, secret))
     }
 

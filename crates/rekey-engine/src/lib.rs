@@ -3,9 +3,9 @@
 //! Data flows one way: front ends (CLI, HTTP) → engine → store / AWS / clock.
 
 pub mod accounts;
-mod checkout;
 mod audit;
 pub mod batch;
+mod checkout;
 pub mod connect;
 pub mod discover;
 mod error;

@@ -236,9 +236,15 @@ mod tests {
 
     #[test]
     fn file_then_env_then_validation() {
-        let c = load("listen = \"127.0.0.1:9000\"\n[scheduler]\ninterval = \"5s\"\n", &[("REKEY_SCHEDULER_CONCURRENCY", "3")])
-            .expect("valid");
-        assert_eq!((c.listen.as_str(), c.scheduler.interval.as_str(), c.scheduler.concurrency), ("127.0.0.1:9000", "5s", 3));
+        let c = load(
+            "listen = \"127.0.0.1:9000\"\n[scheduler]\ninterval = \"5s\"\n",
+            &[("REKEY_SCHEDULER_CONCURRENCY", "3")],
+        )
+        .expect("valid");
+        assert_eq!(
+            (c.listen.as_str(), c.scheduler.interval.as_str(), c.scheduler.concurrency),
+            ("127.0.0.1:9000", "5s", 3)
+        );
         let c = load("listen = \"127.0.0.1:9000\"", &[("REKEY_LISTEN", "127.0.0.1:9001")]).expect("valid");
         assert_eq!(c.listen, "127.0.0.1:9001", "the environment overrides the file");
     }

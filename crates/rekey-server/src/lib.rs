@@ -94,11 +94,8 @@ pub async fn serve(state: AppState, shutdown: impl Future<Output = ()> + Send + 
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("rekey serve: listening on {scheme}://{local}");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler = state
-        .config
-        .scheduler
-        .enabled
-        .then(|| tokio::spawn(scheduler::run(state.clone(), stop_rx.clone())));
+    let scheduler =
+        state.config.scheduler.enabled.then(|| tokio::spawn(scheduler::run(state.clone(), stop_rx.clone())));
     let engine = state.engine.clone();
     let on_shutdown = async move {
         shutdown.await;

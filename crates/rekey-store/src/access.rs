@@ -86,13 +86,13 @@ macro_rules! access_queries {
         mod access_queries {
             use super::shared_queries::append_audit_in;
             use super::{$row, $store};
-            use $crate::access::{AccessStore, ApiToken, Checkout};
-            use $crate::sql::{json_col, parse_col, to_json};
-            use $crate::{from_millis, millis, model::AuditEntry, Result, StoreError};
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use rekey_domain::AccountId;
             use sqlx::Row;
+            use $crate::access::{AccessStore, ApiToken, Checkout};
+            use $crate::sql::{json_col, parse_col, to_json};
+            use $crate::{from_millis, millis, model::AuditEntry, Result, StoreError};
 
             const TOKEN_COLS: &str = "id, name, role, folders, hash, created_at, expires_at, revoked_at";
             const CHECKOUT_COLS: &str = "id, account_id, holder, started_at, expires_at, ended_at, end_reason";
@@ -163,11 +163,12 @@ macro_rules! access_queries {
 
                 async fn revoke_token(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<()> {
                     let mut tx = self.begin_write().await?;
-                    let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                        .bind(millis(at))
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                    let done =
+                        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                            .bind(millis(at))
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
                     if done.rows_affected() == 0 {
                         let exists: Option<String> = sqlx::query_scalar("SELECT id FROM api_tokens WHERE id = $1")
                             .bind(id)
@@ -246,7 +247,13 @@ macro_rules! access_queries {
                     Ok(())
                 }
 
-                async fn end_checkout(&self, id: &str, at: DateTime<Utc>, reason: &str, audit: &AuditEntry) -> Result<()> {
+                async fn end_checkout(
+                    &self,
+                    id: &str,
+                    at: DateTime<Utc>,
+                    reason: &str,
+                    audit: &AuditEntry,
+                ) -> Result<()> {
                     let mut tx = self.begin_write().await?;
                     let done = sqlx::query(
                         "UPDATE checkouts SET ended_at = $1, end_reason = COALESCE(end_reason, $2) \

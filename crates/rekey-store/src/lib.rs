@@ -19,8 +19,8 @@ mod rows;
 mod sql;
 mod sqlite;
 
-pub use error::{Result, StoreError};
 pub use access::{AccessStore, ApiToken, Checkout};
+pub use error::{Result, StoreError};
 pub use model::*;
 
 use async_trait::async_trait;

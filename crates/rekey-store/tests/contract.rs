@@ -11,8 +11,8 @@ use common::*;
 use rekey_crypto::{Sealed, VaultKey};
 use rekey_domain::{AccountId, CredentialKind, Phase, SecretState};
 use rekey_store::{
-    chain, Account, ApiToken, Checkout, AccountFilter, AccountPatch, AuditEntry, JournalWrite, LeaseOutcome, OpenMode, Provider,
-    ProviderAuth, Rotation, SecretVersion, Store, StoreError,
+    chain, Account, AccountFilter, AccountPatch, ApiToken, AuditEntry, Checkout, JournalWrite, LeaseOutcome, OpenMode,
+    Provider, ProviderAuth, Rotation, SecretVersion, Store, StoreError,
 };
 use serde_json::json;
 use std::{collections::BTreeSet, sync::Arc};

@@ -68,7 +68,12 @@ fn documented_routes_are_guarded_and_roles_and_folders_are_enforced() {
     }
     assert!(operations >= 16, "the document lists every operation ({operations})");
     assert_eq!(server.call("GET", "/api/v1/nothing-here", Some(&admin), None).0, 404);
-    let (status, _) = server.call("GET", "/api/v1/accounts", Some("rk_000000000000_0000000000000000000000000000000000000000000000000000000000000000"), None);
+    let (status, _) = server.call(
+        "GET",
+        "/api/v1/accounts",
+        Some("rk_000000000000_0000000000000000000000000000000000000000000000000000000000000000"),
+        None,
+    );
     assert_eq!(status, 401, "a made-up token");
 
     let cases: Vec<(&str, String, &str, u16)> = vec![
@@ -157,7 +162,10 @@ fn checkout_is_exclusive_and_checkin_rotates_the_password_that_was_seen() {
     let (_, metrics) = server.call("GET", "/metrics", Some(&admin), None);
     assert!(metrics.contains("rekey_rotations_total{outcome=\"done\"}"), "{metrics}");
     assert!(metrics.contains("rekey_rotation_phase_seconds_count{kind=\"password\",phase=\"committed\"}"), "{metrics}");
-    assert!(metrics.contains(&format!("rekey_account_last_success_timestamp_seconds{{account=\"{alice}\"")), "{metrics}");
+    assert!(
+        metrics.contains(&format!("rekey_account_last_success_timestamp_seconds{{account=\"{alice}\"")),
+        "{metrics}"
+    );
 
     // No secret in the server's debug log, the audit log or the vault file.
     let log = server.log_text();
@@ -191,7 +199,9 @@ fn tls_serves_https_only_with_the_configured_certificate() {
         &[("REKEY_SCHEDULER_ENABLED", "false"), ("REKEY_TLS_CERT", &cert_s), ("REKEY_TLS_KEY", &key_s)],
     );
     assert!(server.wait_for_logged("listening on https://"), "{}", server.log_text());
-    let curl = |url: String| std::process::Command::new("curl").args(["-s", "--max-time", "20", "--cacert", &cert_s, &url]).output().unwrap();
+    let curl = |url: String| {
+        std::process::Command::new("curl").args(["-s", "--max-time", "20", "--cacert", &cert_s, &url]).output().unwrap()
+    };
     let ok = curl(format!("https://127.0.0.1:{}/healthz", server.port));
     assert!(ok.status.success(), "HTTPS with the certificate verified: {ok:?}");
     assert_eq!(serde_json::from_slice::<Value>(&ok.stdout).unwrap()["status"], "ok");

@@ -20,10 +20,8 @@ fn sigterm_mid_rotation_stops_at_a_journal_boundary_and_recovery_finishes() {
     let id = sb.json(&["account", "show", "p/svc/access-key"])["id"].as_str().unwrap().to_owned();
 
     // The new key is created and journaled; the process then lingers there for 3 s.
-    let mut server = Server::start(
-        &sb,
-        &[("REKEY_SCHEDULER_ENABLED", "false"), ("FAILPOINTS", "access-key:created=sleep(3000)")],
-    );
+    let mut server =
+        Server::start(&sb, &[("REKEY_SCHEDULER_ENABLED", "false"), ("FAILPOINTS", "access-key:created=sleep(3000)")]);
     let port = server.port;
     let path = format!("/api/v1/accounts/{id}/rotate");
     let call = std::thread::spawn(move || common::server::request(port, "POST", &path, Some(&admin), None));

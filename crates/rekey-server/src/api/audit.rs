@@ -43,9 +43,10 @@ pub async fn compliance(
     let days = |d: Option<i64>| chrono::Duration::days(d.unwrap_or(90).clamp(1, 3650));
     let opts = ReportOptions { max_age: days(q.max_age_days), unused: days(q.unused_days) };
     let engine = s.engine.acting_as(caller.actor());
-    let report =
-        super::detached(engine, move |e| Box::pin(async move { e.compliance(&providers, &opts, &Tags::default()).await }))
-            .await?;
+    let report = super::detached(engine, move |e| {
+        Box::pin(async move { e.compliance(&providers, &opts, &Tags::default()).await })
+    })
+    .await?;
     Ok(Json(json!(report)))
 }
 

@@ -59,7 +59,8 @@ pub async fn discover(
     let mode = if body.is_some_and(|Json(b)| b.per_user) { Mode::PerUser } else { Mode::Auto };
     let provider = name.parse()?;
     let engine = s.engine.acting_as(caller.actor());
-    let found = super::detached(engine, move |e| Box::pin(async move { e.discover(&provider, mode, &Tags::default()).await }))
-        .await?;
+    let found =
+        super::detached(engine, move |e| Box::pin(async move { e.discover(&provider, mode, &Tags::default()).await }))
+            .await?;
     Ok(Json(json!(found)))
 }

@@ -43,11 +43,8 @@ pub async fn list(
     };
     let mut rotations = s.engine.store().rotations(account.as_ref(), q.open, limit).await?;
     if caller.scoped() {
-        let mine: HashSet<_> = caller
-            .visible(s.engine.accounts(&Default::default()).await?)
-            .into_iter()
-            .map(|a| a.id)
-            .collect();
+        let mine: HashSet<_> =
+            caller.visible(s.engine.accounts(&Default::default()).await?).into_iter().map(|a| a.id).collect();
         rotations.retain(|r| mine.contains(&r.account_id));
     }
     Ok(Json(json!(rotations)))

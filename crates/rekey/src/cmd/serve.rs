@@ -80,7 +80,11 @@ impl output::Tabular for TokenView {
             t.id.clone(),
             t.name.clone(),
             t.role.clone(),
-            if t.folders.is_empty() { "*".into() } else { t.folders.iter().map(ToString::to_string).collect::<Vec<_>>().join(",") },
+            if t.folders.is_empty() {
+                "*".into()
+            } else {
+                t.folders.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+            },
             t.created_at.to_rfc3339(),
             time(t.expires_at),
             time(t.revoked_at),
