@@ -157,30 +157,6 @@ fn classify(code: Option<&str>, status: Option<u16>) -> AwsErrorClass {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_code_and_message_from_an_unparsed_error_body() {
-        let body = "<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>not allowed</Message></Error></Errors></ErrorResponse>";
-        assert_eq!(xml_tag(body, "Code").as_deref(), Some("AccessDenied"));
-        assert_eq!(xml_tag(body, "Message").as_deref(), Some("not allowed"));
-        assert_eq!(xml_tag("<x/>", "Code"), None);
-    }
-
-    #[test]
-    fn codes_map_to_classes() {
-        assert_eq!(classify(Some("NoSuchEntity"), Some(404)), AwsErrorClass::NotFound);
-        assert_eq!(classify(Some("Throttling"), Some(400)), AwsErrorClass::Retryable);
-        assert_eq!(classify(Some("InvalidClientTokenId"), Some(403)), AwsErrorClass::Auth);
-        assert_eq!(classify(None, Some(403)), AwsErrorClass::Auth);
-        assert_eq!(classify(None, Some(500)), AwsErrorClass::Retryable);
-        assert_eq!(classify(Some("LimitExceeded"), Some(409)), AwsErrorClass::Limit);
-        assert_eq!(classify(Some("Weird"), Some(400)), AwsErrorClass::Other);
-    }
-}
-
 /// AWS call failures seen by this process, by operation and error code (or class when the
 /// service gave no code): what the server's `/metrics` exports.
 static ERRORS: std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>> =
@@ -209,5 +185,29 @@ impl AwsErrorClass {
             Self::Retryable => "retryable",
             Self::Other => "other",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_code_and_message_from_an_unparsed_error_body() {
+        let body = "<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>not allowed</Message></Error></Errors></ErrorResponse>";
+        assert_eq!(xml_tag(body, "Code").as_deref(), Some("AccessDenied"));
+        assert_eq!(xml_tag(body, "Message").as_deref(), Some("not allowed"));
+        assert_eq!(xml_tag("<x/>", "Code"), None);
+    }
+
+    #[test]
+    fn codes_map_to_classes() {
+        assert_eq!(classify(Some("NoSuchEntity"), Some(404)), AwsErrorClass::NotFound);
+        assert_eq!(classify(Some("Throttling"), Some(400)), AwsErrorClass::Retryable);
+        assert_eq!(classify(Some("InvalidClientTokenId"), Some(403)), AwsErrorClass::Auth);
+        assert_eq!(classify(None, Some(403)), AwsErrorClass::Auth);
+        assert_eq!(classify(None, Some(500)), AwsErrorClass::Retryable);
+        assert_eq!(classify(Some("LimitExceeded"), Some(409)), AwsErrorClass::Limit);
+        assert_eq!(classify(Some("Weird"), Some(400)), AwsErrorClass::Other);
     }
 }
