@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Benchmarks: rekey against a plain sequential rotator at realistic API latency, and at scale.
-# Builds rekey and rekey-bench (release), then runs the scenarios (default: all of P1–P5) with
+# Builds rekey and rekey-bench (release), then runs the scenarios (default: all of P1–P5 and L) with
 # scripts/bench/harness.py, each side alternating with its baseline for $PAIRS pairs; prints
 # per-pair figures, medians and ratios, and writes them as Markdown to $BENCH_OUT
 # (default bench-out/results-DATE.md). See BENCHMARKS.md.
 #
-# Usage: scripts/bench.sh [P1 P2 P3 P4 P5 …]
+# Usage: scripts/bench.sh [P1 P2 P3 P4 P5 L …]
 # Sizes (defaults in brackets): PAIRS [5], SHIM_DELAY_MS [50], P1_USERS [300], P1_CONCURRENCY [256],
 #   P2_USERS [1000], P2_CONCURRENCY [256], P3_USERS [2000], P4_ACCOUNTS [10000], P5_TOTAL [100000],
-#   P5_SMALL [1000], P5_DUE [100], P5_CONCURRENCY [32]. REKEY=/path/to/rekey skips building rekey.
+#   P5_SMALL [1000], P5_DUE [100], P5_CONCURRENCY [32]; L (the server under load): L_ACCOUNTS [1000],
+#   L_REQUESTS [1000] per burst, L_ROUNDS [5], L_PAIRS [1], L_CONCURRENCY [64] (scheduler),
+#   L_HEARTBEAT_ACCOUNTS [20], L_TIMEOUT [600] s. REKEY=/path/to/rekey skips building rekey.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -41,7 +43,7 @@ trap 'rm -rf "$BENCH_WORK"' EXIT
 {
   echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
-  echo "Command: \`$(env | grep -E '^(PAIRS|SHIM_DELAY_MS|P[1-5]_[A-Z_]+)=' | sort | tr '\n' ' ')scripts/bench.sh $*\`"
+  echo "Command: \`$(env | grep -E '^(PAIRS|SHIM_DELAY_MS|P[1-5]_[A-Z_]+|L_[A-Z_]+)=' | sort | tr '\n' ' ')scripts/bench.sh $*\`"
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr);" \
     "moto $(python3 -c 'import moto; print(moto.__version__)'), boto3 $(python3 -c 'import boto3; print(boto3.__version__)')," \

@@ -4,15 +4,19 @@
 Scenarios (see BENCHMARKS.md): P1 rotation through a latency shim vs the sequential baseline;
 P2 rotation on bare moto: calls/s against moto's ceiling, rekey CPU against moto CPU; P3
 discovery, credential-report path vs per-user path; P4 `account list` vs sqlite3 vs
-`aws iam list-users`; P5 one scheduler tick over a large vault vs a small one, same due set.
+`aws iam list-users`; P5 one scheduler tick over a large vault vs a small one, same due set;
+L `rekey serve` under bursts of concurrent API requests (alternating with /healthz bursts, the
+HTTP floor) while its scheduler rotates every account, and its rotation throughput without them.
 Every scenario alternates its sides (A B A B …) for PAIRS pairs and prints per-pair figures,
 medians and the ratio per pair. Results are appended as Markdown to $BENCH_OUT.
 
 Environment: REKEY, REKEY_BENCH (binaries), PAIRS (5), SHIM_DELAY_MS (50), P1_USERS, P1_CONCURRENCY,
 P2_USERS, P2_CONCURRENCY, P3_USERS, P4_ACCOUNTS, P5_TOTAL, P5_SMALL, P5_DUE, P5_CONCURRENCY,
+L_ACCOUNTS, L_REQUESTS, L_ROUNDS, L_PAIRS, L_CONCURRENCY, L_HEARTBEAT_ACCOUNTS, L_TIMEOUT,
 BENCH_WORK (scratch directory), BENCH_OUT (Markdown results file).
 """
 import json
+from datetime import datetime
 import os
 import shutil
 import signal
@@ -23,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -482,8 +487,212 @@ def p5():
     emit(f"\nMedians: {total} accounts {med(rb):.2f} s, {small} accounts {med(rs):.2f} s; ratio per pair: median "
          f"{med(ratios):.2f}× (max {max(ratios):.2f}×). Target ≤ 1.5×.")
 
+# ---------------------------------------------------------------------------------------------
+class Server:
+    """`rekey serve` on a free loopback port with its own config file; ready once /readyz says so."""
 
-SCENARIOS = {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5}
+    def __init__(self, name, vault, token, interval, concurrency, env):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.token = token
+        config = os.path.join(WORK, f"{name}.toml")
+        with open(config, "w") as f:
+            f.write(f'listen = "127.0.0.1:{self.port}"\n\n[scheduler]\ninterval = "{interval}"\n'
+                    f"concurrency = {concurrency}\n")
+        self.log_path = os.path.join(WORK, f"{name}-serve.log")
+        e = dict(BASE_ENV) | rekey_env(vault) | env | {"REKEY_LOG": "warn"}
+        self.log = open(self.log_path, "w")
+        self.started = time.monotonic()
+        self.p = subprocess.Popen([REKEY, "serve", "--config", config], env=e, stdin=subprocess.DEVNULL,
+                                  stdout=self.log, stderr=subprocess.STDOUT)
+        PROCS.append(self.p)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError(f"rekey serve exited {self.p.returncode}: {open(self.log_path).read()[-2000:]}")
+            try:
+                if self.get("/readyz", auth=False)[0] == 200:
+                    self.ready = time.monotonic() - self.started
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("rekey serve did not become ready within 120 s")
+
+    def get(self, path, auth=True):
+        req = urllib.request.Request(self.url + path)
+        if auth:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def outcomes(self):
+        """rekey_rotations_total by outcome, from /metrics."""
+        status, text = self.get("/metrics")
+        if status != 200:
+            raise RuntimeError(f"/metrics answered {status}: {text[:300]}")
+        out = {}
+        for line in text.splitlines():
+            if line.startswith("rekey_rotations_total{"):
+                out[line.split('outcome="', 1)[1].split('"', 1)[0]] = int(float(line.rsplit(" ", 1)[1]))
+        return out
+
+    def cpu(self):
+        return proc_cpu(self.p.pid)
+
+    def terminate(self):
+        """SIGTERM; the exit code (the server must exit 0)."""
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            return self.p.wait(120)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            return "killed after 120 s"
+
+    def problems(self):
+        """Warning and error lines the server logged."""
+        self.log.flush()
+        return [ln.strip() for ln in open(self.log_path) if " WARN " in ln or " ERROR " in ln]
+
+
+def finished(outcomes):
+    return sum(outcomes.values())
+
+
+def load_burst(srv, users, hb_users, requests, mix):
+    _, out, _, _ = run([BENCH, "load", "--url", srv.url, "--users", users, "--heartbeat-users", hb_users,
+                        "--requests", str(requests), "--mix", mix], {"REKEY_BENCH_TOKEN": srv.token})
+    return json.loads(out)
+
+
+def load_side(moto, loaded, n, hb_n, requests, rounds, conc, bound):
+    """One server run over N due accounts: with bursts of API load (alternating with /healthz
+    bursts) while the scheduler rotates, or with no load; then waits for every rotation."""
+    users, hb_users = os.path.join(WORK, "l-users.tsv"), os.path.join(WORK, "l-hb.tsv")
+    moto.reset()
+    seed_iam(moto, "load", n, users)
+    seed_iam(moto, "hb", hb_n, hb_users, path="/bench-hb/")
+    vault = os.path.join(seeded_copy("l-vault", moto.url,
+                                     lambda v: (seed_vault(v, users=users, due=True), seed_vault(v, users=hb_users))),
+                         "vault.db")
+    _, out, _, _ = run([REKEY, "token", "create", "--role", "admin", "--name", "bench-load", "--output", "json"],
+                       rekey_env(vault))
+    token = json.loads(out)["token"]
+    c0 = moto.calls()
+    srv = Server("l-loaded" if loaded else "l-idle", vault, token, "1s", conc,
+                 {"REKEY_PROVIDER_CONCURRENCY": str(conc)})
+    bursts = []
+    try:
+        for r in range(rounds if loaded else 0):
+            for mix in ("api", "healthz"):
+                before = finished(srv.outcomes())
+                res = load_burst(srv, users, hb_users, requests, mix)
+                res["round"], res["before"], res["after"] = r + 1, before, finished(srv.outcomes())
+                bursts.append(res)
+                log(f"L {mix} burst {r + 1}: p50 {res['p50_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms, "
+                    f"errors {res['errors']} {res['errors_by_kind'] or ''}, rotations finished {res['after']}")
+        deadline = srv.started + bound
+        outcomes = srv.outcomes()
+        while finished(outcomes) < n and time.monotonic() < deadline:
+            time.sleep(0.5)
+            outcomes = srv.outcomes()
+        status, text = srv.get("/api/v1/rotations?limit=10000")
+        rotations = json.loads(text) if status == 200 else []
+        cpu = srv.cpu()
+    finally:
+        code = srv.terminate()
+    phases = {}
+    for rot in rotations:
+        phases[rot["phase"]] = phases.get(rot["phase"], 0) + 1
+    starts = [rot["started_at"] for rot in rotations]
+    ends = [rot["finished_at"] for rot in rotations if rot.get("finished_at")]
+    window = (iso(max(ends)) - iso(min(starts))) if starts and ends else float("nan")
+    return {"bursts": bursts, "outcomes": outcomes, "phases": phases, "window": window, "cpu": cpu,
+            "exit": code, "calls": moto.calls() - c0, "problems": srv.problems(), "ready": srv.ready}
+
+
+def iso(ts):
+    """Seconds since the epoch of an RFC 3339 timestamp (with up to nanoseconds)."""
+    head, _, frac = ts.rstrip("Z").replace("+00:00", "").partition(".")
+    return datetime.fromisoformat(head + "+00:00").timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+def load_scenario():
+    n = int(os.environ.get("L_ACCOUNTS", "1000"))
+    requests = int(os.environ.get("L_REQUESTS", "1000"))
+    rounds = int(os.environ.get("L_ROUNDS", "5"))
+    pairs = int(os.environ.get("L_PAIRS", "1"))
+    conc = int(os.environ.get("L_CONCURRENCY", "64"))
+    hb_n = int(os.environ.get("L_HEARTBEAT_ACCOUNTS", "20"))
+    bound = float(os.environ.get("L_TIMEOUT", "600"))
+    log(f"L: server with {n} due accounts (scheduler concurrency {conc}), bursts of {requests} concurrent requests, "
+        f"{rounds} rounds, {pairs} pairs")
+    moto = Moto("l")
+    runs = []
+    try:
+        for i in range(pairs):
+            for loaded in (True, False):
+                res = load_side(moto, loaded, n, hb_n, requests, rounds, conc, bound)
+                res["pair"], res["loaded"] = i + 1, loaded
+                runs.append(res)
+                log(f"L pair {i + 1} {'under load' if loaded else 'idle'}: {res['phases']} in {res['window']:.1f} s, "
+                    f"server exit {res['exit']}, {len(res['problems'])} warnings")
+    finally:
+        moto.stop()
+    emit_load(runs, n, requests)
+
+
+def emit_load(runs, n, requests):
+    emit(f"\n### L: the server under load: bursts of {requests} concurrent requests while the scheduler rotates "
+         f"{n} accounts\n")
+    rows, api, hz = [], [], []
+    for run_ in runs:
+        b = run_["bursts"]
+        for a, h in zip(b[0::2], b[1::2]):
+            api.append(a)
+            hz.append(h)
+            rows.append([run_["pair"], a["round"], f"{a['p50_ms']:.0f}", f"{a['p99_ms']:.0f}", f"{a['max_ms']:.0f}",
+                         a["errors"], f"{a['wall_s']:.2f}", f"{h['p50_ms']:.1f}", f"{h['p99_ms']:.1f}",
+                         f"{h['max_ms']:.1f}", h["errors"], f"{a['p50_ms'] / h['p50_ms']:.0f}×",
+                         f"{a['before']}→{a['after']}"])
+    emit(table(["pair", "round", "API p50 (ms)", "API p99 (ms)", "API max (ms)", "API errors", "API burst wall (s)",
+                "/healthz p50 (ms)", "/healthz p99 (ms)", "/healthz max (ms)", "/healthz errors",
+                "API / healthz p50", "rotations finished during the API burst"], rows))
+    kinds = {}
+    for a in api + hz:
+        for k, c in a["errors_by_kind"].items():
+            kinds[k] = kinds.get(k, 0) + c
+    emit(f"\nAPI requests: {sum(a['count'] for a in api)}, errors {sum(a['errors'] for a in api)}; /healthz requests: "
+         f"{sum(h['count'] for h in hz)}, errors {sum(h['errors'] for h in hz)}"
+         f"{'; errors by kind: ' + json.dumps(kinds) if kinds else ''}. Per round, median: API p50 "
+         f"{med([a['p50_ms'] for a in api]):.0f} ms, p99 {med([a['p99_ms'] for a in api]):.0f} ms "
+         f"(worst p99 {max(a['p99_ms'] for a in api):.0f} ms); /healthz p50 {med([h['p50_ms'] for h in hz]):.1f} ms, "
+         f"p99 {med([h['p99_ms'] for h in hz]):.1f} ms.\n")
+    routes = sorted({r for a in api for r in a["routes"]})
+    emit(table(["API route", "requests per burst", "p50 (ms), median of rounds", "p99 (ms), median of rounds"],
+               [[r, api[0]["routes"].get(r, {}).get("count", 0),
+                 f"{med([a['routes'][r]['p50_ms'] for a in api if r in a['routes']]):.0f}",
+                 f"{med([a['routes'][r]['p99_ms'] for a in api if r in a['routes']]):.0f}"] for r in routes]))
+    emit("")
+    rows = []
+    for run_ in runs:
+        ok = run_["phases"].get("done", 0)
+        failed = sum(c for p, c in run_["phases"].items() if p != "done")
+        rows.append([run_["pair"], "API bursts" if run_["loaded"] else "no load", f"{ok}/{n}", failed,
+                     f"{run_['window']:.1f}", f"{ok / run_['window']:.1f}", f"{run_['cpu']:.1f}", run_["calls"],
+                     len(run_["problems"]), run_["exit"]])
+    emit(table(["pair", "while", "rotations done", "not done", "first start → last finish (s)", "rotations/s",
+                "server CPU (s)", "moto calls", "server warnings", "exit after SIGTERM"], rows))
+    for run_ in runs:
+        for line in run_["problems"][:5]:
+            emit(f"\n- pair {run_['pair']} ({'loaded' if run_['loaded'] else 'idle'}): `{line[:300]}`")
+
+
+SCENARIOS = {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "L": load_scenario}
 
 
 def main():

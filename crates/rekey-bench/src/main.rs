@@ -9,6 +9,10 @@
 //!   in the vault (never due, never decrypted: scheduler-tick and listing benchmarks).
 //! - `ceiling` drives the IAM/STS calls of one access-key rotation as fast as the endpoint
 //!   answers them, with no journal and no waiting, to measure what the endpoint can serve.
+//! - `load` fires a burst of concurrent requests at a running `rekey serve` (the API mix, or
+//!   `/healthz` as the baseline) and prints count, errors and latency percentiles (see `load.rs`).
+
+mod load;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -95,6 +99,39 @@ enum Cmd {
         /// How long to run.
         #[arg(long, default_value_t = 8.0)]
         seconds: f64,
+    },
+    /// Fire concurrent requests at a running server; print count, errors and latencies as JSON.
+    Load {
+        /// The server's base URL, e.g. http://127.0.0.1:8270 (plain HTTP).
+        #[arg(long)]
+        url: String,
+        /// The API token (from `rekey token create`); kept out of argv.
+        #[arg(long, env = "REKEY_BENCH_TOKEN", hide_env_values = true, default_value = "")]
+        token: String,
+        /// The provider of the accounts named by `--users` and `--heartbeat-users`.
+        #[arg(long, default_value = "bench")]
+        provider: String,
+        /// TSV from `seed-iam`: the accounts the API mix reads.
+        #[arg(long)]
+        users: Option<String>,
+        /// An account the API mix reads, as PROVIDER/USER/KIND; repeatable.
+        #[arg(long = "account", value_name = "REF")]
+        accounts: Vec<String>,
+        /// TSV from `seed-iam`: accounts the API mix heartbeats (keep them out of the due set).
+        #[arg(long)]
+        heartbeat_users: Option<String>,
+        /// Requests in all.
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+        /// Requests in flight at once (default: all of them).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Per-request time bound, in seconds.
+        #[arg(long, default_value_t = 120.0)]
+        timeout: f64,
+        /// `api` (the authenticated mix) or `healthz` (the baseline).
+        #[arg(long, value_enum, default_value = "api")]
+        mix: load::Mix,
     },
 }
 
@@ -390,6 +427,12 @@ async fn ceiling(endpoint: &str, users: &str, concurrency: usize, seconds: f64) 
     Ok(())
 }
 
+/// Access-key account references (`PROVIDER/USER/access-key`) for the users of a TSV.
+fn account_refs(provider: &str, path: Option<&str>) -> Result<Vec<String>> {
+    let Some(path) = path else { return Ok(Vec::new()) };
+    Ok(read_users(path)?.into_iter().map(|u| format!("{provider}/{}/access-key", u.user)).collect())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().cmd {
@@ -401,6 +444,31 @@ async fn main() -> Result<()> {
         }
         Cmd::Ceiling { endpoint, users, concurrency, seconds } => {
             ceiling(&endpoint, &users, concurrency, seconds).await
+        }
+        Cmd::Load {
+            url,
+            token,
+            provider,
+            users,
+            mut accounts,
+            heartbeat_users,
+            requests,
+            concurrency,
+            timeout,
+            mix,
+        } => {
+            accounts.extend(account_refs(&provider, users.as_deref())?);
+            let args = load::LoadArgs {
+                url: url.trim_end_matches('/').to_owned(),
+                token,
+                accounts,
+                heartbeat: account_refs(&provider, heartbeat_users.as_deref())?,
+                requests,
+                concurrency: concurrency.unwrap_or(requests).max(1),
+                timeout: Duration::from_secs_f64(timeout),
+                mix,
+            };
+            load::run(args).await
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod password;
 pub mod phase;
 pub mod schedule;
 pub mod settings;
+pub mod webhook;
 
 pub use arn::Arn;
 pub use clock::{Clock, ManualClock, SystemClock};

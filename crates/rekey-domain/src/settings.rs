@@ -66,6 +66,23 @@ pub enum Target {
         /// Kill it after this long.
         timeout_ms: u64,
     },
+    /// An HTTPS (or HTTP) POST of JSON describing the new credential, signed with HMAC-SHA256
+    /// (`X-Rekey-Signature`); the secret is in it only with `include_secret`.
+    Webhook {
+        /// Where to POST.
+        url: String,
+        /// The environment variable holding the HMAC key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_env: Option<String>,
+        /// The file holding the HMAC key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_file: Option<String>,
+        /// Put the secret in the body (off: the receiver learns the new key id only).
+        #[serde(default)]
+        include_secret: bool,
+        /// Give up on one attempt after this long.
+        timeout_ms: u64,
+    },
 }
 
 /// How a rotation verifies a new access key: `successes` consecutive GetCallerIdentity calls
@@ -153,6 +170,17 @@ impl RotationSettings {
                             "AWS delivery target",
                             format!("{n:?} is not a secret or parameter name"),
                             "use a name such as prod/ci/aws-key",
+                        ));
+                    }
+                }
+                Target::Webhook { url, key_env, key_file, timeout_ms, .. } => {
+                    crate::webhook::validate_url(url, "webhook target")?;
+                    crate::webhook::KeySource::from_parts(key_env.clone(), key_file.clone(), "webhook target")?;
+                    if *timeout_ms == 0 {
+                        return Err(ValidationError::new(
+                            "webhook target",
+                            "a zero timeout",
+                            "use a positive --webhook-timeout such as 10s",
                         ));
                     }
                 }

@@ -373,3 +373,15 @@ impl Engine {
         Ok(Some(key_id))
     }
 }
+
+/// The IAM user tag whose value names a credential's owner (for reports and notifications).
+pub const OWNER_TAG: &str = "rekey:owner";
+
+impl Engine {
+    /// The owner of `account`'s IAM user, from its `rekey:owner` tag.
+    pub async fn owner_of(&self, account: &Account) -> Result<Option<String>> {
+        let conn = self.conn(&self.provider(&account.provider).await?).await?;
+        let tags = self.aws.iam(&conn).await.list_user_tags(account.user_name.as_str()).await?;
+        Ok(tags.into_iter().find(|(k, _)| k == OWNER_TAG).map(|(_, v)| v))
+    }
+}

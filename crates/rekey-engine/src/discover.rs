@@ -44,7 +44,7 @@ pub struct Tags {
 
 impl Default for Tags {
     fn default() -> Self {
-        Self { exempt: "rekey:exempt".into(), owner: "rekey:owner".into() }
+        Self { exempt: "rekey:exempt".into(), owner: crate::accounts::OWNER_TAG.into() }
     }
 }
 

@@ -81,6 +81,9 @@ pub enum Error {
     /// Storage failure.
     #[error("{0}")]
     Store(StoreError),
+    /// A delivery target or webhook receiver refused or did not answer.
+    #[error("{0}")]
+    Delivery(String),
     /// The command completed with findings (see [`ErrorClass::Findings`]).
     #[error("{0}")]
     Findings(String),
@@ -116,6 +119,7 @@ impl Error {
                 StoreError::Database(_) => ErrorClass::Internal,
             },
             Self::Findings(_) => ErrorClass::Findings,
+            Self::Delivery(_) => ErrorClass::Upstream,
             Self::Internal(_) => ErrorClass::Internal,
         }
     }
@@ -145,6 +149,7 @@ impl Error {
             Self::Store(StoreError::Conflict { .. }) => Some("choose another name, or remove the existing one".into()),
             Self::Store(StoreError::Fenced { .. }) => Some("another rekey process took the work over".into()),
             Self::Store(StoreError::Database(_)) => Some("check that the database is reachable".into()),
+            Self::Delivery(_) => Some("check that the receiver is up and accepts rekey's requests".into()),
             Self::Findings(_) | Self::Internal(_) => None,
         }
     }

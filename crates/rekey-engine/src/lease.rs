@@ -17,7 +17,8 @@ pub fn me() -> String {
     format!("{}:{pid}:{}", host(), start_time(pid).unwrap_or_default())
 }
 
-fn host() -> String {
+/// This machine's host name.
+pub fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_owned())
@@ -91,6 +92,17 @@ impl Engine {
         }
     }
 
+    /// Takes the lease of a server-wide job (an audit export, the notifier) so that one node
+    /// of several works it at a time; `None` while another live process holds it. Job leases
+    /// live beside account leases under an id derived from the job's name.
+    pub async fn lease_job(&self, job: &str) -> Result<Option<Held>> {
+        match self.lease(&job_lease_id(job)).await {
+            Ok(held) => Ok(Some(held)),
+            Err(Error::Conflict { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn hold(&self, fence: Fence) -> Held {
         let store = self.store.clone();
         let clock = self.clock.clone();
@@ -110,9 +122,26 @@ impl Engine {
     }
 }
 
+/// The lease id of job `job`: 40 bits of SHA-256 of `rekey-job:JOB`, as an account id (a clash
+/// with one of a vault's accounts has odds of 2^-40 per account, and would only delay one).
+pub fn job_lease_id(job: &str) -> AccountId {
+    use sha2::Digest;
+    const CROCKFORD: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let h = sha2::Sha256::digest(format!("rekey-job:{job}").as_bytes());
+    let bits = h[..5].iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let id: String = (0..8).map(|i| CROCKFORD[((bits >> (35 - 5 * i)) & 31) as usize] as char).collect();
+    id.parse().expect("8 Crockford characters are an account id")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_lease_ids_are_stable_and_distinct() {
+        assert_eq!(job_lease_id("export:siem"), job_lease_id("export:siem"));
+        assert_ne!(job_lease_id("export:siem"), job_lease_id("notify"));
+    }
 
     #[test]
     fn this_process_is_alive_and_a_made_up_one_is_dead() {

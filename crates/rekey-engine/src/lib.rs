@@ -23,6 +23,7 @@ pub mod sink;
 pub mod stats;
 mod tick;
 pub mod vault;
+pub mod webhook;
 
 pub use accounts::{AccountRef, KeySource, NewAccount, Removed};
 pub use audit::ChainReport;

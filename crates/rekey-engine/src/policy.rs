@@ -80,7 +80,7 @@ impl Engine {
                             format!("arn:aws:ssm:*:*:parameter/{}", name.trim_start_matches('/')),
                         ));
                     }
-                    Target::AwsCredentialsFile { .. } | Target::Script { .. } => {}
+                    Target::AwsCredentialsFile { .. } | Target::Script { .. } | Target::Webhook { .. } => {}
                 }
             }
         }

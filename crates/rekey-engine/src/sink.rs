@@ -50,6 +50,51 @@ pub fn sink_for(target: &Target) -> Box<dyn Sink> {
             args: args.clone(),
             timeout: std::time::Duration::from_millis(*timeout_ms),
         }),
+        Target::Webhook { url, key_env, key_file, include_secret, timeout_ms } => Box::new(WebhookSink {
+            hook: crate::webhook::Webhook {
+                url: url.clone(),
+                // Validated when the settings were saved; an unusable source fails at send.
+                key: rekey_domain::webhook::KeySource::from_parts(key_env.clone(), key_file.clone(), "webhook target")
+                    .unwrap_or_else(|_| rekey_domain::webhook::KeySource::Env(String::new())),
+                timeout: std::time::Duration::from_millis(*timeout_ms),
+            },
+            include_secret: *include_secret,
+        }),
+    }
+}
+
+/// A signed webhook told of each new credential: account, rotation, new and old key ids, and
+/// the secret only when configured to carry it.
+#[derive(Debug, Clone)]
+pub struct WebhookSink {
+    /// The endpoint.
+    pub hook: crate::webhook::Webhook,
+    /// Put the secret in the body.
+    pub include_secret: bool,
+}
+
+#[async_trait]
+impl Sink for WebhookSink {
+    fn describe(&self) -> String {
+        self.hook.describe()
+    }
+
+    async fn deliver(&self, d: &Delivery<'_>) -> Result<()> {
+        let mut body = serde_json::json!({
+            "event": "credential.delivered",
+            "account": d.account,
+            "rotation": d.rotation_id,
+            "access_key_id": d.key_id,
+            "old_access_key_id": d.old_key_id,
+        });
+        if self.include_secret {
+            body["secret"] = serde_json::Value::String(d.secret.expose().to_owned());
+        }
+        let body = zeroize::Zeroizing::new(body.to_string());
+        // One delivery id per rotation and key: a redelivery after recovery is recognisably
+        // the same delivery.
+        let id = format!("{}:{}", d.rotation_id, d.key_id.unwrap_or("password"));
+        self.hook.post(&id, body.as_bytes()).await
     }
 }
 

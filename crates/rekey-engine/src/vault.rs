@@ -266,7 +266,6 @@ impl Engine {
         Ok(open(&self.key, &v.record_id, v.version, &sealed)?)
     }
 
-    /// An audit entry by this engine's actor, now.
     /// An audit event by this engine's actor, stamped now.
     pub fn audit_entry(&self, action: &str, target: Option<&str>, outcome: &str, detail: Value) -> AuditEntry {
         AuditEntry {

@@ -16,7 +16,7 @@ pub struct ConfigError {
     pub hint: String,
 }
 
-fn bad(message: impl Into<String>, hint: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(message: impl Into<String>, hint: impl Into<String>) -> ConfigError {
     ConfigError { message: message.into(), hint: hint.into() }
 }
 
@@ -36,6 +36,90 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Password check-outs.
     pub checkout: CheckoutConfig,
+    /// Audit-log exports to a SIEM (`[[export]]`, any number).
+    #[serde(rename = "export")]
+    pub exports: Vec<ExportConfig>,
+    /// Notifications of failures and overdue credentials (`[notify]`).
+    pub notify: Option<NotifyConfig>,
+}
+
+/// One `[[export]]`: where audit events go, which classes of them, and how often.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Unique name; the export's position in the audit log is stored under it.
+    pub name: String,
+    /// `file` (JSON lines), `syslog` (RFC 5424) or `webhook` (signed JSON).
+    pub kind: String,
+    /// Event classes to send (the part of the action before the dot: account, api, provider,
+    /// rotation, token, vault); empty sends all.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// Time between rounds (default 10s).
+    #[serde(default = "ten_seconds")]
+    pub interval: String,
+    /// Events read per batch (default 500).
+    #[serde(default = "default_batch")]
+    pub batch: i64,
+    /// `file`: the file to append to.
+    pub path: Option<PathBuf>,
+    /// `syslog`: the collector's HOST:PORT.
+    pub address: Option<String>,
+    /// `syslog`: `udp` (default) or `tcp` (octet-counting framing).
+    pub protocol: Option<String>,
+    /// `syslog`: the facility (default authpriv).
+    pub facility: Option<String>,
+    /// `webhook`: where to POST.
+    pub url: Option<String>,
+    /// `webhook`: environment variable holding the HMAC key.
+    pub key_env: Option<String>,
+    /// `webhook`: file holding the HMAC key.
+    pub key_file: Option<String>,
+    /// `webhook` and `syslog` over TCP: limit per attempt (default 10s).
+    pub timeout: Option<String>,
+}
+
+/// `[notify]`: a signed webhook told of failed rotations, failed heartbeats and overdue
+/// credentials, each with the owner named by the IAM user's `rekey:owner` tag.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Where to POST.
+    pub url: String,
+    /// Environment variable holding the HMAC key.
+    pub key_env: Option<String>,
+    /// File holding the HMAC key.
+    pub key_file: Option<String>,
+    /// Limit per attempt (default 10s).
+    pub timeout: Option<String>,
+    /// Which notifications: rotation-failed, heartbeat-failed, overdue (default all).
+    #[serde(default = "all_notifications")]
+    pub on: Vec<String>,
+    /// An overdue credential is notified again only after this long (default 24h).
+    #[serde(default = "one_day")]
+    pub overdue_every: String,
+    /// A credential is overdue when its rotation has been due this long (default 1h).
+    #[serde(default = "one_hour")]
+    pub overdue_after: String,
+    /// Time between rounds (default 10s).
+    #[serde(default = "ten_seconds")]
+    pub interval: String,
+}
+
+fn ten_seconds() -> String {
+    "10s".into()
+}
+fn one_hour() -> String {
+    "1h".into()
+}
+fn one_day() -> String {
+    "24h".into()
+}
+fn default_batch() -> i64 {
+    500
+}
+fn all_notifications() -> Vec<String> {
+    crate::notify::KINDS.iter().map(|k| (*k).to_owned()).collect()
 }
 
 /// `[scheduler]`.
@@ -69,6 +153,8 @@ impl Default for Config {
             public_metrics: false,
             scheduler: SchedulerConfig::default(),
             checkout: CheckoutConfig::default(),
+            exports: Vec::new(),
+            notify: None,
         }
     }
 }
@@ -163,13 +249,19 @@ impl Config {
             ("scheduler.heartbeat_every", &self.scheduler.heartbeat_every),
             ("checkout.default_ttl", &self.checkout.default_ttl),
         ] {
-            let ms = parse_duration_ms(value).map_err(|e| bad(format!("{key}: {e}"), "use e.g. 30s, 15m, 24h"))?;
-            if ms == 0 {
-                return Err(bad(format!("{key} must be positive"), "use e.g. 30s, 15m, 24h"));
-            }
+            Self::positive_ms(key, value)?;
         }
         if !(1..=64).contains(&self.scheduler.concurrency) {
             return Err(bad("scheduler.concurrency must be from 1 to 64", "the default is 8"));
+        }
+        for (i, e) in self.exports.iter().enumerate() {
+            crate::export::Exporter::build(e)?;
+            if self.exports[..i].iter().any(|o| o.name == e.name) {
+                return Err(bad(format!("two exports are named {:?}", e.name), "give each [[export]] its own name"));
+            }
+        }
+        if let Some(n) = &self.notify {
+            crate::notify::Notifier::build(n)?;
         }
         Ok(())
     }
@@ -185,6 +277,30 @@ impl Config {
     pub fn ms(value: &str) -> u64 {
         parse_duration_ms(value).unwrap_or(1000)
     }
+
+    /// Checks a positive duration setting.
+    pub(crate) fn positive_ms(key: &str, value: &str) -> Result<u64, ConfigError> {
+        let ms = parse_duration_ms(value).map_err(|e| bad(format!("{key}: {e}"), "use e.g. 30s, 15m, 24h"))?;
+        if ms == 0 {
+            return Err(bad(format!("{key} must be positive"), "use e.g. 30s, 15m, 24h"));
+        }
+        Ok(ms)
+    }
+}
+
+/// A signed-webhook endpoint from its settings; `what` names the table in messages.
+pub(crate) fn webhook(
+    what: &str,
+    url: &str,
+    key_env: Option<&String>,
+    key_file: Option<&String>,
+    timeout: Option<&String>,
+) -> Result<rekey_engine::webhook::Webhook, ConfigError> {
+    let invalid = |e: rekey_domain::ValidationError| bad(format!("{what}: {}", e.problem), e.hint);
+    rekey_domain::webhook::validate_url(url, "url").map_err(invalid)?;
+    let key = rekey_domain::webhook::KeySource::from_parts(key_env.cloned(), key_file.cloned(), "key").map_err(invalid)?;
+    let timeout = Config::positive_ms(&format!("{what}.timeout"), timeout.map_or("10s", String::as_str))?;
+    Ok(rekey_engine::webhook::Webhook { url: url.to_owned(), key, timeout: std::time::Duration::from_millis(timeout) })
 }
 
 fn typed(var: &str, v: &str, kind: Kind) -> Result<toml::Value, ConfigError> {

@@ -83,9 +83,22 @@ async fn render(s: &AppState) -> Result<String, rekey_store::StoreError> {
         ("rekey_heartbeat_failures_total", "Heartbeats that failed or found problems.", &s.heartbeat_failures),
         ("rekey_scheduler_ticks_total", "Scheduler ticks completed.", &s.ticks),
         ("rekey_scheduler_tick_failures_total", "Scheduler ticks that failed.", &s.tick_failures),
+        ("rekey_notifications_total", "Notifications sent.", &s.notifications.sent),
+        ("rekey_notification_failures_total", "Notification rounds that failed.", &s.notifications.failed),
     ];
     for (name, help, v) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+    }
+    let _ = writeln!(out, "# HELP rekey_export_events_total Audit events sent by each SIEM export.");
+    let _ = writeln!(out, "# TYPE rekey_export_events_total counter");
+    let exports = s.exports.snapshot();
+    for (name, sent, _) in &exports {
+        let _ = writeln!(out, "rekey_export_events_total{{export=\"{}\"}} {sent}", esc(name));
+    }
+    let _ = writeln!(out, "# HELP rekey_export_failures_total Export rounds that failed (retried next round).");
+    let _ = writeln!(out, "# TYPE rekey_export_failures_total counter");
+    for (name, _, failed) in &exports {
+        let _ = writeln!(out, "rekey_export_failures_total{{export=\"{}\"}} {failed}", esc(name));
     }
     let overdue = s.engine.store().due_accounts(now, i64::MAX).await?.len();
     let _ = writeln!(out, "# HELP rekey_overdue_accounts Accounts whose scheduled rotation is due or past due.");

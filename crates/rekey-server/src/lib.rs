@@ -9,7 +9,9 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod export;
 mod health;
+pub mod notify;
 pub mod scheduler;
 mod tls;
 
@@ -38,6 +40,10 @@ pub struct Shared {
     pub ticks: AtomicU64,
     /// Scheduler ticks that failed, since start.
     pub tick_failures: AtomicU64,
+    /// Audit events exported, per export.
+    pub exports: Arc<export::ExportStats>,
+    /// Notifications sent and failed.
+    pub notifications: Arc<notify::NotifyStats>,
 }
 
 /// The handlers' state.
@@ -52,6 +58,8 @@ impl Shared {
             heartbeat_failures: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             tick_failures: AtomicU64::new(0),
+            exports: Arc::default(),
+            notifications: Arc::default(),
         })
     }
 
@@ -94,8 +102,19 @@ pub async fn serve(state: AppState, shutdown: impl Future<Output = ()> + Send + 
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("rekey serve: listening on {scheme}://{local}");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler =
-        state.config.scheduler.enabled.then(|| tokio::spawn(scheduler::run(state.clone(), stop_rx.clone())));
+    let mut background = Vec::new();
+    if state.config.scheduler.enabled {
+        background.push(tokio::spawn(scheduler::run(state.clone(), stop_rx.clone())));
+    }
+    let exporters = state.config.exports.iter().map(export::Exporter::build).collect::<Result<Vec<_>, _>>()?;
+    if !exporters.is_empty() {
+        let (engine, stats) = (Arc::new(state.engine.acting_as("exporter")), state.exports.clone());
+        background.push(tokio::spawn(export::run(engine, exporters, stats, stop_rx.clone())));
+    }
+    if let Some(n) = &state.config.notify {
+        let (engine, stats) = (Arc::new(state.engine.acting_as("notifier")), state.notifications.clone());
+        background.push(tokio::spawn(notify::run(engine, notify::Notifier::build(n)?, stats, stop_rx.clone())));
+    }
     let engine = state.engine.clone();
     let on_shutdown = async move {
         shutdown.await;
@@ -111,8 +130,8 @@ pub async fn serve(state: AppState, shutdown: impl Future<Output = ()> + Send + 
         }
         None => axum::serve(listener, router).with_graceful_shutdown(on_shutdown).await,
     };
-    if let Some(s) = scheduler {
-        let _ = s.await;
+    for task in background {
+        let _ = task.await;
     }
     served.map_err(|e| ConfigError { message: format!("the server failed: {e}"), hint: String::new() })?;
     eprintln!("rekey serve: stopped");

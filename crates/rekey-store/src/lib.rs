@@ -103,6 +103,8 @@ pub trait Store: AccessStore + Send + Sync + std::fmt::Debug {
     async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord>;
     /// Events with `seq > after`, in chain order, at most `limit` (for walking the chain).
     async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>>;
+    /// The newest audit event's sequence number (0 for an empty log).
+    async fn audit_head(&self) -> Result<i64>;
     /// Events at or after `since`, in chain order, at most `limit`.
     async fn audit_events(&self, since: Option<DateTime<Utc>>, limit: i64) -> Result<Vec<AuditRecord>>;
 }

@@ -579,6 +579,11 @@ macro_rules! sql_store {
                     .collect()
             }
 
+            async fn audit_head(&self) -> Result<i64> {
+                let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_events").fetch_one(&self.pool).await?;
+                Ok(seq.unwrap_or(0))
+            }
+
             async fn audit_events(&self, since: Option<DateTime<Utc>>, limit: i64) -> Result<Vec<AuditRecord>> {
                 sqlx::query(&format!("SELECT {AUDIT_COLS} FROM audit_events WHERE at >= $1 ORDER BY seq LIMIT $2"))
                     .bind(since.map_or(i64::MIN, millis))

@@ -492,6 +492,21 @@ pub struct AccountSetArgs {
     /// Kill the script after this long
     #[arg(long, value_name = "DURATION", default_value = "30s", requires = "script")]
     pub script_timeout: String,
+    /// POST a signed JSON notice of each new access key to this URL (HMAC-SHA256, see README)
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// Environment variable holding the --webhook HMAC key (read at each send, never stored)
+    #[arg(long, value_name = "NAME", requires = "webhook", conflicts_with = "webhook_key_file")]
+    pub webhook_key_env: Option<String>,
+    /// File holding the --webhook HMAC key (read at each send, never stored)
+    #[arg(long, value_name = "PATH", requires = "webhook")]
+    pub webhook_key_file: Option<String>,
+    /// Put the secret in the --webhook body (off: the receiver learns the new key id only)
+    #[arg(long, requires = "webhook")]
+    pub webhook_include_secret: bool,
+    /// Give up on one --webhook attempt after this long (three attempts in all)
+    #[arg(long, value_name = "DURATION", default_value = "10s", requires = "webhook")]
+    pub webhook_timeout: String,
     /// Remove all delivery targets
     #[arg(long)]
     pub clear_targets: bool,

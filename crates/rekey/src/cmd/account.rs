@@ -152,6 +152,25 @@ fn parse_set(a: Box<AccountSetArgs>) -> Result<(AccountRef, AccountChanges, Edit
         }
         _ => None,
     };
+    let webhook = match a.webhook {
+        Some(url) => {
+            let key_file = a
+                .webhook_key_file
+                .map(|p| std::path::absolute(&p).map_err(|e| Error::usage(format!("{p}: {e}"), "give a valid path")))
+                .transpose()?
+                .map(|p| p.display().to_string());
+            let t = Target::Webhook {
+                url,
+                key_env: a.webhook_key_env,
+                key_file,
+                include_secret: a.webhook_include_secret,
+                timeout_ms: parse_duration_ms(&a.webhook_timeout)?,
+            };
+            RotationSettings { targets: vec![t.clone()], ..Default::default() }.validate()?;
+            Some(t)
+        }
+        None => None,
+    };
     let edit: Edit = Box::new(move |s: &mut RotationSettings| {
         if a.no_schedule {
             s.every_ms = None;
@@ -188,7 +207,7 @@ fn parse_set(a: Box<AccountSetArgs>) -> Result<(AccountRef, AccountChanges, Edit
             a.secrets_manager.map(|secret_id| Target::SecretsManager { secret_id }),
             a.ssm_parameter.map(|name| Target::Ssm { name }),
         ];
-        for t in [target, script].into_iter().chain(stores).flatten() {
+        for t in [target, script, webhook].into_iter().chain(stores).flatten() {
             if !s.targets.contains(&t) {
                 s.targets.push(t);
             }

@@ -1,0 +1,275 @@
+//! Signed webhooks: one JSON document POSTed over HTTPS (or HTTP on loopback and private
+//! networks), signed so the receiver can tell it came from rekey and was not replayed.
+//!
+//! Signature: `X-Rekey-Signature: sha256=HEX(HMAC-SHA256(key, TIMESTAMP "." BODY))` with
+//! `X-Rekey-Timestamp: TIMESTAMP` (Unix seconds); receivers should reject timestamps more than
+//! a few minutes old. `X-Rekey-Delivery` carries an id that is the same for every retry of one
+//! delivery, so receivers can drop duplicates. The key is read from its environment variable or
+//! file at each send, never stored by rekey. Connection failures, timeouts, 429 and 5xx
+//! answers are retried (three attempts in all); other answers fail at once.
+
+use crate::{Error, Result};
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full};
+use hyper_util::{
+    client::legacy::{connect::HttpConnector, Client},
+    rt::TokioExecutor,
+};
+use rekey_domain::webhook::{KeySource, MIN_KEY_LEN};
+use std::{
+    sync::OnceLock,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use zeroize::Zeroizing;
+
+type HmacSha256 = Hmac<sha2::Sha256>;
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Attempts per delivery.
+const ATTEMPTS: u32 = 3;
+/// Wait before the second attempt (doubled before the third).
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// A signed-webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// Where to POST.
+    pub url: String,
+    /// Where the HMAC key is read from.
+    pub key: KeySource,
+    /// Limit on one attempt.
+    pub timeout: Duration,
+}
+
+impl Webhook {
+    /// For messages and the journal: the URL without its query (which may hold a token).
+    pub fn describe(&self) -> String {
+        format!("webhook {}", self.url.split(['?', '#']).next().unwrap_or(""))
+    }
+
+    /// POSTs `body`, signed, retrying transient failures; `delivery_id` is sent as
+    /// `X-Rekey-Delivery`, the same on every attempt.
+    pub async fn post(&self, delivery_id: &str, body: &[u8]) -> Result<()> {
+        let key = read_key(&self.key)?;
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            match self.attempt(&key, delivery_id, body).await {
+                Ok(()) => return Ok(()),
+                Err((e, transient)) if !transient || attempt == ATTEMPTS => {
+                    return Err(Error::Delivery(format!("{}: {e}", self.describe())))
+                }
+                Err((e, _)) => {
+                    tracing::warn!(target_url = %self.describe(), attempt, error = %e, "webhook attempt failed; retrying");
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt: `Err((why, transient))`.
+    async fn attempt(&self, key: &[u8], delivery_id: &str, body: &[u8]) -> Result<(), (String, bool)> {
+        let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string();
+        let req = http::Request::post(&self.url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::USER_AGENT, concat!("rekey/", env!("CARGO_PKG_VERSION")))
+            .header("x-rekey-timestamp", &ts)
+            .header("x-rekey-signature", signature(key, &ts, body))
+            .header("x-rekey-delivery", delivery_id)
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .map_err(|e| (format!("cannot build the request: {e}"), false))?;
+        let client = client().map_err(|e| (e, false))?;
+        let send = async {
+            let resp = client.request(req).await.map_err(|e| (format!("no answer: {}", error_chain(&e)), true))?;
+            let status = resp.status();
+            // Drain the answer so the connection can be reused; its content is not reported
+            // (a receiver might echo what it got).
+            let _ = resp.into_body().collect().await;
+            Ok::<_, (String, bool)>(status)
+        };
+        let status = tokio::time::timeout(self.timeout, send)
+            .await
+            .map_err(|_| (format!("no answer within {} ms", self.timeout.as_millis()), true))??;
+        if status.is_success() {
+            Ok(())
+        } else {
+            let transient = status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS;
+            Err((format!("answered {status}"), transient))
+        }
+    }
+}
+
+/// `sha256=HEX` of HMAC-SHA256 over `timestamp "." body`.
+pub fn signature(key: &[u8], timestamp: &str, body: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Whether `header` is the signature of `body` at `timestamp` (constant-time), for receivers.
+pub fn verify(key: &[u8], timestamp: &str, body: &[u8], header: &str) -> bool {
+    let Some(sig) = header.strip_prefix("sha256=").and_then(|h| hex::decode(h).ok()) else { return false };
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+/// Reads the HMAC key; a missing or short key is a usage error naming where it was looked for.
+pub fn read_key(src: &KeySource) -> Result<Zeroizing<Vec<u8>>> {
+    let key = match src {
+        KeySource::Env(name) => Zeroizing::new(
+            std::env::var(name)
+                .map_err(|_| {
+                    Error::usage(
+                        format!("the webhook key variable ${name} is not set"),
+                        format!("export {name} with at least {MIN_KEY_LEN} random bytes, e.g. from `openssl rand -hex 32`"),
+                    )
+                })?
+                .into_bytes(),
+        ),
+        KeySource::File(path) => {
+            let mut bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
+                Error::usage(format!("cannot read the webhook key file {path}: {e}"), "check the path and its permissions")
+            })?);
+            while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                bytes.pop();
+            }
+            bytes
+        }
+    };
+    if key.len() < MIN_KEY_LEN {
+        return Err(Error::usage(
+            format!("the webhook key in {} is shorter than {MIN_KEY_LEN} bytes", src.describe()),
+            "use a random key, e.g. `openssl rand -hex 32`",
+        ));
+    }
+    Ok(key)
+}
+
+/// One HTTPS client for the process (connections are pooled per host).
+fn client() -> Result<&'static HttpsClient, String> {
+    static CLIENT: OnceLock<Result<HttpsClient, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+                .map_err(|e| format!("cannot load the system's CA certificates: {e}"))?
+                .https_or_http()
+                .enable_http1()
+                .build();
+            Ok(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A receiver answering each request with the next status of `statuses` (then 200),
+    /// recording (headers, body) of every request.
+    async fn receiver(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook?token=t", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let mut statuses = statuses.into_iter();
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut buf = Vec::new();
+                let (head, body) = loop {
+                    let mut chunk = [0u8; 4096];
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map(|v| v.trim().parse().unwrap())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break (head, buf[end + 4..end + 4 + len].to_vec());
+                        }
+                    }
+                };
+                log.lock().unwrap().push((head, body));
+                let status = statuses.next().unwrap_or(200);
+                let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                sock.write_all(resp.as_bytes()).await.unwrap();
+            }
+        });
+        (url, seen)
+    }
+
+    fn header<'a>(head: &'a str, name: &str) -> &'a str {
+        head.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(':'))).unwrap().trim()
+    }
+
+    #[tokio::test]
+    async fn signs_and_retries_transient_failures_with_one_delivery_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_path = dir.path().join("key");
+        std::fs::write(&key_path, "0123456789abcdef0123\n").unwrap();
+        let (url, seen) = receiver(vec![503]).await;
+        let hook = Webhook {
+            url,
+            key: KeySource::File(key_path.display().to_string()),
+            timeout: Duration::from_secs(5),
+        };
+        assert_eq!(hook.describe(), format!("webhook {}", hook.url.split('?').next().unwrap()));
+        hook.post("d-1", br#"{"a":1}"#).await.unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "one 503, then success");
+        for (head, body) in seen.iter() {
+            assert_eq!(body, br#"{"a":1}"#);
+            assert_eq!(header(head, "x-rekey-delivery"), "d-1");
+            let ts = header(head, "x-rekey-timestamp");
+            assert!(verify(b"0123456789abcdef0123", ts, body, header(head, "x-rekey-signature")));
+            assert!(!verify(b"0123456789abcdef0124", ts, body, header(head, "x-rekey-signature")));
+            assert!(!verify(b"0123456789abcdef0123", ts, b"{\"a\":2}", header(head, "x-rekey-signature")));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_error_fails_at_once_and_a_missing_key_is_a_usage_error() {
+        let (url, seen) = receiver(vec![400]).await;
+        std::env::set_var("REKEY_TEST_HOOK_KEY_OK", "0123456789abcdef");
+        let hook = Webhook {
+            url: url.clone(),
+            key: KeySource::Env("REKEY_TEST_HOOK_KEY_OK".into()),
+            timeout: Duration::from_secs(5),
+        };
+        let e = hook.post("d", b"{}").await.unwrap_err();
+        assert!(matches!(e, Error::Delivery(_)) && e.to_string().contains("400"), "{e}");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        let hook = Webhook { key: KeySource::Env("REKEY_TEST_HOOK_KEY_UNSET".into()), ..hook };
+        assert!(matches!(hook.post("d", b"{}").await.unwrap_err(), Error::Usage { .. }));
+        std::env::set_var("REKEY_TEST_HOOK_KEY_SHORT", "short");
+        let hook = Webhook { key: KeySource::Env("REKEY_TEST_HOOK_KEY_SHORT".into()), ..hook };
+        assert!(hook.post("d", b"{}").await.unwrap_err().to_string().contains("shorter"));
+        assert_eq!(seen.lock().unwrap().len(), 1, "nothing sent without a usable key");
+    }
+}

@@ -1,0 +1,234 @@
+//! Notifications: a signed webhook told of failed rotations, failed heartbeats and overdue
+//! credentials, each naming the credential's owner from its IAM user's `rekey:owner` tag.
+//!
+//! Failures are read from the audit log (an aborted rotation, a failed heartbeat) through a
+//! stored cursor, like an export, so every failure is notified once at least, whichever node
+//! saw it, and none is lost across restarts; the cursor starts at the end of the log the first
+//! time, so enabling notifications does not replay history. Overdue credentials (due for
+//! longer than `overdue_after`) are sent as one digest per owner at most every
+//! `overdue_every`; the time of the last digest is stored too. One node at a time notifies.
+
+use crate::config::{bad, Config, ConfigError, NotifyConfig};
+use rekey_engine::{webhook::Webhook, Engine, Result};
+use rekey_store::{Account, AuditRecord};
+use serde_json::{json, Value};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+use tokio::sync::watch;
+
+/// The notifications there are.
+pub const KINDS: [&str; 3] = ["rotation-failed", "heartbeat-failed", "overdue"];
+
+const EVENTS_CURSOR: &str = "notify:events";
+const OVERDUE_CURSOR: &str = "notify:overdue";
+/// Audit events read per batch.
+const BATCH: i64 = 500;
+/// Overdue accounts listed per round at most.
+const OVERDUE_LIMIT: i64 = 10_000;
+
+/// A validated `[notify]`.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    hook: Webhook,
+    on: Vec<String>,
+    overdue_every_ms: i64,
+    overdue_after_ms: i64,
+    interval: Duration,
+}
+
+/// Notifications sent and failed, since start (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct NotifyStats {
+    /// Sent.
+    pub sent: AtomicU64,
+    /// Failed to send (retried next round).
+    pub failed: AtomicU64,
+}
+
+impl Notifier {
+    /// Validates `[notify]`.
+    pub fn build(c: &NotifyConfig) -> Result<Self, ConfigError> {
+        let hook = crate::config::webhook("notify", &c.url, c.key_env.as_ref(), c.key_file.as_ref(), c.timeout.as_ref())?;
+        for k in &c.on {
+            if !KINDS.contains(&k.as_str()) {
+                return Err(bad(format!("notify.on: {k:?} is not a notification"), format!("use some of {}", KINDS.join(", "))));
+            }
+        }
+        let ms = |key: &str, v: &str| Config::positive_ms(key, v).map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
+        Ok(Self {
+            hook,
+            on: c.on.clone(),
+            overdue_every_ms: ms("notify.overdue_every", &c.overdue_every)?,
+            overdue_after_ms: ms("notify.overdue_after", &c.overdue_after)?,
+            interval: Duration::from_millis(Config::positive_ms("notify.interval", &c.interval)?),
+        })
+    }
+
+    fn wants(&self, kind: &str) -> bool {
+        self.on.iter().any(|k| k == kind)
+    }
+
+    /// One round; returns notifications sent (0 while another node notifies).
+    pub async fn round(&self, engine: &Engine) -> Result<u64> {
+        let Some(lease) = engine.lease_job("notify").await? else { return Ok(0) };
+        let mut owners = Owners::default();
+        let result = async {
+            let mut sent = self.failures(engine, &mut owners).await?;
+            if self.wants("overdue") {
+                sent += self.overdue(engine, &mut owners).await?;
+            }
+            Ok(sent)
+        }
+        .await;
+        lease.release().await;
+        result
+    }
+
+    /// Failed rotations and heartbeats recorded in the audit log since the cursor.
+    async fn failures(&self, engine: &Engine, owners: &mut Owners) -> Result<u64> {
+        let store = engine.store();
+        let mut after = store.export_cursor(EVENTS_CURSOR).await?;
+        if after == 0 {
+            // First round: start at the end of the log (it is never empty: `vault.init` is
+            // its first event), so history is not replayed as new failures.
+            after = store.audit_head().await?;
+            store.set_export_cursor(EVENTS_CURSOR, after).await?;
+        }
+        let mut sent = 0;
+        loop {
+            let page = store.audit_page(after, BATCH).await?;
+            for r in &page {
+                if let Some(kind) = self.failure_kind(r) {
+                    // The cursor is stored before each send, so a failed send resumes at it.
+                    store.set_export_cursor(EVENTS_CURSOR, after).await?;
+                    self.notify_failure(engine, owners, kind, r).await?;
+                    sent += 1;
+                }
+                after = r.seq;
+            }
+            store.set_export_cursor(EVENTS_CURSOR, after).await?;
+            if (page.len() as i64) < BATCH || engine.stopping() {
+                return Ok(sent);
+            }
+        }
+    }
+
+    fn failure_kind(&self, r: &AuditRecord) -> Option<&'static str> {
+        let kind = match (r.entry.action.as_str(), r.entry.outcome.as_str()) {
+            ("rotation.phase", "aborted") => "rotation-failed",
+            ("account.heartbeat", "failed") => "heartbeat-failed",
+            _ => return None,
+        };
+        self.wants(kind).then_some(kind)
+    }
+
+    async fn notify_failure(&self, engine: &Engine, owners: &mut Owners, kind: &str, r: &AuditRecord) -> Result<()> {
+        let account = match &r.entry.target {
+            Some(id) => match id.parse() {
+                Ok(id) => engine.store().account(&id).await.ok(),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let owner = match &account {
+            Some(a) => owners.of(engine, a).await,
+            None => Value::Null,
+        };
+        let body = json!({
+            "event": kind,
+            "at": r.entry.at,
+            "account": account.as_ref().map(describe),
+            "account_id": r.entry.target,
+            "owner": owner,
+            "actor": r.entry.actor,
+            "detail": r.entry.detail,
+            "audit_seq": r.seq,
+        });
+        self.hook.post(&format!("notify:{}", r.seq), body.to_string().as_bytes()).await
+    }
+
+    /// One digest per owner of the credentials overdue by more than `overdue_after`, at most
+    /// every `overdue_every`.
+    async fn overdue(&self, engine: &Engine, owners: &mut Owners) -> Result<u64> {
+        let store = engine.store();
+        let now = engine.clock().now();
+        let last = store.export_cursor(OVERDUE_CURSOR).await?;
+        if last != 0 && now.timestamp_millis() - last < self.overdue_every_ms {
+            return Ok(0);
+        }
+        let cutoff = now - chrono::Duration::milliseconds(self.overdue_after_ms);
+        let accounts = store.due_accounts(cutoff, OVERDUE_LIMIT).await?;
+        let mut by_owner: BTreeMap<String, (Value, Vec<Value>)> = BTreeMap::new();
+        for a in &accounts {
+            let owner = owners.of(engine, a).await;
+            let entry = by_owner.entry(owner.to_string()).or_insert_with(|| (owner.clone(), Vec::new()));
+            entry.1.push(json!({
+                "account": describe(a),
+                "account_id": a.id,
+                "due_since": a.next_due_at,
+                "last_rotated_at": a.last_rotated_at,
+            }));
+        }
+        let mut sent = 0;
+        for (owner, list) in by_owner.into_values() {
+            let body = json!({ "event": "overdue", "at": now, "owner": owner, "accounts": list });
+            let id = format!("notify:overdue:{}:{}", now.timestamp_millis(), owner.as_str().unwrap_or("-"));
+            self.hook.post(&id, body.to_string().as_bytes()).await?;
+            sent += 1;
+        }
+        store.set_export_cursor(OVERDUE_CURSOR, now.timestamp_millis()).await?;
+        Ok(sent)
+    }
+}
+
+/// `PROVIDER/USER/KIND`.
+fn describe(a: &Account) -> String {
+    format!("{}/{}/{}", a.provider, a.user_name, a.kind)
+}
+
+/// Owners looked up this round, per provider and user (one ListUserTags each).
+#[derive(Default)]
+struct Owners(HashMap<(String, String), Value>);
+
+impl Owners {
+    async fn of(&mut self, engine: &Engine, a: &Account) -> Value {
+        let key = (a.provider.to_string(), a.user_name.to_string());
+        if let Some(v) = self.0.get(&key) {
+            return v.clone();
+        }
+        let v = match engine.owner_of(a).await {
+            Ok(owner) => owner.map_or(Value::Null, Value::String),
+            Err(e) => {
+                tracing::warn!(account = %a.id, error = %e, "could not read the owner tag; notifying without it");
+                Value::Null
+            }
+        };
+        self.0.insert(key, v.clone());
+        v
+    }
+}
+
+/// Notifies until `stop`.
+pub async fn run(engine: Arc<Engine>, n: Notifier, stats: Arc<NotifyStats>, mut stop: watch::Receiver<bool>) {
+    loop {
+        match n.round(&engine).await {
+            Ok(k) => {
+                stats.sent.fetch_add(k, Ordering::Relaxed);
+            }
+            Err(e) => {
+                stats.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "notification failed; retrying next round");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(n.interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
