@@ -175,6 +175,10 @@ impl Notifier {
                 "last_rotated_at": a.last_rotated_at,
             }));
         }
+        if by_owner.is_empty() {
+            // Nothing overdue: the next credential that becomes overdue is told at once.
+            return Ok(0);
+        }
         let mut sent = 0;
         for (owner, list) in by_owner.into_values() {
             let body = json!({ "event": "overdue", "at": now, "owner": owner, "accounts": list });

@@ -379,3 +379,65 @@ fn new_keys_are_delivered_to_secrets_manager_and_ssm() {
     assert!(delivery.contains("secret:prod/svc/aws*") && delivery.contains("parameter/prod/svc/aws"), "{delivery}");
     assert!(delivery.contains("ssm:PutParameter") && delivery.contains("secretsmanager:PutSecretValue"));
 }
+
+/// A webhook target gets a signed notice of the new key (the secret only when asked for), with
+/// one delivery id across retries; a receiver that keeps failing aborts the rotation and the
+/// delivered key stays current. Bad webhook settings are refused and change nothing.
+#[test]
+fn webhook_targets_are_signed_and_carry_the_secret_only_when_asked() {
+    use common::receiver::{signed_json, Receiver, HOOK_KEY};
+    let (moto, sb, seeded) = world();
+    let hook = Receiver::start();
+    let with_key = |args: &[&str]| {
+        let mut c = sb.rekey();
+        c.env("HOOK_KEY", HOOK_KEY).args(args);
+        c
+    };
+    let before = sb.json(&["account", "show", "p/svc/access-key"]);
+    for (bad, why) in [
+        (vec!["--webhook", "ftp://h/x", "--webhook-key-env", "HOOK_KEY"], "not an http(s) URL"),
+        (vec!["--webhook", &hook.url], "no signing key"),
+        (vec!["--webhook", &hook.url, "--webhook-key-env", "HOOK-KEY"], "not an environment variable name"),
+        (vec!["--webhook", &hook.url, "--webhook-key-env", "HOOK_KEY", "--webhook-timeout", "0s"], "zero timeout"),
+    ] {
+        let mut args = vec!["account", "set", "p/svc/access-key"];
+        args.extend(bad);
+        with_key(&args).assert().code(2).stderr(predicates::str::contains(why));
+    }
+    assert_eq!(sb.json(&["account", "show", "p/svc/access-key"]), before, "refused settings change nothing");
+
+    with_key(&["account", "set", "p/svc/access-key", "--webhook", &hook.url, "--webhook-key-env", "HOOK_KEY"])
+        .assert()
+        .success();
+    with_key(&["rotate", "p/svc/access-key"]).assert().success();
+    let (key, secret) = current_key(&sb, "p/svc/access-key");
+    let got = hook.requests();
+    assert_eq!(got.len(), 1);
+    let body = signed_json(&got[0]);
+    assert_eq!(body["access_key_id"], key.as_str());
+    assert_eq!(body["old_access_key_id"], seeded.svc.0.as_str());
+    assert_eq!(body["account"], "p/svc/access-key");
+    assert!(body.get("secret").is_none() && !common::contains(&got[0].body, &secret), "no secret unless asked");
+
+    let set = ["account", "set", "p/svc/access-key", "--clear-targets", "--webhook", &hook.url];
+    with_key(&[&set[..], &["--webhook-key-env", "HOOK_KEY", "--webhook-include-secret"]].concat()).assert().success();
+    with_key(&["rotate", "p/svc/access-key"]).assert().success();
+    let (key2, secret2) = current_key(&sb, "p/svc/access-key");
+    let got = hook.requests();
+    assert_eq!(got.len(), 2, "one target after --clear-targets");
+    let body = signed_json(&got[1]);
+    assert_eq!((body["access_key_id"].as_str(), body["secret"].as_str()), (Some(key2.as_str()), Some(secret2.as_str())));
+
+    // A receiver failing with 503 is tried three times with one delivery id, then the rotation
+    // aborts: the delivered key stays current and IAM holds nothing else.
+    hook.status.store(503, std::sync::atomic::Ordering::SeqCst);
+    with_key(&["rotate", "p/svc/access-key"]).assert().code(9);
+    let got = hook.requests();
+    assert_eq!(got.len(), 5, "three attempts");
+    let ids: Vec<_> = got[2..].iter().map(|r| r.header("x-rekey-delivery").unwrap().to_owned()).collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    assert_eq!(current_key(&sb, "p/svc/access-key").0, key2);
+    let ids: Vec<String> = iam_keys(&moto, &seeded.admin, "svc").into_iter().map(|k| k.0).collect();
+    assert!(ids.contains(&key2) && ids.len() <= 2, "{ids:?}");
+    assert!(!ids.iter().any(|i| *i != key2 && *i != key), "no key whose secret nobody has: {ids:?}");
+}

@@ -7,6 +7,7 @@ pub mod iam;
 pub mod moto;
 pub mod pg;
 pub mod proxy;
+pub mod receiver;
 pub mod server;
 
 use assert_cmd::Command;

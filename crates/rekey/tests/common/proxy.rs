@@ -119,16 +119,17 @@ impl Drop for Proxy {
 }
 
 /// One HTTP request as read from a client.
-struct Request {
-    method: String,
-    target: String,
-    version: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub target: String,
+    pub version: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)
     }
 
@@ -219,7 +220,7 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) {
 }
 
 /// Reads one request; `None` when the client closed the connection (or broke the protocol).
-fn read_request(reader: &mut impl BufRead) -> Option<Request> {
+pub fn read_request(reader: &mut impl BufRead) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;

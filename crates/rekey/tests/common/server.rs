@@ -20,8 +20,13 @@ pub struct Server {
 impl Server {
     /// Starts `rekey serve` on 127.0.0.1:0 with `env` added.
     pub fn start(sb: &Sandbox, env: &[(&str, &str)]) -> Self {
+        Self::start_with(sb, &[], env)
+    }
+
+    /// Starts `rekey serve` on 127.0.0.1:0 with `args` (e.g. `--config FILE`) and `env` added.
+    pub fn start_with(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = sb.std_rekey();
-        cmd.args(["serve", "--listen", "127.0.0.1:0"]).envs(env.iter().copied());
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args).envs(env.iter().copied());
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start rekey serve");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
