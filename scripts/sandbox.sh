@@ -150,12 +150,23 @@ step "14. the audit trail (hash-chained) and its verification"
 run "$REKEY" audit list --output csv
 run "$REKEY" audit verify
 
-step "15. the server: API tokens, rekey serve, the REST API, check-out/check-in, metrics, a clean stop"
+step "15. the server: API tokens, rekey serve, the REST API, check-out/check-in, SIEM export, metrics, a clean stop"
 ADMIN_TOKEN=$("$REKEY" token create --role admin --name sandbox-admin --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 AUDITOR_TOKEN=$("$REKEY" token create --role auditor --name sandbox-auditor --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 run "$REKEY" token list
 SERVER_PORT=$(free_port)
-REKEY_SCHEDULER_INTERVAL=1s "$REKEY" serve --listen "127.0.0.1:$SERVER_PORT" 2>"$SANDBOX/server.log" &
+rm -f "$SANDBOX/audit.jsonl"
+cat > "$SANDBOX/serve.toml" <<EOF
+# Export rotation and account events of the audit log as JSON lines (a SIEM would read them).
+[[export]]
+name = "sandbox-siem"
+kind = "file"
+path = "$SANDBOX/audit.jsonl"
+classes = ["rotation", "account"]
+interval = "1s"
+EOF
+run cat "$SANDBOX/serve.toml"
+REKEY_SCHEDULER_INTERVAL=1s "$REKEY" serve --config "$SANDBOX/serve.toml" --listen "127.0.0.1:$SERVER_PORT" 2>"$SANDBOX/server.log" &
 SERVER_PID=$!
 trap 'kill "$SERVER_PID" 2>/dev/null || true; stop_moto' EXIT
 # api METHOD PATH TOKEN [BODY]: one request; prints the status and the JSON body (secrets masked).
@@ -217,6 +228,9 @@ python3 -c "
 import urllib.request
 r = urllib.request.Request('http://127.0.0.1:$SERVER_PORT/metrics', headers={'Authorization': 'Bearer $ADMIN_TOKEN'})
 print('\n'.join(l for l in urllib.request.urlopen(r).read().decode().splitlines() if l.startswith(('rekey_rotations_total', 'rekey_overdue', 'rekey_scheduler_ticks'))))"
+for _ in $(seq 1 100); do grep -q '"action":"account.checkin"' "$SANDBOX/audit.jsonl" 2>/dev/null && break; sleep 0.2; done
+echo "SIEM export: $(wc -l < "$SANDBOX/audit.jsonl") rotation and account events in $SANDBOX/audit.jsonl, e.g.:"
+tail -n 1 "$SANDBOX/audit.jsonl" | cut -c1-240
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" && echo "server stopped cleanly (exit 0)"
 run "$REKEY" recover # finishes what the stop interrupted, if anything
 echo "server log: $SANDBOX/server.log (API tokens are in no log; the audit log names them by id)"

@@ -153,9 +153,8 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         bail!("the api mix needs accounts (--users or --account)");
     }
     let args = Arc::new(args);
-    let client: HttpClient = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(args.concurrency)
-        .build(HttpConnector::new());
+    let client: HttpClient =
+        Client::builder(TokioExecutor::new()).pool_max_idle_per_host(args.concurrency).build(HttpConnector::new());
     let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let started = Instant::now();
     let mut tasks = JoinSet::new();
@@ -220,7 +219,8 @@ fn summary(args: &LoadArgs, outcomes: &[Outcome], wall: Duration) -> Value {
     out.insert("errors".into(), json!(errors.values().sum::<usize>()));
     out.insert("errors_by_kind".into(), json!(errors));
     out.insert("wall_s".into(), json!((wall.as_secs_f64() * 1e3).round() / 1e3));
-    let routes: Map<String, Value> = by_route.into_iter().map(|(r, l)| (r.to_owned(), Value::from(figures(l)))).collect();
+    let routes: Map<String, Value> =
+        by_route.into_iter().map(|(r, l)| (r.to_owned(), Value::from(figures(l)))).collect();
     out.insert("routes".into(), Value::from(routes));
     Value::from(out)
 }

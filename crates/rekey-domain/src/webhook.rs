@@ -24,7 +24,11 @@ impl KeySource {
         match (env, file) {
             (Some(e), None) => {
                 if e.is_empty() || !e.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(ValidationError::new(field, format!("{e:?} is not an environment variable name"), "use a name such as REKEY_WEBHOOK_KEY"));
+                    return Err(ValidationError::new(
+                        field,
+                        format!("{e:?} is not an environment variable name"),
+                        "use a name such as REKEY_WEBHOOK_KEY",
+                    ));
                 }
                 Ok(Self::Env(e))
             }
@@ -34,7 +38,9 @@ impl KeySource {
                 "no signing key",
                 "name the HMAC key's environment variable (key_env) or file (key_file)",
             )),
-            (Some(_), Some(_)) => Err(ValidationError::new(field, "both a key variable and a key file", "give one of them")),
+            (Some(_), Some(_)) => {
+                Err(ValidationError::new(field, "both a key variable and a key file", "give one of them"))
+            }
         }
     }
 
@@ -56,7 +62,11 @@ pub fn validate_url(url: &str, field: &'static str) -> Result<(), ValidationErro
         .ok_or_else(|| ValidationError::new(field, format!("{url:?} is not an http(s) URL"), hint))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.is_empty() || authority.contains('@') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ValidationError::new(field, format!("{url:?} has no host, or has credentials or spaces in it"), hint));
+        return Err(ValidationError::new(
+            field,
+            format!("{url:?} has no host, or has credentials or spaces in it"),
+            hint,
+        ));
     }
     Ok(())
 }

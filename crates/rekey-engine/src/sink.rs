@@ -26,6 +26,8 @@ pub struct Delivery<'a> {
     pub key_id: Option<&'a str>,
     /// The secret.
     pub secret: &'a Secret,
+    /// For timestamps (webhook signatures).
+    pub clock: &'a dyn rekey_domain::Clock,
 }
 
 /// A delivery target.
@@ -94,7 +96,7 @@ impl Sink for WebhookSink {
         // One delivery id per rotation and key: a redelivery after recovery is recognisably
         // the same delivery.
         let id = format!("{}:{}", d.rotation_id, d.key_id.unwrap_or("password"));
-        self.hook.post(&id, body.as_bytes()).await
+        self.hook.post(d.clock, &id, body.as_bytes()).await
     }
 }
 
@@ -277,6 +279,7 @@ mod tests {
             conn: &conn,
             key_id: Some("AKIANEW"),
             secret: &secret,
+            clock: &rekey_domain::SystemClock,
         };
         sink.deliver(&d).await.unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

@@ -17,10 +17,8 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use rekey_domain::webhook::{KeySource, MIN_KEY_LEN};
-use std::{
-    sync::OnceLock,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use rekey_domain::Clock;
+use std::{sync::OnceLock, time::Duration};
 use zeroize::Zeroizing;
 
 type HmacSha256 = Hmac<sha2::Sha256>;
@@ -50,12 +48,13 @@ impl Webhook {
 
     /// POSTs `body`, signed, retrying transient failures; `delivery_id` is sent as
     /// `X-Rekey-Delivery`, the same on every attempt.
-    pub async fn post(&self, delivery_id: &str, body: &[u8]) -> Result<()> {
+    pub async fn post(&self, clock: &dyn Clock, delivery_id: &str, body: &[u8]) -> Result<()> {
         let key = read_key(&self.key)?;
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
-            match self.attempt(&key, delivery_id, body).await {
+            let ts = clock.now().timestamp().to_string();
+            match self.attempt(&key, &ts, delivery_id, body).await {
                 Ok(()) => return Ok(()),
                 Err((e, transient)) if !transient || attempt == ATTEMPTS => {
                     return Err(Error::Delivery(format!("{}: {e}", self.describe())))
@@ -71,13 +70,12 @@ impl Webhook {
     }
 
     /// One attempt: `Err((why, transient))`.
-    async fn attempt(&self, key: &[u8], delivery_id: &str, body: &[u8]) -> Result<(), (String, bool)> {
-        let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string();
+    async fn attempt(&self, key: &[u8], ts: &str, delivery_id: &str, body: &[u8]) -> Result<(), (String, bool)> {
         let req = http::Request::post(&self.url)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::USER_AGENT, concat!("rekey/", env!("CARGO_PKG_VERSION")))
-            .header("x-rekey-timestamp", &ts)
-            .header("x-rekey-signature", signature(key, &ts, body))
+            .header("x-rekey-timestamp", ts)
+            .header("x-rekey-signature", signature(key, ts, body))
             .header("x-rekey-delivery", delivery_id)
             .body(Full::new(Bytes::copy_from_slice(body)))
             .map_err(|e| (format!("cannot build the request: {e}"), false))?;
@@ -129,14 +127,19 @@ pub fn read_key(src: &KeySource) -> Result<Zeroizing<Vec<u8>>> {
                 .map_err(|_| {
                     Error::usage(
                         format!("the webhook key variable ${name} is not set"),
-                        format!("export {name} with at least {MIN_KEY_LEN} random bytes, e.g. from `openssl rand -hex 32`"),
+                        format!(
+                            "export {name} with at least {MIN_KEY_LEN} random bytes, e.g. from `openssl rand -hex 32`"
+                        ),
                     )
                 })?
                 .into_bytes(),
         ),
         KeySource::File(path) => {
             let mut bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
-                Error::usage(format!("cannot read the webhook key file {path}: {e}"), "check the path and its permissions")
+                Error::usage(
+                    format!("cannot read the webhook key file {path}: {e}"),
+                    "check the path and its permissions",
+                )
             })?);
             while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 bytes.pop();
@@ -234,13 +237,10 @@ mod tests {
         let key_path = dir.path().join("key");
         std::fs::write(&key_path, "0123456789abcdef0123\n").unwrap();
         let (url, seen) = receiver(vec![503]).await;
-        let hook = Webhook {
-            url,
-            key: KeySource::File(key_path.display().to_string()),
-            timeout: Duration::from_secs(5),
-        };
+        let hook =
+            Webhook { url, key: KeySource::File(key_path.display().to_string()), timeout: Duration::from_secs(5) };
         assert_eq!(hook.describe(), format!("webhook {}", hook.url.split('?').next().unwrap()));
-        hook.post("d-1", br#"{"a":1}"#).await.unwrap();
+        hook.post(&rekey_domain::SystemClock, "d-1", br#"{"a":1}"#).await.unwrap();
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 2, "one 503, then success");
         for (head, body) in seen.iter() {
@@ -262,14 +262,14 @@ mod tests {
             key: KeySource::Env("REKEY_TEST_HOOK_KEY_OK".into()),
             timeout: Duration::from_secs(5),
         };
-        let e = hook.post("d", b"{}").await.unwrap_err();
+        let e = hook.post(&rekey_domain::SystemClock, "d", b"{}").await.unwrap_err();
         assert!(matches!(e, Error::Delivery(_)) && e.to_string().contains("400"), "{e}");
         assert_eq!(seen.lock().unwrap().len(), 1);
         let hook = Webhook { key: KeySource::Env("REKEY_TEST_HOOK_KEY_UNSET".into()), ..hook };
-        assert!(matches!(hook.post("d", b"{}").await.unwrap_err(), Error::Usage { .. }));
+        assert!(matches!(hook.post(&rekey_domain::SystemClock, "d", b"{}").await.unwrap_err(), Error::Usage { .. }));
         std::env::set_var("REKEY_TEST_HOOK_KEY_SHORT", "short");
         let hook = Webhook { key: KeySource::Env("REKEY_TEST_HOOK_KEY_SHORT".into()), ..hook };
-        assert!(hook.post("d", b"{}").await.unwrap_err().to_string().contains("shorter"));
+        assert!(hook.post(&rekey_domain::SystemClock, "d", b"{}").await.unwrap_err().to_string().contains("shorter"));
         assert_eq!(seen.lock().unwrap().len(), 1, "nothing sent without a usable key");
     }
 }

@@ -136,14 +136,27 @@ impl Exporter {
         let destination = match c.kind.as_str() {
             "file" => {
                 only(&["path"])?;
-                let path = c.path.clone().ok_or_else(|| bad(format!("{what}: no path"), "set path = \"/var/log/rekey/audit.jsonl\""))?;
+                let path = c
+                    .path
+                    .clone()
+                    .ok_or_else(|| bad(format!("{what}: no path"), "set path = \"/var/log/rekey/audit.jsonl\""))?;
                 Destination::File(path)
             }
             "syslog" => {
                 only(&["address", "protocol", "facility", "timeout"])?;
-                let address = c.address.clone().ok_or_else(|| bad(format!("{what}: no address"), "set address = \"HOST:514\""))?;
-                if address.rsplit_once(':').and_then(|(h, p)| (!h.is_empty()).then(|| p.parse::<u16>().ok()).flatten()).is_none() {
-                    return Err(bad(format!("{what}: address {address:?} is not HOST:PORT"), "use e.g. siem.example.com:514"));
+                let address = c
+                    .address
+                    .clone()
+                    .ok_or_else(|| bad(format!("{what}: no address"), "set address = \"HOST:514\""))?;
+                if address
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| (!h.is_empty()).then(|| p.parse::<u16>().ok()).flatten())
+                    .is_none()
+                {
+                    return Err(bad(
+                        format!("{what}: address {address:?} is not HOST:PORT"),
+                        "use e.g. siem.example.com:514",
+                    ));
                 }
                 let tcp = match c.protocol.as_deref().unwrap_or("udp") {
                     "udp" => false,
@@ -151,19 +164,26 @@ impl Exporter {
                     p => return Err(bad(format!("{what}: protocol {p:?}"), "use udp or tcp")),
                 };
                 let facility_name = c.facility.as_deref().unwrap_or("authpriv");
-                let facility = FACILITIES.iter().find(|(n, _)| *n == facility_name).map(|(_, f)| *f).ok_or_else(|| {
-                    bad(
-                        format!("{what}: {facility_name:?} is not a syslog facility"),
-                        format!("use one of {}", FACILITIES.map(|(n, _)| n).join(", ")),
-                    )
-                })?;
+                let facility =
+                    FACILITIES.iter().find(|(n, _)| *n == facility_name).map(|(_, f)| *f).ok_or_else(|| {
+                        bad(
+                            format!("{what}: {facility_name:?} is not a syslog facility"),
+                            format!("use one of {}", FACILITIES.map(|(n, _)| n).join(", ")),
+                        )
+                    })?;
                 let timeout = Config::positive_ms(&format!("{what}.timeout"), c.timeout.as_deref().unwrap_or("10s"))?;
                 Destination::Syslog { address, tcp, facility, timeout: Duration::from_millis(timeout) }
             }
             "webhook" => {
                 only(&["url", "key_env", "key_file", "timeout"])?;
                 let url = c.url.as_deref().ok_or_else(|| bad(format!("{what}: no url"), "set url = \"https://…\""))?;
-                Destination::Webhook(crate::config::webhook(&what, url, c.key_env.as_ref(), c.key_file.as_ref(), c.timeout.as_ref())?)
+                Destination::Webhook(crate::config::webhook(
+                    &what,
+                    url,
+                    c.key_env.as_ref(),
+                    c.key_file.as_ref(),
+                    c.timeout.as_ref(),
+                )?)
             }
             k => return Err(bad(format!("{what}: kind {k:?} is not an export kind"), "use file, syslog or webhook")),
         };
@@ -202,7 +222,7 @@ impl Exporter {
             let Some(last) = page.last().map(|r| r.seq) else { return Ok(sent) };
             let chosen: Vec<&AuditRecord> = page.iter().filter(|r| self.wants(r)).collect();
             if !chosen.is_empty() {
-                self.send(&chosen).await?;
+                self.send(&**engine.clock(), &chosen).await?;
                 sent += chosen.len() as u64;
             }
             store.set_export_cursor(&self.cursor(), last).await?;
@@ -212,7 +232,7 @@ impl Exporter {
         }
     }
 
-    async fn send(&self, events: &[&AuditRecord]) -> Result<()> {
+    async fn send(&self, clock: &dyn rekey_domain::Clock, events: &[&AuditRecord]) -> Result<()> {
         let fail = |what: String| rekey_engine::Error::Delivery(format!("export {}: {what}", self.name));
         match &self.destination {
             Destination::File(path) => {
@@ -265,7 +285,7 @@ impl Exporter {
             Destination::Webhook(hook) => {
                 let body = serde_json::json!({ "export": self.name, "events": events }).to_string();
                 let id = format!("export:{}:{}-{}", self.name, events[0].seq, events[events.len() - 1].seq);
-                hook.post(&id, body.as_bytes()).await
+                hook.post(clock, &id, body.as_bytes()).await
             }
         }
     }
@@ -344,7 +364,10 @@ mod tests {
         assert!(config("name = \"a\"\nkind = \"syslog\"\naddress = \"h\"").is_err());
         assert!(config("name = \"a\"\nkind = \"syslog\"\naddress = \"h:1\"\nprotocol = \"sctp\"").is_err());
         assert!(config("name = \"a\"\nkind = \"syslog\"\naddress = \"h:1\"\nfacility = \"kern\"").is_err());
-        assert!(config("name = \"a\"\nkind = \"webhook\"\nurl = \"https://h/x\"").unwrap_err().message.contains("no signing key"));
+        assert!(config("name = \"a\"\nkind = \"webhook\"\nurl = \"https://h/x\"")
+            .unwrap_err()
+            .message
+            .contains("no signing key"));
         assert!(config("name = \"a\"\nkind = \"webhook\"\nurl = \"https://h/x\"\nkey_env = \"K\"").is_ok());
         assert!(config("name = \"a\"\nkind = \"kafka\"").is_err());
         assert!(config("name = \"a b\"\nkind = \"file\"\npath = \"/x\"").is_err());
@@ -370,7 +393,8 @@ mod tests {
         let m = syslog_message(&r, 10, "node 1");
         // authpriv (10) * 8 + warning (4) = 84
         assert!(m.starts_with("<84>1 2026-11-22T10:00:00.500Z node1 rekey - rotation.phase - {"), "{m}");
-        let json: serde_json::Value = serde_json::from_str(m.split_once(" - {").map(|(_, j)| format!("{{{j}")).unwrap().as_str()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(m.split_once(" - {").map(|(_, j)| format!("{{{j}")).unwrap().as_str()).unwrap();
         assert_eq!(json["seq"], 7);
     }
 }

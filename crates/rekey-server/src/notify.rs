@@ -54,10 +54,14 @@ pub struct NotifyStats {
 impl Notifier {
     /// Validates `[notify]`.
     pub fn build(c: &NotifyConfig) -> Result<Self, ConfigError> {
-        let hook = crate::config::webhook("notify", &c.url, c.key_env.as_ref(), c.key_file.as_ref(), c.timeout.as_ref())?;
+        let hook =
+            crate::config::webhook("notify", &c.url, c.key_env.as_ref(), c.key_file.as_ref(), c.timeout.as_ref())?;
         for k in &c.on {
             if !KINDS.contains(&k.as_str()) {
-                return Err(bad(format!("notify.on: {k:?} is not a notification"), format!("use some of {}", KINDS.join(", "))));
+                return Err(bad(
+                    format!("notify.on: {k:?} is not a notification"),
+                    format!("use some of {}", KINDS.join(", ")),
+                ));
             }
         }
         let ms = |key: &str, v: &str| Config::positive_ms(key, v).map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
@@ -150,7 +154,7 @@ impl Notifier {
             "detail": r.entry.detail,
             "audit_seq": r.seq,
         });
-        self.hook.post(&format!("notify:{}", r.seq), body.to_string().as_bytes()).await
+        self.hook.post(&**engine.clock(), &format!("notify:{}", r.seq), body.to_string().as_bytes()).await
     }
 
     /// One digest per owner of the credentials overdue by more than `overdue_after`, at most
@@ -183,7 +187,7 @@ impl Notifier {
         for (owner, list) in by_owner.into_values() {
             let body = json!({ "event": "overdue", "at": now, "owner": owner, "accounts": list });
             let id = format!("notify:overdue:{}:{}", now.timestamp_millis(), owner.as_str().unwrap_or("-"));
-            self.hook.post(&id, body.to_string().as_bytes()).await?;
+            self.hook.post(&**engine.clock(), &id, body.to_string().as_bytes()).await?;
             sent += 1;
         }
         store.set_export_cursor(OVERDUE_CURSOR, now.timestamp_millis()).await?;

@@ -426,7 +426,10 @@ fn webhook_targets_are_signed_and_carry_the_secret_only_when_asked() {
     let got = hook.requests();
     assert_eq!(got.len(), 2, "one target after --clear-targets");
     let body = signed_json(&got[1]);
-    assert_eq!((body["access_key_id"].as_str(), body["secret"].as_str()), (Some(key2.as_str()), Some(secret2.as_str())));
+    assert_eq!(
+        (body["access_key_id"].as_str(), body["secret"].as_str()),
+        (Some(key2.as_str()), Some(secret2.as_str()))
+    );
 
     // A receiver failing with 503 is tried three times with one delivery id, then the rotation
     // aborts: the delivered key stays current and IAM holds nothing else.

@@ -77,15 +77,19 @@ fn audit_exports_filter_by_class_survive_failures_and_resume_after_restart() {
 
     // The file gets the rotation and account classes only, in chain order, fsync'd per batch.
     let events = wait("the rotation in the exported file", || Some(lines(&file)).filter(|e| done(e) == 1));
-    assert!(events.iter().all(|e| ["rotation", "account"].contains(&e["action"].as_str().unwrap().split('.').next().unwrap())));
+    assert!(events
+        .iter()
+        .all(|e| ["rotation", "account"].contains(&e["action"].as_str().unwrap().split('.').next().unwrap())));
     let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in chain order, no duplicates: {seqs:?}");
     assert!(events.iter().all(|e| e["hash"].as_str().is_some_and(|h| h.len() == 64)), "each event carries its hash");
 
     // Syslog (all classes): RFC 5424 with the facility configured per export.
-    let udp_msgs = wait("syslog over UDP", || Some(udp.messages()).filter(|m| m.iter().any(|l| l.contains("\"phase\":\"done\""))));
+    let udp_msgs =
+        wait("syslog over UDP", || Some(udp.messages()).filter(|m| m.iter().any(|l| l.contains("\"phase\":\"done\""))));
     assert!(udp_msgs.iter().any(|m| m.starts_with("<86>1 ") && m.contains(" rekey - api.request - {")), "{udp_msgs:?}");
-    let tcp_msgs = wait("syslog over TCP", || Some(tcp.messages()).filter(|m| m.iter().any(|l| l.contains("\"phase\":\"done\""))));
+    let tcp_msgs =
+        wait("syslog over TCP", || Some(tcp.messages()).filter(|m| m.iter().any(|l| l.contains("\"phase\":\"done\""))));
     assert!(tcp_msgs.iter().all(|m| m.starts_with("<158>1 ") || m.starts_with("<156>1 ")), "local3: {tcp_msgs:?}");
 
     // The webhook failed (503) for a while, then recovers: no rotation event is skipped, as
@@ -141,9 +145,8 @@ fn notifications_name_the_owner_and_overdue_digests_are_not_repeated() {
     )
     .unwrap();
     let server = Server::start_with(&sb, &["--config", config.to_str().unwrap()], &[("HOOK_KEY", HOOK_KEY)]);
-    let of_kind = |kind: &str| -> Vec<Value> {
-        hook.requests().iter().map(signed_json).filter(|b| b["event"] == kind).collect()
-    };
+    let of_kind =
+        |kind: &str| -> Vec<Value> { hook.requests().iter().map(signed_json).filter(|b| b["event"] == kind).collect() };
 
     // A rotation that fails (the delivery script exits 1).
     server.json("POST", &format!("/api/v1/accounts/{svc}/rotate"), Some(&token), None);
@@ -155,7 +158,12 @@ fn notifications_name_the_owner_and_overdue_digests_are_not_repeated() {
     // A heartbeat that fails (its key deactivated behind rekey's back).
     let key = sb.json(&["account", "show", "p/svc/access-key"])["current_key_id"].as_str().unwrap().to_owned();
     iam::block_on(
-        admin.update_access_key().user_name("svc").access_key_id(&key).status(aws_sdk_iam::types::StatusType::Inactive).send(),
+        admin
+            .update_access_key()
+            .user_name("svc")
+            .access_key_id(&key)
+            .status(aws_sdk_iam::types::StatusType::Inactive)
+            .send(),
     )
     .unwrap();
     server.json("POST", &format!("/api/v1/accounts/{svc}/heartbeat"), Some(&token), None);

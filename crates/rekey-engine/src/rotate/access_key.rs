@@ -335,6 +335,7 @@ impl Run<'_> {
                     conn: &self.conn,
                     key_id: self.rot.new_key_id.as_deref(),
                     secret: &secret,
+                    clock: &*self.engine.clock,
                 };
                 if let Err(e) = s.deliver(&d).await {
                     return self.start_abort(format!("delivery to {} failed: {e}", s.describe())).await;
@@ -487,6 +488,7 @@ impl Run<'_> {
                     conn: &self.conn,
                     key_id: v.key_id.as_deref(),
                     secret: &secret,
+                    clock: &*self.engine.clock,
                 };
                 if let Err(e) = sink::sink_for(t).deliver(&d).await {
                     tracing::error!(error = %e, "could not restore the previous secret to a delivery target");
