@@ -102,21 +102,21 @@ impl Webhook {
 
 /// `sha256=HEX` of HMAC-SHA256 over `timestamp "." body`.
 pub fn signature(key: &[u8], timestamp: &str, body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(mac(key, timestamp, body).finalize().into_bytes()))
+}
+
+fn mac(key: &[u8], timestamp: &str, body: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    mac
 }
 
 /// Whether `header` is the signature of `body` at `timestamp` (constant-time), for receivers.
 pub fn verify(key: &[u8], timestamp: &str, body: &[u8], header: &str) -> bool {
     let Some(sig) = header.strip_prefix("sha256=").and_then(|h| hex::decode(h).ok()) else { return false };
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.verify_slice(&sig).is_ok()
+    mac(key, timestamp, body).verify_slice(&sig).is_ok()
 }
 
 /// Reads the HMAC key; a missing or short key is a usage error naming where it was looked for.
