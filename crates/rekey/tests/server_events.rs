@@ -186,3 +186,38 @@ fn notifications_name_the_owner_and_overdue_digests_are_not_repeated() {
     assert!(metrics.contains("rekey_notifications_total "), "{metrics}");
     assert!(server.terminate().success());
 }
+
+/// Bad `[[export]]` and `[notify]` settings stop `rekey serve` before it opens the vault: exit 2
+/// with what was wrong and a hint, and nothing written.
+#[test]
+fn bad_export_and_notify_settings_are_refused_before_start() {
+    let sb = Sandbox::new();
+    sb.init();
+    let audit = sb.json(&["audit", "list"]);
+    let cases = [
+        ("[[export]]\nname = \"x\"\nkind = \"kafka\"\n", "not an export kind"),
+        ("[[export]]\nname = \"x\"\nkind = \"file\"\n", "no path"),
+        ("[[export]]\nname = \"x\"\nkind = \"file\"\npath = \"/tmp/a\"\nurl = \"https://h/x\"\n", "does not apply"),
+        ("[[export]]\nname = \"x\"\nkind = \"syslog\"\naddress = \"siem\"\n", "is not HOST:PORT"),
+        ("[[export]]\nname = \"x\"\nkind = \"file\"\npath = \"/a\"\nclasses = [\"rotations\"]\n", "not an event class"),
+        ("[[export]]\nname = \"x\"\nkind = \"file\"\npath = \"/a\"\n[[export]]\nname = \"x\"\nkind = \"file\"\npath = \"/b\"\n", "two exports"),
+        ("[[export]]\nname = \"x\"\nkind = \"webhook\"\nurl = \"https://u:p@h/x\"\nkey_env = \"K\"\n", "credentials"),
+        ("[notify]\nurl = \"https://h/x\"\n", "no signing key"),
+        ("[notify]\nurl = \"https://h/x\"\nkey_env = \"K\"\non = [\"paged\"]\n", "not a notification"),
+        ("[notify]\nurl = \"https://h/x\"\nkey_env = \"K\"\noverdue_every = \"0s\"\n", "must be positive"),
+        ("[notify]\nurl = \"https://h/x\"\nkey_file = \"/k\"\nsecret = \"x\"\n", "unknown field"),
+    ];
+    let config = sb.path("bad.toml");
+    for (toml, needle) in cases {
+        std::fs::write(&config, toml).unwrap();
+        let out = sb
+            .rekey()
+            .args(["serve", "--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{toml}: {stderr}");
+        assert!(stderr.contains(needle) && stderr.contains("hint:"), "{toml}: {stderr}");
+    }
+    assert_eq!(sb.json(&["audit", "list"]), audit, "nothing was written");
+}
