@@ -32,6 +32,8 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Serve `/metrics` without a token (`REKEY_PUBLIC_METRICS`).
     pub public_metrics: bool,
+    /// Serve the web console at `/ui/` (`REKEY_CONSOLE`).
+    pub console: bool,
     /// The scheduler.
     pub scheduler: SchedulerConfig,
     /// Password check-outs.
@@ -151,6 +153,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             public_metrics: false,
+            console: true,
             scheduler: SchedulerConfig::default(),
             checkout: CheckoutConfig::default(),
             exports: Vec::new(),
@@ -172,11 +175,12 @@ impl Default for CheckoutConfig {
 }
 
 /// Environment variables and the config keys they set, with the value's type.
-const ENV_KEYS: [(&str, &[&str], Kind); 9] = [
+const ENV_KEYS: [(&str, &[&str], Kind); 10] = [
     ("REKEY_LISTEN", &["listen"], Kind::Text),
     ("REKEY_TLS_CERT", &["tls_cert"], Kind::Text),
     ("REKEY_TLS_KEY", &["tls_key"], Kind::Text),
     ("REKEY_PUBLIC_METRICS", &["public_metrics"], Kind::Bool),
+    ("REKEY_CONSOLE", &["console"], Kind::Bool),
     ("REKEY_SCHEDULER_ENABLED", &["scheduler", "enabled"], Kind::Bool),
     ("REKEY_SCHEDULER_INTERVAL", &["scheduler", "interval"], Kind::Text),
     ("REKEY_SCHEDULER_HEARTBEAT_EVERY", &["scheduler", "heartbeat_every"], Kind::Text),

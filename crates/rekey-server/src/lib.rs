@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+mod console;
 pub mod error;
 pub mod export;
 mod health;
@@ -75,6 +76,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(health::router(state.clone()))
+        .merge(if state.config.console { console::router() } else { Router::new() })
         .route("/openapi.json", axum::routing::get(move || std::future::ready(axum::Json((*doc).clone()))))
 }
 

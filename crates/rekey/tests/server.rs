@@ -272,3 +272,65 @@ fn two_nodes_on_one_postgres_vault_share_the_schedule() {
     assert!(iam::block_on(iam::client_with(&moto, current, secret).get_user().send()).is_ok());
     sb.rekey().args(["audit", "verify"]).assert().success();
 }
+
+/// The web console is served without a token under a strict Content-Security-Policy, holds no
+/// data itself, and every API call its script makes is a documented operation.
+#[test]
+fn the_web_console_uses_only_documented_operations() {
+    let sb = Sandbox::new();
+    sb.init();
+    let server = Server::start(&sb, &[("REKEY_SCHEDULER_ENABLED", "false")]);
+    let get = |path: &str| common::server::request_with_head(server.port, "GET", path, None, None);
+    let (status, head, _) = get("/");
+    assert!((300..400).contains(&status) && head.contains("location: /ui/"), "{status} {head}");
+    let (status, head, page) = get("/ui/");
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(head.contains("content-security-policy: default-src 'none'; script-src 'self'"), "{head}");
+    assert!(head.contains("x-frame-options: deny") && head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(page.contains("src=\"/ui/app.js\"") && !page.contains("<script>"), "no inline script (the CSP forbids it)");
+    let (status, head, script) = get("/ui/app.js");
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/javascript"), "{head}");
+    assert!(!script.contains("innerHTML"), "API data is only ever set as text");
+    assert_eq!(get("/ui/app.css").0, 200);
+
+    // Every `api("METHOD", "/api/v1/…")` call names an operation of the OpenAPI document.
+    let (_, doc) = server.json("GET", "/openapi.json", None, None);
+    let norm = |p: &str| {
+        let mut out = String::new();
+        let mut depth = 0;
+        for c in p.split('?').next().unwrap().chars() {
+            match c {
+                '{' => {
+                    depth += 1;
+                    if depth == 1 {
+                        out.push_str("{}");
+                    }
+                }
+                '}' => depth -= 1,
+                '$' => {}
+                _ if depth == 0 => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    };
+    let documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), norm(p))))
+        .collect();
+    let mut calls = 0;
+    for call in script.split("api(\"").skip(1) {
+        let (method, rest) = call.split_once("\", ").unwrap();
+        let path: String = rest[1..].chars().take_while(|c| *c != '`' && *c != '"').collect();
+        assert!(documented.contains(&(method.to_owned(), norm(&path))), "{method} {path} is not documented");
+        calls += 1;
+    }
+    assert!(calls >= 10, "the console's calls were found ({calls})");
+    drop(server);
+    let off = Server::start(&sb, &[("REKEY_SCHEDULER_ENABLED", "false"), ("REKEY_CONSOLE", "false")]);
+    assert_eq!(off.call("GET", "/ui/", None, None).0, 404, "console = false serves no console");
+}

@@ -95,6 +95,18 @@ impl Drop for Server {
 
 /// A minimal HTTP/1.1 client (one request per connection).
 pub fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+    let (status, _, body) = request_with_head(port, method, path, token, body);
+    (status, body)
+}
+
+/// Like [`request`], also returning the response's head (status line and headers, lower-cased).
+pub fn request_with_head(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to rekey serve");
     s.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
     let body = body.unwrap_or("");
@@ -113,7 +125,7 @@ pub fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: O
     let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status line");
     let body =
         if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.into() };
-    (status, body)
+    (status, head.to_ascii_lowercase(), body)
 }
 
 fn dechunk(mut s: &str) -> String {
