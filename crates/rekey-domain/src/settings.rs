@@ -173,8 +173,15 @@ impl RotationSettings {
                         ));
                     }
                 }
-                Target::Webhook { url, key_env, key_file, timeout_ms, .. } => {
+                Target::Webhook { url, key_env, key_file, timeout_ms, include_secret } => {
                     crate::webhook::validate_url(url, "webhook target")?;
+                    if *include_secret && crate::webhook::is_plain_http_off_host(url) {
+                        return Err(ValidationError::new(
+                            "webhook target",
+                            format!("{url:?} would carry the secret over plain HTTP"),
+                            "use an https:// URL (plain http is allowed to loopback only when the secret is included)",
+                        ));
+                    }
                     crate::webhook::KeySource::from_parts(key_env.clone(), key_file.clone(), "webhook target")?;
                     if *timeout_ms == 0 {
                         return Err(ValidationError::new(

@@ -53,22 +53,56 @@ impl KeySource {
     }
 }
 
-/// Checks a webhook URL: absolute `http` or `https`, with a host, no credentials in it.
+/// Checks a webhook URL: absolute `http` or `https`, a host, a valid port if any, and no
+/// credentials, query or fragment (tokens in URLs end up in logs and in the audit log; the
+/// signature is what authenticates rekey to the receiver).
 pub fn validate_url(url: &str, field: &'static str) -> Result<(), ValidationError> {
-    let hint = "use a URL such as https://hooks.example.com/rekey";
+    let hint = "use a URL such as https://hooks.example.com/rekey (no query string: the signature authenticates rekey)";
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
         .ok_or_else(|| ValidationError::new(field, format!("{url:?} is not an http(s) URL"), hint))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.is_empty() || authority.contains('@') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ValidationError::new(
-            field,
-            format!("{url:?} has no host, or has credentials or spaces in it"),
-            hint,
-        ));
+    let bad = |why: &str| ValidationError::new(field, format!("{url:?} {why}"), hint);
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains spaces or control characters"));
+    }
+    if url.contains(['?', '#']) {
+        return Err(bad("has a query string or fragment"));
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(bad("has credentials in it"));
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, "")) => (h, None),
+            Some((h, rest)) => (h, Some(rest.strip_prefix(':').unwrap_or("-"))),
+            None => ("", None),
+        },
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    if port.is_some_and(|p| p.parse::<u16>().map_or(true, |n| n == 0)) {
+        return Err(bad("has an invalid port"));
     }
     Ok(())
+}
+
+/// Whether `url` (valid by [`validate_url`]) is plain `http://` to a host other than loopback.
+pub fn is_plain_http_off_host(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if authority.starts_with('[') {
+        authority.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    !(host == "localhost" || host == "::1" || host.starts_with("127."))
 }
 
 #[cfg(test)]
@@ -77,11 +111,30 @@ mod tests {
 
     #[test]
     fn urls() {
-        for ok in ["https://h.example/x", "http://127.0.0.1:8080/hook?x=1", "https://h"] {
+        for ok in
+            ["https://h.example/x", "http://127.0.0.1:8080/hook", "https://h", "https://[::1]:8443/a", "http://[::1]/x"]
+        {
             assert!(validate_url(ok, "url").is_ok(), "{ok}");
         }
-        for bad in ["ftp://h", "https://", "https:///x", "https://u:p@h/x", "h.example", "https://h/ x", ""] {
+        for bad in [
+            "ftp://h",
+            "https://",
+            "https:///x",
+            "https://u:p@h/x",
+            "h.example",
+            "https://h/ x",
+            "",
+            "https://h/x?token=t",
+            "https://h/x#f",
+            "https://h:99999/",
+            "https://:80/",
+            "https://h:0/",
+        ] {
             assert!(validate_url(bad, "url").is_err(), "{bad}");
+        }
+        assert!(is_plain_http_off_host("http://hooks.example.com/x"));
+        for local in ["http://127.0.0.1:9/x", "http://localhost/x", "http://[::1]:8/x", "https://h/x"] {
+            assert!(!is_plain_http_off_host(local), "{local}");
         }
     }
 

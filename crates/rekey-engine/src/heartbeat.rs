@@ -12,7 +12,14 @@ use serde_json::json;
 impl Engine {
     /// Runs a heartbeat of `account`, stores and audits it.
     pub async fn heartbeat(&self, account: &Account) -> Result<Heartbeat> {
-        let (status, findings) = self.check(account).await?;
+        let (status, findings) = match self.check(account).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Audited as a failed heartbeat too (notifications read the audit log).
+                self.audit_failure("account.heartbeat", Some(account.id.as_str()), &e).await;
+                return Err(e);
+            }
+        };
         let hb = Heartbeat { at: self.clock.now(), status: status.into(), detail: json!({ "findings": findings }) };
         let outcome = if status == "ok" { "ok" } else { "failed" };
         let audit = self.audit_entry(

@@ -122,8 +122,9 @@ impl Engine {
     }
 }
 
-/// The lease id of job `job`: 40 bits of SHA-256 of `rekey-job:JOB`, as an account id (a clash
-/// with one of a vault's accounts has odds of 2^-40 per account, and would only delay one).
+/// The lease id of job `job`: 40 bits of SHA-256 of `rekey-job:JOB`, as an account id. A clash
+/// with one of a vault's accounts has odds of 2^-40 per account; fencing still protects the
+/// rotation's journal writes if it ever happened.
 pub fn job_lease_id(job: &str) -> AccountId {
     use sha2::Digest;
     const CROCKFORD: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";

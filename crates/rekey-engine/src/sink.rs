@@ -37,6 +37,10 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
     /// Writes the secret; must be idempotent.
     async fn deliver(&self, d: &Delivery<'_>) -> Result<()>;
+    /// Whether the target can be used at all (checked before a rotation creates anything).
+    fn ready(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The sink for a configured target.
@@ -79,6 +83,10 @@ pub struct WebhookSink {
 impl Sink for WebhookSink {
     fn describe(&self) -> String {
         self.hook.describe()
+    }
+
+    fn ready(&self) -> Result<()> {
+        self.hook.check_key()
     }
 
     async fn deliver(&self, d: &Delivery<'_>) -> Result<()> {

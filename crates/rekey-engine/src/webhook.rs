@@ -1,5 +1,6 @@
-//! Signed webhooks: one JSON document POSTed over HTTPS (or HTTP on loopback and private
-//! networks), signed so the receiver can tell it came from rekey and was not replayed.
+//! Signed webhooks: one JSON document POSTed over HTTPS (or plain HTTP where the settings allow
+//! it: never for a body carrying a secret, except to loopback), signed so the receiver can tell
+//! it came from rekey and was not replayed.
 //!
 //! Signature: `X-Rekey-Signature: sha256=HEX(HMAC-SHA256(key, TIMESTAMP "." BODY))` with
 //! `X-Rekey-Timestamp: TIMESTAMP` (Unix seconds); receivers should reject timestamps more than
@@ -11,7 +12,7 @@
 use crate::{Error, Result};
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
     rt::TokioExecutor,
@@ -41,15 +42,26 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// For messages and the journal: the URL without its query (which may hold a token).
+    /// For messages and the journal.
     pub fn describe(&self) -> String {
-        format!("webhook {}", self.url.split(['?', '#']).next().unwrap_or(""))
+        format!("webhook {}", self.url)
+    }
+
+    /// Checks that the signing key can be read (before work that would need it).
+    pub fn check_key(&self) -> Result<()> {
+        read_key(&self.key).map(drop)
     }
 
     /// POSTs `body`, signed, retrying transient failures; `delivery_id` is sent as
     /// `X-Rekey-Delivery`, the same on every attempt.
     pub async fn post(&self, clock: &dyn Clock, delivery_id: &str, body: &[u8]) -> Result<()> {
-        let key = read_key(&self.key)?;
+        self.post_detailed(clock, delivery_id, body).await.map_err(|f| f.error)
+    }
+
+    /// Like [`Self::post`], telling a refusal (a 4xx answer other than 429: sending the same
+    /// again will not help) from a failure that may pass later.
+    pub async fn post_detailed(&self, clock: &dyn Clock, delivery_id: &str, body: &[u8]) -> Result<(), Failure> {
+        let key = read_key(&self.key).map_err(|error| Failure { error, refused: false })?;
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
@@ -57,7 +69,8 @@ impl Webhook {
             match self.attempt(&key, &ts, delivery_id, body).await {
                 Ok(()) => return Ok(()),
                 Err((e, transient)) if !transient || attempt == ATTEMPTS => {
-                    return Err(Error::Delivery(format!("{}: {e}", self.describe())))
+                    let error = Error::Delivery(format!("{}: {e}", self.describe()));
+                    return Err(Failure { error, refused: !transient });
                 }
                 Err((e, _)) => {
                     tracing::warn!(target_url = %self.describe(), attempt, error = %e, "webhook attempt failed; retrying");
@@ -80,17 +93,14 @@ impl Webhook {
             .body(Full::new(Bytes::copy_from_slice(body)))
             .map_err(|e| (format!("cannot build the request: {e}"), false))?;
         let client = client().map_err(|e| (e, false))?;
-        let send = async {
-            let resp = client.request(req).await.map_err(|e| (format!("no answer: {}", error_chain(&e)), true))?;
-            let status = resp.status();
-            // Drain the answer so the connection can be reused; its content is not reported
-            // (a receiver might echo what it got).
-            let _ = resp.into_body().collect().await;
-            Ok::<_, (String, bool)>(status)
-        };
-        let status = tokio::time::timeout(self.timeout, send)
+        // The status line decides; the answer's body is neither awaited nor reported (a
+        // receiver might echo what it got), so a slow body cannot turn an acceptance into a
+        // failure.
+        let status = tokio::time::timeout(self.timeout, client.request(req))
             .await
-            .map_err(|_| (format!("no answer within {} ms", self.timeout.as_millis()), true))??;
+            .map_err(|_| (format!("no answer within {} ms", self.timeout.as_millis()), true))?
+            .map_err(|e| (format!("no answer: {}", error_chain(&e)), true))?
+            .status();
         if status.is_success() {
             Ok(())
         } else {
@@ -98,6 +108,15 @@ impl Webhook {
             Err((format!("answered {status}"), transient))
         }
     }
+}
+
+/// A failed [`Webhook::post_detailed`].
+#[derive(Debug)]
+pub struct Failure {
+    /// What went wrong.
+    pub error: Error,
+    /// The receiver refused the request itself (retrying the same body will not help).
+    pub refused: bool,
 }
 
 /// `sha256=HEX` of HMAC-SHA256 over `timestamp "." body`.
@@ -194,7 +213,7 @@ mod tests {
     /// recording (headers, body) of every request.
     async fn receiver(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook?token=t", listener.local_addr().unwrap());
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         tokio::spawn(async move {
@@ -231,6 +250,16 @@ mod tests {
         head.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(':'))).unwrap().trim()
     }
 
+    /// The documented signature, computed independently:
+    /// `printf '%s' '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 0123456789abcdef`.
+    #[test]
+    fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {
+        assert_eq!(
+            signature(b"0123456789abcdef", "1700000000", br#"{"a":1}"#),
+            "sha256=9eb18f493f8ec135d9eb2dad817c369bb4e9cbfa818657897a7437c1cd8c3a23"
+        );
+    }
+
     #[tokio::test]
     async fn signs_and_retries_transient_failures_with_one_delivery_id() {
         let dir = tempfile::tempdir().unwrap();
@@ -239,7 +268,6 @@ mod tests {
         let (url, seen) = receiver(vec![503]).await;
         let hook =
             Webhook { url, key: KeySource::File(key_path.display().to_string()), timeout: Duration::from_secs(5) };
-        assert_eq!(hook.describe(), format!("webhook {}", hook.url.split('?').next().unwrap()));
         hook.post(&rekey_domain::SystemClock, "d-1", br#"{"a":1}"#).await.unwrap();
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 2, "one 503, then success");

@@ -22,6 +22,9 @@ use tokio::{io::AsyncWriteExt, sync::watch};
 /// The classes of audit events (the part of an action before the first dot).
 pub const CLASSES: [&str; 6] = ["account", "api", "provider", "rotation", "token", "vault"];
 
+/// Largest syslog message sent over UDP (an IPv4 datagram's payload is at most 65,507 bytes).
+const MAX_DATAGRAM: usize = 65_000;
+
 /// Syslog facilities by name.
 const FACILITIES: [(&str, u8); 13] = [
     ("auth", 4),
@@ -246,8 +249,17 @@ impl Exporter {
                 #[cfg(unix)]
                 opts.mode(0o600);
                 let mut f = opts.open(path).await.map_err(|e| fail(format!("opening {}: {e}", path.display())))?;
-                f.write_all(text.as_bytes()).await.map_err(|e| fail(format!("writing {}: {e}", path.display())))?;
-                f.sync_data().await.map_err(|e| fail(format!("syncing {}: {e}", path.display())))
+                let before = f.metadata().await.map_err(|e| fail(format!("reading {}: {e}", path.display())))?.len();
+                let written = async {
+                    f.write_all(text.as_bytes()).await?;
+                    f.sync_data().await
+                };
+                if let Err(e) = written.await {
+                    // No half line stays behind for the retry to append to.
+                    let _ = f.set_len(before).await;
+                    return Err(fail(format!("writing {}: {e}", path.display())));
+                }
+                Ok(())
             }
             Destination::Syslog { address, tcp, facility, timeout } => {
                 let host = rekey_engine::lease::host();
@@ -269,17 +281,27 @@ impl Exporter {
                         .map_err(|_| fail(format!("syslog {address}: no answer within {} ms", timeout.as_millis())))?
                         .map_err(io)
                 } else {
-                    let target = tokio::net::lookup_host(address.as_str())
+                    let send = async {
+                        let target = tokio::net::lookup_host(address.as_str())
+                            .await?
+                            .next()
+                            .ok_or_else(|| std::io::Error::other("the name has no address"))?;
+                        let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+                        let sock = tokio::net::UdpSocket::bind(bind).await?;
+                        for (m, e) in messages.iter().zip(events) {
+                            if m.len() > MAX_DATAGRAM {
+                                // Larger than a UDP datagram: logged and left to the other exports.
+                                tracing::warn!(export = %self.name, seq = e.seq, bytes = m.len(), "audit event too large for syslog over UDP; not sent");
+                                continue;
+                            }
+                            sock.send_to(m.as_bytes(), target).await?;
+                        }
+                        Ok(())
+                    };
+                    tokio::time::timeout(*timeout, send)
                         .await
-                        .map_err(io)?
-                        .next()
-                        .ok_or_else(|| fail(format!("syslog {address}: the name has no address")))?;
-                    let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-                    let sock = tokio::net::UdpSocket::bind(bind).await.map_err(io)?;
-                    for m in &messages {
-                        sock.send_to(m.as_bytes(), target).await.map_err(io)?;
-                    }
-                    Ok(())
+                        .map_err(|_| fail(format!("syslog {address}: not sent within {} ms", timeout.as_millis())))?
+                        .map_err(io)
                 }
             }
             Destination::Webhook(hook) => {

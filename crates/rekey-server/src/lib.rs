@@ -93,6 +93,19 @@ pub async fn serve(state: AppState, shutdown: impl Future<Output = ()> + Send + 
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
     };
+    let exporters = state.config.exports.iter().map(export::Exporter::build).collect::<Result<Vec<_>, _>>()?;
+    let notifier = state.config.notify.as_ref().map(notify::Notifier::build).transpose()?;
+    // Signing keys are read now, so a missing one stops the start instead of every round.
+    let hooks = exporters.iter().filter_map(|x| match &x.destination {
+        export::Destination::Webhook(h) => Some(h),
+        _ => None,
+    });
+    for hook in hooks.chain(notifier.as_ref().map(notify::Notifier::hook)) {
+        hook.check_key().map_err(|e| ConfigError {
+            message: format!("{}: {e}", hook.describe()),
+            hint: e.hint().unwrap_or_default(),
+        })?;
+    }
     match state.engine.recover().await {
         Ok(reports) => {
             for r in reports.iter().filter(|r| r.outcome != "retiring") {
@@ -108,14 +121,13 @@ pub async fn serve(state: AppState, shutdown: impl Future<Output = ()> + Send + 
     if state.config.scheduler.enabled {
         background.push(tokio::spawn(scheduler::run(state.clone(), stop_rx.clone())));
     }
-    let exporters = state.config.exports.iter().map(export::Exporter::build).collect::<Result<Vec<_>, _>>()?;
     if !exporters.is_empty() {
         let (engine, stats) = (Arc::new(state.engine.acting_as("exporter")), state.exports.clone());
         background.push(tokio::spawn(export::run(engine, exporters, stats, stop_rx.clone())));
     }
-    if let Some(n) = &state.config.notify {
+    if let Some(n) = notifier {
         let (engine, stats) = (Arc::new(state.engine.acting_as("notifier")), state.notifications.clone());
-        background.push(tokio::spawn(notify::run(engine, notify::Notifier::build(n)?, stats, stop_rx.clone())));
+        background.push(tokio::spawn(notify::run(engine, n, stats, stop_rx.clone())));
     }
     let engine = state.engine.clone();
     let on_shutdown = async move {

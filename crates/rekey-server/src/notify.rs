@@ -74,6 +74,11 @@ impl Notifier {
         })
     }
 
+    /// The webhook notices go to.
+    pub fn hook(&self) -> &Webhook {
+        &self.hook
+    }
+
     fn wants(&self, kind: &str) -> bool {
         self.on.iter().any(|k| k == kind)
     }
@@ -82,14 +87,13 @@ impl Notifier {
     pub async fn round(&self, engine: &Engine) -> Result<u64> {
         let Some(lease) = engine.lease_job("notify").await? else { return Ok(0) };
         let mut owners = Owners::default();
-        let result = async {
-            let mut sent = self.failures(engine, &mut owners).await?;
-            if self.wants("overdue") {
-                sent += self.overdue(engine, &mut owners).await?;
-            }
-            Ok(sent)
-        }
-        .await;
+        // The two parts fail independently: a stuck failure notice does not hold up digests.
+        let failures = self.failures(engine, &mut owners).await;
+        let overdue = if self.wants("overdue") { self.overdue(engine, &mut owners).await } else { Ok(0) };
+        let result = match (failures, overdue) {
+            (Ok(a), Ok(b)) => Ok(a + b),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
         lease.release().await;
         result
     }
@@ -154,7 +158,20 @@ impl Notifier {
             "detail": r.entry.detail,
             "audit_seq": r.seq,
         });
-        self.hook.post(&**engine.clock(), &format!("notify:{}", r.seq), body.to_string().as_bytes()).await
+        match self
+            .hook
+            .post_detailed(&**engine.clock(), &format!("notify:{}", r.seq), body.to_string().as_bytes())
+            .await
+        {
+            Ok(()) => Ok(()),
+            // The receiver refuses this notice itself: sending it again would block every later
+            // one, so it is logged and skipped.
+            Err(f) if f.refused => {
+                tracing::error!(error = %f.error, audit_seq = r.seq, "the receiver refused a notification; skipped");
+                Ok(())
+            }
+            Err(f) => Err(f.error),
+        }
     }
 
     /// One digest per owner of the credentials overdue by more than `overdue_after`, at most
@@ -186,7 +203,9 @@ impl Notifier {
         let mut sent = 0;
         for (owner, list) in by_owner.into_values() {
             let body = json!({ "event": "overdue", "at": now, "owner": owner, "accounts": list });
-            let id = format!("notify:overdue:{}:{}", now.timestamp_millis(), owner.as_str().unwrap_or("-"));
+            // The same id until the round succeeds (`last` only moves then), so receivers can
+            // drop the digests a partly failed round sent again.
+            let id = format!("notify:overdue:{last}:{}", owner.as_str().unwrap_or("-"));
             self.hook.post(&**engine.clock(), &id, body.to_string().as_bytes()).await?;
             sent += 1;
         }

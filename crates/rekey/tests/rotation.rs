@@ -399,12 +399,27 @@ fn webhook_targets_are_signed_and_carry_the_secret_only_when_asked() {
         (vec!["--webhook", &hook.url], "no signing key"),
         (vec!["--webhook", &hook.url, "--webhook-key-env", "HOOK-KEY"], "not an environment variable name"),
         (vec!["--webhook", &hook.url, "--webhook-key-env", "HOOK_KEY", "--webhook-timeout", "0s"], "zero timeout"),
+        (vec!["--webhook", "https://h.example/x?token=t", "--webhook-key-env", "HOOK_KEY"], "query string"),
+        (
+            vec!["--webhook", "http://h.example/x", "--webhook-key-env", "HOOK_KEY", "--webhook-include-secret"],
+            "over plain HTTP",
+        ),
     ] {
         let mut args = vec!["account", "set", "p/svc/access-key"];
         args.extend(bad);
         with_key(&args).assert().code(2).stderr(predicates::str::contains(why));
     }
     assert_eq!(sb.json(&["account", "show", "p/svc/access-key"]), before, "refused settings change nothing");
+
+    // A signing key that cannot be read stops the rotation before any key is created.
+    sb.rekey()
+        .args(["account", "set", "p/svc/access-key", "--webhook", &hook.url, "--webhook-key-env", "HOOK_KEY"])
+        .assert()
+        .success();
+    sb.rekey().args(["rotate", "p/svc/access-key"]).assert().code(9).stdout(predicates::str::contains("HOOK_KEY"));
+    assert_eq!(iam_keys(&moto, &seeded.admin, "svc").len(), 1, "no key was created");
+    assert!(hook.requests().is_empty());
+    sb.rekey().args(["account", "set", "p/svc/access-key", "--clear-targets"]).assert().success();
 
     with_key(&["account", "set", "p/svc/access-key", "--webhook", &hook.url, "--webhook-key-env", "HOOK_KEY"])
         .assert()

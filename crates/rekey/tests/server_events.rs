@@ -208,7 +208,8 @@ fn bad_export_and_notify_settings_are_refused_before_start() {
         ("[notify]\nurl = \"https://h/x\"\nkey_file = \"/k\"\nsecret = \"x\"\n", "unknown field"),
     ];
     let config = sb.path("bad.toml");
-    for (toml, needle) in cases {
+    let missing_key = "[notify]\nurl = \"https://h/x\"\nkey_env = \"REKEY_TEST_UNSET_KEY\"\n";
+    for (toml, needle) in cases.into_iter().chain([(missing_key, "REKEY_TEST_UNSET_KEY is not set")]) {
         std::fs::write(&config, toml).unwrap();
         let out = sb
             .rekey()

@@ -128,6 +128,15 @@ impl Run<'_> {
         if let Some(why) = self.identity_problem().await? {
             return self.aborted(why, JournalWrite::default()).await;
         }
+        // A target that cannot work (a webhook whose signing key is missing) would abort the
+        // rotation after the key was created: refuse before.
+        for t in &self.settings.targets {
+            let sink = sink::sink_for(t);
+            if let Err(e) = sink.ready() {
+                let why = format!("delivery to {} cannot work: {e}", sink.describe());
+                return self.aborted(why, JournalWrite::default()).await;
+            }
+        }
         let keys = self.iam.list_access_keys(&user).await?;
         let known = self.known_keys().await?;
         let others = keys_of_other_accounts(self.engine, &self.account).await?;
