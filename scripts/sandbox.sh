@@ -198,6 +198,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 api GET /readyz -
+echo "web console: http://127.0.0.1:$SERVER_PORT/ui/ (sign in with a token; this one stops with the sandbox)"
+python3 -c "import urllib.request; r = urllib.request.urlopen('http://127.0.0.1:$SERVER_PORT/ui/', timeout=5); print('GET /ui/ ->', r.status, r.headers['Content-Security-Policy'][:60] + '…')"
 api GET /api/v1/accounts - # no token: 401
 api GET "/api/v1/accounts?folder=imported" "$AUDITOR_TOKEN"
 ALICE_ID=$("$REKEY" account show sandbox/alice/password --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')

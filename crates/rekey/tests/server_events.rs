@@ -47,7 +47,7 @@ fn done(events: &[Value]) -> usize {
 
 #[test]
 fn audit_exports_filter_by_class_survive_failures_and_resume_after_restart() {
-    let (_moto, sb, _seeded) = common::svc_world();
+    let (_moto, sb, seeded) = common::svc_world();
     fast(&sb, &[]);
     let token = admin_token(&sb);
     let svc = id_of(&sb);
@@ -119,6 +119,17 @@ fn audit_exports_filter_by_class_survive_failures_and_resume_after_restart() {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "no event exported twice across the restart: {seqs:?}");
     let (_, metrics) = server.call("GET", "/metrics", Some(&token), None);
     assert!(metrics.contains("rekey_export_events_total{export=\"file\"}"), "{metrics}");
+
+    // What left the server carries no secret: neither the key rotated in nor the one rotated out.
+    let current = sb.json(&["account", "reveal", "p/svc/access-key"])["secret"].as_str().unwrap().to_owned();
+    let exported = [std::fs::read_to_string(&file).unwrap(), udp.messages().join("\n"), tcp.messages().join("\n")];
+    let hooked: Vec<u8> = hook.requests().into_iter().flat_map(|r| r.body).collect();
+    for secret in [&current, &seeded.svc.1] {
+        for (i, text) in exported.iter().enumerate() {
+            assert!(!text.contains(secret.as_str()), "export {i} carries a secret");
+        }
+        assert!(!common::contains(&hooked, secret), "the webhook export carries a secret");
+    }
     assert!(server.terminate().success());
 }
 
