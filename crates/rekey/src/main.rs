@@ -8,6 +8,13 @@ mod output;
 mod views;
 
 use clap::Parser;
+
+/// mimalloc: rows are decoded on the database driver's thread and dropped on the runtime's, and
+/// glibc's allocator spends a fifth of a 10,000-account listing on such cross-thread frees
+/// (BENCHMARKS.md, P4).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cli::{Cli, Command, Format};
 use std::{io::IsTerminal, process::ExitCode};
 

@@ -13,9 +13,19 @@ pub trait Tabular: Serialize {
     fn cells(&self) -> Vec<String>;
 }
 
-/// Prints a list.
+/// Prints a list (JSON is streamed to standard output rather than built in memory first).
 pub fn list<T: Tabular>(format: Format, items: &[T]) {
-    emit(&render_list(format, items));
+    match format {
+        Format::Json => {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            // A closed pipe (e.g. `| head`) is not an error worth reporting.
+            if serde_json::to_writer_pretty(&mut out, items).is_ok() {
+                let _ = out.write_all(b"\n");
+            }
+            let _ = out.flush();
+        }
+        _ => emit(&render_list(format, items)),
+    }
 }
 
 /// Renders a list.
