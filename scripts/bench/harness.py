@@ -688,8 +688,18 @@ def emit_load(runs, n, requests):
     emit(table(["pair", "while", "rotations done", "not done", "first start → last finish (s)", "rotations/s",
                 "server CPU (s)", "moto calls", "server warnings", "exit after SIGTERM"], rows))
     for run_ in runs:
-        for line in run_["problems"][:5]:
-            emit(f"\n- pair {run_['pair']} ({'loaded' if run_['loaded'] else 'idle'}): `{line[:300]}`")
+        for what, count in sorted(problem_kinds(run_["problems"]).items(), key=lambda kv: -kv[1]):
+            emit(f"\n- pair {run_['pair']} ({'under load' if run_['loaded'] else 'no load'}): {count} × `{what}`")
+
+
+def problem_kinds(lines):
+    """Server log lines grouped by level, target and message (timestamps and key=value fields dropped)."""
+    kinds = {}
+    for line in lines:
+        words = [w for w in line.split()[1:] if "=" not in w]
+        what = " ".join(words)[:200]
+        kinds[what] = kinds.get(what, 0) + 1
+    return kinds
 
 
 SCENARIOS = {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "L": load_scenario}
