@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+mod audit_log;
 pub mod config;
 mod console;
 pub mod error;
@@ -45,6 +46,8 @@ pub struct Shared {
     pub exports: Arc<export::ExportStats>,
     /// Notifications sent and failed.
     pub notifications: Arc<notify::NotifyStats>,
+    /// Group commit of the API's audit events.
+    audit_writer: audit_log::AuditWriter,
 }
 
 /// The handlers' state.
@@ -61,6 +64,7 @@ impl Shared {
             tick_failures: AtomicU64::new(0),
             exports: Arc::default(),
             notifications: Arc::default(),
+            audit_writer: audit_log::AuditWriter::default(),
         })
     }
 
