@@ -1,7 +1,10 @@
 //! The SQLite backend: one vault file in WAL mode with a busy timeout, so several rekey
 //! processes can share it. Write transactions start with `BEGIN IMMEDIATE`, which takes the
 //! write lock up front: a read-then-write transaction can never fail half-way on a lock upgrade,
-//! and that same lock serialises appends to the audit chain.
+//! and that same lock serialises appends to the audit chain. Write transactions of this process
+//! queue for one dedicated connection instead of waiting on the file lock inside SQLite's busy
+//! handler: a waiting writer then holds no connection, so reads never starve behind writers
+//! (other processes still meet the busy timeout).
 
 use crate::{OpenMode, Result, StoreError};
 use sqlx::sqlite::{
@@ -14,6 +17,8 @@ use std::{path::Path, time::Duration};
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
+    /// The one connection write transactions use.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -37,7 +42,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(corrupt)?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts.clone()).await.map_err(corrupt)?;
         if !exists {
             restrict_permissions(path);
         }
@@ -45,11 +50,17 @@ impl SqliteStore {
             location: path.to_owned(),
             problem: format!("migrating the vault: {e}"),
         })?;
-        Ok(Self { pool })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(120))
+            .connect_with(opts.create_if_missing(false))
+            .await
+            .map_err(corrupt)?;
+        Ok(Self { pool, writer })
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// `BEGIN IMMEDIATE` already holds the database's single write lock.
