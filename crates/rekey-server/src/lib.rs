@@ -6,8 +6,8 @@
 //! work, lets rotations reach a journal boundary and returns.
 
 pub mod api;
-pub mod auth;
 mod audit_log;
+pub mod auth;
 pub mod config;
 mod console;
 pub mod error;
