@@ -36,7 +36,7 @@ impl KeySource {
             (None, _) => Err(ValidationError::new(
                 field,
                 "no signing key",
-                "name the HMAC key's environment variable (key_env) or file (key_file)",
+                "name the HMAC key's environment variable or file (--webhook-key-env / --webhook-key-file; key_env / key_file in the server config)",
             )),
             (Some(_), Some(_)) => {
                 Err(ValidationError::new(field, "both a key variable and a key file", "give one of them"))

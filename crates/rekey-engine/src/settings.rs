@@ -28,6 +28,12 @@ impl Engine {
         let mut settings = Self::settings_of(&account)?;
         edit(&mut settings);
         settings.validate()?;
+        if account.kind == rekey_domain::CredentialKind::Password && !settings.targets.is_empty() {
+            return Err(Error::usage(
+                format!("{} is a console password; delivery targets receive new access keys only", account.id),
+                "set targets on an access-key account (passwords are read with reveal or check-out)",
+            ));
+        }
         let value = serde_json::to_value(&settings).map_err(|e| Error::Internal(e.to_string()))?;
         let base = account.last_rotated_at.unwrap_or(account.created_at);
         let next_due = rekey_domain::schedule::next_due(settings.every_ms, settings.cron.as_deref(), base);

@@ -82,6 +82,14 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router(state.clone()))
         .merge(if state.config.console { console::router() } else { Router::new() })
         .route("/openapi.json", axum::routing::get(move || std::future::ready(axum::Json((*doc).clone()))))
+        .fallback(|| async {
+            error::ApiError {
+                status: axum::http::StatusCode::NOT_FOUND,
+                code: "not_found",
+                message: "no such route".into(),
+                hint: Some("/openapi.json lists the API; the web console is at /ui/".into()),
+            }
+        })
 }
 
 /// Runs the server until `shutdown` resolves (SIGTERM/ctrl-c in the binary), then stops the

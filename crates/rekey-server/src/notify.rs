@@ -36,6 +36,9 @@ const OVERDUE_LIMIT: i64 = 10_000;
 #[derive(Debug, Clone)]
 pub struct Notifier {
     hook: Webhook,
+    /// When each account's last failure notice of each kind went out (this process): a
+    /// credential that keeps failing on every tick is told again only after `overdue_every`.
+    last_told: Arc<std::sync::Mutex<HashMap<(String, &'static str), i64>>>,
     on: Vec<String>,
     overdue_every_ms: i64,
     overdue_after_ms: i64,
@@ -56,6 +59,12 @@ impl Notifier {
     pub fn build(c: &NotifyConfig) -> Result<Self, ConfigError> {
         let hook =
             crate::config::webhook("notify", &c.url, c.key_env.as_ref(), c.key_file.as_ref(), c.timeout.as_ref())?;
+        if c.on.is_empty() {
+            return Err(bad(
+                "notify.on is empty: nothing would be sent",
+                format!("use some of {}, or remove [notify]", KINDS.join(", ")),
+            ));
+        }
         for k in &c.on {
             if !KINDS.contains(&k.as_str()) {
                 return Err(bad(
@@ -67,6 +76,7 @@ impl Notifier {
         let ms = |key: &str, v: &str| Config::positive_ms(key, v).map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
         Ok(Self {
             hook,
+            last_told: Arc::default(),
             on: c.on.clone(),
             overdue_every_ms: ms("notify.overdue_every", &c.overdue_every)?,
             overdue_after_ms: ms("notify.overdue_after", &c.overdue_after)?,
@@ -136,7 +146,20 @@ impl Notifier {
         self.wants(kind).then_some(kind)
     }
 
-    async fn notify_failure(&self, engine: &Engine, owners: &mut Owners, kind: &str, r: &AuditRecord) -> Result<()> {
+    async fn notify_failure(
+        &self,
+        engine: &Engine,
+        owners: &mut Owners,
+        kind: &'static str,
+        r: &AuditRecord,
+    ) -> Result<()> {
+        let key = (r.entry.target.clone().unwrap_or_default(), kind);
+        let at = r.entry.at.timestamp_millis();
+        let told = self.last_told.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).copied();
+        if told.is_some_and(|last| at - last < self.overdue_every_ms) {
+            tracing::info!(account = %key.0, kind, "repeated failure within overdue_every; not notified again");
+            return Ok(());
+        }
         let account = match &r.entry.target {
             Some(id) => match id.parse() {
                 Ok(id) => engine.store().account(&id).await.ok(),
@@ -163,7 +186,10 @@ impl Notifier {
             .post_detailed(&**engine.clock(), &format!("notify:{}", r.seq), body.to_string().as_bytes())
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.last_told.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, at);
+                Ok(())
+            }
             // The receiver refuses this notice itself: sending it again would block every later
             // one, so it is logged and skipped.
             Err(f) if f.refused => {

@@ -235,6 +235,12 @@ fn settings_and_audit() -> Vec<Case<'static>> {
         (set(&["--password-length", "4"]), "", USAGE, "password length"),
         (set(&["--previous-key", "shred"]), "", USAGE, "not a policy"),
         (set(&["--folder", "a b"]), "", USAGE, "is not a valid folder"),
+        (
+            vec!["account", "set", "p/alice/password", "--secrets-manager", "prod/alice"],
+            "",
+            USAGE,
+            "delivery targets receive new access keys only",
+        ),
         (vec!["account", "set", "zzzzzzzz", "--every", "1d"], "", NOT_FOUND, "account zzzzzzzz not found"),
         // Only an access key that rekey created may be deleted with the account.
         (vec!["account", "remove", "p/svc/access-key", "--delete-managed-key"], "", CONFLICT, "did not create"),
