@@ -177,6 +177,11 @@ impl AccountId {
         let id = (0..8).map(|_| CROCKFORD[rng.gen_range(0..CROCKFORD.len())] as char).collect();
         Self(id)
     }
+
+    /// The id spelling the low 40 bits of `bits` (for ids derived from a hash).
+    pub fn from_bits(bits: u64) -> Self {
+        Self((0..8).map(|i| CROCKFORD[((bits >> (35 - 5 * i)) & 31) as usize] as char).collect())
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +241,9 @@ mod tests {
         let a = AccountId::random();
         assert!(a.as_str().parse::<AccountId>().is_ok());
         assert_ne!(a, AccountId::random());
+        let d = AccountId::from_bits(0xff_ffff_ffff);
+        assert_eq!(d.as_str(), "zzzzzzzz");
+        assert!(AccountId::from_bits(0x12_3456_789a).as_str().parse::<AccountId>().is_ok());
         assert!("ABCDEFGH".parse::<AccountId>().is_err());
     }
 

@@ -127,11 +127,8 @@ impl Engine {
 /// rotation's journal writes if it ever happened.
 pub fn job_lease_id(job: &str) -> AccountId {
     use sha2::Digest;
-    const CROCKFORD: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let h = sha2::Sha256::digest(format!("rekey-job:{job}").as_bytes());
-    let bits = h[..5].iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-    let id: String = (0..8).map(|i| CROCKFORD[((bits >> (35 - 5 * i)) & 31) as usize] as char).collect();
-    id.parse().expect("8 Crockford characters are an account id")
+    AccountId::from_bits(h[..5].iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ impl Webhook {
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::USER_AGENT, concat!("rekey/", env!("CARGO_PKG_VERSION")))
             .header("x-rekey-timestamp", ts)
-            .header("x-rekey-signature", signature(key, ts, body))
+            .header("x-rekey-signature", signature(key, ts, body).map_err(|e| (e, false))?)
             .header("x-rekey-delivery", delivery_id)
             .body(Full::new(Bytes::copy_from_slice(body)))
             .map_err(|e| (format!("cannot build the request: {e}"), false))?;
@@ -120,22 +120,22 @@ pub struct Failure {
 }
 
 /// `sha256=HEX` of HMAC-SHA256 over `timestamp "." body`.
-pub fn signature(key: &[u8], timestamp: &str, body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(mac(key, timestamp, body).finalize().into_bytes()))
+pub fn signature(key: &[u8], timestamp: &str, body: &[u8]) -> Result<String, String> {
+    Ok(format!("sha256={}", hex::encode(mac(key, timestamp, body)?.finalize().into_bytes())))
 }
 
-fn mac(key: &[u8], timestamp: &str, body: &[u8]) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+fn mac(key: &[u8], timestamp: &str, body: &[u8]) -> Result<HmacSha256, String> {
+    let mut mac = HmacSha256::new_from_slice(key).map_err(|e| format!("cannot use the signing key: {e}"))?;
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
-    mac
+    Ok(mac)
 }
 
 /// Whether `header` is the signature of `body` at `timestamp` (constant-time), for receivers.
 pub fn verify(key: &[u8], timestamp: &str, body: &[u8], header: &str) -> bool {
     let Some(sig) = header.strip_prefix("sha256=").and_then(|h| hex::decode(h).ok()) else { return false };
-    mac(key, timestamp, body).verify_slice(&sig).is_ok()
+    mac(key, timestamp, body).is_ok_and(|m| m.verify_slice(&sig).is_ok())
 }
 
 /// Reads the HMAC key; a missing or short key is a usage error naming where it was looked for.
@@ -255,8 +255,8 @@ mod tests {
     #[test]
     fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {
         assert_eq!(
-            signature(b"0123456789abcdef", "1700000000", br#"{"a":1}"#),
-            "sha256=9eb18f493f8ec135d9eb2dad817c369bb4e9cbfa818657897a7437c1cd8c3a23"
+            signature(b"0123456789abcdef", "1700000000", br#"{"a":1}"#).as_deref(),
+            Ok("sha256=9eb18f493f8ec135d9eb2dad817c369bb4e9cbfa818657897a7437c1cd8c3a23")
         );
     }
 
