@@ -345,9 +345,9 @@ pub async fn run(engine: Arc<Engine>, exporters: Vec<Exporter>, stats: Arc<Expor
     let tasks: Vec<_> = exporters
         .into_iter()
         .map(|x| {
-            let (engine, stats, mut stop) = (engine.clone(), stats.clone(), stop.clone());
+            let (engine, stats, stop) = (engine.clone(), stats.clone(), stop.clone());
             tokio::spawn(async move {
-                loop {
+                crate::scheduler::every(x.interval, stop, || async {
                     match x.round(&engine).await {
                         Ok(n) => stats.add(&x.name, n, 0),
                         Err(e) => {
@@ -355,11 +355,8 @@ pub async fn run(engine: Arc<Engine>, exporters: Vec<Exporter>, stats: Arc<Expor
                             tracing::warn!(export = %x.name, error = %e, "audit export failed; retrying next round");
                         }
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(x.interval) => {}
-                        _ = stop.changed() => return,
-                    }
-                }
+                })
+                .await;
             })
         })
         .collect();

@@ -268,8 +268,8 @@ impl Owners {
 }
 
 /// Notifies until `stop`.
-pub async fn run(engine: Arc<Engine>, n: Notifier, stats: Arc<NotifyStats>, mut stop: watch::Receiver<bool>) {
-    loop {
+pub async fn run(engine: Arc<Engine>, n: Notifier, stats: Arc<NotifyStats>, stop: watch::Receiver<bool>) {
+    crate::scheduler::every(n.interval, stop, || async {
         match n.round(&engine).await {
             Ok(k) => {
                 stats.sent.fetch_add(k, Ordering::Relaxed);
@@ -279,9 +279,6 @@ pub async fn run(engine: Arc<Engine>, n: Notifier, stats: Arc<NotifyStats>, mut 
                 tracing::warn!(error = %e, "notification failed; retrying next round");
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(n.interval) => {}
-            _ = stop.changed() => return,
-        }
-    }
+    })
+    .await;
 }

@@ -9,19 +9,16 @@ use std::{sync::atomic::Ordering, sync::Arc, time::Duration};
 use tokio::sync::watch;
 
 /// Ticks until `stop` turns true; a tick under way finishes its rotations' current phases.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
     let cfg = &state.config.scheduler;
-    let every = Duration::from_millis(Config::ms(&cfg.interval));
+    let interval = Duration::from_millis(Config::ms(&cfg.interval));
     let opts = TickOptions {
         heartbeat_every_ms: Config::ms(&cfg.heartbeat_every),
         concurrency: cfg.concurrency,
         ..TickOptions::default()
     };
     let engine = Arc::new(state.engine.acting_as("scheduler"));
-    loop {
-        if *stop.borrow() {
-            return;
-        }
+    every(interval, stop, || async {
         match engine.tick(&opts).await {
             Ok(done) => {
                 state.count_heartbeat_failures(done.failed_heartbeats());
@@ -35,8 +32,22 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                 tracing::error!(error = %e, "scheduler tick failed");
             }
         }
+    })
+    .await;
+}
+
+/// Runs `round` now and then every `interval` after the previous round ended, until `stop`
+/// turns true (a round under way finishes first). The scheduler, each audit export and the
+/// notifier are driven by it.
+pub(crate) async fn every<F, Fut>(interval: Duration, mut stop: watch::Receiver<bool>, mut round: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    while !*stop.borrow() {
+        round().await;
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => return,
         }
     }
