@@ -2,10 +2,21 @@
 //! (a static key, the default chain, or an assumed role on top of another `Conn`) plus region
 //! and endpoint, and turns into an `SdkConfig` with bounded retries and timeouts.
 
-use aws_config::{retry::RetryConfig, sts::AssumeRoleProvider, timeout::TimeoutConfig, BehaviorVersion, SdkConfig};
+use aws_config::{
+    identity::IdentityCache, retry::RetryConfig, sts::AssumeRoleProvider, timeout::TimeoutConfig, BehaviorVersion,
+    ConfigLoader, SdkConfig,
+};
 use aws_credential_types::{provider::SharedCredentialsProvider, Credentials};
+use aws_smithy_http_client::{proxy::ProxyConfig, tls, Connector};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use rekey_crypto::Secret;
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    sync::{Mutex, OnceLock, PoisonError},
+    time::Duration,
+};
 
 /// The credentials part of a connection.
 #[derive(Debug, Clone)]
@@ -66,26 +77,24 @@ impl Conn {
     }
 
     /// Builds the SDK configuration (boxed because assume-role recurses into its source).
+    ///
+    /// A static key is set on a configuration loaded once per region, endpoint and retry
+    /// settings: loading reads the environment and the shared config files, and verifying a new
+    /// key needs a client of its own every time. Such a client caches no identity (the key is
+    /// at hand) and shares the process's HTTP client like every other.
     pub fn sdk_config(&self) -> Pin<Box<dyn Future<Output = SdkConfig> + Send + '_>> {
         Box::pin(async move {
-            let mut loader = aws_config::defaults(BehaviorVersion::latest())
-                .region(aws_config::Region::new(self.region.clone()))
-                .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts.max(1)))
-                .timeout_config(
-                    TimeoutConfig::builder()
-                        .connect_timeout(Duration::from_secs(5))
-                        .operation_attempt_timeout(self.attempt_timeout)
-                        .build(),
-                );
-            if let Some(url) = &self.endpoint_url {
-                loader = loader.endpoint_url(url);
-            }
             match &self.credentials {
                 ConnCredentials::Static { access_key_id, secret } => {
                     let creds = Credentials::new(access_key_id, secret.expose(), None, None, "rekey");
-                    loader = loader.credentials_provider(SharedCredentialsProvider::new(creds));
+                    self.base_config()
+                        .await
+                        .to_builder()
+                        .credentials_provider(SharedCredentialsProvider::new(creds))
+                        .identity_cache(IdentityCache::no_cache())
+                        .build()
                 }
-                ConnCredentials::DefaultChain => {}
+                ConnCredentials::DefaultChain => self.loader().load().await,
                 ConnCredentials::AssumeRole { role_arn, external_id, source } => {
                     let source_conf = source.sdk_config().await;
                     let mut builder =
@@ -93,10 +102,64 @@ impl Conn {
                     if let Some(x) = external_id {
                         builder = builder.external_id(x);
                     }
-                    loader = loader.credentials_provider(SharedCredentialsProvider::new(builder.build().await));
+                    let provider = SharedCredentialsProvider::new(builder.build().await);
+                    self.loader().credentials_provider(provider).load().await
                 }
             }
-            loader.load().await
         })
     }
+
+    /// The loader with this connection's region, endpoint, retries and timeouts.
+    fn loader(&self) -> ConfigLoader {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(self.region.clone()))
+            .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts.max(1)))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(self.attempt_timeout)
+                    .build(),
+            )
+            .http_client(http_client());
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        loader
+    }
+
+    /// The configuration without credentials, loaded once per process and settings.
+    async fn base_config(&self) -> SdkConfig {
+        type Bases = Mutex<HashMap<(String, Option<String>, u32, Duration), SdkConfig>>;
+        static BASES: OnceLock<Bases> = OnceLock::new();
+        let key = (self.region.clone(), self.endpoint_url.clone(), self.max_attempts, self.attempt_timeout);
+        let bases = BASES.get_or_init(Bases::default);
+        if let Some(c) = bases.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return c.clone();
+        }
+        let loaded = self.loader().no_credentials().load().await;
+        bases.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_insert(loaded).clone()
+    }
+}
+
+/// One HTTP client for every SDK client of the process. Left to itself each SDK client builds
+/// its own: an HTTPS connector (parsing the system's root certificates) and a connection pool,
+/// so the client that verifies a new key paid for both and opened new connections every
+/// rotation. This is the SDK's default client (rustls on aws-lc, proxies from the environment),
+/// made once; it keeps one connector per set of connector settings.
+fn http_client() -> SharedHttpClient {
+    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+                let mut conn =
+                    Connector::builder().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+                conn.set_connector_settings(settings.cloned());
+                if let Some(components) = components {
+                    conn.set_sleep_impl(components.sleep_impl());
+                }
+                conn.set_proxy_config(Some(ProxyConfig::from_env()));
+                conn.build()
+            })
+        })
+        .clone()
 }

@@ -290,10 +290,17 @@ impl Engine {
 
     /// Accounts matching a filter.
     pub async fn accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>> {
+        self.check_filter(filter).await?;
+        Ok(self.store.accounts(filter).await?)
+    }
+
+    /// Refuses a filter naming a provider that does not exist (an unknown name is an error,
+    /// not an empty list).
+    pub async fn check_filter(&self, filter: &AccountFilter) -> Result<()> {
         if let Some(p) = &filter.provider {
             self.provider(p).await?;
         }
-        Ok(self.store.accounts(filter).await?)
+        Ok(())
     }
 
     /// The current secret of an account; audited.

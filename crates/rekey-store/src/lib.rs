@@ -65,6 +65,13 @@ pub trait Store: AccessStore + Send + Sync + std::fmt::Debug {
     async fn find_account(&self, provider: &ProviderName, user: &UserName, kind: CredentialKind) -> Result<Account>;
     /// Accounts matching `filter`, ordered by provider, user, kind.
     async fn accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>>;
+    /// The accounts of [`Store::accounts`], in its order, handed to `each` one at a time as they
+    /// are read; stops at the first error, `each`'s included.
+    async fn each_account(
+        &self,
+        filter: &AccountFilter,
+        each: &mut (dyn FnMut(Account) -> Result<()> + Send),
+    ) -> Result<()>;
     /// Removes an account and its secret versions.
     async fn delete_account(&self, id: &AccountId, audit: &AuditEntry) -> Result<()>;
 

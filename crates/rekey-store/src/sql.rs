@@ -373,23 +373,41 @@ macro_rules! sql_store {
             }
 
             async fn accounts(&self, f: &AccountFilter) -> Result<Vec<Account>> {
+                let mut all = Vec::new();
+                self.each_account(f, &mut |a| {
+                    all.push(a);
+                    Ok(())
+                })
+                .await?;
+                Ok(all)
+            }
+
+            async fn each_account(
+                &self,
+                f: &AccountFilter,
+                each: &mut (dyn FnMut(Account) -> Result<()> + Send),
+            ) -> Result<()> {
+                use futures_util::TryStreamExt;
                 let folder = f.folder.as_ref().map(|x| x.as_str().to_owned());
-                sqlx::query(&format!(
+                let sql = format!(
                     "{ACCOUNT_SELECT} \
                      WHERE ($1 IS NULL OR a.provider = $1) \
                        AND ($2 IS NULL OR a.folder = $2 OR substr(a.folder, 1, length($3)) = $3) \
                      ORDER BY a.provider, a.user_name, a.kind"
-                ))
+                );
+                let query = sqlx::query(&sql)
                 .bind(f.provider.as_ref().map(|p| p.as_str().to_owned()))
                 .bind(folder.clone())
                 // A sub-folder prefix compared exactly: LIKE would make `_` a wildcard (both
                 // backends) and ignore case (SQLite), so `prod_eu` would list `prod-eu/…`.
-                .bind(folder.map(|x| format!("{x}/")))
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(account_from_row)
-                .collect()
+                .bind(folder.map(|x| format!("{x}/")));
+                // Rows are converted as the driver yields them (SQLite steps on its own thread
+                // meanwhile), and none is kept: a listing's memory does not grow with the vault.
+                let mut rows = query.fetch(&self.pool);
+                while let Some(row) = rows.try_next().await? {
+                    each(account_from_row(&row)?)?;
+                }
+                Ok(())
             }
 
             async fn delete_account(&self, id: &AccountId, audit: &AuditEntry) -> Result<()> {

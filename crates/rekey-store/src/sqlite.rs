@@ -50,12 +50,11 @@ impl SqliteStore {
             location: path.to_owned(),
             problem: format!("migrating the vault: {e}"),
         })?;
+        // Opened at the first write: a read-only command never pays for the connection.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(120))
-            .connect_with(opts.create_if_missing(false))
-            .await
-            .map_err(corrupt)?;
+            .connect_lazy_with(opts.create_if_missing(false));
         Ok(Self { pool, writer })
     }
 

@@ -6,7 +6,7 @@ use rekey_crypto::Secret;
 use rekey_domain::SystemClock;
 use rekey_engine::{Deps, Engine, Error, MasterKey, MasterKeySource, Result, SdkConnector};
 use rekey_store::OpenMode;
-use std::{io::IsTerminal, path::PathBuf, sync::Arc};
+use std::{future::Future, io::IsTerminal, path::PathBuf, sync::Arc};
 
 /// The vault URL: `--vault`, `REKEY_VAULT`, `$REKEY_HOME/vault.db`, or the platform data dir.
 pub fn vault_url(global: &Global) -> Result<String> {
@@ -84,12 +84,40 @@ pub fn prompt(label: &str) -> Result<Secret> {
 /// Opens and unlocks the existing vault.
 pub async fn engine(global: &Global) -> Result<Engine> {
     let deps = deps(global, OpenMode::Existing).await?;
-    let master = match Engine::key_source(deps.store.as_ref()).await? {
+    let master = master_key(global, &deps).await?;
+    Engine::unlock(deps, master).await
+}
+
+/// Opens the existing vault and runs `read` on its store while the master key unlocks it (the
+/// key derivation is tens of milliseconds of CPU, and the other core is free): a read-only
+/// command then costs the longer of the two, not their sum. What `read` returns is handed back
+/// only once the vault has unlocked; a wrong key gets the same error as [`engine`] and nothing else.
+pub async fn engine_while<T, F, Fut>(global: &Global, read: F) -> Result<(Engine, T)>
+where
+    F: FnOnce(Arc<dyn rekey_store::Store>) -> Fut,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let deps = deps(global, OpenMode::Existing).await?;
+    let master = master_key(global, &deps).await?;
+    let reading = tokio::spawn(read(deps.store.clone()));
+    let engine = match Engine::unlock(deps, master).await {
+        Ok(engine) => engine,
+        Err(e) => {
+            reading.abort();
+            return Err(e);
+        }
+    };
+    let value = reading.await.map_err(|e| Error::Internal(format!("reading the vault: {e}")))??;
+    Ok((engine, value))
+}
+
+async fn master_key(global: &Global, deps: &Deps) -> Result<MasterKey> {
+    Ok(match Engine::key_source(deps.store.as_ref()).await? {
         MasterKeySource::Passphrase => MasterKey::Passphrase(passphrase(global, false)?),
         MasterKeySource::KeyFile(recorded) => MasterKey::KeyFile(global.key_file.clone().unwrap_or(recorded)),
         MasterKeySource::Kms { key_id, region, endpoint_url } => MasterKey::Kms { key_id, region, endpoint_url },
-    };
-    Engine::unlock(deps, master).await
+    })
 }
 
 /// Opens the vault for a command that writes: unfinished rotations are recovered first.

@@ -28,6 +28,65 @@ pub fn list<T: Tabular>(format: Format, items: &[T]) {
     }
 }
 
+/// A list built record by record as it is read, rendered in memory: nothing is printed until
+/// the whole list has been read, so a failure half-way reports an error rather than printing
+/// half a list. JSON is appended record by record (no record is kept) and is byte for byte
+/// what [`list`] prints; tables and CSV need every row for their layout and keep them.
+#[derive(Debug)]
+pub struct ListBuilder<T> {
+    format: Format,
+    json: Vec<u8>,
+    count: usize,
+    scratch: Vec<u8>,
+    rows: Vec<T>,
+    error: Option<serde_json::Error>,
+}
+
+impl<T: Tabular> ListBuilder<T> {
+    pub fn new(format: Format) -> Self {
+        Self { format, json: Vec::new(), count: 0, scratch: Vec::new(), rows: Vec::new(), error: None }
+    }
+
+    pub fn push(&mut self, item: T) {
+        if self.format != Format::Json {
+            self.rows.push(item);
+            return;
+        }
+        // serde_json's pretty array: `[`, then each element on a new line indented one level.
+        self.json.extend_from_slice(if self.count == 0 { b"[\n  " } else { b",\n  " });
+        self.count += 1;
+        self.scratch.clear();
+        if let Err(e) = serde_json::to_writer_pretty(&mut self.scratch, &item) {
+            self.error.get_or_insert(e);
+            return;
+        }
+        // JSON strings escape their line breaks, so every `\n` here is one of the layout.
+        let mut lines = self.scratch.split(|b| *b == b'\n');
+        if let Some(first) = lines.next() {
+            self.json.extend_from_slice(first);
+        }
+        for line in lines {
+            self.json.extend_from_slice(b"\n  ");
+            self.json.extend_from_slice(line);
+        }
+    }
+
+    /// The rendered list.
+    pub fn finish(mut self) -> Result<Vec<u8>, serde_json::Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        Ok(match (self.format, self.count) {
+            (Format::Json, 0) => b"[]\n".to_vec(),
+            (Format::Json, _) => {
+                self.json.extend_from_slice(b"\n]\n");
+                self.json
+            }
+            (format, _) => render_list(format, &self.rows).into_bytes(),
+        })
+    }
+}
+
 /// Renders a list.
 pub fn render_list<T: Tabular>(format: Format, items: &[T]) -> String {
     match format {
@@ -56,9 +115,13 @@ pub fn json_out<T: Serialize + ?Sized>(value: &T) {
 }
 
 pub fn emit(text: &str) {
+    emit_bytes(text.as_bytes());
+}
+
+pub fn emit_bytes(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
     // A closed pipe (e.g. `| head`) is not an error worth reporting.
-    let _ = out.write_all(text.as_bytes());
+    let _ = out.write_all(bytes);
     let _ = out.flush();
 }
 
@@ -133,5 +196,46 @@ mod tests {
             vec![vec!["1".into(), "alice".into()], vec!["22".into(), "b".into()]].into_iter(),
         );
         assert_eq!(out, "ID  NAME\n1   alice\n22  b\n");
+    }
+
+    #[derive(Serialize)]
+    struct Rec {
+        name: String,
+        nested: serde_json::Value,
+        empty: Vec<u8>,
+    }
+
+    impl Tabular for Rec {
+        fn headers() -> Vec<&'static str> {
+            vec!["name"]
+        }
+        fn cells(&self) -> Vec<String> {
+            vec![self.name.clone()]
+        }
+    }
+
+    fn recs(n: usize) -> Vec<Rec> {
+        (0..n)
+            .map(|i| Rec {
+                name: format!("line\nbreak \"{i}\""),
+                nested: serde_json::json!({"a": [1, {"b": "c\n"}], "d": {}, "e": []}),
+                empty: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn list_builder_renders_what_list_prints() {
+        for n in [0, 1, 3] {
+            for format in [Format::Json, Format::Table, Format::Csv] {
+                let mut b = ListBuilder::new(format);
+                recs(n).into_iter().for_each(|r| b.push(r));
+                let expected = match format {
+                    Format::Json => serde_json::to_string_pretty(&recs(n)).unwrap() + "\n",
+                    _ => render_list(format, &recs(n)),
+                };
+                assert_eq!(String::from_utf8(b.finish().unwrap()).unwrap(), expected, "{n} records as {format:?}");
+            }
+        }
     }
 }

@@ -93,24 +93,30 @@ pub struct AccountView {
 
 impl From<&Account> for AccountView {
     fn from(a: &Account) -> Self {
+        a.clone().into()
+    }
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
         Self {
             id: a.id.to_string(),
             reference: format!("{}/{}/{}", a.provider, a.user_name, a.kind),
             provider: a.provider.to_string(),
             user_name: a.user_name.to_string(),
-            user_id: a.user_id.clone(),
+            user_id: a.user_id,
             arn: a.arn.to_string(),
             kind: a.kind.to_string(),
             folder: a.folder.as_ref().map(ToString::to_string),
-            title: a.title.clone(),
-            status: a.status.clone(),
+            title: a.title,
+            status: a.status,
             current_version: a.current_version,
-            current_key_id: a.current_key_id.clone(),
+            current_key_id: a.current_key_id,
             last_rotated_at: a.last_rotated_at.map(time),
             next_due_at: a.next_due_at.map(time),
-            heartbeat_status: a.heartbeat.as_ref().map(|h| h.status.clone()),
             heartbeat_at: a.heartbeat.as_ref().map(|h| time(h.at)),
-            settings: a.settings.clone(),
+            heartbeat_status: a.heartbeat.map(|h| h.status),
+            settings: a.settings,
             created_at: time(a.created_at),
             updated_at: time(a.updated_at),
         }

@@ -23,9 +23,21 @@ pub async fn run(global: &Global, format: Format, cmd: AccountCmd) -> Result<()>
                 folder: folder.map(|f| f.parse()).transpose()?,
                 provider: provider.map(|p| p.parse()).transpose()?,
             };
-            let engine = context::engine(global).await?;
-            let views: Vec<AccountView> = engine.accounts(&filter).await?.iter().map(AccountView::from).collect();
-            output::list(format, &views);
+            // Read and rendered while the vault unlocks; shown only once it has.
+            let reading = filter.clone();
+            let (engine, text) = context::engine_while(global, move |store| async move {
+                let mut list = output::ListBuilder::new(format);
+                store
+                    .each_account(&reading, &mut |a| {
+                        list.push(AccountView::from(a));
+                        Ok(())
+                    })
+                    .await?;
+                list.finish().map_err(|e| Error::Internal(format!("rendering the account list: {e}")))
+            })
+            .await?;
+            engine.check_filter(&filter).await?;
+            output::emit_bytes(&text);
         }
         AccountCmd::Set(args) => {
             let (r, changes, edit) = parse_set(args)?;
