@@ -213,14 +213,17 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
         flags: &Overrides,
     ) -> Result<Self, ConfigError> {
-        let mut table = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| bad(format!("cannot read {}: {e}", path.display()), "check --config"))?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| bad(format!("{} is not valid TOML: {e}", path.display()), "fix the file"))?
-            }
-            None => toml::Table::new(),
+        let text = file
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .map_err(|e| bad(format!("cannot read {}: {e}", path.display()), "check --config"))
+            })
+            .transpose()?;
+        let mut table = match (file, &text) {
+            (Some(path), Some(text)) => text
+                .parse::<toml::Table>()
+                .map_err(|e| bad(format!("{} is not valid TOML: {e}", path.display()), "fix the file"))?,
+            _ => toml::Table::new(),
         };
         for (var, path, kind) in ENV_KEYS {
             if let Some(v) = env(var) {
@@ -228,8 +231,10 @@ impl Config {
             }
         }
         let mut config: Self = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            let at = file.zip(text.as_deref()).and_then(|(path, text)| locate(path, text));
+            let (at, message) = at.unwrap_or_else(|| (String::new(), e.message().to_owned()));
             bad(
-                format!("invalid configuration: {}", e.message()),
+                format!("invalid configuration{at}: {message}"),
                 "see the README's server configuration keys (unknown keys are rejected)",
             )
         })?;
@@ -308,6 +313,17 @@ pub(crate) fn webhook(
     Ok(rekey_engine::webhook::Webhook { url: url.to_owned(), key, timeout: std::time::Duration::from_millis(timeout) })
 }
 
+/// Where the file alone first fails to deserialize, as ` in PATH at line L, column C`, with
+/// that failure's message; `None` when the file alone is fine (the environment broke it) or
+/// the parser gives no position.
+fn locate(path: &std::path::Path, text: &str) -> Option<(String, String)> {
+    let err = toml::from_str::<Config>(text).err()?;
+    let before = text.get(..err.span()?.start)?;
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((format!(" in {} at line {line}, column {column}", path.display()), err.message().to_owned()))
+}
+
 fn typed(var: &str, v: &str, kind: Kind) -> Result<toml::Value, ConfigError> {
     match kind {
         Kind::Text => Ok(toml::Value::String(v.to_owned())),
@@ -376,6 +392,10 @@ mod tests {
         assert!(e.message.contains("listn"), "{e}");
         let e = load("[scheduler]\nconcurency = 2", &[]).expect_err("typo in a table");
         assert!(e.message.contains("concurency"), "{e}");
+        assert!(e.message.contains("at line 2, column 1"), "the typo's place in the file: {e}");
+        let e = load("listen = \"127.0.0.1:9000\"\n[scheduler]\nenabled = true\nconcurrency = \"four\"\n", &[])
+            .expect_err("a string where a number goes");
+        assert!(e.message.contains("line 4, column 15") && e.message.contains("invalid type"), "{e}");
         assert!(load("listen = \"nowhere\"", &[]).is_err());
         assert!(load("tls_cert = \"/a.pem\"", &[]).is_err(), "a certificate without a key");
         assert!(load("[scheduler]\ninterval = \"0s\"", &[]).is_err());
