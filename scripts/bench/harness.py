@@ -165,21 +165,28 @@ def run(cmd, env=None, stdout=None, check=True, stdin_data=None):
 
 
 def run_measured(cmd, env=None, check_codes=(0,)):
-    """Runs CMD with os.wait4: (wall s, CPU s of the child, peak RSS MiB, stdout, exit code)."""
+    """Runs CMD under `rekey-bench rusage`: (wall s, CPU s of the child, peak RSS MiB, stdout, exit code).
+
+    Not with os.wait4 from here: a child forked by this process reports at least this process's
+    peak RSS (Linux keeps the pre-exec high-water mark), so every command would seem as large as
+    the harness."""
     e = dict(BASE_ENV)
     e.update(env or {})
     out_path = os.path.join(WORK, "stdout.tmp")
+    figures_path = os.path.join(WORK, "rusage.json")
     with open(out_path, "wb") as out, open(os.path.join(WORK, "stderr.tmp"), "wb") as err:
-        start = time.monotonic()
-        p = subprocess.Popen(cmd, env=e, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        _, status, ru = os.wait4(p.pid, 0)
-        wall = time.monotonic() - start
-        p.returncode = os.waitstatus_to_exitcode(status)
+        code = subprocess.run([BENCH, "rusage", "--out", figures_path, "--", *cmd], env=e,
+                              stdin=subprocess.DEVNULL, stdout=out, stderr=err).returncode
+    if not os.path.exists(figures_path):
+        raise RuntimeError(f"{cmd[0]} did not run: {open(os.path.join(WORK, 'stderr.tmp')).read()[-2000:]}")
+    with open(figures_path) as f:
+        figures = json.load(f)
+    os.unlink(figures_path)
     text = open(out_path).read()
-    if p.returncode not in check_codes:
-        raise RuntimeError(f"{' '.join(cmd[:3])} exited {p.returncode}: "
+    if code not in check_codes:
+        raise RuntimeError(f"{' '.join(cmd[:3])} exited {code}: "
                            f"{open(os.path.join(WORK, 'stderr.tmp')).read()[-2000:]}")
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, text, p.returncode
+    return figures["wall"], figures["cpu"], figures["maxrss_kib"] / 1024, text, code
 
 
 def rekey_env(vault):

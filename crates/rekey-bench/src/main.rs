@@ -11,6 +11,7 @@
 //!   answers them, with no journal and no waiting, to measure what the endpoint can serve.
 //! - `load` fires a burst of concurrent requests at a running `rekey serve` (the API mix, or
 //!   `/healthz` as the baseline) and prints count, errors and latency percentiles (see `load.rs`).
+//! - `rusage` runs a command and writes its wall time, CPU time and peak RSS as JSON.
 
 mod load;
 
@@ -41,6 +42,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run a command (standard streams inherited) and write `{"wall", "cpu", "maxrss_kib",
+    /// "code"}` to `--out`; exits with the command's exit code.
+    ///
+    /// The command is started from this small process, not from the harness: Linux carries the
+    /// parent's peak RSS into a forked child's `ru_maxrss` across exec, so a child of the Python
+    /// harness never reports less than the harness's own RSS.
+    Rusage {
+        /// Where the JSON goes.
+        #[arg(long)]
+        out: String,
+        /// The command and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        cmd: Vec<String>,
+    },
     /// Create IAM users (and access keys) on an endpoint; print them as TSV.
     SeedIam {
         #[arg(long)]
@@ -433,9 +448,38 @@ fn account_refs(provider: &str, path: Option<&str>) -> Result<Vec<String>> {
     Ok(read_users(path)?.into_iter().map(|u| format!("{provider}/{}/access-key", u.user)).collect())
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    match Cli::parse().cmd {
+/// See [`Cmd::Rusage`]. Runs before any runtime thread exists, so the floor it adds to the
+/// child's peak RSS is this process's few MiB.
+fn rusage(out: &str, cmd: &[String]) -> Result<()> {
+    use nix::sys::{
+        resource::{getrusage, UsageWho},
+        time::TimeValLike,
+    };
+    let (program, args) = cmd.split_first().context("rusage: no command given")?;
+    let start = Instant::now();
+    let status =
+        std::process::Command::new(program).args(args).status().with_context(|| format!("running {program}"))?;
+    let wall = start.elapsed().as_secs_f64();
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).context("getrusage")?;
+    let cpu = (usage.user_time().num_microseconds() + usage.system_time().num_microseconds()) as f64 / 1e6;
+    let code =
+        std::os::unix::process::ExitStatusExt::signal(&status).map_or(status.code().unwrap_or(1), |sig| 128 + sig);
+    let figures = serde_json::json!({ "wall": wall, "cpu": cpu, "maxrss_kib": usage.max_rss(), "code": code });
+    std::fs::write(out, figures.to_string()).with_context(|| format!("writing {out}"))?;
+    std::process::exit(code)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Cmd::Rusage { out, cmd } = &cli.cmd {
+        return rusage(out, cmd);
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Rusage { .. } => unreachable!("handled before the runtime starts"),
         Cmd::SeedIam { endpoint, prefix, count, path, key_every, password_every, concurrency, out } => {
             seed_iam(&endpoint, &prefix, count, &path, key_every, password_every, concurrency, out.as_deref()).await
         }
