@@ -147,6 +147,11 @@ impl FakeAws {
         self.w().faults.push(f);
     }
 
+    /// Removes every injected fault that has not fired yet.
+    pub fn clear_faults(&self) {
+        self.w().faults.clear();
+    }
+
     /// Operations called so far, in order.
     pub fn calls(&self) -> Vec<String> {
         self.w().calls.clone()

@@ -32,5 +32,5 @@ pub use error::{Error, ErrorClass, Result};
 pub use providers::{AuthSpec, NewProvider};
 pub use rotate::{Report, RotateOptions};
 pub use settings::AccountChanges;
-pub use tick::{TickOptions, TickReport};
+pub use tick::{retry_wait, TickOptions, TickReport};
 pub use vault::{Deps, Engine, KeySource as MasterKeySource, MasterKey};

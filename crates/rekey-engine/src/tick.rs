@@ -34,7 +34,25 @@ pub struct TickReport {
     pub heartbeats: Vec<(Account, Result<Heartbeat>)>,
     /// Accounts passed over because their password is checked out.
     pub deferred: usize,
+    /// Due accounts passed over because their last scheduled attempts failed and the wait
+    /// before the next one ([`retry_wait`]) has not passed.
+    pub backed_off: usize,
 }
+
+/// How long the scheduler waits before attempting a due rotation again after `failures`
+/// consecutive aborted rotations: 1 minute, doubling, at most 1 hour. An aborted rotation
+/// changed nothing, but retrying a broken account (user deleted, permission revoked) on every
+/// tick would call IAM and grow the audit log on every tick for as long as nobody looks.
+/// `rekey rotate` retries at once.
+pub fn retry_wait(failures: u32) -> chrono::Duration {
+    const MINUTE_MS: i64 = 60_000;
+    let exp = failures.saturating_sub(1).min(6);
+    chrono::Duration::milliseconds((MINUTE_MS << exp).min(60 * MINUTE_MS))
+}
+
+/// Latest rotations read to count consecutive failures (from the seventh the wait is at its
+/// maximum).
+const HISTORY: i64 = 8;
 
 impl TickReport {
     /// Heartbeats that failed or found problems.
@@ -57,6 +75,8 @@ impl Engine {
         for account in self.store.due_accounts(now, opts.limit).await? {
             if self.store.open_checkout_of(&account.id).await?.is_some() {
                 out.deferred += 1;
+            } else if self.backing_off(&account, now).await? {
+                out.backed_off += 1;
             } else {
                 due.push(account);
             }
@@ -69,6 +89,16 @@ impl Engine {
         let stale = self.store.stale_heartbeats(now - chrono::Duration::milliseconds(every), opts.limit).await?;
         out.heartbeats = self.heartbeat_many(stale, opts.concurrency).await;
         Ok(out)
+    }
+
+    /// Whether the account's latest rotations aborted and [`retry_wait`] has not passed since
+    /// the last of them ended.
+    async fn backing_off(&self, account: &Account, now: chrono::DateTime<chrono::Utc>) -> Result<bool> {
+        let recent = self.store.rotations(Some(&account.id), false, HISTORY).await?;
+        let failures = recent.iter().take_while(|r| r.phase == rekey_domain::Phase::Aborted).count();
+        let Some(last) = recent.first().filter(|_| failures > 0) else { return Ok(false) };
+        let ended = last.finished_at.unwrap_or(last.updated_at);
+        Ok(now < ended + retry_wait(u32::try_from(failures).unwrap_or(u32::MAX)))
     }
 
     /// Rotates every password whose check-out expired or was checked in, and ends the

@@ -244,3 +244,58 @@ async fn an_operator_can_abandon_a_rotation_that_keeps_failing() {
     let err = t.engine.abort_rotation(&id).await.unwrap_err();
     assert!(err.to_string().contains("cannot be aborted"), "{err}");
 }
+
+#[tokio::test]
+async fn a_due_rotation_that_keeps_failing_waits_longer_between_attempts() {
+    let t = setup().await;
+    t.aws.add_user("admin");
+    let admin = t.aws.add_key("admin");
+    provider(&t, "p", &admin).await;
+    t.aws.add_user("svc");
+    let old = t.aws.add_key("svc");
+    let a = account(&t, "svc", CredentialKind::AccessKey, None, Some(&old)).await;
+    t.engine
+        .set_account(&AccountRef::Id(a.id.clone()), Default::default(), |s| s.every_ms = Some(86_400_000))
+        .await
+        .unwrap();
+    t.clock.advance(Duration::days(2));
+    let engine = Arc::new(t.engine);
+    let opts = rekey_engine::TickOptions::default();
+    // IAM refuses to create keys until told otherwise.
+    t.aws.inject(Fault { op: "iam:CreateAccessKey", class: AwsErrorClass::Auth, times: 1_000, lands: false });
+    let creates = || t.aws.calls().iter().filter(|c| *c == "iam:CreateAccessKey").count();
+
+    let first = engine.tick(&opts).await.unwrap();
+    assert_eq!(first.rotations.len(), 1);
+    assert_eq!(first.rotations[0].outcome, "aborted", "{:?}", first.rotations[0]);
+    let tried = creates();
+    assert!(tried >= 1);
+
+    // Right after a failure the account is due but waits (1 minute after one failure).
+    let again = engine.tick(&opts).await.unwrap();
+    assert!(again.rotations.is_empty(), "{:?}", again.rotations);
+    assert_eq!(again.backed_off, 1);
+    assert_eq!(creates(), tried, "no call to IAM while waiting");
+
+    // After the wait it is attempted again; after a second failure the wait doubles.
+    t.clock.advance(Duration::seconds(61));
+    let second = engine.tick(&opts).await.unwrap();
+    assert_eq!(second.rotations.len(), 1);
+    assert_eq!(second.rotations[0].outcome, "aborted");
+    t.clock.advance(Duration::seconds(61));
+    assert_eq!(engine.tick(&opts).await.unwrap().backed_off, 1, "two failures wait 2 minutes");
+    t.clock.advance(Duration::seconds(60));
+    assert_eq!(engine.tick(&opts).await.unwrap().rotations.len(), 1, "attempted after 2 minutes");
+
+    // Once IAM works again the next attempt succeeds and the account is no longer due.
+    t.aws.clear_faults();
+    t.clock.advance(Duration::minutes(5));
+    let fixed = engine.tick(&opts).await.unwrap();
+    assert_eq!(fixed.rotations.len(), 1);
+    assert!(matches!(fixed.rotations[0].outcome.as_str(), "done" | "retiring"), "{:?}", fixed.rotations[0]);
+    let after = engine.tick(&opts).await.unwrap();
+    assert!(after.rotations.is_empty() && after.backed_off == 0);
+    assert_eq!(rekey_engine::retry_wait(1), Duration::minutes(1));
+    assert_eq!(rekey_engine::retry_wait(3), Duration::minutes(4));
+    assert_eq!(rekey_engine::retry_wait(40), Duration::hours(1), "capped");
+}

@@ -23,6 +23,9 @@ pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
             Ok(done) => {
                 state.count_heartbeat_failures(done.failed_heartbeats());
                 state.ticks.fetch_add(1, Ordering::Relaxed);
+                if done.backed_off > 0 {
+                    tracing::debug!(accounts = done.backed_off, "due rotations waiting after failed attempts");
+                }
                 for r in done.rotations.iter().filter(|r| !matches!(r.outcome.as_str(), "done" | "retiring")) {
                     tracing::warn!(account = %r.account, outcome = %r.outcome, error = ?r.error, "scheduled rotation did not finish");
                 }

@@ -552,9 +552,12 @@ macro_rules! sql_store {
             }
 
             async fn rotations(&self, account: Option<&AccountId>, open_only: bool, limit: i64) -> Result<Vec<Rotation>> {
+                // Two texts, so that one account's rotations are read through the account index
+                // (`$1 IS NULL OR account_id = $1` is planned once for both and scans).
+                let of = if account.is_some() { "account_id = $1" } else { "$1 IS NULL" };
                 sqlx::query(&format!(
                     "SELECT {ROTATION_COLS} FROM rotations \
-                     WHERE ($1 IS NULL OR account_id = $1) \
+                     WHERE {of} \
                        AND (NOT $2 OR phase NOT IN ('done', 'aborted')) \
                      ORDER BY started_at DESC, id DESC LIMIT $3"
                 ))

@@ -41,11 +41,20 @@ async fn tick(engine: &Arc<Engine>, format: Format, heartbeat_every: u64, concur
     if !done.rotations.is_empty() || format == Format::Json {
         rotate::print_reports(format, &done.rotations, false);
     }
+    let mut skipped = String::new();
+    if done.deferred > 0 {
+        skipped.push_str(&format!(", {} deferred (checked out)", done.deferred));
+    }
+    if done.backed_off > 0 {
+        skipped.push_str(&format!(
+            ", {} waiting after failed attempts (`rekey rotate ACCOUNT` retries at once)",
+            done.backed_off
+        ));
+    }
     eprintln!(
-        "run-due: {} rotation(s) worked, {} heartbeat(s), {failed_beats} with problems{}",
+        "run-due: {} rotation(s) worked, {} heartbeat(s), {failed_beats} with problems{skipped}",
         done.rotations.len(),
         done.heartbeats.len(),
-        if done.deferred > 0 { format!(", {} deferred (checked out)", done.deferred) } else { String::new() }
     );
     rotate::check_reports(&done.rotations)?;
     if failed_beats > 0 {
