@@ -70,6 +70,19 @@ async fn reveal(t: &T, a: &Account) -> String {
     t.engine.reveal(&AccountRef::Id(a.id.clone())).await.unwrap().1.expose().to_owned()
 }
 
+/// An administrator's key as the provider and an access-key account for user `svc` (whose
+/// original key is returned too).
+async fn access_key_world() -> (T, Account, (String, String)) {
+    let t = setup().await;
+    t.aws.add_user("admin");
+    let admin = t.aws.add_key("admin");
+    provider(&t, "p", &admin).await;
+    t.aws.add_user("svc");
+    let old = t.aws.add_key("svc");
+    let a = account(&t, "svc", CredentialKind::AccessKey, None, Some(&old)).await;
+    (t, a, old)
+}
+
 /// A user whose own key is the provider: it can only change its password with ChangePassword.
 async fn self_password_world() -> (T, Account) {
     let t = setup().await;
@@ -121,13 +134,7 @@ async fn a_change_password_that_never_landed_is_retried() {
 
 #[tokio::test]
 async fn grace_periods_follow_the_clock() {
-    let t = setup().await;
-    t.aws.add_user("admin");
-    let admin = t.aws.add_key("admin");
-    provider(&t, "p", &admin).await;
-    t.aws.add_user("svc");
-    let old = t.aws.add_key("svc");
-    let a = account(&t, "svc", CredentialKind::AccessKey, None, Some(&old)).await;
+    let (t, a, old) = access_key_world().await;
     t.engine
         .set_account(&AccountRef::Id(a.id.clone()), Default::default(), |s| {
             s.previous_key = PreviousKeyPolicy::Delete;
@@ -170,13 +177,7 @@ async fn self_rotation_of_an_access_key_switches_the_provider() {
 
 #[tokio::test]
 async fn a_transient_create_failure_is_resumed_by_recover() {
-    let t = setup().await;
-    t.aws.add_user("admin");
-    let admin = t.aws.add_key("admin");
-    provider(&t, "p", &admin).await;
-    t.aws.add_user("svc");
-    let old = t.aws.add_key("svc");
-    let a = account(&t, "svc", CredentialKind::AccessKey, None, Some(&old)).await;
+    let (t, a, _) = access_key_world().await;
     // The key is created but the response is lost, on every one of the engine's 4 attempts
     // (each sweeps the key the previous one left): recovery must delete the last orphan.
     t.aws.inject(Fault { op: "iam:CreateAccessKey", class: AwsErrorClass::Retryable, times: 4, lands: true });
@@ -222,13 +223,7 @@ async fn preflight_on_an_endpoint_without_simulation_says_so() {
 
 #[tokio::test]
 async fn an_operator_can_abandon_a_rotation_that_keeps_failing() {
-    let t = setup().await;
-    t.aws.add_user("admin");
-    let admin = t.aws.add_key("admin");
-    provider(&t, "p", &admin).await;
-    t.aws.add_user("svc");
-    let old = t.aws.add_key("svc");
-    let a = account(&t, "svc", CredentialKind::AccessKey, None, Some(&old)).await;
+    let (t, a, old) = access_key_world().await;
     t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Retryable, times: 100, lands: false });
     let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
     assert_eq!(r.outcome, "interrupted");
@@ -247,13 +242,7 @@ async fn an_operator_can_abandon_a_rotation_that_keeps_failing() {
 
 #[tokio::test]
 async fn a_due_rotation_that_keeps_failing_waits_longer_between_attempts() {
-    let t = setup().await;
-    t.aws.add_user("admin");
-    let admin = t.aws.add_key("admin");
-    provider(&t, "p", &admin).await;
-    t.aws.add_user("svc");
-    let old = t.aws.add_key("svc");
-    let a = account(&t, "svc", CredentialKind::AccessKey, None, Some(&old)).await;
+    let (t, a, _) = access_key_world().await;
     t.engine
         .set_account(&AccountRef::Id(a.id.clone()), Default::default(), |s| s.every_ms = Some(86_400_000))
         .await
