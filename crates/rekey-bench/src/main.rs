@@ -479,7 +479,7 @@ fn main() -> Result<()> {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Rusage { .. } => unreachable!("handled before the runtime starts"),
+        Cmd::Rusage { .. } => bail!("rusage runs before the runtime starts"),
         Cmd::SeedIam { endpoint, prefix, count, path, key_every, password_every, concurrency, out } => {
             seed_iam(&endpoint, &prefix, count, &path, key_every, password_every, concurrency, out.as_deref()).await
         }

@@ -44,7 +44,7 @@ pub struct TickReport {
 /// changed nothing, but retrying a broken account (user deleted, permission revoked) on every
 /// tick would call IAM and grow the audit log on every tick for as long as nobody looks.
 /// `rekey rotate` retries at once.
-pub fn retry_wait(failures: u32) -> chrono::Duration {
+pub fn retry_wait(failures: usize) -> chrono::Duration {
     const MINUTE_MS: i64 = 60_000;
     let exp = failures.saturating_sub(1).min(6);
     chrono::Duration::milliseconds((MINUTE_MS << exp).min(60 * MINUTE_MS))
@@ -98,7 +98,7 @@ impl Engine {
         let failures = recent.iter().take_while(|r| r.phase == rekey_domain::Phase::Aborted).count();
         let Some(last) = recent.first().filter(|_| failures > 0) else { return Ok(false) };
         let ended = last.finished_at.unwrap_or(last.updated_at);
-        Ok(now < ended + retry_wait(u32::try_from(failures).unwrap_or(u32::MAX)))
+        Ok(now < ended + retry_wait(failures))
     }
 
     /// Rotates every password whose check-out expired or was checked in, and ends the

@@ -213,17 +213,18 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
         flags: &Overrides,
     ) -> Result<Self, ConfigError> {
-        let text = file
+        let source = file
             .map(|path| {
                 std::fs::read_to_string(path)
+                    .map(|text| (path, text))
                     .map_err(|e| bad(format!("cannot read {}: {e}", path.display()), "check --config"))
             })
             .transpose()?;
-        let mut table = match (file, &text) {
-            (Some(path), Some(text)) => text
+        let mut table = match &source {
+            Some((path, text)) => text
                 .parse::<toml::Table>()
                 .map_err(|e| bad(format!("{} is not valid TOML: {e}", path.display()), "fix the file"))?,
-            _ => toml::Table::new(),
+            None => toml::Table::new(),
         };
         for (var, path, kind) in ENV_KEYS {
             if let Some(v) = env(var) {
@@ -231,7 +232,7 @@ impl Config {
             }
         }
         let mut config: Self = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-            let at = file.zip(text.as_deref()).and_then(|(path, text)| locate(path, text));
+            let at = source.as_ref().and_then(|(path, text)| locate(path, text));
             let (at, message) = at.unwrap_or_else(|| (String::new(), e.message().to_owned()));
             bad(
                 format!("invalid configuration{at}: {message}"),
