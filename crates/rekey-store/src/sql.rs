@@ -490,37 +490,33 @@ macro_rules! sql_store {
                 ttl_ms: i64,
                 steal_from: Option<&str>,
             ) -> Result<LeaseOutcome> {
+                // One statement takes the lease when it is free (never held, released, held by
+                // this owner, expired, or being stolen from `steal_from`), atomically in both
+                // databases: the conflicting row is locked and the condition evaluated on it.
                 let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO leases (account_id, owner, token, expires_at) VALUES ($1, '', 0, 0) \
-                     ON CONFLICT (account_id) DO NOTHING",
+                let token: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO leases (account_id, owner, token, expires_at) VALUES ($1, $2, 1, $3) \
+                     ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, token = leases.token + 1, \
+                     expires_at = excluded.expires_at \
+                     WHERE leases.owner = '' OR leases.owner = $2 OR leases.expires_at <= $4 OR leases.owner = $5 \
+                     RETURNING token",
                 )
                 .bind(account.as_str())
-                .execute(&mut *tx)
+                .bind(owner)
+                .bind(millis(now) + ttl_ms)
+                .bind(millis(now))
+                .bind(steal_from)
+                .fetch_optional(&mut *tx)
                 .await?;
-                let row = sqlx::query(&format!(
-                    "SELECT owner, token, expires_at FROM leases WHERE account_id = $1{}",
-                    <$store>::FOR_UPDATE
-                ))
-                .bind(account.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-                let holder: String = row.try_get("owner")?;
-                let token: i64 = row.try_get("token")?;
-                let expires_at = from_millis(row.try_get("expires_at")?);
-                let free = holder.is_empty() || holder == owner || expires_at <= now || steal_from == Some(holder.as_str());
-                if !free {
-                    return Ok(LeaseOutcome::Held { owner: holder, expires_at });
+                if let Some(token) = token {
+                    tx.commit().await?;
+                    return Ok(LeaseOutcome::Acquired(Fence { account_id: account.clone(), token }));
                 }
-                sqlx::query("UPDATE leases SET owner = $2, token = $3, expires_at = $4 WHERE account_id = $1")
+                let row = sqlx::query("SELECT owner, expires_at FROM leases WHERE account_id = $1")
                     .bind(account.as_str())
-                    .bind(owner)
-                    .bind(token + 1)
-                    .bind(millis(now) + ttl_ms)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
-                tx.commit().await?;
-                Ok(LeaseOutcome::Acquired(Fence { account_id: account.clone(), token: token + 1 }))
+                Ok(LeaseOutcome::Held { owner: row.try_get("owner")?, expires_at: from_millis(row.try_get("expires_at")?) })
             }
 
             async fn renew_lease(&self, fence: &Fence, now: DateTime<Utc>, ttl_ms: i64) -> Result<bool> {
