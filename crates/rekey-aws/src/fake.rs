@@ -220,6 +220,7 @@ impl IamApi for FakeIam {
                 arn: arn(user),
                 path: "/".into(),
                 created: None,
+                tags: Some(u.tags.clone()),
             })
         })
     }
@@ -346,18 +347,19 @@ impl IamApi for FakeIam {
                     arn: arn(n),
                     path: "/".into(),
                     created: None,
+                    tags: None,
                 })
                 .collect())
         })
     }
-    async fn users_with_tags(&self) -> Result<Vec<(IamUser, Vec<(String, String)>)>> {
+    async fn users_with_tags(&self) -> Result<Vec<IamUser>> {
         let users = self.list_users().await?;
         let w = self.aws.w();
         Ok(users
             .into_iter()
             .map(|u| {
                 let tags = w.users.get(&u.user_name).map(|x| x.tags.clone()).unwrap_or_default();
-                (u, tags)
+                IamUser { tags: Some(tags), ..u }
             })
             .collect())
     }

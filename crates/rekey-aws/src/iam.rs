@@ -20,6 +20,9 @@ pub struct IamUser {
     pub path: String,
     /// Created.
     pub created: Option<DateTime<Utc>>,
+    /// The user's tags (key, value), when the call returns them: `GetUser` does (all of them, at
+    /// most 50 per user), `ListUsers` does not (`None`).
+    pub tags: Option<Vec<(String, String)>>,
 }
 
 /// One access key as IAM lists it (never its secret).
@@ -56,7 +59,7 @@ pub struct LastUsed {
 /// The IAM calls rekey makes.
 #[async_trait]
 pub trait IamApi: Send + Sync {
-    /// `iam:GetUser`.
+    /// `iam:GetUser`, with the user's tags.
     async fn get_user(&self, user: &str) -> Result<IamUser>;
     /// `iam:ListAccessKeys`.
     async fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKeyMeta>>;
@@ -74,6 +77,14 @@ pub trait IamApi: Send + Sync {
     async fn untag_user(&self, user: &str, keys: &[String]) -> Result<()>;
     /// `iam:ListUserTags`.
     async fn list_user_tags(&self, user: &str) -> Result<Vec<(String, String)>>;
+    /// The tags of `user` as the call that found it returned them (`GetUser` does), else
+    /// `iam:ListUserTags`.
+    async fn tags_of(&self, user: &IamUser) -> Result<Vec<(String, String)>> {
+        match &user.tags {
+            Some(tags) => Ok(tags.clone()),
+            None => self.list_user_tags(&user.user_name).await,
+        }
+    }
     /// `iam:GetLoginProfile`; `None` when the user has no console password.
     async fn login_profile(&self, user: &str) -> Result<Option<LoginProfileInfo>>;
     /// `iam:CreateLoginProfile`.
@@ -89,7 +100,7 @@ pub trait IamApi: Send + Sync {
     /// `iam:ListUsers`, all pages.
     async fn list_users(&self) -> Result<Vec<IamUser>>;
     /// `iam:GetAccountAuthorizationDetails` (users only), all pages: every user with its tags.
-    async fn users_with_tags(&self) -> Result<Vec<(IamUser, Vec<(String, String)>)>>;
+    async fn users_with_tags(&self) -> Result<Vec<IamUser>>;
     /// `iam:ListMFADevices`: how many MFA devices the user has.
     async fn mfa_devices(&self, user: &str) -> Result<usize>;
     /// `iam:SimulatePrincipalPolicy`: may `principal` call each action on `resources`?
@@ -184,6 +195,7 @@ impl IamApi for SdkIam {
             out.user.ok_or_else(|| AwsError::new(crate::AwsErrorClass::Other, "iam:GetUser", "no user returned"))?;
         Ok(IamUser {
             created: to_chrono(&u.create_date),
+            tags: Some(u.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect()),
             user_name: u.user_name,
             user_id: u.user_id,
             arn: u.arn,
@@ -373,6 +385,7 @@ impl IamApi for SdkIam {
             let page = page.map_err(|e| AwsError::from_sdk("iam:ListUsers", e))?;
             users.extend(page.users.into_iter().map(|u| IamUser {
                 created: to_chrono(&u.create_date),
+                tags: None,
                 user_name: u.user_name,
                 user_id: u.user_id,
                 arn: u.arn,
@@ -382,7 +395,7 @@ impl IamApi for SdkIam {
         Ok(users)
     }
 
-    async fn users_with_tags(&self) -> Result<Vec<(IamUser, Vec<(String, String)>)>> {
+    async fn users_with_tags(&self) -> Result<Vec<IamUser>> {
         let mut users = Vec::new();
         let mut pages = self
             .client
@@ -393,15 +406,14 @@ impl IamApi for SdkIam {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk("iam:GetAccountAuthorizationDetails", e))?;
             for u in page.user_detail_list.unwrap_or_default() {
-                let user = IamUser {
+                users.push(IamUser {
                     created: u.create_date.as_ref().and_then(to_chrono),
+                    tags: Some(u.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect()),
                     user_name: u.user_name.unwrap_or_default(),
                     user_id: u.user_id.unwrap_or_default(),
                     arn: u.arn.unwrap_or_default(),
                     path: u.path.unwrap_or_default(),
-                };
-                let tags = u.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect();
-                users.push((user, tags));
+                });
             }
         }
         Ok(users)

@@ -9,7 +9,8 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
-    /// Recorded, nothing done.
+    /// Recorded, nothing done. No longer written (a rotation starts at `Preflight`); resumed
+    /// from older journals as `Preflight`.
     Planned,
     /// Checking the user and its keys or login profile.
     Preflight,
@@ -17,11 +18,12 @@ pub enum Phase {
     CreateRequested,
     /// The new key exists and its secret is sealed in the vault (pending).
     Created,
-    /// The user is tagged with the new key id (ownership marker).
+    /// The user is tagged with the new key id (ownership marker). No longer written (tagging
+    /// journals `Verifying`); resumed from older journals as `Verifying`.
     Tagged,
-    /// Verifying the new key with GetCallerIdentity.
+    /// The user is tagged with the new key id; verifying the new key with GetCallerIdentity.
     Verifying,
-    /// Delivering the new secret to its targets.
+    /// Delivering the new secret to its targets (skipped when there are none).
     Delivering,
     /// The new secret is current; the previous one is `previous`.
     Committed,

@@ -224,7 +224,8 @@ async fn report_path(ctx: &Ctx, iam: &dyn IamApi) -> Result<Vec<FoundUser>> {
         iam.credential_report().await?.into_iter().filter_map(|r| Some((r.get("user")?.to_owned(), r))).collect();
     ctx.calls.add(1);
     let mut out = Vec::new();
-    for (u, tags) in iam.users_with_tags().await? {
+    for mut u in iam.users_with_tags().await? {
+        let tags = u.tags.take().unwrap_or_default();
         let mut f = base_user(ctx, &u, tags, "authorization-details");
         if let Some(r) = report.get(&u.user_name) {
             f.password_enabled = r.flag("password_enabled");

@@ -45,20 +45,22 @@ impl Engine {
         let user = a.user_name.as_str();
         let mut failed = Vec::new();
         let mut drift = Vec::new();
-        match iam.get_user(user).await {
-            Ok(u) if u.user_id != a.user_id => failed.push(format!("IAM user {user} was re-created (UserId changed)")),
-            Ok(_) => {}
+        let found = match iam.get_user(user).await {
+            Ok(u) => u,
             Err(e) if e.class == AwsErrorClass::NotFound => {
                 failed.push(format!("IAM user {user} no longer exists"));
                 return Ok(("failed", failed));
             }
             Err(e) => return Err(e.into()),
+        };
+        if found.user_id != a.user_id {
+            failed.push(format!("IAM user {user} was re-created (UserId changed)"));
         }
         match a.kind {
             CredentialKind::AccessKey => {
                 let keys = iam.list_access_keys(user).await?;
                 let versions = self.store.secret_versions(a.id.as_str()).await?;
-                let tags = iam.list_user_tags(user).await?;
+                let tags = iam.tags_of(&found).await?;
                 let known: Vec<&str> = versions.iter().filter_map(|v| v.key_id.as_deref()).collect();
                 let ours = |id: &str| {
                     known.contains(&id) || tags.iter().any(|(k, v)| k == id && v.starts_with(OWNERSHIP_TAG_VALUE))

@@ -6,14 +6,14 @@
 use chrono::{Duration, TimeZone, Utc};
 use rekey_aws::{
     fake::{FakeAws, Fault},
-    AwsErrorClass,
+    AwsErrorClass, IamApi,
 };
 use rekey_crypto::Secret;
-use rekey_domain::{CredentialKind, ManualClock, PreviousKeyPolicy};
+use rekey_domain::{Clock, CredentialKind, ManualClock, Phase, PreviousKeyPolicy};
 use rekey_engine::{
     AccountRef, AuthSpec, Deps, Engine, FakeConnector, KeySource, MasterKey, NewAccount, NewProvider, RotateOptions,
 };
-use rekey_store::{Account, OpenMode};
+use rekey_store::{Account, JournalWrite, OpenMode};
 use std::sync::Arc;
 
 struct T {
@@ -21,6 +21,7 @@ struct T {
     clock: Arc<ManualClock>,
     aws: FakeAws,
     engine: Engine,
+    store: Arc<dyn rekey_store::Store>,
 }
 
 async fn setup() -> T {
@@ -29,9 +30,14 @@ async fn setup() -> T {
     let store = rekey_store::open(&url, OpenMode::Create).await.unwrap();
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()));
     let aws = FakeAws::new(clock.clone());
-    let deps = Deps { store, clock: clock.clone(), actor: "test".into(), aws: Arc::new(FakeConnector(aws.clone())) };
+    let deps = Deps {
+        store: store.clone(),
+        clock: clock.clone(),
+        actor: "test".into(),
+        aws: Arc::new(FakeConnector(aws.clone())),
+    };
     let engine = Engine::init(deps, MasterKey::Passphrase(Secret::new("a long test passphrase"))).await.unwrap();
-    T { _dir: dir, clock, aws, engine }
+    T { _dir: dir, clock, aws, engine, store }
 }
 
 async fn provider(t: &T, name: &str, key: &(String, String)) {
@@ -188,6 +194,61 @@ async fn a_transient_create_failure_is_resumed_by_recover() {
     let current = t.engine.account(&AccountRef::Id(a.id.clone())).await.unwrap().current_key_id.unwrap();
     let keys: Vec<String> = t.aws.keys("svc").into_iter().filter(|k| k.1).map(|k| k.0).collect();
     assert_eq!(keys, vec![current], "the orphan was deleted; only the vault's key is active");
+}
+
+#[tokio::test]
+async fn a_key_tagged_by_rekey_whose_secret_was_never_stored_is_deleted_at_preflight() {
+    let (t, a, old) = access_key_world().await;
+    // A run of ours created this key and tagged it, but its secret never reached the vault.
+    let (lost, _) = t.aws.add_key("svc");
+    let tag = (lost.clone(), "managed-by-rekey:rot_0000000000000001".to_owned());
+    t.aws.iam(None).tag_user("svc", &[tag]).await.unwrap();
+    let before = t.aws.calls().len();
+    let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
+    assert_eq!(r.outcome, "done", "{r:?}");
+    // The orphan is gone; the new key is active; the previous one is kept inactive (the default
+    // policy), which also proves the slot the orphan held was freed.
+    assert_eq!(t.aws.keys("svc"), vec![(old.0.clone(), false), (r.new_key_id.clone().unwrap(), true)]);
+    // GetUser brought the tags: one call fewer than ListUserTags, and the keys are listed once.
+    let calls = t.aws.calls().split_off(before);
+    assert!(!calls.contains(&"iam:ListUserTags".to_owned()), "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| *c == "iam:ListAccessKeys").count(), 1, "{calls:?}");
+}
+
+/// Rewrites the phase of `a`'s open rotation, as a journal of an earlier version would hold it.
+async fn set_open_phase(t: &T, a: &Account, phase: Phase) {
+    let mut rot = t.store.rotations(Some(&a.id), true, 10).await.unwrap().remove(0);
+    rot.phase = phase;
+    t.store.write(&JournalWrite { at: t.clock.now(), rotation: Some(rot), ..Default::default() }).await.unwrap();
+}
+
+#[tokio::test]
+async fn phases_no_longer_written_are_still_resumed() {
+    // `planned`: recorded, nothing done.
+    let (t, a, _) = access_key_world().await;
+    t.aws.inject(Fault { op: "iam:GetUser", class: AwsErrorClass::Retryable, times: u32::MAX, lands: false });
+    assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, "interrupted");
+    set_open_phase(&t, &a, Phase::Planned).await;
+    t.aws.clear_faults();
+    let r = t.engine.recover().await.unwrap().remove(0);
+    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.phases.iter().filter(|p| *p == "preflight").count(), 2, "resumed as preflight: {:?}", r.phases);
+
+    // `tagged`: the new key is stored and tagged; verification comes next.
+    let (t, a, old) = access_key_world().await;
+    t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Retryable, times: u32::MAX, lands: true });
+    let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
+    assert_eq!((r.outcome.as_str(), r.phase.as_deref()), ("interrupted", Some("created")), "{r:?}");
+    set_open_phase(&t, &a, Phase::Tagged).await;
+    t.aws.clear_faults();
+    let r = t.engine.recover().await.unwrap().remove(0);
+    assert_eq!(r.outcome, "done", "{r:?}");
+    let expected =
+        ["preflight", "create_requested", "created", "verifying", "committed", "retiring", "deactivated", "done"];
+    assert_eq!(r.phases, expected, "resumed as verifying; no delivery target, so no delivering");
+    let new = r.new_key_id.clone().unwrap();
+    assert_eq!(t.aws.keys("svc"), vec![(old.0, false), (new.clone(), true)]);
+    assert_eq!(t.engine.account(&AccountRef::Id(a.id.clone())).await.unwrap().current_key_id, Some(new));
 }
 
 #[tokio::test]

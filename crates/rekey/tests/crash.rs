@@ -112,12 +112,10 @@ macro_rules! cases {
 }
 
 cases!(access_key_case:
-    ak_planned => "access-key:planned",
     ak_preflight => "access-key:preflight",
     ak_create_requested => "access-key:create_requested",
     ak_after_create_call => "access-key:after-create-call",
     ak_created => "access-key:created",
-    ak_tagged => "access-key:tagged",
     ak_verifying => "access-key:verifying",
     ak_delivering => "access-key:delivering",
     ak_committed => "access-key:committed",
@@ -133,7 +131,6 @@ cases!(abort_case:
 );
 
 cases!(password_case:
-    pw_planned => "password:planned",
     pw_preflight => "password:preflight",
     pw_generated => "password:generated",
     pw_update_requested => "password:update_requested",

@@ -82,7 +82,8 @@ enum Expect {
 }
 
 /// One case: `action` of the rotation of `account` meets `kind`, after `skip` untouched calls
-/// of it, `times` times.
+/// of it, `times` times; `also`, if any, is armed beside it (to reach a call only a failure of
+/// another makes).
 struct Case {
     account: &'static str,
     action: &'static str,
@@ -90,6 +91,7 @@ struct Case {
     skip: u32,
     times: u32,
     expect: Expect,
+    also: Option<Fault>,
 }
 
 /// The generic test body.
@@ -99,6 +101,9 @@ fn run(c: Case) {
         add_bob(&w);
     }
     w.proxy.arm(Fault { action: c.action.into(), kind: c.kind, skip: c.skip, times: c.times });
+    if let Some(also) = c.also.clone() {
+        w.proxy.arm_also(also);
+    }
     let mut cmd = w.sb.rekey();
     cmd.args(["rotate", c.account, "--output", "json"]);
     if matches!(c.kind, FaultKind::Hang | FaultKind::HangAfter) {
@@ -214,6 +219,7 @@ macro_rules! cases {
                     skip: 0 $(+ $skip)?,
                     times: $times,
                     expect: $expect,
+                    also: None,
                 });
             }
         )*
@@ -239,16 +245,6 @@ cases! {
     ak_list_keys_reset => KEY "ListAccessKeys" Reset x 1 => Done;
     ak_list_keys_lost => KEY "ListAccessKeys" Lost x 1 => Done;
     ak_list_keys_500_persistent => KEY "ListAccessKeys" ServiceFailure x ALWAYS => Interrupted("preflight");
-    // The second ListAccessKeys: the orphan sweep right before CreateAccessKey.
-    ak_list_keys_sweep_reset => KEY "ListAccessKeys" Reset skip 1 x 1 => Done;
-    ak_list_keys_sweep_500_persistent =>
-        KEY "ListAccessKeys" ServiceFailure skip 1 x ALWAYS => Interrupted("create_requested");
-
-    ak_list_tags_500 => KEY "ListUserTags" ServiceFailure x 1 => Done;
-    ak_list_tags_throttling => KEY "ListUserTags" Throttling x 1 => Done;
-    ak_list_tags_reset => KEY "ListUserTags" Reset x 1 => Done;
-    ak_list_tags_lost => KEY "ListUserTags" Lost x 1 => Done;
-    ak_list_tags_500_persistent => KEY "ListUserTags" ServiceFailure x ALWAYS => Interrupted("preflight");
 
     ak_create_500 => KEY "CreateAccessKey" ServiceFailure x 1 => Done;
     ak_create_throttling => KEY "CreateAccessKey" Throttling x 1 => Done;
@@ -288,6 +284,31 @@ cases! {
     ak_untag_reset => KEY "UntagUser" Reset x 1 => Done;
     ak_untag_lost => KEY "UntagUser" Lost x 1 => Done;
     ak_untag_500_persistent => KEY "UntagUser" ServiceFailure x ALWAYS => Done;
+}
+
+/// The orphan sweep (a second ListAccessKeys) runs before CreateAccessKey only when an attempt
+/// of it may have landed: here the first create's answer is lost after moto created the key.
+fn sweep_case(kind: FaultKind, times: u32, expect: Expect) {
+    run(Case {
+        account: KEY,
+        action: "ListAccessKeys",
+        kind,
+        skip: 1,
+        times,
+        expect,
+        also: Some(Fault { action: "CreateAccessKey".into(), kind: FaultKind::Lost, skip: 0, times: 1 }),
+    });
+}
+
+#[test]
+fn ak_list_keys_sweep_reset() {
+    sweep_case(FaultKind::Reset, 1, Done);
+}
+
+#[test]
+fn ak_list_keys_sweep_500_persistent() {
+    // recover sweeps the key the lost create made, then creates again: IAM ends with one key.
+    sweep_case(FaultKind::ServiceFailure, ALWAYS, Interrupted("create_requested"));
 }
 
 // Password rotation, in call order. GetLoginProfile is called twice: at pre-flight and again
@@ -341,8 +362,6 @@ fn baseline_through_the_proxy() {
     let calls: Vec<String> = w.proxy.seen().split_off(before);
     let expected = [
         "GetUser",
-        "ListAccessKeys",
-        "ListUserTags",
         "ListAccessKeys",
         "CreateAccessKey",
         "TagUser",

@@ -4,7 +4,7 @@
 
 use super::{Run, Step};
 use crate::{accounts::OWNERSHIP_TAG_VALUE, failpoint::crash_point, sink, Error, Result};
-use rekey_aws::{AccessKeyMeta, AwsError, AwsErrorClass};
+use rekey_aws::{AccessKeyMeta, AwsError, AwsErrorClass, IamUser};
 use rekey_domain::{CredentialKind, Phase, PreviousKeyPolicy, SecretState};
 use rekey_store::{JournalWrite, Origin, ProviderAuth};
 use std::collections::{HashMap, HashSet};
@@ -92,8 +92,9 @@ impl Run<'_> {
         Ok(versions.into_iter().filter_map(|v| v.key_id.map(|k| (k, (v.version, v.state)))).collect())
     }
 
-    pub(super) async fn tagged_keys(&self) -> Result<HashSet<String>> {
-        let tags = self.iam.list_user_tags(&self.user()).await?;
+    /// The keys the user's ownership tags name (`GetUser` brought the tags along).
+    async fn tagged_keys(&self, user: &IamUser) -> Result<HashSet<String>> {
+        let tags = self.iam.tags_of(user).await?;
         Ok(tags.into_iter().filter(|(_, v)| v.starts_with(OWNERSHIP_TAG_VALUE)).map(|(k, _)| k).collect())
     }
 
@@ -105,8 +106,10 @@ impl Run<'_> {
             Phase::Created => {
                 let tag =
                     (self.rot.new_key_id.clone().unwrap_or_default(), format!("{OWNERSHIP_TAG_VALUE}:{}", self.rot.id));
+                // Tagged and about to verify are one durable write: verification has no side
+                // effect to announce (`tagged` is only resumed from journals that hold it).
                 match self.iam.tag_user(&self.user(), &[tag]).await {
-                    Ok(()) => self.journal(Phase::Tagged, JournalWrite::default()).await?,
+                    Ok(()) => self.journal(Phase::Verifying, JournalWrite::default()).await?,
                     Err(e) if e.is_retryable() => return Err(e.into()),
                     Err(e) => self.start_abort(format!("tagging the user failed: {e}")).await?,
                 }
@@ -125,9 +128,10 @@ impl Run<'_> {
 
     async fn preflight(&mut self) -> Result<()> {
         let user = self.user();
-        if let Some(why) = self.identity_problem().await? {
-            return self.aborted(why, JournalWrite::default()).await;
-        }
+        let iam_user = match self.checked_user().await? {
+            Ok(u) => u,
+            Err(why) => return self.aborted(why, JournalWrite::default()).await,
+        };
         // A target that cannot work (a webhook whose signing key is missing) would abort the
         // rotation after the key was created: refuse before.
         for t in &self.settings.targets {
@@ -140,7 +144,7 @@ impl Run<'_> {
         let keys = self.iam.list_access_keys(&user).await?;
         let known = self.known_keys().await?;
         let others = keys_of_other_accounts(self.engine, &self.account).await?;
-        let tagged: HashSet<String> = self.tagged_keys().await?.difference(&others).cloned().collect();
+        let tagged: HashSet<String> = self.tagged_keys(&iam_user).await?.difference(&others).cloned().collect();
         let current = self.account.current_key_id.clone();
         // The provider signs with this very key: the rotation switches the provider at commit.
         self.facts.self_rotation = matches!(&self.provider.auth, ProviderAuth::StaticKey { access_key_id }
@@ -185,7 +189,9 @@ impl Run<'_> {
         }
         self.facts.keys_before = remaining.iter().map(|(k, _)| k.id.clone()).collect();
         self.facts.create_requested_at = Some(self.engine.clock.now());
-        self.journal(Phase::CreateRequested, extra).await
+        self.journal(Phase::CreateRequested, extra).await?;
+        self.keys_just_listed = true;
+        Ok(())
     }
 
     /// Deletes the keys an interrupted or failed CreateAccessKey of this phase left behind: not
@@ -218,7 +224,9 @@ impl Run<'_> {
         // timeout) may still have created a key, and a blind retry creates a second one — or
         // fails with LimitExceeded — leaving the first in IAM with nobody holding its secret.
         // So the SDK makes one attempt per call, and this loop retries, sweeping before every
-        // attempt the key a failed one may have left.
+        // attempt the key a failed one may have left — and before the first one too, unless
+        // this process's pre-flight listed the keys just now (after a crash or an interrupted
+        // run, a create of an earlier attempt may have landed).
         let mut once = self.conn.clone();
         once.max_attempts = 1;
         let create_iam = self.engine.aws.iam(&once).await;
@@ -226,7 +234,9 @@ impl Run<'_> {
         let mut backoff = Duration::from_millis(200);
         let mut attempt = 1;
         let (meta, secret) = loop {
-            self.sweep_create_orphans(&user).await?;
+            if attempt > 1 || !std::mem::take(&mut self.keys_just_listed) {
+                self.sweep_create_orphans(&user).await?;
+            }
             match create_iam.create_access_key(&user).await {
                 Ok(k) => break k,
                 Err(e) if e.is_retryable() && attempt < attempts => {
@@ -323,6 +333,10 @@ impl Run<'_> {
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+        if self.settings.targets.is_empty() {
+            // Nothing to deliver, so nothing to announce: commit.
+            return self.commit().await;
         }
         self.journal(Phase::Delivering, JournalWrite::default()).await
     }

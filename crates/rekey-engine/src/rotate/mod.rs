@@ -11,7 +11,7 @@ mod password;
 mod plan;
 
 use crate::{failpoint::crash_point, lease::Held, Engine, Error, Result};
-use rekey_aws::{Conn, IamApi};
+use rekey_aws::{Conn, IamApi, IamUser};
 use rekey_domain::{CredentialKind, Phase, RotationSettings, SecretState};
 use rekey_store::{Account, AccountPatch, JournalWrite, Provider, Rotation, StoreError};
 use serde::{Deserialize, Serialize};
@@ -117,6 +117,9 @@ pub(crate) struct Run<'a> {
     pub opts: RotateOptions,
     /// When the last phase was journaled (for the phase-duration statistics).
     pub last_step: Instant,
+    /// This process's pre-flight has just listed the user's keys, and no CreateAccessKey of
+    /// this rotation has been attempted since: the first attempt has no orphan to sweep.
+    pub keys_just_listed: bool,
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -182,17 +185,17 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Why the rotation must not go on because the IAM user is gone or was re-created (its
-    /// immutable UserId changed), if so.
-    pub async fn identity_problem(&self) -> Result<Option<String>> {
+    /// The account's IAM user as `GetUser` returns it (with its tags), or why the rotation must
+    /// not go on: the user is gone or was re-created (its immutable UserId changed).
+    pub async fn checked_user(&self) -> Result<std::result::Result<IamUser, String>> {
         let user = self.account.user_name.as_str();
         match self.iam.get_user(user).await {
-            Ok(u) if u.user_id == self.account.user_id => Ok(None),
-            Ok(u) => Ok(Some(format!(
+            Ok(u) if u.user_id == self.account.user_id => Ok(Ok(u)),
+            Ok(u) => Ok(Err(format!(
                 "IAM user {user} was deleted and re-created (UserId {} is now {}); re-add the account to manage the new user",
                 self.account.user_id, u.user_id
             ))),
-            Err(e) if e.class == rekey_aws::AwsErrorClass::NotFound => Ok(Some(format!("IAM user {user} no longer exists"))),
+            Err(e) if e.class == rekey_aws::AwsErrorClass::NotFound => Ok(Err(format!("IAM user {user} no longer exists"))),
             Err(e) => Err(e.into()),
         }
     }
@@ -319,7 +322,7 @@ impl Engine {
             id: new_rotation_id(),
             account_id: account.id.clone(),
             kind: account.kind,
-            phase: Phase::Planned,
+            phase: Phase::Preflight,
             old_key_id: account.current_key_id.clone(),
             new_key_id: None,
             old_version: account.current_version,
@@ -331,7 +334,10 @@ impl Engine {
             finished_at: None,
         };
         let mut run = self.run_for(rot, lease, opts).await?;
-        run.journal(Phase::Planned, JournalWrite::default()).await?;
+        // The first write announces the pre-flight (which may delete orphans or free a slot).
+        // `planned` is only resumed from journals that hold it: recording it first would cost
+        // one durable write per rotation for nothing.
+        run.journal(Phase::Preflight, JournalWrite::default()).await?;
         match run.drive().await {
             Ok(()) => Ok(run.report(started)),
             Err(e) => {
@@ -363,6 +369,7 @@ impl Engine {
             facts,
             opts: opts.clone(),
             last_step: Instant::now(),
+            keys_just_listed: false,
         })
     }
 

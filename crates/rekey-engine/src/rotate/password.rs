@@ -27,7 +27,7 @@ impl Run<'_> {
 
     async fn password_preflight(&mut self) -> Result<()> {
         let user = self.account.user_name.to_string();
-        if let Some(why) = self.identity_problem().await? {
+        if let Err(why) = self.checked_user().await? {
             return self.aborted(why, JournalWrite::default()).await;
         }
         let profile = self.iam.login_profile(&user).await?;

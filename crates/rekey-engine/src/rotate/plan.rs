@@ -53,7 +53,7 @@ pub(super) async fn plan(engine: &Engine, account: &Account, opts: &RotateOption
     let versions = engine.store.secret_versions(account.id.as_str()).await?;
     let known: HashMap<_, _> =
         versions.into_iter().filter_map(|v| v.key_id.map(|k| (k, (v.version, v.state)))).collect();
-    let tags = iam.list_user_tags(user).await?;
+    let tags = iam.tags_of(&u).await?;
     let others = super::access_key::keys_of_other_accounts(engine, account).await?;
     let tagged: HashSet<String> = tags
         .into_iter()

@@ -5,8 +5,8 @@
 //! forwards it unchanged — the Host header included, so SigV4 signatures still verify — to moto
 //! on a fresh connection with `Connection: close`; moto's response is relayed with its body
 //! re-framed by Content-Length. A request whose form-encoded body says `Action=X` (IAM and STS
-//! speak the query protocol) meets the armed [`Fault`] instead, as many times as it says. Every
-//! request's action is recorded, so a test can prove its fault was reached.
+//! speak the query protocol) meets the first armed [`Fault`] for X instead, as many times as it
+//! says. Every request's action is recorded, so a test can prove its fault was reached.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -49,8 +49,8 @@ pub struct Fault {
 
 #[derive(Default)]
 struct State {
-    fault: Option<Fault>,
-    injected: u32,
+    /// The armed faults, each with how many requests met it.
+    faults: Vec<(Fault, u32)>,
     seen: Vec<String>,
 }
 
@@ -89,19 +89,23 @@ impl Proxy {
 
     /// Arms a fault (replacing any other), with a fresh injection count.
     pub fn arm(&self, fault: Fault) {
-        let mut s = self.state.lock().unwrap();
-        s.fault = Some(fault);
-        s.injected = 0;
+        self.state.lock().unwrap().faults = vec![(fault, 0)];
     }
 
-    /// Removes the fault: everything is forwarded from now on.
+    /// Arms one more fault beside those armed (for another action: for the same one, the
+    /// fault armed first takes the requests it wants).
+    pub fn arm_also(&self, fault: Fault) {
+        self.state.lock().unwrap().faults.push((fault, 0));
+    }
+
+    /// Removes the faults: everything is forwarded from now on.
     pub fn disarm(&self) {
-        self.state.lock().unwrap().fault = None;
+        self.state.lock().unwrap().faults.clear();
     }
 
-    /// How many requests met the armed fault.
+    /// How many requests met the fault armed first.
     pub fn injected(&self) -> u32 {
-        self.state.lock().unwrap().injected
+        self.state.lock().unwrap().faults.first().map_or(0, |(_, n)| *n)
     }
 
     /// The actions of all requests so far, in order.
@@ -167,20 +171,23 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) {
         let fault = {
             let mut s = state.lock().unwrap();
             s.seen.push(action.clone().unwrap_or_else(|| format!("{} {}", req.method, req.target)));
-            match &mut s.fault {
-                Some(f) if f.skip > 0 && action.as_deref() == Some(f.action.as_str()) => {
+            let armed = s
+                .faults
+                .iter_mut()
+                .find(|(f, _)| (f.skip > 0 || f.times > 0) && action.as_deref() == Some(f.action.as_str()));
+            match armed {
+                Some((f, _)) if f.skip > 0 => {
                     f.skip -= 1;
                     None
                 }
-                Some(f) if f.times > 0 && action.as_deref() == Some(f.action.as_str()) => {
+                Some((f, injected)) => {
                     if f.times != u32::MAX {
                         f.times -= 1;
                     }
-                    let kind = f.kind;
-                    s.injected += 1;
-                    Some(kind)
+                    *injected += 1;
+                    Some(f.kind)
                 }
-                _ => None,
+                None => None,
             }
         };
         let close = req.wants_close();
