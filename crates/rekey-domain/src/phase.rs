@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A rotation phase. Access keys use all but `Generated`/`UpdateRequested`; passwords use
-/// `Planned`, `Preflight`, `Generated`, `UpdateRequested`, `Committed`, `Done`, `Aborted`.
+/// `Preflight`, `Generated`, `UpdateRequested`, `Committed`, `Done`, `Aborted`. `Planned` and
+/// `Tagged` are no longer written, only resumed from older journals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {

@@ -28,20 +28,8 @@ pub fn crash_point(_name: &str) {}
 /// Every crash point, for tests and documentation.
 pub fn all() -> Vec<String> {
     use rekey_domain::Phase::*;
-    let ak = [
-        Planned,
-        Preflight,
-        CreateRequested,
-        Created,
-        Tagged,
-        Verifying,
-        Delivering,
-        Committed,
-        Retiring,
-        Deactivated,
-        Aborting,
-    ];
-    let pw = [Planned, Preflight, Generated, UpdateRequested, Committed];
+    let ak = [Preflight, CreateRequested, Created, Verifying, Delivering, Committed, Retiring, Deactivated, Aborting];
+    let pw = [Preflight, Generated, UpdateRequested, Committed];
     let mut names: Vec<String> = ak.iter().map(|p| format!("access-key:{p}")).collect();
     names.extend(pw.iter().map(|p| format!("password:{p}")));
     for extra in ["after-create-call", "after-deactivate-call", "after-delete-call", "after-abort-delete-call"] {

@@ -493,6 +493,9 @@ macro_rules! sql_store {
                 // One statement takes the lease when it is free (never held, released, held by
                 // this owner, expired, or being stolen from `steal_from`), atomically in both
                 // databases: the conflicting row is locked and the condition evaluated on it.
+                // When it is not free, the row stays locked (PostgreSQL locks it even when the
+                // WHERE is false; SQLite holds the write lock), so the SELECT below reads the
+                // holder that refused us.
                 let mut tx = self.begin_write().await?;
                 let token: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO leases (account_id, owner, token, expires_at) VALUES ($1, $2, 1, $3) \

@@ -418,7 +418,12 @@ async fn leases_and_journal(store: Arc<dyn Store>) {
     s.release_lease(&f2).await.expect("release");
     assert!(matches!(acquire("three", at(0), None).await, LeaseOutcome::Acquired(_)), "released");
     assert!(matches!(acquire("four", at(0), None).await, LeaseOutcome::Held { .. }));
-    assert!(matches!(acquire("four", at(2), None).await, LeaseOutcome::Acquired(_)), "expired");
+    let LeaseOutcome::Acquired(f4) = acquire("four", at(2), None).await else { panic!("expired") };
+    let LeaseOutcome::Acquired(again) = acquire("four", at(2), None).await else { panic!("the holder takes it again") };
+    assert!(again.token > f4.token, "taking it again fences off the holder's earlier token");
+    let held = acquire("five", at(2), Some("nobody")).await;
+    assert_eq!(held, LeaseOutcome::Held { owner: "four".into(), expires_at: at(3) }, "a steal must name the holder");
+    assert!(matches!(acquire("five", at(3), None).await, LeaseOutcome::Acquired(_)), "free at its expiry");
 }
 
 async fn encryption_at_rest(loc: Arc<Location>) {

@@ -19,7 +19,7 @@ use common::{
     Moto, Sandbox,
 };
 
-const KEY: &str = "p/svc/access-key";
+const KEY: &str = common::SVC_KEY;
 const PASSWORD: &str = "p/alice/password";
 /// bob has no console password; rotating it creates one.
 const NEW_PASSWORD: &str = "p/bob/password";
@@ -137,7 +137,7 @@ fn run(c: Case) {
     );
     if c.account == KEY {
         // Even with the fault still unresolved, the vault's current key works.
-        current_key_works(&w);
+        common::svc_key_works(&w.moto, &w.sb);
     }
     recover(&w);
     match c.account {
@@ -163,35 +163,8 @@ fn recover(w: &World) {
     assert_eq!(open, serde_json::json!([]), "an unfinished rotation is left after recover");
 }
 
-/// The vault's current key of svc: (id, secret).
-fn vault_key(w: &World) -> (String, String) {
-    let shown = w.sb.json(&["account", "reveal", KEY]);
-    (shown["access_key_id"].as_str().unwrap().to_owned(), shown["secret"].as_str().unwrap().to_owned())
-}
-
-fn current_key_works(w: &World) -> (String, String) {
-    let (key_id, secret) = vault_key(w);
-    // moto checks signatures: only a real key with its real secret gets through.
-    let me =
-        iam::block_on(iam::client_with(&w.moto, &key_id, &secret).get_user().send()).expect("the vault's key works");
-    assert_eq!(me.user.unwrap().user_name, "svc");
-    (key_id, secret)
-}
-
 fn check_access_key(w: &World, rotated: bool) {
-    let (key_id, secret) = current_key_works(w);
-    // IAM holds exactly that key: no orphan, and the previous key is deleted (policy delete).
-    let admin = iam::client_with(&w.moto, &w.seeded.admin.0, &w.seeded.admin.1);
-    let keys = iam::block_on(admin.list_access_keys().user_name("svc").send()).unwrap().access_key_metadata;
-    let ids: Vec<String> = keys.into_iter().filter_map(|k| k.access_key_id).collect();
-    assert_eq!(ids, vec![key_id.clone()], "IAM holds a key the vault does not have");
-    if rotated {
-        assert_ne!(key_id, w.seeded.svc.0, "the rotation did not complete");
-        let file = std::fs::read_to_string(w.sb.path("credentials")).unwrap();
-        assert!(file.contains(&key_id) && file.contains(&secret), "the credentials file has the current key");
-    } else {
-        assert_eq!(key_id, w.seeded.svc.0, "an aborted rotation keeps the old key");
-    }
+    common::check_svc_key(&w.moto, &w.sb, &w.seeded, rotated);
 }
 
 fn check_password(w: &World) {

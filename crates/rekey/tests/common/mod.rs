@@ -151,3 +151,41 @@ pub fn vault_bytes(path: &Path) -> Vec<u8> {
 pub fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
+
+/// The access-key account of user `svc` that the crash and fault tests rotate.
+pub const SVC_KEY: &str = "p/svc/access-key";
+
+/// The vault's current key of [`SVC_KEY`], checked to authenticate as svc against moto (which
+/// verifies signatures: only a real key with its real secret gets through): (id, secret).
+pub fn svc_key_works(moto: &Moto, sb: &Sandbox) -> (String, String) {
+    let shown = sb.json(&["account", "reveal", SVC_KEY]);
+    let key_id = shown["access_key_id"].as_str().expect("the vault has a key id").to_owned();
+    let secret = shown["secret"].as_str().expect("the vault has a secret").to_owned();
+    let me = iam::block_on(iam::client_with(moto, &key_id, &secret).get_user().send()).expect("the vault's key works");
+    assert_eq!(me.user.expect("GetUser names the user").user_name, "svc");
+    (key_id, secret)
+}
+
+/// [`svc_key_works`], and IAM holds exactly that key: no orphan, and the previous key deleted
+/// (policy delete).
+pub fn svc_key_alone_in_iam(moto: &Moto, sb: &Sandbox, seeded: &iam::Seeded) -> (String, String) {
+    let (key_id, secret) = svc_key_works(moto, sb);
+    let admin = iam::client_with(moto, &seeded.admin.0, &seeded.admin.1);
+    let keys = iam::block_on(admin.list_access_keys().user_name("svc").send()).expect("list keys").access_key_metadata;
+    let ids: Vec<String> = keys.into_iter().filter_map(|k| k.access_key_id).collect();
+    assert_eq!(ids, vec![key_id.clone()], "IAM holds a key the vault does not have");
+    (key_id, secret)
+}
+
+/// [`svc_key_alone_in_iam`], and either the rotation completed (a new key, which the sandbox's
+/// credentials file holds) or it did not (the seeded key is still current).
+pub fn check_svc_key(moto: &Moto, sb: &Sandbox, seeded: &iam::Seeded, rotated: bool) {
+    let (key_id, secret) = svc_key_alone_in_iam(moto, sb, seeded);
+    if rotated {
+        assert_ne!(key_id, seeded.svc.0, "the rotation did not complete");
+        let file = std::fs::read_to_string(sb.path("credentials")).expect("the credentials file");
+        assert!(file.contains(&key_id) && file.contains(&secret), "the credentials file has the current key");
+    } else {
+        assert_eq!(key_id, seeded.svc.0, "an aborted rotation keeps the old key");
+    }
+}
