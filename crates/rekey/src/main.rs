@@ -24,6 +24,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let format = cli.global.output.unwrap_or(Format::Table);
+    if let Err(e) = check_runtime_env() {
+        return exit::report(&e, format);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -35,6 +38,23 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => exit::report(&e, format),
     }
+}
+
+/// The async runtime reads `TOKIO_WORKER_THREADS` and panics on a value it cannot use: refuse
+/// such a value with a usage error instead.
+fn check_runtime_env() -> rekey_engine::Result<()> {
+    let usable = match std::env::var("TOKIO_WORKER_THREADS") {
+        Err(std::env::VarError::NotPresent) => return Ok(()),
+        Ok(v) => v.parse::<usize>().is_ok_and(|n| n > 0),
+        Err(std::env::VarError::NotUnicode(_)) => false,
+    };
+    if usable {
+        return Ok(());
+    }
+    Err(rekey_engine::Error::usage(
+        "TOKIO_WORKER_THREADS is set but is not a positive whole number",
+        "unset it, or set it to the number of worker threads to use, e.g. TOKIO_WORKER_THREADS=2",
+    ))
 }
 
 async fn run(cli: Cli) -> rekey_engine::Result<()> {

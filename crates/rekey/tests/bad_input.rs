@@ -287,6 +287,13 @@ fn bad_input_is_refused_and_changes_nothing() {
     for (args, stdin, code, needle) in &cases {
         assert_rejected(&sb, args, stdin, *code, needle);
     }
+    // The async runtime's own setting: a value it cannot use is refused up front (the runtime
+    // itself would panic).
+    for bad in ["", "0", "two"] {
+        let mut cmd = sb.rekey();
+        cmd.env("TOKIO_WORKER_THREADS", bad);
+        assert_rejected_by(&sb, cmd, &["rotate", "p/svc/access-key"], "", USAGE, "TOKIO_WORKER_THREADS");
+    }
     assert_eq!(iam::key_ids(&moto, "bob"), Vec::<String>::new(), "no key was created in IAM");
     assert_eq!(iam::key_ids(&moto, "svc"), vec![svc.0.clone()], "svc's keys are as they were");
     sb.rekey().args(["audit", "verify"]).assert().success();
