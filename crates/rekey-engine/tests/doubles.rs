@@ -215,6 +215,24 @@ async fn a_key_tagged_by_rekey_whose_secret_was_never_stored_is_deleted_at_prefl
     assert_eq!(calls.iter().filter(|c| *c == "iam:ListAccessKeys").count(), 1, "{calls:?}");
 }
 
+#[tokio::test]
+async fn ownership_tags_do_not_outlive_their_keys() {
+    // Policy deactivate (the default): each rotation deletes the previous rotation's inactive
+    // key to free a slot. IAM allows 50 tags per user, so its tag must go with it.
+    let (t, a, _) = access_key_world().await;
+    let iam = t.aws.iam(None);
+    iam.tag_user("svc", &[("AKIAGONE0000000000001".into(), "managed-by-rekey:rot_old".into())]).await.unwrap();
+    for _ in 0..4 {
+        let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
+        assert_eq!(r.outcome, "done", "{r:?}");
+    }
+    let mut keys: Vec<String> = t.aws.keys("svc").into_iter().map(|k| k.0).collect();
+    let mut tagged: Vec<String> = iam.list_user_tags("svc").await.unwrap().into_iter().map(|(k, _)| k).collect();
+    keys.sort();
+    tagged.sort();
+    assert_eq!(tagged, keys, "exactly the user's two keys (both created by rekey) are tagged");
+}
+
 /// Rewrites the phase of `a`'s open rotation, as a journal of an earlier version would hold it.
 async fn set_open_phase(t: &T, a: &Account, phase: Phase) {
     let mut rot = t.store.rotations(Some(&a.id), true, 10).await.unwrap().remove(0);

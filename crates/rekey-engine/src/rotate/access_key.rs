@@ -144,7 +144,12 @@ impl Run<'_> {
         let keys = self.iam.list_access_keys(&user).await?;
         let known = self.known_keys().await?;
         let others = keys_of_other_accounts(self.engine, &self.account).await?;
-        let tagged: HashSet<String> = self.tagged_keys(&iam_user).await?.difference(&others).cloned().collect();
+        let all_tagged = self.tagged_keys(&iam_user).await?;
+        // Ownership tags of keys IAM no longer has (deleted by an earlier run whose UntagUser
+        // failed, or before rekey removed tags with the key): IAM allows 50 tags per user, so
+        // they must not pile up.
+        let mut untag: Vec<String> = all_tagged.iter().filter(|t| !keys.iter().any(|k| &k.id == *t)).cloned().collect();
+        let tagged: HashSet<String> = all_tagged.difference(&others).cloned().collect();
         let current = self.account.current_key_id.clone();
         // The provider signs with this very key: the rotation switches the provider at commit.
         self.facts.self_rotation = matches!(&self.provider.auth, ProviderAuth::StaticKey { access_key_id }
@@ -155,6 +160,7 @@ impl Run<'_> {
             if owner == Owner::Orphan {
                 // Nobody has this key's secret (an interrupted run of ours created it).
                 gone_is_fine(self.iam.delete_access_key(&user, &k.id).await)?;
+                untag.push(k.id.clone());
                 self.facts.reclaimed.push(format!("{} (orphan: created by rekey, secret never stored)", k.id));
             } else {
                 remaining.push((k, owner));
@@ -179,6 +185,7 @@ impl Run<'_> {
                 return self.aborted(why, extra).await;
             };
             gone_is_fine(self.iam.delete_access_key(&user, &k.id).await)?;
+            untag.push(k.id.clone());
             if let Owner::Ours(v) = owner {
                 extra.secret_states.push((self.account.id.to_string(), v, SecretState::Retired));
                 self.facts.reclaimed.push(format!("{} (previous key of an earlier rotation)", k.id));
@@ -187,11 +194,22 @@ impl Run<'_> {
             }
             remaining.retain(|(r, _)| r.id != k.id);
         }
+        self.untag_best_effort(&user, &untag).await;
         self.facts.keys_before = remaining.iter().map(|(k, _)| k.id.clone()).collect();
         self.facts.create_requested_at = Some(self.engine.clock.now());
         self.journal(Phase::CreateRequested, extra).await?;
         self.keys_just_listed = true;
         Ok(())
+    }
+
+    /// Removes the ownership tags of deleted keys; a failure only warns (the next pre-flight
+    /// removes tags whose key is gone).
+    async fn untag_best_effort(&self, user: &str, keys: &[String]) {
+        for chunk in keys.chunks(50) {
+            if let Err(e) = self.iam.untag_user(user, chunk).await {
+                tracing::warn!(user, error = %e, "could not remove the ownership tags of deleted keys");
+            }
+        }
     }
 
     /// Deletes the keys an interrupted or failed CreateAccessKey of this phase left behind: not
@@ -467,9 +485,7 @@ impl Run<'_> {
         let old = self.rot.old_key_id.clone().unwrap_or_default();
         gone_is_fine(self.iam.delete_access_key(&user, &old).await)?;
         crash_point("access-key:after-delete-call");
-        if let Err(e) = self.iam.untag_user(&user, std::slice::from_ref(&old)).await {
-            tracing::warn!(key_id = %old, error = %e, "could not remove the ownership tag of a deleted key");
-        }
+        self.untag_best_effort(&user, std::slice::from_ref(&old)).await;
         let mut w = JournalWrite::default();
         if let Some(v) = self.rot.old_version {
             w.secret_states.push((self.account.id.to_string(), v, SecretState::Retired));
@@ -483,9 +499,7 @@ impl Run<'_> {
         if let Some(new) = self.rot.new_key_id.clone() {
             gone_is_fine(self.iam.delete_access_key(&user, &new).await)?;
             crash_point("access-key:after-abort-delete-call");
-            if let Err(e) = self.iam.untag_user(&user, std::slice::from_ref(&new)).await {
-                tracing::warn!(key_id = %new, error = %e, "could not remove the ownership tag of an aborted key");
-            }
+            self.untag_best_effort(&user, std::slice::from_ref(&new)).await;
         }
         self.redeliver_old().await;
         let why = self.rot.error.clone().unwrap_or_else(|| "aborted".into());
