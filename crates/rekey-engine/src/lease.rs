@@ -25,12 +25,21 @@ pub fn host() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot.
+/// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot; `None` when
+/// there is no such process or it has exited and only waits to be reaped (a zombie).
 fn start_time(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may contain spaces; fields after it are space-separated.
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split(' ').nth(19).map(str::to_owned)
+    start_time_of_stat(&stat)
+}
+
+fn start_time_of_stat(stat: &str) -> Option<String> {
+    // The command name (field 2) may contain spaces; fields after it are space-separated,
+    // starting with the state (field 3).
+    let mut fields = stat[stat.rfind(')')? + 2..].split(' ');
+    if matches!(fields.next(), Some("Z" | "X" | "x")) {
+        return None;
+    }
+    fields.nth(18).map(str::to_owned)
 }
 
 /// Whether `owner` is a process on this host that no longer exists (a reused pid has another
@@ -147,5 +156,25 @@ mod tests {
         let fake = format!("{}:{}:1", host(), std::process::id());
         assert!(owner_is_dead(&fake), "same pid, other start time: a reused pid");
         assert!(!owner_is_dead("some-other-host:1:1"), "other hosts are never judged");
+    }
+
+    #[test]
+    fn an_exited_owner_not_yet_reaped_is_dead() {
+        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let pid = child.id();
+        // Until this test reaps it, the exited child stays a zombie.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let stat = loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the child's stat");
+            if stat[stat.rfind(')').unwrap() + 2..].starts_with('Z') {
+                break stat;
+            }
+            assert!(std::time::Instant::now() < deadline, "the child never exited: {stat}");
+            std::thread::yield_now();
+        };
+        let started = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(19).unwrap().to_owned();
+        assert_eq!(start_time_of_stat(&stat.replacen(") Z ", ") S ", 1)), Some(started.clone()));
+        assert!(owner_is_dead(&format!("{}:{pid}:{started}", host())), "a zombie holds no lease");
+        child.wait().expect("reap the child");
     }
 }
