@@ -13,16 +13,22 @@ pub const PER_PROVIDER: usize = 8;
 /// take more parallel calls than IAM's throttling allows (an emulator, a proxy), and benchmarks.
 pub const PER_PROVIDER_ENV: &str = "REKEY_PROVIDER_CONCURRENCY";
 
+/// The per-provider cap [`PER_PROVIDER_ENV`] sets, if it is set; a usage error when it is set to
+/// anything but a number from 1 to 256 (the CLI checks this before any command runs).
+pub fn per_provider_setting() -> crate::Result<Option<usize>> {
+    let Some(v) = std::env::var_os(PER_PROVIDER_ENV) else { return Ok(None) };
+    match v.to_str().and_then(|v| v.trim().parse::<usize>().ok()) {
+        Some(n) if (1..=256).contains(&n) => Ok(Some(n)),
+        _ => Err(crate::Error::usage(
+            format!("{PER_PROVIDER_ENV} must be a number from 1 to 256, not {v:?}"),
+            format!("unset it (the default is {PER_PROVIDER}) or set it to e.g. {PER_PROVIDER_ENV}=32"),
+        )),
+    }
+}
+
 /// The per-provider cap in force ([`PER_PROVIDER`] unless [`PER_PROVIDER_ENV`] is a valid number).
 pub fn per_provider() -> usize {
-    let Some(v) = std::env::var_os(PER_PROVIDER_ENV) else { return PER_PROVIDER };
-    match v.to_str().and_then(|v| v.trim().parse::<usize>().ok()) {
-        Some(n) if (1..=256).contains(&n) => n,
-        _ => {
-            tracing::warn!(value = ?v, "{PER_PROVIDER_ENV} must be a number from 1 to 256; using {PER_PROVIDER}");
-            PER_PROVIDER
-        }
-    }
+    per_provider_setting().ok().flatten().unwrap_or(PER_PROVIDER)
 }
 
 /// Runs `work` for every account, bounded as above; results in input order.

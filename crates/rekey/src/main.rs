@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let format = cli.global.output.unwrap_or(Format::Table);
-    if let Err(e) = check_runtime_env() {
+    if let Err(e) = check_runtime_env().and_then(|()| rekey_engine::batch::per_provider_setting().map(drop)) {
         return exit::report(&e, format);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

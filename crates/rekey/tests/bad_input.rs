@@ -219,6 +219,8 @@ fn references() -> Vec<Case<'static>> {
         (cmd(&["account", "list", "--folder", "a//b"]), "", USAGE, "is not a valid folder"),
         (cmd(&["rotate", "zzzzzzzz"]), "", NOT_FOUND, "account zzzzzzzz not found"),
         (cmd(&["rotate", "a/b"]), "", USAGE, "is not an account reference"),
+        (cmd(&["rotate", "--folder", "nosuch"]), "", NOT_FOUND, "an account in folder nosuch not found"),
+        (cmd(&["heartbeat", "--folder", "nosuch"]), "", NOT_FOUND, "an account in folder nosuch not found"),
         (cmd(&["rollback", "zzzzzzzz"]), "", NOT_FOUND, "account zzzzzzzz not found"),
         (cmd(&["heartbeat", "p/nobody/access-key"]), "", NOT_FOUND, "not found"),
         (cmd(&["rotation", "show", "nope"]), "", NOT_FOUND, r#"rotation "nope" not found"#),
@@ -287,12 +289,19 @@ fn bad_input_is_refused_and_changes_nothing() {
     for (args, stdin, code, needle) in &cases {
         assert_rejected(&sb, args, stdin, *code, needle);
     }
-    // The async runtime's own setting: a value it cannot use is refused up front (the runtime
-    // itself would panic).
-    for bad in ["", "0", "two"] {
+    // Settings from the environment: a value that cannot be used is refused up front (the async
+    // runtime itself would panic on TOKIO_WORKER_THREADS; a bad cap used to be ignored).
+    for (var, bad) in [
+        ("TOKIO_WORKER_THREADS", ""),
+        ("TOKIO_WORKER_THREADS", "0"),
+        ("TOKIO_WORKER_THREADS", "two"),
+        ("REKEY_PROVIDER_CONCURRENCY", "0"),
+        ("REKEY_PROVIDER_CONCURRENCY", "257"),
+        ("REKEY_PROVIDER_CONCURRENCY", "abc"),
+    ] {
         let mut cmd = sb.rekey();
-        cmd.env("TOKIO_WORKER_THREADS", bad);
-        assert_rejected_by(&sb, cmd, &["rotate", "p/svc/access-key"], "", USAGE, "TOKIO_WORKER_THREADS");
+        cmd.env(var, bad);
+        assert_rejected_by(&sb, cmd, &["rotate", "p/svc/access-key"], "", USAGE, var);
     }
     assert_eq!(iam::key_ids(&moto, "bob"), Vec::<String>::new(), "no key was created in IAM");
     assert_eq!(iam::key_ids(&moto, "svc"), vec![svc.0.clone()], "svc's keys are as they were");

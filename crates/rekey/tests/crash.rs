@@ -62,6 +62,11 @@ fn ak_verifying_without_targets() {
     let w = world(false);
     w.sb.rekey().args(["account", "set", "p/svc/access-key", "--clear-targets"]).assert().success();
     crash_at(&w, "p/svc/access-key", "access-key:verifying");
+    // A dry run changes nothing, and does not plan past the unfinished rotation (whose new
+    // key it would take for a previous one).
+    let plan = w.sb.json(&["rotate", "p/svc/access-key", "--dry-run"]);
+    let steps = plan[0]["plan"].as_array().unwrap();
+    assert!(steps.len() == 1 && steps[0].as_str().unwrap().starts_with("finish unfinished rotation"), "{plan}");
     recover(&w, 0);
     let (key_id, _) = common::svc_key_alone_in_iam(&w.moto, &w.sb, &w.seeded);
     assert_ne!(key_id, w.seeded.svc.0, "the rotation did not complete");

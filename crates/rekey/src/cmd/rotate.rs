@@ -40,7 +40,15 @@ pub async fn resolve(engine: &Engine, p: &Parsed) -> Result<Vec<Account>> {
         out.push(engine.account(r).await?);
     }
     if let Some(f) = &p.filter {
-        out.extend(engine.accounts(f).await?);
+        let found = engine.accounts(f).await?;
+        if let (Some(folder), true) = (&f.folder, found.is_empty()) {
+            // Folders exist only through their accounts: an empty one is a misspelt one.
+            return Err(Error::NotFound {
+                what: format!("an account in folder {folder}"),
+                hint: "`rekey account list` shows the accounts and their folders".into(),
+            });
+        }
+        out.extend(found);
     }
     let mut seen = std::collections::HashSet::new();
     out.retain(|a| seen.insert(a.id.clone()));
@@ -77,6 +85,9 @@ pub fn print_reports(format: Format, reports: &[Report], dry_run: bool) {
             for step in &r.plan {
                 println!("  - {step}");
             }
+            if let (true, Some(e)) = (r.plan.is_empty(), &r.error) {
+                println!("  - {e}");
+            }
         }
         return;
     }
@@ -89,7 +100,7 @@ pub fn check_reports(reports: &[Report]) -> Result<()> {
     let bad = reports.iter().filter(|r| matches!(r.outcome.as_str(), "aborted" | "interrupted" | "refused")).count();
     if bad > 0 {
         return Err(Error::Findings(format!(
-            "{bad} of {} rotation(s) did not complete; see the table above",
+            "{bad} of {} rotation(s) did not complete; see the output above",
             reports.len()
         )));
     }
