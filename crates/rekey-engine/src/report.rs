@@ -133,6 +133,27 @@ impl Engine {
                     rows.push(row);
                 }
             }
+            // Accounts whose IAM user is gone: the vault holds a credential nothing accepts.
+            for a in accounts.iter().filter(|a| !d.users.iter().any(|u| u.user_name == a.user_name.as_str())) {
+                let heartbeat = a.heartbeat.as_ref().map(|h| h.status.clone());
+                let mut findings = vec!["user-missing".to_owned()];
+                if heartbeat.as_deref().is_some_and(|h| h != "ok") {
+                    findings.push("heartbeat-failed".into());
+                }
+                rows.push(Row {
+                    provider: d.provider.clone(),
+                    user: a.user_name.to_string(),
+                    kind: a.kind.as_str().into(),
+                    key_id: a.current_key_id.clone(),
+                    account: Some(a.id.to_string()),
+                    owner: None,
+                    age_days: a.last_rotated_at.map(|t| (now - t).num_days()),
+                    last_rotated: a.last_rotated_at,
+                    last_used: None,
+                    heartbeat,
+                    findings,
+                });
+            }
         }
         Ok(summarise(rows, opts, now))
     }

@@ -125,16 +125,22 @@ fn html_number(html: &str, key: &str) -> usize {
 fn the_report_finds_what_needs_attention_and_html_equals_json() {
     let moto = Moto::start();
     let admin = iam::admin(&moto);
-    for u in ["alice", "svc-old", "svc-ci"] {
+    for u in ["alice", "svc-old", "svc-ci", "gone"] {
         iam::create_user(&moto, u);
     }
     iam::create_login_profile(&moto, "alice", "Alice-Pw-1!");
     iam::create_key(&moto, "svc-old");
     let ci = iam::create_key(&moto, "svc-ci");
+    let gone = iam::create_key(&moto, "gone");
     let sb = Sandbox::new();
     sb.init();
     sb.add_provider(&moto, "p", &admin);
     sb.adopt_key("p", "svc-ci", &ci);
+    sb.adopt_key("p", "gone", &gone);
+    // The user is deleted in IAM after rekey adopted its key.
+    let c = iam::client(&moto);
+    iam::block_on(c.delete_access_key().user_name("gone").access_key_id(&gone.0).send()).unwrap();
+    iam::block_on(c.delete_user().user_name("gone").send()).unwrap();
     let out = sb.rekey().args(["report", "-o", "json"]).assert().code(9).get_output().stdout.clone();
     let report: Value = serde_json::from_slice(&out).unwrap();
     let row = |user: &str| report["rows"].as_array().unwrap().iter().find(|r| r["user"] == user).unwrap().clone();
@@ -142,6 +148,8 @@ fn the_report_finds_what_needs_attention_and_html_equals_json() {
     assert!(row("svc-old")["findings"].to_string().contains("foreign"), "a key rekey does not manage");
     assert!(row("svc-ci")["account"].as_str().is_some(), "the managed key is linked to its account");
     assert!(!row("svc-ci")["findings"].to_string().contains("foreign"));
+    assert_eq!(row("gone")["findings"], serde_json::json!(["user-missing"]), "the vault's account of a deleted user");
+    assert_eq!(row("gone")["key_id"], gone.0.as_str());
 
     let html_path = sb.path("report.html");
     sb.rekey().args(["report", "--format", "html", "--out"]).arg(&html_path).assert().code(9);
