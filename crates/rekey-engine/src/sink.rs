@@ -195,10 +195,15 @@ fn backup_path(p: &Path) -> PathBuf {
     PathBuf::from(format!("{}.rekey-backup", p.display()))
 }
 
-/// Writes `content` to `path` atomically, readable by the owner only.
+/// Writes `content` to `path` atomically, readable by the owner only; missing directories (a
+/// fresh `~/.aws`) are created for the owner only too.
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
     let tmp = dir.join(format!(".{}.rekey-tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("credentials")));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -293,10 +298,18 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("aws_access_key_id = AKIANEW") && text.contains("aws_secret_access_key = s3cr3t"));
         assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), "[ci]\naws_access_key_id = OLD\n");
+        // A fresh home: the missing directories are made, for the owner only.
+        let fresh = dir.path().join("home").join(".aws").join("credentials");
+        CredentialsFile { path: fresh.clone(), profile: "ci".into() }.deliver(&d).await.unwrap();
+        assert!(std::fs::read_to_string(&fresh).unwrap().contains("aws_access_key_id = AKIANEW"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(&fresh), 0o600);
+            assert_eq!(mode(fresh.parent().unwrap()), 0o700, "~/.aws");
+            assert_eq!(mode(&dir.path().join("home")), 0o700);
         }
     }
 }
