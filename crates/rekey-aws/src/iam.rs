@@ -178,6 +178,11 @@ fn key_meta(
     }
 }
 
+/// IAM's tags as (key, value) pairs.
+fn tag_pairs(tags: Vec<Tag>) -> Vec<(String, String)> {
+    tags.into_iter().map(|t| (t.key, t.value)).collect()
+}
+
 fn not_found_as_none<T>(r: Result<T>) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
@@ -195,7 +200,7 @@ impl IamApi for SdkIam {
             out.user.ok_or_else(|| AwsError::new(crate::AwsErrorClass::Other, "iam:GetUser", "no user returned"))?;
         Ok(IamUser {
             created: to_chrono(&u.create_date),
-            tags: Some(u.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect()),
+            tags: Some(tag_pairs(u.tags.unwrap_or_default())),
             user_name: u.user_name,
             user_id: u.user_id,
             arn: u.arn,
@@ -306,7 +311,7 @@ impl IamApi for SdkIam {
         let mut pages = self.client.list_user_tags().user_name(user).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk("iam:ListUserTags", e))?;
-            tags.extend(page.tags.into_iter().map(|t| (t.key, t.value)));
+            tags.extend(tag_pairs(page.tags));
         }
         Ok(tags)
     }
@@ -408,7 +413,7 @@ impl IamApi for SdkIam {
             for u in page.user_detail_list.unwrap_or_default() {
                 users.push(IamUser {
                     created: u.create_date.as_ref().and_then(to_chrono),
-                    tags: Some(u.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect()),
+                    tags: Some(tag_pairs(u.tags.unwrap_or_default())),
                     user_name: u.user_name.unwrap_or_default(),
                     user_id: u.user_id.unwrap_or_default(),
                     arn: u.arn.unwrap_or_default(),

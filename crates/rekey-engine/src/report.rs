@@ -135,12 +135,7 @@ impl Engine {
             }
             // Accounts whose IAM user is gone: the vault holds a credential nothing accepts.
             for a in accounts.iter().filter(|a| !d.users.iter().any(|u| u.user_name == a.user_name.as_str())) {
-                let heartbeat = a.heartbeat.as_ref().map(|h| h.status.clone());
-                let mut findings = vec!["user-missing".to_owned()];
-                if heartbeat.as_deref().is_some_and(|h| h != "ok") {
-                    findings.push("heartbeat-failed".into());
-                }
-                rows.push(Row {
+                let mut row = Row {
                     provider: d.provider.clone(),
                     user: a.user_name.to_string(),
                     kind: a.kind.as_str().into(),
@@ -150,9 +145,11 @@ impl Engine {
                     age_days: a.last_rotated_at.map(|t| (now - t).num_days()),
                     last_rotated: a.last_rotated_at,
                     last_used: None,
-                    heartbeat,
-                    findings,
-                });
+                    heartbeat: a.heartbeat.as_ref().map(|h| h.status.clone()),
+                    findings: vec!["user-missing".to_owned()],
+                };
+                heartbeat_finding(&mut row);
+                rows.push(row);
             }
         }
         Ok(summarise(rows, opts, now))
@@ -173,11 +170,15 @@ fn finish(row: &mut Row, a: Option<&rekey_store::Account>, opts: &ReportOptions,
     if !used_recently && old_enough {
         row.findings.push("unused".into());
     }
-    if row.heartbeat.as_deref().is_some_and(|h| h != "ok") {
-        row.findings.push("heartbeat-failed".into());
-    }
+    heartbeat_finding(row);
     if a.is_some_and(|a| a.status == "needs-rotation") {
         row.findings.push("needs-rotation".into());
+    }
+}
+
+fn heartbeat_finding(row: &mut Row) {
+    if row.heartbeat.as_deref().is_some_and(|h| h != "ok") {
+        row.findings.push("heartbeat-failed".into());
     }
 }
 

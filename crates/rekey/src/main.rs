@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let format = cli.global.output.unwrap_or(Format::Table);
-    if let Err(e) = check_runtime_env().and_then(|()| rekey_engine::batch::per_provider_setting().map(drop)) {
+    if let Err(e) = check_env() {
         return exit::report(&e, format);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -40,11 +40,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// The async runtime reads `TOKIO_WORKER_THREADS` and panics on a value it cannot use: refuse
-/// such a value with a usage error instead.
-fn check_runtime_env() -> rekey_engine::Result<()> {
+/// Settings read from the environment that every command depends on, checked before anything
+/// runs: the per-provider cap, and `TOKIO_WORKER_THREADS`, on which the async runtime would panic
+/// if it cannot use the value.
+fn check_env() -> rekey_engine::Result<()> {
+    rekey_engine::batch::per_provider_setting()?;
     let usable = match std::env::var("TOKIO_WORKER_THREADS") {
-        Err(std::env::VarError::NotPresent) => return Ok(()),
+        Err(std::env::VarError::NotPresent) => true,
         Ok(v) => v.parse::<usize>().is_ok_and(|n| n > 0),
         Err(std::env::VarError::NotUnicode(_)) => false,
     };

@@ -23,14 +23,13 @@ pub(super) async fn plan(engine: &Engine, account: &Account, opts: &RotateOption
     if let Some(open) = engine.store.rotations(Some(&account.id), true, 1).await?.into_iter().next() {
         // What IAM holds now is that rotation's work in progress: planning past it would
         // mistake its new key for a previous one.
-        let p = Plan {
+        return Ok(Plan {
             steps: vec![format!(
                 "finish unfinished rotation {} (phase {}) first: `rekey recover` resumes it, as does a rotation without --dry-run; then plan again",
                 open.id, open.phase
             )],
             blocked: false,
-        };
-        return Ok(p);
+        });
     }
     let provider = engine.provider(&account.provider).await?;
     let iam = engine.aws.iam(&engine.conn(&provider).await?).await;
