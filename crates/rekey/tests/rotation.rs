@@ -121,6 +121,8 @@ fn concurrent_rotations_of_many_accounts() {
         let ids: Vec<String> = iam_keys(&moto, &seeded.admin, &user).into_iter().map(|k| k.0).collect();
         assert_eq!(ids, vec![key]);
     }
+    let figures = common::invariants::check(&moto, &seeded.admin, &[&sb]);
+    assert_eq!((figures.credentials, figures.rotations), (7, 6), "{figures:?}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod iam;
+pub mod invariants;
 pub mod moto;
 pub mod pg;
 pub mod proxy;
