@@ -117,12 +117,17 @@ fn check_provider_name(s: &str) -> Result<(), ValidationError> {
 }
 
 fn check_folder(s: &str) -> Result<(), ValidationError> {
-    let segment_ok = |seg: &str| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    // `.` and `..` would read as relative paths (`../etc`) wherever folders are shown or matched.
+    let segment_ok = |seg: &str| {
+        !seg.is_empty()
+            && !seg.chars().all(|c| c == '.')
+            && seg.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    };
     if s.is_empty() || s.len() > 128 || !s.split('/').all(segment_ok) {
         return Err(ValidationError::new(
             "folder",
             format!("{} is not a valid folder", quote(s)),
-            "use '/'-separated names of letters, digits, '.', '_' or '-', e.g. `prod/payments`",
+            "use '/'-separated names of letters, digits, '.', '_' or '-' (not `.` or `..` alone), e.g. `prod/payments`",
         ));
     }
     Ok(())
@@ -213,7 +218,8 @@ mod tests {
     #[test]
     fn folders_are_slash_separated_segments() {
         assert!("prod/payments".parse::<Folder>().is_ok());
-        for bad in ["", "/x", "x/", "a//b", "a b"] {
+        assert!("v1.2/.hidden".parse::<Folder>().is_ok());
+        for bad in ["", "/x", "x/", "a//b", "a b", "../etc", "a/./b", "..", "a/..."] {
             assert!(bad.parse::<Folder>().is_err(), "{bad}");
         }
     }
