@@ -268,15 +268,17 @@ async fn per_user_path(
     let total = users.len();
     let done = AtomicU64::new(0);
     let done = &done;
-    // Bounded concurrency: 8 users in flight, results in listing order.
-    futures_util::stream::iter(users.iter().map(|u| async move {
+    // Bounded concurrency: 8 users in flight, results in listing order. Each future owns its
+    // user: a closure over borrowed users would make the future's `Send` bound higher-ranked,
+    // which the compiler cannot prove (rust-lang/rust#102211) where a handler must be `Send`.
+    futures_util::stream::iter(users.into_iter().map(|u| async move {
         ctx.calls.add(3);
         let (tags, profile, mfa) = tokio::try_join!(
             iam.list_user_tags(&u.user_name),
             iam.login_profile(&u.user_name),
             iam.mfa_devices(&u.user_name)
         )?;
-        let mut f = base_user(ctx, u, tags, "per-user");
+        let mut f = base_user(ctx, &u, tags, "per-user");
         f.password_enabled = profile.is_some();
         f.mfa_active = Some(mfa > 0);
         for fact in ["password", "mfa"] {
