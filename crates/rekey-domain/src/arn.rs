@@ -51,6 +51,16 @@ impl Arn {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Arn {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::string_schema("ARN")
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Arn {}
+
 impl FromStr for Arn {
     type Err = ValidationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

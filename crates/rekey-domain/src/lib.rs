@@ -24,6 +24,15 @@ pub use password::{PasswordPolicy, PasswordRules};
 pub use phase::Phase;
 pub use settings::{PreviousKeyPolicy, RotationSettings, Target, VerifySettings};
 
+/// The JSON schema of a validated string type (its rules are in its documentation).
+#[cfg(feature = "openapi")]
+fn string_schema(name: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(format!("A validated {name} (see rekey's README)")))
+        .into()
+}
+
 /// Largest secret rekey stores (bytes). IAM passwords are at most 128 characters and secret
 /// access keys 40; the margin leaves room for other credential material without inviting misuse.
 pub const MAX_SECRET_LEN: usize = 1024;

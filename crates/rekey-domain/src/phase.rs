@@ -7,6 +7,7 @@ use std::fmt;
 /// A rotation phase. Access keys use all but `Generated`/`UpdateRequested`; passwords use
 /// `Preflight`, `Generated`, `UpdateRequested`, `Committed`, `Done`, `Aborted`. `Planned` and
 /// `Tagged` are no longer written, only resumed from older journals.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {

@@ -6,6 +6,7 @@ use rekey_store::chain::Verifier;
 use serde::Serialize;
 
 /// The result of a verification pass.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainReport {
     /// `intact` (a broken chain is an error instead).

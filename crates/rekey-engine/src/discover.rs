@@ -49,6 +49,7 @@ impl Default for Tags {
 }
 
 /// One access key as discovered.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct FoundKey {
     /// Key id (absent on the report path for users the vault does not manage).
@@ -64,6 +65,7 @@ pub struct FoundKey {
 }
 
 /// One IAM user as discovered.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct FoundUser {
     pub provider: String,
@@ -86,6 +88,7 @@ pub struct FoundUser {
 }
 
 /// A provider's discovery.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Discovery {
     pub provider: String,

@@ -23,6 +23,7 @@ pub struct ReportOptions {
 }
 
 /// One credential in the report.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub provider: String,
@@ -41,6 +42,7 @@ pub struct Row {
 }
 
 /// The whole report.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Compliance {
     pub generated_at: DateTime<Utc>,
@@ -56,6 +58,7 @@ pub struct Compliance {
 }
 
 /// Per-provider counts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProviderSummary {
     pub credentials: usize,

@@ -34,6 +34,7 @@ pub struct ApiToken {
 
 /// One check-out of an account's password: exclusive while open; it ends at check-in or, once
 /// expired, when the scheduler rotates the password the holder saw.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Checkout {
     /// Its id.

@@ -21,6 +21,7 @@ pub struct VaultHeader {
 }
 
 /// How a provider authenticates as the admin principal.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ProviderAuth {
@@ -45,6 +46,7 @@ pub enum ProviderAuth {
 }
 
 /// One AWS account connection.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provider {
     /// Unique name.
@@ -76,6 +78,7 @@ pub fn provider_secret_record(name: &ProviderName) -> String {
 }
 
 /// One managed IAM user credential.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// Short stable id; also the vault record id of its secrets.
@@ -152,6 +155,7 @@ impl Account {
 }
 
 /// The result of the last heartbeat of an account.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
     /// When it ran.
@@ -163,6 +167,7 @@ pub struct Heartbeat {
 }
 
 /// A journaled rotation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rotation {
     /// Rotation id.
@@ -315,6 +320,7 @@ pub struct SecretVersion {
 }
 
 /// An audit event before it is chained.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// When.
@@ -332,6 +338,7 @@ pub struct AuditEntry {
 }
 
 /// An audit event as stored, with its place in the hash chain.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// Position in the chain, from 1.

@@ -56,6 +56,7 @@ pub(crate) struct Facts {
 }
 
 /// What one rotation did, for output.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RotationReport))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub account: String,
