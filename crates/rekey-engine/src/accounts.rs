@@ -303,9 +303,17 @@ impl Engine {
         Ok(())
     }
 
-    /// The current secret of an account; audited.
+    /// The current secret of an account; audited. A password someone else has checked out is
+    /// refused (see [`Engine::reveal_with`]).
     pub async fn reveal(&self, r: &AccountRef) -> Result<(Account, Secret)> {
+        self.reveal_with(r, false).await
+    }
+
+    /// The current secret of an account; audited. A password someone else has checked out is
+    /// refused unless `force`, and then the override is audited too.
+    pub async fn reveal_with(&self, r: &AccountRef, force: bool) -> Result<(Account, Secret)> {
         let account = self.account(r).await?;
+        self.respect_checkout(&account, "reveal", force).await?;
         let target = Some(account.id.as_str());
         let current = self.store.secret_in_state(account.id.as_str(), SecretState::Current).await?;
         let current = current.filter(|_| account.status != "needs-rotation");

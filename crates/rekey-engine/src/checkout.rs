@@ -74,6 +74,27 @@ impl Engine {
         Ok(Checkout { expires_at: now.min(c.expires_at), end_reason: Some("checked-in".into()), ..c })
     }
 
+    /// Refuses `action` (`rotate`, `reveal`) on a password someone else has checked out and
+    /// not yet returned: it would change or show the password under the holder. With `force`
+    /// the action goes ahead and the override is audited (`account.checkout-override`).
+    /// Returned and lapsed check-outs do not count (the scheduler's rotation ends them).
+    pub(crate) async fn respect_checkout(&self, account: &Account, action: &str, force: bool) -> Result<()> {
+        let Some(c) = self.store.open_checkout_of(&account.id).await? else { return Ok(()) };
+        if c.expires_at <= self.clock.now() || (c.holder == self.actor && action == "reveal") {
+            return Ok(());
+        }
+        if !force {
+            return Err(Error::conflict(
+                format!("account {} is checked out by {} until {}", account.id, c.holder, c.expires_at.to_rfc3339()),
+                format!("wait for the check-in, or {action} with force (--force, ?force=true): that is audited"),
+            ));
+        }
+        let detail = json!({ "checkout": c.id, "holder": c.holder, "action": action });
+        let audit = self.audit_entry("account.checkout-override", Some(account.id.as_str()), "ok", detail);
+        self.store.append_audit(&audit).await?;
+        Ok(())
+    }
+
     /// Ends a check-out whose password was rotated (or whose account is gone).
     pub(crate) async fn end_checkout(&self, c: &Checkout, reason: &str) -> Result<()> {
         let detail = json!({ "checkout": c.id, "holder": c.holder, "reason": reason });

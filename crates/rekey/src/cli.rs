@@ -169,6 +169,9 @@ pub struct RotateArgs {
     /// If no key slot is free, allow deleting an INACTIVE key rekey did not create
     #[arg(long)]
     pub reclaim_foreign: bool,
+    /// Rotate a password someone has checked out (audited; the copy they hold stops working)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -383,6 +386,9 @@ pub enum AccountCmd {
     Reveal {
         /// Account id or PROVIDER/USER/KIND
         account: String,
+        /// Reveal a password someone else has checked out (audited)
+        #[arg(long)]
+        force: bool,
     },
     /// Remove an account from the vault (IAM is left untouched)
     Remove {

@@ -25,6 +25,8 @@ pub use plan::Plan;
 pub struct RotateOptions {
     /// Allow deleting an inactive foreign key when no slot is free.
     pub reclaim_foreign: bool,
+    /// Rotate a password someone has checked out (audited; their copy stops working).
+    pub force_checkout: bool,
 }
 
 /// Phase facts kept in the rotation's `data` column.
@@ -290,6 +292,7 @@ impl Engine {
     /// one to completion (or to its retirement grace period).
     pub async fn rotate(&self, account: &Account, opts: &RotateOptions) -> Result<Report> {
         let started = Instant::now();
+        self.respect_checkout(account, "rotate", opts.force_checkout).await?;
         let lease = self.lease(&account.id).await?;
         let result = self.rotate_held(account, opts, &lease, started).await;
         lease.release().await;

@@ -50,10 +50,10 @@ pub async fn run(global: &Global, format: Format, cmd: AccountCmd) -> Result<()>
             let engine = context::engine(global).await?;
             output::one(format, &AccountView::from(&engine.account(&r).await?));
         }
-        AccountCmd::Reveal { account } => {
+        AccountCmd::Reveal { account, force } => {
             let r: AccountRef = account.parse()?;
             let engine = context::engine(global).await?;
-            let (a, secret) = engine.reveal(&r).await?;
+            let (a, secret) = engine.reveal_with(&r, force).await?;
             reveal_out(format, &a, secret.expose(), a.current_key_id.as_deref());
         }
         AccountCmd::Remove { account, delete_managed_key } => {
