@@ -174,16 +174,28 @@ pub enum Rejected {
     Revoked(String),
     /// Past its expiry.
     Expired(String),
+    /// Not looked at: too many failures from the request's source address (with the token id
+    /// the request named, if it is well-formed).
+    Throttled(Option<String>),
+}
+
+impl Rejected {
+    /// What the 401 answer says.
+    pub fn message(&self) -> &'static str {
+        match self {
+            Self::Missing => "no API token",
+            Self::Invalid(_) => "the API token is not valid",
+            Self::Revoked(_) => "the API token was revoked",
+            Self::Expired(_) => "the API token has expired",
+            Self::Throttled(_) => "too many failed authentication attempts from this address",
+        }
+    }
 }
 
 /// Checks a bearer token against the vault.
 pub async fn authenticate(engine: &Engine, bearer: Option<&str>) -> std::result::Result<Caller, Rejected> {
     let bearer = bearer.ok_or(Rejected::Missing)?;
-    let (id, secret) = bearer
-        .strip_prefix("rk_")
-        .and_then(|rest| rest.split_once('_'))
-        .filter(|(id, s)| id.len() == 12 && s.len() == 64)
-        .ok_or(Rejected::Invalid(None))?;
+    let (id, secret) = split(bearer).ok_or(Rejected::Invalid(None))?;
     let token = engine.store().token(id).await.map_err(|_| Rejected::Invalid(None))?;
     if !constant_time_eq(digest(secret).as_bytes(), token.hash.as_bytes()) {
         return Err(Rejected::Invalid(Some(id.to_owned())));
@@ -196,6 +208,17 @@ pub async fn authenticate(engine: &Engine, bearer: Option<&str>) -> std::result:
     }
     let role = token.role.parse().map_err(|_| Rejected::Invalid(Some(id.to_owned())))?;
     Ok(Caller { token_id: token.id, role, folders: token.folders })
+}
+
+/// `rk_ID_SECRET` as (id, secret), if it has that form.
+fn split(bearer: &str) -> Option<(&str, &str)> {
+    let (id, secret) = bearer.strip_prefix("rk_")?.split_once('_')?;
+    (id.len() == 12 && secret.len() == 64).then_some((id, secret))
+}
+
+/// The token id a bearer token names, if it is well-formed (not checked against the vault).
+pub fn claimed_id(bearer: &str) -> Option<&str> {
+    split(bearer).map(|(id, _)| id)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

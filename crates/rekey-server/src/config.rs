@@ -38,6 +38,8 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Password check-outs.
     pub checkout: CheckoutConfig,
+    /// Failed authentication.
+    pub auth: AuthConfig,
     /// Audit-log exports to a SIEM (`[[export]]`, any number).
     #[serde(rename = "export")]
     pub exports: Vec<ExportConfig>,
@@ -138,6 +140,24 @@ pub struct SchedulerConfig {
     pub concurrency: usize,
 }
 
+/// `[auth]`: throttling of failed authentication (see the README's security section).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Failed attempts (a wrong, revoked or expired token) per source address and window
+    /// before the source is answered 429 for the rest of the window (`REKEY_AUTH_MAX_FAILURES`).
+    pub max_failures: u32,
+    /// The window (`REKEY_AUTH_FAILURE_WINDOW`); also how long failures are added up before
+    /// they are audited.
+    pub failure_window: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { max_failures: 10, failure_window: "1m".into() }
+    }
+}
+
 /// `[checkout]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -156,6 +176,7 @@ impl Default for Config {
             console: true,
             scheduler: SchedulerConfig::default(),
             checkout: CheckoutConfig::default(),
+            auth: AuthConfig::default(),
             exports: Vec::new(),
             notify: None,
         }
@@ -175,7 +196,7 @@ impl Default for CheckoutConfig {
 }
 
 /// Environment variables and the config keys they set, with the value's type.
-const ENV_KEYS: [(&str, &[&str], Kind); 10] = [
+const ENV_KEYS: [(&str, &[&str], Kind); 12] = [
     ("REKEY_LISTEN", &["listen"], Kind::Text),
     ("REKEY_TLS_CERT", &["tls_cert"], Kind::Text),
     ("REKEY_TLS_KEY", &["tls_key"], Kind::Text),
@@ -186,6 +207,8 @@ const ENV_KEYS: [(&str, &[&str], Kind); 10] = [
     ("REKEY_SCHEDULER_HEARTBEAT_EVERY", &["scheduler", "heartbeat_every"], Kind::Text),
     ("REKEY_SCHEDULER_CONCURRENCY", &["scheduler", "concurrency"], Kind::Int),
     ("REKEY_CHECKOUT_DEFAULT_TTL", &["checkout", "default_ttl"], Kind::Text),
+    ("REKEY_AUTH_MAX_FAILURES", &["auth", "max_failures"], Kind::Int),
+    ("REKEY_AUTH_FAILURE_WINDOW", &["auth", "failure_window"], Kind::Text),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -260,6 +283,12 @@ impl Config {
             ("checkout.default_ttl", &self.checkout.default_ttl),
         ] {
             Self::positive_ms(key, value)?;
+        }
+        if Self::positive_ms("auth.failure_window", &self.auth.failure_window)? < 1000 {
+            return Err(bad("auth.failure_window must be at least 1s", "the default is 1m"));
+        }
+        if !(1..=10_000).contains(&self.auth.max_failures) {
+            return Err(bad("auth.max_failures must be from 1 to 10000", "the default is 10"));
         }
         if !(1..=64).contains(&self.scheduler.concurrency) {
             return Err(bad("scheduler.concurrency must be from 1 to 64", "the default is 8"));

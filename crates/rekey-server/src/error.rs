@@ -7,7 +7,8 @@ use axum::{
     Json,
 };
 use rekey_engine::{Error, ErrorClass};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A failed request.
 #[derive(Debug)]
@@ -23,29 +24,29 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// Any status.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), hint: Some(hint.into()) }
+    }
+
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            code: "unauthorized",
-            message: message.into(),
-            hint: Some("send Authorization: Bearer rk_… (create one with `rekey token create`)".into()),
-        }
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            message,
+            "send Authorization: Bearer rk_… (create one with `rekey token create`)",
+        )
     }
 
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::FORBIDDEN,
-            code: "forbidden",
-            message: message.into(),
-            hint: Some("use a token whose role and folders cover this".into()),
-        }
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message, "use a token whose role and folders cover this")
     }
 
     /// 400.
     pub fn bad_request(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: "usage", message: message.into(), hint: Some(hint.into()) }
+        Self::new(StatusCode::BAD_REQUEST, "usage", message, hint)
     }
 }
 
@@ -75,9 +76,21 @@ impl From<rekey_store::StoreError> for ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code: `usage`, `unauthorized`, `forbidden`, `not_found`,
+    /// `conflict`, `too_many_requests`, `method_not_allowed`, `uri_too_long`, …
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "code": self.code, "message": self.message, "hint": self.hint });
+        let body = ErrorBody { code: self.code.into(), message: self.message, hint: self.hint };
         (self.status, Json(body)).into_response()
     }
 }

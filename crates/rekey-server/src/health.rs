@@ -1,26 +1,34 @@
 //! `/healthz` (the process answers), `/readyz` (vault unlocked, store reachable, not stopping)
 //! and `/metrics` (Prometheus text format).
 
-use crate::{auth, error::ApiError, AppState};
+use crate::{error::ApiError, AppState};
 use axum::{
     extract::State,
-    http::{header::AUTHORIZATION, HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
-    Json, Router,
+    Json,
 };
 use rekey_store::AccountFilter;
 use serde_json::json;
 use std::{fmt::Write, sync::atomic::Ordering};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
-        .with_state(state)
+/// The health and metrics routes (documented in the OpenAPI document; not behind the API's
+/// guard: the probes answer anyone, `/metrics` checks its token itself).
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(ready)).routes(routes!(metrics))
 }
 
+/// The process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()),
+    responses((status = 200, description = "Alive")))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The vault is unlocked, the store reachable and the server not stopping.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
+    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
 async fn ready(State(s): State<AppState>) -> Response {
     if s.engine.stopping() {
         return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "stopping" }))).into_response();
@@ -35,11 +43,22 @@ async fn ready(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+/// Prometheus metrics. They name every account of every folder, so they take a token not
+/// confined to folders (any role), unless `public_metrics` is set.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+        (status = 403, description = "A token confined to folders", body = crate::error::ErrorBody)))]
+async fn metrics(State(s): State<AppState>, req: axum::extract::Request) -> Response {
     if !s.config.public_metrics {
-        let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        if auth::authenticate(&s.engine, bearer.map(str::trim)).await.is_err() {
-            return ApiError::unauthorized("/metrics needs a token (or public_metrics = true)").into_response();
+        let source = crate::throttle::source(req.extensions());
+        match crate::throttle::authenticate(&s, source, req.headers()).await {
+            Err(refused) => return refused,
+            Ok(caller) if caller.scoped() => {
+                return ApiError::forbidden("/metrics spans every folder; this token is confined to some")
+                    .into_response()
+            }
+            Ok(_) => {}
         }
     }
     match render(&s).await {

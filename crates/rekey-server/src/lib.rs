@@ -13,8 +13,10 @@ mod console;
 pub mod error;
 pub mod export;
 mod health;
+pub mod http;
 pub mod notify;
 pub mod scheduler;
+mod throttle;
 mod tls;
 
 pub use config::{Config, ConfigError, Overrides};
@@ -46,8 +48,12 @@ pub struct Shared {
     pub exports: Arc<export::ExportStats>,
     /// Notifications sent and failed.
     pub notifications: Arc<notify::NotifyStats>,
+    /// Failed authentication, per source (throttling and aggregated audit).
+    pub auth_failures: throttle::AuthFailures,
     /// Group commit of the API's audit events.
     audit_writer: audit_log::AuditWriter,
+    /// Set once the task that writes held-back authentication failures runs.
+    failure_flusher: std::sync::OnceLock<()>,
 }
 
 /// The handlers' state.
@@ -58,38 +64,47 @@ impl Shared {
     pub fn new(engine: Arc<Engine>, config: Config) -> AppState {
         Arc::new(Self {
             engine,
-            config,
             heartbeat_failures: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             tick_failures: AtomicU64::new(0),
             exports: Arc::default(),
             notifications: Arc::default(),
+            auth_failures: throttle::AuthFailures::new(&config.auth),
             audit_writer: audit_log::AuditWriter::default(),
+            failure_flusher: std::sync::OnceLock::new(),
+            config,
         })
     }
 
     pub(crate) fn count_heartbeat_failures(&self, n: usize) {
         self.heartbeat_failures.fetch_add(n as u64, Ordering::Relaxed);
     }
+
+    /// Writes the authentication failures held back for aggregation (at shutdown; tests).
+    pub async fn flush_auth_failures(self: &Arc<Self>) {
+        throttle::flush(self, true).await;
+    }
 }
 
-/// The whole HTTP surface: API, OpenAPI document, health and metrics.
+/// The whole HTTP surface: API, OpenAPI document, health and metrics, the console. Every
+/// route but the console's files and `/openapi.json` itself is declared in the OpenAPI
+/// document (the in-process tests check each against the roles × folders matrix).
 pub fn app(state: AppState) -> Router {
     let (api, doc) = api::router(state.clone());
     let doc = Arc::new(doc);
     Router::new()
         .merge(api)
-        .merge(health::router(state.clone()))
         .merge(if state.config.console { console::router() } else { Router::new() })
         .route("/openapi.json", axum::routing::get(move || std::future::ready(axum::Json((*doc).clone()))))
         .fallback(|| async {
-            error::ApiError {
-                status: axum::http::StatusCode::NOT_FOUND,
-                code: "not_found",
-                message: "no such route".into(),
-                hint: Some("/openapi.json lists the API; the web console is at /ui/".into()),
-            }
+            error::ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route",
+                "/openapi.json lists the API; the web console is at /ui/",
+            )
         })
+        .layer(axum::middleware::from_fn_with_state(state, http::policy))
 }
 
 /// Runs the server until `shutdown` resolves (SIGTERM/ctrl-c in the binary), then stops the
@@ -148,7 +163,7 @@ pub async fn serve(state: AppState, shutdown: impl Future<Output = ()> + Send + 
         engine.request_stop();
         let _ = stop_tx.send(true);
     };
-    let router = app(state);
+    let router = app(state.clone());
     let served = match tls {
         Some(acceptor) => {
             let listener = tls::TlsListener::new(listener, acceptor);
@@ -159,6 +174,7 @@ pub async fn serve(state: AppState, shutdown: impl Future<Output = ()> + Send + 
     for task in background {
         let _ = task.await;
     }
+    state.flush_auth_failures().await;
     served.map_err(|e| ConfigError { message: format!("the server failed: {e}"), hint: String::new() })?;
     eprintln!("rekey serve: stopped");
     Ok(())

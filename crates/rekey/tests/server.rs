@@ -1,7 +1,7 @@
-//! `rekey serve` end to end (real binary, moto with authentication on): every documented
-//! operation is routed and guarded (401 without a token), roles and folders give 403, the
-//! check-out workflow kills the password that was seen, and no secret reaches the server's
-//! log or the audit log.
+//! `rekey serve` end to end (real binary, moto with authentication on): the check-out workflow
+//! kills the password that was seen, and no secret reaches the server's log or the audit log;
+//! HTTPS; two nodes on one PostgreSQL vault; the console. Roles, folders and every endpoint are
+//! tested in-process (crates/rekey-server/tests/api.rs).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -39,83 +39,6 @@ fn token(sb: &Sandbox, role: &str, folders: &[&str]) -> String {
 
 fn id_of(sb: &Sandbox, account: &str) -> String {
     sb.json(&["account", "show", account])["id"].as_str().unwrap().to_owned()
-}
-
-#[test]
-fn documented_routes_are_guarded_and_roles_and_folders_are_enforced() {
-    let w = world();
-    let admin = token(&w.sb, "admin", &[]);
-    let operator = token(&w.sb, "operator", &["ops"]);
-    let elsewhere = token(&w.sb, "operator", &["finance"]);
-    let auditor = token(&w.sb, "auditor", &[]);
-    let server = Server::start(&w.sb, &[("REKEY_SCHEDULER_ENABLED", "false")]);
-    let svc = id_of(&w.sb, "p/svc/access-key");
-
-    // The document and the router agree: every documented operation answers 401 without a
-    // token (404 or 405 would mean it is not routed), and an undocumented path is 404.
-    let (status, doc) = server.json("GET", "/openapi.json", None, None);
-    assert_eq!(status, 200);
-    let paths = doc["paths"].as_object().unwrap();
-    let mut operations = 0;
-    for (path, methods) in paths {
-        for method in methods.as_object().unwrap().keys() {
-            let concrete = path.replace("{account}", &svc).replace("{name}", "p").replace("{id}", "rot_0");
-            let (status, body) = server.json(&method.to_uppercase(), &concrete, None, None);
-            assert_eq!(status, 401, "{method} {path} without a token: {body}");
-            assert_eq!(body["code"], "unauthorized");
-            operations += 1;
-        }
-    }
-    assert!(operations >= 16, "the document lists every operation ({operations})");
-    assert_eq!(server.call("GET", "/api/v1/nothing-here", Some(&admin), None).0, 404);
-    let (status, _) = server.call(
-        "GET",
-        "/api/v1/accounts",
-        Some("rk_000000000000_0000000000000000000000000000000000000000000000000000000000000000"),
-        None,
-    );
-    assert_eq!(status, 401, "a made-up token");
-
-    let cases: Vec<(&str, String, &str, u16)> = vec![
-        ("GET", "/api/v1/accounts".into(), auditor.as_str(), 200),
-        ("POST", format!("/api/v1/accounts/{svc}/reveal"), auditor.as_str(), 403),
-        ("POST", format!("/api/v1/accounts/{svc}/rotate?dry_run=true"), auditor.as_str(), 403),
-        ("POST", format!("/api/v1/accounts/{svc}/reveal"), operator.as_str(), 403),
-        ("GET", "/api/v1/audit".into(), operator.as_str(), 403),
-        ("GET", "/api/v1/audit/verify".into(), auditor.as_str(), 200),
-        ("POST", format!("/api/v1/accounts/{svc}/rollback"), operator.as_str(), 403),
-        ("POST", "/api/v1/providers/p/discover".into(), operator.as_str(), 403),
-        ("GET", format!("/api/v1/accounts/{svc}"), elsewhere.as_str(), 403),
-        ("POST", format!("/api/v1/accounts/{svc}/heartbeat"), elsewhere.as_str(), 403),
-        ("GET", format!("/api/v1/accounts/{svc}"), operator.as_str(), 200),
-        ("POST", format!("/api/v1/accounts/{svc}/heartbeat"), operator.as_str(), 200),
-        ("POST", format!("/api/v1/accounts/{svc}/rotate?dry_run=true"), operator.as_str(), 200),
-        ("GET", "/api/v1/providers/p".into(), auditor.as_str(), 200),
-        ("GET", "/metrics".into(), auditor.as_str(), 200),
-    ];
-    for (method, path, tok, want) in &cases {
-        let (status, body) = server.call(method, path, Some(tok), None);
-        assert_eq!(status, *want, "{method} {path}: {body}");
-    }
-    let (_, listed) = server.json("GET", "/api/v1/accounts", Some(&elsewhere), None);
-    assert_eq!(listed, Value::Array(vec![]), "a token confined elsewhere sees no account");
-    let (status, revealed) = server.json("POST", &format!("/api/v1/accounts/{svc}/reveal"), Some(&admin), None);
-    assert_eq!((status, revealed["secret"].as_str()), (200, Some(w.seeded.svc.1.as_str())));
-
-    // Every call is audited with the token's id, denials as denied.
-    let events = w.sb.json(&["audit", "list"]);
-    let api: Vec<&Value> = events.as_array().unwrap().iter().filter(|e| e["action"] == "api.request").collect();
-    let auditor_id = &auditor[3..15];
-    assert!(api.iter().any(|e| e["actor"] == format!("token:{auditor_id}") && e["outcome"] == "denied"));
-    assert!(api.iter().any(|e| e["actor"] == "anonymous" && e["outcome"] == "denied"));
-    let reveal = events.as_array().unwrap().iter().find(|e| e["action"] == "account.reveal").unwrap();
-    assert_eq!(reveal["actor"], format!("token:{}", &admin[3..15]));
-
-    // A revoked token stops working at once.
-    w.sb.rekey().args(["token", "revoke", auditor_id]).assert().success();
-    assert_eq!(server.call("GET", "/api/v1/accounts", Some(&auditor), None).0, 401);
-    assert!(!server.log_text().contains(&w.seeded.svc.1), "the revealed secret is not in the server log");
-    assert_eq!(server.terminate().code(), Some(0), "SIGTERM stops the server cleanly");
 }
 
 #[test]

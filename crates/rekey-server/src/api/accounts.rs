@@ -1,26 +1,27 @@
 //! `/api/v1/accounts`: list, show, and the actions on one account. An account is named by its
 //! id or, URL-encoded, as `PROVIDER/USER/KIND`.
 
-use super::{account_for, require};
+use super::{
+    account_for,
+    extract::{Body, Param, Params},
+    require,
+};
 use crate::{
-    auth::{Action, Caller},
+    auth::{Action, Caller, Role},
     config::Config,
-    error::ApiResult,
+    error::{ApiResult, ErrorBody},
     AppState,
 };
-use axum::{
-    extract::{Path, Query, State},
-    Extension, Json,
-};
-use rekey_domain::duration::parse_duration_ms;
-use rekey_engine::RotateOptions;
-use rekey_store::AccountFilter;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::{extract::State, Extension, Json};
+use rekey_domain::{duration::parse_duration_ms, AccountId, CredentialKind, UserName};
+use rekey_engine::{Report as RotationReport, RotateOptions};
+use rekey_store::{Account, AccountFilter, Checkout, Heartbeat};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 /// Filters for the account list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this provider.
     provider: Option<String>,
@@ -30,109 +31,160 @@ pub struct ListQuery {
 
 /// List accounts (those in the token's folders).
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(ListQuery),
-    responses((status = 200, description = "Accounts", body = Value)))]
+    responses((status = 200, description = "Accounts", body = Vec<Account>),
+        (status = 404, description = "No such provider", body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+    Params(q): Params<ListQuery>,
+) -> ApiResult<Json<Vec<Account>>> {
     require(&caller, Action::Read)?;
-    let filter = AccountFilter {
-        provider: q.provider.as_deref().map(str::parse).transpose()?,
-        folder: q.folder.as_deref().map(str::parse).transpose()?,
+    let provider = match q.provider.as_deref() {
+        Some(p) => Some(super::providers::visible(&s, &caller, &p.parse()?).await?.name),
+        None => None,
     };
-    let accounts = caller.visible(s.engine.accounts(&filter).await?);
-    Ok(Json(json!(accounts)))
+    let filter = AccountFilter { provider, folder: q.folder.as_deref().map(str::parse).transpose()? };
+    Ok(Json(caller.visible(s.engine.accounts(&filter).await?)))
 }
 
 /// One account.
 #[utoipa::path(get, path = "/api/v1/accounts/{account}", tag = "accounts",
     params(("account" = String, Path, description = "Account id, or PROVIDER/USER/KIND URL-encoded")),
-    responses((status = 200, description = "The account", body = Value), (status = 404, description = "No such account")))]
+    responses((status = 200, description = "The account", body = Account),
+        (status = 404, description = "No such account in the token's folders", body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(account): Path<String>,
-) -> ApiResult<Json<Value>> {
+    Param(account): Param,
+) -> ApiResult<Json<Account>> {
     let (_, _, account) = account_for(&s, &caller, &account, Action::Read).await?;
-    Ok(Json(json!(account)))
+    Ok(Json(account))
 }
 
-/// The account's current secret (admin only; audited as `account.reveal`).
+/// Options of a reveal.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RevealQuery {
+    /// Reveal a password someone else has checked out (audited as an override).
+    #[serde(default)]
+    force: bool,
+}
+
+/// A revealed secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revealed {
+    /// The account.
+    pub account: AccountId,
+    /// Its credential kind.
+    pub kind: CredentialKind,
+    /// The access key id, for access keys.
+    pub key_id: Option<String>,
+    /// The secret access key or the password.
+    pub secret: String,
+}
+
+/// The account's current secret (admin only; audited as `account.reveal`). A password checked
+/// out by someone else is refused (409) unless `force`.
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/reveal", tag = "accounts",
-    params(("account" = String, Path, description = "Account")),
-    responses((status = 200, description = "The secret", body = Value)))]
+    params(("account" = String, Path, description = "Account"), RevealQuery),
+    responses((status = 200, description = "The secret", body = Revealed),
+        (status = 409, description = "Checked out by someone else", body = ErrorBody)))]
 pub async fn reveal(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(account): Path<String>,
-) -> ApiResult<Json<Value>> {
+    Param(account): Param,
+    Params(q): Params<RevealQuery>,
+) -> ApiResult<Json<Revealed>> {
     let (engine, r, _) = account_for(&s, &caller, &account, Action::Reveal).await?;
-    let (account, secret) = engine.reveal(&r).await?;
-    Ok(Json(json!({
-        "account": account.id, "key_id": account.current_key_id, "kind": account.kind, "secret": secret.expose(),
-    })))
+    let (account, secret) = engine.reveal_with(&r, q.force).await?;
+    Ok(Json(Revealed {
+        account: account.id,
+        kind: account.kind,
+        key_id: account.current_key_id,
+        secret: secret.expose().to_owned(),
+    }))
 }
 
 /// Rotation request options.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct RotateQuery {
     /// Plan only; change nothing.
     #[serde(default)]
     dry_run: bool,
+    /// Rotate a password someone has checked out (audited as an override; their copy stops
+    /// working).
+    #[serde(default)]
+    force: bool,
 }
 
-/// Rotate the account now (or plan it with `dry_run`).
+/// Rotate the account now (or plan it with `dry_run`). A password checked out by someone is
+/// refused (409) unless `force`.
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/rotate", tag = "accounts",
     params(("account" = String, Path, description = "Account"), RotateQuery),
-    responses((status = 200, description = "The rotation's report", body = Value)))]
+    responses((status = 200, description = "The rotation's report", body = RotationReport),
+        (status = 409, description = "Checked out, or another rotation holds the account", body = ErrorBody)))]
 pub async fn rotate(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(account): Path<String>,
-    Query(q): Query<RotateQuery>,
-) -> ApiResult<Json<Value>> {
+    Param(account): Param,
+    Params(q): Params<RotateQuery>,
+) -> ApiResult<Json<RotationReport>> {
     let (engine, _, account) = account_for(&s, &caller, &account, Action::Operate).await?;
-    let opts = RotateOptions::default();
+    let opts = RotateOptions { force_checkout: q.force, ..RotateOptions::default() };
     let report = if q.dry_run { engine.plan(&account, &opts).await? } else { engine.rotate(&account, &opts).await? };
-    Ok(Json(json!(report)))
+    Ok(Json(report))
 }
 
 /// Check that the stored credential still works.
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/heartbeat", tag = "accounts",
     params(("account" = String, Path, description = "Account")),
-    responses((status = 200, description = "The heartbeat", body = Value)))]
+    responses((status = 200, description = "The heartbeat", body = Heartbeat)))]
 pub async fn heartbeat(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(account): Path<String>,
-) -> ApiResult<Json<Value>> {
+    Param(account): Param,
+) -> ApiResult<Json<Heartbeat>> {
     let (engine, _, account) = account_for(&s, &caller, &account, Action::Operate).await?;
     let hb = engine.heartbeat(&account).await;
     if !matches!(&hb, Ok(h) if h.status == "ok") {
         s.count_heartbeat_failures(1);
     }
-    Ok(Json(json!(hb?)))
+    Ok(Json(hb?))
 }
 
 /// Restore the previous access key (admin only).
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/rollback", tag = "accounts",
     params(("account" = String, Path, description = "Account")),
-    responses((status = 200, description = "The account after the rollback", body = Value)))]
+    responses((status = 200, description = "The account after the rollback", body = Account)))]
 pub async fn rollback(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(account): Path<String>,
-) -> ApiResult<Json<Value>> {
+    Param(account): Param,
+) -> ApiResult<Json<Account>> {
     let (engine, r, _) = account_for(&s, &caller, &account, Action::Administer).await?;
-    Ok(Json(json!(engine.rollback(&r).await?)))
+    Ok(Json(engine.rollback(&r).await?))
 }
 
 /// How long a check-out lasts.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CheckoutBody {
     /// e.g. `30m`; the server's `checkout.default_ttl` when absent; at most `24h`.
     ttl: Option<String>,
+}
+
+/// A checked-out password.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckedOut {
+    /// The check-out.
+    pub checkout: Checkout,
+    /// The account.
+    pub account: AccountId,
+    /// Its IAM user.
+    pub user: UserName,
+    /// The console password.
+    pub password: String,
 }
 
 /// Check a console password out: exclusive until check-in or expiry, after which the password
@@ -140,34 +192,41 @@ pub struct CheckoutBody {
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/checkout", tag = "accounts",
     params(("account" = String, Path, description = "A password account")),
     request_body(content = CheckoutBody, description = "Optional"),
-    responses((status = 200, description = "The password and the check-out", body = Value),
-        (status = 409, description = "Checked out by someone else")))]
+    responses((status = 200, description = "The password and the check-out", body = CheckedOut),
+        (status = 409, description = "Checked out by someone else", body = ErrorBody)))]
 pub async fn checkout(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(account): Path<String>,
-    body: Option<Json<CheckoutBody>>,
-) -> ApiResult<Json<Value>> {
+    Param(account): Param,
+    Body(body): Body<CheckoutBody>,
+) -> ApiResult<Json<CheckedOut>> {
     let (engine, r, _) = account_for(&s, &caller, &account, Action::Checkout).await?;
-    let ttl = body.and_then(|Json(b)| b.ttl).unwrap_or_else(|| s.config.checkout.default_ttl.clone());
+    let ttl = body.ttl.unwrap_or_else(|| s.config.checkout.default_ttl.clone());
     let ttl_ms = parse_duration_ms(&ttl)?;
-    let (c, account, password) = engine.checkout(&r, ttl_ms).await?;
-    Ok(Json(json!({
-        "checkout": c, "account": account.id, "user": account.user_name, "password": password.expose(),
-    })))
+    let (checkout, account, password) = engine.checkout(&r, ttl_ms).await?;
+    Ok(Json(CheckedOut { checkout, account: account.id, user: account.user_name, password: password.expose().into() }))
+}
+
+/// A returned check-out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckedIn {
+    /// The check-out, ended.
+    pub checkout: Checkout,
+    /// When the password is rotated.
+    pub rotation: String,
 }
 
 /// Return a check-out; the password is rotated on the next scheduler tick.
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/checkin", tag = "accounts",
     params(("account" = String, Path, description = "A checked-out account")),
-    responses((status = 200, description = "The returned check-out", body = Value)))]
+    responses((status = 200, description = "The returned check-out", body = CheckedIn)))]
 pub async fn checkin(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(account): Path<String>,
-) -> ApiResult<Json<Value>> {
+    Param(account): Param,
+) -> ApiResult<Json<CheckedIn>> {
     let (engine, r, _) = account_for(&s, &caller, &account, Action::Checkout).await?;
-    let c = engine.checkin(&r, caller.role == crate::auth::Role::Admin).await?;
+    let checkout = engine.checkin(&r, caller.role == Role::Admin).await?;
     let next_tick = Config::ms(&s.config.scheduler.interval);
-    Ok(Json(json!({ "checkout": c, "rotation": format!("within {next_tick} ms (next scheduler tick)") })))
+    Ok(Json(CheckedIn { checkout, rotation: format!("within {next_tick} ms (next scheduler tick)") }))
 }

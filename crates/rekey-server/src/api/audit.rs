@@ -1,84 +1,87 @@
-//! Compliance reports and the audit log (admin and auditor; tokens not confined to folders).
+//! Compliance reports and the audit log (admin and auditor tokens not confined to folders).
 
-use super::{require, require_unscoped};
+use super::{
+    extract::{in_range, Params},
+    require_unscoped,
+};
 use crate::{
     auth::{Action, Caller},
-    error::ApiResult,
+    error::{ApiResult, ErrorBody},
     AppState,
 };
-use axum::{
-    extract::{Query, State},
-    Extension, Json,
+use axum::{extract::State, Extension, Json};
+use rekey_engine::{
+    discover::Tags,
+    report::{Compliance, ReportOptions},
+    ChainReport,
 };
-use rekey_engine::{discover::Tags, report::ReportOptions};
+use rekey_store::AuditRecord;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use utoipa::IntoParams;
 
 /// Which providers to report on.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     /// One provider; all when absent.
     provider: Option<String>,
-    /// Credentials older than this many days are overdue (default 90).
+    /// Credentials older than this many days are overdue, 1 to 3650 (default 90).
     max_age_days: Option<i64>,
-    /// Credentials unused for this many days are flagged (default 90).
+    /// Credentials unused for this many days are flagged, 1 to 3650 (default 90).
     unused_days: Option<i64>,
 }
 
 /// The compliance report (CIS 1.12/1.14 style) over every IAM user of the providers.
 #[utoipa::path(get, path = "/api/v1/reports/compliance", tag = "audit", params(ReportQuery),
-    responses((status = 200, description = "The report", body = Value)))]
+    responses((status = 200, description = "The report", body = Compliance),
+        (status = 400, description = "A parameter out of range", body = ErrorBody)))]
 pub async fn compliance(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Query(q): Query<ReportQuery>,
-) -> ApiResult<Json<Value>> {
-    require(&caller, Action::Audit)?;
-    require_unscoped(&caller, "a compliance report")?;
+    Params(q): Params<ReportQuery>,
+) -> ApiResult<Json<Compliance>> {
+    require_unscoped(&caller, Action::Audit, "a compliance report")?;
+    let days = |name: &str, d: Option<i64>| in_range(name, d.unwrap_or(90), 1..=3650).map(chrono::Duration::days);
+    let opts =
+        ReportOptions { max_age: days("max_age_days", q.max_age_days)?, unused: days("unused_days", q.unused_days)? };
     let providers = match q.provider {
-        Some(p) => vec![p.parse()?],
+        Some(p) => vec![s.engine.provider(&p.parse()?).await?.name],
         None => s.engine.providers().await?.into_iter().map(|p| p.name).collect(),
     };
-    let days = |d: Option<i64>| chrono::Duration::days(d.unwrap_or(90).clamp(1, 3650));
-    let opts = ReportOptions { max_age: days(q.max_age_days), unused: days(q.unused_days) };
     let engine = s.engine.acting_as(caller.actor());
-    let report = super::detached(engine, move |e| {
-        Box::pin(async move { e.compliance(&providers, &opts, &Tags::default()).await })
-    })
-    .await?;
-    Ok(Json(json!(report)))
+    Ok(Json(engine.compliance(&providers, &opts, &Tags::default()).await?))
 }
 
 /// A page of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct EventsQuery {
-    /// Events after this sequence number (default 0).
+    /// Events after this sequence number, 0 or more (default 0).
     after: Option<i64>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many, 1 to 1000 (default 100).
     limit: Option<i64>,
 }
 
 /// Audit events in chain order.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(EventsQuery),
-    responses((status = 200, description = "Events", body = Value)))]
+    responses((status = 200, description = "Events", body = Vec<AuditRecord>),
+        (status = 400, description = "A parameter out of range", body = ErrorBody)))]
 pub async fn events(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Query(q): Query<EventsQuery>,
-) -> ApiResult<Json<Value>> {
-    require(&caller, Action::Audit)?;
-    require_unscoped(&caller, "the audit log")?;
-    let page = s.engine.store().audit_page(q.after.unwrap_or(0), q.limit.unwrap_or(100).clamp(1, 1000)).await?;
-    Ok(Json(json!(page)))
+    Params(q): Params<EventsQuery>,
+) -> ApiResult<Json<Vec<AuditRecord>>> {
+    require_unscoped(&caller, Action::Audit, "the audit log")?;
+    let after = in_range("after", q.after.unwrap_or(0), 0..=i64::MAX)?;
+    let limit = in_range("limit", q.limit.unwrap_or(100), 1..=1000)?;
+    Ok(Json(s.engine.store().audit_page(after, limit).await?))
 }
 
 /// Verify the audit log's hash chain; 500 with the first broken event if it does not hold.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
-    responses((status = 200, description = "The chain is intact", body = Value),
-        (status = 500, description = "The first broken link")))]
-pub async fn verify(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<Json<Value>> {
-    require(&caller, Action::Audit)?;
-    require_unscoped(&caller, "the audit log")?;
-    Ok(Json(json!(s.engine.verify_audit().await?)))
+    responses((status = 200, description = "The chain is intact", body = ChainReport),
+        (status = 500, description = "The first broken link", body = ErrorBody)))]
+pub async fn verify(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<Json<ChainReport>> {
+    require_unscoped(&caller, Action::Audit, "the audit log")?;
+    Ok(Json(s.engine.verify_audit().await?))
 }

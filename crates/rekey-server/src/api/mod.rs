@@ -8,11 +8,12 @@
 
 mod accounts;
 mod audit;
+pub(crate) mod extract;
 mod providers;
 mod rotations;
 
 use crate::{
-    auth::{self, Action, Caller, Rejected},
+    auth::{Action, Caller},
     error::{ApiError, ApiResult},
     AppState,
 };
@@ -20,7 +21,7 @@ use axum::{
     extract::{MatchedPath, Request, State},
     http::header::AUTHORIZATION,
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
     Router,
 };
 use rekey_engine::{AccountRef, Engine};
@@ -42,6 +43,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "accounts", description = "Managed credentials"),
         (name = "rotations", description = "The rotation journal"),
         (name = "audit", description = "Reports and the audit log"),
+        (name = "health", description = "Probes and metrics"),
     )
 )]
 struct ApiDoc;
@@ -60,7 +62,8 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The API routes (guarded) and their OpenAPI document.
+/// Every route but the console's static files, and the OpenAPI document generated from the
+/// same declarations: API operations behind [`guard`], health and metrics beside them.
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(providers::list))
@@ -80,6 +83,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::events))
         .routes(routes!(audit::verify))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .merge(crate::health::routes())
         .with_state(state)
         .split_for_parts();
     (router, doc)
@@ -90,31 +94,21 @@ async fn guard(State(s): State<AppState>, mut req: Request, next: Next) -> Respo
     let route =
         req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().into());
     let method = req.method().to_string();
-    let bearer = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let (caller, response) = match auth::authenticate(&s.engine, bearer.map(str::trim)).await {
-        Ok(caller) => {
-            req.extensions_mut().insert(caller.clone());
-            (Some(caller), next.run(req).await)
-        }
-        Err(why) => {
-            let message = match &why {
-                Rejected::Missing => "no API token",
-                Rejected::Invalid(_) => "the API token is not valid",
-                Rejected::Revoked(_) => "the API token was revoked",
-                Rejected::Expired(_) => "the API token has expired",
-            };
-            let actor = match &why {
-                Rejected::Invalid(Some(id)) | Rejected::Revoked(id) | Rejected::Expired(id) => format!("token:{id}"),
-                _ => "anonymous".into(),
-            };
-            audit(&s, &actor, &method, &route, 401).await;
-            return ApiError::unauthorized(message).into_response();
-        }
+    let source = crate::throttle::source(req.extensions());
+    let caller = match crate::throttle::authenticate(&s, source, req.headers()).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
     };
-    if let Some(c) = caller {
-        audit(&s, &c.actor(), &method, &route, response.status().as_u16()).await;
-    }
+    req.extensions_mut().insert(caller.clone());
+    let response = next.run(req).await;
+    audit(&s, &caller.actor(), &method, &route, response.status().as_u16()).await;
     response
+}
+
+/// The bearer token of a request, if it sends one.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(str::trim)
 }
 
 async fn audit(s: &AppState, actor: &str, method: &str, route: &str, status: u16) {
@@ -136,8 +130,10 @@ pub(crate) fn require(caller: &Caller, action: Action) -> ApiResult<()> {
     Err(ApiError::forbidden(format!("role {} may not {}", caller.role, describe(action))))
 }
 
-/// 403 unless the caller is confined to no folder (for views that span every folder).
-pub(crate) fn require_unscoped(caller: &Caller, what: &str) -> ApiResult<()> {
+/// 403 unless the caller's role allows `action` and it is confined to no folder (for views
+/// that span every folder: discovery, reports, the audit log, metrics).
+pub(crate) fn require_unscoped(caller: &Caller, action: Action, what: &str) -> ApiResult<()> {
+    require(caller, action)?;
     if caller.scoped() {
         return Err(ApiError::forbidden(format!("{what} spans every folder; this token is confined to some")));
     }
@@ -156,7 +152,8 @@ fn describe(action: Action) -> &'static str {
 }
 
 /// The account named in the path, once role and folder allow `action` on it; with an engine
-/// acting as the caller.
+/// acting as the caller. An account outside the caller's folders is "not found", exactly as
+/// one that does not exist, so a token cannot learn what exists in other folders.
 pub(crate) async fn account_for(
     s: &AppState,
     caller: &Caller,
@@ -168,24 +165,11 @@ pub(crate) async fn account_for(
     let engine = s.engine.acting_as(caller.actor());
     let account = engine.account(&r).await?;
     if !caller.sees(account.folder.as_ref()) {
-        return Err(ApiError::forbidden(format!("account {} is outside this token's folders", account.id)));
+        return Err(rekey_engine::Error::NotFound {
+            what: format!("account {r}"),
+            hint: "`rekey account list` shows the accounts".into(),
+        }
+        .into());
     }
     Ok((engine, AccountRef::Id(account.id.clone()), account))
-}
-
-/// Runs `work` on a blocking thread with its own borrow of `engine`. Discovery and reports
-/// hold futures the compiler cannot prove `Send` for every lifetime (a known limitation with
-/// higher-ranked lifetimes), which axum handlers must be; this sidesteps it.
-pub(crate) async fn detached<T, F>(engine: Engine, work: F) -> ApiResult<T>
-where
-    T: Send + 'static,
-    F: for<'a> FnOnce(&'a Engine) -> std::pin::Pin<Box<dyn std::future::Future<Output = rekey_engine::Result<T>> + 'a>>
-        + Send
-        + 'static,
-{
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || handle.block_on(work(&engine)))
-        .await
-        .map_err(|e| ApiError::from(rekey_engine::Error::Internal(format!("worker failed: {e}"))))?
-        .map_err(ApiError::from)
 }

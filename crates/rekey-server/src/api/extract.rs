@@ -1,0 +1,98 @@
+//! Request extractors that answer bad input in the API's error shape: a JSON body ([`Body`]),
+//! the query string ([`Params`]) and path parameters ([`Param`]). Axum's own extractors answer
+//! in plain text (and a wrongly typed body as 422); these answer 400 `usage` (415 for a body
+//! that is not JSON) with the parser's message and a hint. The structs they fill refuse unknown
+//! fields, so a misspelt option is an error instead of being ignored.
+
+use crate::error::ApiError;
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Path, Query, Request},
+    http::{header::CONTENT_TYPE, request::Parts, StatusCode},
+};
+use serde::de::DeserializeOwned;
+
+/// A JSON request body; an empty body is `T::default()` (every body the API takes is optional).
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(is_json);
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "usage" };
+            ApiError::new(e.status(), code, e.body_text(), "send a JSON body of at most 2 MiB")
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        if json != Some(true) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the request body is not declared as JSON",
+                "send Content-Type: application/json",
+            ));
+        }
+        serde_json::from_slice(&bytes).map(Self).map_err(|e| {
+            ApiError::bad_request(
+                format!("invalid JSON body: {e}"),
+                "see the operation's request body in /openapi.json (unknown fields are refused)",
+            )
+        })
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+/// The query string, parsed into `T` (which refuses unknown parameters).
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(q) = Query::<T>::from_request_parts(parts, state).await.map_err(|e| {
+            let why = e.body_text();
+            let why = why.strip_prefix("Failed to deserialize query string: ").unwrap_or(&why);
+            ApiError::bad_request(
+                format!("invalid query string: {why}"),
+                "see the operation's parameters in /openapi.json (unknown parameters are refused)",
+            )
+        })?;
+        Ok(Self(q))
+    }
+}
+
+/// One path parameter, as text.
+#[derive(Debug)]
+pub struct Param(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Param {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(p) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text()), "URL-encode the name"))?;
+        Ok(Self(p))
+    }
+}
+
+/// `value`, or 400 naming `name` and the range it must be in (out-of-range values are refused,
+/// not clamped).
+pub fn in_range(name: &str, value: i64, range: std::ops::RangeInclusive<i64>) -> Result<i64, ApiError> {
+    if range.contains(&value) {
+        return Ok(value);
+    }
+    Err(ApiError::bad_request(
+        format!("{name}={value} is out of range"),
+        format!("use a whole number from {} to {}", range.start(), range.end()),
+    ))
+}

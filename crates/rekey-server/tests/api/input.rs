@@ -1,0 +1,128 @@
+//! Bad input to the API: every 4xx is `{code, message, hint}` JSON with the status of its
+//! class; unknown fields and parameters are refused; out-of-range values are refused, not
+//! clamped.
+
+use crate::world::{assert_error, World};
+use axum::{body::Body, http::Request};
+use std::net::SocketAddr;
+
+const SOURCE: ([u8; 4], u16) = ([10, 9, 9, 9], 1);
+
+#[tokio::test]
+async fn bad_json_bodies_are_400_with_the_parsers_message() {
+    let w = World::new().await;
+    let admin = w.token("admin");
+    let checkout = format!("/api/v1/accounts/{}/checkout", w.alice.id);
+    for (body, says) in [
+        ("{", "EOF"),
+        ("[1, 2]", "invalid type"),
+        (r#"{"ttl": 5}"#, "invalid type"),
+        (r#"{"ttl": "1h", "tll": "2h"}"#, "unknown field `tll`"),
+        ("null", "invalid type"),
+    ] {
+        let a = w.call("POST", &checkout, Some(admin), Some(body)).await;
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+        assert_error(&a, "usage", body);
+        assert!(a.body["message"].as_str().unwrap().contains(says), "{body}: {}", a.body);
+    }
+    let discover = "/api/v1/providers/p/discover";
+    let a = w.call("POST", discover, Some(admin), Some(r#"{"per_user": true, "fast": true}"#)).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body["message"].as_str().unwrap().contains("unknown field `fast`"), "{}", a.body);
+    // Nothing was checked out by the refused requests.
+    assert!(w.engine.store().open_checkout_of(&w.alice.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_declared_json_is_415() {
+    let w = World::new().await;
+    let req = Request::post(format!("/api/v1/accounts/{}/checkout", w.alice.id))
+        .header("authorization", format!("Bearer {}", w.token("admin")))
+        .header("content-type", "text/plain")
+        .body(Body::from(r#"{"ttl": "1h"}"#))
+        .unwrap();
+    let a = w.send(SocketAddr::from(SOURCE), req).await;
+    assert_eq!(a.status, 415, "{}", a.body);
+    assert_error(&a, "unsupported_media_type", "text/plain");
+    let big = format!(r#"{{"ttl": "{}"}}"#, "1".repeat(3 << 20));
+    let a =
+        w.call("POST", &format!("/api/v1/accounts/{}/checkout", w.alice.id), Some(w.token("admin")), Some(&big)).await;
+    assert_eq!(a.status, 413, "a body over 2 MiB");
+    assert_error(&a, "payload_too_large", "3 MiB body");
+}
+
+#[tokio::test]
+async fn bad_query_values_are_refused_not_clamped() {
+    let w = World::new().await;
+    let admin = w.token("admin");
+    for uri in [
+        "/api/v1/rotations?limit=-1",
+        "/api/v1/rotations?limit=0",
+        "/api/v1/rotations?limit=1e9",
+        "/api/v1/rotations?limit=1000000000",
+        "/api/v1/rotations?limit=99999999999999999999",
+        "/api/v1/rotations?limit=ten",
+        "/api/v1/rotations?open=maybe",
+        "/api/v1/rotations?limt=5",
+        "/api/v1/audit?limit=1001",
+        "/api/v1/audit?after=-5",
+        "/api/v1/reports/compliance?max_age_days=-1",
+        "/api/v1/reports/compliance?unused_days=4000",
+        "/api/v1/reports/compliance?max_age_days=",
+        "/api/v1/accounts?colour=red",
+        "/api/v1/accounts?provider=bad%20name",
+        "/api/v1/accounts?folder=../etc",
+    ] {
+        let a = w.call("GET", uri, Some(admin), None).await;
+        assert_eq!(a.status, 400, "{uri}: {}", a.body);
+        assert_error(&a, "usage", uri);
+    }
+    let a = w.call("GET", "/api/v1/rotations?limit=-1", Some(admin), None).await;
+    assert!(a.body["message"].as_str().unwrap().contains("limit=-1"), "{}", a.body);
+    assert!(a.body["hint"].as_str().unwrap().contains("1 to 10000"), "{}", a.body);
+    let a = w.call("GET", "/api/v1/rotations?limit=1", Some(admin), None).await;
+    assert_eq!((a.status.as_u16(), a.body.as_array().map(Vec::len)), (200, Some(1)), "in range: {}", a.body);
+    for (uri, flag) in [(format!("/api/v1/accounts/{}/rotate?dry_run=true&dryrun=1", w.svc.id), "dryrun")] {
+        let a = w.call("POST", &uri, Some(admin), None).await;
+        assert_eq!(a.status, 400, "{uri}: {}", a.body);
+        assert!(a.body["message"].as_str().unwrap().contains(flag), "{}", a.body);
+    }
+}
+
+#[tokio::test]
+async fn bad_path_values_are_400_and_unknown_objects_404() {
+    let w = World::new().await;
+    let admin = w.token("admin");
+    for uri in ["/api/v1/accounts/a%2Fb", "/api/v1/accounts/NOT-AN-ID", "/api/v1/providers/-x", "/api/v1/accounts/%FF"]
+    {
+        let a = w.call("GET", uri, Some(admin), None).await;
+        assert_eq!(a.status, 400, "{uri}: {}", a.body);
+        assert_error(&a, "usage", uri);
+    }
+    for uri in ["/api/v1/accounts/zzzzzzzz", "/api/v1/providers/nosuch", "/api/v1/rotations/rot_x", "/nothing"] {
+        let a = w.call("GET", uri, Some(admin), None).await;
+        assert_eq!(a.status, 404, "{uri}: {}", a.body);
+        assert_error(&a, "not_found", uri);
+    }
+}
+
+#[tokio::test]
+async fn wrong_methods_are_405_and_long_uris_414_with_a_body() {
+    let w = World::new().await;
+    let admin = w.token("admin");
+    for (method, uri) in [
+        ("DELETE", "/api/v1/accounts".to_owned()),
+        ("GET", format!("/api/v1/accounts/{}/reveal", w.svc.id)),
+        ("PUT", "/healthz".to_owned()),
+        ("POST", "/openapi.json".to_owned()),
+    ] {
+        let a = w.call(method, &uri, Some(admin), None).await;
+        assert_eq!(a.status, 405, "{method} {uri}: {}", a.body);
+        assert_error(&a, "method_not_allowed", &uri);
+        assert!(a.headers.contains_key("allow"), "{method} {uri}: the Allow header is kept");
+    }
+    let long = format!("/api/v1/accounts?folder={}", "a".repeat(rekey_server::http::MAX_URI));
+    let a = w.call("GET", &long, Some(admin), None).await;
+    assert_eq!(a.status, 414, "{}", a.body);
+    assert_error(&a, "uri_too_long", "a long URI");
+}
