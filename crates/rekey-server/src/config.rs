@@ -334,13 +334,17 @@ pub(crate) fn webhook(
     key_env: Option<&String>,
     key_file: Option<&String>,
     timeout: Option<&String>,
-) -> Result<rekey_engine::webhook::Webhook, ConfigError> {
+) -> Result<rekey_engine::delivery::webhook::Webhook, ConfigError> {
     let invalid = |e: rekey_domain::ValidationError| bad(format!("{what}: {}", e.problem), e.hint);
     rekey_domain::webhook::validate_url(url, "url").map_err(invalid)?;
     let key =
         rekey_domain::webhook::KeySource::from_parts(key_env.cloned(), key_file.cloned(), "key").map_err(invalid)?;
     let timeout = Config::positive_ms(&format!("{what}.timeout"), timeout.map_or("10s", String::as_str))?;
-    Ok(rekey_engine::webhook::Webhook { url: url.to_owned(), key, timeout: std::time::Duration::from_millis(timeout) })
+    Ok(rekey_engine::delivery::webhook::Webhook {
+        url: url.to_owned(),
+        key,
+        timeout: std::time::Duration::from_millis(timeout),
+    })
 }
 
 /// Where the file alone first fails to deserialize, as ` in PATH at line L, column C`, with

@@ -9,7 +9,7 @@
 //! vault do not send events twice.
 
 use crate::config::{bad, Config, ConfigError, ExportConfig};
-use rekey_engine::{webhook::Webhook, Engine, Result};
+use rekey_engine::{delivery::webhook::Webhook, Engine, Result};
 use rekey_store::AuditRecord;
 use std::{
     collections::BTreeMap,

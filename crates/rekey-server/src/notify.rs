@@ -9,7 +9,7 @@
 //! `overdue_every`; the time of the last digest is stored too. One node at a time notifies.
 
 use crate::config::{bad, Config, ConfigError, NotifyConfig};
-use rekey_engine::{webhook::Webhook, Engine, Result};
+use rekey_engine::{delivery::webhook::Webhook, Engine, Result};
 use rekey_store::{Account, AuditRecord};
 use serde_json::{json, Value};
 use std::{

@@ -3,7 +3,7 @@
 //! previous key. Every step re-reads IAM and can be repeated after a crash.
 
 use super::{Run, Step};
-use crate::{accounts::OWNERSHIP_TAG_VALUE, failpoint::crash_point, sink, Error, Result};
+use crate::{accounts::OWNERSHIP_TAG_VALUE, delivery, failpoint::crash_point, Error, Result};
 use rekey_aws::{AccessKeyMeta, AwsError, AwsErrorClass, IamUser};
 use rekey_domain::{CredentialKind, Phase, PreviousKeyPolicy, SecretState};
 use rekey_store::{JournalWrite, Origin, ProviderAuth};
@@ -135,7 +135,7 @@ impl Run<'_> {
         // A target that cannot work (a webhook whose signing key is missing) would abort the
         // rotation after the key was created: refuse before.
         for t in &self.settings.targets {
-            let sink = sink::sink_for(t);
+            let sink = delivery::sink_for(t);
             if let Err(e) = sink.ready() {
                 let why = format!("delivery to {} cannot work: {e}", sink.describe());
                 return self.aborted(why, JournalWrite::default()).await;
@@ -367,9 +367,9 @@ impl Run<'_> {
                 if self.facts.acks.contains(&i) {
                     continue;
                 }
-                let s = sink::sink_for(t);
+                let s = delivery::sink_for(t);
                 let account = super::reference(&self.account);
-                let d = sink::Delivery {
+                let d = delivery::Delivery {
                     account: &account,
                     old_key_id: self.rot.old_key_id.as_deref(),
                     rotation_id: &self.rot.id,
@@ -518,7 +518,7 @@ impl Run<'_> {
         let account = super::reference(&self.account);
         for i in std::mem::take(&mut self.facts.acks) {
             if let Some(t) = self.settings.targets.get(i) {
-                let d = sink::Delivery {
+                let d = delivery::Delivery {
                     account: &account,
                     old_key_id: self.rot.new_key_id.as_deref(),
                     rotation_id: &self.rot.id,
@@ -527,7 +527,7 @@ impl Run<'_> {
                     secret: &secret,
                     clock: &*self.engine.clock,
                 };
-                if let Err(e) = sink::sink_for(t).deliver(&d).await {
+                if let Err(e) = delivery::sink_for(t).deliver(&d).await {
                     tracing::error!(error = %e, "could not restore the previous secret to a delivery target");
                 }
             }

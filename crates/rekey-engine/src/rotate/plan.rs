@@ -103,7 +103,7 @@ pub(super) async fn plan(engine: &Engine, account: &Account, opts: &RotateOption
         v.successes, v.deadline_ms
     ));
     for t in &settings.targets {
-        p.steps.push(format!("deliver to {}", crate::sink::sink_for(t).describe()));
+        p.steps.push(format!("deliver to {}", crate::delivery::sink_for(t).describe()));
     }
     p.steps.push("make the new key current".into());
     if let Some(old) = &account.current_key_id {

@@ -74,8 +74,8 @@ impl Receiver {
 pub fn signed_json(r: &Request) -> serde_json::Value {
     let ts = r.header("x-rekey-timestamp").expect("timestamp header");
     let sig = r.header("x-rekey-signature").expect("signature header");
-    assert!(rekey_engine::webhook::verify(HOOK_KEY.as_bytes(), ts, &r.body, sig), "the signature verifies");
-    assert!(!rekey_engine::webhook::verify(b"another-key-0123456789", ts, &r.body, sig));
+    assert!(rekey_engine::delivery::webhook::verify(HOOK_KEY.as_bytes(), ts, &r.body, sig), "the signature verifies");
+    assert!(!rekey_engine::delivery::webhook::verify(b"another-key-0123456789", ts, &r.body, sig));
     serde_json::from_slice(&r.body).expect("a JSON body")
 }
 

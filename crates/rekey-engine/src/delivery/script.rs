@@ -4,10 +4,8 @@
 //! with JSON on standard output; a non-zero exit, output that is not JSON, or the timeout
 //! fails the delivery (and so aborts the rotation).
 
-use crate::{
-    sink::{Delivery, Sink},
-    Error, Result,
-};
+use super::{Delivery, Sink};
+use crate::{Error, Result};
 use async_trait::async_trait;
 use std::{process::Stdio, time::Duration};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,112 +1,14 @@
-//! Delivery sinks: where a rotation puts a new secret before it becomes current. Each delivery
-//! is idempotent for a rotation id (delivering twice writes the same thing), so recovery can
-//! simply deliver again.
+//! The AWS shared credentials file target: one profile of the file replaced atomically (write
+//! a temporary file beside it, fsync, rename), the previous content kept as `FILE.rekey-backup`.
 
+use super::{Delivery, Sink};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use rekey_crypto::Secret;
-use rekey_domain::Target;
 use std::{
     io::Write,
     path::{Path, PathBuf},
 };
-
-/// One secret to deliver.
-#[derive(Debug)]
-pub struct Delivery<'a> {
-    /// The account, as `PROVIDER/USER/KIND`.
-    pub account: &'a str,
-    /// The key being replaced, if any.
-    pub old_key_id: Option<&'a str>,
-    /// The rotation delivering it.
-    pub rotation_id: &'a str,
-    /// The provider's connection (AWS stores are written in the account of the credential).
-    pub conn: &'a rekey_aws::Conn,
-    /// The access key id (access keys).
-    pub key_id: Option<&'a str>,
-    /// The secret.
-    pub secret: &'a Secret,
-    /// For timestamps (webhook signatures).
-    pub clock: &'a dyn rekey_domain::Clock,
-}
-
-/// A delivery target.
-#[async_trait]
-pub trait Sink: Send + Sync + std::fmt::Debug {
-    /// For messages and the journal.
-    fn describe(&self) -> String;
-    /// Writes the secret; must be idempotent.
-    async fn deliver(&self, d: &Delivery<'_>) -> Result<()>;
-    /// Whether the target can be used at all (checked before a rotation creates anything).
-    fn ready(&self) -> Result<()> {
-        Ok(())
-    }
-}
-
-/// The sink for a configured target.
-pub fn sink_for(target: &Target) -> Box<dyn Sink> {
-    match target {
-        Target::AwsCredentialsFile { path, profile } => {
-            Box::new(CredentialsFile { path: PathBuf::from(path), profile: profile.clone() })
-        }
-        Target::SecretsManager { secret_id } => Box::new(AwsStore::SecretsManager(secret_id.clone())),
-        Target::Ssm { name } => Box::new(AwsStore::Ssm(name.clone())),
-        Target::Script { command, args, timeout_ms } => Box::new(crate::script::Script {
-            command: command.clone(),
-            args: args.clone(),
-            timeout: std::time::Duration::from_millis(*timeout_ms),
-        }),
-        Target::Webhook { url, key_env, key_file, include_secret, timeout_ms } => Box::new(WebhookSink {
-            hook: crate::webhook::Webhook {
-                url: url.clone(),
-                // Validated when the settings were saved; an unusable source fails at send.
-                key: rekey_domain::webhook::KeySource::from_parts(key_env.clone(), key_file.clone(), "webhook target")
-                    .unwrap_or_else(|_| rekey_domain::webhook::KeySource::Env(String::new())),
-                timeout: std::time::Duration::from_millis(*timeout_ms),
-            },
-            include_secret: *include_secret,
-        }),
-    }
-}
-
-/// A signed webhook told of each new credential: account, rotation, new and old key ids, and
-/// the secret only when configured to carry it.
-#[derive(Debug, Clone)]
-pub struct WebhookSink {
-    /// The endpoint.
-    pub hook: crate::webhook::Webhook,
-    /// Put the secret in the body.
-    pub include_secret: bool,
-}
-
-#[async_trait]
-impl Sink for WebhookSink {
-    fn describe(&self) -> String {
-        self.hook.describe()
-    }
-
-    fn ready(&self) -> Result<()> {
-        self.hook.check_key()
-    }
-
-    async fn deliver(&self, d: &Delivery<'_>) -> Result<()> {
-        let mut body = serde_json::json!({
-            "event": "credential.delivered",
-            "account": d.account,
-            "rotation": d.rotation_id,
-            "access_key_id": d.key_id,
-            "old_access_key_id": d.old_key_id,
-        });
-        if self.include_secret {
-            body["secret"] = serde_json::Value::String(d.secret.expose().to_owned());
-        }
-        let body = zeroize::Zeroizing::new(body.to_string());
-        // One delivery id per rotation and key: a redelivery after recovery is recognisably
-        // the same delivery.
-        let id = format!("{}:{}", d.rotation_id, d.key_id.unwrap_or("password"));
-        self.hook.post(d.clock, &id, body.as_bytes()).await
-    }
-}
 
 /// A profile in an AWS shared credentials file, replaced atomically (write a temporary file
 /// beside it, fsync, rename) with the previous content kept as `FILE.rekey-backup`.
@@ -153,41 +55,6 @@ impl CredentialsFile {
             write_private(&backup_path(&self.path), old).map_err(|e| io("backing up", e))?;
         }
         write_private(&self.path, &new).map_err(|e| io("writing", e))
-    }
-}
-
-/// Secrets Manager or SSM Parameter Store, in the credential's own AWS account.
-#[derive(Debug, Clone)]
-pub enum AwsStore {
-    /// A Secrets Manager secret.
-    SecretsManager(String),
-    /// An SSM parameter.
-    Ssm(String),
-}
-
-#[async_trait]
-impl Sink for AwsStore {
-    fn describe(&self) -> String {
-        match self {
-            Self::SecretsManager(id) => format!("secrets-manager {id}"),
-            Self::Ssm(name) => format!("ssm-parameter {name}"),
-        }
-    }
-
-    async fn deliver(&self, d: &Delivery<'_>) -> Result<()> {
-        let value = Secret::new(match d.key_id {
-            Some(k) => serde_json::json!({ "AccessKeyId": k, "SecretAccessKey": d.secret.expose() }).to_string(),
-            None => serde_json::json!({ "Password": d.secret.expose() }).to_string(),
-        });
-        match self {
-            Self::SecretsManager(id) => {
-                // Same token for the same rotation: delivering again is a no-op.
-                let token = format!("rekey-rotation-{}", d.rotation_id);
-                rekey_aws::deliver::secrets_manager_put(d.conn, id, &value, &token).await?;
-            }
-            Self::Ssm(name) => rekey_aws::deliver::ssm_put(d.conn, name, &value).await?,
-        }
-        Ok(())
     }
 }
 

@@ -9,7 +9,9 @@
 //! file at each send, never stored by rekey. Connection failures, timeouts, 429 and 5xx
 //! answers are retried (three attempts in all); other answers fail at once.
 
+use super::{Delivery, Sink};
 use crate::{Error, Result};
+use async_trait::async_trait;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
@@ -107,6 +109,45 @@ impl Webhook {
             let transient = status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS;
             Err((format!("answered {status}"), transient))
         }
+    }
+}
+
+/// A signed webhook told of each new credential: account, rotation, new and old key ids, and
+/// the secret only when configured to carry it.
+#[derive(Debug, Clone)]
+pub struct WebhookSink {
+    /// The endpoint.
+    pub hook: Webhook,
+    /// Put the secret in the body.
+    pub include_secret: bool,
+}
+
+#[async_trait]
+impl Sink for WebhookSink {
+    fn describe(&self) -> String {
+        self.hook.describe()
+    }
+
+    fn ready(&self) -> Result<()> {
+        self.hook.check_key()
+    }
+
+    async fn deliver(&self, d: &Delivery<'_>) -> Result<()> {
+        let mut body = serde_json::json!({
+            "event": "credential.delivered",
+            "account": d.account,
+            "rotation": d.rotation_id,
+            "access_key_id": d.key_id,
+            "old_access_key_id": d.old_key_id,
+        });
+        if self.include_secret {
+            body["secret"] = serde_json::Value::String(d.secret.expose().to_owned());
+        }
+        let body = zeroize::Zeroizing::new(body.to_string());
+        // One delivery id per rotation and key: a redelivery after recovery is recognisably
+        // the same delivery.
+        let id = format!("{}:{}", d.rotation_id, d.key_id.unwrap_or("password"));
+        self.hook.post(d.clock, &id, body.as_bytes()).await
     }
 }
 
