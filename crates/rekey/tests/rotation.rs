@@ -38,12 +38,7 @@ fn current_key(sb: &Sandbox, account: &str) -> (String, String) {
 }
 
 fn iam_keys(moto: &Moto, admin: &(String, String), user: &str) -> Vec<(String, bool)> {
-    let c = iam::client_with(moto, &admin.0, &admin.1);
-    let out = iam::block_on(c.list_access_keys().user_name(user).send()).unwrap();
-    out.access_key_metadata
-        .into_iter()
-        .map(|k| (k.access_key_id.unwrap_or_default(), k.status.map(|s| s.as_str() == "Active").unwrap_or(false)))
-        .collect()
+    iam::keys_of(&iam::client_with(moto, &admin.0, &admin.1), user)
 }
 
 /// Sets the account's lease as another live process (on another host) would hold it.

@@ -189,8 +189,7 @@ fn two_nodes_on_one_postgres_vault_share_the_schedule() {
     let v = sb.json(&["account", "reveal", "p/svc/access-key"]);
     let (current, secret) = (v["access_key_id"].as_str().unwrap(), v["secret"].as_str().unwrap());
     let admin = iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
-    let listed = iam::block_on(admin.list_access_keys().user_name("svc").send()).unwrap();
-    let keys: Vec<String> = listed.access_key_metadata.into_iter().filter_map(|k| k.access_key_id).collect();
+    let keys: Vec<String> = iam::keys_of(&admin, "svc").into_iter().map(|k| k.0).collect();
     assert_eq!(keys, [current], "IAM holds just the vault's key");
     assert!(iam::block_on(iam::client_with(&moto, current, secret).get_user().send()).is_ok());
     sb.rekey().args(["audit", "verify"]).assert().success();

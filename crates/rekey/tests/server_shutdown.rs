@@ -44,8 +44,7 @@ fn sigterm_mid_rotation_stops_at_a_journal_boundary_and_recovery_finishes() {
     };
     assert_ne!(current, seeded.svc.0, "the rotation finished with the new key");
     let admin_iam = iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
-    let listed = iam::block_on(admin_iam.list_access_keys().user_name("svc").send()).unwrap();
-    let keys: Vec<String> = listed.access_key_metadata.into_iter().filter_map(|k| k.access_key_id).collect();
+    let keys: Vec<String> = iam::keys_of(&admin_iam, "svc").into_iter().map(|k| k.0).collect();
     assert!(keys.contains(&current), "the vault's key is in IAM: {keys:?}");
     assert!(keys.iter().all(|k| *k == current || *k == seeded.svc.0), "no key nobody has the secret of: {keys:?}");
     let me = iam::block_on(iam::client_with(&moto, &current, &secret).get_user().send());

@@ -32,8 +32,18 @@ pub fn create_login_profile(moto: &Moto, user: &str, password: &str) {
 
 /// The ids of a user's access keys.
 pub fn key_ids(moto: &Moto, user: &str) -> Vec<String> {
-    let out = block_on(client(moto).list_access_keys().user_name(user).send()).expect("list keys");
-    out.access_key_metadata.into_iter().filter_map(|k| k.access_key_id).collect()
+    keys_of(&client(moto), user).into_iter().map(|k| k.0).collect()
+}
+
+/// A user's access keys, every page: (id, active). IAM (and the model in front of moto) pages
+/// `ListAccessKeys`, so a single call may return only the first key.
+pub fn keys_of(c: &Client, user: &str) -> Vec<(String, bool)> {
+    let pages = block_on(c.list_access_keys().user_name(user).into_paginator().items().send().collect::<Vec<_>>());
+    pages
+        .into_iter()
+        .map(|k| k.expect("list keys"))
+        .map(|k| (k.access_key_id.unwrap_or_default(), k.status.is_some_and(|s| s.as_str() == "Active")))
+        .collect()
 }
 
 /// An admin user with a key, for providers: (id, secret).

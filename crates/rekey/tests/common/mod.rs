@@ -172,8 +172,7 @@ pub fn svc_key_works(moto: &Moto, sb: &Sandbox) -> (String, String) {
 pub fn svc_key_alone_in_iam(moto: &Moto, sb: &Sandbox, seeded: &iam::Seeded) -> (String, String) {
     let (key_id, secret) = svc_key_works(moto, sb);
     let admin = iam::client_with(moto, &seeded.admin.0, &seeded.admin.1);
-    let keys = iam::block_on(admin.list_access_keys().user_name("svc").send()).expect("list keys").access_key_metadata;
-    let ids: Vec<String> = keys.into_iter().filter_map(|k| k.access_key_id).collect();
+    let ids: Vec<String> = iam::keys_of(&admin, "svc").into_iter().map(|k| k.0).collect();
     assert_eq!(ids, vec![key_id.clone()], "IAM holds a key the vault does not have");
     (key_id, secret)
 }
