@@ -40,6 +40,8 @@ pub struct Config {
     pub checkout: CheckoutConfig,
     /// Failed authentication.
     pub auth: AuthConfig,
+    /// Connections and timeouts.
+    pub limits: LimitsConfig,
     /// Audit-log exports to a SIEM (`[[export]]`, any number).
     #[serde(rename = "export")]
     pub exports: Vec<ExportConfig>,
@@ -158,6 +160,38 @@ impl Default for AuthConfig {
     }
 }
 
+/// `[limits]`: what a client may hold of the server (see [`crate::listen`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Open connections at most; more wait in the listen backlog (`REKEY_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// Time a connection has to send a complete request head after it opens or after its
+    /// previous answer (idle keep-alive connections close after it too); also the limit of a
+    /// TLS handshake and of a request body (`REKEY_HEADER_TIMEOUT`).
+    pub header_timeout: String,
+    /// At shutdown, time requests under way get to finish; idle connections close at once
+    /// (`REKEY_SHUTDOWN_GRACE`).
+    pub shutdown_grace: String,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { max_connections: 512, header_timeout: "10s".into(), shutdown_grace: "30s".into() }
+    }
+}
+
+impl LimitsConfig {
+    /// The validated limits.
+    pub fn resolve(&self) -> crate::listen::Limits {
+        crate::listen::Limits {
+            max_connections: self.max_connections,
+            header_timeout: std::time::Duration::from_millis(Config::ms(&self.header_timeout)),
+            shutdown_grace: std::time::Duration::from_millis(Config::ms(&self.shutdown_grace)),
+        }
+    }
+}
+
 /// `[checkout]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -177,6 +211,7 @@ impl Default for Config {
             scheduler: SchedulerConfig::default(),
             checkout: CheckoutConfig::default(),
             auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
             exports: Vec::new(),
             notify: None,
         }
@@ -196,7 +231,7 @@ impl Default for CheckoutConfig {
 }
 
 /// Environment variables and the config keys they set, with the value's type.
-const ENV_KEYS: [(&str, &[&str], Kind); 12] = [
+const ENV_KEYS: [(&str, &[&str], Kind); 15] = [
     ("REKEY_LISTEN", &["listen"], Kind::Text),
     ("REKEY_TLS_CERT", &["tls_cert"], Kind::Text),
     ("REKEY_TLS_KEY", &["tls_key"], Kind::Text),
@@ -209,6 +244,9 @@ const ENV_KEYS: [(&str, &[&str], Kind); 12] = [
     ("REKEY_CHECKOUT_DEFAULT_TTL", &["checkout", "default_ttl"], Kind::Text),
     ("REKEY_AUTH_MAX_FAILURES", &["auth", "max_failures"], Kind::Int),
     ("REKEY_AUTH_FAILURE_WINDOW", &["auth", "failure_window"], Kind::Text),
+    ("REKEY_MAX_CONNECTIONS", &["limits", "max_connections"], Kind::Int),
+    ("REKEY_HEADER_TIMEOUT", &["limits", "header_timeout"], Kind::Text),
+    ("REKEY_SHUTDOWN_GRACE", &["limits", "shutdown_grace"], Kind::Text),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -290,6 +328,13 @@ impl Config {
         if !(1..=10_000).contains(&self.auth.max_failures) {
             return Err(bad("auth.max_failures must be from 1 to 10000", "the default is 10"));
         }
+        if !(1..=100_000).contains(&self.limits.max_connections) {
+            return Err(bad("limits.max_connections must be from 1 to 100000", "the default is 512"));
+        }
+        if Self::positive_ms("limits.header_timeout", &self.limits.header_timeout)? < 100 {
+            return Err(bad("limits.header_timeout must be at least 100ms", "the default is 10s"));
+        }
+        Self::positive_ms("limits.shutdown_grace", &self.limits.shutdown_grace)?;
         if !(1..=64).contains(&self.scheduler.concurrency) {
             return Err(bad("scheduler.concurrency must be from 1 to 64", "the default is 8"));
         }
@@ -435,5 +480,21 @@ mod tests {
         assert!(load("[scheduler]\ninterval = \"0s\"", &[]).is_err());
         assert!(load("", &[("REKEY_PUBLIC_METRICS", "maybe")]).is_err());
         assert!(load("", &[("REKEY_SCHEDULER_CONCURRENCY", "100")]).is_err());
+    }
+
+    #[test]
+    fn limits_and_auth_throttling_are_bounded() {
+        let c = load("[limits]\nmax_connections = 64\n", &[("REKEY_HEADER_TIMEOUT", "2s")]).expect("valid");
+        assert_eq!((c.limits.max_connections, c.limits.resolve().header_timeout.as_millis()), (64, 2000));
+        for (var, value) in [
+            ("REKEY_MAX_CONNECTIONS", "0"),
+            ("REKEY_HEADER_TIMEOUT", "50ms"),
+            ("REKEY_SHUTDOWN_GRACE", "soon"),
+            ("REKEY_AUTH_MAX_FAILURES", "0"),
+            ("REKEY_AUTH_FAILURE_WINDOW", "10ms"),
+        ] {
+            assert!(load("", &[(var, value)]).is_err(), "{var}={value}");
+        }
+        assert!(load("[limits]\nidle = \"5s\"\n", &[]).is_err(), "unknown keys in [limits]");
     }
 }

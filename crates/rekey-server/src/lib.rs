@@ -14,6 +14,7 @@ pub mod error;
 pub mod export;
 mod health;
 pub mod http;
+pub mod listen;
 pub mod notify;
 pub mod scheduler;
 mod throttle;
@@ -115,6 +116,15 @@ pub async fn serve(state: AppState, shutdown: impl Future<Output = ()> + Send + 
         message: format!("cannot listen on {addr}: {e}"),
         hint: "choose another --listen address or stop what uses it".into(),
     })?;
+    serve_on(state, listener, shutdown).await
+}
+
+/// [`serve`] on a listener bound already.
+pub async fn serve_on(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ConfigError> {
     let local = listener.local_addr().map_err(|e| ConfigError { message: e.to_string(), hint: String::new() })?;
     let tls = match (&state.config.tls_cert, &state.config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
@@ -142,6 +152,9 @@ pub async fn serve(state: AppState, shutdown: impl Future<Output = ()> + Send + 
         Err(e) => tracing::error!(error = %e, "recovery at start failed; the scheduler retries it"),
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
+    if let Some(warning) = plain_http_warning(local, tls.is_some()) {
+        eprintln!("rekey serve: warning: {warning}");
+    }
     eprintln!("rekey serve: listening on {scheme}://{local}");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut background = Vec::new();
@@ -163,19 +176,23 @@ pub async fn serve(state: AppState, shutdown: impl Future<Output = ()> + Send + 
         engine.request_stop();
         let _ = stop_tx.send(true);
     };
-    let router = app(state.clone());
-    let served = match tls {
-        Some(acceptor) => {
-            let listener = tls::TlsListener::new(listener, acceptor);
-            axum::serve(listener, router).with_graceful_shutdown(on_shutdown).await
-        }
-        None => axum::serve(listener, router).with_graceful_shutdown(on_shutdown).await,
-    };
+    listen::run(listener, tls, app(state.clone()), state.config.limits.resolve(), on_shutdown).await;
     for task in background {
         let _ = task.await;
     }
     state.flush_auth_failures().await;
-    served.map_err(|e| ConfigError { message: format!("the server failed: {e}"), hint: String::new() })?;
     eprintln!("rekey serve: stopped");
     Ok(())
+}
+
+/// The warning for serving plain HTTP where others can reach it: tokens and secrets would cross
+/// the network in the clear.
+pub fn plain_http_warning(local: std::net::SocketAddr, tls: bool) -> Option<String> {
+    if tls || local.ip().is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "serving plain HTTP on {local}, which is not a loopback address: API tokens and secrets cross the network \
+         in the clear; set tls_cert and tls_key (--tls-cert/--tls-key), or listen on 127.0.0.1 behind a TLS proxy"
+    ))
 }

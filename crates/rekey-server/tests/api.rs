@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
+#[path = "api/connections.rs"]
+mod connections;
 #[path = "api/input.rs"]
 mod input;
 #[path = "api/matrix.rs"]

@@ -119,7 +119,12 @@ fn tls_serves_https_only_with_the_configured_certificate() {
     let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
     let mut server = Server::start(
         &sb,
-        &[("REKEY_SCHEDULER_ENABLED", "false"), ("REKEY_TLS_CERT", &cert_s), ("REKEY_TLS_KEY", &key_s)],
+        &[
+            ("REKEY_SCHEDULER_ENABLED", "false"),
+            ("REKEY_TLS_CERT", &cert_s),
+            ("REKEY_TLS_KEY", &key_s),
+            ("REKEY_HEADER_TIMEOUT", "500ms"),
+        ],
     );
     assert!(server.wait_for_logged("listening on https://"), "{}", server.log_text());
     let curl = |url: String| {
@@ -132,11 +137,39 @@ fn tls_serves_https_only_with_the_configured_certificate() {
     assert!(!plain.status.success() || plain.stdout.is_empty(), "no plain HTTP on a TLS listener: {plain:?}");
     let again = curl(format!("https://127.0.0.1:{}/readyz", server.port));
     assert!(again.status.success(), "a failed handshake does not stop the listener: {again:?}");
+    // A client that opens a connection and never says hello is dropped after the header timeout.
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    silent.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    let closed = std::io::Read::read(&mut silent, &mut [0u8; 64]);
+    assert!(matches!(closed, Ok(0)) || closed.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset));
+    let head = curl(format!("https://127.0.0.1:{}/healthz", server.port));
+    let text = String::from_utf8_lossy(&head.stdout);
+    assert!(head.status.success() && !text.is_empty(), "{head:?}");
 
     // A key without a certificate is refused before anything starts.
     let out = sb.rekey().args(["serve", "--listen", "127.0.0.1:0", "--tls-key", &key_s]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TLS needs both a certificate and a key"));
+}
+
+/// SIGTERM while 20 clients hold half-sent requests (and the header timeout is an hour): the
+/// server closes them and exits at once instead of waiting for the clients to leave.
+#[test]
+fn m5_sigterm_with_half_open_requests_stops_the_server_promptly() {
+    let sb = Sandbox::new();
+    sb.init();
+    let mut server = Server::start(&sb, &[("REKEY_SCHEDULER_ENABLED", "false"), ("REKEY_HEADER_TIMEOUT", "1h")]);
+    let clients: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            std::io::Write::write_all(&mut s, b"POST /api/v1/accounts HTTP/1.1\r\nHost: x\r\nContent-").unwrap();
+            s
+        })
+        .collect();
+    assert_eq!(server.call("GET", "/healthz", None, None).0, 200, "the server answers others meanwhile");
+    let status = server.terminate_within(std::time::Duration::from_secs(60));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "stopped with 20 half-open requests: {}", server.log_text());
+    drop(clients);
 }
 
 /// Two server nodes on one PostgreSQL vault, both scheduling: every scheduled rotation runs

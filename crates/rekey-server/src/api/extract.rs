@@ -4,7 +4,7 @@
 //! that is not JSON) with the parser's message and a hint. The structs they fill refuse unknown
 //! fields, so a misspelt option is an error instead of being ignored.
 
-use crate::error::ApiError;
+use crate::{error::ApiError, AppState};
 use axum::{
     body::Bytes,
     extract::{FromRequest, FromRequestParts, Path, Query, Request},
@@ -16,15 +16,27 @@ use serde::de::DeserializeOwned;
 #[derive(Debug)]
 pub struct Body<T>(pub T);
 
-impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for Body<T> {
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for Body<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(is_json);
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "usage" };
-            ApiError::new(e.status(), code, e.body_text(), "send a JSON body of at most 2 MiB")
-        })?;
+        // A body trickled in slowly would hold the connection: it gets the header timeout.
+        let limit = state.config.limits.resolve().header_timeout;
+        let bytes = tokio::time::timeout(limit, Bytes::from_request(req, state))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!("the request body did not arrive within {} ms", limit.as_millis()),
+                    "send the whole body at once",
+                )
+            })?
+            .map_err(|e| {
+                let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "usage" };
+                ApiError::new(e.status(), code, e.body_text(), "send a JSON body of at most 2 MiB")
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }

@@ -213,3 +213,15 @@ async fn l10_confined_tokens_see_only_their_providers_and_no_metrics() {
     let a = w.call("GET", "/metrics", Some(w.token("auditor")), None).await;
     assert_eq!(a.status, 200);
 }
+
+#[test]
+fn l5_plain_http_on_a_non_loopback_address_is_warned() {
+    let warn = |addr: &str, tls: bool| rekey_server::plain_http_warning(addr.parse().unwrap(), tls);
+    for exposed in ["0.0.0.0:8270", "192.0.2.7:443", "[::]:8270"] {
+        assert!(warn(exposed, false).is_some_and(|w| w.contains("plain HTTP")), "{exposed}");
+        assert_eq!(warn(exposed, true), None, "{exposed} under TLS");
+    }
+    for local in ["127.0.0.1:8270", "127.5.0.1:1", "[::1]:8270"] {
+        assert_eq!(warn(local, false), None, "{local}");
+    }
+}

@@ -80,6 +80,21 @@ impl Server {
         self.child.wait().expect("wait")
     }
 
+    /// Sends SIGTERM and waits up to `limit` for the exit (`None` if it is still running; it is
+    /// killed on drop).
+    pub fn terminate_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Everything the server wrote to stderr so far.
     pub fn log_text(&self) -> String {
         self.log.lock().expect("log").join("\n")
