@@ -81,6 +81,15 @@ pub fn open(vault: &VaultKey, record_id: &str, version: i64, sealed: &Sealed) ->
 mod tests {
     use super::*;
 
+    /// The AES key schedule and GHASH state are wiped when a cipher is dropped (L6): this does
+    /// not compile without the `zeroize` features of `aes`, `aes-gcm` and `polyval`.
+    #[test]
+    fn ciphers_are_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<aes::Aes256>();
+        let _ = Aes256Gcm::new(VaultKey::random().0.as_ref().into());
+    }
+
     #[test]
     fn round_trip() {
         let k = VaultKey::random();

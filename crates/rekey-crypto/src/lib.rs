@@ -5,15 +5,19 @@
 //! * [`envelope`] seals a secret version: a fresh data key per record encrypts the value
 //!   (AES-256-GCM, the record id and version as associated data), and the vault key wraps the
 //!   data key. Nothing decrypts unless the record id and version match the row it came from.
+//! * [`mac`] derives MAC keys from the vault key, which authenticate what the database holds
+//!   in the clear but must not be changed without the master key (the barrier).
 //! * [`master`] turns a master key source (passphrase via Argon2id, key file) into the key that
 //!   wraps the vault key. (KMS wrapping lives with the AWS clients.)
 
 pub mod envelope;
 pub mod error;
+pub mod mac;
 pub mod master;
 mod secret;
 
 pub use envelope::{open, seal, Sealed};
 pub use error::CryptoError;
+pub use mac::MacKey;
 pub use master::{KdfParams, VaultKey};
 pub use secret::Secret;

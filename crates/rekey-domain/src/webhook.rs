@@ -4,6 +4,7 @@
 
 use crate::error::ValidationError;
 use serde::{Deserialize, Serialize};
+use std::{path::Path, sync::Mutex};
 
 /// Shortest HMAC key accepted (bytes).
 pub const MIN_KEY_LEN: usize = 16;
@@ -30,9 +31,13 @@ impl KeySource {
                         "use a name such as REKEY_WEBHOOK_KEY",
                     ));
                 }
+                check_key_source(Some(&e), None, field)?;
                 Ok(Self::Env(e))
             }
-            (None, Some(f)) if !f.is_empty() => Ok(Self::File(f)),
+            (None, Some(f)) if !f.is_empty() => {
+                check_key_source(None, Some(&f), field)?;
+                Ok(Self::File(f))
+            }
             (None, _) => Err(ValidationError::new(
                 field,
                 "no signing key",
@@ -44,6 +49,15 @@ impl KeySource {
         }
     }
 
+    /// Checks again that the source is not the vault's master key material (before each use:
+    /// a source loaded from the store or a config file was checked in another process).
+    pub fn check(&self, field: &'static str) -> Result<(), ValidationError> {
+        match self {
+            Self::Env(e) => check_key_source(Some(e), None, field),
+            Self::File(f) => check_key_source(None, Some(f), field),
+        }
+    }
+
     /// For messages: where the key is read from (never the key).
     pub fn describe(&self) -> String {
         match self {
@@ -51,6 +65,62 @@ impl KeySource {
             Self::File(f) => f.clone(),
         }
     }
+}
+
+/// The files this process reads master key material from (the passphrase file, the key file),
+/// as (device, inode): a signing key or token may never be read from one of them.
+static MASTER_KEY_FILES: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Records that `path` holds master key material (the front end calls this for the passphrase
+/// file and the key file it unlocks the vault with), so [`check_key_source`] refuses it.
+pub fn protect_master_key_file(path: &Path) {
+    if let Some(id) = file_identity(path) {
+        let mut files = MASTER_KEY_FILES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !files.contains(&id) {
+            files.push(id);
+        }
+    }
+}
+
+/// The rule for every key or token rekey reads to sign or authenticate something it sends
+/// (webhook and notification signing keys, delivery targets' tokens): it may not come from a
+/// `REKEY_*` environment variable (the passphrase among them) or from the passphrase or key file
+/// (see [`protect_master_key_file`]; compared as files, so links and other spellings of the path
+/// are caught). Otherwise each signature would be an offline check of the master key at HMAC
+/// speed, and a token sent to a third party would be the master key itself.
+pub fn check_key_source(env: Option<&str>, file: Option<&str>, field: &'static str) -> Result<(), ValidationError> {
+    if let Some(e) = env {
+        if e.to_ascii_uppercase().starts_with("REKEY_") {
+            return Err(ValidationError::new(
+                field,
+                format!("{e:?} is one of rekey's own variables (REKEY_*), which may hold the vault passphrase"),
+                "keep the key in a variable of its own, e.g. WEBHOOK_SIGNING_KEY",
+            ));
+        }
+    }
+    if let Some(id) = file.and_then(|f| file_identity(Path::new(f))) {
+        if MASTER_KEY_FILES.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&id) {
+            return Err(ValidationError::new(
+                field,
+                format!("{:?} is the vault's passphrase or key file", file.unwrap_or_default()),
+                "keep the signing key in a file of its own",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks a webhook URL: absolute `http` or `https`, a host, a valid port if any, and no
@@ -146,5 +216,33 @@ mod tests {
         assert!(KeySource::from_parts(Some("K".into()), Some("/k".into()), "k").is_err());
         assert!(KeySource::from_parts(Some("K-1".into()), None, "k").is_err());
         assert!(KeySource::from_parts(None, Some(String::new()), "k").is_err());
+    }
+
+    #[test]
+    fn master_key_material_is_never_a_signing_key() {
+        for var in ["REKEY_PASSPHRASE", "REKEY_KEY_FILE", "rekey_passphrase", "REKEY_ANYTHING"] {
+            let e = KeySource::from_parts(Some(var.into()), None, "k").unwrap_err();
+            assert!(e.to_string().contains("rekey's own variables"), "{var}: {e}");
+            assert!(KeySource::Env(var.into()).check("k").is_err());
+        }
+        let dir = std::env::temp_dir().join(format!("rekey-domain-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (pass, other) = (dir.join("passphrase"), dir.join("signing.key"));
+        std::fs::write(&pass, "correct horse battery staple").unwrap();
+        std::fs::write(&other, "0123456789abcdef0123").unwrap();
+        let link = dir.join("link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&pass, &link).unwrap();
+        let as_str = |p: &std::path::Path| p.display().to_string();
+        assert!(KeySource::from_parts(None, Some(as_str(&pass)), "k").is_ok(), "not protected yet");
+        protect_master_key_file(&pass);
+        for p in [&pass, &link] {
+            let e = KeySource::from_parts(None, Some(as_str(p)), "k").unwrap_err();
+            assert!(e.to_string().contains("passphrase or key file"), "{e}");
+            assert!(KeySource::File(as_str(p)).check("k").is_err());
+        }
+        assert!(KeySource::from_parts(None, Some(as_str(&other)), "k").is_ok());
+        assert!(KeySource::from_parts(Some("WEBHOOK_KEY".into()), None, "k").is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

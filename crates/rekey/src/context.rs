@@ -22,9 +22,15 @@ pub fn vault_url(global: &Global) -> Result<String> {
     Ok(format!("sqlite:{}", dir.join("vault.db").display()))
 }
 
-/// Who is acting, for the audit log: `cli:USER@HOST`.
+/// Who is acting, for the audit log: `cli:NAME(UID)@HOST`, the name looked up from the
+/// process's real uid (never `$USER`, which the caller sets at will); `cli:UID@HOST` when the
+/// uid has no name.
 pub fn actor() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let uid = nix::unistd::getuid();
+    let user = match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) => format!("{}({uid})", u.name),
+        _ => uid.to_string(),
+    };
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_owned())
@@ -48,18 +54,49 @@ pub async fn deps(global: &Global, mode: OpenMode) -> Result<Deps> {
     Ok(Deps { store, clock: Arc::new(SystemClock), actor: actor(), aws: Arc::new(SdkConnector) })
 }
 
+/// `REKEY_PASSPHRASE`, taken out of the environment by [`take_environment`].
+static ENV_PASSPHRASE: std::sync::OnceLock<Option<Secret>> = std::sync::OnceLock::new();
+
+/// Takes what must not stay in the process environment out of it, before any thread starts
+/// (the environment is shared by every thread and inherited by every child, e.g. an AWS
+/// `credential_process`): `REKEY_PASSPHRASE` is kept in memory only; `LOG_SIGNABLE_BODY`, which
+/// makes the AWS SDK print request bodies (new console passwords among them) in trace logs, is
+/// dropped with a warning.
+pub fn take_environment() {
+    let passphrase = std::env::var("REKEY_PASSPHRASE").ok().map(Secret::new);
+    std::env::remove_var("REKEY_PASSPHRASE");
+    let _ = ENV_PASSPHRASE.set(passphrase);
+    if std::env::var_os("LOG_SIGNABLE_BODY").is_some() {
+        std::env::remove_var("LOG_SIGNABLE_BODY");
+        eprintln!("warning: LOG_SIGNABLE_BODY is ignored: rekey never logs request bodies, which carry secrets");
+    }
+}
+
+/// Reads a passphrase or key file, refusing one that other users may read (and remembering it
+/// as master key material, never to be used as a signing key).
+fn read_private(path: &std::path::Path, what: &str, hint: &str) -> Result<zeroize::Zeroizing<String>> {
+    let locked = |message: String| Error::Locked { message, hint: hint.into() };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| locked(format!("cannot read the {what} {}: {e}", path.display())))?;
+    rekey_crypto::master::check_private_file(path)
+        .map_err(|problem| locked(format!("the {what} {}: {problem}", path.display())))?;
+    rekey_domain::webhook::protect_master_key_file(path);
+    Ok(zeroize::Zeroizing::new(text))
+}
+
 /// The passphrase: `--passphrase-file` (or `REKEY_PASSPHRASE_FILE`), else `REKEY_PASSPHRASE`,
 /// else a prompt on a TTY.
 pub fn passphrase(global: &Global, confirm: bool) -> Result<Secret> {
     if let Some(path) = &global.passphrase_file {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Locked {
-            message: format!("cannot read the passphrase file {}: {e}", path.display()),
-            hint: "check --passphrase-file / REKEY_PASSPHRASE_FILE".into(),
-        })?;
+        let text = read_private(path, "passphrase file", "check --passphrase-file / REKEY_PASSPHRASE_FILE")?;
         return Ok(Secret::new(text.trim_end_matches(['\r', '\n'])));
     }
-    if let Ok(p) = std::env::var("REKEY_PASSPHRASE") {
-        return Ok(Secret::new(p));
+    let from_env = match ENV_PASSPHRASE.get() {
+        Some(p) => p.clone(),
+        None => std::env::var("REKEY_PASSPHRASE").ok().map(Secret::new),
+    };
+    if let Some(p) = from_env {
+        return Ok(p);
     }
     if std::io::stdin().is_terminal() {
         let p = prompt("Vault passphrase: ")?;
@@ -112,12 +149,55 @@ where
     Ok((engine, value))
 }
 
+/// The master key for the vault's kind of key source. Where the key comes from is always the
+/// operator's to say (flags, environment), never the vault header's: anyone who can write the
+/// database could point the header at a key file or KMS endpoint of their own, and rekey would
+/// then seal new secrets under their key. The header's record only has to agree.
 async fn master_key(global: &Global, deps: &Deps) -> Result<MasterKey> {
     Ok(match Engine::key_source(deps.store.as_ref()).await? {
         MasterKeySource::Passphrase => MasterKey::Passphrase(passphrase(global, false)?),
-        MasterKeySource::KeyFile(recorded) => MasterKey::KeyFile(global.key_file.clone().unwrap_or(recorded)),
-        MasterKeySource::Kms { key_id, region, endpoint_url } => MasterKey::Kms { key_id, region, endpoint_url },
+        MasterKeySource::KeyFile(recorded) => {
+            let path = global.key_file.clone().ok_or_else(|| Error::Locked {
+                message: format!("this vault is protected by a key file (recorded at init as {})", recorded.display()),
+                hint: "pass --key-file PATH or set REKEY_KEY_FILE (the vault itself never says which key opens it)"
+                    .into(),
+            })?;
+            read_private(&path, "key file", "check --key-file / REKEY_KEY_FILE")?;
+            MasterKey::KeyFile(path)
+        }
+        MasterKeySource::Kms { key_id, region, endpoint_url } => kms_master_key(key_id, region, endpoint_url)?,
     })
+}
+
+/// A KMS master key from `REKEY_KMS_KEY_ID`, `REKEY_KMS_REGION` and `REKEY_KMS_ENDPOINT_URL`,
+/// which must name the key, region and endpoint the vault was created with.
+fn kms_master_key(key_id: String, region: String, endpoint_url: Option<String>) -> Result<MasterKey> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let recorded = format!(
+        "REKEY_KMS_KEY_ID={key_id} REKEY_KMS_REGION={region}{}",
+        endpoint_url.as_ref().map(|u| format!(" REKEY_KMS_ENDPOINT_URL={u}")).unwrap_or_default()
+    );
+    let locked = |message: String| {
+        Error::Locked {
+        message,
+        hint: format!(
+            "set the KMS key the vault was created with, e.g. {recorded} (the vault itself never says which key opens it)"
+        ),
+    }
+    };
+    let Some(given) = var("REKEY_KMS_KEY_ID") else {
+        return Err(locked("this vault is protected by an AWS KMS key, and REKEY_KMS_KEY_ID is not set".into()));
+    };
+    let given_region = var("REKEY_KMS_REGION").unwrap_or_else(|| region.clone());
+    let given_endpoint = var("REKEY_KMS_ENDPOINT_URL");
+    if given != key_id || given_region != region || given_endpoint != endpoint_url {
+        return Err(locked(format!(
+            "the vault was created with KMS key {key_id} in {region}{} but the environment names key {given} in {given_region}{}",
+            endpoint_url.as_ref().map(|u| format!(" at {u}")).unwrap_or_default(),
+            given_endpoint.as_ref().map(|u| format!(" at {u}")).unwrap_or_default(),
+        )));
+    }
+    Ok(MasterKey::Kms { key_id, region, endpoint_url })
 }
 
 /// Opens the vault for a command that writes: unfinished rotations are recovered first.

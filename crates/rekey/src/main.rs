@@ -21,6 +21,8 @@ use std::{io::IsTerminal, process::ExitCode};
 fn main() -> ExitCode {
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
+    // Before any thread starts: the environment and resource limits are process-wide.
+    harden_process();
     let cli = Cli::parse();
     init_logging();
     let format = cli.global.output.unwrap_or(Format::Table);
@@ -38,6 +40,16 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => exit::report(&e, format),
     }
+}
+
+/// No core dumps (a dump holds the vault key and every secret in memory), and no secrets left
+/// in the environment.
+fn harden_process() {
+    use nix::sys::resource::{setrlimit, Resource};
+    if let Err(e) = setrlimit(Resource::RLIMIT_CORE, 0, 0) {
+        eprintln!("warning: cannot disable core dumps: {e}");
+    }
+    context::take_environment();
 }
 
 /// Settings read from the environment that every command depends on, checked before anything

@@ -151,11 +151,20 @@ fn table(headers: Vec<&str>, rows: impl Iterator<Item = Vec<String>>) -> String 
     out
 }
 
+/// Whether a spreadsheet would read a cell as a formula (OWASP's CSV injection list).
+fn formula_like(f: &str) -> bool {
+    f.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
 fn csv(headers: Vec<&str>, rows: impl Iterator<Item = Vec<String>>) -> String {
     let field = |f: &str| {
         if f == "-" {
             // Tables show a missing value as "-"; in CSV it is an empty field.
             String::new()
+        } else if formula_like(f) {
+            // A title such as `=HYPERLINK(…)` must stay text when the file is opened in a
+            // spreadsheet: a leading apostrophe makes it one, and the field is quoted.
+            format!("\"'{}\"", f.replace('"', "\"\""))
         } else if f.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", f.replace('"', "\"\""))
         } else {
@@ -187,6 +196,17 @@ mod tests {
     fn csv_quotes_fields_that_need_it() {
         let out = csv(vec!["a", "b"], std::iter::once(vec!["x,y".into(), "say \"hi\"".into()]));
         assert_eq!(out, "a,b\n\"x,y\",\"say \"\"hi\"\"\"\n");
+    }
+
+    #[test]
+    fn csv_neutralises_formulas() {
+        let cells = ["=HYPERLINK(\"http://x\",\"y\")", "+1+2", "-2+3", "@SUM(A1)", "\tx", "\r=1", "ok", "-"];
+        let out = csv(vec!["a"; 8], std::iter::once(cells.iter().map(|c| c.to_string()).collect()));
+        let row = out.lines().nth(1).unwrap();
+        assert_eq!(
+            row,
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",\"'+1+2\",\"'-2+3\",\"'@SUM(A1)\",\"'\tx\",\"'\r=1\",ok,"
+        );
     }
 
     #[test]

@@ -365,6 +365,7 @@ fn tampered_ciphertext_and_a_wrong_passphrase_are_refused() {
 
     let wrong = sb.path("wrong-passphrase");
     std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let env = |key: &str, value: Option<&str>| {
         let mut c = sb.rekey();
         match value {
@@ -479,7 +480,12 @@ fn a_key_file_vault_refuses_the_wrong_key_file() {
         c
     };
     key_file().args(["init", "--key-file", key.to_str().unwrap()]).assert().success();
-    sb.rekey().args(["provider", "add", "chain", "--region", "us-east-1", "--default-chain"]).assert().success();
+    key_file()
+        .arg("--key-file")
+        .arg(&key)
+        .args(["provider", "add", "chain", "--region", "us-east-1", "--default-chain"])
+        .assert()
+        .success();
     let bad_keys = [
         ("other.key", "ab".repeat(32), "the master key does not open this vault"),
         ("not-hex.key", "this is not hex at all".to_owned(), "expected 64 hexadecimal characters"),
@@ -488,6 +494,7 @@ fn a_key_file_vault_refuses_the_wrong_key_file() {
     ];
     for (name, text, _) in &bad_keys {
         std::fs::write(sb.path(name), text).unwrap();
+        std::fs::set_permissions(sb.path(name), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     }
     let mut cases: Vec<(String, &str)> =
         bad_keys.iter().map(|(name, _, needle)| (sb.path(name).display().to_string(), *needle)).collect();
@@ -499,10 +506,10 @@ fn a_key_file_vault_refuses_the_wrong_key_file() {
             assert_rejected_by(&sb, cmd, args, "", LOCKED, needle);
         }
     }
-    // The key file recorded at init is gone: exit 7 as well.
-    std::fs::rename(&key, sb.path("moved.key")).unwrap();
-    assert_fails(key_file(), &["provider", "list"], "", LOCKED, "vault.key");
-    std::fs::rename(sb.path("moved.key"), &key).unwrap();
+    // No key file named: exit 7, naming the one recorded at init (which is never used unasked).
+    let mut unnamed = key_file();
+    unnamed.env_remove("REKEY_KEY_FILE");
+    assert_fails(unnamed, &["provider", "list"], "", LOCKED, "vault.key");
     // init on the existing vault with a new key file: refused before the key file is created.
     let new_key = sb.path("new.key");
     assert_rejected_by(

@@ -40,29 +40,48 @@ fn kms_protects_the_vault_key() {
         c
     };
     kms_init(&key).assert().success();
-    // No passphrase is needed: KMS unwraps the vault key.
-    use_vault(&sb, || {
+    // Which KMS key opens the vault is the operator's to say (M1): REKEY_KMS_* must name the
+    // key and endpoint the vault was created with. No passphrase is needed: KMS unwraps it.
+    let with_kms = |k: &str, endpoint: &str| {
         let mut c = sb.rekey();
-        c.env_remove("REKEY_PASSPHRASE");
+        c.env_remove("REKEY_PASSPHRASE").env("REKEY_KMS_KEY_ID", k).env("REKEY_KMS_ENDPOINT_URL", endpoint);
         c
-    });
-    let header = common::vault_bytes(&sb.vault_file());
-    assert!(common::contains(&header, &key), "the header records the KMS key id");
-    // Pointing the header at another KMS key locks the vault (exit 7): KMS refuses to
-    // decrypt a blob under the wrong key.
-    let url = format!("sqlite://{}", sb.vault_file().display());
-    iam::block_on(async {
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query("UPDATE vault_header SET key_params = replace(key_params, $1, $2)")
-            .bind(&key)
-            .bind(&other)
-            .execute(&pool)
-            .await
-            .unwrap();
-    });
+    };
+    use_vault(&sb, || with_kms(&key, &moto.url));
     let mut c = sb.rekey();
     c.env_remove("REKEY_PASSPHRASE").args(["provider", "list"]);
-    c.assert().code(7).stderr(predicates::str::contains("KMS could not unwrap the vault key"));
+    c.assert().code(7).stderr(predicates::str::contains("REKEY_KMS_KEY_ID is not set"));
+    let header = common::vault_bytes(&sb.vault_file());
+    assert!(common::contains(&header, &key), "the header records the KMS key id");
+    // A header pointed at another KMS key or endpoint (M1: a fake KMS would hand back a key of
+    // the attacker's choosing) no longer matches the operator's settings: exit 7.
+    let url = format!("sqlite://{}", sb.vault_file().display());
+    let rewrite = |from: &str, to: &str| {
+        iam::block_on(async {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::query("UPDATE vault_header SET key_params = replace(key_params, $1, $2)")
+                .bind(from)
+                .bind(to)
+                .execute(&pool)
+                .await
+                .unwrap();
+        })
+    };
+    rewrite(&moto.url, "http://127.0.0.1:9");
+    with_kms(&key, &moto.url)
+        .args(["provider", "list"])
+        .assert()
+        .code(7)
+        .stderr(predicates::str::contains("the vault was created with KMS key"));
+    rewrite("http://127.0.0.1:9", &moto.url);
+    rewrite(&key, &other);
+    with_kms(&key, &moto.url).args(["provider", "list"]).assert().code(7);
+    // Even with the operator naming the other key, KMS refuses to decrypt the blob under it.
+    with_kms(&other, &moto.url)
+        .args(["provider", "list"])
+        .assert()
+        .code(7)
+        .stderr(predicates::str::contains("KMS could not unwrap the vault key"));
 }
 
 #[test]
@@ -77,15 +96,19 @@ fn a_key_file_protects_the_vault_key() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    // The header remembers the path: no flag needed afterwards.
+    // The key file is named by the operator every time (M1), never taken from the header.
     use_vault(&sb, || {
         let mut c = sb.rekey();
-        c.env_remove("REKEY_PASSPHRASE");
+        c.env_remove("REKEY_PASSPHRASE").env("REKEY_KEY_FILE", &key);
         c
     });
+    let mut c = sb.rekey();
+    c.env_remove("REKEY_PASSPHRASE").env_remove("REKEY_KEY_FILE").args(["provider", "list"]);
+    c.assert().code(7).stderr(predicates::str::contains("pass --key-file PATH or set REKEY_KEY_FILE"));
     // Another key file is refused.
     let wrong = sb.path("other.key");
     std::fs::write(&wrong, "ab".repeat(32)).unwrap();
+    std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let mut c = sb.rekey();
     c.env_remove("REKEY_PASSPHRASE").arg("--key-file").arg(&wrong).args(["provider", "list"]);
     c.assert().code(7).stderr(predicates::str::contains("does not open this vault"));
@@ -100,6 +123,7 @@ fn a_passphrase_protects_the_vault_key() {
     // A passphrase file works as well as the environment variable.
     let file = sb.path("pass");
     std::fs::write(&file, format!("{}\n", common::PASSPHRASE)).unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     sb.rekey()
         .env_remove("REKEY_PASSPHRASE")
         .arg("--passphrase-file")

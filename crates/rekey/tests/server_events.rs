@@ -228,10 +228,12 @@ fn bad_export_and_notify_settings_are_refused_before_start() {
         ("[notify]\nurl = \"https://h/x\"\nkey_env = \"K\"\non = []\n", "nothing would be sent"),
         ("[notify]\nurl = \"https://h/x\"\nkey_env = \"K\"\noverdue_every = \"0s\"\n", "must be positive"),
         ("[notify]\nurl = \"https://h/x\"\nkey_file = \"/k\"\nsecret = \"x\"\n", "unknown field"),
+        // The vault passphrase may not sign notifications (M4).
+        ("[notify]\nurl = \"https://h/x\"\nkey_env = \"REKEY_PASSPHRASE\"\n", "rekey's own variables"),
     ];
     let config = sb.path("bad.toml");
-    let missing_key = "[notify]\nurl = \"https://h/x\"\nkey_env = \"REKEY_TEST_UNSET_KEY\"\n";
-    for (toml, needle) in cases.into_iter().chain([(missing_key, "REKEY_TEST_UNSET_KEY is not set")]) {
+    let missing_key = "[notify]\nurl = \"https://h/x\"\nkey_env = \"TEST_UNSET_SIGNING_KEY\"\n";
+    for (toml, needle) in cases.into_iter().chain([(missing_key, "TEST_UNSET_SIGNING_KEY is not set")]) {
         std::fs::write(&config, toml).unwrap();
         let out = sb
             .rekey()

@@ -181,6 +181,9 @@ pub fn verify(key: &[u8], timestamp: &str, body: &[u8], header: &str) -> bool {
 
 /// Reads the HMAC key; a missing or short key is a usage error naming where it was looked for.
 pub fn read_key(src: &KeySource) -> Result<Zeroizing<Vec<u8>>> {
+    // The source was validated where it was configured, perhaps by another process that did
+    // not know this one's passphrase or key file: the rule is applied again here.
+    src.check("webhook signing key")?;
     let key = match src {
         KeySource::Env(name) => Zeroizing::new(
             std::env::var(name)
@@ -325,19 +328,19 @@ mod tests {
     #[tokio::test]
     async fn a_client_error_fails_at_once_and_a_missing_key_is_a_usage_error() {
         let (url, seen) = receiver(vec![400]).await;
-        std::env::set_var("REKEY_TEST_HOOK_KEY_OK", "0123456789abcdef");
+        std::env::set_var("HOOK_TEST_KEY_OK", "0123456789abcdef");
         let hook = Webhook {
             url: url.clone(),
-            key: KeySource::Env("REKEY_TEST_HOOK_KEY_OK".into()),
+            key: KeySource::Env("HOOK_TEST_KEY_OK".into()),
             timeout: Duration::from_secs(5),
         };
         let e = hook.post(&rekey_domain::SystemClock, "d", b"{}").await.unwrap_err();
         assert!(matches!(e, Error::Delivery(_)) && e.to_string().contains("400"), "{e}");
         assert_eq!(seen.lock().unwrap().len(), 1);
-        let hook = Webhook { key: KeySource::Env("REKEY_TEST_HOOK_KEY_UNSET".into()), ..hook };
+        let hook = Webhook { key: KeySource::Env("HOOK_TEST_KEY_UNSET".into()), ..hook };
         assert!(matches!(hook.post(&rekey_domain::SystemClock, "d", b"{}").await.unwrap_err(), Error::Usage { .. }));
-        std::env::set_var("REKEY_TEST_HOOK_KEY_SHORT", "short");
-        let hook = Webhook { key: KeySource::Env("REKEY_TEST_HOOK_KEY_SHORT".into()), ..hook };
+        std::env::set_var("HOOK_TEST_KEY_SHORT", "short");
+        let hook = Webhook { key: KeySource::Env("HOOK_TEST_KEY_SHORT".into()), ..hook };
         assert!(hook.post(&rekey_domain::SystemClock, "d", b"{}").await.unwrap_err().to_string().contains("shorter"));
         assert_eq!(seen.lock().unwrap().len(), 1, "nothing sent without a usable key");
     }

@@ -49,7 +49,7 @@ pub async fn run(global: &Global, format: Format, a: ReportArgs) -> Result<()> {
         output::render_list(format, &report.rows.iter().map(RowView).collect::<Vec<_>>())
     };
     match &a.out {
-        Some(path) => std::fs::write(path, &text).map_err(|e| {
+        Some(path) => write_private(path, text.as_bytes()).map_err(|e| {
             Error::usage(format!("cannot write {}: {e}", path.display()), "choose a writable --out path")
         })?,
         None => output::emit(&text),
@@ -101,5 +101,26 @@ impl Tabular for RowView<'_> {
             opt(r.heartbeat.clone()),
             if r.findings.is_empty() { "-".into() } else { r.findings.join(" ") },
         ]
+    }
+}
+
+/// Writes a report readable by its owner only (0600; an existing file is made 0600 too): it
+/// names every privileged user, its keys and their weaknesses.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        opts.mode(0o600);
+        let mut file = opts.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        opts.open(path)?.write_all(bytes)
     }
 }

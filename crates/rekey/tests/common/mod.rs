@@ -66,6 +66,10 @@ impl Sandbox {
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("USER", "tester");
+        // An operator of a key-file vault names the key file in the environment of every command.
+        if self.path("vault.key").exists() {
+            cmd.env("REKEY_KEY_FILE", self.path("vault.key"));
+        }
         cmd
     }
 
