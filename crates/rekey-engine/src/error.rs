@@ -61,6 +61,17 @@ pub enum Error {
         /// How to resolve it.
         hint: String,
     },
+    /// The account's lease is held by another live worker (a rotation of it is under way, in
+    /// this process or another): nothing was done.
+    #[error("{what}")]
+    Busy {
+        /// Who works the account, and which rotation.
+        what: String,
+        /// What to do.
+        hint: String,
+        /// The rotation under way, when it has been journaled.
+        rotation: Option<String>,
+    },
     /// The vault could not be unlocked.
     #[error("{message}")]
     Locked {
@@ -101,7 +112,7 @@ impl Error {
         match self {
             Self::Invalid(_) | Self::Usage { .. } => ErrorClass::Usage,
             Self::NotFound { .. } => ErrorClass::NotFound,
-            Self::Conflict { .. } => ErrorClass::Conflict,
+            Self::Conflict { .. } | Self::Busy { .. } => ErrorClass::Conflict,
             Self::Locked { .. } => ErrorClass::Locked,
             Self::Integrity { .. } => ErrorClass::Integrity,
             Self::Aws(e) => match e.class {
@@ -114,7 +125,9 @@ impl Error {
             Self::Store(e) => match e {
                 StoreError::InvalidUrl { .. } => ErrorClass::Usage,
                 StoreError::NoVault { .. } | StoreError::NotFound { .. } => ErrorClass::NotFound,
-                StoreError::Conflict { .. } | StoreError::Fenced { .. } => ErrorClass::Conflict,
+                StoreError::Conflict { .. } | StoreError::Fenced { .. } | StoreError::NotDue { .. } => {
+                    ErrorClass::Conflict
+                }
                 StoreError::Corrupt { .. } => ErrorClass::Integrity,
                 StoreError::Database(_) => ErrorClass::Internal,
             },
@@ -131,6 +144,7 @@ impl Error {
             Self::Usage { hint, .. }
             | Self::NotFound { hint, .. }
             | Self::Conflict { hint, .. }
+            | Self::Busy { hint, .. }
             | Self::Locked { hint, .. } => Some(hint.clone()).filter(|h| !h.is_empty()),
             Self::Integrity { .. } => Some("restore the vault from a backup; rekey refuses to use altered data".into()),
             Self::Aws(e) => Some(aws_hint(e)),
@@ -147,7 +161,8 @@ impl Error {
                 Some("`rekey provider list` and `rekey account list` show what exists".into())
             }
             Self::Store(StoreError::Conflict { .. }) => Some("choose another name, or remove the existing one".into()),
-            Self::Store(StoreError::Fenced { .. }) => Some("another rekey process took the work over".into()),
+            Self::Store(StoreError::Fenced { .. }) => Some("another rekey worker took the work over".into()),
+            Self::Store(StoreError::NotDue { .. }) => Some("another worker rotated it already; nothing to do".into()),
             Self::Store(StoreError::Database(_)) => Some("check that the database is reachable".into()),
             Self::Delivery(_) => Some("check that the receiver is up and accepts rekey's requests".into()),
             Self::Findings(_) | Self::Internal(_) => None,

@@ -91,6 +91,7 @@ impl Engine {
         }
         let prev_key = prev.key_id.clone().unwrap_or_default();
         let iam = self.aws.iam(&self.conn(&self.provider(&account.provider).await?).await?).await;
+        lease.ensure(self.clock.now(), "UpdateAccessKey").await?;
         match iam.update_access_key(account.user_name.as_str(), &prev_key, true).await {
             Ok(()) => {}
             Err(e) if e.class == AwsErrorClass::NotFound => {
@@ -105,6 +106,7 @@ impl Engine {
         let mut w = JournalWrite {
             at: now,
             fence: Some(lease.fence.clone()),
+            expect_current: Some((id.clone(), Some(cur.version))),
             secret_states: vec![
                 (id.clone(), prev.version, SecretState::Current),
                 (id.clone(), cur.version, SecretState::Previous),

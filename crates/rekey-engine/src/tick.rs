@@ -4,7 +4,7 @@
 //! expiry, accounts by next-due and by last heartbeat), so a tick costs what is due, not what
 //! the vault holds.
 
-use crate::{rotate::Report, Engine, Result, RotateOptions};
+use crate::{rotate::Report, Engine, Error, Result, RotateOptions};
 use rekey_store::{Account, Heartbeat};
 use std::sync::Arc;
 
@@ -37,6 +37,12 @@ pub struct TickReport {
     /// Due accounts passed over because their last scheduled attempts failed and the wait
     /// before the next one ([`retry_wait`]) has not passed.
     pub backed_off: usize,
+    /// Due accounts (and unfinished rotations) passed over because another live worker holds
+    /// their lease: their rotation is under way elsewhere (healthy contention, not a failure).
+    pub busy: usize,
+    /// Due accounts found no longer due once their lease was held (another worker rotated
+    /// them since the due list was read).
+    pub skipped: usize,
 }
 
 /// How long the scheduler waits before attempting a due rotation again after `failures`
@@ -64,7 +70,7 @@ impl TickReport {
 impl Engine {
     /// Runs one tick (see the module docs). Stops starting work once [`Engine::stopping`].
     pub async fn tick(self: &Arc<Self>, opts: &TickOptions) -> Result<TickReport> {
-        let mut out = TickReport { rotations: self.recover().await?, ..TickReport::default() };
+        let mut out = TickReport { rotations: self.recover_with(false).await?, ..TickReport::default() };
         out.rotations.retain(|r| r.outcome != "retiring");
         out.rotations.extend(self.end_lapsed_checkouts(opts).await?);
         if self.stopping() {
@@ -81,7 +87,26 @@ impl Engine {
                 due.push(account);
             }
         }
-        out.rotations.extend(self.rotate_many(due, RotateOptions::default(), false, opts.concurrency).await);
+        let scheduled = RotateOptions { scheduled: true, ..RotateOptions::default() };
+        let results = crate::batch::for_each(self, due, opts.concurrency, move |engine, account| {
+            let opts = scheduled.clone();
+            async move {
+                match engine.rotate(&account, &opts).await {
+                    Ok(r) => Some(r),
+                    // Another worker has this account's rotation under way: not this tick's.
+                    Err(Error::Busy { .. }) => None,
+                    Err(e) => Some(Report::refused(&account, &e)),
+                }
+            }
+        })
+        .await;
+        for r in results {
+            match r {
+                None => out.busy += 1,
+                Some(r) if r.outcome == "skipped" => out.skipped += 1,
+                Some(r) => out.rotations.push(r),
+            }
+        }
         if self.stopping() {
             return Ok(out);
         }
@@ -112,10 +137,12 @@ impl Engine {
                 break;
             }
             let report = match self.store.account(&c.account_id).await {
-                Ok(account) => {
-                    let r = self.rotate(&account, &RotateOptions::default()).await;
-                    r.unwrap_or_else(|e| Report::refused(&account, &e))
-                }
+                Ok(account) => match self.rotate(&account, &RotateOptions::default()).await {
+                    Ok(r) => r,
+                    // Under way elsewhere; the check-out ends once a tick finds it rotated.
+                    Err(Error::Busy { .. }) => continue,
+                    Err(e) => Report::refused(&account, &e),
+                },
                 Err(rekey_store::StoreError::NotFound { .. }) => {
                     self.end_checkout(&c, "account-removed").await?;
                     continue;

@@ -367,3 +367,91 @@ async fn a_due_rotation_that_keeps_failing_waits_longer_between_attempts() {
     assert_eq!(rekey_engine::retry_wait(3), Duration::minutes(4));
     assert_eq!(rekey_engine::retry_wait(40), Duration::hours(1), "capped");
 }
+
+/// Repro: three requests to rotate one account in one process (a scheduler tick, an API
+/// request, a console click in one `rekey serve`) all "held" the lease, because its owner was the
+/// process; two of them then failed with "lost its lease" although nothing was lost. Now the
+/// lease names the worker: the rotation under way finishes, the others are refused at once
+/// with an answer that names it, and nothing is fenced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tasks_of_one_process_never_work_one_account_together() {
+    let (t, a, _) = access_key_world().await;
+    // Verification takes three consecutive successes a second apart: long enough to overlap.
+    t.engine
+        .set_account(&AccountRef::Id(a.id.clone()), Default::default(), |s| {
+            s.verify.successes = 3;
+            s.verify.backoff_ms = 1_000;
+        })
+        .await
+        .unwrap();
+    let engine = Arc::new(t.engine);
+    let first = {
+        let (engine, a) = (engine.clone(), a.clone());
+        tokio::spawn(async move { engine.rotate(&a, &RotateOptions::default()).await })
+    };
+    // Once the first rotation is journaled, two more tasks ask for the same account.
+    let running = loop {
+        if let Some(r) = t.store.rotations(Some(&a.id), true, 1).await.unwrap().pop() {
+            break r.id;
+        }
+        tokio::task::yield_now().await;
+    };
+    let others: Vec<_> = (0..2)
+        .map(|_| {
+            let (engine, a) = (engine.clone(), a.clone());
+            tokio::spawn(async move { engine.rotate(&a, &RotateOptions::default()).await })
+        })
+        .collect();
+    for other in others {
+        match other.await.unwrap() {
+            Err(rekey_engine::Error::Busy { what, rotation, .. }) => {
+                assert_eq!(rotation.as_deref(), Some(running.as_str()), "{what}");
+                assert!(what.contains(&running) && what.contains("another task of this process"), "{what}");
+            }
+            other => panic!("a second task must be refused while the rotation is under way: {other:?}"),
+        }
+    }
+    let done = first.await.unwrap().unwrap();
+    assert_eq!((done.outcome.as_str(), done.rotation.as_deref()), ("done", Some(running.as_str())), "{done:?}");
+    assert_eq!(t.store.rotations(Some(&a.id), false, 10).await.unwrap().len(), 1, "one rotation ran");
+}
+
+#[tokio::test]
+async fn a_scheduled_rotation_of_an_account_rotated_since_the_due_list_was_read_is_skipped() {
+    let (t, a, _) = access_key_world().await;
+    t.engine
+        .set_account(&AccountRef::Id(a.id.clone()), Default::default(), |s| s.every_ms = Some(86_400_000))
+        .await
+        .unwrap();
+    t.clock.advance(Duration::days(2));
+    let listed = t.store.due_accounts(t.clock.now(), 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    // Another worker rotates it after the list was read ...
+    let r = t.engine.rotate(&a, &RotateOptions { scheduled: true, ..Default::default() }).await.unwrap();
+    assert_eq!(r.outcome, "done", "{r:?}");
+    // ... so the stale entry is not rotated again in this period.
+    let calls = t.aws.calls().len();
+    let again = t.engine.rotate(&listed[0], &RotateOptions { scheduled: true, ..Default::default() }).await.unwrap();
+    assert_eq!(again.outcome, "skipped", "{again:?}");
+    assert_eq!(t.store.rotations(Some(&a.id), false, 10).await.unwrap().len(), 1, "rotated once");
+    assert_eq!(t.aws.calls().len(), calls, "no IAM call for an account that is not due");
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_lease_makes_no_side_effect() {
+    let (t, a, _) = access_key_world().await;
+    let held = t.engine.lease(&a.id).await.unwrap();
+    held.ensure(t.clock.now(), "CreateAccessKey").await.expect("the holder may call IAM");
+    // The lease expires (the holder was paused) and another worker takes it over.
+    t.clock.advance(Duration::minutes(2));
+    let taken = t.store.acquire_lease(&a.id, "other-host:1:1#1", t.clock.now(), 60_000, None).await.unwrap();
+    assert!(matches!(taken, rekey_store::LeaseOutcome::Acquired(_)), "{taken:?}");
+    let e = held.ensure(t.clock.now(), "CreateAccessKey").await.unwrap_err();
+    assert!(e.to_string().contains("stopped before CreateAccessKey"), "{e}");
+    // A lease about to expire is renewed before the side effect instead.
+    let own = t.engine.lease(&rekey_domain::AccountId::random()).await.unwrap();
+    t.clock.advance(Duration::seconds(45));
+    own.ensure(t.clock.now(), "TagUser").await.expect("renewed");
+    let (_, expires) = t.store.lease_state(&own.fence.account_id).await.unwrap().unwrap();
+    assert_eq!(expires, t.clock.now() + Duration::minutes(1));
+}

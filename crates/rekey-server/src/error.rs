@@ -21,12 +21,14 @@ pub struct ApiError {
     pub message: String,
     /// What to do.
     pub hint: Option<String>,
+    /// The rotation under way, for `rotation_under_way`.
+    pub rotation: Option<String>,
 }
 
 impl ApiError {
     /// Any status.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), hint: Some(hint.into()) }
+        Self { status, code, message: message.into(), hint: Some(hint.into()), rotation: None }
     }
 
     /// 401.
@@ -66,7 +68,12 @@ impl From<Error> for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
         }
-        Self { status, code, message: e.to_string(), hint: e.hint() }
+        // Another worker holds the account: the answer names the rotation under way.
+        if let Error::Busy { rotation, .. } = &e {
+            let rotation = rotation.clone();
+            return Self { status, code: "rotation_under_way", message: e.to_string(), hint: e.hint(), rotation };
+        }
+        Self { status, code, message: e.to_string(), hint: e.hint(), rotation: None }
     }
 }
 
@@ -80,17 +87,23 @@ impl From<rekey_store::StoreError> for ApiError {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable machine-readable code: `usage`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `too_many_requests`, `method_not_allowed`, `uri_too_long`, …
+    /// `conflict`, `rotation_under_way`, `too_many_requests`, `method_not_allowed`, `uri_too_long`, …
     pub code: String,
     /// What went wrong.
     pub message: String,
     /// What to do about it.
     pub hint: Option<String>,
+    /// With `rotation_under_way` (409): the id of the rotation another worker is running for
+    /// the account (absent while it has not journaled its first phase). Follow it with
+    /// `GET /api/v1/rotations/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<String>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { code: self.code.into(), message: self.message, hint: self.hint };
+        let body =
+            ErrorBody { code: self.code.into(), message: self.message, hint: self.hint, rotation: self.rotation };
         (self.status, Json(body)).into_response()
     }
 }

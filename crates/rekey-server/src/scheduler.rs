@@ -26,6 +26,13 @@ pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
                 if done.backed_off > 0 {
                     tracing::debug!(accounts = done.backed_off, "due rotations waiting after failed attempts");
                 }
+                if done.busy + done.skipped > 0 {
+                    tracing::debug!(
+                        busy = done.busy,
+                        skipped = done.skipped,
+                        "due accounts left to the workers rotating them (or rotated since the due list was read)"
+                    );
+                }
                 for r in done.rotations.iter().filter(|r| !matches!(r.outcome.as_str(), "done" | "retiring")) {
                     tracing::warn!(account = %r.account, outcome = %r.outcome, error = ?r.error, "scheduled rotation did not finish");
                 }

@@ -39,9 +39,16 @@ pub enum StoreError {
         /// What conflicts with what.
         what: String,
     },
-    /// The writer no longer holds the lease it presented (another process took over).
-    #[error("the lease on account {account} was taken over by another process")]
+    /// The writer no longer holds the lease it presented (another worker took over).
+    #[error("the lease on account {account} was taken over by another worker")]
     Fenced {
+        /// The account.
+        account: String,
+    },
+    /// A scheduled rotation's claim was refused: the account is no longer due (another worker
+    /// rotated it since the due list was read).
+    #[error("account {account} is no longer due for rotation")]
+    NotDue {
         /// The account.
         account: String,
     },

@@ -260,6 +260,14 @@ pub struct JournalWrite {
     pub provider_auth: Option<(ProviderName, ProviderAuth)>,
     /// Audit events.
     pub audit: Vec<AuditEntry>,
+    /// Only if this record's `current` version is still this one (`None`: it has none): a
+    /// commit names the version it replaces, so a stale writer can never leave two current
+    /// versions or replace a newer one (`Conflict` otherwise, and nothing is written).
+    pub expect_current: Option<(String, Option<i64>)>,
+    /// Only if this account's next rotation is due at `at`: a scheduled rotation claims its
+    /// period with its first write, so each due account is rotated once per period however
+    /// many workers read the due list (`NotDue` otherwise, and nothing is written).
+    pub claim_due: Option<AccountId>,
 }
 
 /// Filters for listing accounts.

@@ -18,6 +18,11 @@ pub(crate) struct PgStore {
 impl PgStore {
     /// Row-lock suffix for reads that precede a write in the same transaction.
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    /// Row-lock suffix that fails at once instead of waiting for another transaction's lock
+    /// (empty: the backend has no row locks; its write lock is taken at `BEGIN`).
+    const LOCK_NOWAIT: &'static str = " FOR UPDATE NOWAIT";
+    /// The error code of a `LOCK_NOWAIT` read that found the row locked.
+    const LOCK_NOT_AVAILABLE: &'static str = "55P03";
     const BACKEND: &'static str = "postgres";
 
     pub(crate) async fn open(url: &str, mode: OpenMode) -> Result<Self> {

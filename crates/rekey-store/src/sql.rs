@@ -69,12 +69,13 @@ macro_rules! sql_store {
         }
 
         async fn upsert_rotation(tx: &mut Transaction<'static, $db>, r: &Rotation) -> Result<()> {
-            sqlx::query(&format!(
+            let done = sqlx::query(&format!(
                 "INSERT INTO rotations ({ROTATION_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) \
                  ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, old_key_id = excluded.old_key_id, \
                  new_key_id = excluded.new_key_id, old_version = excluded.old_version, \
                  new_version = excluded.new_version, data = excluded.data, error = excluded.error, \
-                 updated_at = excluded.updated_at, finished_at = excluded.finished_at"
+                 updated_at = excluded.updated_at, finished_at = excluded.finished_at \
+                 WHERE rotations.phase NOT IN ('done', 'aborted')"
             ))
             .bind(&r.id)
             .bind(r.account_id.as_str())
@@ -91,7 +92,44 @@ macro_rules! sql_store {
             .bind(r.finished_at.map(millis))
             .execute(&mut **tx)
             .await?;
+            // A finished rotation is never written again: whatever resumed it read a stale state.
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict { what: format!("rotation {} has already finished", r.id) });
+            }
             Ok(())
+        }
+
+        /// Fails with `Conflict` unless `record`'s current version is `expected`.
+        async fn check_current(tx: &mut Transaction<'static, $db>, record: &str, expected: Option<i64>) -> Result<()> {
+            let current: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM secret_versions WHERE record_id = $1 AND state = 'current'")
+                    .bind(record)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            if current != expected {
+                let show = |v: Option<i64>| v.map_or_else(|| "none".to_owned(), |v| format!("version {v}"));
+                return Err(StoreError::Conflict {
+                    what: format!(
+                        "the current secret of {record} is {}, not the {} this write replaces",
+                        show(current),
+                        show(expected)
+                    ),
+                });
+            }
+            Ok(())
+        }
+
+        /// Fails with `NotDue` unless `account`'s next rotation is due at `at`.
+        async fn check_due(tx: &mut Transaction<'static, $db>, account: &AccountId, at: DateTime<Utc>) -> Result<()> {
+            let due: Option<Option<i64>> = sqlx::query_scalar("SELECT next_due_at FROM accounts WHERE id = $1")
+                .bind(account.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+            match due {
+                None => Err(StoreError::not_found(format!("account {:?}", account.as_str()))),
+                Some(Some(next)) if next <= millis(at) => Ok(()),
+                Some(_) => Err(StoreError::NotDue { account: account.to_string() }),
+            }
         }
 
         async fn patch_account(
@@ -180,6 +218,17 @@ macro_rules! sql_store {
             Ok(AuditRecord { seq, entry, prev_hash, hash })
         }
 
+        async fn set_state(tx: &mut Transaction<'static, $db>, record: &str, version: i64, state: SecretState) -> Result<()> {
+            sqlx::query("UPDATE secret_versions SET state = $3 WHERE record_id = $1 AND version = $2")
+                .bind(record)
+                .bind(version)
+                .bind(state.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| StoreError::from_sqlx(e, &format!("{record} would have two current secret versions")))?;
+            Ok(())
+        }
+
         async fn insert_secret_in(tx: &mut Transaction<'static, $db>, s: &SecretVersion) -> Result<()> {
             sqlx::query(&format!("INSERT INTO secret_versions ({SECRET_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"))
                 .bind(&s.record_id)
@@ -192,7 +241,12 @@ macro_rules! sql_store {
                 .bind(millis(s.created_at))
                 .execute(&mut **tx)
                 .await
-                .map_err(|e| StoreError::from_sqlx(e, &format!("secret {} version {} exists", s.record_id, s.version)))?;
+                .map_err(|e| {
+                    StoreError::from_sqlx(
+                        e,
+                        &format!("secret {} version {} exists, or the record has a current version", s.record_id, s.version),
+                    )
+                })?;
             Ok(())
         }
 
@@ -450,19 +504,27 @@ macro_rules! sql_store {
                 if let Some(f) = &w.fence {
                     check_fence(&mut tx, f).await?;
                 }
+                if let Some(account) = &w.claim_due {
+                    check_due(&mut tx, account, w.at).await?;
+                }
+                if let Some((record, expected)) = &w.expect_current {
+                    check_current(&mut tx, record, *expected).await?;
+                }
                 if let Some(r) = &w.rotation {
                     upsert_rotation(&mut tx, r).await?;
+                }
+                // At most one `current` version per record (a unique index): versions leave
+                // `current` before new ones are inserted or others become current.
+                let (promote, demote): (Vec<_>, Vec<_>) =
+                    w.secret_states.iter().partition(|(_, _, state)| *state == SecretState::Current);
+                for (record, version, state) in demote {
+                    set_state(&mut tx, record, *version, *state).await?;
                 }
                 for v in &w.new_secrets {
                     insert_secret_in(&mut tx, v).await?;
                 }
-                for (record, version, state) in &w.secret_states {
-                    sqlx::query("UPDATE secret_versions SET state = $3 WHERE record_id = $1 AND version = $2")
-                        .bind(record)
-                        .bind(version)
-                        .bind(state.as_str())
-                        .execute(&mut *tx)
-                        .await?;
+                for (record, version, state) in promote {
+                    set_state(&mut tx, record, *version, *state).await?;
                 }
                 if let Some((id, patch)) = &w.account {
                     patch_account(&mut tx, id, patch, w.at).await?;
@@ -497,6 +559,33 @@ macro_rules! sql_store {
                 // WHERE is false; SQLite holds the write lock), so the SELECT below reads the
                 // holder that refused us.
                 let mut tx = self.begin_write().await?;
+                if !<$store>::LOCK_NOWAIT.is_empty() {
+                    // A lease row locked by another transaction (a journal write under way, or a
+                    // node frozen inside one) is not waited for: its stored owner holds it.
+                    let locked = sqlx::query(&format!(
+                        "SELECT token FROM leases WHERE account_id = $1{}",
+                        <$store>::LOCK_NOWAIT
+                    ))
+                    .bind(account.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await;
+                    if let Err(sqlx::Error::Database(db)) = &locked {
+                        if db.code().as_deref() == Some(<$store>::LOCK_NOT_AVAILABLE) {
+                            // Rolled back before the read: a dropped transaction is rolled back
+                            // later, on its own, and until then still holds what it locked.
+                            tx.rollback().await?;
+                            let row = sqlx::query("SELECT owner, expires_at FROM leases WHERE account_id = $1")
+                                .bind(account.as_str())
+                                .fetch_one(&self.pool)
+                                .await?;
+                            return Ok(LeaseOutcome::Held {
+                                owner: row.try_get("owner")?,
+                                expires_at: from_millis(row.try_get("expires_at")?),
+                            });
+                        }
+                    }
+                    locked?;
+                }
                 let token: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO leases (account_id, owner, token, expires_at) VALUES ($1, $2, 1, $3) \
                      ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, token = leases.token + 1, \
@@ -519,6 +608,9 @@ macro_rules! sql_store {
                     .bind(account.as_str())
                     .fetch_one(&mut *tx)
                     .await?;
+                // Explicitly, so the row lock is gone before the caller tries again (a dropped
+                // transaction is rolled back later, on its own).
+                tx.rollback().await?;
                 Ok(LeaseOutcome::Held { owner: row.try_get("owner")?, expires_at: from_millis(row.try_get("expires_at")?) })
             }
 
@@ -539,6 +631,15 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            async fn lease_state(&self, account: &AccountId) -> Result<Option<(i64, DateTime<Utc>)>> {
+                let row: Option<(i64, i64)> =
+                    sqlx::query_as("SELECT token, expires_at FROM leases WHERE account_id = $1 AND owner <> ''")
+                        .bind(account.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(|(token, expires_at)| (token, from_millis(expires_at))))
             }
 
             async fn rotation(&self, id: &str) -> Result<Rotation> {
@@ -571,7 +672,11 @@ macro_rules! sql_store {
             }
 
             async fn due_accounts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Account>> {
-                let condition = "a.next_due_at IS NOT NULL AND a.next_due_at <= $1 ORDER BY a.next_due_at";
+                // An account whose lease a worker holds has its rotation under way: it is not
+                // handed out again (the lease is checked again when it is taken).
+                let condition = "a.next_due_at IS NOT NULL AND a.next_due_at <= $1 \
+                    AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.account_id = a.id AND l.owner <> '' \
+                    AND l.expires_at > $1) ORDER BY a.next_due_at";
                 accounts_at(&self.pool, condition, now, limit).await
             }
 

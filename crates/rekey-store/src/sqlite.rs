@@ -24,6 +24,11 @@ pub(crate) struct SqliteStore {
 impl SqliteStore {
     /// Row-lock suffix for reads that precede a write in the same transaction.
     const FOR_UPDATE: &'static str = "";
+    /// Row-lock suffix that fails at once instead of waiting for another transaction's lock
+    /// (empty: the backend has no row locks; its write lock is taken at `BEGIN`).
+    const LOCK_NOWAIT: &'static str = "";
+    /// The error code of a `LOCK_NOWAIT` read that found the row locked.
+    const LOCK_NOT_AVAILABLE: &'static str = "";
     const BACKEND: &'static str = "sqlite";
 
     pub(crate) async fn open(path: &str, mode: OpenMode) -> Result<Self> {

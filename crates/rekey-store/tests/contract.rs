@@ -50,6 +50,9 @@ contract! {
     store secret_versions,
     store audit_chain,
     store leases_and_journal,
+    store one_current_version,
+    store scheduled_claim,
+    store finished_rotations_stay_finished,
     location encryption_at_rest,
     store tokens_checkouts_cursors,
 }
@@ -424,6 +427,166 @@ async fn leases_and_journal(store: Arc<dyn Store>) {
     let held = acquire("five", at(2), Some("nobody")).await;
     assert_eq!(held, LeaseOutcome::Held { owner: "four".into(), expires_at: at(3) }, "a steal must name the holder");
     assert!(matches!(acquire("five", at(3), None).await, LeaseOutcome::Acquired(_)), "free at its expiry");
+}
+
+/// At most one `current` version per record, whatever a writer asks for; a commit names the
+/// version it replaces, so a stale writer can never replace a newer one.
+async fn one_current_version(store: Arc<dyn Store>) {
+    let (s, key) = (store.as_ref(), VaultKey::random());
+    let mut watch = AuditWatch::new(s).await;
+    let (id, _) = account_with_secret(s, &key, &mut watch).await;
+    let rec = id.as_str();
+    let v2 = sealed(&key, rec, 2, SecretState::Pending, "v2");
+    s.write(&JournalWrite { at: at(1), new_secrets: vec![v2], ..Default::default() }).await.expect("pending");
+
+    // A second current version, by a state change or by an insert, is refused whole.
+    let e = audit("rotation.committed", Some(rec));
+    let two = JournalWrite {
+        at: at(2),
+        secret_states: vec![(rec.to_owned(), 2, SecretState::Current)],
+        audit: vec![e.clone()],
+        ..Default::default()
+    };
+    assert!(is_conflict(&s.write(&two).await), "two current versions");
+    let v3 = sealed(&key, rec, 3, SecretState::Current, "v3");
+    let inserted = JournalWrite { at: at(2), new_secrets: vec![v3], audit: vec![e.clone()], ..Default::default() };
+    assert!(is_conflict(&s.write(&inserted).await), "a new version inserted as a second current one");
+    watch.unchanged(s, "refused second current versions").await;
+    assert_eq!(s.secret_in_state(rec, SecretState::Current).await.expect("current").map(|v| v.version), Some(1));
+
+    // A commit that expects another current version than the stored one writes nothing.
+    let stale = JournalWrite {
+        at: at(2),
+        expect_current: Some((rec.to_owned(), Some(7))),
+        secret_states: vec![(rec.to_owned(), 1, SecretState::Previous), (rec.to_owned(), 2, SecretState::Current)],
+        audit: vec![e.clone()],
+        ..Default::default()
+    };
+    let r = s.write(&stale).await;
+    assert!(is_conflict(&r), "a commit replacing a version that is not current: {r:?}");
+    watch.unchanged(s, "a stale commit").await;
+
+    // The commit that names the current version goes through, whatever order its moves are in.
+    let commit = JournalWrite { expect_current: Some((rec.to_owned(), Some(1))), ..stale };
+    s.write(&commit).await.expect("commit");
+    watch.appended(s, &e).await;
+    let states: Vec<(i64, SecretState)> =
+        s.secret_versions(rec).await.expect("versions").iter().map(|v| (v.version, v.state)).collect();
+    assert_eq!(states, [(1, SecretState::Previous), (2, SecretState::Current)]);
+    // Replayed (a second worker with the same view), it is refused: version 1 is no longer current.
+    let replay = JournalWrite {
+        at: at(3),
+        expect_current: Some((rec.to_owned(), Some(1))),
+        secret_states: vec![(rec.to_owned(), 1, SecretState::Current), (rec.to_owned(), 2, SecretState::Previous)],
+        ..Default::default()
+    };
+    assert!(is_conflict(&s.write(&replay).await), "the same commit twice");
+    assert_eq!(s.account(&id).await.expect("account").current_version, Some(2));
+}
+
+/// A scheduled rotation claims its period with its first write: only while the account is due.
+async fn scheduled_claim(store: Arc<dyn Store>) {
+    let (s, key) = (store.as_ref(), VaultKey::random());
+    let mut watch = AuditWatch::new(s).await;
+    let (id, _) = account_with_secret(s, &key, &mut watch).await;
+    let due_at = |t| Some((id.clone(), AccountPatch { next_due_at: Some(Some(t)), ..Default::default() }));
+    s.write(&JournalWrite { at: at(0), account: due_at(at(10)), ..Default::default() }).await.expect("schedule");
+    let LeaseOutcome::Acquired(fence) = s.acquire_lease(&id, "w#1", at(10), 60_000, None).await.expect("lease") else {
+        panic!("a free lease")
+    };
+    let rot = |n: &str| Rotation {
+        id: n.into(),
+        account_id: id.clone(),
+        kind: CredentialKind::AccessKey,
+        phase: Phase::Preflight,
+        old_key_id: None,
+        new_key_id: None,
+        old_version: Some(1),
+        new_version: None,
+        data: json!({}),
+        error: None,
+        started_at: at(9),
+        updated_at: at(9),
+        finished_at: None,
+    };
+    let claim = |n: &str, when| JournalWrite {
+        at: when,
+        fence: Some(fence.clone()),
+        claim_due: Some(id.clone()),
+        rotation: Some(rot(n)),
+        audit: vec![audit("rotation.phase", Some(id.as_str()))],
+        ..Default::default()
+    };
+    let early = s.write(&claim("rot_early", at(9))).await;
+    assert!(matches!(early, Err(StoreError::NotDue { .. })), "not yet due: {early:?}");
+    watch.unchanged(s, "a claim before the due time").await;
+    assert!(is_not_found(&s.rotation("rot_early").await));
+
+    let first = claim("rot_first", at(10));
+    s.write(&first).await.expect("the due account is claimed");
+    watch.appended(s, &first.audit[0]).await;
+    // The rotation commits: the schedule moves on in the same write.
+    let done = Rotation { phase: Phase::Done, finished_at: Some(at(11)), ..rot("rot_first") };
+    s.write(&JournalWrite {
+        at: at(11),
+        fence: Some(fence.clone()),
+        rotation: Some(done),
+        account: due_at(at(40)),
+        ..Default::default()
+    })
+    .await
+    .expect("commit");
+    // A second worker that read the due list before the commit claims nothing.
+    let second = s.write(&claim("rot_second", at(12))).await;
+    assert!(matches!(second, Err(StoreError::NotDue { .. })), "rotated once per period: {second:?}");
+    assert!(is_not_found(&s.rotation("rot_second").await));
+    assert!(s.due_accounts(at(39), 10).await.expect("due").is_empty());
+
+    // A due account whose lease a worker holds is not handed out; its expiry frees it.
+    assert_eq!(s.due_accounts(at(40), 10).await.expect("due").len(), 1, "lease expired at minute 11");
+    assert!(s.renew_lease(&fence, at(40), 60_000).await.expect("renew"));
+    assert!(s.due_accounts(at(40), 10).await.expect("due").is_empty(), "under way: not due again");
+    s.release_lease(&fence).await.expect("release");
+    assert_eq!(s.due_accounts(at(40), 10).await.expect("due").len(), 1, "released");
+    assert_eq!(s.lease_state(&id).await.expect("state"), None, "a released lease has no holder");
+}
+
+/// A rotation in `done` or `aborted` is never written again (a worker resuming it read a
+/// stale state).
+async fn finished_rotations_stay_finished(store: Arc<dyn Store>) {
+    let (s, key) = (store.as_ref(), VaultKey::random());
+    let mut watch = AuditWatch::new(s).await;
+    let (id, _) = account_with_secret(s, &key, &mut watch).await;
+    let rot = Rotation {
+        id: "rot_f".into(),
+        account_id: id.clone(),
+        kind: CredentialKind::AccessKey,
+        phase: Phase::Verifying,
+        old_key_id: None,
+        new_key_id: None,
+        old_version: Some(1),
+        new_version: None,
+        data: json!({}),
+        error: None,
+        started_at: at(0),
+        updated_at: at(0),
+        finished_at: None,
+    };
+    for phase in [Phase::Verifying, Phase::Aborting, Phase::Aborted] {
+        let r = Rotation { phase, ..rot.clone() };
+        s.write(&JournalWrite { at: at(1), rotation: Some(r), ..Default::default() }).await.expect("forward");
+    }
+    let e = audit("rotation.phase", Some(id.as_str()));
+    let back = JournalWrite {
+        at: at(2),
+        rotation: Some(Rotation { phase: Phase::Committed, ..rot.clone() }),
+        audit: vec![e],
+        ..Default::default()
+    };
+    let r = s.write(&back).await;
+    assert!(is_conflict(&r), "an aborted rotation resumed: {r:?}");
+    watch.unchanged(s, "a write to a finished rotation").await;
+    assert_eq!(s.rotation("rot_f").await.expect("rotation").phase, Phase::Aborted);
 }
 
 async fn encryption_at_rest(loc: Arc<Location>) {

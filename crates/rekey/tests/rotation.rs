@@ -70,7 +70,7 @@ fn a_rotation_is_refused_while_another_process_holds_the_lease() {
         sb.rekey().args(["rotate", "p/svc/access-key", "-o", "json"]).assert().code(9).get_output().stdout.clone();
     let reports: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(reports[0]["outcome"], "refused");
-    assert!(reports[0]["error"].as_str().unwrap().contains("being worked by another rekey process"), "{reports}");
+    assert!(reports[0]["error"].as_str().unwrap().contains("being worked by another rekey worker"), "{reports}");
     assert_eq!(current_key(&sb, "p/svc/access-key").0, seeded.svc.0, "nothing was rotated");
     // Once the other holder's lease has expired, the account can be rotated again.
     hold_lease(&sb, "p/svc/access-key", -1);

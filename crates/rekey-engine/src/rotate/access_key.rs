@@ -108,6 +108,7 @@ impl Run<'_> {
                     (self.rot.new_key_id.clone().unwrap_or_default(), format!("{OWNERSHIP_TAG_VALUE}:{}", self.rot.id));
                 // Tagged and about to verify are one durable write: verification has no side
                 // effect to announce (`tagged` is only resumed from journals that hold it).
+                self.guard("TagUser").await?;
                 match self.iam.tag_user(&self.user(), &[tag]).await {
                     Ok(()) => self.journal(Phase::Verifying, JournalWrite::default()).await?,
                     Err(e) if e.is_retryable() => return Err(e.into()),
@@ -159,6 +160,7 @@ impl Run<'_> {
         for (k, owner) in classify(&keys, current.as_deref(), &known, &tagged) {
             if owner == Owner::Orphan {
                 // Nobody has this key's secret (an interrupted run of ours created it).
+                self.guard("DeleteAccessKey").await?;
                 gone_is_fine(self.iam.delete_access_key(&user, &k.id).await)?;
                 untag.push(k.id.clone());
                 self.facts.reclaimed.push(format!("{} (orphan: created by rekey, secret never stored)", k.id));
@@ -184,6 +186,7 @@ impl Run<'_> {
                 );
                 return self.aborted(why, extra).await;
             };
+            self.guard("DeleteAccessKey").await?;
             gone_is_fine(self.iam.delete_access_key(&user, &k.id).await)?;
             untag.push(k.id.clone());
             if let Owner::Ours(v) = owner {
@@ -206,6 +209,9 @@ impl Run<'_> {
     /// removes tags whose key is gone).
     async fn untag_best_effort(&self, user: &str, keys: &[String]) {
         for chunk in keys.chunks(50) {
+            if self.guard("UntagUser").await.is_err() {
+                return;
+            }
             if let Err(e) = self.iam.untag_user(user, chunk).await {
                 tracing::warn!(user, error = %e, "could not remove the ownership tags of deleted keys");
             }
@@ -229,6 +235,7 @@ impl Run<'_> {
                 && !others.contains(&k.id)
                 && new_since
             {
+                self.guard("DeleteAccessKey").await?;
                 gone_is_fine(self.iam.delete_access_key(user, &k.id).await)?;
                 self.facts.reclaimed.push(format!("{} (orphan of an interrupted create)", k.id));
             }
@@ -255,6 +262,7 @@ impl Run<'_> {
             if attempt > 1 || !std::mem::take(&mut self.keys_just_listed) {
                 self.sweep_create_orphans(&user).await?;
             }
+            self.guard("CreateAccessKey").await?;
             match create_iam.create_access_key(&user).await {
                 Ok(k) => break k,
                 Err(e) if e.is_retryable() && attempt < attempts => {
@@ -378,6 +386,7 @@ impl Run<'_> {
                     secret: &secret,
                     clock: &*self.engine.clock,
                 };
+                self.guard(&format!("delivery to {}", s.describe())).await?;
                 if let Err(e) = s.deliver(&d).await {
                     return self.start_abort(format!("delivery to {} failed: {e}", s.describe())).await;
                 }
@@ -391,8 +400,14 @@ impl Run<'_> {
     async fn commit(&mut self) -> Result<()> {
         let id = self.account.id.to_string();
         let new_version = self.rot.new_version.ok_or_else(|| Error::Internal("commit without a new version".into()))?;
-        let mut w =
-            JournalWrite { account: Some((self.account.id.clone(), self.commit_patch())), ..Default::default() };
+        if let Err(why) = self.current_unchanged().await? {
+            return self.start_abort(why).await;
+        }
+        let mut w = JournalWrite {
+            account: Some((self.account.id.clone(), self.commit_patch())),
+            expect_current: Some((id.clone(), self.rot.old_version)),
+            ..Default::default()
+        };
         for v in self.engine.store.secret_versions(&id).await? {
             if v.state == SecretState::Previous {
                 w.secret_states.push((id.clone(), v.version, SecretState::Retired));
@@ -465,6 +480,7 @@ impl Run<'_> {
                 }
             }
         }
+        self.guard("UpdateAccessKey").await?;
         gone_is_fine(self.iam.update_access_key(&user, &old, false).await)?;
         crash_point("access-key:after-deactivate-call");
         self.rot.error = None;
@@ -483,6 +499,7 @@ impl Run<'_> {
         }
         let user = self.user();
         let old = self.rot.old_key_id.clone().unwrap_or_default();
+        self.guard("DeleteAccessKey").await?;
         gone_is_fine(self.iam.delete_access_key(&user, &old).await)?;
         crash_point("access-key:after-delete-call");
         self.untag_best_effort(&user, std::slice::from_ref(&old)).await;
@@ -497,6 +514,7 @@ impl Run<'_> {
     async fn abort(&mut self) -> Result<()> {
         let user = self.user();
         if let Some(new) = self.rot.new_key_id.clone() {
+            self.guard("DeleteAccessKey").await?;
             gone_is_fine(self.iam.delete_access_key(&user, &new).await)?;
             crash_point("access-key:after-abort-delete-call");
             self.untag_best_effort(&user, std::slice::from_ref(&new)).await;
@@ -527,6 +545,9 @@ impl Run<'_> {
                     secret: &secret,
                     clock: &*self.engine.clock,
                 };
+                if self.guard("a delivery of the previous secret").await.is_err() {
+                    return;
+                }
                 if let Err(e) = delivery::sink_for(t).deliver(&d).await {
                     tracing::error!(error = %e, "could not restore the previous secret to a delivery target");
                 }

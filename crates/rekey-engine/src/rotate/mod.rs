@@ -27,6 +27,10 @@ pub struct RotateOptions {
     pub reclaim_foreign: bool,
     /// Rotate a password someone has checked out (audited; their copy stops working).
     pub force_checkout: bool,
+    /// A scheduled rotation: a new rotation starts only if the account is still due once its
+    /// lease is held, and its first journal write claims the period (see
+    /// [`rekey_store::JournalWrite::claim_due`]); otherwise the outcome is `skipped`.
+    pub scheduled: bool,
 }
 
 /// Phase facts kept in the rotation's `data` column.
@@ -66,7 +70,8 @@ pub struct Report {
     pub reference: String,
     pub rotation: Option<String>,
     /// `done`, `retiring` (committed; the previous key retires later), `aborted`,
-    /// `interrupted` (will resume on recover), `refused` (not started), `planned` (dry run).
+    /// `interrupted` (will resume on recover), `refused` (not started), `skipped` (a scheduled
+    /// rotation not started: the account was no longer due), `planned` (dry run).
     pub outcome: String,
     pub phase: Option<String>,
     pub new_key_id: Option<String>,
@@ -91,6 +96,18 @@ impl Report {
             duration_ms: 0,
             error: Some(e.to_string()),
             plan: vec![],
+        }
+    }
+}
+
+impl Report {
+    /// A scheduled rotation that was not started: another worker rotated the account since the
+    /// due list was read.
+    pub(crate) fn skipped(account: &Account) -> Self {
+        Self {
+            outcome: "skipped".into(),
+            error: Some(format!("account {} is no longer due: another worker rotated it", account.id)),
+            ..Self::refused(account, &Error::Internal(String::new()))
         }
     }
 }
@@ -159,8 +176,8 @@ impl Run<'_> {
         w.audit.push(self.engine.audit_entry("rotation.phase", Some(self.account.id.as_str()), outcome, detail));
         self.engine.store.write(&w).await.map_err(|e| match e {
             StoreError::Fenced { .. } => Error::conflict(
-                format!("rotation {} lost its lease to another process", self.rot.id),
-                "the other process continues the rotation",
+                format!("rotation {} lost its lease to another worker", self.rot.id),
+                "the worker holding the lease now continues the rotation",
             ),
             other => other.into(),
         })?;
@@ -168,6 +185,28 @@ impl Run<'_> {
         self.last_step = Instant::now();
         crash_point(&format!("{}:{phase}", self.kind_name()));
         Ok(())
+    }
+
+    /// Before a side effect (`what`): this worker must still hold the lease (see
+    /// [`Held::ensure`]), so a worker that lost it makes no IAM call and no delivery.
+    pub async fn guard(&self, what: &str) -> Result<()> {
+        self.lease.ensure(self.engine.clock.now(), what).await
+    }
+
+    /// The account's current secret version must still be the one this rotation replaces
+    /// (`old_version`): a commit never replaces a version it did not start from. The store
+    /// checks it again, atomically, in the commit's write.
+    pub async fn current_unchanged(&self) -> Result<std::result::Result<(), String>> {
+        let current = self.engine.store.secret_in_state(self.account.id.as_str(), SecretState::Current).await?;
+        let current = current.map(|v| v.version);
+        if current == self.rot.old_version {
+            return Ok(Ok(()));
+        }
+        Ok(Err(format!(
+            "the account's current secret changed during the rotation (version {}, the rotation replaces {})",
+            current.map_or_else(|| "none".into(), |v| v.to_string()),
+            self.rot.old_version.map_or_else(|| "none".into(), |v| v.to_string())
+        )))
     }
 
     /// Walks the machine until it finishes or must wait.
@@ -272,6 +311,35 @@ impl Run<'_> {
     }
 }
 
+/// Most unfinished rotations recovered at once (each provider's cap applies too).
+pub const RECOVERY_CONCURRENCY: usize = 32;
+
+/// Whether a rotation waits out a grace period: it needs nothing yet, no lease, no AWS client.
+fn waiting(rot: &Rotation, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let facts: Facts = serde_json::from_value(rot.data.clone()).unwrap_or_default();
+    match rot.phase {
+        Phase::Retiring => facts.deactivate_at.is_some_and(|t| t > now),
+        Phase::Deactivated => facts.delete_at.is_some_and(|t| t > now),
+        _ => false,
+    }
+}
+
+/// One semaphore per provider, made on first use, holding recovery to the per-provider cap.
+#[derive(Default)]
+struct ProviderCaps(std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>);
+
+impl ProviderCaps {
+    async fn slot(&self, provider: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let sem = {
+            let mut caps = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            caps.entry(provider.to_owned())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(crate::batch::per_provider())))
+                .clone()
+        };
+        sem.acquire_owned().await.ok()
+    }
+}
+
 fn new_rotation_id() -> String {
     use rand::Rng;
     let n: u64 = rand::thread_rng().gen();
@@ -308,7 +376,9 @@ impl Engine {
         started: Instant,
     ) -> Result<Report> {
         // Back-to-back: an earlier rotation of this account is resumed (and its retirement
-        // brought forward: its previous key is ours) before a new one starts.
+        // brought forward: its previous key is ours) before a new one starts. Read with the
+        // lease held, so this is the journal's latest state.
+        let mut resumed = None;
         for open in self.store.rotations(Some(&account.id), true, 10).await? {
             let mut run = self.run_for(open, lease, opts).await?;
             if matches!(run.rot.phase, Phase::Retiring | Phase::Deactivated) {
@@ -319,9 +389,16 @@ impl Engine {
             if !run.rot.phase.is_final() {
                 return Ok(run.report(started));
             }
+            resumed = Some(run.report(started));
         }
         let account = self.store.account(&account.id).await?;
         let now = self.clock.now();
+        // A scheduled rotation re-checks, under the lease, that the account is still due: the
+        // due list was read before, and another worker may have rotated it since.
+        let due = account.next_due_at.is_some_and(|due| due <= now);
+        if opts.scheduled && !due {
+            return Ok(resumed.unwrap_or_else(|| Report::skipped(&account)));
+        }
         let rot = Rotation {
             id: new_rotation_id(),
             account_id: account.id.clone(),
@@ -340,8 +417,14 @@ impl Engine {
         let mut run = self.run_for(rot, lease, opts).await?;
         // The first write announces the pre-flight (which may delete orphans or free a slot).
         // `planned` is only resumed from journals that hold it: recording it first would cost
-        // one durable write per rotation for nothing.
-        run.journal(Phase::Preflight, JournalWrite::default()).await?;
+        // one durable write per rotation for nothing. A scheduled rotation's first write claims
+        // the period: it is refused if the account is no longer due.
+        let claim = JournalWrite { claim_due: opts.scheduled.then(|| account.id.clone()), ..JournalWrite::default() };
+        match run.journal(Phase::Preflight, claim).await {
+            Ok(()) => {}
+            Err(Error::Store(StoreError::NotDue { .. })) => return Ok(Report::skipped(&account)),
+            Err(e) => return Err(e),
+        }
         match run.drive().await {
             Ok(()) => Ok(run.report(started)),
             Err(e) => {
@@ -377,52 +460,76 @@ impl Engine {
         })
     }
 
-    /// Resumes every unfinished rotation whose lease is free or whose owner died. Rotations
-    /// waiting for a grace period are advanced only when it has passed.
+    /// Resumes every unfinished rotation whose lease is free or whose owner died, several at
+    /// once (at most [`RECOVERY_CONCURRENCY`], and the per-provider cap of [`crate::batch`]).
+    /// Rotations waiting for a grace period are advanced only when it has passed. A rotation
+    /// another live worker holds is reported `refused`.
     pub async fn recover(&self) -> Result<Vec<Report>> {
-        let mut reports = Vec::new();
+        self.recover_with(true).await
+    }
+
+    /// [`Engine::recover`]; rotations other live workers hold are left out of the reports unless
+    /// `report_busy` (a scheduler tick: they are healthy, not failures).
+    pub(crate) async fn recover_with(&self, report_busy: bool) -> Result<Vec<Report>> {
+        use futures_util::StreamExt;
         let now = self.clock.now();
-        for rot in self.store.rotations(None, true, 10_000).await? {
-            // A rotation waiting out a grace period needs nothing yet: no lease, no AWS client.
-            let facts: Facts = serde_json::from_value(rot.data.clone()).unwrap_or_default();
-            let waiting = match rot.phase {
-                Phase::Retiring => facts.deactivate_at.is_some_and(|t| t > now),
-                Phase::Deactivated => facts.delete_at.is_some_and(|t| t > now),
-                _ => false,
-            };
-            if waiting {
-                continue;
-            }
-            let started = Instant::now();
-            let account = match self.store.account(&rot.account_id).await {
-                Ok(a) => a,
-                Err(StoreError::NotFound { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let lease = match self.lease(&account.id).await {
-                Ok(l) => l,
-                Err(e @ Error::Conflict { .. }) => {
-                    reports.push(Report::refused(&account, &e));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let outcome = async {
-                let mut run = self.run_for(rot, &lease, &RotateOptions::default()).await?;
-                let result = run.drive().await;
-                let mut report = run.report(started);
-                if let Err(e) = result {
-                    report.outcome = "interrupted".into();
-                    report.error = Some(e.to_string());
-                }
-                Ok::<_, Error>(report)
-            }
+        let open: Vec<Rotation> =
+            self.store.rotations(None, true, 10_000).await?.into_iter().filter(|r| !waiting(r, now)).collect();
+        let caps = ProviderCaps::default();
+        let results: Vec<Result<Option<Report>>> = futures_util::stream::iter(open)
+            .map(|rot| self.recover_one(rot, &caps, report_busy))
+            .buffered(RECOVERY_CONCURRENCY)
+            .collect()
             .await;
-            lease.release().await;
-            crate::stats::record_outcome(outcome.as_ref().map_or("refused", |r| r.outcome.as_str()));
-            reports.push(outcome?);
+        let mut reports = Vec::new();
+        for r in results {
+            reports.extend(r?);
         }
         Ok(reports)
+    }
+
+    /// Recovers one rotation read from the list of open ones: with its lease held, the rotation
+    /// is read again and resumed from that state only — never from the list's, which another
+    /// worker may have moved on or finished since.
+    async fn recover_one(&self, listed: Rotation, caps: &ProviderCaps, report_busy: bool) -> Result<Option<Report>> {
+        let started = Instant::now();
+        let account = match self.store.account(&listed.account_id).await {
+            Ok(a) => a,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let _slot = caps.slot(account.provider.as_str()).await;
+        let lease = match self.lease(&account.id).await {
+            Ok(l) => l,
+            Err(e @ Error::Busy { .. }) => return Ok(report_busy.then(|| Report::refused(&account, &e))),
+            Err(e) => return Err(e),
+        };
+        let outcome = async {
+            let rot = match self.store.rotation(&listed.id).await {
+                Ok(r) => r,
+                Err(StoreError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            if rot.phase.is_final() || waiting(&rot, self.clock.now()) {
+                return Ok(None);
+            }
+            let mut run = self.run_for(rot, &lease, &RotateOptions::default()).await?;
+            let result = run.drive().await;
+            let mut report = run.report(started);
+            if let Err(e) = result {
+                report.outcome = "interrupted".into();
+                report.error = Some(e.to_string());
+            }
+            Ok::<_, Error>(Some(report))
+        }
+        .await;
+        lease.release().await;
+        match &outcome {
+            Ok(Some(r)) => crate::stats::record_outcome(&r.outcome),
+            Ok(None) => {}
+            Err(_) => crate::stats::record_outcome("refused"),
+        }
+        outcome
     }
 
     /// Abandons an unfinished rotation that has not committed: a new key is deleted (and any

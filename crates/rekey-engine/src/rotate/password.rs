@@ -73,7 +73,9 @@ impl Run<'_> {
             return self.change_own_password(&versions, &password, version).await;
         }
         // Re-read: the profile may have been created by an earlier attempt of this very phase.
-        let result = match self.iam.login_profile(&user).await? {
+        let profile = self.iam.login_profile(&user).await?;
+        self.guard("UpdateLoginProfile").await?;
+        let result = match profile {
             Some(_) => self.iam.update_login_profile(&user, &password).await,
             None if self.settings.create_login_profile => match self.iam.create_login_profile(&user, &password).await {
                 // The profile exists after all: an SDK retry of a create whose answer was lost
@@ -98,8 +100,11 @@ impl Run<'_> {
 
     async fn commit_password(&mut self, versions: &[rekey_store::SecretVersion], version: i64) -> Result<()> {
         let id = self.account.id.to_string();
-        let mut w =
-            JournalWrite { account: Some((self.account.id.clone(), self.commit_patch())), ..Default::default() };
+        let mut w = JournalWrite {
+            account: Some((self.account.id.clone(), self.commit_patch())),
+            expect_current: Some((id.clone(), self.rot.old_version)),
+            ..Default::default()
+        };
         w.secret_states.push((id.clone(), version, SecretState::Current));
         for v in versions.iter().filter(|v| matches!(v.state, SecretState::Current | SecretState::Previous)) {
             // A replaced password works nowhere: it is retired at once.
@@ -125,6 +130,7 @@ impl Run<'_> {
         let old = self.engine.open_version(current)?;
         self.facts.update_attempts += 1;
         self.journal(Phase::UpdateRequested, JournalWrite::default()).await?;
+        self.guard("ChangePassword").await?;
         match self.iam.change_password(&old, new).await {
             Ok(()) => {}
             Err(e) if e.is_retryable() => return Err(e.into()),

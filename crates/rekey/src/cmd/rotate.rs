@@ -61,7 +61,8 @@ pub async fn rotate(global: &Global, format: Format, args: RotateArgs) -> Result
     let engine =
         Arc::new(if args.dry_run { context::engine(global).await? } else { context::engine_for_write(global).await? });
     let accounts = resolve(&engine, &sel).await?;
-    let opts = RotateOptions { reclaim_foreign: args.reclaim_foreign, force_checkout: args.force };
+    let opts =
+        RotateOptions { reclaim_foreign: args.reclaim_foreign, force_checkout: args.force, ..Default::default() };
     let reports = engine.rotate_many(accounts, opts, args.dry_run, sel.concurrency).await;
     print_reports(format, &reports, args.dry_run);
     check_reports(&reports)

@@ -45,6 +45,12 @@ async fn tick(engine: &Arc<Engine>, format: Format, heartbeat_every: u64, concur
     if done.deferred > 0 {
         skipped.push_str(&format!(", {} deferred (checked out)", done.deferred));
     }
+    if done.busy + done.skipped > 0 {
+        skipped.push_str(&format!(
+            ", {} under way in another worker, {} rotated by another worker since the due list was read",
+            done.busy, done.skipped
+        ));
+    }
     if done.backed_off > 0 {
         skipped.push_str(&format!(
             ", {} waiting after failed attempts (`rekey rotate ACCOUNT` retries at once)",
