@@ -19,7 +19,7 @@ pub use arn::Arn;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ValidationError;
 pub use kind::{CredentialKind, SecretState};
-pub use names::{AccessKeyId, AccountId, Folder, ProviderName, Region, UserName};
+pub use names::{AccessKeyId, AccountId, Folder, ProviderName, Region, UserName, VaultId};
 pub use password::{PasswordPolicy, PasswordRules};
 pub use phase::Phase;
 pub use settings::{PreviousKeyPolicy, RotationSettings, Target, VerifySettings};

@@ -91,6 +91,13 @@ validated_string!(
     AccountId,
     check_account_id
 );
+validated_string!(
+    /// A vault's stable identity: 16 lower-case hex digits, drawn at `init` (or, for a vault made
+    /// before vault ids existed, derived from its header by a migration) and named by the
+    /// ownership tags the vault puts on IAM users.
+    VaultId,
+    check_vault_id
+);
 
 fn check_user_name(s: &str) -> Result<(), ValidationError> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
@@ -185,6 +192,25 @@ fn check_account_id(s: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+fn check_vault_id(s: &str) -> Result<(), ValidationError> {
+    if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(ValidationError::new(
+            "vault id",
+            format!("{} is not a vault id", quote(s)),
+            "a vault id is 16 lower-case hex digits, as `rekey init` printed it",
+        ));
+    }
+    Ok(())
+}
+
+impl VaultId {
+    /// A fresh random id (64 bits).
+    pub fn random() -> Self {
+        let bits: u64 = rand::thread_rng().gen();
+        Self(format!("{bits:016x}"))
+    }
+}
+
 impl AccountId {
     /// A fresh random id (40 bits; the store rejects the rare collision and the caller retries).
     pub fn random() -> Self {
@@ -241,6 +267,16 @@ mod tests {
         }
         for bad in ["", "useast1", "US-EAST-1", "us-east-", "us east 1"] {
             assert!(bad.parse::<Region>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn vault_ids_are_sixteen_hex_digits() {
+        let v = VaultId::random();
+        assert_eq!(v.as_str().parse::<VaultId>().unwrap(), v);
+        assert_ne!(v, VaultId::random());
+        for bad in ["", "0123456789abcde", "0123456789ABCDEF", "0123456789abcdefa", "0123456789abcdeg"] {
+            assert!(bad.parse::<VaultId>().is_err(), "{bad}");
         }
     }
 

@@ -9,7 +9,7 @@ use crate::{connect::AwsConnector, Error, Result};
 use rekey_aws::{Conn, ConnCredentials};
 use rekey_crypto::{master, open, seal, KdfParams, Sealed, Secret, VaultKey};
 use rekey_domain::SecretState;
-use rekey_domain::{Clock, MAX_SECRET_LEN};
+use rekey_domain::{Clock, VaultId, MAX_SECRET_LEN};
 use rekey_store::{AuditEntry, Origin, SecretVersion, Store, VaultHeader};
 use serde_json::{json, Value};
 use std::{
@@ -67,6 +67,8 @@ pub struct Engine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) actor: String,
     pub(crate) aws: Arc<dyn AwsConnector>,
+    /// The vault's identity, from its header: named by the ownership tags it puts on IAM users.
+    pub(crate) vault_id: VaultId,
     /// Set when the process is shutting down: rotations stop at their next journal boundary.
     stopping: Arc<AtomicBool>,
 }
@@ -91,9 +93,9 @@ fn kms_conn(region: &str, endpoint_url: Option<&String>) -> Conn {
 impl Engine {
     /// Creates a vault at `deps.store` protected by `master`.
     pub async fn init(deps: Deps, master: MasterKey) -> Result<Self> {
-        if deps.store.header().await?.is_some() {
+        if let Some(h) = deps.store.header().await? {
             return Err(Error::conflict(
-                "this location already holds a rekey vault",
+                format!("this location already holds rekey vault {}", h.vault_id),
                 "use it as it is, or choose another --vault location",
             ));
         }
@@ -120,8 +122,9 @@ impl Engine {
                 (key, "kms", json!({ "key_id": key_id, "region": region, "endpoint_url": endpoint_url }), blob)
             }
         };
-        let engine = Self::assemble(deps, key);
+        let engine = Self::assemble(deps, key, VaultId::random());
         let header = VaultHeader {
+            vault_id: engine.vault_id.clone(),
             format: FORMAT,
             key_source: source.into(),
             key_params: params,
@@ -132,7 +135,7 @@ impl Engine {
             "vault.init",
             None,
             "ok",
-            json!({ "key_source": source, "backend": engine.store.backend() }),
+            json!({ "key_source": source, "backend": engine.store.backend(), "vault_id": engine.vault_id }),
         );
         engine.store.init(&header, &audit).await?;
         Ok(engine)
@@ -184,16 +187,17 @@ impl Engine {
                 })
             }
         };
-        Ok(Self::assemble(deps, key))
+        Ok(Self::assemble(deps, key, h.vault_id))
     }
 
-    fn assemble(deps: Deps, key: VaultKey) -> Self {
+    fn assemble(deps: Deps, key: VaultKey, vault_id: VaultId) -> Self {
         Self {
             store: deps.store,
             key,
             clock: deps.clock,
             actor: deps.actor,
             aws: deps.aws,
+            vault_id,
             stopping: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -207,8 +211,14 @@ impl Engine {
             clock: self.clock.clone(),
             actor: actor.into(),
             aws: self.aws.clone(),
+            vault_id: self.vault_id.clone(),
             stopping: self.stopping.clone(),
         }
+    }
+
+    /// The vault's identity (kept in its header; named by its ownership tags in IAM).
+    pub fn vault_id(&self) -> &VaultId {
+        &self.vault_id
     }
 
     /// Who the audit log names for this engine's actions.

@@ -455,3 +455,22 @@ async fn a_worker_that_lost_its_lease_makes_no_side_effect() {
     let (_, expires) = t.store.lease_state(&own.fence.account_id).await.unwrap().unwrap();
     assert_eq!(expires, t.clock.now() + Duration::minutes(1));
 }
+
+#[tokio::test]
+async fn a_vault_keeps_the_identity_drawn_at_init() {
+    let t = setup().await;
+    let id = t.engine.vault_id().clone();
+    let deps = || Deps {
+        store: t.store.clone(),
+        clock: t.clock.clone(),
+        actor: "test".into(),
+        aws: Arc::new(FakeConnector(t.aws.clone())),
+    };
+    let pass = || MasterKey::Passphrase(Secret::new("a long test passphrase"));
+    let unlocked = Engine::unlock(deps(), pass()).await.unwrap();
+    assert_eq!(unlocked.vault_id(), &id, "the header keeps the identity");
+    let again = Engine::init(deps(), pass()).await.unwrap_err();
+    assert!(again.to_string().contains(id.as_str()), "a second init names the vault there: {again}");
+    let other = setup().await;
+    assert_ne!(other.engine.vault_id(), &id, "each vault draws its own");
+}

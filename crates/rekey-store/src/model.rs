@@ -2,12 +2,16 @@
 //! in rekey-crypto; the store sees only sealed bytes.
 
 use chrono::{DateTime, Utc};
-use rekey_domain::{AccountId, Arn, CredentialKind, Folder, Phase, ProviderName, Region, SecretState, UserName};
+use rekey_domain::{
+    AccountId, Arn, CredentialKind, Folder, Phase, ProviderName, Region, SecretState, UserName, VaultId,
+};
 use serde::{Deserialize, Serialize};
 
 /// Which master key source protects the vault key, with its non-secret parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultHeader {
+    /// The vault's stable identity (named by the ownership tags it puts on IAM users).
+    pub vault_id: VaultId,
     /// Layout version of the vault.
     pub format: i64,
     /// `passphrase`, `key-file` or `kms`.

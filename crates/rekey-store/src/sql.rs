@@ -258,12 +258,14 @@ macro_rules! sql_store {
 
             async fn header(&self) -> Result<Option<VaultHeader>> {
                 let row = sqlx::query(
-                    "SELECT format, key_source, key_params, wrapped_vault_key, created_at FROM vault_header WHERE id = 1",
+                    "SELECT format, key_source, key_params, wrapped_vault_key, created_at, vault_id FROM vault_header WHERE id = 1",
                 )
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map(|r| {
+                    let vault_id: Option<String> = r.try_get("vault_id")?;
                     Ok(VaultHeader {
+                        vault_id: parse_col(&vault_id.unwrap_or_default(), "vault_header.vault_id")?,
                         format: r.try_get("format")?,
                         key_source: r.try_get("key_source")?,
                         key_params: json_col(&r.try_get::<String, _>("key_params")?, "vault_header.key_params")?,
@@ -277,14 +279,15 @@ macro_rules! sql_store {
             async fn init(&self, h: &VaultHeader, audit: &AuditEntry) -> Result<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
-                    "INSERT INTO vault_header (id, format, key_source, key_params, wrapped_vault_key, created_at) \
-                     VALUES (1, $1, $2, $3, $4, $5)",
+                    "INSERT INTO vault_header (id, format, key_source, key_params, wrapped_vault_key, created_at, vault_id) \
+                     VALUES (1, $1, $2, $3, $4, $5, $6)",
                 )
                 .bind(h.format)
                 .bind(&h.key_source)
                 .bind(to_json(&h.key_params))
                 .bind(&h.wrapped_vault_key)
                 .bind(millis(h.created_at))
+                .bind(h.vault_id.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StoreError::from_sqlx(e, "this location already holds an initialised vault"))?;

@@ -45,6 +45,7 @@ macro_rules! contract {
 
 contract! {
     location open_and_init,
+    location vault_id_of_an_older_vault,
     store providers,
     store accounts,
     store secret_versions,
@@ -85,6 +86,22 @@ async fn open_and_init(loc: Arc<Location>) {
     let recreated = loc.open(OpenMode::Create).await.expect("Create on an existing vault");
     assert_eq!(recreated.header().await.expect("header"), Some(h), "Create never wipes a vault");
     watch.unchanged(store.as_ref(), "opening").await;
+}
+
+/// A vault made before vault ids existed gets one from the migration, derived from its header
+/// (the last 8 bytes of the wrapped vault key), so a backup restored later gets the same one.
+async fn vault_id_of_an_older_vault(loc: Arc<Location>) {
+    let store = loc.open(OpenMode::Create).await.expect("Create makes a new vault");
+    let wrapped = [9, 9, 9, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10];
+    store.init(&header(&wrapped), &audit("vault.init", None)).await.expect("init");
+    drop(store);
+    // As rekey left the vault before migration 0005.
+    loc.execute("ALTER TABLE vault_header DROP COLUMN vault_id").await;
+    loc.execute("DELETE FROM _sqlx_migrations WHERE version = 5").await;
+    let reopened = loc.open(OpenMode::Existing).await.expect("the migrated vault opens");
+    let h = reopened.header().await.expect("header").expect("the header is still there");
+    assert_eq!(h.vault_id.as_str(), "fedcba9876543210", "derived from the wrapped key's last 8 bytes");
+    assert_eq!(h.wrapped_vault_key, wrapped, "nothing else changed");
 }
 
 async fn providers(store: Arc<dyn Store>) {

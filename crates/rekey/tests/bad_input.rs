@@ -258,7 +258,7 @@ fn settings_and_audit() -> Vec<Case<'static>> {
         (vec!["audit", "list", "--limit=-1"], "", USAGE, "--limit -1 is out of range"),
         (vec!["rotation", "list", "--limit", "0"], "", USAGE, "out of range"),
         (vec!["report", "--max-age", "soon"], "", USAGE, "is not a duration"),
-        (vec!["init"], "", CONFLICT, "already holds a rekey vault"),
+        (vec!["init"], "", CONFLICT, "already holds rekey vault "),
     ]
 }
 

@@ -128,6 +128,22 @@ impl Location {
         }
     }
 
+    /// Runs `sql` on this location's database directly (as an older rekey, or an operator,
+    /// would have left it).
+    pub async fn execute(&self, sql: &str) {
+        match &self.raw {
+            Raw::Sqlite { path, .. } => {
+                let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+                let mut c = sqlx::ConnectOptions::connect(&opts).await.expect("opening the vault file");
+                sqlx::query(sql).execute(&mut c).await.expect("a raw statement");
+            }
+            Raw::Postgres { .. } => {
+                let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&self.url).await.expect("connecting");
+                sqlx::query(sql).execute(&mut c).await.expect("a raw statement");
+            }
+        }
+    }
+
     async fn clean_up(&self) {
         if let Raw::Postgres { admin, schema } = &self.raw {
             // Best effort: a leftover schema in a test database harms nobody.
@@ -163,6 +179,7 @@ pub fn audit(action: &str, target: Option<&str>) -> AuditEntry {
 
 pub fn header(wrapped_vault_key: &[u8]) -> VaultHeader {
     VaultHeader {
+        vault_id: "0123456789abcdef".parse().expect("a valid vault id"),
         format: 1,
         key_source: "passphrase".into(),
         key_params: json!({ "kdf": "argon2id", "m_cost": 19456, "salt": "c2FsdA" }),

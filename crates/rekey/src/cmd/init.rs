@@ -34,7 +34,12 @@ pub async fn run(global: &Global, args: InitArgs) -> Result<()> {
     let result = async { Engine::init(context::deps(global, OpenMode::Create).await?, master).await }.await;
     match result {
         Ok(engine) => {
-            eprintln!("Created a {} vault at {}.", engine.store().backend(), rekey_store::redact_url(&url));
+            eprintln!(
+                "Created a {} vault at {} (vault id {}).",
+                engine.store().backend(),
+                rekey_store::redact_url(&url),
+                engine.vault_id()
+            );
             Ok(())
         }
         Err(e) => {
