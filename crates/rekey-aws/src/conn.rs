@@ -1,7 +1,9 @@
 //! How rekey authenticates to an AWS account: a [`Conn`] describes one set of credentials
 //! (a static key, the default chain, or an assumed role on top of another `Conn`) plus region
-//! and endpoint, and turns into an `SdkConfig` with bounded retries and timeouts.
+//! and endpoint, and turns into an `SdkConfig` with bounded retries and timeouts. A connection
+//! with a [`Pacer`] sends its IAM and STS calls at the pace the account accepts (see [`crate::pace`]).
 
+use crate::pace::{connector::PacedClient, Pacer};
 use aws_config::{
     identity::IdentityCache, retry::RetryConfig, sts::AssumeRoleProvider, timeout::TimeoutConfig, BehaviorVersion,
     ConfigLoader, SdkConfig,
@@ -14,7 +16,7 @@ use std::{
     collections::HashMap,
     future::Future,
     pin::Pin,
-    sync::{Mutex, OnceLock, PoisonError},
+    sync::{Arc, Mutex, OnceLock, PoisonError},
     time::Duration,
 };
 
@@ -54,6 +56,8 @@ pub struct Conn {
     pub max_attempts: u32,
     /// Timeout of one attempt.
     pub attempt_timeout: Duration,
+    /// The provider's pacer, if its calls are paced (every provider connection is; KMS is not).
+    pub pacer: Option<Arc<Pacer>>,
 }
 
 impl Conn {
@@ -65,7 +69,13 @@ impl Conn {
             credentials,
             max_attempts: 4,
             attempt_timeout: Duration::from_secs(20),
+            pacer: None,
         }
+    }
+
+    /// The same connection, its IAM and STS calls paced by `pacer`.
+    pub fn paced(self, pacer: Arc<Pacer>) -> Self {
+        Self { pacer: Some(pacer), ..self }
     }
 
     /// The same account and endpoint, signed with another static key (verifying a new key).
@@ -110,17 +120,27 @@ impl Conn {
     }
 
     /// The loader with this connection's region, endpoint, retries and timeouts.
+    ///
+    /// A paced connection's attempt timeout is kept by its connector, from the moment the call's
+    /// tokens are there: time spent waiting for the pace is not an attempt's.
     fn loader(&self) -> ConfigLoader {
+        let mut timeouts = TimeoutConfig::builder().connect_timeout(Duration::from_secs(5));
+        let client = match &self.pacer {
+            Some(pacer) => SharedHttpClient::new(PacedClient {
+                inner: http_client(),
+                pacer: pacer.clone(),
+                attempt_timeout: self.attempt_timeout,
+            }),
+            None => {
+                timeouts = timeouts.operation_attempt_timeout(self.attempt_timeout);
+                http_client()
+            }
+        };
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(self.region.clone()))
             .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts.max(1)))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(self.attempt_timeout)
-                    .build(),
-            )
-            .http_client(http_client());
+            .timeout_config(timeouts.build())
+            .http_client(client);
         if let Some(url) = &self.endpoint_url {
             loader = loader.endpoint_url(url);
         }
@@ -129,9 +149,11 @@ impl Conn {
 
     /// The configuration without credentials, loaded once per process and settings.
     async fn base_config(&self) -> SdkConfig {
-        type Bases = Mutex<HashMap<(String, Option<String>, u32, Duration), SdkConfig>>;
+        type Key = (String, Option<String>, u32, Duration, Option<String>);
+        type Bases = Mutex<HashMap<Key, SdkConfig>>;
         static BASES: OnceLock<Bases> = OnceLock::new();
-        let key = (self.region.clone(), self.endpoint_url.clone(), self.max_attempts, self.attempt_timeout);
+        let pacer = self.pacer.as_ref().map(|p| p.name().to_owned());
+        let key = (self.region.clone(), self.endpoint_url.clone(), self.max_attempts, self.attempt_timeout, pacer);
         let bases = BASES.get_or_init(Bases::default);
         if let Some(c) = bases.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
             return c.clone();

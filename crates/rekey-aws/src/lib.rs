@@ -1,7 +1,8 @@
 //! rekey's view of AWS: narrow traits holding only the calls rekey makes ([`IamApi`],
 //! [`StsApi`]), their aws-sdk implementations, how a provider's credentials are built
 //! ([`conn`]), KMS wrapping of the vault key ([`kms`]), and the classification of every AWS
-//! failure into what the caller can do about it ([`AwsError`]).
+//! failure into what the caller can do about it ([`AwsError`]), and the pace of calls IAM and STS
+//! accept ([`pace`]).
 
 pub mod actions;
 pub mod conn;
@@ -11,6 +12,7 @@ pub mod fake;
 pub mod iam;
 pub mod kms;
 pub mod org;
+pub mod pace;
 pub mod sts;
 
 pub use conn::{Conn, ConnCredentials};

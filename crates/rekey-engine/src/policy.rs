@@ -3,6 +3,7 @@
 //! `rekey_aws::actions::ACTIONS`, the same table the code's calls are checked against), scoped
 //! to the managed users' ARNs where IAM allows it.
 
+use crate::policy_fit::{Fitted, Parts, PolicyKind, Scope};
 use crate::{Engine, Error, Result};
 use rekey_aws::actions::{Need, Scope, ACTIONS};
 use rekey_aws::AwsErrorClass;
@@ -88,7 +89,8 @@ impl Engine {
     }
 
     /// The policy a provider's principal needs for its accounts of `kinds` (all providers when
-    /// `provider` is `None`); `discovery` adds the account-wide read actions.
+    /// `provider` is `None`); `discovery` adds the account-wide read actions. Every managed
+    /// user is named by ARN, whatever the size (see [`Engine::least_privilege_fitted`]).
     pub async fn least_privilege(
         &self,
         provider: Option<ProviderName>,
@@ -96,11 +98,39 @@ impl Engine {
         discovery: bool,
         delivery: bool,
     ) -> Result<Value> {
+        let parts = self.policy_parts(provider, kinds, discovery, delivery).await?;
+        let fitted = crate::policy_fit::fit(&parts, PolicyKind::Managed, &Scope::Arns, false);
+        Ok(fitted.documents.into_iter().next().unwrap_or_default())
+    }
+
+    /// [`Engine::least_privilege`] fitted into the size limit of a `kind` policy: users named as
+    /// `scope` says, split over several documents if `split` (see [`crate::policy_fit`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn least_privilege_fitted(
+        &self,
+        provider: Option<ProviderName>,
+        kinds: &[CredentialKind],
+        discovery: bool,
+        delivery: bool,
+        kind: PolicyKind,
+        scope: &Scope,
+        split: bool,
+    ) -> Result<Fitted> {
+        let parts = self.policy_parts(provider, kinds, discovery, delivery).await?;
+        Ok(crate::policy_fit::fit(&parts, kind, scope, split))
+    }
+
+    async fn policy_parts(
+        &self,
+        provider: Option<ProviderName>,
+        kinds: &[CredentialKind],
+        discovery: bool,
+        delivery: bool,
+    ) -> Result<Parts> {
         let n = self.needed(provider, kinds, discovery).await?;
-        let mut statements =
-            vec![json!({ "Sid": "RekeyManagedUsers", "Effect": "Allow", "Action": n.on_users, "Resource": n.users })];
+        let mut rest = Vec::new();
         if !n.account_wide.is_empty() {
-            statements.push(
+            rest.push(
                 json!({ "Sid": "RekeyAccountWide", "Effect": "Allow", "Action": n.account_wide, "Resource": "*" }),
             );
         }
@@ -111,10 +141,9 @@ impl Engine {
             let mut resources: Vec<&str> = n.delivery.iter().map(|d| d.1.as_str()).collect();
             resources.sort_unstable();
             resources.dedup();
-            statements
-                .push(json!({ "Sid": "RekeyDelivery", "Effect": "Allow", "Action": actions, "Resource": resources }));
+            rest.push(json!({ "Sid": "RekeyDelivery", "Effect": "Allow", "Action": actions, "Resource": resources }));
         }
-        Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
+        Ok(Parts { on_users: n.on_users, users: n.users, rest })
     }
 
     /// Simulates every action the provider's accounts need, as the provider's principal.

@@ -166,14 +166,14 @@ impl Engine {
         result
     }
 
-    /// The connection a provider describes, with its secret opened and its source resolved.
+    /// The connection a provider describes, with its secret opened and its source resolved,
+    /// paced by the provider's pacer (the source of an assumed role by its own).
     pub async fn conn(&self, provider: &Provider) -> Result<Conn> {
-        let attempt_timeout = attempt_timeout_override()?;
-        let with_timeout = |mut c: Conn| {
-            if let Some(t) = attempt_timeout {
+        let with_limits = |mut c: Conn, p: &Provider| {
+            if let Some(t) = self.limits.attempt_timeout {
                 c.attempt_timeout = t;
             }
-            c
+            c.paced(rekey_aws::pace::pacer(p.name.as_str(), &self.limits.pace))
         };
         let mut chain = vec![provider.clone()];
         while let ProviderAuth::AssumeRole { source: Some(s), .. } = &chain[chain.len() - 1].auth {
@@ -197,11 +197,8 @@ impl Engine {
                 ProviderAuth::DefaultChain => ConnCredentials::DefaultChain,
                 ProviderAuth::AssumeRole { role_arn, external_id, .. } => {
                     let source = conn.take().unwrap_or_else(|| {
-                        with_timeout(Conn::new(
-                            p.region.as_str(),
-                            p.endpoint_url.clone(),
-                            ConnCredentials::DefaultChain,
-                        ))
+                        let chain = Conn::new(p.region.as_str(), p.endpoint_url.clone(), ConnCredentials::DefaultChain);
+                        with_limits(chain, p)
                     });
                     ConnCredentials::AssumeRole {
                         role_arn: role_arn.to_string(),
@@ -210,24 +207,8 @@ impl Engine {
                     }
                 }
             };
-            conn = Some(with_timeout(Conn::new(p.region.as_str(), p.endpoint_url.clone(), credentials)));
+            conn = Some(with_limits(Conn::new(p.region.as_str(), p.endpoint_url.clone(), credentials), p));
         }
         conn.ok_or_else(|| Error::Internal("empty provider chain".into()))
-    }
-}
-
-/// `REKEY_AWS_ATTEMPT_TIMEOUT` (a duration: `500ms`, `5s`, …), when set, replaces the 20 s
-/// timeout of one attempt of an AWS call on every provider connection — for slow links, and for
-/// tests that make an endpoint hang. A timed-out attempt is retried like any transient failure.
-pub const ATTEMPT_TIMEOUT_ENV: &str = "REKEY_AWS_ATTEMPT_TIMEOUT";
-
-fn attempt_timeout_override() -> Result<Option<std::time::Duration>> {
-    let Some(v) = std::env::var_os(ATTEMPT_TIMEOUT_ENV) else { return Ok(None) };
-    let bad = |why: String| Error::usage(format!("{ATTEMPT_TIMEOUT_ENV}: {why}"), "use a duration such as 5s or 500ms");
-    let v = v.to_str().ok_or_else(|| bad("not UTF-8".into()))?;
-    match rekey_domain::duration::parse_duration_ms(v) {
-        Ok(0) => Err(bad("must be more than 0ms".into())),
-        Ok(ms) => Ok(Some(std::time::Duration::from_millis(ms))),
-        Err(e) => Err(bad(e.to_string())),
     }
 }

@@ -1,5 +1,6 @@
 //! Process-wide rotation statistics for the server's `/metrics`: how long each phase took
-//! (time from journaling the previous phase to journaling this one) and how rotations ended.
+//! (time from journaling the previous phase to journaling this one), how rotations ended, and
+//! how long IAM took to make new keys work (propagation).
 
 use std::{collections::BTreeMap, sync::Mutex, time::Duration};
 
@@ -17,7 +18,40 @@ pub struct Histogram {
     pub count: u64,
 }
 
+/// Upper bounds of the propagation histogram buckets, in seconds.
+pub const PROPAGATION_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 60.0];
+
+/// A histogram over [`PROPAGATION_BUCKETS`].
+#[derive(Debug, Clone, Default)]
+pub struct Propagation {
+    /// Observations at or below each bound (not cumulative).
+    pub buckets: [u64; PROPAGATION_BUCKETS.len()],
+    /// Sum of observations, seconds.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
 static PHASES: Mutex<BTreeMap<(String, String), Histogram>> = Mutex::new(BTreeMap::new());
+static PROPAGATION: Mutex<Propagation> =
+    Mutex::new(Propagation { buckets: [0; PROPAGATION_BUCKETS.len()], sum: 0.0, count: 0 });
+
+/// Records that a new access key first worked `took` after CreateAccessKey returned it.
+pub fn record_propagation(took: Duration) {
+    let secs = took.as_secs_f64();
+    if let Ok(mut h) = PROPAGATION.lock() {
+        if let Some(i) = PROPAGATION_BUCKETS.iter().position(|b| secs <= *b) {
+            h.buckets[i] += 1;
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+}
+
+/// The propagation histogram.
+pub fn propagation() -> Propagation {
+    PROPAGATION.lock().map(|h| h.clone()).unwrap_or_default()
+}
 static OUTCOMES: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
 
 /// Records that a rotation of `kind` reached `phase` `took` after its previous phase.

@@ -91,12 +91,14 @@ impl Engine {
         let results = crate::batch::for_each(self, due, opts.concurrency, move |engine, account| {
             let opts = scheduled.clone();
             async move {
-                match engine.rotate(&account, &opts).await {
+                let r = match engine.rotate(&account, &opts).await {
                     Ok(r) => Some(r),
                     // Another worker has this account's rotation under way: not this tick's.
                     Err(Error::Busy { .. }) => None,
                     Err(e) => Some(Report::refused(&account, &e)),
-                }
+                };
+                engine.progress.finish(r.as_ref().is_none_or(Report::succeeded));
+                r
             }
         })
         .await;

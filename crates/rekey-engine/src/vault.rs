@@ -71,6 +71,10 @@ pub struct Engine {
     pub(crate) vault_id: VaultId,
     /// Set when the process is shutting down: rotations stop at their next journal boundary.
     stopping: Arc<AtomicBool>,
+    /// What the front end allows (concurrency per provider, AWS attempt timeout, initial pace).
+    pub(crate) limits: crate::Limits,
+    /// Progress of long runs (shared with engines made by [`Self::acting_as`]).
+    pub(crate) progress: Arc<crate::progress::Progress>,
 }
 
 /// The collaborators an engine is built from.
@@ -199,6 +203,8 @@ impl Engine {
             aws: deps.aws,
             vault_id,
             stopping: Arc::new(AtomicBool::new(false)),
+            limits: crate::Limits::default(),
+            progress: Arc::default(),
         }
     }
 
@@ -213,12 +219,31 @@ impl Engine {
             aws: self.aws.clone(),
             vault_id: self.vault_id.clone(),
             stopping: self.stopping.clone(),
+            limits: self.limits.clone(),
+            progress: self.progress.clone(),
         }
     }
 
     /// The vault's identity (kept in its header; named by its ownership tags in IAM).
     pub fn vault_id(&self) -> &VaultId {
         &self.vault_id
+    }
+
+    /// Progress of this engine's long runs (rotations, heartbeats, recovery).
+    pub fn progress(&self) -> &Arc<crate::progress::Progress> {
+        &self.progress
+    }
+
+    /// The same engine under `limits` (the front end's settings; the defaults otherwise).
+    #[must_use]
+    pub fn with_limits(mut self, limits: crate::Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &crate::Limits {
+        &self.limits
     }
 
     /// Who the audit log names for this engine's actions.

@@ -42,6 +42,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Connections and timeouts.
     pub limits: LimitsConfig,
+    /// AWS calls: per-provider cap, attempt timeout, initial pace.
+    pub aws: AwsConfig,
     /// Audit-log exports to a SIEM (`[[export]]`, any number).
     #[serde(rename = "export")]
     pub exports: Vec<ExportConfig>,
@@ -138,7 +140,7 @@ pub struct SchedulerConfig {
     pub interval: String,
     /// Heartbeat accounts whose last heartbeat is older than this (`REKEY_SCHEDULER_HEARTBEAT_EVERY`).
     pub heartbeat_every: String,
-    /// Accounts worked at once; at most 8 per provider in any case (`REKEY_SCHEDULER_CONCURRENCY`).
+    /// Accounts calling AWS at once (`REKEY_SCHEDULER_CONCURRENCY`).
     pub concurrency: usize,
 }
 
@@ -192,6 +194,33 @@ impl LimitsConfig {
     }
 }
 
+/// `[aws]`: how the engine calls AWS (see `rekey_engine::limits`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    /// Most accounts worked at once against one provider; none by default: every provider's
+    /// calls are paced to what IAM accepts (`REKEY_PROVIDER_CONCURRENCY`).
+    pub provider_concurrency: Option<usize>,
+    /// Timeout of one attempt of an AWS call, default 20s (`REKEY_AWS_ATTEMPT_TIMEOUT`).
+    pub attempt_timeout: Option<String>,
+    /// Initial pace, e.g. `iam=16,iam-mutating=8,sts=100` (`REKEY_AWS_PACE`).
+    pub pace: Option<String>,
+}
+
+impl AwsConfig {
+    /// The engine's limits.
+    pub fn limits(&self) -> Result<rekey_engine::Limits, ConfigError> {
+        use rekey_engine::limits::{ATTEMPT_TIMEOUT_ENV, PACE_ENV, PROVIDER_CONCURRENCY_ENV};
+        rekey_engine::Limits::from_settings(|k| match k {
+            PROVIDER_CONCURRENCY_ENV => self.provider_concurrency.map(|n| n.to_string()),
+            ATTEMPT_TIMEOUT_ENV => self.attempt_timeout.clone(),
+            PACE_ENV => self.pace.clone(),
+            _ => None,
+        })
+        .map_err(|e| bad(format!("[aws]: {e}"), e.hint().unwrap_or_default()))
+    }
+}
+
 /// `[checkout]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -212,6 +241,7 @@ impl Default for Config {
             checkout: CheckoutConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
+            aws: AwsConfig::default(),
             exports: Vec::new(),
             notify: None,
         }
@@ -231,7 +261,7 @@ impl Default for CheckoutConfig {
 }
 
 /// Environment variables and the config keys they set, with the value's type.
-const ENV_KEYS: [(&str, &[&str], Kind); 15] = [
+const ENV_KEYS: [(&str, &[&str], Kind); 18] = [
     ("REKEY_LISTEN", &["listen"], Kind::Text),
     ("REKEY_TLS_CERT", &["tls_cert"], Kind::Text),
     ("REKEY_TLS_KEY", &["tls_key"], Kind::Text),
@@ -247,6 +277,9 @@ const ENV_KEYS: [(&str, &[&str], Kind); 15] = [
     ("REKEY_MAX_CONNECTIONS", &["limits", "max_connections"], Kind::Int),
     ("REKEY_HEADER_TIMEOUT", &["limits", "header_timeout"], Kind::Text),
     ("REKEY_SHUTDOWN_GRACE", &["limits", "shutdown_grace"], Kind::Text),
+    ("REKEY_PROVIDER_CONCURRENCY", &["aws", "provider_concurrency"], Kind::Int),
+    ("REKEY_AWS_ATTEMPT_TIMEOUT", &["aws", "attempt_timeout"], Kind::Text),
+    ("REKEY_AWS_PACE", &["aws", "pace"], Kind::Text),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -335,6 +368,7 @@ impl Config {
             return Err(bad("limits.header_timeout must be at least 100ms", "the default is 10s"));
         }
         Self::positive_ms("limits.shutdown_grace", &self.limits.shutdown_grace)?;
+        self.aws.limits()?;
         if !(1..=64).contains(&self.scheduler.concurrency) {
             return Err(bad("scheduler.concurrency must be from 1 to 64", "the default is 8"));
         }

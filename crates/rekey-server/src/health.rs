@@ -67,6 +67,45 @@ async fn metrics(State(s): State<AppState>, req: axum::extract::Request) -> Resp
     }
 }
 
+/// The pace of each provider's AWS calls (per bucket: iam, iam-mutating, sts), the calls it
+/// throttled, the time calls waited for it, and how long new keys took to work.
+fn pace_metrics(out: &mut String) {
+    let paces = rekey_aws::pace::paces();
+    let series = [
+        ("rekey_aws_pace_calls_per_second", "gauge", "The pace each provider's AWS calls are sent at now, by bucket."),
+        ("rekey_aws_throttled_total", "counter", "AWS calls answered Throttling (each sent again at a slower pace)."),
+        ("rekey_aws_pace_wait_seconds_total", "counter", "Time AWS calls waited for their provider's pace."),
+    ];
+    for (i, (name, kind, help)) in series.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (provider, buckets) in &paces {
+            for b in buckets {
+                let value = match i {
+                    0 => b.rate,
+                    1 => b.throttled as f64,
+                    _ => b.waited,
+                };
+                let labels = format!("provider=\"{}\",bucket=\"{}\"", esc(provider), b.bucket.as_str());
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
+        }
+    }
+    let h = rekey_engine::stats::propagation();
+    let _ = writeln!(
+        out,
+        "# HELP rekey_key_propagation_seconds Time from CreateAccessKey to the new key's first successful use."
+    );
+    let _ = writeln!(out, "# TYPE rekey_key_propagation_seconds histogram");
+    let mut cumulative = 0;
+    for (bound, n) in rekey_engine::stats::PROPAGATION_BUCKETS.iter().zip(h.buckets) {
+        cumulative += n;
+        let _ = writeln!(out, "rekey_key_propagation_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "rekey_key_propagation_seconds_bucket{{le=\"+Inf\"}} {}", h.count);
+    let _ =
+        writeln!(out, "rekey_key_propagation_seconds_sum {}\nrekey_key_propagation_seconds_count {}", h.sum, h.count);
+}
+
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
@@ -93,6 +132,7 @@ async fn render(s: &AppState) -> Result<String, rekey_store::StoreError> {
         let _ = writeln!(out, "rekey_rotation_phase_seconds_sum{{{labels}}} {}", h.sum);
         let _ = writeln!(out, "rekey_rotation_phase_seconds_count{{{labels}}} {}", h.count);
     }
+    pace_metrics(&mut out);
     let _ = writeln!(out, "# HELP rekey_aws_errors_total AWS call failures, by operation and error code.");
     let _ = writeln!(out, "# TYPE rekey_aws_errors_total counter");
     for ((op, code), n) in rekey_aws::error_counts() {

@@ -86,6 +86,17 @@ pub enum Command {
         /// Add what the configured delivery targets need in AWS
         #[arg(long)]
         with_delivery: bool,
+        /// The kind of policy to fit the size of: managed (6,144 characters), user-inline (2,048),
+        /// group-inline (5,120) or role-inline (10,240)
+        #[arg(long, default_value = "managed")]
+        fit: String,
+        /// How the managed users are named: auto (their ARNs while they fit, else their path),
+        /// arns, path, or tag:KEY=VALUE (every user carrying that tag)
+        #[arg(long, default_value = "auto")]
+        scope: String,
+        /// Split the users' ARNs over as many documents as fit (printed as a JSON array)
+        #[arg(long)]
+        split: bool,
     },
     /// Read the audit log
     #[command(subcommand)]
@@ -155,7 +166,7 @@ pub struct Selection {
     #[arg(long)]
     pub provider: Option<String>,
     /// How many accounts to work on at once (one lease per account)
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
 }
 
@@ -245,7 +256,7 @@ pub struct RunDueArgs {
     #[arg(long, default_value = "24h")]
     pub heartbeat_every: String,
     /// How many accounts to work on at once
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
 }
 

@@ -118,11 +118,17 @@ pub fn prompt(label: &str) -> Result<Secret> {
         .map_err(|e| Error::usage(format!("cannot read from the terminal: {e}"), "supply the value on standard input"))
 }
 
+/// The engine's limits from the environment: `REKEY_PROVIDER_CONCURRENCY`,
+/// `REKEY_AWS_ATTEMPT_TIMEOUT`, `REKEY_AWS_PACE` (see [`rekey_engine::limits`]).
+pub fn limits() -> Result<rekey_engine::Limits> {
+    rekey_engine::Limits::from_settings(|k| std::env::var(k).ok())
+}
+
 /// Opens and unlocks the existing vault.
 pub async fn engine(global: &Global) -> Result<Engine> {
     let deps = deps(global, OpenMode::Existing).await?;
     let master = master_key(global, &deps).await?;
-    Engine::unlock(deps, master).await
+    Ok(Engine::unlock(deps, master).await?.with_limits(limits()?))
 }
 
 /// Opens the existing vault and runs `read` on its store while the master key unlocks it (the
@@ -139,7 +145,7 @@ where
     let master = master_key(global, &deps).await?;
     let reading = tokio::spawn(read(deps.store.clone()));
     let engine = match Engine::unlock(deps, master).await {
-        Ok(engine) => engine,
+        Ok(engine) => engine.with_limits(limits()?),
         Err(e) => {
             reading.abort();
             return Err(e);
@@ -203,7 +209,12 @@ fn kms_master_key(key_id: String, region: String, endpoint_url: Option<String>) 
 /// Opens the vault for a command that writes: unfinished rotations are recovered first.
 pub async fn engine_for_write(global: &Global) -> Result<Engine> {
     let engine = engine(global).await?;
-    for r in engine.recover().await? {
+    let shown = crate::progress::show(engine.progress(), "recover");
+    let recovered = engine.recover().await;
+    if let Some(s) = shown {
+        s.done().await;
+    }
+    for r in recovered? {
         if matches!(r.outcome.as_str(), "done" | "aborted" | "interrupted") {
             eprintln!(
                 "recovered rotation {} of {}: {}{}",

@@ -5,6 +5,7 @@ mod cmd;
 mod context;
 mod exit;
 mod output;
+mod progress;
 mod views;
 
 use clap::Parser;
@@ -53,10 +54,10 @@ fn harden_process() {
 }
 
 /// Settings read from the environment that every command depends on, checked before anything
-/// runs: the per-provider cap, and `TOKIO_WORKER_THREADS`, on which the async runtime would panic
-/// if it cannot use the value.
+/// runs: the engine's limits (per-provider cap, AWS attempt timeout, initial pace), and
+/// `TOKIO_WORKER_THREADS`, on which the async runtime would panic if it cannot use the value.
 fn check_env() -> rekey_engine::Result<()> {
-    rekey_engine::batch::per_provider_setting()?;
+    context::limits()?;
     let usable = match std::env::var("TOKIO_WORKER_THREADS") {
         Err(std::env::VarError::NotPresent) => true,
         Ok(v) => v.parse::<usize>().is_ok_and(|n| n > 0),
@@ -89,8 +90,9 @@ async fn run(cli: Cli) -> rekey_engine::Result<()> {
         Command::Report(args) => cmd::report::run(g, format, args).await,
         Command::Serve(args) => cmd::serve::run(g, args).await,
         Command::Token(c) => cmd::serve::token(g, format, c).await,
-        Command::Policy { provider, kinds, with_discovery, with_delivery } => {
-            cmd::policy::run(g, provider, kinds, with_discovery, with_delivery).await
+        Command::Policy { provider, kinds, with_discovery, with_delivery, fit, scope, split } => {
+            let fit = cmd::policy::Fit { kind: fit, scope, split };
+            cmd::policy::run(g, provider, kinds, with_discovery, with_delivery, fit).await
         }
     }
 }

@@ -296,8 +296,10 @@ fn bad_input_is_refused_and_changes_nothing() {
         ("TOKIO_WORKER_THREADS", "0"),
         ("TOKIO_WORKER_THREADS", "two"),
         ("REKEY_PROVIDER_CONCURRENCY", "0"),
-        ("REKEY_PROVIDER_CONCURRENCY", "257"),
+        ("REKEY_PROVIDER_CONCURRENCY", "1025"),
         ("REKEY_PROVIDER_CONCURRENCY", "abc"),
+        ("REKEY_AWS_ATTEMPT_TIMEOUT", "0s"),
+        ("REKEY_AWS_PACE", "iam=fast"),
     ] {
         let mut cmd = sb.rekey();
         cmd.env(var, bad);

@@ -38,6 +38,9 @@ fn world(fail_delivery: bool) -> World {
         .args(["--credentials-file", &creds, "--profile", "svc"])
         .assert()
         .success();
+    // Recovery meets IAM as it is: throttling at real AWS's rates, new keys that work only
+    // after a while.
+    moto.model().set(&["throttle=on", "propagation=on", "propagation.min=100ms", "propagation.max=300ms"]).unwrap();
     World { moto, sb, seeded }
 }
 

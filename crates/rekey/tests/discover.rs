@@ -37,8 +37,13 @@ fn both_paths_agree_and_import_brings_credentials_under_management() {
     sb.add_provider(&moto, "p", &admin);
     sb.adopt_key("p", "svc-ci", &ci);
 
+    // IAM throttles below the pace rekey starts at: discovery must slow down, not fail.
+    moto.model()
+        .set(&["throttle=on", "throttle.iam.rate=8", "throttle.iam.burst=2", "throttle.iam-mutating.rate=4"])
+        .unwrap();
     let report = sb.json(&["discover", "p"]);
     let per_user = sb.json(&["discover", "p", "--per-user"]);
+    assert!(moto.model().stats().throttled.values().sum::<u64>() > 0, "discovery was never throttled");
     assert_eq!(report[0]["path"], "credential-report");
     assert_eq!(per_user[0]["path"], "per-user");
     let names = |d: &Value| {

@@ -290,6 +290,7 @@ impl Run<'_> {
         );
         self.rot.new_key_id = Some(meta.id.clone());
         self.rot.new_version = Some(version);
+        self.facts.created_at = Some(self.engine.clock.now());
         let stored =
             self.journal(Phase::Created, JournalWrite { new_secrets: vec![sealed], ..Default::default() }).await;
         if let Err(e) = stored {
@@ -322,43 +323,31 @@ impl Run<'_> {
         self.engine.open_version(v)
     }
 
+    /// Polls the new key until it has authenticated `verify.successes` times in a row (see
+    /// [`poll`]), as a wait that holds no calling slot; records how long IAM took to make it
+    /// work; aborts if it never does, or authenticates as someone else.
     async fn verify(&mut self) -> Result<()> {
         let key_id = self.rot.new_key_id.clone().unwrap_or_default();
         let mut conn = self.conn.with_key(&key_id, self.pending_secret().await?);
         conn.max_attempts = 1;
         let sts = self.engine.aws.sts(&conn).await;
-        let v = &self.settings.verify;
-        let started = Instant::now();
-        let deadline = Duration::from_millis(v.deadline_ms);
-        let mut backoff = Duration::from_millis(v.backoff_ms);
-        let mut successes = 0;
-        let mut last_error;
-        loop {
-            match sts.caller_identity().await {
-                Ok(id) if id.arn == self.account.arn.as_str() => {
-                    successes += 1;
-                    if successes >= v.successes {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(v.backoff_ms)).await;
-                    continue;
-                }
-                Ok(id) => {
-                    return self
-                        .start_abort(format!("the new key authenticates as {}, not {}", id.arn, self.account.arn))
-                        .await;
-                }
-                Err(e) => {
-                    successes = 0;
-                    last_error = e.to_string();
+        let arn = self.account.arn.to_string();
+        let polled = crate::batch::waiting(poll(&*sts, &self.settings.verify, &arn, &*self.engine.clock)).await;
+        match polled {
+            Polled::Verified { first_success } => {
+                if let Some(created) = self.facts.created_at {
+                    let took = (first_success - created).to_std().unwrap_or_default();
+                    self.facts.propagation_ms = Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+                    crate::stats::record_propagation(took);
                 }
             }
-            if started.elapsed() + backoff > deadline {
-                let why = format!("the new key did not verify within {} ms: {last_error}", v.deadline_ms);
-                return self.start_abort(why).await;
+            Polled::Elsewhere(other) => {
+                return self.start_abort(format!("the new key authenticates as {other}, not {arn}")).await;
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(10));
+            Polled::TimedOut(last_error) => {
+                let ms = self.settings.verify.deadline_ms;
+                return self.start_abort(format!("the new key did not verify within {ms} ms: {last_error}")).await;
+            }
         }
         if self.settings.targets.is_empty() {
             // Nothing to deliver, so nothing to announce: commit.
@@ -553,6 +542,61 @@ impl Run<'_> {
                 }
             }
         }
+    }
+}
+
+/// How polling a new key ended.
+#[derive(Debug)]
+enum Polled {
+    /// It authenticated as the account `successes` times in a row; the first of them at this time.
+    Verified { first_success: chrono::DateTime<chrono::Utc> },
+    /// It authenticated as another principal (this ARN).
+    Elsewhere(String),
+    /// The deadline passed; the last failure.
+    TimedOut(String),
+}
+
+/// Signs `GetCallerIdentity` with the new key until it returns `arn` `v.successes` times in a
+/// row, `v.backoff` apart. While the key fails (IAM has not propagated it yet), it is polled
+/// again after a short random pause — from half to all of `v.backoff`, at most a second — so
+/// the first success comes within about a second of the moment the key works, and keys created
+/// together do not poll in step.
+async fn poll(
+    sts: &dyn rekey_aws::StsApi,
+    v: &rekey_domain::VerifySettings,
+    arn: &str,
+    clock: &dyn rekey_domain::Clock,
+) -> Polled {
+    use rand::Rng;
+    let started = Instant::now();
+    let deadline = Duration::from_millis(v.deadline_ms);
+    let pause = Duration::from_millis(v.backoff_ms);
+    let mut successes = 0;
+    let mut first_success = None;
+    let mut last_error;
+    loop {
+        match sts.caller_identity().await {
+            Ok(id) if id.arn == arn => {
+                let first = *first_success.get_or_insert_with(|| clock.now());
+                successes += 1;
+                if successes >= v.successes {
+                    return Polled::Verified { first_success: first };
+                }
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            Ok(id) => return Polled::Elsewhere(id.arn),
+            Err(e) => {
+                successes = 0;
+                first_success = None;
+                last_error = e.to_string();
+            }
+        }
+        let wait = pause.min(Duration::from_secs(1)).mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+        if started.elapsed() + wait > deadline {
+            return Polled::TimedOut(last_error);
+        }
+        tokio::time::sleep(wait).await;
     }
 }
 

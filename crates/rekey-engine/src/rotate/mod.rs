@@ -59,6 +59,11 @@ pub(crate) struct Facts {
     pub update_attempts: u32,
     /// Phases passed, in order.
     pub phases: Vec<String>,
+    /// When CreateAccessKey returned the new key.
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Time from CreateAccessKey to the new key's first successful verification: how long IAM
+    /// took to propagate it.
+    pub propagation_ms: Option<u64>,
 }
 
 /// What one rotation did, for output.
@@ -80,6 +85,12 @@ pub struct Report {
     pub duration_ms: u128,
     pub error: Option<String>,
     pub plan: Vec<String>,
+    /// AWS calls of this rotation answered `Throttling` (each was sent again at a slower pace).
+    pub throttled: u64,
+    /// Milliseconds its AWS calls waited for the provider's pace.
+    pub paced_ms: u64,
+    /// Time from CreateAccessKey to the new key's first successful verification.
+    pub propagation_ms: Option<u64>,
 }
 
 impl Report {
@@ -96,7 +107,23 @@ impl Report {
             duration_ms: 0,
             error: Some(e.to_string()),
             plan: vec![],
+            throttled: 0,
+            paced_ms: 0,
+            propagation_ms: None,
         }
+    }
+
+    /// Whether the rotation got where it was asked to go (`done`, `retiring`, `planned`,
+    /// `skipped`), not `aborted`, `interrupted` or `refused`.
+    pub fn succeeded(&self) -> bool {
+        !matches!(self.outcome.as_str(), "aborted" | "interrupted" | "refused")
+    }
+
+    /// This report with what its AWS calls met.
+    pub(crate) fn with_counts(mut self, counts: &rekey_aws::pace::TaskCounts) -> Self {
+        self.throttled = counts.throttled();
+        self.paced_ms = counts.waited_ms();
+        self
     }
 }
 
@@ -307,6 +334,9 @@ impl Run<'_> {
             duration_ms: started.elapsed().as_millis(),
             error: self.rot.error.clone(),
             plan: vec![],
+            throttled: 0,
+            paced_ms: 0,
+            propagation_ms: self.facts.propagation_ms,
         }
     }
 }
@@ -324,17 +354,23 @@ fn waiting(rot: &Rotation, now: chrono::DateTime<chrono::Utc>) -> bool {
     }
 }
 
-/// One semaphore per provider, made on first use, holding recovery to the per-provider cap.
-#[derive(Default)]
-struct ProviderCaps(std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>);
+/// One semaphore per provider, made on first use, holding recovery to the per-provider cap the
+/// front end set, if it set one.
+struct ProviderCaps {
+    cap: Option<usize>,
+    caps: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
 
 impl ProviderCaps {
+    fn new(cap: Option<usize>) -> Self {
+        Self { cap, caps: std::sync::Mutex::default() }
+    }
+
     async fn slot(&self, provider: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let cap = self.cap?;
         let sem = {
-            let mut caps = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            caps.entry(provider.to_owned())
-                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(crate::batch::per_provider())))
-                .clone()
+            let mut caps = self.caps.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            caps.entry(provider.to_owned()).or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(cap))).clone()
         };
         sem.acquire_owned().await.ok()
     }
@@ -362,7 +398,9 @@ impl Engine {
         let started = Instant::now();
         self.respect_checkout(account, "rotate", opts.force_checkout).await?;
         let lease = self.lease(&account.id).await?;
-        let result = self.rotate_held(account, opts, &lease, started).await;
+        let counts = Arc::new(rekey_aws::pace::TaskCounts::default());
+        let result = rekey_aws::pace::observe(counts.clone(), self.rotate_held(account, opts, &lease, started)).await;
+        let result = result.map(|r| r.with_counts(&counts));
         lease.release().await;
         crate::stats::record_outcome(result.as_ref().map_or("refused", |r| r.outcome.as_str()));
         result
@@ -461,7 +499,8 @@ impl Engine {
     }
 
     /// Resumes every unfinished rotation whose lease is free or whose owner died, several at
-    /// once (at most [`RECOVERY_CONCURRENCY`], and the per-provider cap of [`crate::batch`]).
+    /// once (at most [`RECOVERY_CONCURRENCY`], and the per-provider cap if one is set), every call
+    /// at its provider's pace.
     /// Rotations waiting for a grace period are advanced only when it has passed. A rotation
     /// another live worker holds is reported `refused`.
     pub async fn recover(&self) -> Result<Vec<Report>> {
@@ -475,9 +514,15 @@ impl Engine {
         let now = self.clock.now();
         let open: Vec<Rotation> =
             self.store.rotations(None, true, 10_000).await?.into_iter().filter(|r| !waiting(r, now)).collect();
-        let caps = ProviderCaps::default();
+        let caps = ProviderCaps::new(self.limits.provider_concurrency);
+        self.progress.announce(open.len());
         let results: Vec<Result<Option<Report>>> = futures_util::stream::iter(open)
-            .map(|rot| self.recover_one(rot, &caps, report_busy))
+            .map(|rot| async {
+                self.progress.start();
+                let r = self.recover_one(rot, &caps, report_busy).await;
+                self.progress.finish(matches!(&r, Ok(None)) || matches!(&r, Ok(Some(r)) if r.succeeded()));
+                r
+            })
             .buffered(RECOVERY_CONCURRENCY)
             .collect()
             .await;
@@ -504,7 +549,8 @@ impl Engine {
             Err(e @ Error::Busy { .. }) => return Ok(report_busy.then(|| Report::refused(&account, &e))),
             Err(e) => return Err(e),
         };
-        let outcome = async {
+        let counts = Arc::new(rekey_aws::pace::TaskCounts::default());
+        let outcome = rekey_aws::pace::observe(counts.clone(), async {
             let rot = match self.store.rotation(&listed.id).await {
                 Ok(r) => r,
                 Err(StoreError::NotFound { .. }) => return Ok(None),
@@ -520,8 +566,8 @@ impl Engine {
                 report.outcome = "interrupted".into();
                 report.error = Some(e.to_string());
             }
-            Ok::<_, Error>(Some(report))
-        }
+            Ok::<_, Error>(Some(report.with_counts(&counts)))
+        })
         .await;
         lease.release().await;
         match &outcome {
@@ -589,6 +635,9 @@ impl Engine {
             duration_ms: 0,
             error: plan.blocked.then(|| plan.steps.last().cloned().unwrap_or_default()),
             plan: plan.steps,
+            throttled: 0,
+            paced_ms: 0,
+            propagation_ms: None,
         })
     }
 }

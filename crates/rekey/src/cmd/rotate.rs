@@ -61,16 +61,33 @@ pub async fn rotate(global: &Global, format: Format, args: RotateArgs) -> Result
     let engine =
         Arc::new(if args.dry_run { context::engine(global).await? } else { context::engine_for_write(global).await? });
     let accounts = resolve(&engine, &sel).await?;
+    say_capped(&engine, &accounts, sel.concurrency);
     let opts =
         RotateOptions { reclaim_foreign: args.reclaim_foreign, force_checkout: args.force, ..Default::default() };
+    let shown = crate::progress::show(engine.progress(), "rotate");
     let reports = engine.rotate_many(accounts, opts, args.dry_run, sel.concurrency).await;
+    if let Some(s) = shown {
+        s.done().await;
+    }
     print_reports(format, &reports, args.dry_run);
     check_reports(&reports)
 }
 
+/// Tells the operator when `--concurrency` will not be reached because of a per-provider cap.
+pub fn say_capped(engine: &Engine, accounts: &[Account], concurrency: usize) {
+    if let Some(why) = rekey_engine::batch::capped(engine, accounts, concurrency) {
+        eprintln!("note: {why}");
+    }
+}
+
 pub async fn recover(global: &Global, format: Format) -> Result<()> {
     let engine = context::engine(global).await?;
-    let reports = engine.recover().await?;
+    let shown = crate::progress::show(engine.progress(), "recover");
+    let reports = engine.recover().await;
+    if let Some(s) = shown {
+        s.done().await;
+    }
+    let reports = reports?;
     if reports.is_empty() && format == Format::Table {
         eprintln!("No unfinished rotations.");
         return Ok(());
@@ -135,7 +152,12 @@ pub async fn heartbeat(global: &Global, format: Format, s: Selection) -> Result<
     let sel = parse_selection(&s)?;
     let engine = Arc::new(context::engine_for_write(global).await?);
     let accounts = resolve(&engine, &sel).await?;
+    say_capped(&engine, &accounts, sel.concurrency);
+    let shown = crate::progress::show(engine.progress(), "heartbeat");
     let results = engine.heartbeat_many(accounts, sel.concurrency).await;
+    if let Some(s) = shown {
+        s.done().await;
+    }
     let views: Vec<HeartbeatView> = results
         .iter()
         .map(|(a, r)| match r {

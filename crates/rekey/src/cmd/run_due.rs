@@ -36,7 +36,12 @@ pub async fn run(global: &Global, format: Format, args: RunDueArgs) -> Result<()
 
 async fn tick(engine: &Arc<Engine>, format: Format, heartbeat_every: u64, concurrency: usize) -> Result<()> {
     let opts = TickOptions { heartbeat_every_ms: heartbeat_every, concurrency, ..TickOptions::default() };
-    let done = engine.tick(&opts).await?;
+    let shown = crate::progress::show(engine.progress(), "run-due");
+    let done = engine.tick(&opts).await;
+    if let Some(s) = shown {
+        s.done().await;
+    }
+    let done = done?;
     let failed_beats = done.failed_heartbeats();
     if !done.rotations.is_empty() || format == Format::Json {
         rotate::print_reports(format, &done.rotations, false);

@@ -16,7 +16,8 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<()> {
     let config = Config::load(args.config.as_deref(), |k| std::env::var(k).ok(), &flags)
         .map_err(|e| Error::usage(e.message, e.hint))?;
     // Recovery happens in the first scheduler tick; unlocking first proves the key.
-    let engine = context::engine(global).await?.acting_as("server");
+    let limits = config.aws.limits().map_err(|e| Error::usage(e.message, e.hint))?;
+    let engine = context::engine(global).await?.acting_as("server").with_limits(limits);
     let state = Shared::new(Arc::new(engine), config);
     let shutdown = async {
         tokio::select! {
