@@ -5,8 +5,11 @@
 # per-pair figures, medians and ratios, and writes them as Markdown to $BENCH_OUT
 # (default bench-out/results-DATE.md). See BENCHMARKS.md.
 #
-# Usage: scripts/bench.sh [P1 P2 P3 P4 P5 L …]
-# Sizes (defaults in brackets): PAIRS [5], SHIM_DELAY_MS [50], P1_USERS [300], P1_CONCURRENCY [256],
+# Usage: scripts/bench.sh [P1 P1M P2 P3 P4 P5 L …]
+# Sizes (defaults in brackets): PAIRS [5]; P1 (through the model of real AWS): P1_USERS [1000],
+#   P1_CONCURRENCIES [8,32,128,512], P1_D15_CONCURRENCY [128] (0: no run with D = 15 s), P1_SCRIPT_SAMPLE [20]
+#   and P1_SCRIPT_SAMPLE_D15 [5] (keys the safe sequential script rotates, extrapolated to P1_USERS);
+#   P1M (moto only, regression figure): SHIM_DELAY_MS [50], P1M_USERS [300], P1M_CONCURRENCY [256];
 #   P2_USERS [1000], P2_CONCURRENCY [256], P3_USERS [2000], P4_ACCOUNTS [10000], P5_TOTAL [100000],
 #   P5_SMALL [1000], P5_DUE [100], P5_CONCURRENCY [32]; L (the server under load): L_ACCOUNTS [1000],
 #   L_REQUESTS [1000] per burst, L_ROUNDS [5], L_PAIRS [1], L_CONCURRENCY [64] (scheduler),
@@ -26,14 +29,15 @@ fi
 TARGET=${CARGO_TARGET_DIR:-target}
 step "building rekey and rekey-bench (release)"
 if [[ -z "${REKEY:-}" ]]; then
-  cargo build --quiet --release -p rekey -p rekey-bench
+  cargo build --quiet --release -p rekey -p rekey-bench -p rekey-aws-model
   REKEY="$TARGET/release/rekey"
 else
-  cargo build --quiet --release -p rekey-bench
+  cargo build --quiet --release -p rekey-bench -p rekey-aws-model
 fi
 export REKEY=$(realpath "$REKEY") REKEY_BENCH=$(realpath "$TARGET/release/rekey-bench")
+export REKEY_AWS_MODEL=$(realpath "$TARGET/release/rekey-aws-model")
 
-export PAIRS=${PAIRS:-5} P1_USERS=${P1_USERS:-300} P2_USERS=${P2_USERS:-1000} P3_USERS=${P3_USERS:-2000}
+export PAIRS=${PAIRS:-5} P1_USERS=${P1_USERS:-1000} P1M_USERS=${P1M_USERS:-300} P2_USERS=${P2_USERS:-1000} P3_USERS=${P3_USERS:-2000}
 export P4_ACCOUNTS=${P4_ACCOUNTS:-10000} P5_TOTAL=${P5_TOTAL:-100000} P5_SMALL=${P5_SMALL:-1000}
 mkdir -p bench-out
 export BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/rekey-bench.XXXXXX")
@@ -43,7 +47,7 @@ trap 'rm -rf "$BENCH_WORK"' EXIT
 {
   echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
-  echo "Command: \`$(env | grep -E '^(PAIRS|SHIM_DELAY_MS|P[1-5]_[A-Z_]+|L_[A-Z_]+)=' | sort | tr '\n' ' ')scripts/bench.sh $*\`"
+  echo "Command: \`$(env | grep -E '^(PAIRS|SHIM_DELAY_MS|P[1-5]M?_[A-Z0-9_]+|L_[A-Z_]+)=' | sort | tr '\n' ' ')scripts/bench.sh $*\`"
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr);" \
     "moto $(python3 -c 'import moto; print(moto.__version__)'), boto3 $(python3 -c 'import boto3; print(boto3.__version__)')," \

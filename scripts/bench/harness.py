@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The benchmark harness behind scripts/bench.sh (which builds the binaries and calls this).
 
-Scenarios (see BENCHMARKS.md): P1 rotation through a latency shim vs the sequential baseline;
+Scenarios (see BENCHMARKS.md): P1 rotation of 1,000 keys through the model of real AWS (throttling,
+propagation delay, latency) at several concurrencies vs the floor and the safe sequential script; P1M
+(regression figure) rotation through a latency shim on moto vs the sequential baseline;
 P2 rotation on bare moto: calls/s against moto's ceiling, rekey CPU against moto CPU; P3
 discovery, credential-report path vs per-user path; P4 `account list` vs sqlite3 vs
 `aws iam list-users`; P5 one scheduler tick over a large vault vs a small one, same due set;
@@ -10,7 +12,8 @@ HTTP floor) while its scheduler rotates every account, and its rotation throughp
 Every scenario alternates its sides (A B A B …) for PAIRS pairs and prints per-pair figures,
 medians and the ratio per pair. Results are appended as Markdown to $BENCH_OUT.
 
-Environment: REKEY, REKEY_BENCH (binaries), PAIRS (5), SHIM_DELAY_MS (50), P1_USERS, P1_CONCURRENCY,
+Environment: REKEY, REKEY_BENCH, REKEY_AWS_MODEL (binaries), PAIRS (5), SHIM_DELAY_MS (50), P1_USERS,
+P1_CONCURRENCIES, P1_D15_CONCURRENCY, P1_SCRIPT_SAMPLE, P1_SCRIPT_SAMPLE_D15, P1M_USERS, P1M_CONCURRENCY,
 P2_USERS, P2_CONCURRENCY, P3_USERS, P4_ACCOUNTS, P5_TOTAL, P5_SMALL, P5_DUE, P5_CONCURRENCY,
 L_ACCOUNTS, L_REQUESTS, L_ROUNDS, L_PAIRS, L_CONCURRENCY, L_HEARTBEAT_ACCOUNTS, L_TIMEOUT,
 BENCH_WORK (scratch directory), BENCH_OUT (Markdown results file).
@@ -33,6 +36,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 REKEY = os.environ["REKEY"]
 BENCH = os.environ["REKEY_BENCH"]
+AWS_MODEL = os.environ.get("REKEY_AWS_MODEL", "rekey-aws-model")
 PAIRS = int(os.environ.get("PAIRS", "5"))
 WORK = os.environ.get("BENCH_WORK") or tempfile.mkdtemp(prefix="rekey-bench-")
 OUT = os.environ.get("BENCH_OUT", os.path.join(WORK, "results.md"))
@@ -53,6 +57,8 @@ BASE_ENV = {
     "USER": "bench",
 }
 PROCS = []  # every process started here, stopped by PID at exit
+# Bare moto takes far more calls than IAM: start the pace high (rekey learns IAM's from its defaults).
+MOTO_PACE = "iam=1000,iam-mutating=1000,sts=5000"
 
 
 def log(msg):
@@ -226,8 +232,10 @@ def seed_iam(moto, prefix, count, out, key_every=1, password_every=0, path="/ben
          "--key-every", str(key_every), "--password-every", str(password_every), "--out", out])
 
 
-def seed_vault(vault, users=None, due=False, filler=0):
+def seed_vault(vault, users=None, due=False, filler=0, settings=None):
     cmd = [BENCH, "seed-vault", "--vault", f"sqlite:{vault}", "--provider", "bench"]
+    if settings:
+        cmd += ["--settings", settings]
     if users:
         cmd += ["--users", users]
     if due:
@@ -256,11 +264,158 @@ def check_reports(text, want_outcomes=("done",)):
 
 
 # ---------------------------------------------------------------------------------------------
+class AwsModel:
+    """rekey-aws-model (the model of real AWS: latency, throttling, propagation, paging, quotas) in
+    front of moto, one simulated AWS account, preset real-aws plus SETTINGS."""
+
+    def __init__(self, upstream, settings=()):
+        cmd = [AWS_MODEL, "--upstream", upstream, "--preset", "real-aws"]
+        for kv in settings:
+            cmd += ["--set", kv]
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        PROCS.append(self.p)
+        self.url = self.p.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            raise RuntimeError("rekey-aws-model did not start")
+
+    def stats(self):
+        return json.load(urllib.request.urlopen(self.url + "/model/stats", timeout=30))
+
+    def config(self):
+        text = urllib.request.urlopen(self.url + "/model/config", timeout=30).read().decode()
+        return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+    def stop(self):
+        stop(self.p)
+
+
+def seconds(v):
+    return float(v[:-2]) / 1000 if v.endswith("ms") else float(v.rstrip("s"))
+
+
+def floor_of(cfg, n):
+    """The floor of rotating N keys through the model: the largest of the mutating bucket's drain for
+    the calls the work needs (create, deactivate, delete: 3 per key), the all-calls bucket's drain
+    (those and one ListAccessKeys: 4 per key), and one rotation's propagation chain (its IAM calls'
+    latency and the longest propagation delay). Returns (floor, mutating, all, chain) in seconds."""
+    rm, bm = float(cfg["throttle.iam-mutating.rate"]), float(cfg["throttle.iam-mutating.burst"])
+    ra, ba = float(cfg["throttle.iam.rate"]), float(cfg["throttle.iam.burst"])
+    mutating = max(0.0, 3 * n - bm) / rm
+    every = max(0.0, 4 * n - ba) / ra
+    chain = 4 * seconds(cfg["latency.iam"]) + seconds(cfg["latency.sts"]) + seconds(cfg["propagation.max"])
+    return max(mutating, every, chain), mutating, every, chain
+
+
+MUTATING_PREFIXES = ("Get", "List", "Simulate", "Generate")
+
+
+def call_counts(stats):
+    """(IAM mutating, IAM all, STS) requests the model saw."""
+    mut = every = sts = 0
+    for action, count in stats["requests"].items():
+        if action == "GetCallerIdentity":
+            sts += count
+        elif " " not in action:
+            every += count
+            mut += 0 if action.startswith(MUTATING_PREFIXES) else count
+    return mut, every, sts
+
+
 def p1():
+    """Rotation of N keys through the model of real AWS, at several concurrencies and once with a
+    15 s propagation delay, beside the safe sequential script measured on a sample."""
     n = int(os.environ.get("P1_USERS", "1000"))
-    conc = int(os.environ.get("P1_CONCURRENCY", "256"))
+    concs = [int(c) for c in os.environ.get("P1_CONCURRENCIES", "8,32,128,512").split(",")]
+    d15 = int(os.environ.get("P1_D15_CONCURRENCY", "128"))
+    sample = int(os.environ.get("P1_SCRIPT_SAMPLE", "20"))
+    d15_sample = int(os.environ.get("P1_SCRIPT_SAMPLE_D15", "5"))
+    log(f"P1: {n} keys through the model of real AWS at concurrency {concs}, D=15 s at {d15}; "
+        f"the safe script on {sample} (+{d15_sample} at D=15 s) keys")
+    moto = Moto("p1")
+    users = os.path.join(WORK, "p1-users.tsv")
+    delete = '{"previous_key":"delete"}'
+    d15_settings = ["propagation.min=15s", "propagation.max=15s"]
+    runs = [(c, "6–10 s", []) for c in concs] + ([(d15, "15 s", d15_settings)] if d15 else [])
+    rows, figures, script = [], [], {}
+    try:
+        for label, extra, count in [("6–10 s", [], sample), ("15 s", d15_settings, d15_sample)]:
+            if not count:
+                continue
+            moto.reset()
+            seed_iam(moto, "p1", count, users)
+            model = AwsModel(moto.url, extra)
+            wall, _, _, out, _ = run_measured([sys.executable, os.path.join(HERE, "safe_rotate.py"),
+                                               "--endpoint", model.url, "--path-prefix", "/bench/"])
+            model.stop()
+            res = json.loads(out)
+            script[label] = (res["seconds"] / res["users"], res["users"], res["seconds"])
+            log(f"P1 script, D {label}: {res['users']} keys in {res['seconds']:.1f} s "
+                f"({script[label][0]:.2f} s per key)")
+        for conc, label, extra in runs:
+            moto.reset()
+            seed_iam(moto, "p1", n, users)
+            model = AwsModel(moto.url, extra)
+            vault = os.path.join(seeded_copy("p1-vault", model.url,
+                                             lambda v: seed_vault(v, users=users, settings=delete)), "vault.db")
+            wall, cpu, _, out, code = run_measured([REKEY, "rotate", "--all", "--concurrency", str(conc),
+                                                    "-o", "json"], rekey_env(vault), check_codes=(0, 9))
+            stats, cfg = model.stats(), model.config()
+            model.stop()
+            reports = json.loads(out)
+            done = sum(1 for r in reports if r["outcome"] == "done")
+            by_throttle = sum(1 for r in reports if r["outcome"] != "done" and "Throttling" in (r["error"] or ""))
+            fl, f_mut, f_all, f_chain = floor_of(cfg, n)
+            mut, every, sts = call_counts(stats)
+            per_key, _, _ = script.get(label, script.get("6–10 s", (0, 0, 0)))
+            script_total = per_key * n
+            props = [r["propagation_ms"] for r in reports if r.get("propagation_ms") is not None]
+            fig = {
+                "conc": conc, "d": label, "wall": wall, "cpu": cpu, "floor": fl, "f_mut": f_mut, "f_all": f_all,
+                "f_chain": f_chain, "done": done, "failed": len(reports) - done, "by_throttle": by_throttle,
+                "throttled_model": sum(stats["throttled"].values()),
+                "throttled_reports": sum(r.get("throttled", 0) for r in reports),
+                "not_yet": stats["not_yet_propagated"], "mut": mut, "every": every, "sts": sts,
+                "rot_med": med([r["duration_ms"] for r in reports]) / 1000,
+                "paced_med": med([r.get("paced_ms", 0) for r in reports]) / 1000,
+                "prop_med": med(props) / 1000 if props else 0, "script": script_total,
+                "mut_drain": mut / float(cfg["throttle.iam-mutating.rate"]),
+                "all_drain": every / float(cfg["throttle.iam.rate"]),
+            }
+            figures.append(fig)
+            rows.append([conc, label, f"{wall:.0f}", f"{fl:.0f}", f"{wall / fl:.2f}×", f"{script_total:.0f}",
+                         f"{script_total / wall:.1f}×", f"{done}/{len(reports)}", by_throttle,
+                         fig["throttled_model"], f"{mut / n:.2f} / {every / n:.2f} / {sts / n:.2f}",
+                         f"{fig['rot_med']:.1f}", f"{fig['prop_med']:.1f}", f"{fig['paced_med']:.1f}"])
+            log(f"P1 concurrency {conc}, D {label}: {wall:.0f} s, floor {fl:.0f} s ({wall / fl:.2f}×), "
+                f"{done}/{len(reports)} done, {by_throttle} failed by throttling, model throttled "
+                f"{fig['throttled_model']} calls; calls/key {mut / n:.2f} mutating, {every / n:.2f} IAM, "
+                f"{sts / n:.2f} STS")
+    finally:
+        moto.stop()
+    emit(f"\n### P1: rotation of {n} access keys through the model of real AWS\n")
+    emit(table(["concurrency", "propagation D", "rekey wall (s)", "floor (s)", "rekey / floor",
+                "safe script, extrapolated (s)", "script / rekey", "done", "failed by throttling",
+                "calls throttled (model)", "calls per key: IAM mutating / IAM all / STS",
+                "rotation median (s)", "propagation median (s)", "paced wait median (s)"], rows))
+    for label, (per_key, count, total) in script.items():
+        emit(f"\nSafe sequential script, D {label}: {count} keys in {total:.1f} s = {per_key:.2f} s per key, "
+             f"extrapolated to {n} keys: {per_key * n:.0f} s ({per_key * n / 3600:.1f} h).")
+    if figures:
+        f = figures[0]
+        emit(f"\nFloor of {n} keys at the model's defaults: mutating bucket {f['f_mut']:.0f} s (3 per key at "
+             f"10/s), all-calls bucket {f['f_all']:.0f} s (4 per key at 20/s), one rotation's chain "
+             f"{f['f_chain']:.1f} s. Targets: rekey ≤ 1.25× the floor, ≥ 25× the script, 0 failed by throttling.")
+        emit("\nrekey's own calls drain the buckets in: " + "; ".join(
+            f"concurrency {g['conc']} (D {g['d']}): mutating {g['mut_drain']:.0f} s, all {g['all_drain']:.0f} s"
+            for g in figures) + ".")
+
+
+# ---------------------------------------------------------------------------------------------
+def p1m():
+    n = int(os.environ.get("P1M_USERS", "300"))
+    conc = int(os.environ.get("P1M_CONCURRENCY", "256"))
     delay = float(os.environ.get("SHIM_DELAY_MS", "50"))
-    log(f"P1: {n} users, {delay} ms shim, rekey --concurrency {conc}, {PAIRS} pairs")
+    log(f"P1M: {n} users, {delay} ms shim, rekey --concurrency {conc}, {PAIRS} pairs")
     moto = Moto("p1")
     shim = Shim(moto.url, delay)
     users = os.path.join(WORK, "p1-users.tsv")
@@ -272,7 +427,7 @@ def p1():
             seed_iam(moto, "p1", n, users)
             vault = os.path.join(seeded_copy("p1-vault", shim.url, lambda v: seed_vault(v, users=users)), "vault.db")
             c0 = moto.calls()
-            env = rekey_env(vault) | {"REKEY_PROVIDER_CONCURRENCY": str(conc)}
+            env = rekey_env(vault) | {"REKEY_PROVIDER_CONCURRENCY": str(conc), "REKEY_AWS_PACE": MOTO_PACE}
             wall_a, cpu_a, _, out, _ = run_measured([REKEY, "rotate", "--all", "--concurrency", str(conc),
                                                      "-o", "json"], env)
             calls_a = moto.calls() - c0
@@ -290,12 +445,12 @@ def p1():
             ratios.append(wall_b / wall_a)
             rows.append([i + 1, f"{wall_a:.1f}", calls_a, f"{cpu_a:.2f}", f"{wall_b:.1f}", calls_b,
                          f"{wall_b / wall_a:.1f}×"])
-            log(f"P1 pair {i + 1}: rekey {wall_a:.1f} s ({calls_a} calls), baseline {wall_b:.1f} s "
+            log(f"P1M pair {i + 1}: rekey {wall_a:.1f} s ({calls_a} calls), baseline {wall_b:.1f} s "
                 f"({calls_b} calls), ratio {wall_b / wall_a:.1f}")
     finally:
         shim.stop()
         moto.stop()
-    emit(f"\n### P1: rotation of {n} access keys through a {delay:g} ms latency shim\n")
+    emit(f"\n### P1M (regression figure, moto only): rotation of {n} access keys through a {delay:g} ms latency shim\n")
     emit(table(["pair", "rekey wall (s)", "rekey API calls", "rekey CPU (s)", "baseline wall (s)",
                 "baseline API calls", "baseline / rekey"], rows))
     emit(f"\nMedians: rekey {med(rk):.1f} s, baseline {med(bl):.1f} s; ratio per pair: median "
@@ -322,7 +477,7 @@ def p2():
                                 "--concurrency", "32", "--seconds", os.environ.get("P2_CEILING_SECONDS", "8")])
             ceiling = json.loads(out)["calls_per_s"]
             c0, m0 = moto.calls(), moto.cpu()
-            env = rekey_env(vault) | {"REKEY_PROVIDER_CONCURRENCY": str(conc)}
+            env = rekey_env(vault) | {"REKEY_PROVIDER_CONCURRENCY": str(conc), "REKEY_AWS_PACE": MOTO_PACE}
             wall_a, cpu_a, _, out, _ = run_measured([REKEY, "rotate", "--all", "--concurrency", str(conc),
                                                      "-o", "json"], env)
             calls_a, moto_cpu_a = moto.calls() - c0, moto.cpu() - m0
@@ -468,7 +623,7 @@ def p5():
             shutil.copytree(pristine[name], d)
             vault = os.path.join(d, "vault.db")
             seed_vault(vault, users=users, due=True)
-            env = rekey_env(vault) | {"REKEY_PROVIDER_CONCURRENCY": str(conc)}
+            env = rekey_env(vault) | {"REKEY_PROVIDER_CONCURRENCY": str(conc), "REKEY_AWS_PACE": MOTO_PACE}
             wall, cpu, maxrss, out, _ = run_measured([REKEY, "run-due", "--once", "--concurrency", str(conc),
                                                       "-o", "json"], env)
             rotations = [r for r in json.loads(out) if r["outcome"] == "done"]
@@ -591,7 +746,7 @@ def load_side(moto, loaded, n, hb_n, requests, rounds, conc, bound):
     token = json.loads(out)["token"]
     c0 = moto.calls()
     srv = Server("l-loaded" if loaded else "l-idle", vault, token, "1s", conc,
-                 {"REKEY_PROVIDER_CONCURRENCY": str(conc)})
+                 {"REKEY_PROVIDER_CONCURRENCY": str(conc), "REKEY_AWS_PACE": MOTO_PACE})
     bursts = []
     try:
         for r in range(rounds if loaded else 0):
@@ -709,7 +864,7 @@ def problem_kinds(lines):
     return kinds
 
 
-SCENARIOS = {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "L": load_scenario}
+SCENARIOS = {"P1": p1, "P1M": p1m, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "L": load_scenario}
 
 
 def main():

@@ -101,6 +101,9 @@ enum Cmd {
         /// User-name prefix of the filler accounts.
         #[arg(long, default_value = "filler")]
         filler_prefix: String,
+        /// Rotation settings of every account, a JSON object, e.g. '{"previous_key":"delete"}'.
+        #[arg(long, default_value = "{}")]
+        settings: String,
     },
     /// Measure the calls per second an endpoint serves for the call mix of a rotation.
     Ceiling {
@@ -268,6 +271,7 @@ struct Seed<'a> {
     secret: &'a str,
     next_due: chrono::DateTime<chrono::Utc>,
     every_ms: u64,
+    settings: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 async fn insert(store: &dyn rekey_store::Store, key: &VaultKey, provider: &ProviderName, s: &Seed<'_>) -> Result<()> {
@@ -280,7 +284,9 @@ async fn insert(store: &dyn rekey_store::Store, key: &VaultKey, provider: &Provi
         CredentialKind::AccessKey,
         now,
     );
-    a.settings = serde_json::json!({ "every_ms": s.every_ms });
+    let mut settings = s.settings.clone();
+    settings.insert("every_ms".into(), s.every_ms.into());
+    a.settings = serde_json::Value::Object(settings);
     let id: &AccountId = &a.id;
     let sealed = seal(key, id.as_str(), 1, &Secret::new(s.secret));
     let version = SecretVersion {
@@ -323,8 +329,11 @@ async fn seed_vault(
     due: bool,
     filler: usize,
     prefix: &str,
+    settings: &str,
 ) -> Result<()> {
     const EVERY_MS: u64 = 90 * 86_400_000;
+    let settings: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(settings).context("--settings must be a JSON object")?;
     let store = rekey_store::open(url, OpenMode::Existing).await?;
     let key = vault_key(store.as_ref()).await?;
     let provider: ProviderName = provider.parse()?;
@@ -349,6 +358,7 @@ async fn seed_vault(
                 secret: &secret,
                 next_due,
                 every_ms: EVERY_MS,
+                settings: &settings,
             };
             insert(store.as_ref(), &key, &provider, &seed).await?;
             added += 1;
@@ -370,6 +380,7 @@ async fn seed_vault(
             secret: &secret,
             next_due: now + chrono::Duration::days(30 + spread),
             every_ms: EVERY_MS,
+            settings: &settings,
         };
         insert(store.as_ref(), &key, &provider, &seed).await?;
         added += 1;
@@ -481,8 +492,8 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::SeedIam { endpoint, prefix, count, path, key_every, password_every, concurrency, out } => {
             seed_iam(&endpoint, &prefix, count, &path, key_every, password_every, concurrency, out.as_deref()).await
         }
-        Cmd::SeedVault { vault, provider, users, due, filler, filler_prefix } => {
-            seed_vault(&vault, &provider, users.as_deref(), due, filler, &filler_prefix).await
+        Cmd::SeedVault { vault, provider, users, due, filler, filler_prefix, settings } => {
+            seed_vault(&vault, &provider, users.as_deref(), due, filler, &filler_prefix, &settings).await
         }
         Cmd::Ceiling { endpoint, users, concurrency, seconds } => {
             ceiling(&endpoint, &users, concurrency, seconds).await

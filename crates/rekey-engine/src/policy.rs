@@ -3,7 +3,7 @@
 //! `rekey_aws::actions::ACTIONS`, the same table the code's calls are checked against), scoped
 //! to the managed users' ARNs where IAM allows it.
 
-use crate::policy_fit::{Fitted, Parts, PolicyKind, Scope};
+use crate::policy_fit::{Fitted, Parts, PolicyKind, Scope as Naming};
 use crate::{Engine, Error, Result};
 use rekey_aws::actions::{Need, Scope, ACTIONS};
 use rekey_aws::AwsErrorClass;
@@ -99,7 +99,7 @@ impl Engine {
         delivery: bool,
     ) -> Result<Value> {
         let parts = self.policy_parts(provider, kinds, discovery, delivery).await?;
-        let fitted = crate::policy_fit::fit(&parts, PolicyKind::Managed, &Scope::Arns, false);
+        let fitted = crate::policy_fit::fit(&parts, PolicyKind::Managed, &Naming::Arns, false);
         Ok(fitted.documents.into_iter().next().unwrap_or_default())
     }
 
@@ -113,7 +113,7 @@ impl Engine {
         discovery: bool,
         delivery: bool,
         kind: PolicyKind,
-        scope: &Scope,
+        scope: &Naming,
         split: bool,
     ) -> Result<Fitted> {
         let parts = self.policy_parts(provider, kinds, discovery, delivery).await?;
