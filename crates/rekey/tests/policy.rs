@@ -84,5 +84,5 @@ fn a_policy_for_many_users_fits_iam_and_is_sufficient() {
         .success();
     let reports = sb.json(&["rotate", account]);
     assert_eq!(reports[0]["outcome"], "done", "{reports}");
-    assert_eq!(iam::key_ids(&moto, "team-user-007").len(), 1, "the imported key was replaced");
+    assert_eq!(iam::keys_of(&admin, "team-user-007").len(), 1, "the imported key was replaced");
 }
