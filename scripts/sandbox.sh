@@ -104,6 +104,36 @@ done
 step "10. the scheduler's entry point (what cron or a systemd timer runs)"
 run "$REKEY" run-due --once
 
+step "10b. delivery where keys are used: GitHub Actions secrets (a local fake of GitHub's API, which opens the sealed values)"
+cargo build --quiet -p rekey-fakes
+FAKES="${CARGO_TARGET_DIR:-target}/debug/rekey-fakes"
+(umask 077; printf 'sandbox-github-token\n' > "$SANDBOX/github.token")
+"$FAKES" --dir "$SANDBOX" --token-file "$SANDBOX/github.token" --github-port "$(free_port)" >"$SANDBOX/fakes.json" 2>"$SANDBOX/fakes.log" &
+FAKES_PID=$!
+trap 'kill "$FAKES_PID" 2>/dev/null || true; stop_moto' EXIT
+for _ in $(seq 1 100); do [ -s "$SANDBOX/fakes.json" ] && break; sleep 0.1; done
+GITHUB_URL=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['github'])" "$SANDBOX/fakes.json")
+echo "fake GitHub API on $GITHUB_URL (pid $FAKES_PID); token in $SANDBOX/github.token (never stored by rekey)"
+run "$REKEY" account set sandbox/svc-ci/access-key --github-repo acme/deploy --github-environment production \
+  --github-api-url "$GITHUB_URL" --github-token-file "$SANDBOX/github.token" --output json
+run "$REKEY" rotate sandbox/svc-ci/access-key
+REVEALED=$("$REKEY" account reveal sandbox/svc-ci/access-key --output json)
+for _ in $(seq 1 50); do grep -q AWS_SECRET_ACCESS_KEY "$SANDBOX/github.json" 2>/dev/null && break; sleep 0.1; done
+REVEALED="$REVEALED" python3 - "$SANDBOX/github.json" <<'PY'
+import json, os, sys
+vault = json.loads(os.environ["REVEALED"])
+held = {s["name"]: s["value"] for s in json.load(open(sys.argv[1])) if s["holder"] == "acme/deploy:production"}
+mask = lambda v: v[:4] + "…" + v[-2:]
+print("GitHub secrets of acme/deploy, environment production (opened by the fake):")
+for name, value in sorted(held.items()):
+    print(f"  {name} = {mask(value)}")
+ok = held.get("AWS_ACCESS_KEY_ID") == vault["access_key_id"] and held.get("AWS_SECRET_ACCESS_KEY") == vault["secret"]
+print("they equal the vault's current key:", "yes" if ok else "NO")
+raise SystemExit(0 if ok else 1)
+PY
+kill "$FAKES_PID"; wait "$FAKES_PID" 2>/dev/null || true
+trap stop_moto EXIT
+
 step "11. discovery at scale: a second emulated account, a few hundred users across both"
 FIRST_URL="$MOTO_URL"
 start_moto

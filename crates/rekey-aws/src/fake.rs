@@ -35,6 +35,8 @@ struct Key {
     secret: String,
     active: bool,
     created: DateTime<Utc>,
+    /// When and with which service the key last signed a request (as IAM records it).
+    last_used: Option<(DateTime<Utc>, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +106,7 @@ impl FakeAws {
             secret: format!("secret-{:032}", w.serial),
             active: true,
             created: now,
+            last_used: None,
         };
         let out = (key.id.clone(), key.secret.clone());
         if let Some(u) = w.users.get_mut(user) {
@@ -118,6 +121,15 @@ impl FakeAws {
         if let Some(u) = self.w().users.get_mut(user) {
             u.password = Some(password.into());
             u.password_changed = Some(now);
+        }
+    }
+
+    /// Records that `key_id` signed a request to `service` now (a consumer of the key).
+    pub fn use_key(&self, key_id: &str, service: &str) {
+        let now = self.clock.now();
+        let mut w = self.w();
+        if let Some(k) = w.users.values_mut().flat_map(|u| u.keys.iter_mut()).find(|k| k.id == key_id) {
+            k.last_used = Some((now, service.to_owned()));
         }
     }
 
@@ -247,6 +259,7 @@ impl IamApi for FakeIam {
                 secret: format!("secret-{serial:032}"),
                 active: true,
                 created: now,
+                last_used: None,
             };
             u.keys.push(k.clone());
             Ok((AccessKeyMeta { id: k.id, active: true, created: Some(now) }, Secret::new(k.secret)))
@@ -271,8 +284,16 @@ impl IamApi for FakeIam {
             Ok(())
         })
     }
-    async fn access_key_last_used(&self, _key_id: &str) -> Result<LastUsed> {
-        self.aws.call("iam:GetAccessKeyLastUsed", |_| Ok(LastUsed::default()))
+    async fn access_key_last_used(&self, key_id: &str) -> Result<LastUsed> {
+        self.aws.call("iam:GetAccessKeyLastUsed", |w| {
+            let used =
+                w.users.values().flat_map(|u| u.keys.iter()).find(|k| k.id == key_id).and_then(|k| k.last_used.clone());
+            Ok(used.map_or_else(LastUsed::default, |(at, service)| LastUsed {
+                at: Some(at),
+                service: Some(service),
+                region: Some("us-east-1".into()),
+            }))
+        })
     }
     async fn tag_user(&self, user: &str, tags: &[(String, String)]) -> Result<()> {
         self.aws.call("iam:TagUser", |w| {
@@ -418,17 +439,19 @@ pub struct FakeSts {
 impl StsApi for FakeSts {
     async fn caller_identity(&self) -> Result<CallerIdentity> {
         let key = self.key.clone();
+        let now = self.aws.clock.now();
         self.aws.call("sts:GetCallerIdentity", |w| {
             let Some((id, secret)) = key else {
                 return Ok(CallerIdentity { account: ACCOUNT.into(), arn: arn("admin"), user_id: "AIDAADMIN".into() });
             };
+            // Like IAM, a signed request counts as a use of the key.
             w.users
-                .iter()
+                .iter_mut()
                 .find_map(|(name, u)| {
-                    u.keys.iter().find(|k| k.id == id && k.secret == secret.expose()).map(|_| CallerIdentity {
-                        account: ACCOUNT.into(),
-                        arn: arn(name),
-                        user_id: u.user_id.clone(),
+                    let user_id = u.user_id.clone();
+                    u.keys.iter_mut().find(|k| k.id == id && k.secret == secret.expose()).map(|k| {
+                        k.last_used = Some((now, "sts".into()));
+                        CallerIdentity { account: ACCOUNT.into(), arn: arn(name), user_id }
                     })
                 })
                 .ok_or_else(|| AwsError::new(AwsErrorClass::Auth, "sts:GetCallerIdentity", "InvalidClientTokenId"))

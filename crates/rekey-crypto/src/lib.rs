@@ -7,6 +7,7 @@
 //!   data key. Nothing decrypts unless the record id and version match the row it came from.
 //! * [`mac`] derives MAC keys from the vault key, which authenticate what the database holds
 //!   in the clear but must not be changed without the master key (the barrier).
+//! * [`ses`] derives the Amazon SES SMTP password of an access key.
 //! * [`master`] turns a master key source (passphrase via Argon2id, key file) into the key that
 //!   wraps the vault key. (KMS wrapping lives with the AWS clients.)
 
@@ -15,6 +16,7 @@ pub mod error;
 pub mod mac;
 pub mod master;
 mod secret;
+pub mod ses;
 
 pub use envelope::{open, seal, Sealed};
 pub use error::CryptoError;

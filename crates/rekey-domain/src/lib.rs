@@ -13,6 +13,7 @@ pub mod password;
 pub mod phase;
 pub mod schedule;
 pub mod settings;
+pub mod targets;
 pub mod webhook;
 
 pub use arn::Arn;
@@ -22,7 +23,8 @@ pub use kind::{CredentialKind, SecretState};
 pub use names::{AccessKeyId, AccountId, Folder, ProviderName, Region, UserName, VaultId};
 pub use password::{PasswordPolicy, PasswordRules};
 pub use phase::Phase;
-pub use settings::{PreviousKeyPolicy, RotationSettings, Target, VerifySettings};
+pub use settings::{PastDeadline, PreviousKeyPolicy, Retirement, RotationSettings, Target, VerifySettings};
+pub use targets::ValueFormat;
 
 /// The JSON schema of a validated string type (its rules are in its documentation).
 #[cfg(feature = "openapi")]

@@ -1,7 +1,11 @@
 //! Per-account rotation settings, stored as JSON on the account. Unknown keys are rejected so a
 //! typo in a setting never silently falls back to a default.
 
-use crate::{error::ValidationError, password::PasswordRules};
+use crate::{
+    error::ValidationError,
+    password::PasswordRules,
+    targets::{GithubTarget, GitlabTarget, KubernetesTarget, ManualTarget, ValueFormat},
+};
 use serde::{Deserialize, Serialize};
 
 /// What happens to the previous access key after a rotation commits.
@@ -33,6 +37,54 @@ impl std::str::FromStr for PreviousKeyPolicy {
     }
 }
 
+/// How the retirement of the previous access key is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Retirement {
+    /// After the grace periods (`deactivate_after`, `delete_after`).
+    #[default]
+    Grace,
+    /// Confirmed cut-over: also only once IAM shows the new key used since the cut-over and the
+    /// old key not (`GetAccessKeyLastUsed`), or the deadline passed with `proceed`.
+    Confirmed,
+}
+
+/// What a confirmed cut-over does past its deadline (the owner is told either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PastDeadline {
+    /// Keep waiting for the evidence.
+    #[default]
+    Wait,
+    /// Retire the previous key anyway.
+    Proceed,
+}
+
+impl std::str::FromStr for Retirement {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "grace" => Ok(Self::Grace),
+            "confirmed" => Ok(Self::Confirmed),
+            _ => Err(ValidationError::new("--retirement", format!("{s:?}"), "use grace or confirmed")),
+        }
+    }
+}
+
+impl std::str::FromStr for PastDeadline {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "wait" => Ok(Self::Wait),
+            "proceed" => Ok(Self::Proceed),
+            _ => Err(ValidationError::new("--cutover-past-deadline", format!("{s:?}"), "use wait or proceed")),
+        }
+    }
+}
+
+/// Default deadline of a confirmed cut-over (14 days).
+pub const DEFAULT_CUTOVER_DEADLINE_MS: u64 = 14 * 86_400_000;
+
 /// A delivery target for new secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
@@ -49,11 +101,17 @@ pub enum Target {
     SecretsManager {
         /// Secret name or ARN.
         secret_id: String,
+        /// A derived value (the SES SMTP password) instead of the secret access key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<ValueFormat>,
     },
     /// An SSM Parameter Store SecureString with the same JSON.
     Ssm {
         /// Parameter name.
         name: String,
+        /// A derived value (the SES SMTP password) instead of the secret access key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<ValueFormat>,
     },
     /// A post-rotation script: JSON (with the secret) on its standard input, never in its
     /// arguments or environment; JSON on its standard output; non-zero exit or timeout fails.
@@ -65,6 +123,9 @@ pub enum Target {
         args: Vec<String>,
         /// Kill it after this long.
         timeout_ms: u64,
+        /// A derived value (the SES SMTP password) instead of the secret access key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<ValueFormat>,
     },
     /// An HTTPS (or HTTP) POST of JSON describing the new credential, signed with HMAC-SHA256
     /// (`X-Rekey-Signature`); the secret is in it only with `include_secret`.
@@ -82,7 +143,65 @@ pub enum Target {
         include_secret: bool,
         /// Give up on one attempt after this long.
         timeout_ms: u64,
+        /// A derived value (the SES SMTP password) instead of the secret access key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<ValueFormat>,
     },
+    /// GitHub Actions secrets (repository, environment or organization).
+    GithubActions(GithubTarget),
+    /// GitLab CI/CD variables (project or group).
+    Gitlab(GitlabTarget),
+    /// A Kubernetes Secret, with an optional rollout restart of Deployments.
+    Kubernetes(KubernetesTarget),
+    /// Entered by an operator, who confirms with `rekey rotation confirm`.
+    Manual(ManualTarget),
+}
+
+impl Target {
+    /// The derived value the target takes instead of the secret access key, if any.
+    pub fn format(&self) -> Option<&ValueFormat> {
+        match self {
+            Self::AwsCredentialsFile { .. } => None,
+            Self::SecretsManager { format, .. }
+            | Self::Ssm { format, .. }
+            | Self::Script { format, .. }
+            | Self::Webhook { format, .. } => format.as_ref(),
+            Self::GithubActions(t) => t.format.as_ref(),
+            Self::Gitlab(t) => t.format.as_ref(),
+            Self::Kubernetes(t) => t.format.as_ref(),
+            Self::Manual(t) => t.format.as_ref(),
+        }
+    }
+
+    /// Sets the derived value (not for credentials files, whose profile is an AWS key).
+    pub fn set_format(&mut self, f: Option<ValueFormat>) {
+        match self {
+            Self::AwsCredentialsFile { .. } => {}
+            Self::SecretsManager { format, .. }
+            | Self::Ssm { format, .. }
+            | Self::Script { format, .. }
+            | Self::Webhook { format, .. } => *format = f,
+            Self::GithubActions(t) => t.format = f,
+            Self::Gitlab(t) => t.format = f,
+            Self::Kubernetes(t) => t.format = f,
+            Self::Manual(t) => t.format = f,
+        }
+    }
+
+    /// The target's kind, as stored (`github-actions`, `kubernetes` …), for selections.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::AwsCredentialsFile { .. } => "aws-credentials-file",
+            Self::SecretsManager { .. } => "secrets-manager",
+            Self::Ssm { .. } => "ssm",
+            Self::Script { .. } => "script",
+            Self::Webhook { .. } => "webhook",
+            Self::GithubActions(_) => "github-actions",
+            Self::Gitlab(_) => "gitlab",
+            Self::Kubernetes(_) => "kubernetes",
+            Self::Manual(_) => "manual",
+        }
+    }
 }
 
 /// How a rotation verifies a new access key: `successes` consecutive GetCallerIdentity calls
@@ -127,6 +246,13 @@ pub struct RotationSettings {
     pub delete_after_ms: u64,
     /// Retire the previous key only if IAM shows no use of it since the cut-over.
     pub retire_only_if_unused: bool,
+    /// How the previous key's retirement is decided.
+    pub retirement: Retirement,
+    /// Confirmed cut-over: how long to wait for the evidence (default 14 days).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cutover_deadline_ms: Option<u64>,
+    /// Confirmed cut-over: past the deadline, keep waiting or retire anyway.
+    pub cutover_past_deadline: PastDeadline,
     /// Verification of new keys.
     pub verify: VerifySettings,
     /// Delivery targets.
@@ -142,6 +268,13 @@ impl RotationSettings {
         }
         if self.every_ms == Some(0) {
             return Err(ValidationError::new("--every", "a zero interval", "use an interval such as 90d"));
+        }
+        if self.cutover_deadline_ms.is_some_and(|d| d < 60_000) {
+            return Err(ValidationError::new(
+                "--cutover-deadline",
+                "shorter than a minute",
+                "IAM records key use with a delay: use e.g. 14d",
+            ));
         }
         if self.verify.successes == 0 || self.verify.successes > 20 {
             return Err(ValidationError::new("verify successes", "must be 1 to 20", "use e.g. 3"));
@@ -164,7 +297,7 @@ impl RotationSettings {
                         ));
                     }
                 }
-                Target::SecretsManager { secret_id: n } | Target::Ssm { name: n } => {
+                Target::SecretsManager { secret_id: n, .. } | Target::Ssm { name: n, .. } => {
                     if n.is_empty() || n.len() > 2048 || n.chars().any(char::is_whitespace) {
                         return Err(ValidationError::new(
                             "AWS delivery target",
@@ -173,7 +306,7 @@ impl RotationSettings {
                         ));
                     }
                 }
-                Target::Webhook { url, key_env, key_file, timeout_ms, include_secret } => {
+                Target::Webhook { url, key_env, key_file, timeout_ms, include_secret, .. } => {
                     crate::webhook::validate_url(url, "webhook target")?;
                     if *include_secret && crate::webhook::is_plain_http_off_host(url) {
                         return Err(ValidationError::new(
@@ -200,7 +333,21 @@ impl RotationSettings {
                         ));
                     }
                 }
+                Target::GithubActions(g) => g.validate()?,
+                Target::Gitlab(g) => g.validate()?,
+                Target::Kubernetes(k) => k.validate()?,
+                Target::Manual(m) => m.validate()?,
             }
+            if let Some(f) = t.format() {
+                f.validate()?;
+            }
+        }
+        if self.targets.iter().filter(|t| matches!(t, Target::Manual(_))).count() > 1 {
+            return Err(ValidationError::new(
+                "manual target",
+                "more than one manual target",
+                "one manual target per account: its instructions can name every place the key goes",
+            ));
         }
         Ok(())
     }

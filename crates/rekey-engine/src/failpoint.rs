@@ -5,7 +5,10 @@
 //! Names: `access-key:PHASE` / `password:PHASE` right after PHASE is journaled, and
 //! `access-key:after-create-call`, `access-key:after-deactivate-call`,
 //! `access-key:after-delete-call`, `access-key:after-abort-delete-call`,
-//! `password:after-update-call` right after the IAM call returned, before its result is stored.
+//! `password:after-update-call` right after the IAM call returned, before its result is stored;
+//! `access-key:after-delivery-call` after a target acknowledged, before that is journaled;
+//! `delivery:github:after-key-id`, `delivery:gitlab:after-key-id` between a target's two
+//! writes, `delivery:kubernetes:after-secret` between the Secret's write and the restarts.
 
 /// Aborts the process if the failpoint `name` is enabled.
 #[cfg(feature = "failpoints")]
@@ -32,8 +35,17 @@ pub fn all() -> Vec<String> {
     let pw = [Preflight, Generated, UpdateRequested, Committed];
     let mut names: Vec<String> = ak.iter().map(|p| format!("access-key:{p}")).collect();
     names.extend(pw.iter().map(|p| format!("password:{p}")));
-    for extra in ["after-create-call", "after-deactivate-call", "after-delete-call", "after-abort-delete-call"] {
+    for extra in [
+        "after-create-call",
+        "after-deactivate-call",
+        "after-delete-call",
+        "after-abort-delete-call",
+        "after-delivery-call",
+    ] {
         names.push(format!("access-key:{extra}"));
+    }
+    for d in ["github:after-key-id", "gitlab:after-key-id", "kubernetes:after-secret"] {
+        names.push(format!("delivery:{d}"));
     }
     names.push("password:after-update-call".into());
     names

@@ -66,7 +66,7 @@ impl Engine {
         for a in accounts.iter().filter(|a| kinds.contains(&a.kind)) {
             for t in Self::settings_of(a)?.targets {
                 match t {
-                    Target::SecretsManager { secret_id } => {
+                    Target::SecretsManager { secret_id, .. } => {
                         let arn = if secret_id.starts_with("arn:") {
                             secret_id
                         } else {
@@ -75,13 +75,13 @@ impl Engine {
                         delivery.push(("secretsmanager:PutSecretValue", arn.clone()));
                         delivery.push(("secretsmanager:CreateSecret", arn));
                     }
-                    Target::Ssm { name } => {
+                    Target::Ssm { name, .. } => {
                         delivery.push((
                             "ssm:PutParameter",
                             format!("arn:aws:ssm:*:*:parameter/{}", name.trim_start_matches('/')),
                         ));
                     }
-                    Target::AwsCredentialsFile { .. } | Target::Script { .. } | Target::Webhook { .. } => {}
+                    _ => {}
                 }
             }
         }

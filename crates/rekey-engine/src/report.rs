@@ -11,7 +11,7 @@ use crate::{
 use chrono::{DateTime, Duration, Utc};
 use rekey_domain::ProviderName;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Report thresholds.
 #[derive(Debug, Clone)]
@@ -38,6 +38,9 @@ pub struct Row {
     pub last_rotated: Option<DateTime<Utc>>,
     pub last_used: Option<DateTime<Utc>>,
     pub heartbeat: Option<String>,
+    /// Where the account's unfinished rotation stands, when it waits for people or consumers
+    /// ("waiting for consumers: new key unused for 3 d").
+    pub standing: Option<String>,
     pub findings: Vec<String>,
 }
 
@@ -78,6 +81,7 @@ impl Engine {
         tags: &Tags,
     ) -> Result<Compliance> {
         let now = self.clock.now();
+        let standings = self.standings().await?;
         let mut rows = Vec::new();
         for p in providers {
             let d = self.discover(p, Mode::Auto, tags).await?;
@@ -103,6 +107,7 @@ impl Engine {
                         last_rotated: a.and_then(|a| a.last_rotated_at),
                         last_used: u.password_last_used,
                         heartbeat: a.and_then(|a| a.heartbeat.as_ref().map(|h| h.status.clone())),
+                        standing: None,
                         findings: vec![],
                     };
                     if u.mfa_active == Some(false) {
@@ -124,6 +129,7 @@ impl Engine {
                         last_rotated: a.and_then(|a| a.last_rotated_at),
                         last_used: k.last_used,
                         heartbeat: a.and_then(|a| a.heartbeat.as_ref().map(|h| h.status.clone())),
+                        standing: None,
                         findings: vec![],
                     };
                     if matches!(k.ownership.as_str(), "foreign" | "orphan") && k.active {
@@ -133,6 +139,7 @@ impl Engine {
                         continue;
                     }
                     finish(&mut row, a, opts, now);
+                    stand(&mut row, a, &standings);
                     rows.push(row);
                 }
             }
@@ -149,6 +156,7 @@ impl Engine {
                     last_rotated: a.last_rotated_at,
                     last_used: None,
                     heartbeat: a.heartbeat.as_ref().map(|h| h.status.clone()),
+                    standing: None,
                     findings: vec!["user-missing".to_owned()],
                 };
                 heartbeat_finding(&mut row);
@@ -176,6 +184,16 @@ fn finish(row: &mut Row, a: Option<&rekey_store::Account>, opts: &ReportOptions,
     heartbeat_finding(row);
     if a.is_some_and(|a| a.status == "needs-rotation") {
         row.findings.push("needs-rotation".into());
+    }
+}
+
+/// The standing of the row's account; a rotation past its deadline for people is `stalled`.
+fn stand(row: &mut Row, a: Option<&rekey_store::Account>, standings: &HashMap<String, (String, bool)>) {
+    if let Some((status, stalled)) = a.and_then(|a| standings.get(a.id.as_str())) {
+        row.standing = Some(status.clone());
+        if *stalled {
+            row.findings.push("stalled".into());
+        }
     }
 }
 

@@ -25,7 +25,7 @@ impl Engine {
         edit: impl FnOnce(&mut RotationSettings),
     ) -> Result<Account> {
         let account = self.account(r).await?;
-        let mut settings = Self::settings_of(&account)?;
+        let mut settings = Self::stored_settings(&account)?;
         edit(&mut settings);
         settings.validate()?;
         if account.kind == rekey_domain::CredentialKind::Password && !settings.targets.is_empty() {

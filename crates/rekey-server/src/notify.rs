@@ -23,7 +23,7 @@ use std::{
 use tokio::sync::watch;
 
 /// The notifications there are.
-pub const KINDS: [&str; 3] = ["rotation-failed", "heartbeat-failed", "overdue"];
+pub const KINDS: [&str; 4] = ["rotation-failed", "heartbeat-failed", "overdue", "rotation-stalled"];
 
 const EVENTS_CURSOR: &str = "notify:events";
 const OVERDUE_CURSOR: &str = "notify:overdue";
@@ -141,6 +141,8 @@ impl Notifier {
         let kind = match (r.entry.action.as_str(), r.entry.outcome.as_str()) {
             ("rotation.phase", "aborted") => "rotation-failed",
             ("account.heartbeat", "failed") => "heartbeat-failed",
+            // A rotation waiting past a deadline for people (a manual delivery's confirmation).
+            ("rotation.stalled", _) => "rotation-stalled",
             _ => return None,
         };
         self.wants(kind).then_some(kind)

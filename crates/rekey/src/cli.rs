@@ -54,6 +54,8 @@ pub enum Command {
     Account(AccountCmd),
     /// Rotate credentials now
     Rotate(RotateArgs),
+    /// Incident: rotate every selected key at once, old keys deactivated as soon as the new ones are delivered
+    Incident(crate::cli_targets::IncidentArgs),
     /// Resume or roll back every unfinished rotation
     Recover,
     /// Check that stored credentials still work and IAM has not drifted
@@ -281,6 +283,16 @@ pub enum RotationCmd {
     },
     /// Abandon an unfinished rotation that has not committed (its new key is deleted)
     Abort {
+        /// Rotation id
+        id: String,
+    },
+    /// Print the value a rotation waiting for its manual delivery needs entered (audited)
+    Reveal {
+        /// Rotation id
+        id: String,
+    },
+    /// Confirm that a manual delivery is done: the rotation commits and goes on (audited)
+    Confirm {
         /// Rotation id
         id: String,
     },
@@ -524,6 +536,10 @@ pub struct AccountSetArgs {
     /// Give up on one --webhook attempt after this long (three attempts in all)
     #[arg(long, value_name = "DURATION", default_value = "10s", requires = "webhook")]
     pub webhook_timeout: String,
+    #[command(flatten)]
+    pub retirement: crate::cli_targets::RetirementArgs,
+    #[command(flatten)]
+    pub delivery: crate::cli_targets::DeliveryArgs,
     /// Remove all delivery targets
     #[arg(long)]
     pub clear_targets: bool,

@@ -1,6 +1,7 @@
 //! The `rekey` binary: parse the command line, run the command, map failures to exit codes.
 
 mod cli;
+mod cli_targets;
 mod cmd;
 mod context;
 mod exit;
@@ -81,6 +82,7 @@ async fn run(cli: Cli) -> rekey_engine::Result<()> {
         Command::Account(c) => cmd::account::run(g, format, c).await,
         Command::Audit(c) => cmd::audit::run(g, format, c).await,
         Command::Rotate(args) => cmd::rotate::rotate(g, format, args).await,
+        Command::Incident(args) => cmd::incident::run(g, format, args).await,
         Command::Recover => cmd::rotate::recover(g, format).await,
         Command::Heartbeat(s) => cmd::rotate::heartbeat(g, format, s).await,
         Command::RunDue(args) => cmd::run_due::run(g, format, args).await,

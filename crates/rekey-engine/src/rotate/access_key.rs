@@ -117,7 +117,7 @@ impl Run<'_> {
             }
             Phase::Tagged => self.journal(Phase::Verifying, JournalWrite::default()).await?,
             Phase::Verifying => self.verify().await?,
-            Phase::Delivering => self.deliver().await?,
+            Phase::Delivering => return self.deliver().await,
             Phase::Committed => self.plan_retirement().await?,
             Phase::Retiring => return self.deactivate_previous().await,
             Phase::Deactivated => return self.delete_previous().await,
@@ -308,12 +308,12 @@ impl Run<'_> {
         Ok(versions.iter().map(|v| v.version).max().unwrap_or(0) + 1)
     }
 
-    async fn start_abort(&mut self, why: String) -> Result<()> {
+    pub(super) async fn start_abort(&mut self, why: String) -> Result<()> {
         self.rot.error = Some(why);
         self.journal(Phase::Aborting, JournalWrite::default()).await
     }
 
-    async fn pending_secret(&self) -> Result<rekey_crypto::Secret> {
+    pub(super) async fn pending_secret(&self) -> Result<rekey_crypto::Secret> {
         let version = self.rot.new_version.ok_or_else(|| Error::Internal("rotation without a new version".into()))?;
         let versions = self.engine.store.secret_versions(self.account.id.as_str()).await?;
         let v = versions
@@ -356,15 +356,19 @@ impl Run<'_> {
         self.journal(Phase::Delivering, JournalWrite::default()).await
     }
 
-    async fn deliver(&mut self) -> Result<()> {
+    /// Delivers to every target not yet acknowledged — automated targets first, then a manual
+    /// one, which waits for an operator's confirmation (see `confirm.rs`) — then commits.
+    async fn deliver(&mut self) -> Result<Step> {
         let targets = self.settings.targets.clone();
-        if targets.iter().enumerate().any(|(i, _)| !self.facts.acks.contains(&i)) {
+        let (manual, automated): (Vec<usize>, Vec<usize>) =
+            (0..targets.len()).partition(|i| matches!(targets[*i], rekey_domain::Target::Manual(_)));
+        let pending: Vec<usize> = automated.into_iter().filter(|i| !self.facts.acks.contains(i)).collect();
+        if !pending.is_empty() {
             let secret = self.pending_secret().await?;
-            for (i, t) in targets.iter().enumerate() {
-                if self.facts.acks.contains(&i) {
-                    continue;
-                }
+            for i in pending {
+                let t = &targets[i];
                 let s = delivery::sink_for(t);
+                let value = delivery::value_for(t, &secret);
                 let account = super::reference(&self.account);
                 let d = delivery::Delivery {
                     account: &account,
@@ -372,18 +376,35 @@ impl Run<'_> {
                     rotation_id: &self.rot.id,
                     conn: &self.conn,
                     key_id: self.rot.new_key_id.as_deref(),
-                    secret: &secret,
+                    secret: &value,
                     clock: &*self.engine.clock,
                 };
                 self.guard(&format!("delivery to {}", s.describe())).await?;
                 if let Err(e) = s.deliver(&d).await {
-                    return self.start_abort(format!("delivery to {} failed: {e}", s.describe())).await;
+                    if s.writes_in_parts() {
+                        self.facts.failed_target = Some(i);
+                    }
+                    self.start_abort(format!("delivery to {} failed: {e}", s.describe())).await?;
+                    return Ok(Step::Next);
                 }
+                crash_point("access-key:after-delivery-call");
                 self.facts.acks.push(i);
                 self.journal(Phase::Delivering, JournalWrite::default()).await?;
             }
         }
-        self.commit().await
+        let manual: Vec<usize> = manual.into_iter().filter(|i| !self.facts.acks.contains(i)).collect();
+        for i in manual {
+            let rekey_domain::Target::Manual(m) = &targets[i] else { continue };
+            match self.manual_gate(m).await? {
+                super::confirm::Gate::Confirmed => {
+                    self.facts.acks.push(i);
+                }
+                super::confirm::Gate::Wait => return Ok(Step::Wait),
+                super::confirm::Gate::Aborting => return Ok(Step::Next),
+            }
+        }
+        self.commit().await?;
+        Ok(Step::Next)
     }
 
     async fn commit(&mut self) -> Result<()> {
@@ -442,11 +463,14 @@ impl Run<'_> {
     }
 
     async fn plan_retirement(&mut self) -> Result<()> {
-        if self.rot.old_key_id.is_none() || self.settings.previous_key == PreviousKeyPolicy::Keep {
+        // An incident rotation deactivates the previous key whatever the policy: it leaked.
+        let incident = self.facts.incident.is_some();
+        if self.rot.old_key_id.is_none() || (self.settings.previous_key == PreviousKeyPolicy::Keep && !incident) {
             return self.journal(Phase::Done, JournalWrite::default()).await;
         }
         let cutover = self.facts.cutover_at.unwrap_or_else(|| self.engine.clock.now());
-        self.facts.deactivate_at = Some(cutover + ms(self.settings.deactivate_after_ms));
+        let grace = if incident { 0 } else { self.settings.deactivate_after_ms };
+        self.facts.deactivate_at = Some(cutover + ms(grace));
         self.journal(Phase::Retiring, JournalWrite::default()).await
     }
 
@@ -457,7 +481,10 @@ impl Run<'_> {
         }
         let user = self.user();
         let old = self.rot.old_key_id.clone().unwrap_or_default();
-        if self.settings.retire_only_if_unused {
+        if !self.cutover_allows_retirement().await? {
+            return Ok(Step::Wait);
+        }
+        if self.settings.retire_only_if_unused && self.facts.incident.is_none() {
             let used = self.iam.access_key_last_used(&old).await?;
             if let (Some(at), Some(cut)) = (used.at, self.facts.cutover_at) {
                 if at > cut {
@@ -513,25 +540,33 @@ impl Run<'_> {
         self.aborted(why, JournalWrite::default()).await
     }
 
-    /// Targets that already received the aborted key get the old one back (best effort).
+    /// Targets that already received the aborted key, and the one whose delivery failed (it
+    /// may hold part of it), get the old one back (best effort).
     async fn redeliver_old(&mut self) {
-        if self.facts.acks.is_empty() {
+        let mut touched = std::mem::take(&mut self.facts.acks);
+        touched.extend(self.facts.failed_target.take());
+        if touched.is_empty() {
             return;
         }
         let Some(old) = self.rot.old_version else { return };
         let Ok(versions) = self.engine.store.secret_versions(self.account.id.as_str()).await else { return };
         let Some(v) = versions.iter().find(|v| v.version == old) else { return };
         let Ok(secret) = self.engine.open_version(v) else { return };
+        if secret.is_empty() {
+            // An imported key whose secret was never known: nothing to restore.
+            return;
+        }
         let account = super::reference(&self.account);
-        for i in std::mem::take(&mut self.facts.acks) {
-            if let Some(t) = self.settings.targets.get(i) {
+        for i in touched {
+            if let Some(t) = self.settings.targets.get(i).filter(|t| !matches!(t, rekey_domain::Target::Manual(_))) {
+                let value = delivery::value_for(t, &secret);
                 let d = delivery::Delivery {
                     account: &account,
                     old_key_id: self.rot.new_key_id.as_deref(),
                     rotation_id: &self.rot.id,
                     conn: &self.conn,
                     key_id: v.key_id.as_deref(),
-                    secret: &secret,
+                    secret: &value,
                     clock: &*self.engine.clock,
                 };
                 if self.guard("a delivery of the previous secret").await.is_err() {
@@ -600,7 +635,7 @@ async fn poll(
     }
 }
 
-fn ms(v: u64) -> chrono::Duration {
+pub(super) fn ms(v: u64) -> chrono::Duration {
     chrono::Duration::milliseconds(i64::try_from(v).unwrap_or(i64::MAX / 2))
 }
 

@@ -7,6 +7,8 @@
 //! unfinished rotation from its phase.
 
 mod access_key;
+mod confirm;
+mod cutover;
 mod password;
 mod plan;
 
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::{sync::Arc, time::Instant};
 
+pub use confirm::Pending;
 pub use plan::Plan;
 
 /// Options of `rekey rotate`.
@@ -31,6 +34,9 @@ pub struct RotateOptions {
     /// lease is held, and its first journal write claims the period (see
     /// [`rekey_store::JournalWrite::claim_due`]); otherwise the outcome is `skipped`.
     pub scheduled: bool,
+    /// Part of this incident (`rekey rotate --incident`): no grace, no unused or cut-over gate;
+    /// the previous key is deactivated as soon as the new one is delivered.
+    pub incident: Option<String>,
 }
 
 /// Phase facts kept in the rotation's `data` column.
@@ -45,6 +51,11 @@ pub(crate) struct Facts {
     pub reclaimed: Vec<String>,
     /// Delivery targets acknowledged (by index).
     pub acks: Vec<usize>,
+    /// The target written in several requests whose failed delivery aborted the rotation: it
+    /// may hold part of the new key (one of two secrets), so the abort restores the old key
+    /// there too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_target: Option<usize>,
     /// When the new credential became current.
     pub cutover_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When the previous key is to be deactivated.
@@ -57,6 +68,30 @@ pub(crate) struct Facts {
     pub profile_existed: Option<bool>,
     /// Password updates attempted (a second attempt means the first one's outcome is unknown).
     pub update_attempts: u32,
+    /// A manual target's confirmation: when the rotation started waiting for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awaiting_confirmation_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The deadline of that confirmation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm_by: Option<chrono::DateTime<chrono::Utc>>,
+    /// When an operator confirmed the manual delivery, and who.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<String>,
+    /// The owner was told the confirmation is overdue (policy `notify`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub confirm_overdue_notified: bool,
+    /// Confirmed cut-over: where it stands ("waiting for consumers: …").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cutover_status: Option<String>,
+    /// Confirmed cut-over: the owner was told the deadline passed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cutover_overdue_notified: bool,
+    /// The incident this rotation is part of (`rekey rotate --incident`): the previous key is
+    /// deactivated as soon as the new one is delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
     /// Phases passed, in order.
     pub phases: Vec<String>,
     /// When CreateAccessKey returned the new key.
@@ -74,7 +109,8 @@ pub struct Report {
     #[serde(rename = "ref")]
     pub reference: String,
     pub rotation: Option<String>,
-    /// `done`, `retiring` (committed; the previous key retires later), `aborted`,
+    /// `done`, `retiring` (committed; the previous key retires later), `awaiting-confirmation`
+    /// (verified and delivered; a manual target waits for `rekey rotation confirm`), `aborted`,
     /// `interrupted` (will resume on recover), `refused` (not started), `skipped` (a scheduled
     /// rotation not started: the account was no longer due), `planned` (dry run).
     pub outcome: String,
@@ -84,6 +120,9 @@ pub struct Report {
     pub phases: Vec<String>,
     pub duration_ms: u128,
     pub error: Option<String>,
+    /// Where a rotation that waits stands: a manual delivery's confirmation, or a confirmed
+    /// cut-over ("waiting for consumers: new key unused for 3 d").
+    pub waiting: Option<String>,
     pub plan: Vec<String>,
     /// AWS calls of this rotation answered `Throttling` (each was sent again at a slower pace).
     pub throttled: u64,
@@ -106,6 +145,7 @@ impl Report {
             phases: vec![],
             duration_ms: 0,
             error: Some(e.to_string()),
+            waiting: None,
             plan: vec![],
             throttled: 0,
             paced_ms: 0,
@@ -315,8 +355,22 @@ impl Run<'_> {
         }
     }
 
+    /// Where a waiting rotation stands, for reports.
+    fn waiting_status(&self) -> Option<String> {
+        match self.rot.phase {
+            Phase::Delivering if confirm::awaiting(&self.facts) => Some(format!(
+                "waiting for the manual delivery to be confirmed (rekey rotation confirm {}) by {}",
+                self.rot.id,
+                self.facts.confirm_by.map(|t| t.to_rfc3339()).unwrap_or_default()
+            )),
+            Phase::Retiring => self.facts.cutover_status.clone(),
+            _ => None,
+        }
+    }
+
     fn report(&self, started: Instant) -> Report {
         let outcome = match self.rot.phase {
+            Phase::Delivering if confirm::awaiting(&self.facts) => "awaiting-confirmation",
             Phase::Done => "done",
             Phase::Aborted => "aborted",
             Phase::Retiring | Phase::Deactivated => "retiring",
@@ -333,6 +387,7 @@ impl Run<'_> {
             phases: self.facts.phases.clone(),
             duration_ms: started.elapsed().as_millis(),
             error: self.rot.error.clone(),
+            waiting: self.waiting_status(),
             plan: vec![],
             throttled: 0,
             paced_ms: 0,
@@ -348,6 +403,7 @@ pub const RECOVERY_CONCURRENCY: usize = 32;
 fn waiting(rot: &Rotation, now: chrono::DateTime<chrono::Utc>) -> bool {
     let facts: Facts = serde_json::from_value(rot.data.clone()).unwrap_or_default();
     match rot.phase {
+        Phase::Delivering => confirm::waiting(&facts, now),
         Phase::Retiring => facts.deactivate_at.is_some_and(|t| t > now),
         Phase::Deactivated => facts.delete_at.is_some_and(|t| t > now),
         _ => false,
@@ -383,8 +439,22 @@ fn new_rotation_id() -> String {
 }
 
 impl Engine {
-    /// The typed rotation settings of an account.
+    /// The typed rotation settings of an account, validated again as they are loaded (another
+    /// process, or an older version, wrote them: a delivery target must never be used on
+    /// settings this process would refuse).
     pub fn settings_of(account: &Account) -> Result<RotationSettings> {
+        let settings = Self::stored_settings(account)?;
+        settings.validate().map_err(|e| {
+            Error::usage(
+                format!("the stored settings of account {} are not valid: {e}", account.id),
+                format!("correct them with `rekey account set {}` ({})", account.id, e.hint),
+            )
+        })?;
+        Ok(settings)
+    }
+
+    /// The settings as stored, not validated (for `account set`, which validates the result).
+    pub(crate) fn stored_settings(account: &Account) -> Result<RotationSettings> {
         if account.settings.as_object().is_some_and(serde_json::Map::is_empty) {
             return Ok(RotationSettings::default());
         }
@@ -419,9 +489,17 @@ impl Engine {
         let mut resumed = None;
         for open in self.store.rotations(Some(&account.id), true, 10).await? {
             let mut run = self.run_for(open, lease, opts).await?;
-            if matches!(run.rot.phase, Phase::Retiring | Phase::Deactivated) {
+            // A scheduled rotation leaves a confirmed cut-over to its hourly check (the
+            // scheduler would otherwise ask IAM at every tick); an operator's asks now.
+            let hourly = opts.scheduled
+                && run.rot.phase == Phase::Retiring
+                && run.settings.retirement == rekey_domain::Retirement::Confirmed;
+            if matches!(run.rot.phase, Phase::Retiring | Phase::Deactivated) && !hourly {
                 run.facts.deactivate_at = Some(self.clock.now());
                 run.facts.delete_at = Some(self.clock.now());
+            }
+            if opts.incident.is_some() {
+                run.facts.incident.clone_from(&opts.incident);
             }
             run.drive().await?;
             if !run.rot.phase.is_final() {
@@ -453,6 +531,7 @@ impl Engine {
             finished_at: None,
         };
         let mut run = self.run_for(rot, lease, opts).await?;
+        run.facts.incident = opts.incident.clone();
         // The first write announces the pre-flight (which may delete orphans or free a slot).
         // `planned` is only resumed from journals that hold it: recording it first would cost
         // one durable write per rotation for nothing. A scheduled rotation's first write claims
@@ -620,6 +699,33 @@ impl Engine {
         result
     }
 
+    /// Where each account whose unfinished rotation waits for people or consumers stands:
+    /// account id → (status, past its deadline). For reports and the API.
+    pub async fn standings(&self) -> Result<std::collections::HashMap<String, (String, bool)>> {
+        let now = self.clock.now();
+        let mut out = std::collections::HashMap::new();
+        for rot in self.store.rotations(None, true, 10_000).await? {
+            let facts: Facts = serde_json::from_value(rot.data.clone()).unwrap_or_default();
+            let standing = match rot.phase {
+                Phase::Delivering if confirm::awaiting(&facts) => (
+                    format!(
+                        "waiting for the manual delivery of rotation {} to be confirmed by {}",
+                        rot.id,
+                        facts.confirm_by.map(|t| t.to_rfc3339()).unwrap_or_default()
+                    ),
+                    facts.confirm_by.is_some_and(|t| t <= now),
+                ),
+                Phase::Retiring => match &facts.cutover_status {
+                    Some(s) if s.starts_with("waiting") => (s.clone(), facts.cutover_overdue_notified),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            out.insert(rot.account_id.to_string(), standing);
+        }
+        Ok(out)
+    }
+
     /// What a rotation of `account` would do, calling only read APIs.
     pub async fn plan(&self, account: &Account, opts: &RotateOptions) -> Result<Report> {
         let plan = plan::plan(self, account, opts).await?;
@@ -634,6 +740,7 @@ impl Engine {
             phases: vec![],
             duration_ms: 0,
             error: plan.blocked.then(|| plan.steps.last().cloned().unwrap_or_default()),
+            waiting: None,
             plan: plan.steps,
             throttled: 0,
             paced_ms: 0,

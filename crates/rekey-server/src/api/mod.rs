@@ -79,6 +79,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::checkin))
         .routes(routes!(rotations::list))
         .routes(routes!(rotations::show))
+        .routes(routes!(rotations::confirm))
+        .routes(routes!(rotations::reveal))
         .routes(routes!(audit::compliance))
         .routes(routes!(audit::events))
         .routes(routes!(audit::verify))

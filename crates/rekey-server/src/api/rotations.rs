@@ -74,3 +74,79 @@ pub async fn show(
     }
     Ok(Json(rotation))
 }
+
+/// The rotation `id`, if the caller's folders cover its account (else "not found", as for a
+/// rotation that does not exist), and the engine acting as the caller on that account.
+async fn rotation_for(
+    s: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+) -> ApiResult<(rekey_engine::Engine, Rotation)> {
+    let rotation = s.engine.store().rotation(id).await?;
+    let hidden = || StoreError::NotFound { what: format!("rotation {id:?}") };
+    let account = s.engine.store().account(&rotation.account_id).await.map_err(|_| hidden())?;
+    if !caller.sees(account.folder.as_ref()) {
+        return Err(hidden().into());
+    }
+    let (engine, _, _) = account_for(s, caller, account.id.as_str(), action).await?;
+    Ok((engine, rotation))
+}
+
+/// Confirm that a manual delivery is done: the rotation commits and goes on.
+#[utoipa::path(post, path = "/api/v1/rotations/{id}/confirm", tag = "rotations",
+    params(("id" = String, Path, description = "Rotation id")),
+    responses((status = 200, description = "The rotation's report", body = rekey_engine::Report),
+        (status = 409, description = "The rotation is not waiting for a confirmation", body = ErrorBody)))]
+pub async fn confirm(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Param(id): Param,
+) -> ApiResult<Json<rekey_engine::Report>> {
+    require(&caller, Action::Operate)?;
+    let (engine, _) = rotation_for(&s, &caller, &id, Action::Operate).await?;
+    Ok(Json(engine.confirm_rotation(&id).await?))
+}
+
+/// What an operator enters for a manual delivery.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PendingValue {
+    /// The rotation.
+    pub rotation: String,
+    /// The account, `PROVIDER/USER/KIND`.
+    pub account: String,
+    /// The new access key id (also the SES SMTP user name).
+    pub access_key_id: Option<String>,
+    /// The secret access key, or the derived value (SES SMTP password).
+    pub secret: String,
+    /// `secret-access-key`, or the derived format.
+    pub format: String,
+    /// Where it is entered.
+    pub instructions: String,
+    /// The confirmation's deadline.
+    pub confirm_by: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The value a rotation waiting for its manual delivery needs entered (admin only; audited).
+#[utoipa::path(post, path = "/api/v1/rotations/{id}/reveal", tag = "rotations",
+    params(("id" = String, Path, description = "Rotation id")),
+    responses((status = 200, description = "What to enter", body = PendingValue),
+        (status = 409, description = "The rotation is not waiting for a manual delivery", body = ErrorBody)))]
+pub async fn reveal(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Param(id): Param,
+) -> ApiResult<Json<PendingValue>> {
+    require(&caller, Action::Reveal)?;
+    let (engine, _) = rotation_for(&s, &caller, &id, Action::Reveal).await?;
+    let p = engine.reveal_pending(&id).await?;
+    Ok(Json(PendingValue {
+        rotation: p.rotation,
+        account: p.account,
+        access_key_id: p.access_key_id,
+        secret: p.secret.expose().to_owned(),
+        format: p.format,
+        instructions: p.instructions,
+        confirm_by: p.confirm_by,
+    }))
+}

@@ -45,6 +45,8 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("post", "/api/v1/accounts/{account}/checkin", Need::Account(Checkout)),
     ("get", "/api/v1/rotations", Need::Filtered(Read)),
     ("get", "/api/v1/rotations/{id}", Need::Rotation(Read)),
+    ("post", "/api/v1/rotations/{id}/confirm", Need::Rotation(Operate)),
+    ("post", "/api/v1/rotations/{id}/reveal", Need::Rotation(Reveal)),
     ("get", "/api/v1/reports/compliance", Need::Unscoped(Audit)),
     ("get", "/api/v1/audit", Need::Unscoped(Audit)),
     ("get", "/api/v1/audit/verify", Need::Unscoped(Audit)),

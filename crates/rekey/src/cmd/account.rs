@@ -152,7 +152,12 @@ fn parse_set(a: Box<AccountSetArgs>) -> Result<(AccountRef, AccountChanges, Edit
             let timeout_ms = parse_duration_ms(&a.script_timeout)?;
             let abs = std::path::absolute(&command)
                 .map_err(|e| Error::usage(format!("{command}: {e}"), "give a valid path"))?;
-            Some(Target::Script { command: abs.display().to_string(), args: a.script_args, timeout_ms })
+            Some(Target::Script {
+                command: abs.display().to_string(),
+                args: a.script_args.clone(),
+                timeout_ms,
+                format: None,
+            })
         }
         None => None,
     };
@@ -177,13 +182,31 @@ fn parse_set(a: Box<AccountSetArgs>) -> Result<(AccountRef, AccountChanges, Edit
                 key_file,
                 include_secret: a.webhook_include_secret,
                 timeout_ms: parse_duration_ms(&a.webhook_timeout)?,
+                format: None,
             };
             RotationSettings { targets: vec![t.clone()], ..Default::default() }.validate()?;
             Some(t)
         }
         None => None,
     };
+    let stores = [
+        a.secrets_manager.clone().map(|secret_id| Target::SecretsManager { secret_id, format: None }),
+        a.ssm_parameter.clone().map(|name| Target::Ssm { name, format: None }),
+    ];
+    let mut added: Vec<Target> = [target, script, webhook].into_iter().chain(stores).flatten().collect();
+    added.extend(super::targets::parse(&a.delivery)?);
+    super::targets::apply_format(&a.delivery, &mut added)?;
+    let retirement: Option<rekey_domain::Retirement> =
+        a.retirement.retirement.as_deref().map(str::parse).transpose()?;
+    let cutover_deadline = dur(&a.retirement.cutover_deadline)?;
+    let past_deadline: Option<rekey_domain::PastDeadline> =
+        a.retirement.cutover_past_deadline.as_deref().map(str::parse).transpose()?;
     let edit: Edit = Box::new(move |s: &mut RotationSettings| {
+        s.retirement = retirement.unwrap_or(s.retirement);
+        if cutover_deadline.is_some() {
+            s.cutover_deadline_ms = cutover_deadline;
+        }
+        s.cutover_past_deadline = past_deadline.unwrap_or(s.cutover_past_deadline);
         if a.no_schedule {
             s.every_ms = None;
             s.cron = None;
@@ -215,11 +238,7 @@ fn parse_set(a: Box<AccountSetArgs>) -> Result<(AccountRef, AccountChanges, Edit
         if a.clear_targets {
             s.targets.clear();
         }
-        let stores = [
-            a.secrets_manager.map(|secret_id| Target::SecretsManager { secret_id }),
-            a.ssm_parameter.map(|name| Target::Ssm { name }),
-        ];
-        for t in [target, script, webhook].into_iter().chain(stores).flatten() {
+        for t in added {
             if !s.targets.contains(&t) {
                 s.targets.push(t);
             }

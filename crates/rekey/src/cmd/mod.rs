@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audit;
 pub mod discover;
+pub mod incident;
 pub mod init;
 pub mod policy;
 pub mod provider;
@@ -11,3 +12,4 @@ mod report_html;
 pub mod rotate;
 pub mod run_due;
 pub mod serve;
+mod targets;

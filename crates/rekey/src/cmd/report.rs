@@ -83,6 +83,7 @@ impl Tabular for RowView<'_> {
             "last_rotated",
             "last_used",
             "heartbeat",
+            "standing",
             "findings",
         ]
     }
@@ -99,6 +100,7 @@ impl Tabular for RowView<'_> {
             opt(r.last_rotated.map(time)),
             opt(r.last_used.map(time)),
             opt(r.heartbeat.clone()),
+            opt(r.standing.clone()),
             if r.findings.is_empty() { "-".into() } else { r.findings.join(" ") },
         ]
     }

@@ -208,6 +208,32 @@ impl Tabular for HeartbeatView {
     }
 }
 
+/// The second place a secret is printed (with `account reveal`): the pending value of a manual
+/// delivery, to stdout only.
+fn pending_out(format: Format, p: &rekey_engine::Pending) {
+    let text = zeroize::Zeroizing::new(match format {
+        Format::Json | Format::Csv => serde_json::json!({
+            "rotation": p.rotation, "account": p.account, "access_key_id": p.access_key_id,
+            "secret": p.secret.expose(), "format": p.format, "instructions": p.instructions, "confirm_by": p.confirm_by,
+        })
+        .to_string(),
+        Format::Table => format!(
+            "account        {}\nrotation       {}\nenter at       {}\naccess key id  {}\n{:<14} {}\nconfirm by     {}\n",
+            p.account,
+            p.rotation,
+            p.instructions,
+            p.access_key_id.as_deref().unwrap_or("-"),
+            p.format,
+            p.secret.expose(),
+            p.confirm_by.map_or_else(|| "-".into(), |t| t.to_rfc3339()),
+        ),
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut out, text.as_bytes());
+    let _ = std::io::Write::write_all(&mut out, b"\n");
+    let _ = std::io::Write::flush(&mut out);
+}
+
 pub async fn rollback(global: &Global, format: Format, account: String) -> Result<()> {
     let r: AccountRef = account.parse()?;
     let engine = context::engine_for_write(global).await?;
@@ -236,6 +262,16 @@ pub async fn rotation(global: &Global, format: Format, cmd: RotationCmd) -> Resu
             let engine = context::engine(global).await?;
             let report = engine.abort_rotation(&id).await?;
             print_reports(format, std::slice::from_ref(&report), false);
+        }
+        RotationCmd::Reveal { id } => {
+            let engine = context::engine(global).await?;
+            pending_out(format, &engine.reveal_pending(&id).await?);
+        }
+        RotationCmd::Confirm { id } => {
+            let engine = context::engine(global).await?;
+            let report = engine.confirm_rotation(&id).await?;
+            print_reports(format, std::slice::from_ref(&report), false);
+            check_reports(std::slice::from_ref(&report))?;
         }
         RotationCmd::Show { id } => {
             let engine = context::engine(global).await?;
