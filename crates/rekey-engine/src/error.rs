@@ -107,6 +107,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether the vault's database could not be reached, did not answer or failed (see
+    /// [`StoreError::is_outage`]): the work stops until it is back.
+    pub fn is_store_outage(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_outage())
+    }
+
     /// The class of this error.
     pub fn class(&self) -> ErrorClass {
         match self {
@@ -129,7 +135,7 @@ impl Error {
                     ErrorClass::Conflict
                 }
                 StoreError::Corrupt { .. } => ErrorClass::Integrity,
-                StoreError::Database(_) => ErrorClass::Internal,
+                StoreError::Database(_) | StoreError::Unavailable { .. } => ErrorClass::Internal,
             },
             Self::Findings(_) => ErrorClass::Findings,
             Self::Delivery(_) => ErrorClass::Upstream,
@@ -164,6 +170,10 @@ impl Error {
             Self::Store(StoreError::Fenced { .. }) => Some("another rekey worker took the work over".into()),
             Self::Store(StoreError::NotDue { .. }) => Some("another worker rotated it already; nothing to do".into()),
             Self::Store(StoreError::Database(_)) => Some("check that the database is reachable".into()),
+            Self::Store(StoreError::Unavailable { .. }) => Some(
+                "check that the database is reachable and not overloaded; the journal lets the work resume where it stopped"
+                    .into(),
+            ),
             Self::Delivery(_) => Some("check that the receiver is up and accepts rekey's requests".into()),
             Self::Findings(_) | Self::Internal(_) => None,
         }

@@ -1,37 +1,84 @@
 //! Account leases. A rotation is worked only by the holder of its account's lease. A lease
-//! names the **worker** that holds it: the process (host, pid, process start time) and a number
-//! unique to one acquisition within that process (`host:pid:start#N`). So two tasks of one
-//! process — a scheduler tick, an API request and a console click in one `rekey serve` — never
-//! both hold it, and a process on the same host can still tell that the owner died and take over
-//! at once instead of waiting for the lease to expire.
+//! names the **worker** that holds it: the node and process (node name, pid, process start
+//! time) and a number unique to one acquisition within that process (`node:pid:start#N`). So
+//! two tasks of one process — a scheduler tick, an API request and a console click in one
+//! `rekey serve` — never both hold it, and a process on the same node can still tell that the
+//! owner died and take over at once instead of waiting for the lease to expire.
+//!
+//! A lease lasts [`LeaseSettings::ttl_ms`] and is renewed in the background every third of it;
+//! a holder that stops renewing (killed, paused, cut off from the store) is taken over once it
+//! expires, and the taker reports how long the work stood still (the failover time). A holder
+//! that wakes after that is fenced: its next lease check or journal write fails, and it says
+//! so, once, in its log. The workers a process holds are listed for its readiness probe
+//! ([`crate::Engine::workers`]).
 
 use crate::{Engine, Error, Result};
 use chrono::{DateTime, Utc};
 use rekey_domain::AccountId;
 use rekey_store::{Fence, LeaseOutcome, Store};
-use std::sync::{
-    atomic::{AtomicBool, AtomicU64, Ordering},
-    Arc,
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, PoisonError,
+    },
+    time::{Duration, Instant},
 };
 use tokio::task::JoinHandle;
 
-/// How long a lease lasts unless renewed.
-pub const LEASE_TTL_MS: i64 = 60_000;
+/// How long a lease lasts unless renewed, by default.
+pub const DEFAULT_TTL_MS: i64 = 30_000;
+/// The shortest lease allowed: a holder renews every third of it, and a renewal is a store
+/// round trip that a loaded node must fit in.
+pub const MIN_TTL_MS: i64 = 5_000;
+/// The longest lease allowed (a dead holder's work stands still this long).
+pub const MAX_TTL_MS: i64 = 3_600_000;
 
-/// A holder renews a lease that expires sooner than this before it makes a side effect, so no
-/// other worker can take it over by expiry while the call is under way.
-const SIDE_EFFECT_MARGIN_MS: i64 = LEASE_TTL_MS / 2;
-
-/// This process, as a lease owner: `host:pid:start` (start = boot-relative start time).
-pub fn me() -> String {
-    let pid = std::process::id();
-    format!("{}:{pid}:{}", host(), start_time(pid).unwrap_or_default())
+/// How this process takes leases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseSettings {
+    /// How long a lease lasts unless renewed (renewed every third of it).
+    pub ttl_ms: i64,
+    /// This node's name in lease owners (default: the host name). Only a holder on the node of
+    /// this name can be judged dead at once (by its process); others are taken over when their
+    /// lease expires. Must be unique per machine.
+    pub node: String,
 }
 
-/// A new worker of this process: `host:pid:start#N`, N unique within the process.
-pub fn worker() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("{}#{}", me(), NEXT.fetch_add(1, Ordering::Relaxed))
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        Self { ttl_ms: DEFAULT_TTL_MS, node: host() }
+    }
+}
+
+impl LeaseSettings {
+    /// A holder renews a lease that expires sooner than this before it makes a side effect, so
+    /// no other worker can take it over by expiry while the call is under way.
+    fn side_effect_margin_ms(&self) -> i64 {
+        self.ttl_ms / 2
+    }
+
+    /// This process, as a lease owner: `node:pid:start` (start = boot-relative start time).
+    pub fn process(&self) -> String {
+        let pid = std::process::id();
+        format!("{}:{pid}:{}", self.node, start_time(pid).unwrap_or_default())
+    }
+
+    /// Whether `owner` is a worker of a process on this node that no longer exists (a reused
+    /// pid has another start time).
+    pub fn owner_is_dead(&self, owner: &str) -> bool {
+        let mut parts = process_of(owner).rsplitn(3, ':');
+        let (Some(start), Some(pid), Some(node)) = (parts.next(), parts.next(), parts.next()) else {
+            return false;
+        };
+        if node != self.node {
+            return false;
+        }
+        match pid.parse::<u32>() {
+            Ok(pid) => start_time(pid).as_deref() != Some(start),
+            Err(_) => false,
+        }
+    }
 }
 
 /// The process part of a lease owner (owners written before workers were numbered have none).
@@ -64,23 +111,69 @@ fn start_time_of_stat(stat: &str) -> Option<String> {
     fields.nth(18).map(str::to_owned)
 }
 
-/// Whether `owner` is a worker of a process on this host that no longer exists (a reused pid
-/// has another start time).
-pub fn owner_is_dead(owner: &str) -> bool {
-    let mut parts = process_of(owner).rsplitn(3, ':');
-    let (Some(start), Some(pid), Some(h)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    if h != host() {
-        return false;
+/// This process's lease settings and the workers holding its leases.
+#[derive(Debug, Default)]
+pub(crate) struct Leases {
+    pub settings: LeaseSettings,
+    next: AtomicU64,
+    workers: Mutex<BTreeMap<u64, Arc<Worker>>>,
+}
+
+impl Leases {
+    pub(crate) fn new(settings: LeaseSettings) -> Self {
+        Self { settings, next: AtomicU64::new(1), workers: Mutex::default() }
     }
-    match pid.parse::<u32>() {
-        Ok(pid) => start_time(pid).as_deref() != Some(start),
-        Err(_) => false,
+
+    fn workers(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Worker>>> {
+        self.workers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// A held lease, renewed in the background until released.
+/// One lease holder of this process, as its readiness sees it.
+#[derive(Debug)]
+struct Worker {
+    owner: String,
+    account: AccountId,
+    since: Instant,
+    /// When it last did something: took the lease, passed a lease check, journaled a phase,
+    /// tried a verification.
+    progress: Mutex<Instant>,
+    /// Set once a renewal or a check found the lease taken over.
+    lost: AtomicBool,
+    /// Set once the loss was logged.
+    told_lost: AtomicBool,
+    /// Set while renewals fail (logged once).
+    renewal_failing: AtomicBool,
+}
+
+impl Worker {
+    /// Logs, once, that this worker was fenced, and counts it.
+    fn fenced(&self, what: &str) {
+        self.lost.store(true, Ordering::SeqCst);
+        if !self.told_lost.swap(true, Ordering::SeqCst) {
+            crate::stats::record_fenced();
+            tracing::warn!(account = %self.account, owner = %self.owner, stopped_at = what,
+                "fenced: the lease was taken over by another worker while this one was paused or cut off \
+                 (it stopped renewing); this worker stops without another write or AWS call");
+        }
+    }
+}
+
+/// A worker of this process holding a lease, as `/readyz` reports it.
+#[derive(Debug, Clone)]
+pub struct WorkerView {
+    /// The lease owner (`node:pid:start#N`).
+    pub owner: String,
+    /// The account (or job) whose lease it holds.
+    pub account: AccountId,
+    /// How long it has held the lease.
+    pub held_for: Duration,
+    /// How long since it last made progress.
+    pub idle_for: Duration,
+}
+
+/// A held lease, renewed in the background until released (or dropped: a worker cancelled
+/// mid-way stops renewing, and its lease is released in the background).
 #[derive(Debug)]
 pub struct Held {
     pub fence: Fence,
@@ -88,40 +181,53 @@ pub struct Held {
     pub owner: String,
     store: Arc<dyn Store>,
     renewer: JoinHandle<()>,
-    /// Set once a renewal or a check found the lease taken over.
-    lost: Arc<AtomicBool>,
+    worker: Arc<Worker>,
+    leases: Arc<Leases>,
+    id: u64,
+    released: bool,
 }
 
 impl Held {
     /// Releases the lease.
-    pub async fn release(self) {
+    pub async fn release(mut self) {
         self.renewer.abort();
         if let Err(e) = self.store.release_lease(&self.fence).await {
             tracing::warn!(error = %e, account = %self.fence.account_id, "could not release a lease; it will expire");
         }
+        self.released = true;
+    }
+
+    /// Notes that the worker made progress (for the readiness probe's stuck-worker count).
+    pub(crate) fn progress(&self) {
+        *self.worker.progress.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    /// Notes that a journal write was fenced: the lease was taken over.
+    pub(crate) fn fenced(&self, what: &str) {
+        self.worker.fenced(what);
     }
 
     /// Checks, right before a side effect (`what`: an IAM call, a delivery), that this worker
     /// still holds the lease and that it will not expire during the call (it is renewed when it
-    /// would expire within [`SIDE_EFFECT_MARGIN_MS`]). A worker paused or cut off past its lease
+    /// would expire within half its length). A worker paused or cut off past its lease
     /// (another worker took over) stops here instead of calling IAM with a stale view.
     pub async fn ensure(&self, now: DateTime<Utc>, what: &str) -> Result<()> {
-        if !self.lost.load(Ordering::SeqCst) {
+        self.progress();
+        if !self.worker.lost.load(Ordering::SeqCst) {
+            let settings = &self.leases.settings;
             let state = self.store.lease_state(&self.fence.account_id).await?;
             let held = match state {
                 Some((token, expires_at)) if token == self.fence.token => {
-                    expires_at.timestamp_millis() - now.timestamp_millis() > SIDE_EFFECT_MARGIN_MS
-                        || self.store.renew_lease(&self.fence, now, LEASE_TTL_MS).await?
+                    expires_at.timestamp_millis() - now.timestamp_millis() > settings.side_effect_margin_ms()
+                        || self.store.renew_lease(&self.fence, now, settings.ttl_ms).await?
                 }
                 _ => false,
             };
             if held {
                 return Ok(());
             }
-            self.lost.store(true, Ordering::SeqCst);
         }
-        tracing::warn!(account = %self.fence.account_id, owner = %self.owner, before = what,
-            "stopped: the lease was taken over by another worker");
+        self.worker.fenced(what);
         Err(Error::conflict(
             format!(
                 "stopped before {what}: the lease on account {} was taken over by another worker",
@@ -132,18 +238,46 @@ impl Held {
     }
 }
 
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.renewer.abort();
+        self.leases.workers().remove(&self.id);
+        if self.released {
+            return;
+        }
+        // Dropped without a release (its task was cancelled): free the lease now rather than
+        // let it block the account until it expires.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (store, fence) = (self.store.clone(), self.fence.clone());
+            rt.spawn(async move {
+                let _ = store.release_lease(&fence).await;
+            });
+        }
+    }
+}
+
 impl Engine {
-    /// Takes `account`'s lease for a new worker, taking over from a dead owner on this host.
+    /// Takes `account`'s lease for a new worker, taking over from a dead owner on this node.
     /// A lease held by a live worker (of this process or another) is [`Error::Busy`], naming
     /// the rotation under way when it is journaled.
     pub async fn lease(&self, account: &AccountId) -> Result<Held> {
-        let me = worker();
+        let settings = &self.leases.settings;
+        let id = self.leases.next.fetch_add(1, Ordering::Relaxed);
+        let me = format!("{}#{id}", settings.process());
         let mut steal: Option<String> = None;
         loop {
-            match self.store.acquire_lease(account, &me, self.clock.now(), LEASE_TTL_MS, steal.as_deref()).await? {
-                LeaseOutcome::Acquired(fence) => return Ok(self.hold(fence, me)),
+            let now = self.clock.now();
+            match self.store.acquire_lease(account, &me, now, settings.ttl_ms, steal.as_deref()).await? {
+                LeaseOutcome::Acquired(fence) => return Ok(self.hold(fence, me, id)),
+                LeaseOutcome::TakenOver { fence, from, last_renewed } => {
+                    let stood_still = last_renewed.map(|t| (now - t).to_std().unwrap_or_default());
+                    crate::stats::record_takeover(stood_still);
+                    tracing::info!(%account, previous = %from, stood_still_ms = stood_still.map(|d| d.as_millis()),
+                        "took over a lease whose holder stopped renewing it");
+                    return Ok(self.hold(fence, me, id));
+                }
                 LeaseOutcome::Held { owner, expires_at } => {
-                    if steal.is_none() && owner_is_dead(&owner) {
+                    if steal.is_none() && settings.owner_is_dead(&owner) {
                         tracing::info!(%account, %owner, "taking over the lease of a process that died");
                         steal = Some(owner);
                         continue;
@@ -154,10 +288,34 @@ impl Engine {
         }
     }
 
+    /// The workers of this process holding leases now.
+    pub fn workers(&self) -> Vec<WorkerView> {
+        let now = Instant::now();
+        self.leases
+            .workers()
+            .values()
+            .map(|w| WorkerView {
+                owner: w.owner.clone(),
+                account: w.account.clone(),
+                held_for: now.saturating_duration_since(w.since),
+                idle_for: now.saturating_duration_since(*w.progress.lock().unwrap_or_else(PoisonError::into_inner)),
+            })
+            .collect()
+    }
+
+    /// This process's lease settings.
+    pub fn lease_settings(&self) -> &LeaseSettings {
+        &self.leases.settings
+    }
+
     /// The answer to a request for an account another live worker holds.
     async fn busy(&self, account: &AccountId, owner: &str, until: DateTime<Utc>) -> Error {
         let open = self.store.rotations(Some(account), true, 1).await.ok().and_then(|r| r.into_iter().next());
-        let whose = if process_of(owner) == me() { "another task of this process" } else { "another rekey worker" };
+        let whose = if process_of(owner) == self.leases.settings.process() {
+            "another task of this process"
+        } else {
+            "another rekey worker"
+        };
         match open {
             Some(r) => Error::Busy {
                 what: format!(
@@ -190,27 +348,67 @@ impl Engine {
         }
     }
 
-    fn hold(&self, fence: Fence, owner: String) -> Held {
-        let store = self.store.clone();
-        let clock = self.clock.clone();
-        let f = fence.clone();
-        let lost = Arc::new(AtomicBool::new(false));
-        let lost_seen = lost.clone();
-        let renewer = tokio::spawn(async move {
-            let period = std::time::Duration::from_millis(u64::try_from(LEASE_TTL_MS / 3).unwrap_or(20_000));
-            loop {
-                tokio::time::sleep(period).await;
-                match store.renew_lease(&f, clock.now(), LEASE_TTL_MS).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        lost_seen.store(true, Ordering::SeqCst);
-                        break;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+    fn hold(&self, fence: Fence, owner: String, id: u64) -> Held {
+        let now = Instant::now();
+        let worker = Arc::new(Worker {
+            owner: owner.clone(),
+            account: fence.account_id.clone(),
+            since: now,
+            progress: Mutex::new(now),
+            lost: AtomicBool::new(false),
+            told_lost: AtomicBool::new(false),
+            renewal_failing: AtomicBool::new(false),
+        });
+        self.leases.workers().insert(id, worker.clone());
+        let renewer = tokio::spawn(renew(
+            self.store.clone(),
+            self.clock.clone(),
+            fence.clone(),
+            self.leases.settings.ttl_ms,
+            worker.clone(),
+        ));
+        Held {
+            fence,
+            owner,
+            store: self.store.clone(),
+            renewer,
+            worker,
+            leases: self.leases.clone(),
+            id,
+            released: false,
+        }
+    }
+}
+
+/// Renews a held lease every third of its length until it is found taken over. A failing
+/// renewal is logged once (the store logs its outage too), and again once it works.
+async fn renew(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn rekey_domain::Clock>,
+    fence: Fence,
+    ttl_ms: i64,
+    worker: Arc<Worker>,
+) {
+    let period = Duration::from_millis(u64::try_from(ttl_ms / 3).unwrap_or(10_000));
+    loop {
+        tokio::time::sleep(period).await;
+        match store.renew_lease(&fence, clock.now(), ttl_ms).await {
+            Ok(true) => {
+                if worker.renewal_failing.swap(false, Ordering::SeqCst) {
+                    tracing::info!(account = %fence.account_id, "the lease is renewed again");
                 }
             }
-        });
-        Held { fence, owner, store: self.store.clone(), renewer, lost }
+            Ok(false) => {
+                worker.fenced("a lease renewal");
+                return;
+            }
+            Err(e) => {
+                if !worker.renewal_failing.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(error = %e, account = %fence.account_id,
+                        "lease renewal failed; another worker takes the work over if this one cannot renew before the lease expires");
+                }
+            }
+        }
     }
 }
 
@@ -234,20 +432,18 @@ mod tests {
     }
 
     #[test]
-    fn workers_of_one_process_are_distinct_owners() {
-        let (a, b) = (worker(), worker());
-        assert_ne!(a, b, "two tasks of one process are two owners");
-        assert_eq!((process_of(&a), process_of(&b)), (me().as_str(), me().as_str()));
-        assert!(!owner_is_dead(&a), "a worker of this live process is alive");
-        assert!(owner_is_dead(&format!("{}:{}:1#7", host(), std::process::id())), "a worker of a reused pid is dead");
-    }
-
-    #[test]
-    fn this_process_is_alive_and_a_made_up_one_is_dead() {
-        assert!(!owner_is_dead(&me()));
-        let fake = format!("{}:{}:1", host(), std::process::id());
-        assert!(owner_is_dead(&fake), "same pid, other start time: a reused pid");
-        assert!(!owner_is_dead("some-other-host:1:1"), "other hosts are never judged");
+    fn a_holder_is_judged_dead_only_on_its_own_node() {
+        let here = LeaseSettings::default();
+        assert!(!here.owner_is_dead(&format!("{}#3", here.process())), "a worker of this live process is alive");
+        let reused = format!("{}:{}:1", here.node, std::process::id());
+        assert!(here.owner_is_dead(&reused), "same pid, other start time: a reused pid");
+        assert!(here.owner_is_dead(&format!("{reused}#7")), "a worker of a reused pid is dead");
+        assert!(!here.owner_is_dead("some-other-host:1:1"), "other nodes are never judged");
+        let named = LeaseSettings { node: "node-a".into(), ..LeaseSettings::default() };
+        assert!(named.process().starts_with("node-a:"), "{}", named.process());
+        assert!(!named.owner_is_dead(&reused), "a holder on another node waits for its lease to expire");
+        assert!(named.owner_is_dead(&format!("node-a:{}:1#2", std::process::id())));
+        assert_eq!(process_of("n:1:2#9"), "n:1:2");
     }
 
     #[test]
@@ -266,7 +462,10 @@ mod tests {
         };
         let started = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(19).unwrap().to_owned();
         assert_eq!(start_time_of_stat(&stat.replacen(") Z ", ") S ", 1)), Some(started.clone()));
-        assert!(owner_is_dead(&format!("{}:{pid}:{started}", host())), "a zombie holds no lease");
+        assert!(
+            LeaseSettings::default().owner_is_dead(&format!("{}:{pid}:{started}", host())),
+            "a zombie holds no lease"
+        );
         child.wait().expect("reap the child");
     }
 }

@@ -1,8 +1,17 @@
 //! Process-wide rotation statistics for the server's `/metrics`: how long each phase took
-//! (time from journaling the previous phase to journaling this one), how rotations ended, and
-//! how long IAM took to make new keys work (propagation).
+//! (time from journaling the previous phase to journaling this one), how rotations ended, how
+//! long IAM took to make new keys work (propagation), the leases taken over from holders that
+//! stopped (and how long their work stood still: the failover time), and the workers fenced off
+//! after losing their lease.
 
-use std::{collections::BTreeMap, sync::Mutex, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
+    time::Duration,
+};
 
 /// Upper bounds of the phase-duration histogram buckets, in seconds.
 pub const BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
@@ -32,6 +41,24 @@ pub struct Propagation {
     pub count: u64,
 }
 
+/// Upper bounds of the failover-time histogram buckets, in seconds.
+pub const FAILOVER_BUCKETS: [f64; 10] = [1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 120.0, 300.0];
+
+impl Histogram {
+    const fn new() -> Self {
+        Self { buckets: [0; BUCKETS.len()], sum: 0.0, count: 0 }
+    }
+
+    fn observe(&mut self, bounds: &[f64; BUCKETS.len()], took: Duration) {
+        let secs = took.as_secs_f64();
+        if let Some(i) = bounds.iter().position(|b| secs <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+}
+
 static PHASES: Mutex<BTreeMap<(String, String), Histogram>> = Mutex::new(BTreeMap::new());
 static PROPAGATION: Mutex<Propagation> =
     Mutex::new(Propagation { buckets: [0; PROPAGATION_BUCKETS.len()], sum: 0.0, count: 0 });
@@ -53,18 +80,40 @@ pub fn propagation() -> Propagation {
     PROPAGATION.lock().map(|h| h.clone()).unwrap_or_default()
 }
 static OUTCOMES: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+static FAILOVERS: Mutex<Histogram> = Mutex::new(Histogram::new());
+static TAKEOVERS: AtomicU64 = AtomicU64::new(0);
+static FENCED: AtomicU64 = AtomicU64::new(0);
 
 /// Records that a rotation of `kind` reached `phase` `took` after its previous phase.
 pub fn record_phase(kind: &str, phase: &str, took: Duration) {
-    let secs = took.as_secs_f64();
     if let Ok(mut m) = PHASES.lock() {
-        let h = m.entry((kind.to_owned(), phase.to_owned())).or_default();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            h.buckets[i] += 1;
-        }
-        h.sum += secs;
-        h.count += 1;
+        m.entry((kind.to_owned(), phase.to_owned())).or_default().observe(&BUCKETS, took);
     }
+}
+
+/// Records a lease taken over from a holder that stopped renewing it; `stood_still` is the time
+/// from its last renewal to the takeover, when known.
+pub fn record_takeover(stood_still: Option<Duration>) {
+    TAKEOVERS.fetch_add(1, Ordering::Relaxed);
+    if let (Some(took), Ok(mut h)) = (stood_still, FAILOVERS.lock()) {
+        h.observe(&FAILOVER_BUCKETS, took);
+    }
+}
+
+/// Records a worker of this process fenced off: its lease was taken over while it was paused
+/// or cut off.
+pub fn record_fenced() {
+    FENCED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Leases taken over, and the failover-time histogram.
+pub fn takeovers() -> (u64, Histogram) {
+    (TAKEOVERS.load(Ordering::Relaxed), FAILOVERS.lock().map(|h| h.clone()).unwrap_or_default())
+}
+
+/// Workers fenced off.
+pub fn fenced() -> u64 {
+    FENCED.load(Ordering::Relaxed)
 }
 
 /// Records how a rotation ended (`done`, `aborted`, `interrupted`, `refused`, `retiring`).

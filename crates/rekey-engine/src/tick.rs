@@ -43,6 +43,17 @@ pub struct TickReport {
     /// Due accounts found no longer due once their lease was held (another worker rotated
     /// them since the due list was read).
     pub skipped: usize,
+    /// Due accounts not started because the store went out during the tick.
+    pub unreached: usize,
+    /// Why the store went out during the tick, if it did: the tick stopped starting work.
+    pub outage: Option<String>,
+}
+
+/// What became of one due account in a tick.
+enum Due {
+    Worked(Box<Report>),
+    Busy,
+    Unreached,
 }
 
 /// How long the scheduler waits before attempting a due rotation again after `failures`
@@ -88,26 +99,49 @@ impl Engine {
             }
         }
         let scheduled = RotateOptions { scheduled: true, ..RotateOptions::default() };
+        // Once the store is out, the accounts not yet started wait for the next tick: each would
+        // only wait for the store's bound and fail.
+        let outage: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let seen = outage.clone();
         let results = crate::batch::for_each(self, due, opts.concurrency, move |engine, account| {
-            let opts = scheduled.clone();
+            let (opts, seen) = (scheduled.clone(), seen.clone());
             async move {
-                let r = match engine.rotate(&account, &opts).await {
-                    Ok(r) => Some(r),
+                if seen.lock().is_ok_and(|o| o.is_some()) {
+                    engine.progress.finish(false);
+                    return Due::Unreached;
+                }
+                let due = match engine.rotate(&account, &opts).await {
+                    Ok(r) => Due::Worked(Box::new(r)),
                     // Another worker has this account's rotation under way: not this tick's.
-                    Err(Error::Busy { .. }) => None,
-                    Err(e) => Some(Report::refused(&account, &e)),
+                    Err(Error::Busy { .. }) => Due::Busy,
+                    Err(e) if e.is_store_outage() => {
+                        if let Ok(mut o) = seen.lock() {
+                            o.get_or_insert_with(|| e.to_string());
+                        }
+                        Due::Unreached
+                    }
+                    Err(e) => Due::Worked(Box::new(Report::refused(&account, &e))),
                 };
-                engine.progress.finish(r.as_ref().is_none_or(Report::succeeded));
-                r
+                engine.progress.finish(match &due {
+                    Due::Worked(r) => r.succeeded(),
+                    Due::Busy => true,
+                    Due::Unreached => false,
+                });
+                due
             }
         })
         .await;
         for r in results {
             match r {
-                None => out.busy += 1,
-                Some(r) if r.outcome == "skipped" => out.skipped += 1,
-                Some(r) => out.rotations.push(r),
+                Due::Busy => out.busy += 1,
+                Due::Unreached => out.unreached += 1,
+                Due::Worked(r) if r.outcome == "skipped" => out.skipped += 1,
+                Due::Worked(r) => out.rotations.push(*r),
             }
+        }
+        out.outage = outage.lock().ok().and_then(|mut o| o.take());
+        if out.outage.is_some() {
+            return Ok(out);
         }
         if self.stopping() {
             return Ok(out);

@@ -75,6 +75,8 @@ pub struct Engine {
     pub(crate) limits: crate::Limits,
     /// Progress of long runs (shared with engines made by [`Self::acting_as`]).
     pub(crate) progress: Arc<crate::progress::Progress>,
+    /// Lease settings and the workers holding leases (shared by [`Engine::acting_as`] copies).
+    pub(crate) leases: Arc<crate::lease::Leases>,
 }
 
 /// The collaborators an engine is built from.
@@ -205,7 +207,15 @@ impl Engine {
             stopping: Arc::new(AtomicBool::new(false)),
             limits: crate::Limits::default(),
             progress: Arc::default(),
+            leases: Arc::default(),
         }
+    }
+
+    /// This engine with `settings` for the leases it takes (length, node name); call it before
+    /// any lease is taken.
+    pub fn with_leases(mut self, settings: crate::lease::LeaseSettings) -> Self {
+        self.leases = Arc::new(crate::lease::Leases::new(settings));
+        self
     }
 
     /// The same unlocked vault acting for someone else (an API token, the scheduler): audit
@@ -221,6 +231,7 @@ impl Engine {
             stopping: self.stopping.clone(),
             limits: self.limits.clone(),
             progress: self.progress.clone(),
+            leases: self.leases.clone(),
         }
     }
 

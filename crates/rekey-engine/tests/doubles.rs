@@ -445,15 +445,45 @@ async fn a_worker_that_lost_its_lease_makes_no_side_effect() {
     // The lease expires (the holder was paused) and another worker takes it over.
     t.clock.advance(Duration::minutes(2));
     let taken = t.store.acquire_lease(&a.id, "other-host:1:1#1", t.clock.now(), 60_000, None).await.unwrap();
-    assert!(matches!(taken, rekey_store::LeaseOutcome::Acquired(_)), "{taken:?}");
+    assert!(matches!(taken, rekey_store::LeaseOutcome::TakenOver { .. }), "{taken:?}");
     let e = held.ensure(t.clock.now(), "CreateAccessKey").await.unwrap_err();
     assert!(e.to_string().contains("stopped before CreateAccessKey"), "{e}");
     // A lease about to expire is renewed before the side effect instead.
     let own = t.engine.lease(&rekey_domain::AccountId::random()).await.unwrap();
-    t.clock.advance(Duration::seconds(45));
+    t.clock.advance(Duration::seconds(20));
     own.ensure(t.clock.now(), "TagUser").await.expect("renewed");
     let (_, expires) = t.store.lease_state(&own.fence.account_id).await.unwrap().unwrap();
-    assert_eq!(expires, t.clock.now() + Duration::minutes(1));
+    let ttl = t.engine.lease_settings().ttl_ms;
+    assert_eq!(expires, t.clock.now() + Duration::milliseconds(ttl), "renewed for a whole lease");
+}
+
+#[tokio::test]
+async fn a_takeover_is_counted_and_a_dropped_worker_frees_its_lease() {
+    let (t, a, _) = access_key_world().await;
+    // Another node's worker holds the lease and stops renewing it.
+    let ttl = t.engine.lease_settings().ttl_ms;
+    let taken = t.store.acquire_lease(&a.id, "other-host:1:1#1", t.clock.now(), ttl, None).await.unwrap();
+    assert!(matches!(taken, rekey_store::LeaseOutcome::Acquired(_)), "{taken:?}");
+    assert!(matches!(t.engine.lease(&a.id).await, Err(rekey_engine::Error::Busy { .. })), "held by a live worker");
+    t.clock.advance(Duration::milliseconds(ttl + 1_500));
+    let (before, _) = rekey_engine::stats::takeovers();
+    let held = t.engine.lease(&a.id).await.expect("taken over once it expired");
+    let (after, failovers) = rekey_engine::stats::takeovers();
+    assert!(after > before && failovers.count >= 1, "the takeover is counted");
+    let workers = t.engine.workers();
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    assert_eq!((workers[0].account.clone(), workers[0].owner.as_str()), (a.id.clone(), held.owner.as_str()));
+    // A worker whose task is cancelled mid-way (dropped, never released) frees its lease.
+    drop(held);
+    assert!(t.engine.workers().is_empty());
+    for _ in 0..3_000 {
+        if t.store.lease_state(&a.id).await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(t.store.lease_state(&a.id).await.unwrap(), None, "released in the background");
+    t.engine.lease(&a.id).await.expect("free again").release().await;
 }
 
 #[tokio::test]

@@ -44,6 +44,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// AWS calls: per-provider cap, attempt timeout, initial pace.
     pub aws: AwsConfig,
+    /// Several nodes on one vault: leases.
+    pub cluster: ClusterConfig,
     /// Audit-log exports to a SIEM (`[[export]]`, any number).
     #[serde(rename = "export")]
     pub exports: Vec<ExportConfig>,
@@ -142,6 +144,59 @@ pub struct SchedulerConfig {
     pub heartbeat_every: String,
     /// Accounts calling AWS at once (`REKEY_SCHEDULER_CONCURRENCY`).
     pub concurrency: usize,
+    /// `/readyz` says not ready when a worker of this node made no progress for this long, or
+    /// when no tick ended for `interval` plus this long (`REKEY_SCHEDULER_STALL_AFTER`).
+    pub stall_after: String,
+}
+
+/// `[cluster]`: how this node takes leases (see the README's HA section).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// How long a lease lasts unless renewed; renewed every third of it. A dead node's work is
+    /// taken over this long after its last renewal at most (`REKEY_LEASE_TTL`).
+    pub lease_ttl: String,
+    /// This node's name in lease owners (`REKEY_NODE`); the host name when unset. Unique per
+    /// machine: a holder on a node of this name whose process is gone is taken over at once.
+    pub node: Option<String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self { lease_ttl: "30s".into(), node: None }
+    }
+}
+
+impl ClusterConfig {
+    /// The validated lease settings.
+    pub fn leases(&self) -> rekey_engine::lease::LeaseSettings {
+        let default = rekey_engine::lease::LeaseSettings::default();
+        rekey_engine::lease::LeaseSettings {
+            ttl_ms: i64::try_from(Config::ms(&self.lease_ttl)).unwrap_or(default.ttl_ms),
+            node: self.node.clone().unwrap_or(default.node),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        use rekey_engine::lease::{MAX_TTL_MS, MIN_TTL_MS};
+        let ttl = i64::try_from(Config::positive_ms("cluster.lease_ttl", &self.lease_ttl)?).unwrap_or(i64::MAX);
+        if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&ttl) {
+            return Err(bad(
+                format!("cluster.lease_ttl must be from 5s to 1h, not {}", self.lease_ttl),
+                "the default is 30s; a shorter lease hands a dead node's work over sooner and is renewed more often",
+            ));
+        }
+        if let Some(node) = &self.node {
+            let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+            if node.is_empty() || node.len() > 64 || !node.chars().all(fine) {
+                return Err(bad(
+                    format!("cluster.node {node:?} is not a node name"),
+                    "use 1 to 64 letters, digits, dots, dashes or underscores, unique per machine (the default is the host name)",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[auth]`: throttling of failed authentication (see the README's security section).
@@ -242,6 +297,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             aws: AwsConfig::default(),
+            cluster: ClusterConfig::default(),
             exports: Vec::new(),
             notify: None,
         }
@@ -250,7 +306,13 @@ impl Default for Config {
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        Self { enabled: true, interval: "30s".into(), heartbeat_every: "24h".into(), concurrency: 8 }
+        Self {
+            enabled: true,
+            interval: "30s".into(),
+            heartbeat_every: "24h".into(),
+            concurrency: 8,
+            stall_after: "5m".into(),
+        }
     }
 }
 
@@ -261,7 +323,7 @@ impl Default for CheckoutConfig {
 }
 
 /// Environment variables and the config keys they set, with the value's type.
-const ENV_KEYS: [(&str, &[&str], Kind); 18] = [
+const ENV_KEYS: [(&str, &[&str], Kind); 21] = [
     ("REKEY_LISTEN", &["listen"], Kind::Text),
     ("REKEY_TLS_CERT", &["tls_cert"], Kind::Text),
     ("REKEY_TLS_KEY", &["tls_key"], Kind::Text),
@@ -271,6 +333,9 @@ const ENV_KEYS: [(&str, &[&str], Kind); 18] = [
     ("REKEY_SCHEDULER_INTERVAL", &["scheduler", "interval"], Kind::Text),
     ("REKEY_SCHEDULER_HEARTBEAT_EVERY", &["scheduler", "heartbeat_every"], Kind::Text),
     ("REKEY_SCHEDULER_CONCURRENCY", &["scheduler", "concurrency"], Kind::Int),
+    ("REKEY_SCHEDULER_STALL_AFTER", &["scheduler", "stall_after"], Kind::Text),
+    ("REKEY_LEASE_TTL", &["cluster", "lease_ttl"], Kind::Text),
+    ("REKEY_NODE", &["cluster", "node"], Kind::Text),
     ("REKEY_CHECKOUT_DEFAULT_TTL", &["checkout", "default_ttl"], Kind::Text),
     ("REKEY_AUTH_MAX_FAILURES", &["auth", "max_failures"], Kind::Int),
     ("REKEY_AUTH_FAILURE_WINDOW", &["auth", "failure_window"], Kind::Text),
@@ -372,6 +437,10 @@ impl Config {
         if !(1..=64).contains(&self.scheduler.concurrency) {
             return Err(bad("scheduler.concurrency must be from 1 to 64", "the default is 8"));
         }
+        if Self::positive_ms("scheduler.stall_after", &self.scheduler.stall_after)? < 10_000 {
+            return Err(bad("scheduler.stall_after must be at least 10s", "the default is 5m"));
+        }
+        self.cluster.validate()?;
         for (i, e) in self.exports.iter().enumerate() {
             crate::export::Exporter::build(e)?;
             if self.exports[..i].iter().any(|o| o.name == e.name) {
@@ -530,5 +599,27 @@ mod tests {
             assert!(load("", &[(var, value)]).is_err(), "{var}={value}");
         }
         assert!(load("[limits]\nidle = \"5s\"\n", &[]).is_err(), "unknown keys in [limits]");
+    }
+
+    #[test]
+    fn the_lease_ttl_and_node_name_are_validated() {
+        let c = load("[cluster]\nlease_ttl = \"10s\"\n", &[("REKEY_NODE", "node-1.eu")]).expect("valid");
+        let leases = c.cluster.leases();
+        assert_eq!((leases.ttl_ms, leases.node.as_str()), (10_000, "node-1.eu"));
+        let d = load("", &[]).expect("defaults").cluster.leases();
+        assert_eq!((d.ttl_ms, d.node), (30_000, rekey_engine::lease::host()));
+        for (var, value) in [
+            ("REKEY_LEASE_TTL", "4s"),
+            ("REKEY_LEASE_TTL", "2h"),
+            ("REKEY_LEASE_TTL", "soon"),
+            ("REKEY_NODE", "a:b"),
+            ("REKEY_NODE", "n#1"),
+            ("REKEY_NODE", ""),
+            ("REKEY_SCHEDULER_STALL_AFTER", "5s"),
+        ] {
+            let e = load("", &[(var, value)]).expect_err(var);
+            assert!(!e.hint.is_empty(), "{var}={value}: {e}");
+        }
+        assert!(load("[cluster]\nttl = \"5s\"\n", &[]).is_err(), "unknown keys in [cluster]");
     }
 }

@@ -1,16 +1,21 @@
-//! `/healthz` (the process answers), `/readyz` (vault unlocked, store reachable, not stopping)
+//! `/healthz` (the process answers), `/readyz` (the node can make progress: store reachable,
+//! recovery ended, scheduler ticking, no worker stuck, not stopping; see [`crate::liveness`])
 //! and `/metrics` (Prometheus text format).
 
-use crate::{error::ApiError, AppState};
+use crate::{config::Config, error::ApiError, AppState};
 use axum::{
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
+use chrono::{DateTime, Utc};
 use rekey_store::AccountFilter;
+use serde::Serialize;
 use serde_json::json;
+use std::time::Duration;
 use std::{fmt::Write, sync::atomic::Ordering};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The health and metrics routes (documented in the OpenAPI document; not behind the API's
@@ -26,20 +31,116 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The vault is unlocked, the store reachable and the server not stopping.
+/// How long the readiness probe waits for the store.
+const STORE_PROBE: Duration = Duration::from_secs(3);
+
+/// What `/readyz` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Readiness {
+    /// `ready`, `not ready` or `stopping`.
+    status: &'static str,
+    /// Why the node is not ready (empty when it is).
+    problems: Vec<String>,
+    /// This process as lease owners name it (`node:pid:start`).
+    node: String,
+    /// The store's backend, `sqlite` or `postgres`.
+    store: &'static str,
+    /// Whether the start-up recovery still runs (the node serves meanwhile, not ready).
+    recovering: bool,
+    /// The scheduler on this node.
+    scheduler: SchedulerView,
+    /// The workers of this node holding leases.
+    workers: WorkersView,
+}
+
+/// The scheduler's liveness.
+#[derive(Debug, Serialize, ToSchema)]
+struct SchedulerView {
+    /// Whether it runs on this node.
+    enabled: bool,
+    /// When the last tick ended.
+    last_tick_at: Option<DateTime<Utc>>,
+    /// Why the last tick failed (or stopped starting work), if it did.
+    last_tick_failure: Option<String>,
+    /// How long the tick under way has run, in milliseconds.
+    tick_running_ms: Option<u64>,
+    /// Ticks completed since start.
+    ticks: u64,
+}
+
+/// Lease holders of this node.
+#[derive(Debug, Serialize, ToSchema)]
+struct WorkersView {
+    /// Workers holding a lease now.
+    active: usize,
+    /// Workers that made no progress for longer than `stall_after_ms`.
+    stuck: usize,
+    /// `scheduler.stall_after`, in milliseconds.
+    stall_after_ms: u64,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Ready when the node can make progress: the vault is unlocked and its store answers, the
+/// start-up recovery has ended, the scheduler ticks (its last tick worked, and no tick runs
+/// long with no worker moving), no worker is stuck, and the server is not stopping.
 #[utoipa::path(get, path = "/readyz", tag = "health", security(()),
-    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+    responses((status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready, or stopping; `problems` says why", body = Readiness)))]
 async fn ready(State(s): State<AppState>) -> Response {
-    if s.engine.stopping() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "stopping" }))).into_response();
+    let r = readiness(&s).await;
+    let code = if r.status == "ready" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(r)).into_response()
+}
+
+async fn readiness(s: &AppState) -> Readiness {
+    let cfg = &s.config.scheduler;
+    let stall_after = Duration::from_millis(Config::ms(&cfg.stall_after));
+    let mut problems = Vec::new();
+    let recovering = s.liveness.recovering();
+    if recovering {
+        problems.push("the start-up recovery of unfinished rotations is running".to_owned());
     }
-    match s.engine.store().header().await {
-        Ok(Some(_)) => Json(json!({ "status": "ready", "store": s.engine.store().backend() })).into_response(),
-        Ok(None) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "no vault" }))).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: store unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "store unreachable" }))).into_response()
-        }
+    match tokio::time::timeout(STORE_PROBE, s.engine.store().header()).await {
+        Ok(Ok(Some(_))) => {}
+        Ok(Ok(None)) => problems.push("the database holds no vault".to_owned()),
+        Ok(Err(e)) => problems.push(format!("the store is unreachable: {e}")),
+        Err(_) => problems.push(format!("the store did not answer within {} s", STORE_PROBE.as_secs())),
+    }
+    let workers = s.engine.workers();
+    let stuck = workers.iter().filter(|w| w.idle_for > stall_after).count();
+    if stuck > 0 {
+        problems.push(format!("{stuck} worker(s) made no progress for more than {} s", stall_after.as_secs()));
+    }
+    let facts = s.liveness.scheduler();
+    let least_idle = workers.iter().map(|w| w.idle_for).min();
+    problems.extend(facts.stalled(Duration::from_millis(Config::ms(&cfg.interval)), stall_after, least_idle));
+    if let Some(failure) = facts.last.as_ref().and_then(|l| l.failure.clone()) {
+        problems.push(format!("the last scheduler tick failed: {failure}"));
+    }
+    let status = if s.engine.stopping() {
+        "stopping"
+    } else if problems.is_empty() {
+        "ready"
+    } else {
+        "not ready"
+    };
+    Readiness {
+        status,
+        problems,
+        node: s.engine.lease_settings().process(),
+        store: s.engine.store().backend(),
+        recovering,
+        scheduler: SchedulerView {
+            enabled: facts.running_for.is_some(),
+            last_tick_at: facts.last.as_ref().map(|l| l.at),
+            last_tick_failure: facts.last.and_then(|l| l.failure),
+            tick_running_ms: facts.tick_running_for.map(ms),
+            ticks: s.ticks.load(Ordering::Relaxed),
+        },
+        workers: WorkersView { active: workers.len(), stuck, stall_after_ms: ms(stall_after) },
     }
 }
 
@@ -159,6 +260,7 @@ async fn render(s: &AppState) -> Result<String, rekey_store::StoreError> {
     for (name, _, failed) in &exports {
         let _ = writeln!(out, "rekey_export_failures_total{{export=\"{}\"}} {failed}", esc(name));
     }
+    lease_metrics(&mut out, s);
     let overdue = s.engine.store().due_accounts(now, i64::MAX).await?.len();
     let _ = writeln!(out, "# HELP rekey_overdue_accounts Accounts whose scheduled rotation is due or past due.");
     let _ = writeln!(out, "# TYPE rekey_overdue_accounts gauge\nrekey_overdue_accounts {overdue}");
@@ -180,4 +282,47 @@ async fn render(s: &AppState) -> Result<String, rekey_store::StoreError> {
         );
     }
     Ok(out)
+}
+
+/// Lease takeovers, failover time, fenced workers and lease holders of this process.
+fn lease_metrics(out: &mut String, s: &AppState) {
+    let (takeovers, failover) = rekey_engine::stats::takeovers();
+    let _ = writeln!(
+        out,
+        "# HELP rekey_lease_takeovers_total Leases this process took over from a holder that stopped renewing."
+    );
+    let _ = writeln!(out, "# TYPE rekey_lease_takeovers_total counter\nrekey_lease_takeovers_total {takeovers}");
+    let _ = writeln!(
+        out,
+        "# HELP rekey_failover_seconds Time from a stopped holder's last lease renewal to this process taking the work over."
+    );
+    let _ = writeln!(out, "# TYPE rekey_failover_seconds histogram");
+    let mut cumulative = 0;
+    for (bound, n) in rekey_engine::stats::FAILOVER_BUCKETS.iter().zip(failover.buckets) {
+        cumulative += n;
+        let _ = writeln!(out, "rekey_failover_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "rekey_failover_seconds_bucket{{le=\"+Inf\"}} {}", failover.count);
+    let _ =
+        writeln!(out, "rekey_failover_seconds_sum {}\nrekey_failover_seconds_count {}", failover.sum, failover.count);
+    let _ = writeln!(out, "# HELP rekey_fenced_workers_total Workers of this process fenced off: their lease was taken over while they were paused or cut off.");
+    let _ = writeln!(
+        out,
+        "# TYPE rekey_fenced_workers_total counter\nrekey_fenced_workers_total {}",
+        rekey_engine::stats::fenced()
+    );
+    let stall_after = Duration::from_millis(Config::ms(&s.config.scheduler.stall_after));
+    let workers = s.engine.workers();
+    let stuck = workers.iter().filter(|w| w.idle_for > stall_after).count();
+    let _ = writeln!(
+        out,
+        "# HELP rekey_workers Workers of this process holding a lease, and those stuck (no progress for stall_after)."
+    );
+    let _ = writeln!(out, "# TYPE rekey_workers gauge\nrekey_workers{{state=\"active\"}} {}", workers.len());
+    let _ = writeln!(out, "rekey_workers{{state=\"stuck\"}} {stuck}");
+    if let Some(last) = s.liveness.scheduler().last {
+        let _ = writeln!(out, "# HELP rekey_scheduler_last_tick_timestamp_seconds When the last scheduler tick ended.");
+        let _ = writeln!(out, "# TYPE rekey_scheduler_last_tick_timestamp_seconds gauge");
+        let _ = writeln!(out, "rekey_scheduler_last_tick_timestamp_seconds {}", last.at.timestamp());
+    }
 }

@@ -15,6 +15,7 @@ pub mod export;
 mod health;
 pub mod http;
 pub mod listen;
+pub mod liveness;
 pub mod notify;
 pub mod scheduler;
 mod throttle;
@@ -45,6 +46,8 @@ pub struct Shared {
     pub ticks: AtomicU64,
     /// Scheduler ticks that failed, since start.
     pub tick_failures: AtomicU64,
+    /// What the readiness probe judges the node by.
+    pub liveness: liveness::Liveness,
     /// Audit events exported, per export.
     pub exports: Arc<export::ExportStats>,
     /// Notifications sent and failed.
@@ -68,6 +71,7 @@ impl Shared {
             heartbeat_failures: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             tick_failures: AtomicU64::new(0),
+            liveness: liveness::Liveness::default(),
             exports: Arc::default(),
             notifications: Arc::default(),
             auth_failures: throttle::AuthFailures::new(&config.auth),
@@ -143,14 +147,6 @@ pub async fn serve_on(
             hint: e.hint().unwrap_or_default(),
         })?;
     }
-    match state.engine.recover().await {
-        Ok(reports) => {
-            for r in reports.iter().filter(|r| r.outcome != "retiring") {
-                eprintln!("rekey serve: recovered rotation of {}: {}", r.reference, r.outcome);
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "recovery at start failed; the scheduler retries it"),
-    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(warning) = plain_http_warning(local, tls.is_some()) {
         eprintln!("rekey serve: warning: {warning}");
@@ -158,9 +154,9 @@ pub async fn serve_on(
     eprintln!("rekey serve: listening on {scheme}://{local}");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut background = Vec::new();
-    if state.config.scheduler.enabled {
-        background.push(tokio::spawn(scheduler::run(state.clone(), stop_rx.clone())));
-    }
+    // The node answers (not ready) while it recovers; the scheduler starts once it has.
+    state.liveness.set_recovering(true);
+    background.push(tokio::spawn(recover_then_schedule(state.clone(), stop_rx.clone())));
     if !exporters.is_empty() {
         let (engine, stats) = (Arc::new(state.engine.acting_as("exporter")), state.exports.clone());
         background.push(tokio::spawn(export::run(engine, exporters, stats, stop_rx.clone())));
@@ -183,6 +179,22 @@ pub async fn serve_on(
     state.flush_auth_failures().await;
     eprintln!("rekey serve: stopped");
     Ok(())
+}
+
+/// The start-up recovery of unfinished rotations (while `/readyz` says so), then the scheduler.
+async fn recover_then_schedule(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
+    match state.engine.recover().await {
+        Ok(reports) => {
+            for r in reports.iter().filter(|r| r.outcome != "retiring") {
+                eprintln!("rekey serve: recovered rotation of {}: {}", r.reference, r.outcome);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "recovery at start failed; the scheduler retries it"),
+    }
+    state.liveness.set_recovering(false);
+    if state.config.scheduler.enabled && !*stop.borrow() {
+        scheduler::run(state, stop).await;
+    }
 }
 
 /// The warning for serving plain HTTP where others can reach it: tokens and secrets would cross

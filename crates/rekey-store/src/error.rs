@@ -55,12 +55,27 @@ pub enum StoreError {
     /// The database could not be reached or failed.
     #[error("database error: {0}")]
     Database(String),
+    /// The database did not answer within the bound every call of a networked store has (it is
+    /// unreachable, or the link or a session froze); nothing may be assumed about the call.
+    #[error("the database did not answer within {after_ms} ms ({call})")]
+    Unavailable {
+        /// The store call that went unanswered.
+        call: &'static str,
+        /// The bound it was given.
+        after_ms: u64,
+    },
 }
 
 /// Store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {
+    /// Whether the database could not be reached or did not answer (as opposed to answering
+    /// with a refusal: a conflict, a missing row, a fenced write).
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Self::Database(_) | Self::Unavailable { .. })
+    }
+
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound { what: what.into() }
     }

@@ -10,11 +10,12 @@
 //! transaction: a change and its audit record are committed together or not at all.
 
 pub mod access;
+mod bounded;
 pub mod chain;
 mod error;
 pub mod model;
 mod postgres;
-pub use postgres::redact_url;
+pub use postgres::{redact_url, SESSION_SETTINGS};
 mod rows;
 mod sql;
 mod sqlite;
@@ -122,8 +123,16 @@ pub trait Store: AccessStore + Send + Sync + std::fmt::Debug {
     async fn audit_events(&self, since: Option<DateTime<Utc>>, limit: i64) -> Result<Vec<AuditRecord>>;
 }
 
-/// Opens the vault at `url`, applying migrations.
+/// Opens the vault at `url`, applying migrations. Every call of the store it returns is bounded
+/// in time when the database is reached over a network (see [`postgres::CALL_LIMIT`]), and an
+/// outage is logged once (see the `bounded` module).
 pub async fn open(url: &str, mode: OpenMode) -> Result<Arc<dyn Store>> {
+    let limit = (!url.starts_with("sqlite:")).then_some(postgres::CALL_LIMIT);
+    let backend = open_backend(url, mode).await?;
+    Ok(Arc::new(bounded::Bounded::new(backend, limit, postgres::OUT_CALL_LIMIT)))
+}
+
+async fn open_backend(url: &str, mode: OpenMode) -> Result<Arc<dyn Store>> {
     if let Some(path) = url.strip_prefix("sqlite:") {
         let path = path.strip_prefix("//").unwrap_or(path);
         if path.is_empty() {

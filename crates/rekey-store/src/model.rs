@@ -214,8 +214,20 @@ pub struct Fence {
 /// The result of trying to take an account's lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {
-    /// Taken; journal writes must present this token.
+    /// Taken (it was free or released); journal writes must present this token.
     Acquired(Fence),
+    /// Taken over from a holder that stopped renewing it (it expired) or that the caller proved
+    /// dead: that holder's work stood still since its last renewal. Journal writes must present
+    /// this token; the previous holder's token is fenced off.
+    TakenOver {
+        /// The new holder's proof.
+        fence: Fence,
+        /// The previous holder.
+        from: String,
+        /// When the previous holder last took or renewed it (its last sign of life); `None` for
+        /// a lease written before renewals were recorded.
+        last_renewed: Option<DateTime<Utc>>,
+    },
     /// Someone else holds it.
     Held {
         /// Who (JSON: host, pid, process start).

@@ -54,6 +54,22 @@ macro_rules! sql_store {
 
         $crate::rows::sql_rows!($row);
 
+        /// A lease row: (owner, expires at, last renewed if recorded).
+        fn lease_row(r: &$row) -> Result<(String, DateTime<Utc>, Option<DateTime<Utc>>)> {
+            let renewed: i64 = r.try_get("renewed_at")?;
+            Ok((r.try_get("owner")?, from_millis(r.try_get("expires_at")?), (renewed > 0).then(|| from_millis(renewed))))
+        }
+
+        /// The holder of a lease another transaction holds (read outside any transaction).
+        async fn lease_held(pool: &sqlx::Pool<$db>, account: &AccountId) -> Result<LeaseOutcome> {
+            let row = sqlx::query("SELECT owner, expires_at, renewed_at FROM leases WHERE account_id = $1")
+                .bind(account.as_str())
+                .fetch_one(pool)
+                .await?;
+            let (owner, expires_at, _) = lease_row(&row)?;
+            Ok(LeaseOutcome::Held { owner, expires_at })
+        }
+
         /// Fails with `Fenced` unless `fence` is still the account's lease token. The lease row
         /// is locked for the rest of the transaction, so a takeover waits for this write.
         async fn check_fence(tx: &mut Transaction<'static, $db>, fence: &Fence) -> Result<()> {
@@ -555,44 +571,38 @@ macro_rules! sql_store {
                 ttl_ms: i64,
                 steal_from: Option<&str>,
             ) -> Result<LeaseOutcome> {
+                // The row is read first, locked for the rest of the transaction (SQLite holds the
+                // write lock from `BEGIN IMMEDIATE`), so what it says about the previous holder
+                // is what the update below replaces. A row locked by another transaction (a
+                // journal write under way, or a node frozen inside one) is not waited for: its
+                // stored owner holds it.
+                let mut tx = self.begin_write().await?;
+                let locked = sqlx::query(&format!(
+                    "SELECT owner, expires_at, renewed_at FROM leases WHERE account_id = $1{}",
+                    <$store>::LOCK_NOWAIT
+                ))
+                .bind(account.as_str())
+                .fetch_optional(&mut *tx)
+                .await;
+                let prior = match locked {
+                    Err(sqlx::Error::Database(db))
+                        if !<$store>::LOCK_NOT_AVAILABLE.is_empty()
+                            && db.code().as_deref() == Some(<$store>::LOCK_NOT_AVAILABLE) =>
+                    {
+                        // Rolled back before the read: a dropped transaction is rolled back
+                        // later, on its own, and until then still holds what it locked.
+                        tx.rollback().await?;
+                        return lease_held(&self.pool, account).await;
+                    }
+                    other => other?.map(|r| lease_row(&r)).transpose()?,
+                };
                 // One statement takes the lease when it is free (never held, released, held by
                 // this owner, expired, or being stolen from `steal_from`), atomically in both
                 // databases: the conflicting row is locked and the condition evaluated on it.
-                // When it is not free, the row stays locked (PostgreSQL locks it even when the
-                // WHERE is false; SQLite holds the write lock), so the SELECT below reads the
-                // holder that refused us.
-                let mut tx = self.begin_write().await?;
-                if !<$store>::LOCK_NOWAIT.is_empty() {
-                    // A lease row locked by another transaction (a journal write under way, or a
-                    // node frozen inside one) is not waited for: its stored owner holds it.
-                    let locked = sqlx::query(&format!(
-                        "SELECT token FROM leases WHERE account_id = $1{}",
-                        <$store>::LOCK_NOWAIT
-                    ))
-                    .bind(account.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await;
-                    if let Err(sqlx::Error::Database(db)) = &locked {
-                        if db.code().as_deref() == Some(<$store>::LOCK_NOT_AVAILABLE) {
-                            // Rolled back before the read: a dropped transaction is rolled back
-                            // later, on its own, and until then still holds what it locked.
-                            tx.rollback().await?;
-                            let row = sqlx::query("SELECT owner, expires_at FROM leases WHERE account_id = $1")
-                                .bind(account.as_str())
-                                .fetch_one(&self.pool)
-                                .await?;
-                            return Ok(LeaseOutcome::Held {
-                                owner: row.try_get("owner")?,
-                                expires_at: from_millis(row.try_get("expires_at")?),
-                            });
-                        }
-                    }
-                    locked?;
-                }
                 let token: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO leases (account_id, owner, token, expires_at) VALUES ($1, $2, 1, $3) \
+                    "INSERT INTO leases (account_id, owner, token, expires_at, renewed_at) VALUES ($1, $2, 1, $3, $4) \
                      ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, token = leases.token + 1, \
-                     expires_at = excluded.expires_at \
+                     expires_at = excluded.expires_at, renewed_at = excluded.renewed_at \
                      WHERE leases.owner = '' OR leases.owner = $2 OR leases.expires_at <= $4 OR leases.owner = $5 \
                      RETURNING token",
                 )
@@ -603,26 +613,35 @@ macro_rules! sql_store {
                 .bind(steal_from)
                 .fetch_optional(&mut *tx)
                 .await?;
-                if let Some(token) = token {
-                    tx.commit().await?;
-                    return Ok(LeaseOutcome::Acquired(Fence { account_id: account.clone(), token }));
-                }
-                let row = sqlx::query("SELECT owner, expires_at FROM leases WHERE account_id = $1")
-                    .bind(account.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                // Explicitly, so the row lock is gone before the caller tries again (a dropped
-                // transaction is rolled back later, on its own).
-                tx.rollback().await?;
-                Ok(LeaseOutcome::Held { owner: row.try_get("owner")?, expires_at: from_millis(row.try_get("expires_at")?) })
+                let Some(token) = token else {
+                    // Explicitly, so the row lock is gone before the caller tries again (a
+                    // dropped transaction is rolled back later, on its own).
+                    tx.rollback().await?;
+                    return match prior {
+                        Some((owner, expires_at, _)) => Ok(LeaseOutcome::Held { owner, expires_at }),
+                        // Inserted by another transaction since the read: read its holder.
+                        None => lease_held(&self.pool, account).await,
+                    };
+                };
+                tx.commit().await?;
+                let fence = Fence { account_id: account.clone(), token };
+                Ok(match prior {
+                    Some((from, _, last_renewed)) if !from.is_empty() && from != owner => {
+                        LeaseOutcome::TakenOver { fence, from, last_renewed }
+                    }
+                    _ => LeaseOutcome::Acquired(fence),
+                })
             }
 
             async fn renew_lease(&self, fence: &Fence, now: DateTime<Utc>, ttl_ms: i64) -> Result<bool> {
-                let done = sqlx::query("UPDATE leases SET expires_at = $3 WHERE account_id = $1 AND token = $2")
-                    .bind(fence.account_id.as_str())
-                    .bind(fence.token)
-                    .bind(millis(now) + ttl_ms)
-                    .execute(&self.pool)
+                let done = sqlx::query(
+                    "UPDATE leases SET expires_at = $3, renewed_at = $4 WHERE account_id = $1 AND token = $2",
+                )
+                .bind(fence.account_id.as_str())
+                .bind(fence.token)
+                .bind(millis(now) + ttl_ms)
+                .bind(millis(now))
+                .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }

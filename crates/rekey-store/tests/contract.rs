@@ -54,6 +54,7 @@ contract! {
     store one_current_version,
     store scheduled_claim,
     store finished_rotations_stay_finished,
+    location a_frozen_holder_stalls_nobody,
     location encryption_at_rest,
     store tokens_checkouts_cursors,
 }
@@ -372,7 +373,15 @@ async fn leases_and_journal(store: Arc<dyn Store>) {
     let LeaseOutcome::Acquired(f1) = acquire("one", at(0), None).await else { panic!("a free lease is taken") };
     let held = acquire("two", at(0), None).await;
     assert_eq!(held, LeaseOutcome::Held { owner: "one".into(), expires_at: at(1) });
-    let LeaseOutcome::Acquired(f2) = acquire("two", at(0), Some("one")).await else { panic!("stolen from the dead") };
+    let stolen = acquire("two", at(0), Some("one")).await;
+    let LeaseOutcome::TakenOver { fence: f2, from, last_renewed } = stolen else {
+        panic!("stolen from the dead: {stolen:?}")
+    };
+    assert_eq!(
+        (from.as_str(), last_renewed),
+        ("one", Some(at(0))),
+        "the takeover names the holder and its last renewal"
+    );
     assert!(f2.token > f1.token, "the token grows");
     assert!(!s.renew_lease(&f1, at(0), 60_000).await.expect("renew"), "the old holder lost it");
     assert!(s.renew_lease(&f2, at(0), 60_000).await.expect("renew"));
@@ -438,12 +447,19 @@ async fn leases_and_journal(store: Arc<dyn Store>) {
     s.release_lease(&f2).await.expect("release");
     assert!(matches!(acquire("three", at(0), None).await, LeaseOutcome::Acquired(_)), "released");
     assert!(matches!(acquire("four", at(0), None).await, LeaseOutcome::Held { .. }));
-    let LeaseOutcome::Acquired(f4) = acquire("four", at(2), None).await else { panic!("expired") };
+    let expired = acquire("four", at(2), None).await;
+    let LeaseOutcome::TakenOver { fence: f4, from, last_renewed } = expired else { panic!("expired: {expired:?}") };
+    assert_eq!((from.as_str(), last_renewed), ("three", Some(at(0))), "its holder stood still since minute 0");
     let LeaseOutcome::Acquired(again) = acquire("four", at(2), None).await else { panic!("the holder takes it again") };
     assert!(again.token > f4.token, "taking it again fences off the holder's earlier token");
     let held = acquire("five", at(2), Some("nobody")).await;
     assert_eq!(held, LeaseOutcome::Held { owner: "four".into(), expires_at: at(3) }, "a steal must name the holder");
-    assert!(matches!(acquire("five", at(3), None).await, LeaseOutcome::Acquired(_)), "free at its expiry");
+    assert!(s.renew_lease(&again, at(2), 60_000).await.expect("renew"), "renewed at minute 2");
+    let at_expiry = acquire("five", at(3), None).await;
+    assert!(
+        matches!(&at_expiry, LeaseOutcome::TakenOver { from, last_renewed: Some(t), .. } if from == "four" && *t == at(2)),
+        "free at its expiry, last renewed at minute 2: {at_expiry:?}"
+    );
 }
 
 /// At most one `current` version per record, whatever a writer asks for; a commit names the
@@ -604,6 +620,54 @@ async fn finished_rotations_stay_finished(store: Arc<dyn Store>) {
     assert!(is_conflict(&r), "an aborted rotation resumed: {r:?}");
     watch.unchanged(s, "a write to a finished rotation").await;
     assert_eq!(s.rotation("rot_f").await.expect("rotation").phase, Phase::Aborted);
+}
+
+/// A node frozen inside a transaction (SIGSTOP, a link gone silent) stalls nobody: a lease grab
+/// on the row it locked is answered at once (the row's stored owner holds the lease), and a write
+/// waiting for a lock it holds goes through once the server ends its idle transaction
+/// (`idle_in_transaction_session_timeout`, below `lock_timeout`). PostgreSQL only: SQLite serves
+/// one host, where a frozen writer is bounded by the busy timeout.
+async fn a_frozen_holder_stalls_nobody(loc: Arc<Location>) {
+    use sqlx::{ConnectOptions, Executor};
+    if loc.backend != Backend::Postgres {
+        return;
+    }
+    let s = initialised(&loc).await;
+    let mut watch = AuditWatch::new(s.as_ref()).await;
+    let (id, _) = account_with_secret(s.as_ref(), &VaultKey::random(), &mut watch).await;
+    let LeaseOutcome::Acquired(_) = s.acquire_lease(&id, "frozen#1", at(0), 60_000, None).await.expect("lease") else {
+        panic!("a free lease")
+    };
+    // The frozen node: a session with the settings of every rekey session, stopped inside a
+    // journal write (the lease row and the audit chain's advisory lock held).
+    let options = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&loc.url)
+        .expect("url")
+        .options(rekey_store::SESSION_SETTINGS);
+    let mut frozen = options.connect().await.expect("connect");
+    frozen.execute("BEGIN").await.expect("begin");
+    sqlx::query("SELECT token FROM leases WHERE account_id = $1 FOR UPDATE")
+        .bind(id.as_str())
+        .execute(&mut frozen)
+        .await
+        .expect("lock the lease row");
+    frozen.execute("SELECT pg_advisory_xact_lock(x'72656b6579'::bigint)").await.expect("lock the audit chain");
+
+    let other = loc.open(OpenMode::Existing).await.expect("another node");
+    let grab =
+        other.acquire_lease(&id, "other#1", at(0), 60_000, None).await.expect("answered while the row is locked");
+    assert_eq!(grab, LeaseOutcome::Held { owner: "frozen#1".into(), expires_at: at(1) });
+    let e = audit("rotation.phase", Some(id.as_str()));
+    other.append_audit(&e).await.expect("the write goes through once the frozen transaction is ended");
+    watch.appended(other.as_ref(), &e).await;
+    let mut ended = false;
+    for _ in 0..300 {
+        if frozen.execute("SELECT 1").await.is_err() {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ended, "the server ended the frozen session");
 }
 
 async fn encryption_at_rest(loc: Arc<Location>) {

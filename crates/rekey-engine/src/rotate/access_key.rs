@@ -332,6 +332,7 @@ impl Run<'_> {
         conn.max_attempts = 1;
         let sts = self.engine.aws.sts(&conn).await;
         let arn = self.account.arn.to_string();
+        self.lease.progress();
         let polled = crate::batch::waiting(poll(&*sts, &self.settings.verify, &arn, &*self.engine.clock)).await;
         match polled {
             Polled::Verified { first_success } => {

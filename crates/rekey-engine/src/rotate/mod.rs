@@ -242,12 +242,16 @@ impl Run<'_> {
         w.rotation = Some(self.rot.clone());
         w.audit.push(self.engine.audit_entry("rotation.phase", Some(self.account.id.as_str()), outcome, detail));
         self.engine.store.write(&w).await.map_err(|e| match e {
-            StoreError::Fenced { .. } => Error::conflict(
-                format!("rotation {} lost its lease to another worker", self.rot.id),
-                "the worker holding the lease now continues the rotation",
-            ),
+            StoreError::Fenced { .. } => {
+                self.lease.fenced(&format!("journaling {phase}"));
+                Error::conflict(
+                    format!("rotation {} lost its lease to another worker", self.rot.id),
+                    "the worker holding the lease now continues the rotation",
+                )
+            }
             other => other.into(),
         })?;
+        self.lease.progress();
         crate::stats::record_phase(self.kind_name(), phase.as_str(), self.last_step.elapsed());
         self.last_step = Instant::now();
         crash_point(&format!("{}:{phase}", self.kind_name()));

@@ -132,8 +132,14 @@ pub async fn rotate(
 ) -> ApiResult<Json<RotationReport>> {
     let (engine, _, account) = account_for(&s, &caller, &account, Action::Operate).await?;
     let opts = RotateOptions { force_checkout: q.force, ..RotateOptions::default() };
-    let report = if q.dry_run { engine.plan(&account, &opts).await? } else { engine.rotate(&account, &opts).await? };
-    Ok(Json(report))
+    if q.dry_run {
+        return Ok(Json(engine.plan(&account, &opts).await?));
+    }
+    // On its own task: a client that hangs up does not cut the rotation short between phases.
+    let rotation = tokio::spawn(async move { engine.rotate(&account, &opts).await });
+    let report =
+        rotation.await.map_err(|e| rekey_engine::Error::Internal(format!("the rotation's task failed: {e}")))?;
+    Ok(Json(report?))
 }
 
 /// Check that the stored credential still works.

@@ -67,6 +67,12 @@ async fn tick(engine: &Arc<Engine>, format: Format, heartbeat_every: u64, concur
         done.rotations.len(),
         done.heartbeats.len(),
     );
+    if let Some(outage) = &done.outage {
+        return Err(Error::Internal(format!(
+            "the vault's database went out during the tick ({outage}); {} due account(s) were left for the next run",
+            done.unreached
+        )));
+    }
     rotate::check_reports(&done.rotations)?;
     if failed_beats > 0 {
         return Err(Error::Findings(format!("{failed_beats} heartbeat(s) found problems")));

@@ -15,9 +15,10 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<()> {
     let flags = Overrides { listen: args.listen, tls_cert: args.tls_cert, tls_key: args.tls_key };
     let config = Config::load(args.config.as_deref(), |k| std::env::var(k).ok(), &flags)
         .map_err(|e| Error::usage(e.message, e.hint))?;
-    // Recovery happens in the first scheduler tick; unlocking first proves the key.
+    // Unlocking first proves the key; recovery runs once the server answers.
     let limits = config.aws.limits().map_err(|e| Error::usage(e.message, e.hint))?;
-    let engine = context::engine(global).await?.acting_as("server").with_limits(limits);
+    let engine =
+        context::engine(global).await?.acting_as("server").with_limits(limits).with_leases(config.cluster.leases());
     let state = Shared::new(Arc::new(engine), config);
     let shutdown = async {
         tokio::select! {
