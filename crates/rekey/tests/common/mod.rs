@@ -5,11 +5,13 @@
 
 pub mod iam;
 pub mod invariants;
+pub mod link;
 pub mod moto;
 pub mod pg;
 pub mod proxy;
 pub mod receiver;
 pub mod server;
+pub mod suite;
 
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
@@ -55,27 +57,30 @@ impl Sandbox {
 
     /// The same invocation as a plain `std::process::Command` (to spawn it in the background).
     pub fn std_rekey(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rekey"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("REKEY_VAULT", &self.vault)
-            .env("REKEY_PASSPHRASE", PASSPHRASE)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("USER", "tester");
-        // An operator of a key-file vault names the key file in the environment of every command.
-        if self.path("vault.key").exists() {
-            cmd.env("REKEY_KEY_FILE", self.path("vault.key"));
-        }
-        cmd
+        rekey_command(self.dir.path(), &self.vault)
+    }
+
+    /// A maker of [`Sandbox::std_rekey`] commands that other threads can use.
+    pub fn std_rekey_factory(&self) -> impl Fn() -> std::process::Command + Send + Sync + 'static {
+        let (dir, vault) = (self.dir.path().to_owned(), self.vault.clone());
+        move || rekey_command(&dir, &vault)
     }
 
     /// Runs `rekey init` and asserts success.
     pub fn init(&self) {
         self.rekey().arg("init").assert().success();
+    }
+
+    /// Runs `rekey init` with a new key file (`vault.key`, named by every later command): no key
+    /// derivation per command, for tests that run many.
+    pub fn init_with_key_file(&self) {
+        self.rekey()
+            .env_remove("REKEY_PASSPHRASE")
+            .arg("init")
+            .arg("--key-file")
+            .arg(self.path("vault.key"))
+            .assert()
+            .success();
     }
 
     /// Adds provider `name` signed by `admin`'s static key on `moto`.
@@ -126,6 +131,27 @@ impl Sandbox {
             .clone();
         serde_json::from_slice(&out).expect("rekey printed JSON")
     }
+}
+
+/// `rekey` in sandbox `dir` with `vault`, its passphrase (or its key file, once `vault.key`
+/// exists), and an environment that cannot reach any real AWS credentials.
+fn rekey_command(dir: &Path, vault: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rekey"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("REKEY_VAULT", vault)
+        .env("REKEY_PASSPHRASE", PASSPHRASE)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("USER", "tester");
+    // An operator of a key-file vault names the key file in the environment of every command.
+    if dir.join("vault.key").exists() {
+        cmd.env("REKEY_KEY_FILE", dir.join("vault.key"));
+    }
+    cmd
 }
 
 /// moto with authentication on (seeded by [`iam::seed_with_auth`]) and a fresh SQLite vault

@@ -73,6 +73,26 @@ impl Server {
         (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. `STOP`, `CONT`, `KILL`).
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {}", self.child.id());
+    }
+
+    /// Kills the server (SIGKILL: no journal boundary, no release) and reaps it.
+    pub fn kill(&mut self) {
+        self.signal("KILL");
+        self.child.wait().expect("wait");
+    }
+
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id().to_string();

@@ -1,0 +1,251 @@
+//! The concurrency suite, one vault and several processes at once (the real binary, moto with
+//! authentication through the model of real AWS). Each case runs `REKEY_SOAK_TRIALS` trials
+//! (default 5) and checks the promise after every one (common/invariants.rs): every account's
+//! current key authenticates, IAM holds no key whose secret no vault has, no user holds more
+//! keys than its policy allows, no rotation's phases repeat or go backwards.
+//!
+//! - `rotate` of several accounts in parallel ∥ a loop of writing commands (`account set`,
+//!   which recovers first) ∥ a loop of `recover`, on one SQLite vault: nobody resumes a
+//!   rotation another worker holds or has finished ("recovered rotation …" never appears).
+//! - `rekey serve` whose scheduler finds an account due ∥ API rotate requests ∥ a CLI `rotate`
+//!   of the same account: one rotation runs at a time; the others are answered 409
+//!   `rotation_under_way` naming it, refused as under way, or skipped by the scheduler; nobody
+//!   "lost its lease", and contention is not logged as a warning.
+//!
+//! The three-node PostgreSQL case is `cluster.rs`.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use common::{
+    invariants::{self, Db},
+    server::Server,
+    suite::{self, soak},
+    Sandbox,
+};
+use std::{
+    collections::BTreeSet,
+    process::{Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread,
+};
+
+/// Short verification and an immediate deletion of the previous key: a rotation is a few
+/// seconds of work, and IAM keeps one key per user once nothing is in flight.
+const FAST: &[&str] =
+    &["--verify-successes", "1", "--verify-backoff", "50ms", "--verify-deadline", "20s", "--previous-key", "delete"];
+
+/// One finished command: exit code, stdout, stderr.
+type Run = (i32, String, String);
+
+/// Runs `command` (a fresh `rekey` each time) until `stop`, collecting every run.
+fn looping(stop: Arc<AtomicBool>, command: impl Fn() -> Command + Send + 'static) -> thread::JoinHandle<Vec<Run>> {
+    thread::spawn(move || {
+        let mut runs = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            let out = command().output().expect("run rekey");
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            runs.push((out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr)));
+        }
+        runs
+    })
+}
+
+#[test]
+fn rotate_writing_commands_and_recover_on_one_sqlite_vault() {
+    let (moto, sb, seeded) = suite::world(None);
+    let bulk = suite::accounts(&moto, &sb, &seeded.admin, "bulk", 6, "bulk", FAST);
+    let other = suite::accounts(&moto, &sb, &seeded.admin, "other", 1, "other", FAST).remove(0);
+    let trials = soak("REKEY_SOAK_TRIALS", 5, 5);
+    let (mut sets, mut recovers) = (0, 0);
+    for trial in 1..=trials {
+        let mut rotate = sb.std_rekey();
+        rotate.args(["rotate", "--folder", "bulk", "--concurrency", "6", "-o", "json"]);
+        let rotate = rotate.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (sb_cmd, other) = (sb.std_rekey_factory(), other.clone());
+            looping(stop.clone(), move || {
+                let mut c = sb_cmd();
+                c.args(["account", "set", &other, "--max-age", &format!("{}d", 30 + trial)]);
+                c
+            })
+        };
+        let recoverer = {
+            let sb_cmd = sb.std_rekey_factory();
+            looping(stop.clone(), move || {
+                let mut c = sb_cmd();
+                c.args(["recover", "-o", "json"]);
+                c
+            })
+        };
+        let out = rotate.wait_with_output().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        let (writes, recoveries) = (writer.join().unwrap(), recoverer.join().unwrap());
+        assert_eq!(out.status.code(), Some(0), "trial {trial}: {}", String::from_utf8_lossy(&out.stderr));
+        let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let outcomes: Vec<&str> = reports.as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+        assert_eq!(outcomes, vec!["done"; bulk.len()], "trial {trial}: {reports}");
+        for (code, out, err) in &writes {
+            assert_eq!(*code, 0, "trial {trial}: account set: {out}{err}");
+            assert!(!err.contains("recovered rotation"), "trial {trial}: a writing command resumed a rotation: {err}");
+        }
+        for (code, out, err) in &recoveries {
+            // Busy rotations are reported refused (exit 9); none may be worked by `recover`.
+            assert!(matches!(code, 0 | 9), "trial {trial}: recover exited {code}: {out}{err}");
+            let reports: serde_json::Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+            for r in reports.as_array().unwrap() {
+                assert_eq!(r["outcome"], "refused", "trial {trial}: recover worked a rotation a live worker held: {r}");
+                let why = r["error"].as_str().unwrap();
+                assert!(why.contains("under way") || why.contains("being worked by"), "trial {trial}: {r}");
+            }
+        }
+        sets += writes.len();
+        recovers += recoveries.len();
+        let figures = invariants::check(&moto, &seeded.admin, &[&sb]);
+        assert_eq!(figures.rotations, bulk.len() * trial, "trial {trial}: one rotation per account: {figures:?}");
+    }
+    eprintln!(
+        "{trials} trials: {} rotations, {sets} `account set` and {recovers} `recover` runs alongside",
+        bulk.len() * trials
+    );
+}
+
+/// The scheduler due on an account ∥ API rotate requests ∥ a CLI `rotate` of the same account.
+#[test]
+fn scheduler_api_and_cli_on_one_account() {
+    let (moto, sb, seeded) = suite::world(None);
+    // Three verifications a second apart: a rotation lasts long enough for the others to meet it.
+    let slow = ["--verify-successes", "3", "--verify-backoff", "1s", "--previous-key", "delete", "--every", "1h"];
+    let account = suite::accounts(&moto, &sb, &seeded.admin, "svc", 1, "ops", &slow).remove(0);
+    let id = sb.json(&["account", "show", &account])["id"].as_str().unwrap().to_owned();
+    let token =
+        sb.json(&["token", "create", "--role", "operator", "--name", "ops"])["token"].as_str().unwrap().to_owned();
+    let server = Server::start(
+        &sb,
+        &[("REKEY_SCHEDULER_INTERVAL", "200ms"), ("REKEY_LOG", "info"), ("REKEY_PUBLIC_METRICS", "true")],
+    );
+    let db = Db::of(&sb.vault);
+    let trials = soak("REKEY_SOAK_TRIALS", 5, 5);
+    let (mut answered_409, mut rotations) = (0, 0);
+    for trial in 1..=trials {
+        let before: BTreeSet<String> = suite::journal(&sb).into_keys().collect();
+        // Due now: the scheduler's next tick starts it, while the requests below arrive.
+        db.execute(&format!("UPDATE accounts SET next_due_at = {} WHERE id = '{id}'", suite::now_ms()));
+        let api: Vec<_> = (0..4)
+            .map(|_| {
+                let (port, path, token) = (server.port, format!("/api/v1/accounts/{id}/rotate"), token.clone());
+                thread::spawn(move || common::server::request(port, "POST", &path, Some(&token), None))
+            })
+            .collect();
+        let cli = sb.rekey().args(["rotate", &account, "-o", "json"]).output().unwrap();
+        let api: Vec<(u16, serde_json::Value)> =
+            api.into_iter().map(|h| h.join().unwrap()).map(|(s, b)| (s, serde_json::from_str(&b).unwrap())).collect();
+        // The scheduler's rotation (if it got the account) ends too.
+        suite::until("no rotation of the account under way", std::time::Duration::from_secs(120), || {
+            let open: Vec<(i64,)> = db.rows(&format!(
+                "SELECT COUNT(*) FROM rotations WHERE account_id = '{id}' AND phase NOT IN ('done', 'aborted')"
+            ));
+            (open[0].0 == 0).then_some(())
+        });
+        let journal = suite::journal(&sb);
+        let mut new: Vec<&suite::Journaled> = journal.values().filter(|r| !before.contains(&r.id)).collect();
+        new.sort_by_key(|r| r.started());
+        assert!(!new.is_empty(), "trial {trial}: something rotated the account");
+        for pair in new.windows(2) {
+            let end = pair[0].phases.last().unwrap().1;
+            assert!(pair[1].started() >= end, "trial {trial}: two rotations of one account at once: {pair:?}");
+        }
+        let ids: BTreeSet<&str> = new.iter().map(|r| r.id.as_str()).collect();
+        let mut done_by_requests = 0;
+        for (status, body) in &api {
+            match status {
+                200 => {
+                    assert_eq!(body["outcome"], "done", "trial {trial}: {body}");
+                    assert!(ids.contains(body["rotation"].as_str().unwrap()), "trial {trial}: {body}");
+                    done_by_requests += 1;
+                }
+                409 => {
+                    assert_eq!(body["code"], "rotation_under_way", "trial {trial}: {body}");
+                    if let Some(r) = body["rotation"].as_str() {
+                        assert!(ids.contains(r), "trial {trial}: the 409 names a rotation of this trial: {body}");
+                    }
+                    answered_409 += 1;
+                }
+                other => panic!("trial {trial}: API rotate answered {other}: {body}"),
+            }
+        }
+        let reports: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+        let text = format!("{reports} {}", String::from_utf8_lossy(&cli.stderr));
+        match reports[0]["outcome"].as_str().unwrap() {
+            "done" => done_by_requests += 1,
+            "refused" => {
+                assert!(text.contains("under way") || text.contains("being worked by"), "trial {trial}: {text}")
+            }
+            other => panic!("trial {trial}: the CLI rotation ended {other}: {text}"),
+        }
+        assert!(!text.contains("lost its lease"), "trial {trial}: {text}");
+        // Every rotation of the trial is one a request ran or the scheduler's one claim.
+        let scheduled = new.len().checked_sub(done_by_requests).expect("a rotation for every request that ran one");
+        assert!(scheduled <= 1, "trial {trial}: the scheduler rotated the account {scheduled} times in one period");
+        rotations += new.len();
+        invariants::check(&moto, &seeded.admin, &[&sb]);
+    }
+    let log = server.log_text();
+    assert!(!log.contains("lost its lease") && !log.contains("fenced"), "{log}");
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("WARN rekey") || l.contains("ERROR rekey")).collect();
+    assert!(warnings.is_empty(), "healthy contention is not a warning: {warnings:#?}");
+    assert!(answered_409 > 0, "the requests met a rotation under way at least once");
+    eprintln!("{trials} trials: {rotations} rotations, {answered_409} requests answered 409 rotation_under_way");
+}
+
+/// A node answers while its start-up recovery runs, and says it is not ready until it ends.
+#[test]
+fn a_node_serves_not_ready_while_it_recovers() {
+    use common::proxy::{Fault, FaultKind, Proxy};
+    let moto = common::Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", common::iam::SEED_REQUESTS)]);
+    let seeded = common::iam::seed_with_auth(&moto);
+    let proxy = Proxy::start(moto.port);
+    let sb = Sandbox::new();
+    sb.init_with_key_file();
+    sb.rekey()
+        .args(["provider", "add", "p", "--region", "us-east-1", "--endpoint-url", &proxy.url])
+        .args(["--access-key-id", &seeded.admin.0, "--secret-stdin"])
+        .write_stdin(seeded.admin.1.clone())
+        .assert()
+        .success();
+    sb.adopt_key("p", "svc", &seeded.svc);
+    sb.rekey().args(["account", "set", common::SVC_KEY]).args(FAST).assert().success();
+    // A rotation left open: its pre-flight's GetUser hangs, and its process is killed there.
+    proxy.arm(Fault { action: "GetUser".into(), kind: FaultKind::Hang, skip: 0, times: u32::MAX });
+    let mut rotate = sb.std_rekey();
+    let mut rotate =
+        rotate.args(["rotate", common::SVC_KEY]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    suite::until("the rotation's GetUser hangs", std::time::Duration::from_secs(60), || {
+        (proxy.injected() >= 1).then_some(())
+    });
+    rotate.kill().unwrap();
+    rotate.wait().unwrap();
+    let server = Server::start(&sb, &[("REKEY_AWS_ATTEMPT_TIMEOUT", "5s"), ("REKEY_SCHEDULER_INTERVAL", "200ms")]);
+    // The recovery's own GetUser hangs: recovery is under way, and the node answers meanwhile.
+    suite::until("the recovery's GetUser hangs", std::time::Duration::from_secs(60), || {
+        (proxy.injected() >= 2).then_some(())
+    });
+    let (status, ready) = server.json("GET", "/readyz", None, None);
+    assert_eq!((status, &ready["status"], &ready["recovering"]), (503, &"not ready".into(), &true.into()), "{ready}");
+    assert!(ready["problems"][0].as_str().unwrap().contains("recovery"), "{ready}");
+    assert_eq!(server.call("GET", "/healthz", None, None).0, 200, "alive while recovering");
+    proxy.disarm();
+    let ready = suite::until("the node is ready", std::time::Duration::from_secs(120), || {
+        let (status, body) = server.json("GET", "/readyz", None, None);
+        (status == 200).then_some(body)
+    });
+    assert_eq!((&ready["recovering"], &ready["scheduler"]["enabled"]), (&false.into(), &true.into()), "{ready}");
+    assert!(server.log_text().contains("recovered rotation of p/svc/access-key: done"), "{}", server.log_text());
+    let figures = invariants::check(&moto, &seeded.admin, &[&sb]);
+    assert_eq!(figures.rotations, 1, "{figures:?}");
+}
