@@ -10,6 +10,15 @@
 //! * [`ses`] derives the Amazon SES SMTP password of an access key.
 //! * [`master`] turns a master key source (passphrase via Argon2id, key file) into the key that
 //!   wraps the vault key. (KMS wrapping lives with the AWS clients.)
+//!
+//! # Layout
+//!
+//! - `secret`: [`Secret`]. [`error`]: [`CryptoError`].
+//! - [`master`]: [`VaultKey`], passphrase derivation ([`KdfParams`], Argon2id with bounded
+//!   parameters), key files (refused if others may read them), wrapping the vault key.
+//! - [`envelope`]: [`seal`] / [`open`] of a secret version under the vault key.
+//! - [`mac`]: [`MacKey`]s derived from the vault key per purpose.
+//! - [`ses`]: the SES SMTP password of an access key.
 
 pub mod envelope;
 pub mod error;

@@ -2,6 +2,20 @@
 //!
 //! Nothing here does I/O. Values are validated when they are built (`FromStr` / `new`), so a
 //! `UserName` or an `Arn` that exists is always well-formed and the layers above never re-check.
+//!
+//! # Layout
+//!
+//! - [`names`]: validated names and ids ([`UserName`], [`ProviderName`], [`Folder`], [`AccountId`],
+//!   [`AccessKeyId`], [`VaultId`], [`Region`]); [`arn`]: [`Arn`].
+//! - [`kind`]: [`CredentialKind`] and the states of a secret version ([`SecretState`]); [`phase`]:
+//!   the phases of both rotation state machines.
+//! - [`settings`]: an account's [`RotationSettings`] and delivery [`Target`]s; [`targets`]: the
+//!   settings of the GitHub, GitLab, Kubernetes and manual targets and value formats; [`webhook`]:
+//!   where a signed webhook goes and where its key comes from.
+//! - [`schedule`]: when an account is next due (interval, cron); [`duration`]: human durations.
+//! - [`password`]: password rules and the generator.
+//! - [`clock`]: time, injected ([`Clock`], [`SystemClock`], [`ManualClock`]).
+//! - [`error`]: [`ValidationError`], what was wrong and how to fix it.
 
 pub mod arn;
 pub mod clock;

@@ -1,5 +1,6 @@
-//! The phases of the two rotation state machines (see DESIGN.md). A phase names what has been
-//! made durable; the side effect a phase announces happens after the phase is journaled.
+//! The phases of the two rotation state machines (docs/ARCHITECTURE.md, the README's rotation
+//! model). A phase names what has been made durable; the side effect a phase announces happens
+//! after the phase is journaled.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

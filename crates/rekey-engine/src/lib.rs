@@ -1,6 +1,21 @@
 //! rekey's use cases. An [`Engine`] is an unlocked vault plus its collaborators (store, clock,
 //! AWS connector); each use case is a method on it, in the module named after what it acts on.
 //! Data flows one way: front ends (CLI, HTTP) → engine → store / AWS / clock.
+//!
+//! # Layout
+//!
+//! - `vault`: [`Engine`] itself — `init`, `unlock`, sealing and opening secret versions.
+//! - [`providers`], [`org`], [`accounts`], [`settings`]: what the vault manages and how.
+//! - [`rotate`]: the rotation driver and both state machines (`rotate/access_key.rs`,
+//!   `rotate/password.rs`), dry-run plans, confirmed cut-over, manual confirmation, recovery.
+//! - [`lease`]: who may work a rotation (leases, fencing, renewal). [`batch`]: many accounts at
+//!   once. [`limits`]: the limits passed in by the front end. `tick`: one scheduler tick.
+//! - [`delivery`]: where a new secret goes, one file per target kind behind one trait.
+//! - `heartbeat`, [`discover`], [`report`], [`incident`], `checkout`: the other use cases.
+//! - `audit`: verifying the audit chain. [`policy`], [`policy_fit`]: the least-privilege policy.
+//! - [`connect`]: how the engine gets AWS clients (the SDK, or doubles in tests).
+//! - `error`: [`Error`] and its classes (the exit codes and HTTP statuses follow from them).
+//! - [`failpoint`], [`progress`], [`stats`]: crash points for tests, progress, metrics.
 
 pub mod accounts;
 mod audit;

@@ -4,6 +4,17 @@
 //! [`app`] builds the router (tests drive it with `oneshot`); [`serve`] binds, optionally
 //! wraps connections in TLS, runs the scheduler beside the API, and on SIGTERM stops taking
 //! work, lets rotations reach a journal boundary and returns.
+//!
+//! # Layout
+//!
+//! - [`config`]: the configuration (defaults → TOML → `REKEY_*` → flags), validated at start.
+//! - [`listen`]: connections held to limits; `tls`: HTTPS; [`http`]: what every answer gets.
+//! - [`api`]: the routes under `/api/v1` and the OpenAPI document; [`error`]: `{code, message,
+//!   hint}` bodies; `audit_log`: group commit of `api.request` events.
+//! - [`auth`]: tokens, roles, folder scopes; `throttle`: failed authentication, per source.
+//! - `console`: the web console. `health` and [`liveness`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`scheduler`]: the tick loop. [`export`]: the audit log to a SIEM. [`notify`]: webhooks
+//!   for failures and overdue credentials.
 
 pub mod api;
 mod audit_log;

@@ -8,6 +8,18 @@
 //!
 //! Every mutating method takes the [`AuditEntry`] that describes it and appends it in the same
 //! transaction: a change and its audit record are committed together or not at all.
+//!
+//! # Layout
+//!
+//! - This file: the [`Store`] trait, [`open`], [`OpenMode`].
+//! - [`model`]: the records ([`Account`], [`SecretVersion`], [`Rotation`], [`Provider`], audit
+//!   entries, leases, journal writes). [`access`]: what the server adds (API tokens, check-outs).
+//! - `sql`: the query code both backends share (instantiated per backend); `rows`: decoding rows.
+//! - `sqlite` and `postgres`: what differs per dialect (write transactions, the audit lock,
+//!   PostgreSQL's session timeouts [`SESSION_SETTINGS`]).
+//! - `bounded`: every store call with a time bound, and an outage noticed once.
+//! - [`chain`]: the audit hash chain. `error`: [`StoreError`].
+//! - `migrations/sqlite`, `migrations/postgres`: the schema, one numbered file per change.
 
 pub mod access;
 mod bounded;

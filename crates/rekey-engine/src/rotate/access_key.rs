@@ -1,4 +1,4 @@
-//! The access-key state machine (DESIGN.md): pre-flight and slot check by ownership, create
+//! The access-key state machine: pre-flight and slot check by ownership, create
 //! (secret sealed at once), tag, verify, deliver, commit, then staged retirement of the
 //! previous key. Every step re-reads IAM and can be repeated after a crash.
 

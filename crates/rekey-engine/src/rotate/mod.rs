@@ -1,4 +1,4 @@
-//! Rotations: journaled runs of the two state machines of DESIGN.md.
+//! Rotations: journaled runs of the two state machines of docs/ARCHITECTURE.md.
 //!
 //! A [`Run`] holds the account's lease and walks a [`Rotation`] from phase to phase. Each step
 //! reads IAM again, so it is safe to repeat; every phase is journaled (under the lease's
