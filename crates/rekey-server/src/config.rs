@@ -2,23 +2,11 @@
 //! environment variables, then command-line flags. Unknown keys in the file are rejected; the
 //! result is validated into a [`Config`] before anything starts.
 
+use crate::error::bad;
+pub use crate::error::ConfigError;
 use rekey_domain::duration::parse_duration_ms;
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf};
-
-/// A configuration problem, with what to do about it.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct ConfigError {
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it.
-    pub hint: String,
-}
-
-pub(crate) fn bad(message: impl Into<String>, hint: impl Into<String>) -> ConfigError {
-    ConfigError { message: message.into(), hint: hint.into() }
-}
 
 /// Everything `rekey serve` reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -102,9 +90,9 @@ pub struct NotifyConfig {
     pub key_file: Option<String>,
     /// Limit per attempt (default 10s).
     pub timeout: Option<String>,
-    /// Which notifications: rotation-failed, heartbeat-failed, overdue (default all).
+    /// Which notifications (default all).
     #[serde(default = "all_notifications")]
-    pub on: Vec<String>,
+    pub on: Vec<NotifyKind>,
     /// An overdue credential is notified again only after this long (default 24h).
     #[serde(default = "one_day")]
     pub overdue_every: String,
@@ -128,8 +116,53 @@ fn one_day() -> String {
 fn default_batch() -> i64 {
     500
 }
-fn all_notifications() -> Vec<String> {
-    crate::notify::KINDS.iter().map(|k| (*k).to_owned()).collect()
+fn all_notifications() -> Vec<NotifyKind> {
+    NotifyKind::ALL.to_vec()
+}
+
+/// What `[notify]` can be told of (`notify.on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub enum NotifyKind {
+    /// A rotation aborted.
+    RotationFailed,
+    /// A heartbeat found a credential that does not work or drifted.
+    HeartbeatFailed,
+    /// Credentials overdue for rotation (a digest per owner).
+    Overdue,
+    /// A rotation waits past a deadline for people (a manual delivery's confirmation).
+    RotationStalled,
+}
+
+impl NotifyKind {
+    /// Every kind.
+    pub const ALL: [NotifyKind; 4] =
+        [Self::RotationFailed, Self::HeartbeatFailed, Self::Overdue, Self::RotationStalled];
+
+    /// The spelling in the configuration and in the notices' `event` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RotationFailed => "rotation-failed",
+            Self::HeartbeatFailed => "heartbeat-failed",
+            Self::Overdue => "overdue",
+            Self::RotationStalled => "rotation-stalled",
+        }
+    }
+
+    /// Every spelling, for hints.
+    pub fn spellings() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
+}
+
+impl TryFrom<String> for NotifyKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not a notification; use some of {}", Self::spellings()))
+    }
 }
 
 /// `[scheduler]`.
@@ -217,7 +250,7 @@ impl Default for AuthConfig {
     }
 }
 
-/// `[limits]`: what a client may hold of the server (see [`crate::listen`]).
+/// `[limits]`: what a client may hold of the server (`listen::Limits` is built from it).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
@@ -235,17 +268,6 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self { max_connections: 512, header_timeout: "10s".into(), shutdown_grace: "30s".into() }
-    }
-}
-
-impl LimitsConfig {
-    /// The validated limits.
-    pub fn resolve(&self) -> crate::listen::Limits {
-        crate::listen::Limits {
-            max_connections: self.max_connections,
-            header_timeout: std::time::Duration::from_millis(Config::ms(&self.header_timeout)),
-            shutdown_grace: std::time::Duration::from_millis(Config::ms(&self.shutdown_grace)),
-        }
     }
 }
 
@@ -440,17 +462,7 @@ impl Config {
         if Self::positive_ms("scheduler.stall_after", &self.scheduler.stall_after)? < 10_000 {
             return Err(bad("scheduler.stall_after must be at least 10s", "the default is 5m"));
         }
-        self.cluster.validate()?;
-        for (i, e) in self.exports.iter().enumerate() {
-            crate::export::Exporter::build(e)?;
-            if self.exports[..i].iter().any(|o| o.name == e.name) {
-                return Err(bad(format!("two exports are named {:?}", e.name), "give each [[export]] its own name"));
-            }
-        }
-        if let Some(n) = &self.notify {
-            crate::notify::Notifier::build(n)?;
-        }
-        Ok(())
+        self.cluster.validate()
     }
 
     /// `listen` as an address.
@@ -473,26 +485,6 @@ impl Config {
         }
         Ok(ms)
     }
-}
-
-/// A signed-webhook endpoint from its settings; `what` names the table in messages.
-pub(crate) fn webhook(
-    what: &str,
-    url: &str,
-    key_env: Option<&String>,
-    key_file: Option<&String>,
-    timeout: Option<&String>,
-) -> Result<rekey_engine::delivery::webhook::Webhook, ConfigError> {
-    let invalid = |e: rekey_domain::ValidationError| bad(format!("{what}: {}", e.problem), e.hint);
-    rekey_domain::webhook::validate_url(url, "url").map_err(invalid)?;
-    let key =
-        rekey_domain::webhook::KeySource::from_parts(key_env.cloned(), key_file.cloned(), "key").map_err(invalid)?;
-    let timeout = Config::positive_ms(&format!("{what}.timeout"), timeout.map_or("10s", String::as_str))?;
-    Ok(rekey_engine::delivery::webhook::Webhook {
-        url: url.to_owned(),
-        key,
-        timeout: std::time::Duration::from_millis(timeout),
-    })
 }
 
 /// Where the file alone first fails to deserialize, as ` in PATH at line L, column C`, with
@@ -588,7 +580,7 @@ mod tests {
     #[test]
     fn limits_and_auth_throttling_are_bounded() {
         let c = load("[limits]\nmax_connections = 64\n", &[("REKEY_HEADER_TIMEOUT", "2s")]).expect("valid");
-        assert_eq!((c.limits.max_connections, c.limits.resolve().header_timeout.as_millis()), (64, 2000));
+        assert_eq!((c.limits.max_connections, Config::ms(&c.limits.header_timeout)), (64, 2000));
         for (var, value) in [
             ("REKEY_MAX_CONNECTIONS", "0"),
             ("REKEY_HEADER_TIMEOUT", "50ms"),

@@ -10,6 +10,20 @@ use rekey_engine::{Error, ErrorClass};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// A configuration problem, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+pub(crate) fn bad(message: impl Into<String>, hint: impl Into<String>) -> ConfigError {
+    ConfigError { message: message.into(), hint: hint.into() }
+}
+
 /// A failed request.
 #[derive(Debug)]
 pub struct ApiError {

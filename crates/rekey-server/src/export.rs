@@ -8,7 +8,8 @@
 //! One node at a time works each export (a job lease), so several nodes on one PostgreSQL
 //! vault do not send events twice.
 
-use crate::config::{bad, Config, ConfigError, ExportConfig};
+use crate::config::{Config, ExportConfig};
+use crate::error::{bad, ConfigError};
 use rekey_engine::{delivery::webhook::Webhook, Engine, Result};
 use rekey_store::AuditRecord;
 use std::{
@@ -180,7 +181,7 @@ impl Exporter {
             "webhook" => {
                 only(&["url", "key_env", "key_file", "timeout"])?;
                 let url = c.url.as_deref().ok_or_else(|| bad(format!("{what}: no url"), "set url = \"https://…\""))?;
-                Destination::Webhook(crate::config::webhook(
+                Destination::Webhook(crate::jobs::webhook(
                     &what,
                     url,
                     c.key_env.as_ref(),
@@ -347,7 +348,7 @@ pub async fn run(engine: Arc<Engine>, exporters: Vec<Exporter>, stats: Arc<Expor
         .map(|x| {
             let (engine, stats, stop) = (engine.clone(), stats.clone(), stop.clone());
             tokio::spawn(async move {
-                crate::scheduler::every(x.interval, stop, || async {
+                crate::periodic::every(x.interval, stop, || async {
                     match x.round(&engine).await {
                         Ok(n) => stats.add(&x.name, n, 0),
                         Err(e) => {

@@ -13,7 +13,9 @@
 //!   hint}` bodies; `audit_log`: group commit of `api.request` events.
 //! - [`auth`]: tokens, roles, folder scopes; `throttle`: failed authentication, per source.
 //! - `console`: the web console. `health` and [`liveness`]: `/healthz`, `/readyz`, `/metrics`.
-//! - [`scheduler`]: the tick loop. [`export`]: the audit log to a SIEM. [`notify`]: webhooks
+//! - [`scheduler`]: the tick loop; `periodic`: rounds at an interval; `jobs`: the exports and
+//!   the notifier, built from the configuration before the vault is unlocked.
+//! - [`export`]: the audit log to a SIEM. [`notify`]: webhooks
 //!   for failures and overdue credentials.
 
 pub mod api;
@@ -25,14 +27,18 @@ pub mod error;
 pub mod export;
 mod health;
 pub mod http;
+mod jobs;
 pub mod listen;
 pub mod liveness;
 pub mod notify;
+mod periodic;
 pub mod scheduler;
 mod throttle;
 mod tls;
 
-pub use config::{Config, ConfigError, Overrides};
+pub use config::{Config, Overrides};
+pub use error::ConfigError;
+pub use jobs::Jobs;
 
 use axum::Router;
 use rekey_engine::Engine;
@@ -125,18 +131,23 @@ pub fn app(state: AppState) -> Router {
 
 /// Runs the server until `shutdown` resolves (SIGTERM/ctrl-c in the binary), then stops the
 /// scheduler at a journal boundary and drains in-flight requests.
-pub async fn serve(state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ConfigError> {
+pub async fn serve(
+    state: AppState,
+    jobs: Jobs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ConfigError> {
     let addr = state.config.listen_addr()?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| ConfigError {
         message: format!("cannot listen on {addr}: {e}"),
         hint: "choose another --listen address or stop what uses it".into(),
     })?;
-    serve_on(state, listener, shutdown).await
+    serve_on(state, jobs, listener, shutdown).await
 }
 
 /// [`serve`] on a listener bound already.
 pub async fn serve_on(
     state: AppState,
+    jobs: Jobs,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ConfigError> {
@@ -145,19 +156,7 @@ pub async fn serve_on(
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
     };
-    let exporters = state.config.exports.iter().map(export::Exporter::build).collect::<Result<Vec<_>, _>>()?;
-    let notifier = state.config.notify.as_ref().map(notify::Notifier::build).transpose()?;
-    // Signing keys are read now, so a missing one stops the start instead of every round.
-    let hooks = exporters.iter().filter_map(|x| match &x.destination {
-        export::Destination::Webhook(h) => Some(h),
-        _ => None,
-    });
-    for hook in hooks.chain(notifier.as_ref().map(notify::Notifier::hook)) {
-        hook.check_key().map_err(|e| ConfigError {
-            message: format!("{}: {e}", hook.describe()),
-            hint: e.hint().unwrap_or_default(),
-        })?;
-    }
+    let Jobs { exporters, notifier } = jobs;
     let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(warning) = plain_http_warning(local, tls.is_some()) {
         eprintln!("rekey serve: warning: {warning}");
@@ -183,7 +182,7 @@ pub async fn serve_on(
         engine.request_stop();
         let _ = stop_tx.send(true);
     };
-    listen::run(listener, tls, app(state.clone()), state.config.limits.resolve(), on_shutdown).await;
+    listen::run(listener, tls, app(state.clone()), listen::Limits::from(&state.config.limits), on_shutdown).await;
     for task in background {
         let _ = task.await;
     }

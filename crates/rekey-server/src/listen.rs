@@ -44,6 +44,17 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
+impl From<&crate::config::LimitsConfig> for Limits {
+    fn from(c: &crate::config::LimitsConfig) -> Self {
+        use crate::config::Config;
+        Self {
+            max_connections: c.max_connections,
+            header_timeout: Duration::from_millis(Config::ms(&c.header_timeout)),
+            shutdown_grace: Duration::from_millis(Config::ms(&c.shutdown_grace)),
+        }
+    }
+}
+
 /// Something connections are accepted from (a [`TcpListener`]; a double in tests).
 pub trait Accept: Send {
     /// The next connection.

@@ -8,7 +8,8 @@
 //! longer than `overdue_after`) are sent as one digest per owner at most every
 //! `overdue_every`; the time of the last digest is stored too. One node at a time notifies.
 
-use crate::config::{bad, Config, ConfigError, NotifyConfig};
+use crate::config::{Config, NotifyConfig, NotifyKind};
+use crate::error::{bad, ConfigError};
 use rekey_engine::{delivery::webhook::Webhook, Engine, Result};
 use rekey_store::{Account, AuditRecord};
 use serde_json::{json, Value};
@@ -21,9 +22,6 @@ use std::{
     time::Duration,
 };
 use tokio::sync::watch;
-
-/// The notifications there are.
-pub const KINDS: [&str; 4] = ["rotation-failed", "heartbeat-failed", "overdue", "rotation-stalled"];
 
 const EVENTS_CURSOR: &str = "notify:events";
 const OVERDUE_CURSOR: &str = "notify:overdue";
@@ -38,8 +36,8 @@ pub struct Notifier {
     hook: Webhook,
     /// When each account's last failure notice of each kind went out (this process): a
     /// credential that keeps failing on every tick is told again only after `overdue_every`.
-    last_told: Arc<std::sync::Mutex<HashMap<(String, &'static str), i64>>>,
-    on: Vec<String>,
+    last_told: Arc<std::sync::Mutex<HashMap<(String, NotifyKind), i64>>>,
+    on: Vec<NotifyKind>,
     overdue_every_ms: i64,
     overdue_after_ms: i64,
     interval: Duration,
@@ -57,21 +55,12 @@ pub struct NotifyStats {
 impl Notifier {
     /// Validates `[notify]`.
     pub fn build(c: &NotifyConfig) -> Result<Self, ConfigError> {
-        let hook =
-            crate::config::webhook("notify", &c.url, c.key_env.as_ref(), c.key_file.as_ref(), c.timeout.as_ref())?;
+        let hook = crate::jobs::webhook("notify", &c.url, c.key_env.as_ref(), c.key_file.as_ref(), c.timeout.as_ref())?;
         if c.on.is_empty() {
             return Err(bad(
                 "notify.on is empty: nothing would be sent",
-                format!("use some of {}, or remove [notify]", KINDS.join(", ")),
+                format!("use some of {}, or remove [notify]", NotifyKind::spellings()),
             ));
-        }
-        for k in &c.on {
-            if !KINDS.contains(&k.as_str()) {
-                return Err(bad(
-                    format!("notify.on: {k:?} is not a notification"),
-                    format!("use some of {}", KINDS.join(", ")),
-                ));
-            }
         }
         let ms = |key: &str, v: &str| Config::positive_ms(key, v).map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
         Ok(Self {
@@ -89,8 +78,8 @@ impl Notifier {
         &self.hook
     }
 
-    fn wants(&self, kind: &str) -> bool {
-        self.on.iter().any(|k| k == kind)
+    fn wants(&self, kind: NotifyKind) -> bool {
+        self.on.contains(&kind)
     }
 
     /// One round; returns notifications sent (0 while another node notifies).
@@ -99,7 +88,7 @@ impl Notifier {
         let mut owners = Owners::default();
         // The two parts fail independently: a stuck failure notice does not hold up digests.
         let failures = self.failures(engine, &mut owners).await;
-        let overdue = if self.wants("overdue") { self.overdue(engine, &mut owners).await } else { Ok(0) };
+        let overdue = if self.wants(NotifyKind::Overdue) { self.overdue(engine, &mut owners).await } else { Ok(0) };
         let result = match (failures, overdue) {
             (Ok(a), Ok(b)) => Ok(a + b),
             (Err(e), _) | (_, Err(e)) => Err(e),
@@ -137,12 +126,12 @@ impl Notifier {
         }
     }
 
-    fn failure_kind(&self, r: &AuditRecord) -> Option<&'static str> {
+    fn failure_kind(&self, r: &AuditRecord) -> Option<NotifyKind> {
         let kind = match (r.entry.action.as_str(), r.entry.outcome.as_str()) {
-            ("rotation.phase", "aborted") => "rotation-failed",
-            ("account.heartbeat", "failed") => "heartbeat-failed",
+            ("rotation.phase", "aborted") => NotifyKind::RotationFailed,
+            ("account.heartbeat", "failed") => NotifyKind::HeartbeatFailed,
             // A rotation waiting past a deadline for people (a manual delivery's confirmation).
-            ("rotation.stalled", _) => "rotation-stalled",
+            ("rotation.stalled", _) => NotifyKind::RotationStalled,
             _ => return None,
         };
         self.wants(kind).then_some(kind)
@@ -152,14 +141,14 @@ impl Notifier {
         &self,
         engine: &Engine,
         owners: &mut Owners,
-        kind: &'static str,
+        kind: NotifyKind,
         r: &AuditRecord,
     ) -> Result<()> {
         let key = (r.entry.target.clone().unwrap_or_default(), kind);
         let at = r.entry.at.timestamp_millis();
         let told = self.last_told.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).copied();
         if told.is_some_and(|last| at - last < self.overdue_every_ms) {
-            tracing::info!(account = %key.0, kind, "repeated failure within overdue_every; not notified again");
+            tracing::info!(account = %key.0, kind = kind.as_str(), "repeated failure within overdue_every; not notified again");
             return Ok(());
         }
         let account = match &r.entry.target {
@@ -174,7 +163,7 @@ impl Notifier {
             None => Value::Null,
         };
         let body = json!({
-            "event": kind,
+            "event": kind.as_str(),
             "at": r.entry.at,
             "account": account.as_ref().map(describe),
             "account_id": r.entry.target,
@@ -271,7 +260,7 @@ impl Owners {
 
 /// Notifies until `stop`.
 pub async fn run(engine: Arc<Engine>, n: Notifier, stats: Arc<NotifyStats>, stop: watch::Receiver<bool>) {
-    crate::scheduler::every(n.interval, stop, || async {
+    crate::periodic::every(n.interval, stop, || async {
         match n.round(&engine).await {
             Ok(k) => {
                 stats.sent.fetch_add(k, Ordering::Relaxed);

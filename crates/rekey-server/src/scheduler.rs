@@ -3,6 +3,7 @@
 //! due time, indexed), so a restart or another node picks up exactly where this one stopped;
 //! leases keep two nodes from working the same account.
 
+use crate::periodic::every;
 use crate::{config::Config, AppState};
 use rekey_engine::{TickOptions, TickReport};
 use std::{sync::atomic::Ordering, sync::Arc, time::Duration};
@@ -73,22 +74,5 @@ fn report(done: &TickReport, outage: bool, out: &std::sync::atomic::AtomicBool) 
     }
     for r in done.rotations.iter().filter(|r| !matches!(r.outcome.as_str(), "done" | "retiring")) {
         tracing::warn!(account = %r.account, outcome = %r.outcome, error = ?r.error, "scheduled rotation did not finish");
-    }
-}
-
-/// Runs `round` now and then every `interval` after the previous round ended, until `stop`
-/// turns true (a round under way finishes first). The scheduler, each audit export and the
-/// notifier are driven by it.
-pub(crate) async fn every<F, Fut>(interval: Duration, mut stop: watch::Receiver<bool>, mut round: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    while !*stop.borrow() {
-        round().await;
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
-        }
     }
 }

@@ -22,7 +22,7 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for Body<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(is_json);
         // A body trickled in slowly would hold the connection: it gets the header timeout.
-        let limit = state.config.limits.resolve().header_timeout;
+        let limit = crate::listen::Limits::from(&state.config.limits).header_timeout;
         let bytes = tokio::time::timeout(limit, Bytes::from_request(req, state))
             .await
             .map_err(|_| {

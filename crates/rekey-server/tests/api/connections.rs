@@ -31,7 +31,7 @@ async fn start(limits: LimitsConfig) -> Running {
     let (stop, stopped) = oneshot::channel::<()>();
     let state = world.state.clone();
     let done = tokio::spawn(async move {
-        rekey_server::serve_on(state, listener, async move {
+        rekey_server::serve_on(state, rekey_server::Jobs::default(), listener, async move {
             let _ = stopped.await;
         })
         .await

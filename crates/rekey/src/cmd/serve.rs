@@ -7,7 +7,7 @@ use crate::{
 };
 use rekey_domain::duration::parse_duration_ms;
 use rekey_engine::{Error, Result};
-use rekey_server::{auth, Config, Overrides, Shared};
+use rekey_server::{auth, Config, Jobs, Overrides, Shared};
 use rekey_store::ApiToken;
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<()> {
     let flags = Overrides { listen: args.listen, tls_cert: args.tls_cert, tls_key: args.tls_key };
     let config = Config::load(args.config.as_deref(), |k| std::env::var(k).ok(), &flags)
         .map_err(|e| Error::usage(e.message, e.hint))?;
+    let jobs = Jobs::build(&config).map_err(|e| Error::usage(e.message, e.hint))?;
     // Unlocking first proves the key; recovery runs once the server answers.
     let limits = config.aws.limits().map_err(|e| Error::usage(e.message, e.hint))?;
     let engine =
@@ -26,7 +27,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<()> {
             _ = terminated() => {}
         }
     };
-    rekey_server::serve(state, shutdown).await.map_err(|e| Error::usage(e.message, e.hint))
+    rekey_server::serve(state, jobs, shutdown).await.map_err(|e| Error::usage(e.message, e.hint))
 }
 
 pub async fn token(global: &Global, format: Format, cmd: TokenCmd) -> Result<()> {
