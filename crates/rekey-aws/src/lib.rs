@@ -16,12 +16,13 @@
 //!   do about it.
 //! - [`kms`]: the vault key as a KMS data key. [`deliver`]: Secrets Manager and SSM as targets.
 //! - [`actions`]: every action rekey calls and why (the table behind `rekey policy`).
-//! - [`fake`]: an in-memory IAM/STS double for the engine's tests.
+//! - `fake`: an in-memory IAM/STS double for the engine's tests (feature `test-support`).
 
 pub mod actions;
 pub mod conn;
 pub mod deliver;
 mod error;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod iam;
 pub mod kms;

@@ -2,7 +2,9 @@
 //! while the binary uses the SDK.
 
 use async_trait::async_trait;
-use rekey_aws::{fake::FakeAws, Conn, ConnCredentials, IamApi, SdkIam, SdkSts, StsApi};
+#[cfg(feature = "test-support")]
+use rekey_aws::fake::FakeAws;
+use rekey_aws::{Conn, ConnCredentials, IamApi, SdkIam, SdkSts, StsApi};
 use std::sync::Arc;
 
 /// Makes IAM and STS clients for a connection.
@@ -62,9 +64,11 @@ impl AwsConnector for SdkConnector {
 }
 
 /// The in-memory double ([`FakeAws`]), signed as the connection's static key (unit tests).
+#[cfg(feature = "test-support")]
 #[derive(Debug, Clone)]
 pub struct FakeConnector(pub FakeAws);
 
+#[cfg(feature = "test-support")]
 fn static_key(conn: &Conn) -> Option<(String, rekey_crypto::Secret)> {
     match &conn.credentials {
         ConnCredentials::Static { access_key_id, secret } => Some((access_key_id.clone(), secret.clone())),
@@ -72,6 +76,7 @@ fn static_key(conn: &Conn) -> Option<(String, rekey_crypto::Secret)> {
     }
 }
 
+#[cfg(feature = "test-support")]
 #[async_trait]
 impl AwsConnector for FakeConnector {
     async fn iam(&self, conn: &Conn) -> Arc<dyn IamApi> {

@@ -44,7 +44,9 @@ pub mod vault;
 
 pub use accounts::{AccountRef, KeySource, NewAccount, Removed};
 pub use audit::ChainReport;
-pub use connect::{AwsConnector, FakeConnector, SdkConnector};
+#[cfg(feature = "test-support")]
+pub use connect::FakeConnector;
+pub use connect::{AwsConnector, SdkConnector};
 pub use error::{Error, ErrorClass, Result};
 pub use limits::Limits;
 pub use providers::{AuthSpec, NewProvider};
