@@ -12,9 +12,6 @@ use rekey_store::{Account, AccountFilter, Origin, SecretVersion, StoreError};
 use serde_json::json;
 use std::{fmt, str::FromStr, sync::Arc};
 
-/// The tag value rekey puts on a user under the key id of each access key it created.
-pub const OWNERSHIP_TAG_VALUE: &str = "managed-by-rekey";
-
 /// How an account is named on the command line: its id, or `PROVIDER/USER/KIND`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountRef {
@@ -268,7 +265,12 @@ impl Engine {
             }
             return Err(e);
         }
-        if let Err(e) = iam.tag_user(&user, &[(meta.id.clone(), OWNERSHIP_TAG_VALUE.into())]).await {
+        let entry = crate::ownership::Entry { key_id: meta.id.clone(), origin: crate::ownership::Origin::Added };
+        let tag = (
+            crate::ownership::tag_key(self.vault_id().as_str(), account.id.as_str()),
+            crate::ownership::render(&[entry]),
+        );
+        if let Err(e) = iam.tag_user(&user, &[tag]).await {
             tracing::warn!(key_id = %meta.id, error = %e, "could not tag the user with the managed key id");
         }
         Ok(account)
@@ -369,8 +371,10 @@ impl Engine {
             Err(e) if e.class == AwsErrorClass::NotFound => {}
             Err(e) => return Err(e.into()),
         }
-        if let Err(e) = iam.untag_user(user, std::slice::from_ref(&key_id)).await {
-            tracing::warn!(key_id, error = %e, "could not remove the ownership tag");
+        // This account's tag, and the tag an earlier version may have put under the key id.
+        let tags = [crate::ownership::tag_key(self.vault_id().as_str(), account.id.as_str()), key_id.clone()];
+        if let Err(e) = iam.untag_user(user, &tags).await {
+            tracing::warn!(key_id, error = %e, "could not remove the ownership tags");
         }
         // Earlier keys rekey created and has not retired yet (policy keep, or still in their
         // grace period) go too: their secrets leave the vault with the account.

@@ -1,5 +1,5 @@
 //! Discovery: every IAM user of a provider's account with its credentials, and how each
-//! credential relates to the vault (managed / known / orphan / foreign), plus import.
+//! credential relates to the vault (managed / known / foreign, and why), plus import.
 //!
 //! The credential-report path costs a handful of calls whatever the number of users: the
 //! report (per-user password, MFA and key facts), `GetAccountAuthorizationDetails` pages
@@ -8,7 +8,8 @@
 //! user, bounded in concurrency) is the fallback when the report is unavailable. Every fact says
 //! which source it came from.
 
-use crate::{accounts::OWNERSHIP_TAG_VALUE, Engine, Error, Result};
+use crate::ownership::{self, KnownRotation, Owner};
+use crate::{Engine, Error, Result};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use rekey_aws::{IamApi, IamUser, ReportRow};
@@ -60,8 +61,10 @@ pub struct FoundKey {
     pub last_used: Option<DateTime<Utc>>,
     pub last_used_service: Option<String>,
     /// `managed` (rekey holds its secret and rotates it), `known` (a version in the vault),
-    /// `orphan` (tagged by rekey, secret never stored), `foreign`.
+    /// `foreign` (see `ownership_detail`).
     pub ownership: String,
+    /// Why a key is foreign ("managed by another rekey vault 0123456789abcdef").
+    pub ownership_detail: Option<String>,
 }
 
 /// One IAM user as discovered.
@@ -114,6 +117,9 @@ struct Ctx {
     tags: Tags,
     accounts: Vec<Account>,
     known: HashMap<String, String>,
+    /// This vault's id and rotations, for keys its ownership tags name (see [`ownership`]).
+    vault: String,
+    rotations: HashMap<String, KnownRotation>,
     calls: Calls,
 }
 
@@ -144,7 +150,19 @@ impl Engine {
                 }
             }
         }
-        let ctx = Ctx { provider: provider.clone(), tags: tags.clone(), accounts, known, calls: Calls::default() };
+        let mut rotations = HashMap::new();
+        for r in self.store.rotations(None, false, 1_000_000).await? {
+            rotations.insert(r.id, KnownRotation { account: r.account_id.to_string() });
+        }
+        let ctx = Ctx {
+            provider: provider.clone(),
+            tags: tags.clone(),
+            accounts,
+            known,
+            vault: self.vault_id().to_string(),
+            rotations,
+            calls: Calls::default(),
+        };
         let (path, users) = match mode {
             Mode::Auto => match report_path(&ctx, iam.as_ref()).await {
                 Ok(users) => ("credential-report", users),
@@ -192,11 +210,15 @@ fn base_user(ctx: &Ctx, u: &IamUser, tags: Vec<(String, String)>, tag_source: &s
     }
 }
 
-fn ownership(ctx: &Ctx, id: &str, tags: &BTreeMap<String, String>) -> String {
-    match ctx.known.get(id) {
-        Some(s) => s.clone(),
-        None if tags.get(id).is_some_and(|v| v.starts_with(OWNERSHIP_TAG_VALUE)) => "orphan".into(),
-        None => "foreign".into(),
+/// How a key relates to the vault, and why when it is not the vault's.
+fn ownership(ctx: &Ctx, id: &str, tags: &BTreeMap<String, String>) -> (String, Option<String>) {
+    if let Some(s) = ctx.known.get(id) {
+        return (s.clone(), None);
+    }
+    let tags: Vec<(String, String)> = tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    match ownership::unheld(&ctx.vault, &tags, &ctx.rotations, id) {
+        Owner::Foreign(f) => ("foreign".into(), Some(f.to_string())),
+        o => (o.as_str().into(), None),
     }
 }
 
@@ -208,8 +230,10 @@ async fn exact_keys(ctx: &Ctx, iam: &dyn IamApi, u: &mut FoundUser) -> Result<()
     for k in keys {
         ctx.calls.add(1);
         let used = iam.access_key_last_used(&k.id).await?;
+        let (ownership, ownership_detail) = ownership(ctx, &k.id, &u.tags);
         u.keys.push(FoundKey {
-            ownership: ownership(ctx, &k.id, &u.tags),
+            ownership,
+            ownership_detail,
             id: Some(k.id),
             active: k.active,
             created: k.created,
@@ -245,6 +269,7 @@ async fn report_path(ctx: &Ctx, iam: &dyn IamApi) -> Result<Vec<FoundUser>> {
                         last_used: r.time(&format!("{slot}_last_used_date")),
                         last_used_service: r.get(&format!("{slot}_last_used_service")).map(str::to_owned),
                         ownership: "foreign".into(),
+                        ownership_detail: None,
                     });
                 }
             }

@@ -3,7 +3,8 @@
 //! both kinds are checked for drift (user re-created, key or login profile missing, unknown
 //! keys). The result is stored on the account and audited.
 
-use crate::{accounts::OWNERSHIP_TAG_VALUE, Engine, Result};
+use crate::ownership::{Foreign, Owner};
+use crate::{Engine, Result};
 use rekey_aws::AwsErrorClass;
 use rekey_domain::{CredentialKind, SecretState};
 use rekey_store::{Account, AccountPatch, Heartbeat, JournalWrite};
@@ -60,11 +61,7 @@ impl Engine {
             CredentialKind::AccessKey => {
                 let keys = iam.list_access_keys(user).await?;
                 let versions = self.store.secret_versions(a.id.as_str()).await?;
-                let tags = iam.tags_of(&found).await?;
-                let known: Vec<&str> = versions.iter().filter_map(|v| v.key_id.as_deref()).collect();
-                let ours = |id: &str| {
-                    known.contains(&id) || tags.iter().any(|(k, v)| k == id && v.starts_with(OWNERSHIP_TAG_VALUE))
-                };
+                let knowledge = self.ownership_knowledge(a, iam.tags_of(&found).await?).await?;
                 match a.current_key_id.as_deref() {
                     Some(cur) if !keys.iter().any(|k| k.id == cur) => {
                         failed.push(format!("current key {cur} is missing in IAM"))
@@ -74,8 +71,13 @@ impl Engine {
                     }
                     _ => {}
                 }
-                for k in keys.iter().filter(|k| !ours(&k.id)) {
-                    drift.push(format!("unknown key {} ({})", k.id, if k.active { "active" } else { "inactive" }));
+                for (k, owner) in knowledge.classify(&keys) {
+                    let state = if k.active { "active" } else { "inactive" };
+                    match owner {
+                        // A key another account of this vault holds is the vault's.
+                        Owner::Current | Owner::Ours(_) | Owner::Orphan(_) | Owner::Foreign(Foreign::Sibling(_)) => {}
+                        Owner::Foreign(f) => drift.push(format!("unknown key {} ({state}): {f}", k.id)),
+                    }
                 }
                 if a.status == "needs-rotation" {
                     failed.push("the key was imported and its secret is unknown; rotate it".into());

@@ -31,6 +31,7 @@ pub mod incident;
 pub mod lease;
 pub mod limits;
 pub mod org;
+pub mod ownership;
 pub mod policy;
 pub mod policy_fit;
 pub mod progress;

@@ -6,7 +6,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use rekey_aws::{
     fake::{FakeAws, Fault},
-    AwsErrorClass, IamApi,
+    AwsErrorClass,
 };
 use rekey_crypto::Secret;
 use rekey_domain::{Clock, CredentialKind, ManualClock, Phase, PreviousKeyPolicy};
@@ -194,43 +194,6 @@ async fn a_transient_create_failure_is_resumed_by_recover() {
     let current = t.engine.account(&AccountRef::Id(a.id.clone())).await.unwrap().current_key_id.unwrap();
     let keys: Vec<String> = t.aws.keys("svc").into_iter().filter(|k| k.1).map(|k| k.0).collect();
     assert_eq!(keys, vec![current], "the orphan was deleted; only the vault's key is active");
-}
-
-#[tokio::test]
-async fn a_key_tagged_by_rekey_whose_secret_was_never_stored_is_deleted_at_preflight() {
-    let (t, a, old) = access_key_world().await;
-    // A run of ours created this key and tagged it, but its secret never reached the vault.
-    let (lost, _) = t.aws.add_key("svc");
-    let tag = (lost.clone(), "managed-by-rekey:rot_0000000000000001".to_owned());
-    t.aws.iam(None).tag_user("svc", &[tag]).await.unwrap();
-    let before = t.aws.calls().len();
-    let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
-    assert_eq!(r.outcome, "done", "{r:?}");
-    // The orphan is gone; the new key is active; the previous one is kept inactive (the default
-    // policy), which also proves the slot the orphan held was freed.
-    assert_eq!(t.aws.keys("svc"), vec![(old.0.clone(), false), (r.new_key_id.clone().unwrap(), true)]);
-    // GetUser brought the tags: one call fewer than ListUserTags, and the keys are listed once.
-    let calls = t.aws.calls().split_off(before);
-    assert!(!calls.contains(&"iam:ListUserTags".to_owned()), "{calls:?}");
-    assert_eq!(calls.iter().filter(|c| *c == "iam:ListAccessKeys").count(), 1, "{calls:?}");
-}
-
-#[tokio::test]
-async fn ownership_tags_do_not_outlive_their_keys() {
-    // Policy deactivate (the default): each rotation deletes the previous rotation's inactive
-    // key to free a slot. IAM allows 50 tags per user, so its tag must go with it.
-    let (t, a, _) = access_key_world().await;
-    let iam = t.aws.iam(None);
-    iam.tag_user("svc", &[("AKIAGONE0000000000001".into(), "managed-by-rekey:rot_old".into())]).await.unwrap();
-    for _ in 0..4 {
-        let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
-        assert_eq!(r.outcome, "done", "{r:?}");
-    }
-    let mut keys: Vec<String> = t.aws.keys("svc").into_iter().map(|k| k.0).collect();
-    let mut tagged: Vec<String> = iam.list_user_tags("svc").await.unwrap().into_iter().map(|(k, _)| k).collect();
-    keys.sort();
-    tagged.sort();
-    assert_eq!(tagged, keys, "exactly the user's two keys (both created by rekey) are tagged");
 }
 
 /// Rewrites the phase of `a`'s open rotation, as a journal of an earlier version would hold it.

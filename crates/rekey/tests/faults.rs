@@ -204,8 +204,8 @@ use Expect::{Aborted, Done, Interrupted};
 // Access-key rotation, in call order. Transient faults (x1) are absorbed by the SDK's retries
 // (by the verification loop for GetCallerIdentity, which signs with the new key and makes one
 // attempt per try); a persistent fault leaves the rotation interrupted where it stopped, except
-// during verification, which aborts and deletes the new key once its deadline passes, and the
-// best-effort UntagUser of the deleted previous key, which only warns.
+// during verification, which aborts and deletes the new key once its deadline passes. Retiring
+// a key needs no UntagUser: the next rotation's one TagUser leaves the deleted key out.
 cases! {
     ak_get_user_500 => KEY "GetUser" ServiceFailure x 1 => Done;
     ak_get_user_throttling => KEY "GetUser" Throttling x 1 => Done;
@@ -251,12 +251,6 @@ cases! {
     ak_delete_reset => KEY "DeleteAccessKey" Reset x 1 => Done;
     ak_delete_lost => KEY "DeleteAccessKey" Lost x 1 => Done;
     ak_delete_500_persistent => KEY "DeleteAccessKey" ServiceFailure x ALWAYS => Interrupted("deactivated");
-
-    ak_untag_500 => KEY "UntagUser" ServiceFailure x 1 => Done;
-    ak_untag_throttling => KEY "UntagUser" Throttling x 1 => Done;
-    ak_untag_reset => KEY "UntagUser" Reset x 1 => Done;
-    ak_untag_lost => KEY "UntagUser" Lost x 1 => Done;
-    ak_untag_500_persistent => KEY "UntagUser" ServiceFailure x ALWAYS => Done;
 }
 
 /// The orphan sweep (a second ListAccessKeys) runs before CreateAccessKey only when an attempt
@@ -341,7 +335,6 @@ fn baseline_through_the_proxy() {
         "GetCallerIdentity",
         "UpdateAccessKey",
         "DeleteAccessKey",
-        "UntagUser",
         "GetUser",
         "GetLoginProfile",
         "ListAccessKeys",

@@ -3,77 +3,12 @@
 //! previous key. Every step re-reads IAM and can be repeated after a crash.
 
 use super::{Run, Step};
-use crate::{accounts::OWNERSHIP_TAG_VALUE, delivery, failpoint::crash_point, Error, Result};
-use rekey_aws::{AccessKeyMeta, AwsError, AwsErrorClass, IamUser};
-use rekey_domain::{CredentialKind, Phase, PreviousKeyPolicy, SecretState};
+use crate::ownership::{self, Freed, Knowledge};
+use crate::{delivery, failpoint::crash_point, Error, Result};
+use rekey_aws::{AwsError, AwsErrorClass, IamUser};
+use rekey_domain::{Phase, PreviousKeyPolicy, SecretState};
 use rekey_store::{JournalWrite, Origin, ProviderAuth};
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
-
-/// How IAM's keys of a user relate to the vault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Owner {
-    /// The account's current key.
-    Current,
-    /// A key the vault knows (a previous one, or a pending one of a rotation).
-    Ours(i64),
-    /// Tagged as created by rekey, but no secret is stored: nobody has it.
-    Orphan,
-    /// A key rekey does not know.
-    Foreign,
-}
-
-/// Classifies a user's keys by ownership — never by age.
-pub(crate) fn classify(
-    keys: &[AccessKeyMeta],
-    current: Option<&str>,
-    known: &HashMap<String, (i64, SecretState)>,
-    tagged: &HashSet<String>,
-) -> Vec<(AccessKeyMeta, Owner)> {
-    keys.iter()
-        .map(|k| {
-            let owner = if Some(k.id.as_str()) == current {
-                Owner::Current
-            } else if let Some((v, _)) = known.get(&k.id) {
-                Owner::Ours(*v)
-            } else if tagged.contains(&k.id) {
-                Owner::Orphan
-            } else {
-                Owner::Foreign
-            };
-            (k.clone(), owner)
-        })
-        .collect()
-}
-
-/// Keys that other accounts of the vault hold for the same IAM user (e.g. through another
-/// provider of the same AWS account): never this account's rotation's to delete.
-///
-/// Accounts are unique per provider, user name and kind, so such an account is the access-key
-/// account of the same user name (and UserId) under another provider: one indexed lookup per
-/// provider, not a scan of the vault (a rotation's cost must not grow with the vault).
-pub(crate) async fn keys_of_other_accounts(
-    engine: &crate::Engine,
-    account: &rekey_store::Account,
-) -> Result<HashSet<String>> {
-    let mut keys = HashSet::new();
-    for p in engine.store.providers().await? {
-        if p.name == account.provider {
-            continue;
-        }
-        let other = match engine.store.find_account(&p.name, &account.user_name, CredentialKind::AccessKey).await {
-            Ok(a) => a,
-            Err(rekey_store::StoreError::NotFound { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        if other.user_id == account.user_id && other.id != account.id {
-            for v in engine.store.secret_versions(other.id.as_str()).await? {
-                keys.extend(v.key_id);
-            }
-        }
-    }
-    Ok(keys)
-}
 
 fn gone_is_fine(r: Result<(), AwsError>) -> Result<(), AwsError> {
     match r {
@@ -87,15 +22,31 @@ impl Run<'_> {
         self.account.user_name.to_string()
     }
 
-    pub(super) async fn known_keys(&self) -> Result<HashMap<String, (i64, SecretState)>> {
-        let versions = self.engine.store.secret_versions(self.account.id.as_str()).await?;
-        Ok(versions.into_iter().filter_map(|v| v.key_id.map(|k| (k, (v.version, v.state)))).collect())
+    /// What the vault knows of the user's keys, with the tags `GetUser` brought along.
+    async fn knowledge(&self, user: &IamUser) -> Result<Knowledge> {
+        let tags = self.iam.tags_of(user).await?;
+        self.engine.ownership_knowledge(&self.account, tags).await
     }
 
-    /// The keys the user's ownership tags name (`GetUser` brought the tags along).
-    async fn tagged_keys(&self, user: &IamUser) -> Result<HashSet<String>> {
-        let tags = self.iam.tags_of(user).await?;
-        Ok(tags.into_iter().filter(|(_, v)| v.starts_with(OWNERSHIP_TAG_VALUE)).map(|(k, _)| k).collect())
+    /// Marks the new key as this vault's: one `TagUser` writes this account's tag with the new
+    /// key first and the keys pre-flight kept (see [`ownership`]); then legacy tags this tag
+    /// replaces go (only the first rotation after an upgrade has any).
+    async fn tag_new_key(&mut self) -> Result<()> {
+        let user = self.user();
+        let new = ownership::Entry::rotation(self.rot.new_key_id.as_deref().unwrap_or_default(), &self.rot.id);
+        let key = ownership::tag_key(self.engine.vault_id().as_str(), self.account.id.as_str());
+        let value = ownership::with_new(new, self.facts.tag_kept.as_deref().unwrap_or_default());
+        // Tagged and about to verify are one durable write: verification has no side
+        // effect to announce (`tagged` is only resumed from journals that hold it).
+        self.guard("TagUser").await?;
+        match self.iam.tag_user(&user, &[(key, value)]).await {
+            Ok(()) => {}
+            Err(e) if e.is_retryable() => return Err(e.into()),
+            Err(e) => return self.start_abort(format!("tagging the user failed: {e}")).await,
+        }
+        let legacy = std::mem::take(&mut self.facts.legacy_untag);
+        self.untag_best_effort(&user, &legacy).await;
+        self.journal(Phase::Verifying, JournalWrite::default()).await
     }
 
     pub(super) async fn access_key_step(&mut self) -> Result<Step> {
@@ -103,18 +54,7 @@ impl Run<'_> {
             Phase::Planned => self.journal(Phase::Preflight, JournalWrite::default()).await?,
             Phase::Preflight => self.preflight().await?,
             Phase::CreateRequested => self.create().await?,
-            Phase::Created => {
-                let tag =
-                    (self.rot.new_key_id.clone().unwrap_or_default(), format!("{OWNERSHIP_TAG_VALUE}:{}", self.rot.id));
-                // Tagged and about to verify are one durable write: verification has no side
-                // effect to announce (`tagged` is only resumed from journals that hold it).
-                self.guard("TagUser").await?;
-                match self.iam.tag_user(&self.user(), &[tag]).await {
-                    Ok(()) => self.journal(Phase::Verifying, JournalWrite::default()).await?,
-                    Err(e) if e.is_retryable() => return Err(e.into()),
-                    Err(e) => self.start_abort(format!("tagging the user failed: {e}")).await?,
-                }
-            }
+            Phase::Created => self.tag_new_key().await?,
             Phase::Tagged => self.journal(Phase::Verifying, JournalWrite::default()).await?,
             Phase::Verifying => self.verify().await?,
             Phase::Delivering => return self.deliver().await,
@@ -143,98 +83,77 @@ impl Run<'_> {
             }
         }
         let keys = self.iam.list_access_keys(&user).await?;
-        let known = self.known_keys().await?;
-        let others = keys_of_other_accounts(self.engine, &self.account).await?;
-        let all_tagged = self.tagged_keys(&iam_user).await?;
-        // Ownership tags of keys IAM no longer has (deleted by an earlier run whose UntagUser
-        // failed, or before rekey removed tags with the key): IAM allows 50 tags per user, so
-        // they must not pile up.
-        let mut untag: Vec<String> = all_tagged.iter().filter(|t| !keys.iter().any(|k| &k.id == *t)).cloned().collect();
-        let tagged: HashSet<String> = all_tagged.difference(&others).cloned().collect();
+        let knowledge = self.knowledge(&iam_user).await?;
         let current = self.account.current_key_id.clone();
         // The provider signs with this very key: the rotation switches the provider at commit.
         self.facts.self_rotation = matches!(&self.provider.auth, ProviderAuth::StaticKey { access_key_id }
             if Some(access_key_id) == current.as_ref());
+        let classified = knowledge.classify(&keys);
+        let slot = ownership::free_slot(&user, &classified, self.opts.reclaim_foreign);
+        self.facts.foreign = slot.foreign.iter().map(|(k, f)| format!("{k}: {f}; left alone")).collect();
         let mut extra = JournalWrite::default();
-        let mut remaining = Vec::new();
-        for (k, owner) in classify(&keys, current.as_deref(), &known, &tagged) {
-            if owner == Owner::Orphan {
-                // Nobody has this key's secret (an interrupted run of ours created it).
-                self.guard("DeleteAccessKey").await?;
-                gone_is_fine(self.iam.delete_access_key(&user, &k.id).await)?;
-                untag.push(k.id.clone());
-                self.facts.reclaimed.push(format!("{} (orphan: created by rekey, secret never stored)", k.id));
-            } else {
-                remaining.push((k, owner));
-            }
+        let mut deleted = Vec::new();
+        if let Some(why) = slot.refused {
+            return self.aborted(why, extra).await;
         }
-        if remaining.len() >= 2 {
-            let victim = remaining
-                .iter()
-                .find(|(_, o)| matches!(o, Owner::Ours(_)))
-                .or_else(|| {
-                    remaining.iter().find(|(k, o)| *o == Owner::Foreign && !k.active && self.opts.reclaim_foreign)
-                })
-                .cloned();
-            let Some((k, owner)) = victim else {
-                let foreign: Vec<&str> =
-                    remaining.iter().filter(|(_, o)| *o == Owner::Foreign).map(|(k, _)| k.id.as_str()).collect();
-                let why = format!(
-                    "no free access-key slot: IAM user {user} has key(s) {} that rekey did not create and will not delete; \
-                     delete one yourself, or deactivate it and pass --reclaim-foreign",
-                    foreign.join(", ")
-                );
-                return self.aborted(why, extra).await;
-            };
+        if let Some((k, freed)) = &slot.free {
             self.guard("DeleteAccessKey").await?;
-            gone_is_fine(self.iam.delete_access_key(&user, &k.id).await)?;
-            untag.push(k.id.clone());
-            if let Owner::Ours(v) = owner {
-                extra.secret_states.push((self.account.id.to_string(), v, SecretState::Retired));
-                self.facts.reclaimed.push(format!("{} (previous key of an earlier rotation)", k.id));
-            } else {
-                self.facts.reclaimed.push(format!("{} (inactive foreign key, --reclaim-foreign)", k.id));
+            gone_is_fine(self.iam.delete_access_key(&user, k).await)?;
+            deleted.push(k.clone());
+            match freed {
+                Freed::Ours(v) => {
+                    extra.secret_states.push((self.account.id.to_string(), *v, SecretState::Retired));
+                    self.facts.reclaimed.push(format!("{k} (previous key of an earlier rotation)"));
+                }
+                Freed::Reclaimed(f) => {
+                    self.facts.foreign.retain(|n| !n.starts_with(k.as_str()));
+                    self.facts.reclaimed.push(format!("{k} (inactive foreign key, {f}; --reclaim-foreign)"));
+                }
             }
-            remaining.retain(|(r, _)| r.id != k.id);
         }
-        self.untag_best_effort(&user, &untag).await;
-        self.facts.keys_before = remaining.iter().map(|(k, _)| k.id.clone()).collect();
+        let remaining: Vec<String> = keys.iter().map(|k| k.id.clone()).filter(|k| !deleted.contains(k)).collect();
+        let mine: Vec<String> = classified
+            .iter()
+            .filter(|(k, o)| {
+                matches!(o, ownership::Owner::Current | ownership::Owner::Ours(_)) && remaining.contains(&k.id)
+            })
+            .map(|(k, _)| k.id.clone())
+            .collect();
+        self.facts.tag_kept = Some(ownership::render(&knowledge.entries_for(&mine)));
+        self.facts.legacy_untag = knowledge.legacy_to_remove(&remaining);
+        self.facts.keys_before = remaining;
         self.facts.create_requested_at = Some(self.engine.clock.now());
         self.journal(Phase::CreateRequested, extra).await?;
         self.keys_just_listed = true;
         Ok(())
     }
 
-    /// Removes the ownership tags of deleted keys; a failure only warns (the next pre-flight
-    /// removes tags whose key is gone).
+    /// Removes legacy ownership tags; a failure only warns (the next rotation tries again).
     async fn untag_best_effort(&self, user: &str, keys: &[String]) {
         for chunk in keys.chunks(50) {
             if self.guard("UntagUser").await.is_err() {
                 return;
             }
             if let Err(e) = self.iam.untag_user(user, chunk).await {
-                tracing::warn!(user, error = %e, "could not remove the ownership tags of deleted keys");
+                tracing::warn!(user, error = %e, "could not remove legacy ownership tags");
             }
         }
     }
 
     /// Deletes the keys an interrupted or failed CreateAccessKey of this phase left behind: not
-    /// there at pre-flight, unknown to the vault, created since the create was requested. Their
-    /// secrets are lost, so they go.
+    /// there at pre-flight, unknown to the vault, untagged, created since the create was requested
+    /// ([`Knowledge::after_create`]). Their secrets are lost, so they go.
     pub(super) async fn sweep_create_orphans(&mut self, user: &str) -> Result<()> {
-        let known = self.known_keys().await?;
-        let others = keys_of_other_accounts(self.engine, &self.account).await?;
+        let iam_user = self.iam.get_user(user).await?;
+        let knowledge = self.knowledge(&iam_user).await?;
         let since = self.facts.create_requested_at.map(|t| t - chrono::Duration::minutes(5));
         for k in self.iam.list_access_keys(user).await? {
             let new_since = match (k.created, since) {
                 (Some(c), Some(s)) => c >= s,
                 _ => true,
             };
-            if !self.facts.keys_before.contains(&k.id)
-                && !known.contains_key(&k.id)
-                && !others.contains(&k.id)
-                && new_since
-            {
+            let owner = knowledge.after_create(&k.id, &self.facts.keys_before, new_since, &self.rot.id);
+            if matches!(owner, ownership::Owner::Orphan(_)) {
                 self.guard("DeleteAccessKey").await?;
                 gone_is_fine(self.iam.delete_access_key(user, &k.id).await)?;
                 self.facts.reclaimed.push(format!("{} (orphan of an interrupted create)", k.id));
@@ -519,7 +438,6 @@ impl Run<'_> {
         self.guard("DeleteAccessKey").await?;
         gone_is_fine(self.iam.delete_access_key(&user, &old).await)?;
         crash_point("access-key:after-delete-call");
-        self.untag_best_effort(&user, std::slice::from_ref(&old)).await;
         let mut w = JournalWrite::default();
         if let Some(v) = self.rot.old_version {
             w.secret_states.push((self.account.id.to_string(), v, SecretState::Retired));
@@ -534,7 +452,6 @@ impl Run<'_> {
             self.guard("DeleteAccessKey").await?;
             gone_is_fine(self.iam.delete_access_key(&user, &new).await)?;
             crash_point("access-key:after-abort-delete-call");
-            self.untag_best_effort(&user, std::slice::from_ref(&new)).await;
         }
         self.redeliver_old().await;
         let why = self.rot.error.clone().unwrap_or_else(|| "aborted".into());
@@ -638,25 +555,4 @@ async fn poll(
 
 pub(super) fn ms(v: u64) -> chrono::Duration {
     chrono::Duration::milliseconds(i64::try_from(v).unwrap_or(i64::MAX / 2))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(id: &str) -> AccessKeyMeta {
-        AccessKeyMeta { id: id.into(), active: true, created: None }
-    }
-
-    #[test]
-    fn keys_are_classified_by_ownership_not_age() {
-        let keys = [key("CUR"), key("PREV"), key("TAGGED"), key("OTHER")];
-        let known = HashMap::from([
-            ("PREV".to_string(), (1, SecretState::Previous)),
-            ("CUR".into(), (2, SecretState::Current)),
-        ]);
-        let tagged = HashSet::from(["TAGGED".to_string()]);
-        let owners: Vec<Owner> = classify(&keys, Some("CUR"), &known, &tagged).into_iter().map(|(_, o)| o).collect();
-        assert_eq!(owners, vec![Owner::Current, Owner::Ours(1), Owner::Orphan, Owner::Foreign]);
-    }
 }

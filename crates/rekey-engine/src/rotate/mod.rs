@@ -49,6 +49,15 @@ pub(crate) struct Facts {
     pub create_requested_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Keys deleted to free a slot, and why.
     pub reclaimed: Vec<String>,
+    /// Keys of the user that are not this account's, and why (see [`crate::ownership`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub foreign: Vec<String>,
+    /// This account's ownership tag entries pre-flight kept; the new key's entry goes first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag_kept: Option<String>,
+    /// Tags of earlier versions the new tag replaces (removed after it is written).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub legacy_untag: Vec<String>,
     /// Delivery targets acknowledged (by index).
     pub acks: Vec<usize>,
     /// The target written in several requests whose failed delivery aborted the rotation: it
@@ -130,6 +139,9 @@ pub struct Report {
     pub paced_ms: u64,
     /// Time from CreateAccessKey to the new key's first successful verification.
     pub propagation_ms: Option<u64>,
+    /// Keys of the user that are not this account's and were left alone, and why ("AKIA…:
+    /// managed by another rekey vault 0123456789abcdef; left alone").
+    pub foreign_keys: Vec<String>,
 }
 
 impl Report {
@@ -150,6 +162,7 @@ impl Report {
             throttled: 0,
             paced_ms: 0,
             propagation_ms: None,
+            foreign_keys: vec![],
         }
     }
 
@@ -396,6 +409,7 @@ impl Run<'_> {
             throttled: 0,
             paced_ms: 0,
             propagation_ms: self.facts.propagation_ms,
+            foreign_keys: self.facts.foreign.clone(),
         }
     }
 }
@@ -749,6 +763,7 @@ impl Engine {
             throttled: 0,
             paced_ms: 0,
             propagation_ms: None,
+            foreign_keys: plan.foreign,
         })
     }
 }

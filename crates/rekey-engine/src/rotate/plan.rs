@@ -1,13 +1,10 @@
 //! Dry runs: what a rotation would do and why, from read-only IAM calls.
 
-use super::{
-    access_key::{classify, Owner},
-    RotateOptions,
-};
-use crate::{accounts::OWNERSHIP_TAG_VALUE, Engine, Result};
+use super::RotateOptions;
+use crate::ownership::{self, Freed};
+use crate::{Engine, Result};
 use rekey_domain::{CredentialKind, PreviousKeyPolicy};
 use rekey_store::Account;
-use std::collections::{HashMap, HashSet};
 
 /// The steps a rotation would take.
 #[derive(Debug, Clone, Default)]
@@ -16,6 +13,8 @@ pub struct Plan {
     pub steps: Vec<String>,
     /// Whether the rotation would be refused.
     pub blocked: bool,
+    /// Keys of the user that are not the account's, and why; the rotation leaves them alone.
+    pub foreign: Vec<String>,
 }
 
 pub(super) async fn plan(engine: &Engine, account: &Account, opts: &RotateOptions) -> Result<Plan> {
@@ -29,6 +28,7 @@ pub(super) async fn plan(engine: &Engine, account: &Account, opts: &RotateOption
                 open.id, open.phase
             )],
             blocked: false,
+            foreign: vec![],
         });
     }
     let provider = engine.provider(&account.provider).await?;
@@ -61,42 +61,32 @@ pub(super) async fn plan(engine: &Engine, account: &Account, opts: &RotateOption
         return Ok(p);
     }
     let keys = iam.list_access_keys(user).await?;
-    let versions = engine.store.secret_versions(account.id.as_str()).await?;
-    let known: HashMap<_, _> =
-        versions.into_iter().filter_map(|v| v.key_id.map(|k| (k, (v.version, v.state)))).collect();
-    let tags = iam.tags_of(&u).await?;
-    let others = super::access_key::keys_of_other_accounts(engine, account).await?;
-    let tagged: HashSet<String> = tags
-        .into_iter()
-        .filter(|(k, v)| v.starts_with(OWNERSHIP_TAG_VALUE) && !others.contains(k))
-        .map(|(k, _)| k)
-        .collect();
-    let classified = classify(&keys, account.current_key_id.as_deref(), &known, &tagged);
-    let mut remaining = 0;
-    for (k, o) in &classified {
-        match o {
-            Owner::Orphan => {
-                p.steps.push(format!("delete orphan key {} (created by rekey, its secret was never stored)", k.id))
-            }
-            _ => remaining += 1,
-        }
+    let knowledge = engine.ownership_knowledge(account, iam.tags_of(&u).await?).await?;
+    // The rotation's pre-flight decides with the same call on the same facts.
+    let slot = ownership::free_slot(user, &knowledge.classify(&keys), opts.reclaim_foreign);
+    p.foreign = slot.foreign.iter().map(|(k, f)| format!("{k}: {f}; left alone")).collect();
+    for note in &p.foreign {
+        p.steps.push(format!("leave key {note}"));
     }
-    if remaining >= 2 {
-        if let Some((k, _)) = classified.iter().find(|(_, o)| matches!(o, Owner::Ours(_))) {
-            p.steps.push(format!("delete previous key {} to free a slot (it is rekey's)", k.id));
-        } else if let Some((k, _)) =
-            classified.iter().find(|(k, o)| *o == Owner::Foreign && !k.active && opts.reclaim_foreign)
-        {
-            p.steps.push(format!("delete inactive foreign key {} (--reclaim-foreign)", k.id));
-        } else {
-            p.steps
-                .push(format!("refuse: no free key slot; {user}'s other key is not rekey's (see --reclaim-foreign)"));
+    match (&slot.free, slot.refused) {
+        (Some((k, Freed::Ours(_))), _) => p
+            .steps
+            .push(format!("delete previous key {k} to free a slot (an earlier rotation of this account made it)")),
+        (Some((k, Freed::Reclaimed(f))), _) => {
+            p.steps.push(format!("delete inactive foreign key {k} ({f}; --reclaim-foreign)"))
+        }
+        (None, Some(why)) => {
+            p.steps.push(format!("refuse: {why}"));
             p.blocked = true;
             return Ok(p);
         }
+        (None, None) => {}
     }
     p.steps.push(format!("CreateAccessKey for {user}; seal the secret in the vault at once"));
-    p.steps.push(format!("tag {user} with the new key id ({OWNERSHIP_TAG_VALUE})"));
+    p.steps.push(format!(
+        "TagUser {user}: {} = the new key and this account's other keys (one call)",
+        ownership::tag_key(engine.vault_id().as_str(), account.id.as_str())
+    ));
     let v = &settings.verify;
     p.steps.push(format!(
         "verify with GetCallerIdentity: {} consecutive successes within {} ms",

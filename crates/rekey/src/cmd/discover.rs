@@ -97,7 +97,8 @@ impl Tabular for UserRow<'_> {
             .iter()
             .map(|k| {
                 let state = if k.active { "active" } else { "inactive" };
-                format!("{} {state} {}", k.id.as_deref().unwrap_or("(key)"), k.ownership)
+                let why = k.ownership_detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+                format!("{} {state} {}{why}", k.id.as_deref().unwrap_or("(key)"), k.ownership)
             })
             .collect::<Vec<_>>()
             .join("; ");

@@ -111,6 +111,15 @@ pub fn print_reports(format: Format, reports: &[Report], dry_run: bool) {
     }
     let views: Vec<ReportView> = reports.iter().map(|r| ReportView(r.clone())).collect();
     output::list(format, &views);
+    if format == Format::Table {
+        // Keys the rotations left alone because they are not theirs (another vault's, or made
+        // by a later state of this vault): worth knowing, not an error.
+        for r in reports {
+            for note in &r.foreign_keys {
+                eprintln!("note: {}: key {note}", r.reference);
+            }
+        }
+    }
 }
 
 /// Fails with the findings class when any rotation did not complete.

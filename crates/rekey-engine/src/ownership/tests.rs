@@ -1,0 +1,197 @@
+//! The tag format, the classifier and the slot decision.
+
+use super::*;
+
+const VAULT: &str = "0123456789abcdef";
+const OTHER: &str = "fedcba9876543210";
+const K1: &str = "AKIA0000000000000001";
+const K2: &str = "AKIA0000000000000002";
+const K3: &str = "AKIA0000000000000003";
+const R1: &str = "rot_00000000000000a1";
+const R2: &str = "rot_00000000000000a2";
+
+fn key(id: &str, active: bool) -> AccessKeyMeta {
+    AccessKeyMeta { id: id.into(), active, created: None }
+}
+
+fn facts(tags: &[(String, String)]) -> Knowledge {
+    Knowledge { vault: VAULT.into(), account: "ACCT0001".into(), tags: tags.to_vec(), ..Knowledge::default() }
+}
+
+fn own_tag(value: &str) -> (String, String) {
+    (tag_key(VAULT, "ACCT0001"), value.into())
+}
+
+#[test]
+fn a_tag_renders_and_parses_back() {
+    let entries = vec![Entry::rotation(K1, R1), Entry { key_id: K2.into(), origin: Origin::Added }];
+    let value = render(&entries);
+    assert_eq!(value, format!("{K1}={R1}/{K2}=add"));
+    let key = tag_key(VAULT, "ACCT0001");
+    assert_eq!(key, "rekey:0123456789abcdef/ACCT0001");
+    assert_eq!(
+        parse(&key, &value),
+        Some(Tag::Vault { vault: VAULT.into(), account: "ACCT0001".into(), entries: entries.clone() })
+    );
+    // IAM's limits and character set: key ≤ 128, value ≤ 256, letters digits space _ . : / = + - @.
+    let ok = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c));
+    assert!(key.len() <= 128 && ok(&key) && ok(&value));
+    let many: Vec<Entry> = (0..20).map(|i| Entry::rotation(&format!("AKIA{i:016}"), R1)).collect();
+    let long = render(&many);
+    assert!(long.len() <= 256, "{}", long.len());
+    assert!(long.starts_with(&format!("AKIA{:016}=", 0)), "the first (newest) entries are kept");
+    assert_eq!(render(&[Entry::rotation(K1, R1), Entry::rotation(K1, R2)]), format!("{K1}={R1}"), "no repeats");
+    let spaced = parse(&key, &format!("{K1}={R1} {K2}=add"));
+    assert_eq!(spaced, parse(&key, &value), "spaces separate entries too");
+}
+
+#[test]
+fn legacy_and_foreign_tags_parse_and_junk_does_not() {
+    assert_eq!(
+        parse(K1, &format!("managed-by-rekey:{R1}")),
+        Some(Tag::Legacy { key_id: K1.into(), rotation: Some(R1.into()) })
+    );
+    assert_eq!(parse(K1, "managed-by-rekey"), Some(Tag::Legacy { key_id: K1.into(), rotation: None }));
+    assert_eq!(parse(K1, "managed-by-rekeyX"), None);
+    assert_eq!(parse("rekey:exempt", "true"), None, "other rekey: tags are not ownership tags");
+    assert_eq!(parse("rekey:0123/ACCT0001", &format!("{K1}={R1}")), None, "a vault id is 16 hex digits");
+    assert_eq!(parse(&tag_key(VAULT, "A"), &format!("{K1}=rot_zz")), None);
+    assert_eq!(parse(&tag_key(VAULT, "A"), "AKIA=add"), None, "too short for a key id");
+    assert_eq!(parse("Owner", "alice"), None);
+}
+
+#[test]
+fn keys_are_classified_by_ownership_not_age() {
+    let mut f =
+        facts(&[own_tag(&format!("{K3}={R1}")), (tag_key(OTHER, "ZZZZ0001"), format!("AKIA0000000000000009={R2}"))]);
+    f.current = Some(K1.into());
+    f.known.insert(K2.into(), 1);
+    f.siblings.insert("AKIA0000000000000008".into(), "SIBL0001".into());
+    f.rotations.insert(R1.into(), KnownRotation { account: "ACCT0001".into() });
+    let keys =
+        [K1, K2, K3, "AKIA0000000000000009", "AKIA0000000000000008", "AKIA0000000000000007"].map(|k| key(k, true));
+    let owners: Vec<Owner> = f.classify(&keys).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(
+        owners,
+        vec![
+            Owner::Current,
+            Owner::Ours(1),
+            Owner::Foreign(Foreign::AfterLastState(Some(R1.into()))),
+            Owner::Foreign(Foreign::OtherVault(OTHER.into())),
+            Owner::Foreign(Foreign::Sibling("SIBL0001".into())),
+            Owner::Foreign(Foreign::Untagged),
+        ]
+    );
+}
+
+#[test]
+fn a_tagged_key_is_never_an_orphan() {
+    // Unknown rotation: a state after this vault's (a restored backup) created the key.
+    let tagged = facts(&[own_tag(&format!("{K3}={R1}"))]);
+    assert_eq!(tagged.owner(K3), Owner::Foreign(Foreign::AfterLastState(Some(R1.into()))));
+    // Known rotation (the backup was taken during it, and the restored vault finished it
+    // differently): the tag still proves the key's secret was stored, by the other state.
+    let mut f = tagged.clone();
+    f.rotations.insert(R1.into(), KnownRotation { account: "ACCT0001".into() });
+    assert_eq!(f.owner(K3), Owner::Foreign(Foreign::AfterLastState(Some(R1.into()))));
+    // Even right after a create of that rotation, inside the sweep's window.
+    assert_eq!(f.after_create(K3, &[], true, R1), Owner::Foreign(Foreign::AfterLastState(Some(R1.into()))));
+    // The same rotation id under another vault's tag is that vault's.
+    let mut f = facts(&[(tag_key(OTHER, "ACCT0001"), format!("{K3}={R1}"))]);
+    f.rotations.insert(R1.into(), KnownRotation { account: "ACCT0001".into() });
+    assert_eq!(f.owner(K3), Owner::Foreign(Foreign::OtherVault(OTHER.into())));
+}
+
+#[test]
+fn an_orphan_is_an_untagged_key_a_retried_create_left() {
+    let mut f = facts(&[]);
+    f.current = Some(K1.into());
+    f.known.insert(K2.into(), 1);
+    f.siblings.insert("AKIA0000000000000008".into(), "SIBL0001".into());
+    let snapshot = [K1.to_owned()];
+    assert_eq!(f.after_create(K3, &snapshot, true, R1), Owner::Orphan(R1.into()));
+    assert_eq!(f.after_create(K3, &snapshot, false, R1), Owner::Foreign(Foreign::Untagged), "older than the request");
+    assert_eq!(f.after_create(K3, &[K3.to_owned()], true, R1), Owner::Foreign(Foreign::Untagged), "in the snapshot");
+    assert_eq!(f.after_create(K1, &[], true, R1), Owner::Current);
+    assert_eq!(f.after_create(K2, &[], true, R1), Owner::Ours(1), "its secret is stored (the create's own key)");
+    assert!(matches!(f.after_create("AKIA0000000000000008", &[], true, R1), Owner::Foreign(Foreign::Sibling(_))));
+    // Pre-flight never finds orphans: without the create's window, an untagged key is foreign.
+    assert_eq!(f.owner(K3), Owner::Foreign(Foreign::Untagged));
+}
+
+#[test]
+fn legacy_tags_count_only_where_unambiguous() {
+    let mut f = facts(&[(K3.into(), format!("managed-by-rekey:{R1}")), (K2.into(), "managed-by-rekey".into())]);
+    assert_eq!(f.owner(K3), Owner::Foreign(Foreign::LegacyUnknown), "unknown rotation: another vault's");
+    assert_eq!(f.owner(K2), Owner::Foreign(Foreign::LegacyUnknown), "no rotation named");
+    f.rotations.insert(R1.into(), KnownRotation { account: "ACCT0001".into() });
+    assert_eq!(f.owner(K3), Owner::Foreign(Foreign::AfterLastState(Some(R1.into()))), "a known rotation's");
+    // The legacy tag of a key this vault carries over, and that of a key IAM no longer has, go.
+    f.known.insert(K1.into(), 3);
+    f.tags.push((K1.into(), format!("managed-by-rekey:{R2}")));
+    let mut gone = f.legacy_to_remove(&[K1.into(), K2.into(), K3.into()]);
+    gone.sort();
+    assert_eq!(gone, vec![K1.to_owned(), K3.to_owned()], "K2's rotation is unknown and the key is in IAM");
+    assert_eq!(f.legacy_to_remove(&[]).len(), 3);
+}
+
+#[test]
+fn a_rotation_carries_its_accounts_entries_forward() {
+    let mut f = facts(&[
+        own_tag(&format!("{K1}={R1}/AKIA0000000000000009={R2}")),
+        (K2.into(), format!("managed-by-rekey:{R2}")),
+        (tag_key(OTHER, "ACCT0001"), format!("{K3}={R2}")),
+    ]);
+    f.rotations.insert(R2.into(), KnownRotation { account: "ACCT0001".into() });
+    f.known.insert("AKIA0000000000000005".into(), 1);
+    let keep = [K1, K2, K3, "AKIA0000000000000005"].map(String::from);
+    assert_eq!(
+        f.entries_for(&keep),
+        vec![
+            Entry::rotation(K1, R1),
+            Entry::rotation(K2, R2),
+            Entry { key_id: "AKIA0000000000000005".into(), origin: Origin::Adopted },
+        ],
+        "own entries and legacy ones of known rotations; never another vault's"
+    );
+}
+
+fn classified(f: &Knowledge, keys: &[AccessKeyMeta]) -> Vec<(AccessKeyMeta, Owner)> {
+    f.classify(keys)
+}
+
+#[test]
+fn a_slot_is_freed_from_this_accounts_keys_or_refused() {
+    let mut f = facts(&[(tag_key(OTHER, "ACCT0001"), format!("{K2}={R2}"))]);
+    f.current = Some(K1.into());
+    // Room already.
+    let s = free_slot("u", &classified(&f, &[key(K1, true)]), false);
+    assert_eq!((s.free, s.refused), (None, None));
+    // The previous key of an earlier rotation goes.
+    f.known.insert(K3.into(), 1);
+    let s = free_slot("u", &classified(&f, &[key(K1, true), key(K3, false)]), false);
+    assert_eq!(s.free, Some((K3.into(), Freed::Ours(1))));
+    // Another vault's key is refused, active or not, without the flag.
+    for active in [true, false] {
+        let s = free_slot("u", &classified(&f, &[key(K1, true), key(K2, active)]), false);
+        let why = s.refused.unwrap();
+        assert!(why.contains(&format!("managed by another rekey vault {OTHER}")), "{why}");
+        assert_eq!(s.free, None);
+    }
+    // With the flag, only an inactive one.
+    let s = free_slot("u", &classified(&f, &[key(K1, true), key(K2, true)]), true);
+    assert!(s.refused.is_some());
+    let s = free_slot("u", &classified(&f, &[key(K1, true), key(K2, false)]), true);
+    assert_eq!(s.free, Some((K2.into(), Freed::Reclaimed(Foreign::OtherVault(OTHER.into())))));
+    // A sibling account's key is never reclaimed.
+    f.siblings.insert(K2.into(), "SIBL0001".into());
+    let s = free_slot("u", &classified(&f, &[key(K1, true), key(K2, false)]), true);
+    assert!(s.refused.unwrap().contains("held by account SIBL0001 of this vault"));
+    // Both slots held by another vault (the second vault's first rotation): refused, nothing deleted.
+    let mut g = facts(&[(tag_key(OTHER, "ACCT0009"), format!("{K1}={R1}/{K2}={R2}"))]);
+    g.current = None;
+    let s = free_slot("u", &classified(&g, &[key(K1, true), key(K2, true)]), false);
+    assert!(s.free.is_none());
+    assert_eq!(s.foreign.len(), 2);
+    assert!(s.refused.unwrap().contains(&format!("{K1} (active, managed by another rekey vault {OTHER})")));
+}
