@@ -8,6 +8,8 @@
 //! - [`providers`], [`org`], [`accounts`], [`settings`]: what the vault manages and how.
 //! - [`rotate`]: the rotation driver and both state machines (`rotate/access_key.rs`,
 //!   `rotate/password.rs`), dry-run plans, confirmed cut-over, manual confirmation, recovery.
+//! - [`ownership`]: whose each IAM key is (the ownership tag, the classifier, `free_slot`), for
+//!   the rotation, its dry-run plan, `heartbeat` and `discover`.
 //! - [`lease`]: who may work a rotation (leases, fencing, renewal). [`batch`]: many accounts at
 //!   once. [`limits`]: the limits passed in by the front end. `tick`: one scheduler tick.
 //! - [`delivery`]: where a new secret goes, one file per target kind behind one trait.
