@@ -164,15 +164,28 @@ pub fn validate_url(url: &str, field: &'static str) -> Result<(), ValidationErro
 }
 
 /// Whether `url` (valid by [`validate_url`]) is plain `http://` to a host other than loopback.
+/// Loopback is an IP address in 127.0.0.0/8, `[::1]`, or exactly `localhost`: a name that
+/// merely starts like one (`127.attacker.example`) is resolved by DNS and goes anywhere.
 pub fn is_plain_http_off_host(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("http://") else { return false };
     let authority = rest.split('/').next().unwrap_or("");
-    let host = if authority.starts_with('[') {
-        authority.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or("")
-    } else {
-        authority.split(':').next().unwrap_or("")
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, "")) => h,
+            Some((h, port)) if port.starts_with(':') => h,
+            _ => return true,
+        },
+        None => authority.split(':').next().unwrap_or(""),
     };
-    !(host == "localhost" || host == "::1" || host.starts_with("127."))
+    !is_loopback_host(host)
+}
+
+/// `host` (brackets removed) is `localhost` or a loopback IP address.
+fn is_loopback_host(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -204,6 +217,36 @@ mod tests {
         }
         assert!(is_plain_http_off_host("http://hooks.example.com/x"));
         for local in ["http://127.0.0.1:9/x", "http://localhost/x", "http://[::1]:8/x", "https://h/x"] {
+            assert!(!is_plain_http_off_host(local), "{local}");
+        }
+    }
+
+    /// L1: loopback is parsed, not matched by prefix.
+    #[test]
+    fn l1_loopback_is_an_address_not_a_prefix() {
+        for off in [
+            "http://127.attacker.example.com/x",
+            "http://127.0.0.1.attacker.example/x",
+            "http://127.0.0.1.nip.io:8080/x",
+            "http://localhost.attacker.example/x",
+            "http://localhostx/x",
+            "http://127.1/x",
+            "http://0x7f000001/x",
+            "http://[::ffff:10.0.0.1]/x",
+            "http://[::2]/x",
+            "http://[::1]x/x",
+            "http://10.0.0.1/x",
+            "http://0.0.0.0/x",
+        ] {
+            assert!(is_plain_http_off_host(off), "{off}");
+        }
+        for local in [
+            "http://127.0.0.1/x",
+            "http://127.255.3.4:81/x",
+            "http://LOCALHOST:8080/x",
+            "http://[::1]/x",
+            "http://[0:0:0:0:0:0:0:1]:9/x",
+        ] {
             assert!(!is_plain_http_off_host(local), "{local}");
         }
     }

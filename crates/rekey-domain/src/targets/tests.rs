@@ -117,6 +117,16 @@ fn bad_github_targets() {
     loopback.validate().unwrap();
 }
 
+/// L1: a CI API reached over plain HTTP must be loopback by address, not by prefix.
+#[test]
+fn l1_plain_http_api_url_must_be_loopback_by_address() {
+    for url in ["http://127.attacker.example.com/api/v3", "http://localhost.attacker.example/api/v3"] {
+        let mut t = github();
+        t.api_url = url.into();
+        assert!(t.validate().is_err(), "{url} passed");
+    }
+}
+
 #[test]
 fn bad_gitlab_kubernetes_and_manual_targets() {
     for path in ["", "/abs", "a//b", "a/../b", "a b"] {

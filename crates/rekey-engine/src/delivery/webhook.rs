@@ -122,6 +122,20 @@ pub struct WebhookSink {
     pub include_secret: bool,
 }
 
+impl WebhookSink {
+    /// A body carrying the secret goes over HTTPS or to loopback only: checked again where the
+    /// secret leaves, not only when the settings were saved.
+    fn check_transport(&self) -> Result<()> {
+        if self.include_secret && rekey_domain::webhook::is_plain_http_off_host(&self.hook.url) {
+            return Err(Error::usage(
+                format!("webhook {} would carry the secret over plain HTTP", self.hook.url),
+                "use an https:// URL (plain http is allowed to 127.0.0.0/8, [::1] and localhost only)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Sink for WebhookSink {
     fn describe(&self) -> String {
@@ -129,10 +143,12 @@ impl Sink for WebhookSink {
     }
 
     fn ready(&self) -> Result<()> {
+        self.check_transport()?;
         self.hook.check_key()
     }
 
     async fn deliver(&self, d: &Delivery<'_>) -> Result<()> {
+        self.check_transport()?;
         let mut body = serde_json::json!({
             "event": "credential.delivered",
             "account": d.account,
@@ -343,5 +359,24 @@ mod tests {
         let hook = Webhook { key: KeySource::Env("HOOK_TEST_KEY_SHORT".into()), ..hook };
         assert!(hook.post(&rekey_domain::SystemClock, "d", b"{}").await.unwrap_err().to_string().contains("shorter"));
         assert_eq!(seen.lock().unwrap().len(), 1, "nothing sent without a usable key");
+    }
+
+    /// L1: a secret-bearing sink loaded with a plain-HTTP URL to a name that only looks like
+    /// loopback (settings written behind rekey's back) refuses before sending anything.
+    #[test]
+    fn l1_a_secret_bearing_sink_refuses_plain_http_off_host() {
+        std::env::set_var("HOOK_TEST_KEY_L1", "0123456789abcdef");
+        let sink = |url: &str, include_secret| WebhookSink {
+            hook: Webhook {
+                url: url.into(),
+                key: KeySource::Env("HOOK_TEST_KEY_L1".into()),
+                timeout: Duration::from_secs(5),
+            },
+            include_secret,
+        };
+        let e = sink("http://127.attacker.example.com/hook", true).ready().unwrap_err();
+        assert!(matches!(e, Error::Usage { .. }) && e.to_string().contains("plain HTTP"), "{e}");
+        sink("http://127.attacker.example.com/hook", false).ready().unwrap();
+        sink("http://127.0.0.1:9/hook", true).ready().unwrap();
     }
 }
