@@ -36,6 +36,7 @@ pub mod org;
 pub mod ownership;
 pub mod policy;
 pub mod policy_fit;
+pub mod private_file;
 pub mod progress;
 pub mod providers;
 pub mod report;

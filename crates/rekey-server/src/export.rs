@@ -245,11 +245,11 @@ impl Exporter {
                     text.push_str(&serde_json::to_string(e).map_err(|e| fail(e.to_string()))?);
                     text.push('\n');
                 }
-                let mut opts = tokio::fs::OpenOptions::new();
-                opts.create(true).append(true);
-                #[cfg(unix)]
-                opts.mode(0o600);
-                let mut f = opts.open(path).await.map_err(|e| fail(format!("opening {}: {e}", path.display())))?;
+                // Never through a link, never a FIFO, never in a directory others may write to.
+                let opened = rekey_engine::private_file::SecretDir::of(path, false)
+                    .and_then(|(dir, name)| dir.append(&name))
+                    .map_err(|e| fail(format!("{e} ({})", e.hint())))?;
+                let mut f = tokio::fs::File::from_std(opened);
                 let before = f.metadata().await.map_err(|e| fail(format!("reading {}: {e}", path.display())))?.len();
                 let written = async {
                     f.write_all(text.as_bytes()).await?;

@@ -1,5 +1,5 @@
-//! Process and file hardening end to end (issue findings L2, L6, L7, L9, M4, CSV formulas and
-//! `report --out`): the real binary, moto where IAM is needed.
+//! Process and file hardening end to end (issue findings H1, L1, L2, L6, L7, L9, M4, CSV formulas
+//! and `report --out`): the real binary, moto where IAM is needed.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -205,4 +205,62 @@ fn csv_neutralises_formulas_and_reports_are_private() {
         assert_eq!(mode(path), 0o600, "{}", path.display());
         assert!(std::fs::read_to_string(path).unwrap().contains("svc"));
     }
+}
+
+/// H1: a rotation refuses a credentials file that is a symbolic link before it creates a key
+/// (nothing written through the link, IAM unchanged); a 0644 file is replaced by a 0600 one.
+#[test]
+fn h1_credentials_file_delivery_refuses_links_and_ends_private() {
+    let (moto, sb) = world();
+    let before = iam::key_ids(&moto, "svc");
+    let victim = sb.path("victim");
+    std::fs::write(&victim, "[victim]\naws_access_key_id = AKIAVICTIM\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let creds = sb.path("credentials");
+    std::os::unix::fs::symlink(&victim, &creds).unwrap();
+    sb.rekey()
+        .args(["account", "set", "p/svc/access-key", "--credentials-file", creds.to_str().unwrap()])
+        .args(["--profile", "svc"])
+        .assert()
+        .success();
+    let out = sb.rekey().args(["rotate", "p/svc/access-key"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "rotated through a link: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("symbolic link"), "the report says why: {stdout}");
+    assert_eq!(iam::key_ids(&moto, "svc"), before, "no key was created");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "[victim]\naws_access_key_id = AKIAVICTIM\n");
+    assert!(!sb.path("credentials.rekey-backup").exists());
+    // The link replaced by a readable file of the operator's: delivered, and private now.
+    std::fs::remove_file(&creds).unwrap();
+    std::fs::write(&creds, "[other]\nregion = eu-west-1\n").unwrap();
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
+    sb.rekey().args(["rotate", "p/svc/access-key"]).assert().success();
+    let text = std::fs::read_to_string(&creds).unwrap();
+    let key = sb.json(&["account", "reveal", "p/svc/access-key"]);
+    assert!(text.contains(&format!("aws_access_key_id = {}", key["access_key_id"].as_str().unwrap())), "{text}");
+    assert!(text.contains("[other]\nregion = eu-west-1"), "{text}");
+    assert_eq!(mode(&creds), 0o600);
+    assert_eq!(mode(&sb.path("credentials.rekey-backup")), 0o600);
+}
+
+/// L1: plain HTTP carries a secret only to loopback by address: a host name that starts like
+/// one is refused, and nothing is saved.
+#[test]
+fn l1_a_webhook_host_that_only_looks_like_loopback_is_refused() {
+    let (_moto, sb) = world();
+    let key = sb.path("signing.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef").unwrap();
+    let set = |url: &str| {
+        let mut c = sb.rekey();
+        c.args(["account", "set", "p/svc/access-key", "--webhook", url, "--webhook-include-secret"]);
+        c.args(["--webhook-key-file", key.to_str().unwrap()]);
+        c
+    };
+    for url in ["http://127.attacker.example.com/hook", "http://localhost.attacker.example/hook", "http://127.1/hook"] {
+        set(url).assert().code(2).stderr(predicates::str::contains("plain HTTP"));
+    }
+    let shown = sb.json(&["account", "show", "p/svc/access-key"]);
+    assert_eq!(shown["settings"]["targets"].as_array().map_or(0, Vec::len), 0, "nothing was saved: {shown}");
+    set("http://127.0.0.1:9/hook").assert().success();
 }

@@ -1,14 +1,14 @@
-//! The AWS shared credentials file target: one profile of the file replaced atomically (write
-//! a temporary file beside it, fsync, rename), the previous content kept as `FILE.rekey-backup`.
+//! The AWS shared credentials file target: one profile of the file replaced atomically, the
+//! previous content kept as `FILE.rekey-backup`, both written through [`crate::private_file`]
+//! (no symbolic links followed, a directory others may write to refused, 0600, the previous
+//! owner kept, file and directory synced).
 
 use super::{Delivery, Sink};
+use crate::private_file::SecretDir;
 use crate::{Error, Result};
 use async_trait::async_trait;
 use rekey_crypto::Secret;
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::{ffi::OsString, path::PathBuf};
 
 /// A profile in an AWS shared credentials file, replaced atomically (write a temporary file
 /// beside it, fsync, rename) with the previous content kept as `FILE.rekey-backup`.
@@ -26,6 +26,20 @@ impl Sink for CredentialsFile {
         format!("aws-credentials-file {} [{}]", self.path.display(), self.profile)
     }
 
+    /// Neither the file nor its backup is a link or a non-file, and others cannot write the
+    /// directory (checked again at delivery). A directory that is missing or cannot be opened
+    /// is left to the delivery, which makes it or reports the failure.
+    fn ready(&self) -> Result<()> {
+        let checked = SecretDir::of(&self.path, false).and_then(|(dir, name)| {
+            dir.check(&name)?;
+            dir.check(&backup_name(&name))
+        });
+        match checked {
+            Err(e) if e.is_refusal() => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
     async fn deliver(&self, d: &Delivery<'_>) -> Result<()> {
         let key_id =
             d.key_id.ok_or_else(|| Error::usage("a credentials file holds access keys only", "remove the target"))?;
@@ -40,46 +54,38 @@ impl Sink for CredentialsFile {
 
 impl CredentialsFile {
     fn write(&self, key_id: &str, secret: &Secret) -> Result<()> {
-        let io = |what: &str, e: std::io::Error| Error::Internal(format!("{what} {}: {e}", self.path.display()));
-        let old = match std::fs::read_to_string(&self.path) {
-            Ok(s) => Some(s),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io("reading", e)),
+        let (dir, name) = SecretDir::of(&self.path, true)?;
+        let backup = backup_name(&name);
+        // Both names are checked before anything is written.
+        dir.check(&backup)?;
+        let old = dir.read(&name)?;
+        let old_text = match &old {
+            Some(old) => Some(std::str::from_utf8(&old.content).map_err(|_| {
+                Error::usage(
+                    format!("{} is not a text (INI) file", self.path.display()),
+                    "name an AWS shared credentials file (or a path where none exists yet)",
+                )
+            })?),
+            None => None,
         };
         let new = zeroize::Zeroizing::new(replace_profile(
-            old.as_deref().unwrap_or(""),
+            old_text.unwrap_or(""),
             &self.profile,
             &[("aws_access_key_id", key_id), ("aws_secret_access_key", secret.expose())],
         ));
+        let owner = old.as_ref().map(|o| o.owner);
         if let Some(old) = &old {
-            write_private(&backup_path(&self.path), old).map_err(|e| io("backing up", e))?;
+            dir.replace(&backup, &old.content, owner)?;
         }
-        write_private(&self.path, &new).map_err(|e| io("writing", e))
+        dir.replace(&name, new.as_bytes(), owner)?;
+        Ok(())
     }
 }
 
-fn backup_path(p: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.rekey-backup", p.display()))
-}
-
-/// Writes `content` to `path` atomically, readable by the owner only; missing directories (a
-/// fresh `~/.aws`) are created for the owner only too.
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)?;
-    let tmp = dir.join(format!(".{}.rekey-tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("credentials")));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&tmp)?;
-    f.write_all(content.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+fn backup_name(name: &std::ffi::OsStr) -> OsString {
+    let mut b = name.to_owned();
+    b.push(".rekey-backup");
+    b
 }
 
 /// `ini` with `profile`'s `keys` set (other keys and sections kept, order preserved).
@@ -120,63 +126,4 @@ pub fn replace_profile(ini: &str, profile: &str, keys: &[(&str, &str)]) -> Strin
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replaces_only_the_named_profile() {
-        let ini = "[default]\naws_access_key_id = A\nregion = eu-west-1\n[ci]\naws_access_key_id = OLD\naws_secret_access_key = OLDS\nregion = us-east-1\n";
-        let out = replace_profile(ini, "ci", &[("aws_access_key_id", "NEW"), ("aws_secret_access_key", "NEWS")]);
-        assert_eq!(
-            out,
-            "[default]\naws_access_key_id = A\nregion = eu-west-1\n[ci]\nregion = us-east-1\naws_access_key_id = NEW\naws_secret_access_key = NEWS\n"
-        );
-        assert_eq!(
-            replace_profile(&out, "ci", &[("aws_access_key_id", "NEW"), ("aws_secret_access_key", "NEWS")]),
-            out
-        );
-    }
-
-    #[test]
-    fn appends_a_missing_profile() {
-        let out = replace_profile("[default]\nx = 1\n", "ci", &[("aws_access_key_id", "K")]);
-        assert_eq!(out, "[default]\nx = 1\n\n[ci]\naws_access_key_id = K\n");
-        assert_eq!(replace_profile("", "ci", &[("k", "v")]), "[ci]\nk = v\n");
-    }
-
-    #[tokio::test]
-    async fn delivery_is_atomic_and_keeps_a_backup() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("credentials");
-        std::fs::write(&path, "[ci]\naws_access_key_id = OLD\n").unwrap();
-        let sink = CredentialsFile { path: path.clone(), profile: "ci".into() };
-        let secret = Secret::new("s3cr3t");
-        let conn = rekey_aws::Conn::new("us-east-1", None, rekey_aws::ConnCredentials::DefaultChain);
-        let d = Delivery {
-            account: "p/u/access-key",
-            old_key_id: None,
-            rotation_id: "r1",
-            conn: &conn,
-            key_id: Some("AKIANEW"),
-            secret: &secret,
-            clock: &rekey_domain::SystemClock,
-        };
-        sink.deliver(&d).await.unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("aws_access_key_id = AKIANEW") && text.contains("aws_secret_access_key = s3cr3t"));
-        assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), "[ci]\naws_access_key_id = OLD\n");
-        // A fresh home: the missing directories are made, for the owner only.
-        let fresh = dir.path().join("home").join(".aws").join("credentials");
-        CredentialsFile { path: fresh.clone(), profile: "ci".into() }.deliver(&d).await.unwrap();
-        assert!(std::fs::read_to_string(&fresh).unwrap().contains("aws_access_key_id = AKIANEW"));
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode(&path), 0o600);
-            assert_eq!(mode(&fresh), 0o600);
-            assert_eq!(mode(fresh.parent().unwrap()), 0o700, "~/.aws");
-            assert_eq!(mode(&dir.path().join("home")), 0o700);
-        }
-    }
-}
+mod tests;

@@ -49,8 +49,9 @@ pub async fn run(global: &Global, format: Format, a: ReportArgs) -> Result<()> {
         output::render_list(format, &report.rows.iter().map(RowView).collect::<Vec<_>>())
     };
     match &a.out {
-        Some(path) => write_private(path, text.as_bytes()).map_err(|e| {
-            Error::usage(format!("cannot write {}: {e}", path.display()), "choose a writable --out path")
+        Some(path) => rekey_engine::private_file::write(path, text.as_bytes()).map_err(|e| {
+            let hint = if e.is_refusal() { e.hint() } else { "choose a writable --out path".into() };
+            Error::usage(format!("cannot write {}: {e}", path.display()), hint)
         })?,
         None => output::emit(&text),
     }
@@ -103,26 +104,5 @@ impl Tabular for RowView<'_> {
             opt(r.standing.clone()),
             if r.findings.is_empty() { "-".into() } else { r.findings.join(" ") },
         ]
-    }
-}
-
-/// Writes a report readable by its owner only (0600; an existing file is made 0600 too): it
-/// names every privileged user, its keys and their weaknesses.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        opts.mode(0o600);
-        let mut file = opts.open(path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        opts.open(path)?.write_all(bytes)
     }
 }
