@@ -134,6 +134,95 @@ async fn gitlab_variables_are_updated_or_created() {
     assert!(gl.state.variable(holder, "AWS_SECRET_ACCESS_KEY", "*").is_none(), "only the configured scope");
 }
 
+/// GitLab creates a variable with POST and updates it with PUT: a create whose answer was lost
+/// (the variable exists now) is retried as an update, and a lost update's retry writes the same
+/// value again.
+#[tokio::test]
+async fn gitlab_writes_whose_answer_was_lost_are_retried_to_the_same_value() {
+    let t = world().await;
+    let gl = rekey_fakes::start_gitlab(rekey_fakes::gitlab::Gitlab::new(TOKEN), 0).unwrap();
+    let target = GitlabTarget {
+        url: gl.server.url.clone(),
+        scope: GitlabScope::Group,
+        path: "acme".into(),
+        environment_scope: "*".into(),
+        masked: true,
+        protected: false,
+        key_id_name: "AWS_ACCESS_KEY_ID".into(),
+        secret_name: "AWS_SECRET_ACCESS_KEY".into(),
+        token_env: token_env(),
+        token_file: None,
+        timeout_ms: 5_000,
+        format: None,
+    };
+    t.targets(vec![Target::Gitlab(target)]).await;
+    gl.server.faults.arm(Fault {
+        method: Some(http::Method::POST),
+        path_contains: "variables".into(),
+        kind: FaultKind::Lost,
+        times: 2,
+    });
+    let r = t.rotate().await;
+    assert_eq!(r.outcome, "done", "{r:?}");
+    let (key_id, secret) = t.current().await;
+    let var = |k: &str| gl.state.variable("groups/acme", k, "*").unwrap();
+    assert_eq!((var("AWS_ACCESS_KEY_ID").value, var("AWS_SECRET_ACCESS_KEY").value), (key_id, secret));
+    gl.server.faults.arm(Fault {
+        method: Some(http::Method::PUT),
+        path_contains: "AWS_SECRET_ACCESS_KEY".into(),
+        kind: FaultKind::Lost,
+        times: 1,
+    });
+    let r = t.rotate().await;
+    assert_eq!(r.outcome, "done", "{r:?}");
+    let (key_id, secret) = t.current().await;
+    assert_eq!((var("AWS_ACCESS_KEY_ID").value, var("AWS_SECRET_ACCESS_KEY").value), (key_id, secret));
+    assert_eq!(gl.state.all().len(), 2, "no duplicate variables: {:?}", gl.state.all());
+}
+
+/// A Secret update whose answer was lost has taken effect: its retry carries a stale
+/// resourceVersion, is refused 409, and is repeated after a fresh read — never skipped.
+#[tokio::test]
+async fn a_kubernetes_update_whose_answer_was_lost_is_repeated_after_a_fresh_read() {
+    let t = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = rekey_fakes::tls::TestCa::new().unwrap();
+    let fake = rekey_fakes::kubernetes::Kubernetes::new(TOKEN, &[]);
+    fake.put_secret("payments", "aws", &[("OTHER", "kept")]);
+    let k8s = rekey_fakes::start_kubernetes(fake, &ca, 0).unwrap();
+    std::fs::write(dir.path().join("ca.crt"), &ca.ca_pem).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!("current-context: c\nclusters: [{{name: k, cluster: {{server: '{}', certificate-authority: ca.crt}}}}]\ncontexts: [{{name: c, context: {{cluster: k, user: u}}}}]\nusers: [{{name: u, user: {{token: {TOKEN}}}}}]\n", k8s.server.url),
+    )
+    .unwrap();
+    let target = KubernetesTarget {
+        namespace: "payments".into(),
+        name: "aws".into(),
+        key_id_key: "AWS_ACCESS_KEY_ID".into(),
+        secret_key: "AWS_SECRET_ACCESS_KEY".into(),
+        kubeconfig: Some(kubeconfig.display().to_string()),
+        context: None,
+        restart: vec![],
+        timeout_ms: 5_000,
+        format: None,
+    };
+    t.targets(vec![Target::Kubernetes(target)]).await;
+    k8s.server.faults.arm(Fault {
+        method: Some(http::Method::PUT),
+        path_contains: "secrets/aws".into(),
+        kind: FaultKind::Lost,
+        times: 1,
+    });
+    let r = t.rotate().await;
+    assert_eq!(r.outcome, "done", "{r:?}");
+    let (key_id, secret) = t.current().await;
+    let data = k8s.state.secret_data("payments", "aws").unwrap();
+    assert_eq!((data["AWS_ACCESS_KEY_ID"].clone(), data["AWS_SECRET_ACCESS_KEY"].clone()), (key_id, secret));
+    assert_eq!(data["OTHER"], "kept");
+}
+
 #[tokio::test]
 async fn a_kubernetes_secret_is_updated_with_its_resource_version_and_deployments_restart_once() {
     let t = world().await;

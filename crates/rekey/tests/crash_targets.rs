@@ -1,6 +1,6 @@
 //! Crash tests of the API targets: the real binary is killed (abort, no cleanup) at each
-//! boundary of a delivery to GitHub and to Kubernetes — the delivery phase journaled and
-//! nothing sent, one of the two secrets written, the Secret written but the Deployment not yet
+//! boundary of a delivery to GitHub, GitLab and Kubernetes — the delivery phase journaled
+//! and nothing sent, one of the two secrets written, the Secret written but the Deployment not yet
 //! restarted, everything sent but the acknowledgement not journaled — then `rekey recover`
 //! runs. Afterwards the target holds exactly the vault's current key and IAM holds no other.
 
@@ -44,6 +44,20 @@ fn github_case(failpoint: &str) {
     assert_eq!((stored.value, stored.visibility.as_deref()), (secret, Some("private")));
 }
 
+fn gitlab_case(failpoint: &str) {
+    let (moto, sb, seeded) = common::svc_world();
+    let gl = rekey_fakes::start_gitlab(rekey_fakes::gitlab::Gitlab::new(TOKEN), 0).unwrap();
+    std::fs::write(sb.path("gl.token"), TOKEN).unwrap();
+    let token = sb.path("gl.token").display().to_string();
+    set(&sb, &["--gitlab-project", "acme/app", "--gitlab-url", &gl.server.url, "--gitlab-token-file", &token]);
+    crash_then_recover(&sb, failpoint);
+    let (key_id, secret) = common::svc_key_alone_in_iam(&moto, &sb, &seeded);
+    assert_ne!(key_id, seeded.svc.0, "the rotation completed");
+    let var = |k: &str| gl.state.variable("projects/acme/app", k, "*").unwrap();
+    assert_eq!((var("AWS_ACCESS_KEY_ID").value, var("AWS_SECRET_ACCESS_KEY").value), (key_id, secret));
+    assert_eq!(gl.state.all().len(), 2, "no duplicate variables");
+}
+
 fn kubernetes_case(failpoint: &str) {
     let (moto, sb, seeded) = common::svc_world();
     let ca = rekey_fakes::tls::TestCa::new().unwrap();
@@ -81,6 +95,12 @@ cases!(github_case:
     github_delivering_journaled => "access-key:delivering",
     github_between_the_two_secrets => "delivery:github:after-key-id",
     github_sent_not_acknowledged => "access-key:after-delivery-call",
+);
+
+cases!(gitlab_case:
+    gitlab_delivering_journaled => "access-key:delivering",
+    gitlab_between_the_two_variables => "delivery:gitlab:after-key-id",
+    gitlab_sent_not_acknowledged => "access-key:after-delivery-call",
 );
 
 cases!(kubernetes_case:

@@ -27,6 +27,15 @@ fn confirmed_cut_over_waits_until_the_new_key_is_used() {
     let shown = sb.json(&["rotation", "show", r["rotation"].as_str().unwrap()]);
     assert!(shown["data"]["cutover_status"].as_str().unwrap().contains("new key unused"));
     assert_eq!(key_states(&moto, &seeded).len(), 2, "both keys stay while the consumers have not moved");
+    // The compliance report says where the account stands, in JSON and in HTML.
+    let html = sb.path("report.html");
+    sb.rekey().args(["report", "--format", "html", "--out"]).arg(&html).output().unwrap();
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains("<th>standing</th>") && html.contains("<td>waiting for consumers: new key unused"), "{html}");
+    let out = sb.rekey().args(["report", "-o", "json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = report["rows"].as_array().unwrap().iter().find(|r| r["key_id"] == new.as_str()).cloned();
+    assert!(row.is_some_and(|r| r["standing"].as_str().unwrap_or("").starts_with("waiting for consumers")), "{report}");
     // A consumer signs with the new key (GetUser) until IAM records a use after the cut-over
     // (IAM's last-use dates may be coarser than the cut-over's time); rotating again checks the
     // evidence first.

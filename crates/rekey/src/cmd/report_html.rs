@@ -72,6 +72,7 @@ pub fn render(r: &Compliance) -> String {
         "last rotated",
         "last used",
         "heartbeat",
+        "standing",
         "findings",
     ] {
         let _ = write!(h, "<th>{c}</th>");
@@ -91,6 +92,7 @@ pub fn render(r: &Compliance) -> String {
             t(x.last_rotated),
             t(x.last_used),
             esc(x.heartbeat.as_deref().unwrap_or("-")),
+            esc(x.standing.as_deref().unwrap_or("-")),
         ];
         h.push_str("<tr class=\"row\">");
         for c in cells {
