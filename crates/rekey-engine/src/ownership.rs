@@ -285,7 +285,7 @@ impl fmt::Display for Foreign {
             Self::AfterLastState(rot) => {
                 write!(f, "created after this vault's last known state")?;
                 if let Some(r) = rot {
-                    write!(f, " (by rotation {r}, which this vault does not know)")?;
+                    write!(f, " (tagged as rotation {r}'s, whose key this vault does not hold)")?;
                 }
                 write!(f, "; was the vault restored from a backup?")
             }

@@ -11,6 +11,13 @@
 //!   of the same account: one rotation runs at a time; the others are answered 409
 //!   `rotation_under_way` naming it, refused as under way, or skipped by the scheduler; nobody
 //!   "lost its lease", and contention is not logged as a warning.
+//! - Two vaults (SQLite and PostgreSQL) on one IAM user: vault A rotates while vault B adds its
+//!   account with a key rekey creates; then each rotates in turn, then both at once. Neither
+//!   deletes the other's key; each refuses naming the other vault (as do `rotate --dry-run`,
+//!   `heartbeat` and `discover`).
+//! - A vault restored from a copy taken during a rotation, beside the original: both `recover`
+//!   the same rotation, each leaves the other's key alone, and each `rotate` reports the other's
+//!   key as created after its last known state.
 //!
 //! The three-node PostgreSQL case is `cluster.rs`.
 
@@ -248,4 +255,232 @@ fn a_node_serves_not_ready_while_it_recovers() {
     assert!(server.log_text().contains("recovered rotation of p/svc/access-key: done"), "{}", server.log_text());
     let figures = invariants::check(&moto, &seeded.admin, &[&sb]);
     assert_eq!(figures.rotations, 1, "{figures:?}");
+}
+
+/// The vault id a sandbox's vault drew at `init`.
+fn vault_id(sb: &Sandbox) -> String {
+    Db::of(&sb.vault).rows::<(String,)>("SELECT vault_id FROM vault_header").remove(0).0
+}
+
+/// Runs `rekey ARGS -o json` in `sb`: exit code and the reports.
+fn reports(sb: &Sandbox, args: &[&str]) -> (i32, serde_json::Value) {
+    let out = sb.std_rekey().args(args).args(["-o", "json"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{e}: {args:?}: {text}{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), json)
+}
+
+/// `account add --create` of `user` in `sb`, retried once the other vault's rotation (which
+/// holds both key slots while it runs) is over. Returns whether the first attempt was refused.
+fn add_created(sb: &Sandbox, user: &str, first: &std::process::Output) -> bool {
+    if first.status.success() {
+        return false;
+    }
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(err.contains("2 access keys") || err.contains("LimitExceeded"), "account add failed otherwise: {err}");
+    sb.rekey()
+        .args(["account", "add", "--provider", "p", "--user", user, "--kind", "access-key", "--create"])
+        .assert()
+        .success();
+    true
+}
+
+/// A rotation of `account` in `sb` that finds the other vault's key in the second slot: it
+/// refuses naming that vault, the dry run refuses alike, and nothing is deleted.
+fn refused_for_the_other_vault(sb: &Sandbox, account: &str, other: &str, trial: usize) -> serde_json::Value {
+    let (code, r) = reports(sb, &["rotate", account]);
+    let why = format!("managed by another rekey vault {other}");
+    assert_eq!((code, &r[0]["outcome"]), (9, &"aborted".into()), "trial {trial}: {r}");
+    assert!(r[0]["error"].as_str().unwrap().contains(&why), "trial {trial}: {r}");
+    assert!(r[0]["foreign_keys"][0].as_str().unwrap().contains(&why), "trial {trial}: {r}");
+    let (_, plan) = reports(sb, &["rotate", account, "--dry-run"]);
+    assert_eq!(plan[0]["outcome"], "refused", "trial {trial}: {plan}");
+    assert_eq!(plan[0]["error"].as_str().unwrap(), format!("refuse: {}", r[0]["error"].as_str().unwrap()));
+    r
+}
+
+/// `heartbeat` and `discover` in `sb` name the other vault's key as that vault's.
+fn other_vaults_key_reported(sb: &Sandbox, user: &str, other: &str) {
+    let why = format!("managed by another rekey vault {other}");
+    let out = sb.rekey().args(["heartbeat", &format!("p/{user}/access-key"), "-o", "json"]).output().unwrap();
+    let hb: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hb[0]["status"], "drift", "{hb}");
+    assert!(hb[0]["findings"].to_string().contains(&why), "{hb}");
+    let found = sb.json(&["discover", "p", "--per-user"]);
+    let keys = found[0]["users"].as_array().unwrap().iter().find(|u| u["user_name"] == user).unwrap()["keys"].clone();
+    let details: Vec<&str> = keys.as_array().unwrap().iter().filter_map(|k| k["ownership_detail"].as_str()).collect();
+    assert_eq!(details, vec![why.as_str()], "{keys}");
+}
+
+/// Two vaults — SQLite and PostgreSQL (a second SQLite vault when REKEY_TEST_POSTGRES_URL is
+/// unset) — manage keys of one IAM user. Vault A's rotation runs while vault B adds its account
+/// with a key rekey creates; then each rotates in turn, then both at once. IAM allows two keys,
+/// so once both vaults hold one neither can rotate: each refuses naming the other vault, and
+/// neither ever deletes the other's key (which the invariants check: every account's key
+/// authenticates, no key without a secret).
+#[test]
+fn two_vaults_on_one_iam_user_in_turn_and_at_once() {
+    let (moto, a, seeded) = suite::world(None);
+    let pg = common::pg::schema();
+    let b = pg.as_ref().map_or_else(Sandbox::new, |s| Sandbox::with_vault(s.url.clone()));
+    b.init_with_key_file();
+    b.add_provider(&moto, "p", &seeded.admin);
+    let (id_a, id_b) = (vault_id(&a), vault_id(&b));
+    assert_ne!(id_a, id_b);
+    let admin = common::iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
+    let trials = soak("REKEY_SOAK_TRIALS", 5, 5);
+    let (mut a_done, mut a_refused, mut b_retried) = (0, 0, 0);
+    for trial in 1..=trials {
+        let user = format!("dual{trial}");
+        let account = format!("p/{user}/access-key");
+        common::iam::block_on(admin.create_user().user_name(&user).send()).unwrap();
+        let add = ["account", "add", "--provider", "p", "--user", &user, "--kind", "access-key", "--create"];
+        a.rekey().args(add).assert().success();
+        a.rekey().args(["account", "set", &account]).args(FAST).assert().success();
+        // At once: A rotates while B adds its account.
+        let rotate = a.std_rekey().args(["rotate", &account, "-o", "json"]).stdout(Stdio::piped()).spawn().unwrap();
+        let b_add = b.std_rekey().args(add).output().unwrap();
+        let rotated = rotate.wait_with_output().unwrap();
+        let r: serde_json::Value = serde_json::from_slice(&rotated.stdout).unwrap();
+        match r[0]["outcome"].as_str().unwrap() {
+            "done" => a_done += 1,
+            // B's key took the slot between A's pre-flight and its CreateAccessKey, or was there,
+            // not yet tagged, at A's pre-flight: A refused, deleting nothing.
+            "aborted" => {
+                let e = r[0]["error"].to_string();
+                assert!(e.contains("CreateAccessKey") || e.contains("no free access-key slot"), "trial {trial}: {r}");
+                a_refused += 1;
+            }
+            other => panic!("trial {trial}: A's rotation ended {other}: {r}"),
+        }
+        b_retried += usize::from(add_created(&b, &user, &b_add));
+        b.rekey().args(["account", "set", &account]).args(FAST).assert().success();
+        invariants::check(&moto, &seeded.admin, &[&a, &b]);
+        // In turn.
+        refused_for_the_other_vault(&a, &account, &id_b, trial);
+        refused_for_the_other_vault(&b, &account, &id_a, trial);
+        if trial == 1 {
+            other_vaults_key_reported(&a, &user, &id_b);
+            other_vaults_key_reported(&b, &user, &id_a);
+        }
+        invariants::check(&moto, &seeded.admin, &[&a, &b]);
+        // At once.
+        let (a2, b2) = (a.std_rekey_factory(), b.std_rekey_factory());
+        let both: Vec<_> = [(a2, id_b.clone()), (b2, id_a.clone())]
+            .into_iter()
+            .map(|(cmd, other)| {
+                let account = account.clone();
+                thread::spawn(move || {
+                    let out = cmd().args(["rotate", &account, "-o", "json"]).output().unwrap();
+                    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                    (r, other)
+                })
+            })
+            .collect();
+        for h in both {
+            let (r, other) = h.join().unwrap();
+            let why = format!("managed by another rekey vault {other}");
+            assert!(r[0]["error"].as_str().is_some_and(|e| e.contains(&why)), "trial {trial}: {r}");
+        }
+        let figures = invariants::check(&moto, &seeded.admin, &[&a, &b]);
+        assert_eq!(figures.orphans, 0);
+    }
+    let backend = if pg.is_some() { "PostgreSQL" } else { "SQLite (REKEY_TEST_POSTGRES_URL unset)" };
+    eprintln!(
+        "{trials} trials, vault B on {backend}: A's racing rotation done {a_done} times, refused {a_refused} times \
+         (B's key took the slot); B's add retried {b_retried} times; every later rotation refused naming the other vault"
+    );
+}
+
+/// A vault restored from a copy taken during a rotation (the rotation journaled
+/// `create_requested`; its process died), while the original vault lives on and finishes that
+/// rotation. The restored vault's `recover` resumes the same rotation: it leaves the key the
+/// original created alone (its tag says a state of this vault stored it), creates its own, and
+/// its `rotate` then refuses, reporting the original's key as created after its last known
+/// state — and the original's `rotate` says the same of the restored one's key. Every key
+/// survives with its vault, and the invariants hold over every vault of every trial.
+#[test]
+fn a_vault_restored_from_a_copy_taken_during_a_rotation_recovers_and_leaves_newer_keys_alone() {
+    use common::proxy::{Fault, FaultKind, Proxy};
+    let moto = common::Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", common::iam::SEED_REQUESTS)]);
+    let seeded = common::iam::seed_with_auth(&moto);
+    let admin = common::iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
+    common::iam::block_on(admin.delete_access_key().user_name("svc").access_key_id(&seeded.svc.0).send()).unwrap();
+    let proxy = Proxy::start(moto.port);
+    let trials = soak("REKEY_SOAK_TRIALS", 5, 5);
+    let mut vaults: Vec<Sandbox> = Vec::new();
+    for trial in 1..=trials {
+        let user = format!("restored{trial}");
+        let account = format!("p/{user}/access-key");
+        common::iam::block_on(admin.create_user().user_name(&user).send()).unwrap();
+        let orig = Sandbox::new();
+        orig.init_with_key_file();
+        orig.rekey()
+            .args(["provider", "add", "p", "--region", "us-east-1", "--endpoint-url", &proxy.url])
+            .args(["--access-key-id", &seeded.admin.0, "--secret-stdin"])
+            .write_stdin(seeded.admin.1.clone())
+            .assert()
+            .success();
+        orig.rekey()
+            .args(["account", "add", "--provider", "p", "--user", &user, "--kind", "access-key", "--create"])
+            .assert()
+            .success();
+        orig.rekey().args(["account", "set", &account]).args(FAST).assert().success();
+        // The rotation's CreateAccessKey hangs; its process dies there; the copy is taken.
+        proxy.arm(Fault { action: "CreateAccessKey".into(), kind: FaultKind::Hang, skip: 0, times: u32::MAX });
+        let mut rotate =
+            orig.std_rekey().args(["rotate", &account]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        suite::until("the rotation's CreateAccessKey hangs", std::time::Duration::from_secs(60), || {
+            (proxy.injected() >= 1).then_some(())
+        });
+        rotate.kill().unwrap();
+        rotate.wait().unwrap();
+        proxy.disarm();
+        let restored = Sandbox::new();
+        // The copy of a SQLite vault in WAL mode is the database with its write-ahead log.
+        for file in ["vault.db", "vault.db-wal", "vault.key"] {
+            if orig.path(file).exists() {
+                std::fs::copy(orig.path(file), restored.path(file)).unwrap();
+            }
+        }
+        // The original finishes its rotation (`recover`, or the recovery every writing command
+        // starts with), then the restored vault resumes the same rotation from its copy.
+        let rotation = |sb: &Sandbox| {
+            let rows: Vec<(String, String, Option<String>)> =
+                Db::of(&sb.vault).rows("SELECT id, phase, new_key_id FROM rotations");
+            assert_eq!(rows.len(), 1, "trial {trial}: {rows:?}");
+            rows[0].clone()
+        };
+        let (id, phase, _) = rotation(&orig);
+        assert_eq!(phase, "create_requested", "trial {trial}");
+        orig.rekey().arg("recover").assert().success();
+        restored.rekey().arg("recover").assert().success();
+        let (after, done, newer) = rotation(&orig);
+        let (again, done_too, own) = rotation(&restored);
+        assert_eq!((&after, &again), (&id, &id), "trial {trial}: the same rotation, resumed in both");
+        assert_eq!((done.as_str(), done_too.as_str()), ("done", "done"), "trial {trial}");
+        let (newer, own) = (newer.unwrap(), own.unwrap());
+        assert_ne!(own, newer, "trial {trial}");
+        // Each vault's next rotation leaves the other's key alone and says why.
+        for (sb, theirs) in [(&restored, &newer), (&orig, &own)] {
+            let (code, r) = reports(sb, &["rotate", &account]);
+            assert_eq!((code, &r[0]["outcome"]), (9, &"aborted".into()), "trial {trial}: {r}");
+            let note = r[0]["foreign_keys"][0].as_str().unwrap();
+            assert!(
+                note.starts_with(theirs.as_str()) && note.contains("created after this vault's last known state"),
+                "trial {trial}: {r}"
+            );
+        }
+        let mut ids: Vec<String> = common::iam::keys_of(&admin, &user).into_iter().map(|(id, _)| id).collect();
+        ids.sort();
+        let mut want = vec![newer, own];
+        want.sort();
+        assert_eq!(ids, want, "trial {trial}: both vaults' keys, and only they, are in IAM");
+        vaults.push(orig);
+        vaults.push(restored);
+        let all: Vec<&Sandbox> = vaults.iter().collect();
+        invariants::check(&moto, &seeded.admin, &all);
+    }
+    eprintln!("{trials} trials: a restored vault recovered, rotated and refused; no key lost, none orphaned");
 }

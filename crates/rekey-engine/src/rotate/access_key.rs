@@ -112,14 +112,9 @@ impl Run<'_> {
             }
         }
         let remaining: Vec<String> = keys.iter().map(|k| k.id.clone()).filter(|k| !deleted.contains(k)).collect();
-        let mine: Vec<String> = classified
-            .iter()
-            .filter(|(k, o)| {
-                matches!(o, ownership::Owner::Current | ownership::Owner::Ours(_)) && remaining.contains(&k.id)
-            })
-            .map(|(k, _)| k.id.clone())
-            .collect();
-        self.facts.tag_kept = Some(ownership::render(&knowledge.entries_for(&mine)));
+        // Entries of keys still in IAM stay, this account's and those its tag names although this
+        // vault does not hold them (a later state's, after a restore): the tag keeps saying so.
+        self.facts.tag_kept = Some(ownership::render(&knowledge.entries_for(&remaining)));
         self.facts.legacy_untag = knowledge.legacy_to_remove(&remaining);
         self.facts.keys_before = remaining;
         self.facts.create_requested_at = Some(self.engine.clock.now());
@@ -147,6 +142,7 @@ impl Run<'_> {
         let iam_user = self.iam.get_user(user).await?;
         let knowledge = self.knowledge(&iam_user).await?;
         let since = self.facts.create_requested_at.map(|t| t - chrono::Duration::minutes(5));
+        let mut remaining = Vec::new();
         for k in self.iam.list_access_keys(user).await? {
             let new_since = match (k.created, since) {
                 (Some(c), Some(s)) => c >= s,
@@ -157,8 +153,13 @@ impl Run<'_> {
                 self.guard("DeleteAccessKey").await?;
                 gone_is_fine(self.iam.delete_access_key(user, &k.id).await)?;
                 self.facts.reclaimed.push(format!("{} (orphan of an interrupted create)", k.id));
+            } else {
+                remaining.push(k.id);
             }
         }
+        // What the tag says now, read anyway: a resumed rotation (after a restore, a state this
+        // vault does not have may have tagged keys since the pre-flight) keeps those entries.
+        self.facts.tag_kept = Some(ownership::render(&knowledge.entries_for(&remaining)));
         Ok(())
     }
 
