@@ -50,7 +50,7 @@ impl fmt::Display for AccountRef {
 
 /// The secret of a new access-key account.
 #[derive(Debug, Clone)]
-pub enum KeySource {
+pub enum InitialKey {
     /// Adopt an existing key, whose secret the operator supplies.
     Adopt {
         /// Key id.
@@ -78,7 +78,7 @@ pub struct NewAccount {
     /// For passwords: the current password, if it is to be adopted.
     pub password: Option<Secret>,
     /// For access keys: adopt or create.
-    pub key: Option<KeySource>,
+    pub key: Option<InitialKey>,
 }
 
 /// What `remove_account` did.
@@ -122,7 +122,7 @@ impl NewAccount {
             (CredentialKind::AccessKey, _, Some(_)) => {
                 Err(Error::usage("a password was supplied for an access-key account", "use --kind password"))
             }
-            (CredentialKind::AccessKey, Some(KeySource::Adopt { secret, .. }), None) => {
+            (CredentialKind::AccessKey, Some(InitialKey::Adopt { secret, .. }), None) => {
                 check_secret_size("secret access key", secret)?;
                 if secret.expose().chars().any(char::is_whitespace) {
                     return Err(Error::usage("the secret access key contains white space", "check the value"));
@@ -166,10 +166,10 @@ impl Engine {
             ..Account::new(new.provider.clone(), new.user.clone(), user.user_id, arn, new.kind, now)
         };
         match (new.kind, new.key, new.password) {
-            (CredentialKind::AccessKey, Some(KeySource::Create), _) => {
+            (CredentialKind::AccessKey, Some(InitialKey::Create), _) => {
                 self.add_created_key(account, iam.as_ref()).await
             }
-            (CredentialKind::AccessKey, Some(KeySource::Adopt { access_key_id, secret }), _) => {
+            (CredentialKind::AccessKey, Some(InitialKey::Adopt { access_key_id, secret }), _) => {
                 self.check_adopted_key(&account, &conn, iam.as_ref(), &access_key_id, &secret).await?;
                 let v = self.first_version(&account, Some(access_key_id.to_string()), Origin::Adopted, &secret);
                 self.insert_account(&mut account, Some(v), "adopted").await?;

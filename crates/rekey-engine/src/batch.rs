@@ -7,7 +7,7 @@
 //! aside ([`waiting`]) so another account's work takes its place, and queues to continue once
 //! the key works. At most [`IN_FLIGHT_PER_SLOT`] × `concurrency` accounts are under way at once.
 
-use crate::{rotate::Report, Engine, Result, RotateOptions};
+use crate::{rotate::RotationReport, Engine, Result, RotateOptions};
 use rekey_store::{Account, Heartbeat};
 use std::{
     collections::HashMap,
@@ -114,12 +114,12 @@ impl Engine {
         opts: RotateOptions,
         dry_run: bool,
         concurrency: usize,
-    ) -> Vec<Report> {
+    ) -> Vec<RotationReport> {
         for_each(self, accounts, concurrency, move |engine, account| {
             let opts = opts.clone();
             async move {
                 let r = if dry_run { engine.plan(&account, &opts).await } else { engine.rotate(&account, &opts).await };
-                let r = r.unwrap_or_else(|e| Report::refused(&account, &e));
+                let r = r.unwrap_or_else(|e| RotationReport::refused(&account, &e));
                 engine.progress.finish(r.succeeded());
                 r
             }

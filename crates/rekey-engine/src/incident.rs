@@ -6,7 +6,7 @@
 //! cut-over gate, even under policy `keep`. Every rotation carries the incident's id in its
 //! journal from its first write; one audit event `incident.rotate` ties them together at the end.
 
-use crate::{delivery, Engine, Report, Result, RotateOptions};
+use crate::{delivery, Engine, Result, RotateOptions, RotationReport};
 use rekey_store::Account;
 use serde::Serialize;
 use serde_json::json;
@@ -61,7 +61,7 @@ pub struct Incident {
     /// Why (the operator's words).
     pub reason: Option<String>,
     /// Every rotation's report.
-    pub reports: Vec<Report>,
+    pub reports: Vec<RotationReport>,
     /// Outcome → count.
     pub outcomes: std::collections::BTreeMap<String, usize>,
 }

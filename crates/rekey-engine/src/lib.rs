@@ -46,7 +46,7 @@ pub mod stats;
 mod tick;
 pub mod vault;
 
-pub use accounts::{AccountRef, KeySource, NewAccount, Removed};
+pub use accounts::{AccountRef, InitialKey, NewAccount, Removed};
 pub use audit::ChainReport;
 #[cfg(feature = "test-support")]
 pub use connect::FakeConnector;
@@ -54,7 +54,7 @@ pub use connect::{AwsConnector, SdkConnector};
 pub use error::{Error, ErrorClass, Result};
 pub use limits::Limits;
 pub use providers::{AuthSpec, NewProvider};
-pub use rotate::{Pending, Report, RotateOptions};
+pub use rotate::{Pending, RotateOptions, RotationReport};
 pub use settings::AccountChanges;
 pub use tick::{retry_wait, TickOptions, TickReport};
-pub use vault::{Deps, Engine, KeySource as MasterKeySource, MasterKey};
+pub use vault::{Deps, Engine, MasterKey, MasterKeyKind};

@@ -4,7 +4,7 @@
 //! expiry, accounts by next-due and by last heartbeat), so a tick costs what is due, not what
 //! the vault holds.
 
-use crate::{rotate::Report, Engine, Error, Result, RotateOptions};
+use crate::{rotate::RotationReport, Engine, Error, Result, RotateOptions};
 use rekey_store::{Account, Heartbeat};
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ impl Default for TickOptions {
 #[derive(Debug, Default)]
 pub struct TickReport {
     /// Rotations worked: recovered, check-outs ended, scheduled.
-    pub rotations: Vec<Report>,
+    pub rotations: Vec<RotationReport>,
     /// Heartbeats run, with their results.
     pub heartbeats: Vec<(Account, Result<Heartbeat>)>,
     /// Accounts passed over because their password is checked out.
@@ -51,7 +51,7 @@ pub struct TickReport {
 
 /// What became of one due account in a tick.
 enum Due {
-    Worked(Box<Report>),
+    Worked(Box<RotationReport>),
     Busy,
     Unreached,
 }
@@ -120,7 +120,7 @@ impl Engine {
                         }
                         Due::Unreached
                     }
-                    Err(e) => Due::Worked(Box::new(Report::refused(&account, &e))),
+                    Err(e) => Due::Worked(Box::new(RotationReport::refused(&account, &e))),
                 };
                 engine.progress.finish(match &due {
                     Due::Worked(r) => r.succeeded(),
@@ -165,7 +165,7 @@ impl Engine {
     /// Rotates every password whose check-out expired or was checked in, and ends the
     /// check-out once the password the holder saw is dead. A failed rotation leaves the
     /// check-out open (so nobody else checks out the seen password) for the next tick.
-    async fn end_lapsed_checkouts(self: &Arc<Self>, opts: &TickOptions) -> Result<Vec<Report>> {
+    async fn end_lapsed_checkouts(self: &Arc<Self>, opts: &TickOptions) -> Result<Vec<RotationReport>> {
         let now = self.clock.now();
         let mut reports = Vec::new();
         for c in self.store.expired_checkouts(now, opts.limit).await? {
@@ -177,7 +177,7 @@ impl Engine {
                     Ok(r) => r,
                     // Under way elsewhere; the check-out ends once a tick finds it rotated.
                     Err(Error::Busy { .. }) => continue,
-                    Err(e) => Report::refused(&account, &e),
+                    Err(e) => RotationReport::refused(&account, &e),
                 },
                 Err(rekey_store::StoreError::NotFound { .. }) => {
                     self.end_checkout(&c, "account-removed").await?;

@@ -43,7 +43,7 @@ pub enum MasterKey {
 
 /// What kind of master key a vault needs, as recorded in its header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
+pub enum MasterKeyKind {
     /// A passphrase.
     Passphrase,
     /// A key file; the path recorded at `init`.
@@ -148,13 +148,13 @@ impl Engine {
     }
 
     /// The kind of master key the vault at `store` needs.
-    pub async fn key_source(store: &dyn Store) -> Result<KeySource> {
+    pub async fn key_source(store: &dyn Store) -> Result<MasterKeyKind> {
         let h = header(store).await?;
         let s = |v: &Value| v.as_str().map(str::to_owned);
         match h.key_source.as_str() {
-            "passphrase" => Ok(KeySource::Passphrase),
-            "key-file" => Ok(KeySource::KeyFile(PathBuf::from(s(&h.key_params["path"]).unwrap_or_default()))),
-            "kms" => Ok(KeySource::Kms {
+            "passphrase" => Ok(MasterKeyKind::Passphrase),
+            "key-file" => Ok(MasterKeyKind::KeyFile(PathBuf::from(s(&h.key_params["path"]).unwrap_or_default()))),
+            "kms" => Ok(MasterKeyKind::Kms {
                 key_id: s(&h.key_params["key_id"]).unwrap_or_default(),
                 region: s(&h.key_params["region"]).unwrap_or_default(),
                 endpoint_url: s(&h.key_params["endpoint_url"]),

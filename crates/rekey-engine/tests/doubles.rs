@@ -11,7 +11,7 @@ use rekey_aws::{
 use rekey_crypto::Secret;
 use rekey_domain::{Clock, CredentialKind, ManualClock, Phase, PreviousKeyPolicy};
 use rekey_engine::{
-    AccountRef, AuthSpec, Deps, Engine, FakeConnector, KeySource, MasterKey, NewAccount, NewProvider, RotateOptions,
+    AccountRef, AuthSpec, Deps, Engine, FakeConnector, InitialKey, MasterKey, NewAccount, NewProvider, RotateOptions,
 };
 use rekey_store::{Account, JournalWrite, OpenMode};
 use std::sync::Arc;
@@ -60,7 +60,7 @@ async fn account(
         folder: None,
         title: None,
         password: password.map(Secret::new),
-        key: key.map(|k| KeySource::Adopt { access_key_id: k.0.parse().unwrap(), secret: Secret::new(k.1.clone()) }),
+        key: key.map(|k| InitialKey::Adopt { access_key_id: k.0.parse().unwrap(), secret: Secret::new(k.1.clone()) }),
     };
     let a = t.engine.add_account(new).await.unwrap();
     t.engine

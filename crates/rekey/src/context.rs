@@ -4,7 +4,7 @@
 use crate::cli::Global;
 use rekey_crypto::Secret;
 use rekey_domain::SystemClock;
-use rekey_engine::{Deps, Engine, Error, MasterKey, MasterKeySource, Result, SdkConnector};
+use rekey_engine::{Deps, Engine, Error, MasterKey, MasterKeyKind, Result, SdkConnector};
 use rekey_store::OpenMode;
 use std::{future::Future, io::IsTerminal, path::PathBuf, sync::Arc};
 
@@ -161,8 +161,8 @@ where
 /// then seal new secrets under their key. The header's record only has to agree.
 async fn master_key(global: &Global, deps: &Deps) -> Result<MasterKey> {
     Ok(match Engine::key_source(deps.store.as_ref()).await? {
-        MasterKeySource::Passphrase => MasterKey::Passphrase(passphrase(global, false)?),
-        MasterKeySource::KeyFile(recorded) => {
+        MasterKeyKind::Passphrase => MasterKey::Passphrase(passphrase(global, false)?),
+        MasterKeyKind::KeyFile(recorded) => {
             let path = global.key_file.clone().ok_or_else(|| Error::Locked {
                 message: format!("this vault is protected by a key file (recorded at init as {})", recorded.display()),
                 hint: "pass --key-file PATH or set REKEY_KEY_FILE (the vault itself never says which key opens it)"
@@ -171,7 +171,7 @@ async fn master_key(global: &Global, deps: &Deps) -> Result<MasterKey> {
             read_private(&path, "key file", "check --key-file / REKEY_KEY_FILE")?;
             MasterKey::KeyFile(path)
         }
-        MasterKeySource::Kms { key_id, region, endpoint_url } => kms_master_key(key_id, region, endpoint_url)?,
+        MasterKeyKind::Kms { key_id, region, endpoint_url } => kms_master_key(key_id, region, endpoint_url)?,
     })
 }
 

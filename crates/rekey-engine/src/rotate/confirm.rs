@@ -7,7 +7,7 @@
 //! current) or, with `on_deadline = notify`, an audit event `rotation.stalled` tells the owner
 //! (the server's notifier sends it) and the rotation keeps waiting.
 
-use super::{Facts, Report, RotateOptions, Run};
+use super::{Facts, RotateOptions, RotationReport, Run};
 use crate::{delivery, Engine, Error, Result};
 use rekey_crypto::Secret;
 use rekey_domain::{
@@ -146,7 +146,7 @@ impl Engine {
 
     /// Confirms that the new key of rotation `id` was entered where it is used: the rotation
     /// commits and goes on (audited as `rotation.confirm`).
-    pub async fn confirm_rotation(&self, id: &str) -> Result<Report> {
+    pub async fn confirm_rotation(&self, id: &str) -> Result<RotationReport> {
         let started = Instant::now();
         let rot = self.store.rotation(id).await?;
         let lease = self.lease(&rot.account_id).await?;

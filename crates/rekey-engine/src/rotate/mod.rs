@@ -111,9 +111,9 @@ pub(crate) struct Facts {
 }
 
 /// What one rotation did, for output.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RotationReport))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub struct RotationReport {
     pub account: String,
     #[serde(rename = "ref")]
     pub reference: String,
@@ -144,7 +144,7 @@ pub struct Report {
     pub foreign_keys: Vec<String>,
 }
 
-impl Report {
+impl RotationReport {
     pub(crate) fn refused(account: &Account, e: &Error) -> Self {
         Self {
             account: account.id.to_string(),
@@ -180,7 +180,7 @@ impl Report {
     }
 }
 
-impl Report {
+impl RotationReport {
     /// A scheduled rotation that was not started: another worker rotated the account since the
     /// due list was read.
     pub(crate) fn skipped(account: &Account) -> Self {
@@ -385,7 +385,7 @@ impl Run<'_> {
         }
     }
 
-    fn report(&self, started: Instant) -> Report {
+    fn report(&self, started: Instant) -> RotationReport {
         let outcome = match self.rot.phase {
             Phase::Delivering if confirm::awaiting(&self.facts) => "awaiting-confirmation",
             Phase::Done => "done",
@@ -393,7 +393,7 @@ impl Run<'_> {
             Phase::Retiring | Phase::Deactivated => "retiring",
             _ => "interrupted",
         };
-        Report {
+        RotationReport {
             account: self.account.id.to_string(),
             reference: reference(&self.account),
             rotation: Some(self.rot.id.clone()),
@@ -482,7 +482,7 @@ impl Engine {
 
     /// Rotates one account: finishes or resumes its unfinished rotation first, then runs a new
     /// one to completion (or to its retirement grace period).
-    pub async fn rotate(&self, account: &Account, opts: &RotateOptions) -> Result<Report> {
+    pub async fn rotate(&self, account: &Account, opts: &RotateOptions) -> Result<RotationReport> {
         let started = Instant::now();
         self.respect_checkout(account, "rotate", opts.force_checkout).await?;
         let lease = self.lease(&account.id).await?;
@@ -500,7 +500,7 @@ impl Engine {
         opts: &RotateOptions,
         lease: &Held,
         started: Instant,
-    ) -> Result<Report> {
+    ) -> Result<RotationReport> {
         // Back-to-back: an earlier rotation of this account is resumed (and its retirement
         // brought forward: its previous key is ours) before a new one starts. Read with the
         // lease held, so this is the journal's latest state.
@@ -531,7 +531,7 @@ impl Engine {
         // due list was read before, and another worker may have rotated it since.
         let due = account.next_due_at.is_some_and(|due| due <= now);
         if opts.scheduled && !due {
-            return Ok(resumed.unwrap_or_else(|| Report::skipped(&account)));
+            return Ok(resumed.unwrap_or_else(|| RotationReport::skipped(&account)));
         }
         let rot = Rotation {
             id: new_rotation_id(),
@@ -557,7 +557,7 @@ impl Engine {
         let claim = JournalWrite { claim_due: opts.scheduled.then(|| account.id.clone()), ..JournalWrite::default() };
         match run.journal(Phase::Preflight, claim).await {
             Ok(()) => {}
-            Err(Error::Store(StoreError::NotDue { .. })) => return Ok(Report::skipped(&account)),
+            Err(Error::Store(StoreError::NotDue { .. })) => return Ok(RotationReport::skipped(&account)),
             Err(e) => return Err(e),
         }
         match run.drive().await {
@@ -600,20 +600,20 @@ impl Engine {
     /// at its provider's pace.
     /// Rotations waiting for a grace period are advanced only when it has passed. A rotation
     /// another live worker holds is reported `refused`.
-    pub async fn recover(&self) -> Result<Vec<Report>> {
+    pub async fn recover(&self) -> Result<Vec<RotationReport>> {
         self.recover_with(true).await
     }
 
     /// [`Engine::recover`]; rotations other live workers hold are left out of the reports unless
     /// `report_busy` (a scheduler tick: they are healthy, not failures).
-    pub(crate) async fn recover_with(&self, report_busy: bool) -> Result<Vec<Report>> {
+    pub(crate) async fn recover_with(&self, report_busy: bool) -> Result<Vec<RotationReport>> {
         use futures_util::StreamExt;
         let now = self.clock.now();
         let open: Vec<Rotation> =
             self.store.rotations(None, true, 10_000).await?.into_iter().filter(|r| !waiting(r, now)).collect();
         let caps = ProviderCaps::new(self.limits.provider_concurrency);
         self.progress.announce(open.len());
-        let results: Vec<Result<Option<Report>>> = futures_util::stream::iter(open)
+        let results: Vec<Result<Option<RotationReport>>> = futures_util::stream::iter(open)
             .map(|rot| async {
                 self.progress.start();
                 let r = self.recover_one(rot, &caps, report_busy).await;
@@ -633,7 +633,12 @@ impl Engine {
     /// Recovers one rotation read from the list of open ones: with its lease held, the rotation
     /// is read again and resumed from that state only — never from the list's, which another
     /// worker may have moved on or finished since.
-    async fn recover_one(&self, listed: Rotation, caps: &ProviderCaps, report_busy: bool) -> Result<Option<Report>> {
+    async fn recover_one(
+        &self,
+        listed: Rotation,
+        caps: &ProviderCaps,
+        report_busy: bool,
+    ) -> Result<Option<RotationReport>> {
         let started = Instant::now();
         let account = match self.store.account(&listed.account_id).await {
             Ok(a) => a,
@@ -643,7 +648,7 @@ impl Engine {
         let _slot = caps.slot(account.provider.as_str()).await;
         let lease = match self.lease(&account.id).await {
             Ok(l) => l,
-            Err(e @ Error::Busy { .. }) => return Ok(report_busy.then(|| Report::refused(&account, &e))),
+            Err(e @ Error::Busy { .. }) => return Ok(report_busy.then(|| RotationReport::refused(&account, &e))),
             Err(e) => return Err(e),
         };
         let counts = Arc::new(rekey_aws::pace::TaskCounts::default());
@@ -678,7 +683,7 @@ impl Engine {
     /// Abandons an unfinished rotation that has not committed: a new key is deleted (and any
     /// key an interrupted create left), the old credential stays current. Refused once the
     /// change may have reached IAM's users (committed, or a password update under way).
-    pub async fn abort_rotation(&self, id: &str) -> Result<Report> {
+    pub async fn abort_rotation(&self, id: &str) -> Result<RotationReport> {
         let started = Instant::now();
         let rot = self.store.rotation(id).await?;
         let allowed = matches!(
@@ -745,9 +750,9 @@ impl Engine {
     }
 
     /// What a rotation of `account` would do, calling only read APIs.
-    pub async fn plan(&self, account: &Account, opts: &RotateOptions) -> Result<Report> {
+    pub async fn plan(&self, account: &Account, opts: &RotateOptions) -> Result<RotationReport> {
         let plan = plan::plan(self, account, opts).await?;
-        Ok(Report {
+        Ok(RotationReport {
             account: account.id.to_string(),
             reference: reference(account),
             rotation: None,

@@ -8,7 +8,7 @@ use rekey_aws::fake::FakeAws;
 use rekey_crypto::Secret;
 use rekey_domain::{CredentialKind, ManualClock, RotationSettings, Target};
 use rekey_engine::{
-    AccountRef, AuthSpec, Deps, Engine, FakeConnector, KeySource, MasterKey, NewAccount, NewProvider, RotateOptions,
+    AccountRef, AuthSpec, Deps, Engine, FakeConnector, InitialKey, MasterKey, NewAccount, NewProvider, RotateOptions,
 };
 use rekey_store::{Account, OpenMode};
 use std::sync::Arc;
@@ -47,7 +47,7 @@ pub async fn world() -> T {
         folder: None,
         title: None,
         password: None,
-        key: Some(KeySource::Adopt { access_key_id: old.0.parse().unwrap(), secret: Secret::new(old.1.clone()) }),
+        key: Some(InitialKey::Adopt { access_key_id: old.0.parse().unwrap(), secret: Secret::new(old.1.clone()) }),
     };
     let account = engine.add_account(new).await.unwrap();
     T { _dir: dir, clock, aws, engine, account, old }
@@ -79,7 +79,7 @@ impl T {
         (a.current_key_id.unwrap(), secret.expose().to_owned())
     }
 
-    pub async fn rotate(&self) -> rekey_engine::Report {
+    pub async fn rotate(&self) -> rekey_engine::RotationReport {
         self.engine.rotate(&self.account, &RotateOptions::default()).await.unwrap()
     }
 }

@@ -14,7 +14,7 @@ use crate::{
 };
 use axum::{extract::State, Extension, Json};
 use rekey_domain::{duration::parse_duration_ms, AccountId, CredentialKind, UserName};
-use rekey_engine::{Report as RotationReport, RotateOptions};
+use rekey_engine::{RotateOptions, RotationReport};
 use rekey_store::{Account, AccountFilter, Checkout, Heartbeat};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

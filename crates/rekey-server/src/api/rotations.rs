@@ -96,13 +96,13 @@ async fn rotation_for(
 /// Confirm that a manual delivery is done: the rotation commits and goes on.
 #[utoipa::path(post, path = "/api/v1/rotations/{id}/confirm", tag = "rotations",
     params(("id" = String, Path, description = "Rotation id")),
-    responses((status = 200, description = "The rotation's report", body = rekey_engine::Report),
+    responses((status = 200, description = "The rotation's report", body = rekey_engine::RotationReport),
         (status = 409, description = "The rotation is not waiting for a confirmation", body = ErrorBody)))]
 pub async fn confirm(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     Param(id): Param,
-) -> ApiResult<Json<rekey_engine::Report>> {
+) -> ApiResult<Json<rekey_engine::RotationReport>> {
     require(&caller, Action::Operate)?;
     let (engine, _) = rotation_for(&s, &caller, &id, Action::Operate).await?;
     Ok(Json(engine.confirm_rotation(&id).await?))

@@ -14,7 +14,7 @@ use rekey_aws::fake::FakeAws;
 use rekey_crypto::Secret;
 use rekey_domain::{CredentialKind, SystemClock};
 use rekey_engine::{
-    AccountChanges, AccountRef, AuthSpec, Deps, Engine, FakeConnector, KeySource, MasterKey, NewAccount, NewProvider,
+    AccountChanges, AccountRef, AuthSpec, Deps, Engine, FakeConnector, InitialKey, MasterKey, NewAccount, NewProvider,
     RotateOptions,
 };
 use rekey_server::{
@@ -197,7 +197,7 @@ async fn add(
         }
         CredentialKind::AccessKey => {
             let k = aws.add_key(user);
-            (None, Some(KeySource::Adopt { access_key_id: k.0.parse().unwrap(), secret: Secret::new(k.1) }))
+            (None, Some(InitialKey::Adopt { access_key_id: k.0.parse().unwrap(), secret: Secret::new(k.1) }))
         }
     };
     let new = NewAccount {

@@ -6,7 +6,7 @@ use crate::{
     views::AccountView,
 };
 use rekey_domain::{duration::parse_duration_ms, CredentialKind, PreviousKeyPolicy, RotationSettings, Target};
-use rekey_engine::{AccountChanges, AccountRef, Error, KeySource, NewAccount, Result};
+use rekey_engine::{AccountChanges, AccountRef, Error, InitialKey, NewAccount, Result};
 use rekey_store::AccountFilter;
 use std::io::Write;
 
@@ -114,9 +114,9 @@ fn parse_add(a: AccountAddArgs) -> Result<NewAccount> {
                         "secret access key",
                         "pass --secret-stdin and pipe it in",
                     )?;
-                    Some(KeySource::Adopt { access_key_id, secret })
+                    Some(InitialKey::Adopt { access_key_id, secret })
                 }
-                (None, true) => Some(KeySource::Create),
+                (None, true) => Some(InitialKey::Create),
                 _ => None,
             };
         }

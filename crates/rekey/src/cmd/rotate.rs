@@ -6,7 +6,7 @@ use crate::{
     output::{self, opt, time, Tabular},
     views::AccountView,
 };
-use rekey_engine::{AccountRef, Engine, Error, Report, Result, RotateOptions};
+use rekey_engine::{AccountRef, Engine, Error, Result, RotateOptions, RotationReport};
 use rekey_store::{Account, AccountFilter, Rotation};
 use serde::Serialize;
 use std::sync::Arc;
@@ -96,7 +96,7 @@ pub async fn recover(global: &Global, format: Format) -> Result<()> {
     check_reports(&reports)
 }
 
-pub fn print_reports(format: Format, reports: &[Report], dry_run: bool) {
+pub fn print_reports(format: Format, reports: &[RotationReport], dry_run: bool) {
     if dry_run && format == Format::Table {
         for r in reports {
             println!("{} ({}): {}", r.reference, r.account, r.outcome);
@@ -123,7 +123,7 @@ pub fn print_reports(format: Format, reports: &[Report], dry_run: bool) {
 }
 
 /// Fails with the findings class when any rotation did not complete.
-pub fn check_reports(reports: &[Report]) -> Result<()> {
+pub fn check_reports(reports: &[RotationReport]) -> Result<()> {
     let bad = reports.iter().filter(|r| matches!(r.outcome.as_str(), "aborted" | "interrupted" | "refused")).count();
     if bad > 0 {
         return Err(Error::Findings(format!(
@@ -136,7 +136,7 @@ pub fn check_reports(reports: &[Report]) -> Result<()> {
 
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
-struct ReportView(Report);
+struct ReportView(RotationReport);
 
 impl Tabular for ReportView {
     fn headers() -> Vec<&'static str> {
