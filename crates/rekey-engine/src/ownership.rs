@@ -246,7 +246,7 @@ pub struct Knowledge {
     pub known: HashMap<String, i64>,
     /// Keys other accounts of this vault hold for the same user → that account.
     pub siblings: HashMap<String, String>,
-    /// Rotations of this vault that the user's tags name (look them up with [`named_rotations`]).
+    /// Rotations of this vault that the user's legacy tags name (see [`named_rotations`]).
     pub rotations: HashMap<String, KnownRotation>,
     /// The user's tags.
     pub tags: Vec<(String, String)>,
@@ -322,21 +322,16 @@ impl Owner {
     }
 }
 
-/// The rotation ids the tags name (to look up before classifying).
+/// The rotation ids the tags of earlier versions name: the only ones to look up before
+/// classifying (a tag of this format names its vault; a legacy one counts as this vault's only
+/// when its rotation is one this vault knows).
 pub fn named_rotations(tags: &[(String, String)]) -> HashSet<String> {
-    let mut ids = HashSet::new();
-    for (k, v) in tags {
-        match parse(k, v) {
-            Some(Tag::Vault { entries, .. }) => {
-                ids.extend(entries.iter().filter_map(|e| e.origin.rotation().map(str::to_owned)));
-            }
-            Some(Tag::Legacy { rotation: Some(r), .. }) => {
-                ids.insert(r);
-            }
-            _ => {}
-        }
-    }
-    ids
+    tags.iter()
+        .filter_map(|(k, v)| match parse(k, v)? {
+            Tag::Legacy { rotation, .. } => rotation,
+            Tag::Vault { .. } => None,
+        })
+        .collect()
 }
 
 impl Knowledge {

@@ -179,7 +179,9 @@ pub struct RotateArgs {
     /// Print what would be done (read-only IAM calls), change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// If no key slot is free, allow deleting an INACTIVE key rekey did not create
+    /// If no key slot is free, allow deleting an INACTIVE key that is not this account's (untagged,
+    /// another vault's, or made by a state this vault does not have); never one another account
+    /// of this vault holds
     #[arg(long)]
     pub reclaim_foreign: bool,
     /// Rotate a password someone has checked out (audited; the copy they hold stops working)

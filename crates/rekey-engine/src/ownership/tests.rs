@@ -133,6 +133,12 @@ fn legacy_tags_count_only_where_unambiguous() {
     gone.sort();
     assert_eq!(gone, vec![K1.to_owned(), K3.to_owned()], "K2's rotation is unknown and the key is in IAM");
     assert_eq!(f.legacy_to_remove(&[]).len(), 3);
+    // Only legacy tags' rotations need looking up.
+    f.tags.push(own_tag(&format!("AKIA0000000000000009={R2}")));
+    let mut named: Vec<String> = named_rotations(&f.tags).into_iter().collect();
+    named.sort();
+    assert_eq!(named, vec![R1.to_owned(), R2.to_owned()], "R2 via K1's legacy tag, not the new-format one");
+    assert!(named_rotations(&[own_tag(&format!("{K1}={R1}"))]).is_empty());
 }
 
 #[test]
