@@ -14,9 +14,22 @@ pub fn parse_cron(expr: &str) -> Result<Cron, ValidationError> {
             "use MINUTE HOUR DAY MONTH WEEKDAY, e.g. \"0 3 1 * *\" for 03:00 UTC on the 1st",
         ));
     }
-    Cron::new(expr).parse().map_err(|e| {
+    let cron = Cron::new(expr).parse().map_err(|e| {
         ValidationError::new("cron schedule", format!("{}: {e}", quote(expr)), "check each field's range and syntax")
-    })
+    })?;
+    // A day that no month has (`0 0 31 2 *`) parses but never comes: the longest real gap is
+    // eight years (29 February across a skipped leap year), so look nine years ahead of a
+    // fixed point.
+    let from = DateTime::from_timestamp(946_684_800, 0).unwrap_or_default(); // 2000-01-01
+    let fires = cron.find_next_occurrence(&from, false).is_ok_and(|t| t < from + Duration::days(9 * 366));
+    if !fires {
+        return Err(ValidationError::new(
+            "cron schedule",
+            format!("{} never fires (no month has that day)", quote(expr)),
+            "check the day-of-month and month fields, e.g. \"0 3 28 2 *\" for 03:00 UTC on 28 February",
+        ));
+    }
+    Ok(cron)
 }
 
 /// The next time a rotation is due after `last` (the last rotation, or when the account was
@@ -48,8 +61,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_cron() {
-        for bad in ["", "* * *", "61 * * * *", "0 0 * * * *", "a b c d e"] {
+        for bad in
+            ["", "* * *", "61 * * * *", "0 0 * * * *", "a b c d e", "0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6,9,11 *"]
+        {
             assert!(parse_cron(bad).is_err(), "{bad}");
+        }
+        for rare in ["0 0 29 2 *", "0 3 31 1-12 *", "0 0 1 1 *"] {
+            assert!(parse_cron(rare).is_ok(), "{rare}");
         }
     }
 }

@@ -113,7 +113,7 @@ impl NewAccount {
                 if p.expose().chars().count() > 128 {
                     return Err(Error::usage("the password is longer than IAM's 128 characters", "check the value"));
                 }
-                Ok(())
+                check_password_chars(p)
             }
             (CredentialKind::AccessKey, None, _) => Err(Error::usage(
                 "an access-key account needs --access-key-id ID --secret-stdin (adopt) or --create",
@@ -124,13 +124,27 @@ impl NewAccount {
             }
             (CredentialKind::AccessKey, Some(InitialKey::Adopt { secret, .. }), None) => {
                 check_secret_size("secret access key", secret)?;
-                if secret.expose().chars().any(char::is_whitespace) {
-                    return Err(Error::usage("the secret access key contains white space", "check the value"));
-                }
-                Ok(())
+                crate::vault::check_access_key_secret(secret)
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// IAM passwords are tab, line breaks and U+0020 to U+00FF: anything else (control characters,
+/// most of Unicode) cannot be the password IAM holds. The character is named by its code only.
+fn check_password_chars(p: &rekey_crypto::Secret) -> Result<()> {
+    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{ff}');
+    match p.expose().chars().position(|c| !allowed(c)) {
+        None => Ok(()),
+        Some(i) => Err(Error::usage(
+            format!(
+                "the password has a character IAM passwords cannot contain (U+{:04X}, character {})",
+                p.expose().chars().nth(i).map_or(0, u32::from),
+                i + 1
+            ),
+            "IAM passwords are printable Latin-1 characters (U+0020 to U+00FF); check the value",
+        )),
     }
 }
 

@@ -47,6 +47,15 @@ pub struct NewProvider {
 /// Checks an endpoint URL: `http(s)://host[:port][/path]`.
 pub fn check_endpoint_url(url: &str) -> Result<()> {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    // Credentials in the URL would be stored and shown with the provider: refuse without
+    // repeating them.
+    if rest.is_some_and(|r| r.split(['/', '?', '#']).next().unwrap_or("").contains('@')) {
+        return Err(Error::usage(
+            "the endpoint URL has credentials in it (USER:PASSWORD@HOST); they would be stored and shown in clear",
+            "give the endpoint as http(s)://HOST[:PORT] and the credentials with --access-key-id/--secret-stdin, \
+             --role-arn or --default-chain",
+        ));
+    }
     let ok = rest.is_some_and(|r| {
         let host = r.split(['/', ':']).next().unwrap_or("");
         !host.is_empty() && !r.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -81,6 +90,7 @@ impl Engine {
         let (auth, secret) = match p.auth {
             AuthSpec::StaticKey { access_key_id, secret } => {
                 check_secret_size("secret access key", &secret)?;
+                crate::vault::check_access_key_secret(&secret)?;
                 let record = provider_secret_record(&p.name);
                 let sealed = self.seal_version(
                     &record,

@@ -25,9 +25,23 @@ impl Engine {
         edit: impl FnOnce(&mut RotationSettings),
     ) -> Result<Account> {
         let account = self.account(r).await?;
-        let mut settings = Self::stored_settings(&account)?;
+        let stored = Self::stored_settings(&account)?;
+        let mut settings = stored.clone();
         edit(&mut settings);
         settings.validate()?;
+        let same_folder = changes.folder.as_ref().is_none_or(|f| f.as_ref() == account.folder.as_ref());
+        let same_title = changes.title.as_ref().is_none_or(|t| t.as_ref() == account.title.as_ref());
+        if settings == stored && same_folder && same_title {
+            return Err(Error::usage(
+                format!("nothing to change: account {} already has these settings", account.id),
+                "give at least one option with a new value (rekey account show lists the current ones)",
+            ));
+        }
+        for t in settings.targets.iter().filter(|t| !stored.targets.contains(t)) {
+            if let rekey_domain::Target::AwsCredentialsFile { path, .. } = t {
+                crate::delivery::credentials_file::check_new_target(std::path::Path::new(path))?;
+            }
+        }
         if account.kind == rekey_domain::CredentialKind::Password && !settings.targets.is_empty() {
             return Err(Error::usage(
                 format!("{} is a console password; delivery targets receive new access keys only", account.id),

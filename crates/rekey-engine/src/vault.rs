@@ -348,6 +348,21 @@ pub fn check_passphrase(p: &Secret) -> Result<()> {
     check_secret_size("passphrase", p)
 }
 
+/// A secret access key is printable ASCII without spaces (AWS issues 40 base64 characters):
+/// white space, control characters or anything beyond ASCII mean a wrong or mangled value.
+pub(crate) fn check_access_key_secret(s: &Secret) -> Result<()> {
+    if s.expose().chars().any(char::is_whitespace) {
+        return Err(Error::usage("the secret access key contains white space", "check the value"));
+    }
+    if let Some(c) = s.expose().chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(Error::usage(
+            format!("the secret access key has a character no AWS secret key contains (U+{:04X})", u32::from(c)),
+            "an AWS secret access key is 40 letters, digits, + and /; check the value",
+        ));
+    }
+    Ok(())
+}
+
 /// Rejects empty and oversize secrets.
 pub(crate) fn check_secret_size(what: &str, s: &Secret) -> Result<()> {
     if s.is_empty() {

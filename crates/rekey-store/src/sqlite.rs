@@ -40,6 +40,9 @@ impl SqliteStore {
         if mode == OpenMode::Existing {
             check_is_vault(path).await?;
         }
+        // `init` on a file that is there already: an empty one (pre-created, perhaps 0644) is
+        // made private like a new one; another application's database is left alone.
+        let empty = mode == OpenMode::Create && exists && check_can_hold_a_vault(path).await?;
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(mode == OpenMode::Create)
@@ -48,7 +51,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts.clone()).await.map_err(corrupt)?;
-        if !exists {
+        if !exists || empty {
             restrict_permissions(path);
         }
         sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|e| StoreError::Corrupt {
@@ -88,6 +91,32 @@ async fn check_is_vault(path: &str) -> Result<()> {
         Ok(_) => Ok(()),
         Err(e) => Err(corrupt(e.to_string())),
     }
+}
+
+/// Whether an existing file `init` was pointed at holds no tables (`true`) or a rekey vault
+/// (`false`: init then names the vault there); another application's database, or a file that
+/// is not a database, is refused before anything is written to it.
+async fn check_can_hold_a_vault(path: &str) -> Result<bool> {
+    let corrupt = |problem: String| StoreError::Corrupt { location: path.to_owned(), problem };
+    let opts = SqliteConnectOptions::new().filename(path).read_only(true).busy_timeout(Duration::from_secs(30));
+    let mut conn = opts.connect().await.map_err(|e| corrupt(e.to_string()))?;
+    let tables: std::result::Result<Vec<String>, _> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await;
+    let _ = conn.close().await;
+    let tables = tables.map_err(|e| corrupt(e.to_string()))?;
+    if tables.is_empty() || tables.iter().any(|t| t == "vault_header") {
+        return Ok(tables.is_empty());
+    }
+    let mut shown = tables.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if tables.len() > 5 {
+        shown.push_str(", …");
+    }
+    Err(corrupt(format!(
+        "another application's SQLite database (tables {shown}); rekey creates a vault only in a new or empty file"
+    )))
 }
 
 /// The vault holds only sealed secrets, but its metadata (who is managed where) is still private.

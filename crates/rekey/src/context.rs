@@ -160,7 +160,17 @@ where
 /// database could point the header at a key file or KMS endpoint of their own, and rekey would
 /// then seal new secrets under their key. The header's record only has to agree.
 async fn master_key(global: &Global, deps: &Deps) -> Result<MasterKey> {
-    Ok(match Engine::key_source(deps.store.as_ref()).await? {
+    let source = Engine::key_source(deps.store.as_ref()).await?;
+    if let (Some(path), false) = (&global.key_file, matches!(source, MasterKeyKind::KeyFile(_))) {
+        // Ignoring it would hide a mix-up of vaults (the key file belongs to another one).
+        let kind = if matches!(source, MasterKeyKind::Passphrase) { "a passphrase" } else { "an AWS KMS key" };
+        return Err(Error::usage(
+            format!("key file {} was given, but this vault is protected by {kind}", path.display()),
+            "leave out --key-file and unset REKEY_KEY_FILE for this vault, or point --vault at the vault the key \
+             file belongs to",
+        ));
+    }
+    Ok(match source {
         MasterKeyKind::Passphrase => MasterKey::Passphrase(passphrase(global, false)?),
         MasterKeyKind::KeyFile(recorded) => {
             let path = global.key_file.clone().ok_or_else(|| Error::Locked {

@@ -26,9 +26,8 @@ fn main() -> ExitCode {
     // Before any thread starts: the environment and resource limits are process-wide.
     harden_process();
     let cli = Cli::parse();
-    init_logging();
     let format = cli.global.output.unwrap_or(Format::Table);
-    if let Err(e) = check_env() {
+    if let Err(e) = init_logging().and_then(|()| check_env()) {
         return exit::report(&e, format);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -99,10 +98,16 @@ async fn run(cli: Cli) -> rekey_engine::Result<()> {
     }
 }
 
-/// Logs go to stderr, warnings by default; `REKEY_LOG` takes an env-filter directive.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("REKEY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+/// Logs go to stderr, warnings by default; `REKEY_LOG` takes an env-filter directive. A value
+/// that is not one is refused rather than ignored: someone who asked for logs gets them or
+/// knows why not.
+fn init_logging() -> rekey_engine::Result<()> {
+    let filter = match std::env::var("REKEY_LOG") {
+        Err(std::env::VarError::NotPresent) => tracing_subscriber::EnvFilter::new("warn"),
+        Ok(v) if v.trim().is_empty() => tracing_subscriber::EnvFilter::new("warn"),
+        Ok(v) => parse_log_filter(&v)?,
+        Err(std::env::VarError::NotUnicode(_)) => return Err(bad_log_filter("REKEY_LOG is not valid UTF-8".into())),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -110,4 +115,28 @@ fn init_logging() {
         // A closed stderr (e.g. `2>&1 | head`) must not turn every log line into an error report.
         .log_internal_errors(false)
         .init();
+    Ok(())
+}
+
+/// `REKEY_LOG`'s filter. The env-filter syntax reads any bare word as a target name
+/// (`REKEY_LOG=verbose` would silently log nothing of rekey's), so a bare word must be a level
+/// or a module path (`rekey_engine`, `aws_smithy_runtime::client`).
+fn parse_log_filter(v: &str) -> rekey_engine::Result<tracing_subscriber::EnvFilter> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    for d in v.split(',').map(str::trim).filter(|d| !d.is_empty() && !d.contains(['=', '['])) {
+        if !LEVELS.contains(&d.to_ascii_lowercase().as_str()) && !d.contains(['_', ':']) {
+            return Err(bad_log_filter(format!("REKEY_LOG: {d:?} is neither a level nor a module path")));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(v)
+        .map_err(|e| bad_log_filter(format!("REKEY_LOG {v:?} is not a log filter: {e}")))
+}
+
+fn bad_log_filter(message: String) -> rekey_engine::Error {
+    rekey_engine::Error::usage(
+        message,
+        "use a level (error, warn, info, debug, trace) or TARGET=LEVEL pairs separated by commas, \
+         e.g. REKEY_LOG=info,rekey_engine=debug; unset it for warnings only",
+    )
 }

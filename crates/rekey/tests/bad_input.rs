@@ -234,7 +234,7 @@ fn settings_and_audit() -> Vec<Case<'static>> {
         (set(&["--every", "soon"]), "", USAGE, r#""soon" is not a duration"#),
         (set(&["--max-age", "5 days"]), "", USAGE, "is not a duration"),
         (set(&["--cron", "61 * * * *"]), "", USAGE, "cron"),
-        (set(&["--password-length", "4"]), "", USAGE, "password length"),
+        (vec!["account", "set", "p/alice/password", "--password-length", "4"], "", USAGE, "password length"),
         (set(&["--previous-key", "shred"]), "", USAGE, "not a policy"),
         (set(&["--folder", "a b"]), "", USAGE, "is not a valid folder"),
         (
@@ -262,6 +262,108 @@ fn settings_and_audit() -> Vec<Case<'static>> {
     ]
 }
 
+/// Settings that are surely mistakes: options for the other credential kind, no change at
+/// all, a schedule that never fires, endpoints with credentials, secrets no AWS secret has.
+fn mistakes() -> Vec<Case<'static>> {
+    let set = |account: &'static str, rest: &[&'static str]| [&["account", "set", account][..], rest].concat();
+    let key = |rest: &[&'static str]| set("p/svc/access-key", rest);
+    let pw = |rest: &[&'static str]| set("p/alice/password", rest);
+    let key_only = "to access-key accounts only";
+    let pw_only = "to password accounts only";
+    let static_key =
+        |secret| (add_provider("x", &["--access-key-id", "AKIAIOSFODNN7EXAMPLE", "--secret-stdin"]), secret);
+    let adopt = add_account("bob", "access-key", &["--access-key-id", "AKIAIOSFODNN7EXAMPLE", "--secret-stdin"]);
+    let (sk1, sk1_in) = static_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEé");
+    let (sk2, sk2_in) = static_key("wJalrXUtnFEMI/K7MDENG\u{7}bPxRfiCYEXAMPLEKEY");
+    vec![
+        (pw(&["--previous-key", "delete"]), "", USAGE, key_only),
+        (pw(&["--verify-successes", "2"]), "", USAGE, key_only),
+        (pw(&["--deactivate-after", "1d", "--every", "30d"]), "", USAGE, "--deactivate-after applies to access-key"),
+        (pw(&["--retirement", "confirmed"]), "", USAGE, key_only),
+        (key(&["--password-length", "20"]), "", USAGE, pw_only),
+        (key(&["--create-login-profile"]), "", USAGE, pw_only),
+        (key(&["--password-use-symbols", "false", "--every", "30d"]), "", USAGE, pw_only),
+        (key(&[]), "", USAGE, "nothing to change"),
+        (key(&["--no-schedule"]), "", USAGE, "nothing to change"),
+        (key(&["--previous-key", "deactivate"]), "", USAGE, "nothing to change"),
+        (pw(&[]), "", USAGE, "nothing to change"),
+        (key(&["--cron", "0 0 31 2 *"]), "", USAGE, "never fires"),
+        (key(&["--cron", "0 0 30 2 *"]), "", USAGE, "never fires"),
+        (key(&["--cron", "0 0 31 4,6,9,11 *"]), "", USAGE, "never fires"),
+        (
+            add_provider("x", &["--default-chain", "--endpoint-url", "http://u:p@moto:5000/"]),
+            "",
+            USAGE,
+            "credentials in it",
+        ),
+        (
+            add_provider("x", &["--default-chain", "--endpoint-url", "https://token@moto/"]),
+            "",
+            USAGE,
+            "credentials in it",
+        ),
+        (add_account("bob", "password", &["--secret-stdin"]), "Pass\u{1}word-123", USAGE, "U+0001"),
+        (add_account("bob", "password", &["--secret-stdin"]), "Pässwörd-🔑-123", USAGE, "U+1F511"),
+        (adopt.clone(), "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEé", USAGE, "no AWS secret key contains (U+00E9)"),
+        (adopt, "wJalrXUtnFEMI/K7MDENG\u{1b}bPxRfiCYEXAMPLEKEY", USAGE, "(U+001B)"),
+        (sk1, sk1_in, USAGE, "no AWS secret key contains"),
+        (sk2, sk2_in, USAGE, "no AWS secret key contains"),
+    ]
+}
+
+/// Credentials-file targets that cannot be what was meant, and environment settings that
+/// cannot be used: refused, the vault unchanged.
+fn files_and_environment(sb: &Sandbox) {
+    let dir = sb.path("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+    let not_ini = sb.path("notes.txt");
+    std::fs::write(&not_ini, "shopping list\n- milk\n- eggs\n").unwrap();
+    let binary = sb.path("blob.bin");
+    std::fs::write(&binary, [0u8, 0xff, 0xfe, 0x80, 1, 2]).unwrap();
+    let link = sb.path("linked-credentials");
+    std::os::unix::fs::symlink(&not_ini, &link).unwrap();
+    let open_dir = sb.path("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let in_open = open_dir.join("credentials");
+    for (path, needle) in [
+        (&dir, "is not a regular file"),
+        (&not_ini, "is not an AWS credentials file"),
+        (&binary, "is not an AWS credentials file"),
+        (&link, "is a symbolic link"),
+        (&in_open, "may be written by other users"),
+    ] {
+        let args =
+            ["account", "set", "p/svc/access-key", "--credentials-file", path.to_str().unwrap(), "--profile", "ci"];
+        assert_rejected(sb, &args, "", USAGE, needle);
+    }
+    assert_eq!(std::fs::read_to_string(&not_ini).unwrap(), "shopping list\n- milk\n- eggs\n");
+    for bad in ["verbose", "rekey=loud", "info,debugging", "[{"] {
+        let mut cmd = sb.rekey();
+        cmd.env("REKEY_LOG", bad);
+        assert_rejected_by(sb, cmd, &["account", "list"], "", USAGE, "REKEY_LOG");
+    }
+    // A key file named for a passphrase vault belongs to some other vault.
+    let key = sb.path("other.key");
+    std::fs::write(&key, "ab".repeat(32)).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    for how in ["flag", "env"] {
+        let mut cmd = sb.rekey();
+        match how {
+            "flag" => cmd.arg("--key-file").arg(&key),
+            _ => cmd.env("REKEY_KEY_FILE", &key),
+        };
+        assert_rejected_by(
+            sb,
+            cmd,
+            &["provider", "add", "x", "--region", "us-east-1", "--default-chain"],
+            "",
+            USAGE,
+            "protected by a passphrase",
+        );
+    }
+}
+
 /// One vault (provider `p`, accounts `p/svc/access-key` and `p/alice/password`), one moto, and
 /// every bad input that can be tried against them.
 #[test]
@@ -282,9 +384,15 @@ fn bad_input_is_refused_and_changes_nothing() {
     for expected in [r#""svc""#, r#""alice""#, r#""account.add""#, &svc.0] {
         assert!(vault.contains(expected), "the snapshot shows {expected}: {vault}");
     }
-    let cases =
-        [user_names(), provider_options(&moto.url), account_options(&svc.0), references(), settings_and_audit()]
-            .concat();
+    let cases = [
+        user_names(),
+        provider_options(&moto.url),
+        account_options(&svc.0),
+        references(),
+        settings_and_audit(),
+        mistakes(),
+    ]
+    .concat();
     assert!(cases.len() >= 30, "{} cases", cases.len());
     for (args, stdin, code, needle) in &cases {
         assert_rejected(&sb, args, stdin, *code, needle);
@@ -305,6 +413,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         cmd.env(var, bad);
         assert_rejected_by(&sb, cmd, &["rotate", "p/svc/access-key"], "", USAGE, var);
     }
+    files_and_environment(&sb);
     assert_eq!(iam::key_ids(&moto, "bob"), Vec::<String>::new(), "no key was created in IAM");
     assert_eq!(iam::key_ids(&moto, "svc"), vec![svc.0.clone()], "svc's keys are as they were");
     sb.rekey().args(["audit", "verify"]).assert().success();
@@ -529,4 +638,27 @@ fn a_key_file_vault_refuses_the_wrong_key_file() {
     let not_hex = sb.path("not-hex.key");
     assert_fails(cmd, &["init", "--key-file", not_hex.to_str().unwrap()], "", LOCKED, "expected 64 hexadecimal");
     assert!(!sb.path("second.db").exists(), "no vault is left by a failed init");
+}
+
+/// `init` over another application's SQLite database is refused and leaves it as it was; over
+/// a pre-created empty file (0644) it makes the vault there, private.
+#[test]
+fn init_refuses_another_database_and_makes_a_precreated_file_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let other = sb.path("other-app.db");
+    let status = std::process::Command::new("python3").arg("-c").arg(OTHER_APP_DB).arg(&other).status().unwrap();
+    assert!(status.success());
+    let before = files(sb.dir.path());
+    let mut cmd = sb.rekey();
+    cmd.env("REKEY_VAULT", format!("sqlite:{}", other.display()));
+    assert_fails(cmd, &["init"], "", INTEGRITY, "another application's SQLite database (tables notes)");
+    assert_eq!(files(sb.dir.path()), before, "the other database was changed");
+    let pre = sb.path("pre-created.db");
+    std::fs::write(&pre, b"").unwrap();
+    std::fs::set_permissions(&pre, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let vault = format!("sqlite:{}", pre.display());
+    sb.rekey().env("REKEY_VAULT", &vault).arg("init").assert().success();
+    assert_eq!(std::fs::metadata(&pre).unwrap().permissions().mode() & 0o777, 0o600);
+    sb.rekey().env("REKEY_VAULT", &vault).args(["account", "list"]).assert().success();
 }

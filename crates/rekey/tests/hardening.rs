@@ -218,11 +218,19 @@ fn h1_credentials_file_delivery_refuses_links_and_ends_private() {
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
     let creds = sb.path("credentials");
     std::os::unix::fs::symlink(&victim, &creds).unwrap();
-    sb.rekey()
-        .args(["account", "set", "p/svc/access-key", "--credentials-file", creds.to_str().unwrap()])
-        .args(["--profile", "svc"])
-        .assert()
-        .success();
+    let set = || {
+        let mut c = sb.rekey();
+        c.args(["account", "set", "p/svc/access-key", "--credentials-file", creds.to_str().unwrap()]);
+        c.args(["--profile", "svc"]);
+        c
+    };
+    set().assert().code(2).stderr(predicates::str::contains("symbolic link"));
+    // Set while a regular file, then swapped for a link behind rekey's back.
+    std::fs::remove_file(&creds).unwrap();
+    std::fs::write(&creds, "").unwrap();
+    set().assert().success();
+    std::fs::remove_file(&creds).unwrap();
+    std::os::unix::fs::symlink(&victim, &creds).unwrap();
     let out = sb.rekey().args(["rotate", "p/svc/access-key"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "rotated through a link: {stderr}");

@@ -125,5 +125,34 @@ pub fn replace_profile(ini: &str, profile: &str, keys: &[(&str, &str)]) -> Strin
     out.join("\n") + "\n"
 }
 
+/// A credentials file named as a new target is, if it exists, a regular text file in AWS's INI
+/// form (sections and `key = value` lines) that rekey may write safely: a directory, a link or
+/// an unrelated file is a mistake to catch now, not at the first rotation.
+pub(crate) fn check_new_target(path: &std::path::Path) -> Result<()> {
+    // What cannot be read now (a missing directory, no permission) is left to the delivery,
+    // which makes the directory or reports the failure; only refusals are reported here.
+    let read = crate::private_file::SecretDir::of(path, false).and_then(|(dir, name)| {
+        dir.check(&backup_name(&name))?;
+        dir.read(&name)
+    });
+    let existing = match read {
+        Ok(Some(existing)) => existing,
+        Err(e) if e.is_refusal() => return Err(e.into()),
+        Ok(None) | Err(_) => return Ok(()),
+    };
+    let ini = std::str::from_utf8(&existing.content).ok().is_some_and(|text| {
+        text.lines().map(str::trim).all(|l| {
+            l.is_empty() || l.starts_with(['#', ';']) || (l.starts_with('[') && l.ends_with(']')) || l.contains('=')
+        })
+    });
+    if !ini {
+        return Err(Error::usage(
+            format!("{} is not an AWS credentials file (INI sections and key = value lines)", path.display()),
+            "name an AWS shared credentials file such as ~/.aws/credentials, or a path where none exists yet",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

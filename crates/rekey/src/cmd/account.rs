@@ -40,8 +40,10 @@ pub async fn run(global: &Global, format: Format, cmd: AccountCmd) -> Result<()>
             output::emit_bytes(&text);
         }
         AccountCmd::Set(args) => {
+            let only = KindOnly::of(&args);
             let (r, changes, edit) = parse_set(args)?;
             let engine = context::engine_for_write(global).await?;
+            only.check(&engine.account(&r).await?)?;
             let a = engine.set_account(&r, changes, edit).await?;
             output::one(format, &AccountView::from(&a));
         }
@@ -125,6 +127,61 @@ fn parse_add(a: AccountAddArgs) -> Result<NewAccount> {
 }
 
 type Edit = Box<dyn FnOnce(&mut RotationSettings) + Send>;
+
+/// The `account set` options given that apply to one credential kind only.
+struct KindOnly {
+    access_key: Vec<&'static str>,
+    password: Vec<&'static str>,
+}
+
+impl KindOnly {
+    fn of(a: &AccountSetArgs) -> Self {
+        let r = &a.retirement;
+        let given = |opts: &[(&'static str, bool)]| opts.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+        Self {
+            access_key: given(&[
+                ("--previous-key", a.previous_key.is_some()),
+                ("--deactivate-after", a.deactivate_after.is_some()),
+                ("--delete-after", a.delete_after.is_some()),
+                ("--retire-only-if-unused", a.retire_only_if_unused.is_some()),
+                ("--verify-successes", a.verify_successes.is_some()),
+                ("--verify-deadline", a.verify_deadline.is_some()),
+                ("--verify-backoff", a.verify_backoff.is_some()),
+                ("--retirement", r.retirement.is_some()),
+                ("--cutover-deadline", r.cutover_deadline.is_some()),
+                ("--cutover-past-deadline", r.cutover_past_deadline.is_some()),
+            ]),
+            password: given(&[
+                ("--password-length", a.password_length.is_some()),
+                ("--password-symbols", a.password_symbols.is_some()),
+                ("--password-use-symbols", a.password_use_symbols.is_some()),
+                ("--create-login-profile", a.create_login_profile.is_some()),
+            ]),
+        }
+    }
+
+    /// Refuses options that mean nothing for `account`'s kind (they would be stored and ignored).
+    fn check(&self, account: &rekey_store::Account) -> Result<()> {
+        let (wrong, kind, right) = match account.kind {
+            CredentialKind::Password => (&self.access_key, "a console password", "access-key"),
+            CredentialKind::AccessKey => (&self.password, "an access key", "password"),
+        };
+        if wrong.is_empty() {
+            return Ok(());
+        }
+        Err(Error::usage(
+            format!(
+                "{}/{}/{} is {kind}; {} {} to {right} accounts only",
+                account.provider,
+                account.user_name,
+                account.kind,
+                wrong.join(", "),
+                if wrong.len() == 1 { "applies" } else { "apply" }
+            ),
+            "leave these options out (rekey account set --help lists what each kind takes)",
+        ))
+    }
+}
 
 /// Parses `account set` into an account reference, metadata changes and a settings edit; every
 /// value is checked before the vault is opened (the edited settings are validated as a whole
