@@ -48,6 +48,7 @@ pub mod vault;
 
 pub use accounts::{AccountRef, InitialKey, NewAccount, Removed};
 pub use audit::ChainReport;
+pub use checkout::MAX_CHECKOUT_MS;
 #[cfg(feature = "test-support")]
 pub use connect::FakeConnector;
 pub use connect::{AwsConnector, SdkConnector};

@@ -442,6 +442,16 @@ impl Config {
         ] {
             Self::positive_ms(key, value)?;
         }
+        let most = rekey_engine::MAX_CHECKOUT_MS;
+        if Self::positive_ms("checkout.default_ttl", &self.checkout.default_ttl)? > most {
+            return Err(bad(
+                format!(
+                    "checkout.default_ttl must be at most 24h (the longest check-out), not {}",
+                    self.checkout.default_ttl
+                ),
+                "the default is 1h; a client may ask for up to 24h per check-out",
+            ));
+        }
         if Self::positive_ms("auth.failure_window", &self.auth.failure_window)? < 1000 {
             return Err(bad("auth.failure_window must be at least 1s", "the default is 1m"));
         }
@@ -613,5 +623,14 @@ mod tests {
             assert!(!e.hint.is_empty(), "{var}={value}: {e}");
         }
         assert!(load("[cluster]\nttl = \"5s\"\n", &[]).is_err(), "unknown keys in [cluster]");
+    }
+
+    /// Values that parse but cannot work are refused at start (issue 18).
+    #[test]
+    fn a_checkout_ttl_longer_than_any_checkout_is_refused() {
+        let e = load("[checkout]\ndefault_ttl = \"48h\"\n", &[]).expect_err("48h");
+        assert!(e.message.contains("at most 24h") && !e.hint.is_empty(), "{e}");
+        assert!(load("", &[("REKEY_CHECKOUT_DEFAULT_TTL", "25h")]).is_err());
+        load("[checkout]\ndefault_ttl = \"24h\"\n", &[]).expect("24h is the longest");
     }
 }

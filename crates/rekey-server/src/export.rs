@@ -20,6 +20,22 @@ use std::{
 };
 use tokio::{io::AsyncWriteExt, sync::watch};
 
+/// A file export must be writable where it is: its directory exists and only rekey's user may
+/// write to it, and the file, if there, is a regular file (not a link). Checked at start, so a
+/// mistake does not turn into a warning every round.
+fn check_file_destination(what: &str, path: &std::path::Path) -> Result<(), ConfigError> {
+    use rekey_engine::private_file::SecretDir;
+    let checked = SecretDir::of(path, false).and_then(|(dir, name)| dir.check(&name));
+    match checked {
+        Ok(_) => Ok(()),
+        Err(e @ rekey_engine::private_file::FileError::Io { .. }) => Err(bad(
+            format!("{what}: {e}"),
+            "create the directory first (rekey does not create log directories), or fix the path",
+        )),
+        Err(e) => Err(bad(format!("{what}: {e}"), e.hint())),
+    }
+}
+
 /// The classes of audit events (the part of an action before the first dot).
 pub const CLASSES: [&str; 6] = ["account", "api", "provider", "rotation", "token", "vault"];
 
@@ -144,6 +160,7 @@ impl Exporter {
                     .path
                     .clone()
                     .ok_or_else(|| bad(format!("{what}: no path"), "set path = \"/var/log/rekey/audit.jsonl\""))?;
+                check_file_destination(&what, &path)?;
                 Destination::File(path)
             }
             "syslog" => {

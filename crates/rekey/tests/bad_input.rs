@@ -662,3 +662,30 @@ fn init_refuses_another_database_and_makes_a_precreated_file_private() {
     assert_eq!(std::fs::metadata(&pre).unwrap().permissions().mode() & 0o777, 0o600);
     sb.rekey().env("REKEY_VAULT", &vault).args(["account", "list"]).assert().success();
 }
+
+/// Server settings that parse but cannot work stop `rekey serve` at start (exit 2, a hint,
+/// nothing written): a check-out TTL longer than any check-out, an export file in a directory
+/// that does not exist, an export file that is a link.
+#[test]
+fn server_settings_that_cannot_work_are_refused_at_start() {
+    let sb = Sandbox::new();
+    sb.init();
+    let before = snapshot(&sb);
+    let link = sb.path("audit-link.jsonl");
+    std::os::unix::fs::symlink(sb.path("elsewhere.jsonl"), &link).unwrap();
+    let export = |path: &str| format!("[[export]]\nname = \"siem\"\nkind = \"file\"\npath = \"{path}\"\n");
+    let missing = sb.path("no-such-dir").join("audit.jsonl");
+    let cases = [
+        ("[checkout]\ndefault_ttl = \"48h\"\n".to_owned(), "checkout.default_ttl must be at most 24h"),
+        (export(missing.to_str().unwrap()), "No such file or directory"),
+        (export(link.to_str().unwrap()), "is a symbolic link"),
+    ];
+    let config = sb.path("server.toml");
+    for (toml, needle) in cases {
+        std::fs::write(&config, &toml).unwrap();
+        let args = ["serve", "--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()];
+        assert_fails(sb.rekey(), &args, "", USAGE, needle);
+    }
+    assert!(!sb.path("no-such-dir").exists() && !sb.path("elsewhere.jsonl").exists(), "nothing was created");
+    assert_eq!(snapshot(&sb), before, "the vault is unchanged");
+}
