@@ -8,7 +8,8 @@ mod common;
 
 use chrono::Duration;
 use common::world;
-use rekey_domain::{PastDeadline, PreviousKeyPolicy, Retirement};
+use rekey_crypto::Secret;
+use rekey_domain::{PastDeadline, PreviousKeyPolicy, Retirement, RotationSettings};
 use rekey_engine::{incident::TargetFilter, AccountRef};
 use std::sync::Arc;
 
@@ -130,4 +131,87 @@ async fn an_incident_deactivates_old_keys_at_once_and_is_audited_as_one_event() 
     );
     let rot = engine.store().rotation(incident.reports[0].rotation.as_deref().unwrap()).await.unwrap();
     assert_eq!(rot.data["incident"], incident.id.as_str(), "the rotation's journal names the incident");
+}
+
+/// A breached CI vendor: of twelve accounts, the six whose keys are delivered to one GitHub
+/// organization's repositories are rotated together (four at once), each old key inactive at
+/// once and each repository holding its account's new key; the six others are not touched.
+#[tokio::test]
+async fn an_incident_over_many_accounts_rotates_exactly_those_delivered_to_the_breached_target() {
+    use rekey_domain::{targets::GithubTarget, CredentialKind, Target};
+    use rekey_engine::{InitialKey, NewAccount};
+    let t = world().await;
+    let gh = rekey_fakes::start_github(rekey_fakes::github::Github::new(common::TOKEN, None), 0).unwrap();
+    std::env::set_var("INCIDENT_TEST_GITHUB_TOKEN", common::TOKEN);
+    let mut accounts = Vec::new();
+    for i in 0..12 {
+        let (user, owner) = (format!("ci-{i}"), if i % 2 == 0 { "acme" } else { "other" });
+        t.aws.add_user(&user);
+        let key = t.aws.add_key(&user);
+        let new = NewAccount {
+            provider: "p".parse().unwrap(),
+            user: user.parse().unwrap(),
+            kind: CredentialKind::AccessKey,
+            folder: None,
+            title: None,
+            password: None,
+            key: Some(InitialKey::Adopt { access_key_id: key.0.parse().unwrap(), secret: Secret::new(key.1) }),
+        };
+        let account = t.engine.add_account(new).await.unwrap();
+        let target = Target::GithubActions(GithubTarget {
+            api_url: gh.server.url.clone(),
+            repository: Some(format!("{owner}/app-{i}")),
+            environment: None,
+            organization: None,
+            visibility: None,
+            key_id_name: "AWS_ACCESS_KEY_ID".into(),
+            secret_name: "AWS_SECRET_ACCESS_KEY".into(),
+            token_env: Some("INCIDENT_TEST_GITHUB_TOKEN".into()),
+            token_file: None,
+            timeout_ms: 5_000,
+            format: None,
+        });
+        t.engine
+            .set_account(&AccountRef::Id(account.id.clone()), Default::default(), move |s: &mut RotationSettings| {
+                s.verify.successes = 1;
+                s.verify.backoff_ms = 1;
+                s.previous_key = PreviousKeyPolicy::Keep;
+                s.deactivate_after_ms = 86_400_000;
+                s.targets = vec![target];
+            })
+            .await
+            .unwrap();
+        accounts.push((user, key.0, t.engine.account(&AccountRef::Id(account.id.clone())).await.unwrap()));
+    }
+    let filter = TargetFilter { kind: Some("github-actions".into()), contains: Some("acme/".into()) };
+    let mut selected = Vec::new();
+    for (_, _, a) in &accounts {
+        if filter.matches(a).unwrap() {
+            selected.push(a.clone());
+        }
+    }
+    assert_eq!(selected.len(), 6, "the accounts delivered to acme's repositories");
+    let engine = Arc::new(t.engine);
+    let incident = engine.rotate_incident(selected, Some("CI vendor breach".into()), 4).await.unwrap();
+    assert_eq!(incident.reports.len(), 6);
+    assert!(incident.reports.iter().all(|r| r.outcome == "done"), "{:?}", incident.reports);
+    for (i, (user, old, account)) in accounts.iter().enumerate() {
+        let keys = t.aws.keys(user);
+        if i % 2 == 0 {
+            let fresh = engine.account(&AccountRef::Id(account.id.clone())).await.unwrap();
+            let new = fresh.current_key_id.clone().unwrap();
+            assert_eq!(keys, vec![(old.clone(), false), (new.clone(), true)], "{user}: old inactive, new active");
+            let (_, secret) = engine.reveal(&AccountRef::Id(account.id.clone())).await.unwrap();
+            let repo = format!("acme/app-{i}");
+            assert_eq!(gh.state.secret(&repo, "AWS_ACCESS_KEY_ID").unwrap().value, new);
+            assert_eq!(gh.state.secret(&repo, "AWS_SECRET_ACCESS_KEY").unwrap().value, secret.expose());
+        } else {
+            assert_eq!(keys, vec![(old.clone(), true)], "{user} is not part of the incident");
+            assert!(gh.state.secret(&format!("other/app-{i}"), "AWS_ACCESS_KEY_ID").is_none());
+        }
+    }
+    let audit = engine.store().audit_page(0, 10_000).await.unwrap();
+    let events: Vec<_> = audit.iter().filter(|e| e.entry.action == "incident.rotate").collect();
+    assert_eq!(events.len(), 1, "one event ties the incident together");
+    assert_eq!(events[0].entry.detail["rotations"].as_array().unwrap().len(), 6);
 }
