@@ -336,6 +336,8 @@ async fn seed_vault(
         serde_json::from_str(settings).context("--settings must be a JSON object")?;
     let store = rekey_store::open(url, OpenMode::Existing).await?;
     let key = vault_key(store.as_ref()).await?;
+    // Rows are signed (and read rows verified) under the vault's barrier, as rekey does.
+    store.install_barrier(rekey_store::Barrier::new(&key));
     let provider: ProviderName = provider.parse()?;
     store.provider(&provider).await.with_context(|| format!("provider {provider}"))?;
     let now = SystemClock.now();

@@ -134,7 +134,8 @@ impl Error {
                 StoreError::Conflict { .. } | StoreError::Fenced { .. } | StoreError::NotDue { .. } => {
                     ErrorClass::Conflict
                 }
-                StoreError::Corrupt { .. } => ErrorClass::Integrity,
+                StoreError::Corrupt { .. } | StoreError::Tampered { .. } => ErrorClass::Integrity,
+                StoreError::Sealed => ErrorClass::Locked,
                 StoreError::Database(_) | StoreError::Unavailable { .. } => ErrorClass::Internal,
             },
             Self::Findings(_) => ErrorClass::Findings,
@@ -163,6 +164,12 @@ impl Error {
             Self::Store(StoreError::Corrupt { .. }) => {
                 Some("check that --vault points at a rekey vault; restore it from a backup if it was damaged".into())
             }
+            Self::Store(StoreError::Tampered { .. }) => Some(
+                "someone with write access to the database changed it without the master key; restore the row from a \
+                 backup, or remove and add the object again"
+                    .into(),
+            ),
+            Self::Store(StoreError::Sealed) => Some("unlock the vault first (a bug if you see this)".into()),
             Self::Store(StoreError::NotFound { .. }) => {
                 Some("`rekey provider list` and `rekey account list` show what exists".into())
             }

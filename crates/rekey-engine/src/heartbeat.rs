@@ -13,6 +13,7 @@ use serde_json::json;
 impl Engine {
     /// Runs a heartbeat of `account`, stores and audits it.
     pub async fn heartbeat(&self, account: &Account) -> Result<Heartbeat> {
+        self.refuse_tampered(account).await?;
         let (status, findings) = match self.check(account).await {
             Ok(r) => r,
             Err(e) => {

@@ -30,6 +30,7 @@ mod error;
 pub mod failpoint;
 mod heartbeat;
 pub mod incident;
+mod integrity;
 pub mod lease;
 pub mod limits;
 pub mod org;
@@ -44,10 +45,11 @@ pub mod rotate;
 pub mod settings;
 pub mod stats;
 mod tick;
+mod upgrade;
 pub mod vault;
 
 pub use accounts::{AccountRef, InitialKey, NewAccount, Removed};
-pub use audit::ChainReport;
+pub use audit::{Anchor, ChainReport};
 pub use checkout::MAX_CHECKOUT_MS;
 #[cfg(feature = "test-support")]
 pub use connect::FakeConnector;

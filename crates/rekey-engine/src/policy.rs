@@ -39,8 +39,12 @@ impl Engine {
         discovery: bool,
     ) -> Result<Needed> {
         let accounts = self.accounts(&AccountFilter { provider, folder: None }).await?;
-        let mut users: Vec<String> =
-            accounts.iter().filter(|a| kinds.contains(&a.kind)).map(|a| a.arn.to_string()).collect();
+        // An account that failed its integrity check names no user the policy grants access to.
+        let mut users: Vec<String> = accounts
+            .iter()
+            .filter(|a| kinds.contains(&a.kind) && a.tampered.is_none())
+            .map(|a| a.arn.to_string())
+            .collect();
         users.sort();
         users.dedup();
         // Discovery reads every user (per-user path, import), not only the managed ones.

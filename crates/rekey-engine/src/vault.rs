@@ -10,7 +10,7 @@ use rekey_aws::{Conn, ConnCredentials};
 use rekey_crypto::{master, open, seal, KdfParams, Sealed, Secret, VaultKey};
 use rekey_domain::SecretState;
 use rekey_domain::{Clock, VaultId, MAX_SECRET_LEN};
-use rekey_store::{AuditEntry, Origin, SecretVersion, Store, VaultHeader};
+use rekey_store::{AuditEntry, Barrier, Origin, SecretVersion, Store, VaultHeader};
 use serde_json::{json, Value};
 use std::{
     path::PathBuf,
@@ -128,6 +128,7 @@ impl Engine {
                 (key, "kms", json!({ "key_id": key_id, "region": region, "endpoint_url": endpoint_url }), blob)
             }
         };
+        deps.store.install_barrier(Barrier::new(&key));
         let engine = Self::assemble(deps, key, VaultId::random());
         let header = VaultHeader {
             vault_id: engine.vault_id.clone(),
@@ -136,6 +137,8 @@ impl Engine {
             key_params: params,
             wrapped_vault_key: wrapped,
             created_at: engine.clock.now(),
+            key_check: None,
+            audit_keyed_from: None,
         };
         let audit = engine.audit_entry(
             "vault.init",
@@ -163,40 +166,29 @@ impl Engine {
         }
     }
 
-    /// Unlocks an existing vault.
+    /// Unlocks an existing vault: the master key unwraps the vault key, the header's key check
+    /// proves it is this vault's key, and the store gets the barrier (see
+    /// [`rekey_store::barrier`]). A vault written before the barrier is refused until
+    /// `rekey vault upgrade` ([`Engine::upgrade`]).
     pub async fn unlock(deps: Deps, master: MasterKey) -> Result<Self> {
         let h = header(deps.store.as_ref()).await?;
-        let key = match (h.key_source.as_str(), &master) {
-            ("passphrase", MasterKey::Passphrase(p)) => {
-                let kdf: KdfParams = serde_json::from_value(h.key_params["params"].clone())
-                    .map_err(|e| Error::Integrity { message: format!("vault header KDF parameters: {e}") })?;
-                VaultKey::unwrap_from(&kdf.derive(p)?, &h.wrapped_vault_key, WRAP_CONTEXT)?
-            }
-            ("key-file", MasterKey::KeyFile(path)) => {
-                VaultKey::unwrap_from(&master::read_key_file(path)?, &h.wrapped_vault_key, WRAP_CONTEXT)?
-            }
-            ("kms", MasterKey::Kms { key_id, region, endpoint_url }) => {
-                let plain =
-                    rekey_aws::kms::decrypt(&kms_conn(region, endpoint_url.as_ref()), key_id, &h.wrapped_vault_key)
-                        .await
-                        .map_err(|e| Error::Locked {
-                            message: format!("KMS could not unwrap the vault key: {e}"),
-                            hint: "check that the default AWS credentials may call kms:Decrypt on the vault's key"
-                                .into(),
-                        })?;
-                VaultKey::from_bytes(&plain).ok_or(rekey_crypto::CryptoError::WrongKey)?
-            }
-            (source, _) => {
-                return Err(Error::Locked {
-                    message: format!("this vault is protected by a {source} master key"),
-                    hint: "supply that kind of key (see `rekey init --help`)".into(),
-                })
-            }
+        let key = open_key(&h, &master).await?;
+        let barrier = Barrier::new(&key);
+        let (Some(check), Some(keyed_from)) = (&h.key_check, h.audit_keyed_from) else {
+            return Err(Error::Locked {
+                message: format!("vault {} was written before rekey authenticated its contents (it has no key check)", h.vault_id),
+                hint: "run `rekey vault upgrade` once, after checking the vault's providers, accounts and delivery targets"
+                    .into(),
+            });
         };
+        if !barrier.verify_key_check(h.vault_id.as_str(), keyed_from, check) {
+            return Err(key_check_failed(&h));
+        }
+        deps.store.install_barrier(barrier);
         Ok(Self::assemble(deps, key, h.vault_id))
     }
 
-    fn assemble(deps: Deps, key: VaultKey, vault_id: VaultId) -> Self {
+    pub(crate) fn assemble(deps: Deps, key: VaultKey, vault_id: VaultId) -> Self {
         Self {
             store: deps.store,
             key,
@@ -306,6 +298,11 @@ impl Engine {
         }
     }
 
+    /// The MAC keys of this vault (see [`rekey_store::barrier`]).
+    pub(crate) fn barrier(&self) -> Barrier {
+        Barrier::new(&self.key)
+    }
+
     /// Opens a stored version.
     pub(crate) fn open_version(&self, v: &SecretVersion) -> Result<Secret> {
         let sealed = Sealed { wrapped_key: v.wrapped_key.clone(), ciphertext: v.ciphertext.clone() };
@@ -333,7 +330,48 @@ impl Engine {
     }
 }
 
-async fn header(store: &dyn Store) -> Result<VaultHeader> {
+/// The header's key check did not verify under the unwrapped key: the key is not this vault's
+/// (e.g. a KMS that answered with another plaintext), or the header was altered.
+pub(crate) fn key_check_failed(h: &VaultHeader) -> Error {
+    Error::Integrity {
+        message: format!(
+            "the master key unwrapped a key that fails vault {}'s key check: it is not this vault's key, or the \
+             vault header was altered; nothing was read or written",
+            h.vault_id
+        ),
+    }
+}
+
+/// The vault key of the vault with header `h`, unwrapped by `master`.
+pub(crate) async fn open_key(h: &VaultHeader, master: &MasterKey) -> Result<VaultKey> {
+    Ok(match (h.key_source.as_str(), master) {
+        ("passphrase", MasterKey::Passphrase(p)) => {
+            let kdf: KdfParams = serde_json::from_value(h.key_params["params"].clone())
+                .map_err(|e| Error::Integrity { message: format!("vault header KDF parameters: {e}") })?;
+            VaultKey::unwrap_from(&kdf.derive(p)?, &h.wrapped_vault_key, WRAP_CONTEXT)?
+        }
+        ("key-file", MasterKey::KeyFile(path)) => {
+            VaultKey::unwrap_from(&master::read_key_file(path)?, &h.wrapped_vault_key, WRAP_CONTEXT)?
+        }
+        ("kms", MasterKey::Kms { key_id, region, endpoint_url }) => {
+            let plain = rekey_aws::kms::decrypt(&kms_conn(region, endpoint_url.as_ref()), key_id, &h.wrapped_vault_key)
+                .await
+                .map_err(|e| Error::Locked {
+                    message: format!("KMS could not unwrap the vault key: {e}"),
+                    hint: "check that the default AWS credentials may call kms:Decrypt on the vault's key".into(),
+                })?;
+            VaultKey::from_bytes(&plain).ok_or(rekey_crypto::CryptoError::WrongKey)?
+        }
+        (source, _) => {
+            return Err(Error::Locked {
+                message: format!("this vault is protected by a {source} master key"),
+                hint: "supply that kind of key (see `rekey init --help`)".into(),
+            })
+        }
+    })
+}
+
+pub(crate) async fn header(store: &dyn Store) -> Result<VaultHeader> {
     store.header().await?.ok_or_else(|| Error::NotFound {
         what: "vault header".into(),
         hint: "this database was never initialised; run `rekey init`".into(),

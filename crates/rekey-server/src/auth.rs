@@ -196,7 +196,20 @@ impl Rejected {
 pub async fn authenticate(engine: &Engine, bearer: Option<&str>) -> std::result::Result<Caller, Rejected> {
     let bearer = bearer.ok_or(Rejected::Missing)?;
     let (id, secret) = split(bearer).ok_or(Rejected::Invalid(None))?;
-    let token = engine.store().token(id).await.map_err(|_| Rejected::Invalid(None))?;
+    let token = match engine.store().token(id).await {
+        Ok(t) => t,
+        Err(e @ rekey_store::StoreError::Tampered { .. }) => {
+            // A token row changed without the master key (an added token, a raised role): refused
+            // like an unknown one, and audited.
+            let detail = serde_json::json!({ "error": e.to_string() });
+            let entry = engine.audit_entry("integrity", Some(&format!("token:{id}")), "failed", detail);
+            if let Err(e) = engine.store().append_audit(&entry).await {
+                tracing::warn!(error = %e, "could not audit a token that failed its integrity check");
+            }
+            return Err(Rejected::Invalid(None));
+        }
+        Err(_) => return Err(Rejected::Invalid(None)),
+    };
     if !constant_time_eq(digest(secret).as_bytes(), token.hash.as_bytes()) {
         return Err(Rejected::Invalid(Some(id.to_owned())));
     }

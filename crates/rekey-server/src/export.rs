@@ -3,7 +3,11 @@
 //! a file and fsync'd, RFC 5424 syslog over UDP or TCP, or one signed webhook POST per batch),
 //! and only then advances its cursor. Delivery is therefore at least once: after a crash
 //! between sending and storing the cursor, a batch is sent again; every event carries its
-//! `seq` and chain `hash`, so receivers can drop duplicates and check the chain.
+//! `seq` and chain `hash`, so receivers can drop duplicates and check the chain. Every batch
+//! also carries the chain's head as of its last event (`seq`, `hash`): kept outside the
+//! database, it is the anchor `rekey audit verify --expect-head/--expect-count` checks, which
+//! shows newest events deleted later (a file gets a `{"chain_head": …}` line, syslog a
+//! message with MSGID `audit.head`, a webhook a `chain_head` field).
 //!
 //! One node at a time works each export (a job lease), so several nodes on one PostgreSQL
 //! vault do not send events twice.
@@ -243,7 +247,8 @@ impl Exporter {
             let Some(last) = page.last().map(|r| r.seq) else { return Ok(sent) };
             let chosen: Vec<&AuditRecord> = page.iter().filter(|r| self.wants(r)).collect();
             if !chosen.is_empty() {
-                self.send(&**engine.clock(), &chosen).await?;
+                let head = page.last().map(|r| ChainHead { seq: r.seq, hash: r.hash.clone() });
+                self.send(&**engine.clock(), &chosen, head.as_ref()).await?;
                 sent += chosen.len() as u64;
             }
             store.set_export_cursor(&self.cursor(), last).await?;
@@ -253,13 +258,22 @@ impl Exporter {
         }
     }
 
-    async fn send(&self, clock: &dyn rekey_domain::Clock, events: &[&AuditRecord]) -> Result<()> {
+    async fn send(
+        &self,
+        clock: &dyn rekey_domain::Clock,
+        events: &[&AuditRecord],
+        head: Option<&ChainHead>,
+    ) -> Result<()> {
         let fail = |what: String| rekey_engine::Error::Delivery(format!("export {}: {what}", self.name));
         match &self.destination {
             Destination::File(path) => {
                 let mut text = String::new();
                 for e in events {
                     text.push_str(&serde_json::to_string(e).map_err(|e| fail(e.to_string()))?);
+                    text.push('\n');
+                }
+                if let Some(h) = head {
+                    text.push_str(&serde_json::json!({ "chain_head": h }).to_string());
                     text.push('\n');
                 }
                 // Never through a link, never a FIFO, never in a directory others may write to.
@@ -281,7 +295,10 @@ impl Exporter {
             }
             Destination::Syslog { address, tcp, facility, timeout } => {
                 let host = rekey_engine::lease::host();
-                let messages: Vec<String> = events.iter().map(|e| syslog_message(e, *facility, &host)).collect();
+                let mut messages: Vec<String> = events.iter().map(|e| syslog_message(e, *facility, &host)).collect();
+                if let Some(h) = head {
+                    messages.push(head_message(h, *facility, &host, clock.now()));
+                }
                 let io = |e: std::io::Error| fail(format!("syslog {address}: {e}"));
                 if *tcp {
                     let mut framed = String::new();
@@ -306,10 +323,11 @@ impl Exporter {
                             .ok_or_else(|| std::io::Error::other("the name has no address"))?;
                         let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
                         let sock = tokio::net::UdpSocket::bind(bind).await?;
-                        for (m, e) in messages.iter().zip(events) {
+                        for (i, m) in messages.iter().enumerate() {
                             if m.len() > MAX_DATAGRAM {
                                 // Larger than a UDP datagram: logged and left to the other exports.
-                                tracing::warn!(export = %self.name, seq = e.seq, bytes = m.len(), "audit event too large for syslog over UDP; not sent");
+                                let seq = events.get(i).map_or(0, |e| e.seq);
+                                tracing::warn!(export = %self.name, seq, bytes = m.len(), "audit event too large for syslog over UDP; not sent");
                                 continue;
                             }
                             sock.send_to(m.as_bytes(), target).await?;
@@ -323,12 +341,29 @@ impl Exporter {
                 }
             }
             Destination::Webhook(hook) => {
-                let body = serde_json::json!({ "export": self.name, "events": events }).to_string();
+                let body = serde_json::json!({ "export": self.name, "events": events, "chain_head": head }).to_string();
                 let id = format!("export:{}:{}-{}", self.name, events[0].seq, events[events.len() - 1].seq);
                 hook.post(clock, &id, body.as_bytes()).await
             }
         }
     }
+}
+
+/// The audit chain's head as of a batch's last event: an anchor for `audit verify`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChainHead {
+    /// The events in the chain up to it.
+    pub seq: i64,
+    /// Its hash.
+    pub hash: String,
+}
+
+/// The syslog message carrying a batch's [`ChainHead`] (MSGID `audit.head`).
+fn head_message(h: &ChainHead, facility: u8, host: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let host: String = host.chars().filter(|c| c.is_ascii_graphic()).take(255).collect();
+    let body = serde_json::json!({ "chain_head": h });
+    format!("<{}>1 {at} {host} rekey - audit.head - {body}", u16::from(facility) * 8 + 6)
 }
 
 /// The class of an audit action: `rotation.phase` → `rotation`.

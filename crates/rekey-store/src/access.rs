@@ -95,10 +95,28 @@ macro_rules! access_queries {
             use $crate::sql::{json_col, parse_col, to_json};
             use $crate::{from_millis, millis, model::AuditEntry, Result, StoreError};
 
-            const TOKEN_COLS: &str = "id, name, role, folders, hash, created_at, expires_at, revoked_at";
+            const TOKEN_COLS: &str = "id, name, role, folders, hash, created_at, expires_at, revoked_at, mac";
             const CHECKOUT_COLS: &str = "id, account_id, holder, started_at, expires_at, ended_at, end_reason";
 
-            fn token_from_row(r: &$row) -> Result<ApiToken> {
+            /// The authenticated columns of a token row, with `revoked_at` as given.
+            fn token_parts(r: &$row, revoked_at: Option<i64>) -> Result<$crate::barrier::RowParts> {
+                Ok($crate::barrier::token_row(
+                    &r.try_get::<String, _>("id")?,
+                    &r.try_get::<String, _>("name")?,
+                    &r.try_get::<String, _>("role")?,
+                    &r.try_get::<String, _>("folders")?,
+                    &r.try_get::<String, _>("hash")?,
+                    r.try_get("created_at")?,
+                    r.try_get("expires_at")?,
+                    revoked_at,
+                ))
+            }
+
+            fn token_from_row(r: &$row, b: &$crate::barrier::Barrier) -> Result<ApiToken> {
+                let row = token_parts(r, r.try_get("revoked_at")?)?;
+                b.verify(&row, r.try_get::<Option<String>, _>("mac")?.as_deref(), || {
+                    format!("API token {:?}", r.try_get::<String, _>("id").unwrap_or_default())
+                })?;
                 Ok(ApiToken {
                     id: r.try_get("id")?,
                     name: r.try_get("name")?,
@@ -126,50 +144,83 @@ macro_rules! access_queries {
             #[async_trait]
             impl AccessStore for $store {
                 async fn insert_token(&self, t: &ApiToken, audit: &AuditEntry) -> Result<()> {
+                    let folders = to_json(&t.folders);
+                    let row = $crate::barrier::token_row(
+                        &t.id,
+                        &t.name,
+                        &t.role,
+                        &folders,
+                        &t.hash,
+                        millis(t.created_at),
+                        t.expires_at.map(millis),
+                        t.revoked_at.map(millis),
+                    );
+                    let mac = self.barrier.get()?.sign(&row);
                     let mut tx = self.begin_write().await?;
-                    sqlx::query(&format!("INSERT INTO api_tokens ({TOKEN_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"))
+                    sqlx::query(&format!("INSERT INTO api_tokens ({TOKEN_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"))
                         .bind(&t.id)
                         .bind(&t.name)
                         .bind(&t.role)
-                        .bind(to_json(&t.folders))
+                        .bind(folders)
                         .bind(&t.hash)
                         .bind(millis(t.created_at))
                         .bind(t.expires_at.map(millis))
                         .bind(t.revoked_at.map(millis))
+                        .bind(mac)
                         .execute(&mut *tx)
                         .await?;
-                    append_audit_in(&mut tx, audit).await?;
+                    append_audit_in(&mut tx, &*self.barrier.get()?, audit).await?;
                     tx.commit().await?;
                     Ok(())
                 }
 
                 async fn token(&self, id: &str) -> Result<ApiToken> {
+                    let b = self.barrier.get()?;
                     sqlx::query(&format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = $1"))
                         .bind(id)
                         .fetch_optional(&self.pool)
                         .await?
-                        .map(|r| token_from_row(&r))
+                        .map(|r| token_from_row(&r, &b))
                         .transpose()?
                         .ok_or_else(|| StoreError::not_found(format!("token {id:?}")))
                 }
 
                 async fn tokens(&self) -> Result<Vec<ApiToken>> {
+                    let b = self.barrier.get()?;
                     sqlx::query(&format!("SELECT {TOKEN_COLS} FROM api_tokens ORDER BY created_at DESC, id"))
                         .fetch_all(&self.pool)
                         .await?
                         .iter()
-                        .map(token_from_row)
+                        .map(|r| token_from_row(r, &b))
                         .collect()
                 }
 
                 async fn revoke_token(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<()> {
+                    let b = self.barrier.get()?;
                     let mut tx = self.begin_write().await?;
-                    let done =
-                        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                            .bind(millis(at))
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
+                    // Verified as stored, then signed with the revocation.
+                    let stored = sqlx::query(&format!(
+                        "SELECT {TOKEN_COLS} FROM api_tokens WHERE id = $1 AND revoked_at IS NULL{}",
+                        <$store>::FOR_UPDATE
+                    ))
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let mac = match &stored {
+                        Some(r) => {
+                            token_from_row(r, &b)?;
+                            Some(b.sign(&token_parts(r, Some(millis(at)))?))
+                        }
+                        None => None,
+                    };
+                    let done = sqlx::query(
+                        "UPDATE api_tokens SET revoked_at = $1, mac = $3 WHERE id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(millis(at))
+                    .bind(id)
+                    .bind(mac)
+                    .execute(&mut *tx)
+                    .await?;
                     if done.rows_affected() == 0 {
                         let exists: Option<String> = sqlx::query_scalar("SELECT id FROM api_tokens WHERE id = $1")
                             .bind(id)
@@ -180,7 +231,7 @@ macro_rules! access_queries {
                             None => StoreError::not_found(format!("token {id:?}")),
                         });
                     }
-                    append_audit_in(&mut tx, audit).await?;
+                    append_audit_in(&mut tx, &*self.barrier.get()?, audit).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -214,7 +265,7 @@ macro_rules! access_queries {
                             },
                             _ => StoreError::from(e),
                         })?;
-                    append_audit_in(&mut tx, audit).await?;
+                    append_audit_in(&mut tx, &*self.barrier.get()?, audit).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -243,7 +294,7 @@ macro_rules! access_queries {
                     if done.rows_affected() == 0 {
                         return Err(StoreError::Conflict { what: format!("check-out {id} has already ended") });
                     }
-                    append_audit_in(&mut tx, audit).await?;
+                    append_audit_in(&mut tx, &*self.barrier.get()?, audit).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -268,7 +319,7 @@ macro_rules! access_queries {
                     if done.rows_affected() == 0 {
                         return Err(StoreError::Conflict { what: format!("check-out {id} has already ended") });
                     }
-                    append_audit_in(&mut tx, audit).await?;
+                    append_audit_in(&mut tx, &*self.barrier.get()?, audit).await?;
                     tx.commit().await?;
                     Ok(())
                 }

@@ -19,7 +19,7 @@
 use crate::{
     access::{AccessStore, ApiToken, Checkout},
     model::*,
-    Result, Store, StoreError,
+    BarrierStore, Result, Store, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -142,6 +142,14 @@ bounded! { AccessStore {}
     fn expired_checkouts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Checkout>>;
     fn export_cursor(&self, name: &str) -> Result<i64>;
     fn set_export_cursor(&self, name: &str, seq: i64) -> Result<()>;
+}
+
+bounded! { BarrierStore {
+        fn install_barrier(&self, barrier: crate::Barrier) {
+            self.inner.install_barrier(barrier);
+        }
+    }
+    fn upgrade_barrier(&self, audit: &AuditEntry) -> Result<crate::UpgradeCounts>;
 }
 
 #[cfg(test)]

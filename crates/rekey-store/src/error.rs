@@ -52,6 +52,19 @@ pub enum StoreError {
         /// The account.
         account: String,
     },
+    /// A row failed verification against the barrier: it was changed by someone without the
+    /// master key (or written by an older rekey and never upgraded). It is not used.
+    #[error("{what} failed its integrity check ({problem}): it was altered outside rekey")]
+    Tampered {
+        /// The row, e.g. `account "ab12cd34"`.
+        what: String,
+        /// Why it failed.
+        problem: String,
+    },
+    /// The barrier is not installed: the vault has not been unlocked in this process, so
+    /// authenticated rows can be neither read nor written.
+    #[error("the vault is locked: its integrity keys are not loaded")]
+    Sealed,
     /// The database could not be reached or failed.
     #[error("database error: {0}")]
     Database(String),

@@ -22,6 +22,7 @@
 //! - `migrations/sqlite`, `migrations/postgres`: the schema, one numbered file per change.
 
 pub mod access;
+pub mod barrier;
 mod bounded;
 pub mod chain;
 mod error;
@@ -29,12 +30,15 @@ pub mod model;
 mod postgres;
 pub use postgres::{redact_url, SESSION_SETTINGS};
 mod rows;
+pub mod sign;
 mod sql;
 mod sqlite;
 
 pub use access::{AccessStore, ApiToken, Checkout};
+pub use barrier::Barrier;
 pub use error::{Result, StoreError};
 pub use model::*;
+pub use sign::{BarrierStore, UpgradeCounts};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -52,7 +56,7 @@ pub enum OpenMode {
 
 /// The vault's persistence.
 #[async_trait]
-pub trait Store: AccessStore + Send + Sync + std::fmt::Debug {
+pub trait Store: AccessStore + BarrierStore + Send + Sync + std::fmt::Debug {
     /// The backend's name, `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

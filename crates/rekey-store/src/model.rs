@@ -22,6 +22,11 @@ pub struct VaultHeader {
     pub wrapped_vault_key: Vec<u8>,
     /// When the vault was created.
     pub created_at: DateTime<Utc>,
+    /// The key check (see [`crate::Barrier::key_check`]); `None` in a vault written before the
+    /// barrier and not yet upgraded. Written by the store, ignored in [`crate::Store::init`].
+    pub key_check: Option<String>,
+    /// The first audit event whose link is keyed (see [`crate::chain`]); written by the store.
+    pub audit_keyed_from: Option<i64>,
 }
 
 /// How a provider authenticates as the admin principal.
@@ -124,6 +129,11 @@ pub struct Account {
     /// The last heartbeat, if any.
     #[serde(default)]
     pub heartbeat: Option<Heartbeat>,
+    /// Why the row (or its current secret version) failed its integrity check, when it did:
+    /// listings hand such accounts out flagged (so one altered account does not hide the
+    /// others), and nothing may act on one.
+    #[serde(skip)]
+    pub tampered: Option<String>,
 }
 
 impl Account {
@@ -154,6 +164,7 @@ impl Account {
             last_rotated_at: None,
             next_due_at: None,
             heartbeat: None,
+            tampered: None,
         }
     }
 }

@@ -49,6 +49,8 @@ const POOL_SIZE: u32 = 8;
 #[derive(Debug)]
 pub(crate) struct PgStore {
     pool: PgPool,
+    /// The MAC keys, once the vault is unlocked.
+    barrier: crate::barrier::Slot,
 }
 
 impl PgStore {
@@ -88,7 +90,7 @@ impl PgStore {
             .connect_with(with_session_settings(given))
             .await
             .map_err(unreachable)?;
-        Ok(Self { pool })
+        Ok(Self { pool, barrier: Default::default() })
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {

@@ -3,7 +3,13 @@
 
 macro_rules! sql_rows {
     ($row:ident) => {
-        fn provider_from_row(r: &$row) -> Result<Provider> {
+        fn provider_from_row(r: &$row, b: &$crate::barrier::Barrier) -> Result<Provider> {
+            let name: String = r.try_get("name")?;
+            let (region, auth): (String, String) = (r.try_get("region")?, r.try_get("auth")?);
+            let (endpoint, mfa): (Option<String>, Option<String>) =
+                (r.try_get("endpoint_url")?, r.try_get("mfa_serial")?);
+            let row = $crate::barrier::provider_row(&name, &region, endpoint.as_deref(), &auth, mfa.as_deref());
+            b.verify(&row, r.try_get::<Option<String>, _>("mac")?.as_deref(), || format!("provider {name:?}"))?;
             Ok(Provider {
                 name: parse_col(&r.try_get::<String, _>("name")?, "providers.name")?,
                 region: parse_col(&r.try_get::<String, _>("region")?, "providers.region")?,
@@ -15,9 +21,36 @@ macro_rules! sql_rows {
             })
         }
 
-        fn account_from_row(r: &$row) -> Result<Account> {
+        /// An account, flagged [`Account::tampered`] if it or its current secret version fails
+        /// its integrity check.
+        fn account_from_row(r: &$row, b: &$crate::barrier::Barrier) -> Result<Account> {
             let folder: Option<String> = r.try_get("folder")?;
+            let id: String = r.try_get("id")?;
+            let row = $crate::barrier::account_row(
+                &id,
+                &r.try_get::<String, _>("provider")?,
+                &r.try_get::<String, _>("user_name")?,
+                &r.try_get::<String, _>("user_id")?,
+                &r.try_get::<String, _>("arn")?,
+                &r.try_get::<String, _>("kind")?,
+                folder.as_deref(),
+                &r.try_get::<String, _>("settings")?,
+            );
+            let mut tampered =
+                b.verify(&row, r.try_get::<Option<String>, _>("mac")?.as_deref(), || format!("account {id:?}")).err();
+            if let Some(version) = r.try_get::<Option<i64>, _>("current_version")? {
+                let key_id: Option<String> = r.try_get("current_key_id")?;
+                let origin: String = r.try_get::<Option<String>, _>("current_origin")?.unwrap_or_default();
+                let row = $crate::barrier::secret_row(&id, version, "current", key_id.as_deref(), &origin);
+                let mac: Option<String> = r.try_get("current_mac")?;
+                tampered =
+                    tampered.or(b.verify(&row, mac.as_deref(), || format!("secret version {version} of {id}")).err());
+            }
             Ok(Account {
+                tampered: tampered.map(|e| match e {
+                    StoreError::Tampered { what, problem } => format!("{what}: {problem}"),
+                    other => other.to_string(),
+                }),
                 id: parse_col(&r.try_get::<String, _>("id")?, "accounts.id")?,
                 provider: parse_col(&r.try_get::<String, _>("provider")?, "accounts.provider")?,
                 user_name: parse_col(&r.try_get::<String, _>("user_name")?, "accounts.user_name")?,
@@ -66,7 +99,13 @@ macro_rules! sql_rows {
             })
         }
 
-        fn secret_from_row(r: &$row) -> Result<SecretVersion> {
+        fn secret_from_row(r: &$row, b: &$crate::barrier::Barrier) -> Result<SecretVersion> {
+            let (record, version): (String, i64) = (r.try_get("record_id")?, r.try_get("version")?);
+            let (state, origin): (String, String) = (r.try_get("state")?, r.try_get("origin")?);
+            let key_id: Option<String> = r.try_get("key_id")?;
+            let row = $crate::barrier::secret_row(&record, version, &state, key_id.as_deref(), &origin);
+            let mac: Option<String> = r.try_get("mac")?;
+            b.verify(&row, mac.as_deref(), || format!("secret version {version} of {record}"))?;
             Ok(SecretVersion {
                 record_id: r.try_get("record_id")?,
                 version: r.try_get("version")?,

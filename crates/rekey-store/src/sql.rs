@@ -29,7 +29,8 @@ macro_rules! sql_store {
     ($store:ident, $db:ident, $row:ident) => {
         mod shared_queries {
         use super::{$store, $db, $row};
-        use $crate::chain::{event_hash, GENESIS};
+        use $crate::chain::{keyed_event_hash, GENESIS};
+        use $crate::barrier::{self, Barrier};
         use $crate::sql::{json_col, parse_col, to_json};
         use $crate::{from_millis, millis, model::*, Result, Store, StoreError};
         use async_trait::async_trait;
@@ -40,19 +41,20 @@ macro_rules! sql_store {
         const ROTATION_COLS: &str = "id, account_id, kind, phase, old_key_id, new_key_id, old_version, new_version, \
             data, error, started_at, updated_at, finished_at";
 
-        const PROVIDER_COLS: &str = "name, region, endpoint_url, auth, mfa_serial, created_at, updated_at";
+        const PROVIDER_COLS: &str = "name, region, endpoint_url, auth, mfa_serial, created_at, updated_at, mac";
         const ACCOUNT_COLS: &str =
-            "id, provider, user_name, user_id, arn, kind, folder, title, status, settings, created_at, updated_at";
+            "id, provider, user_name, user_id, arn, kind, folder, title, status, settings, created_at, updated_at, mac";
         /// Account columns plus the current secret version's number and key id, in one query.
         const ACCOUNT_SELECT: &str = "SELECT a.id, a.provider, a.user_name, a.user_id, a.arn, a.kind, a.folder, \
             a.title, a.status, a.settings, a.created_at, a.updated_at, s.version AS current_version, \
-            s.key_id AS current_key_id, a.last_rotated_at, a.next_due_at, a.heartbeat_at, a.heartbeat_status, \
+            s.key_id AS current_key_id, s.origin AS current_origin, s.mac AS current_mac, a.mac, a.last_rotated_at, a.next_due_at, a.heartbeat_at, a.heartbeat_status, \
             a.heartbeat_detail FROM accounts a LEFT JOIN secret_versions s \
             ON s.record_id = a.id AND s.state = 'current'";
-        const SECRET_COLS: &str = "record_id, version, state, key_id, origin, wrapped_key, ciphertext, created_at";
+        const SECRET_COLS: &str = "record_id, version, state, key_id, origin, wrapped_key, ciphertext, created_at, mac";
         const AUDIT_COLS: &str = "seq, at, actor, action, target, outcome, detail, prev_hash, hash";
 
         $crate::rows::sql_rows!($row);
+        $crate::sign::sign_queries!($store, $db, $row);
 
         /// A lease row: (owner, expires at, last renewed if recorded).
         fn lease_row(r: &$row) -> Result<(String, DateTime<Utc>, Option<DateTime<Utc>>)> {
@@ -150,10 +152,12 @@ macro_rules! sql_store {
 
         async fn patch_account(
             tx: &mut Transaction<'static, $db>,
+            b: &Barrier,
             id: &AccountId,
             p: &AccountPatch,
             at: DateTime<Utc>,
         ) -> Result<()> {
+            let mac = if p.settings.is_some() || p.folder.is_some() { resign_account(tx, b, id, p).await? } else { None };
             let done = sqlx::query(
                 "UPDATE accounts SET \
                    status = COALESCE($2, status), \
@@ -165,7 +169,8 @@ macro_rules! sql_store {
                    heartbeat_at = COALESCE($11, heartbeat_at), \
                    heartbeat_status = COALESCE($12, heartbeat_status), \
                    heartbeat_detail = COALESCE($13, heartbeat_detail), \
-                   updated_at = $14 \
+                   updated_at = $14, \
+                   mac = COALESCE($15, mac) \
                  WHERE id = $1",
             )
             .bind(id.as_str())
@@ -182,6 +187,7 @@ macro_rules! sql_store {
             .bind(p.heartbeat.as_ref().map(|h| h.status.clone()))
             .bind(p.heartbeat.as_ref().map(|h| to_json(&h.detail)))
             .bind(millis(at))
+            .bind(mac)
             .execute(&mut **tx)
             .await?;
             if done.rows_affected() == 0 {
@@ -194,6 +200,7 @@ macro_rules! sql_store {
         /// at most `limit` (`$2`).
         async fn accounts_at(
             pool: &sqlx::Pool<$db>,
+            b: &Barrier,
             condition: &str,
             at: DateTime<Utc>,
             limit: i64,
@@ -204,11 +211,15 @@ macro_rules! sql_store {
                 .fetch_all(pool)
                 .await?
                 .iter()
-                .map(account_from_row)
+                .map(|r| account_from_row(r, b))
                 .collect()
         }
 
-        pub(super) async fn append_audit_in(tx: &mut Transaction<'static, $db>, e: &AuditEntry) -> Result<AuditRecord> {
+        pub(super) async fn append_audit_in(
+            tx: &mut Transaction<'static, $db>,
+            b: &Barrier,
+            e: &AuditEntry,
+        ) -> Result<AuditRecord> {
             <$store>::lock_audit(tx).await?;
             let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut **tx)
@@ -218,7 +229,7 @@ macro_rules! sql_store {
                 None => (1, GENESIS.to_owned()),
             };
             let entry = AuditEntry { at: from_millis(millis(e.at)), ..e.clone() };
-            let hash = event_hash(&prev_hash, seq, &entry);
+            let hash = keyed_event_hash(b.audit_key(), &prev_hash, seq, &entry);
             sqlx::query(&format!("INSERT INTO audit_events ({AUDIT_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"))
                 .bind(seq)
                 .bind(millis(entry.at))
@@ -234,19 +245,44 @@ macro_rules! sql_store {
             Ok(AuditRecord { seq, entry, prev_hash, hash })
         }
 
-        async fn set_state(tx: &mut Transaction<'static, $db>, record: &str, version: i64, state: SecretState) -> Result<()> {
-            sqlx::query("UPDATE secret_versions SET state = $3 WHERE record_id = $1 AND version = $2")
+        /// Moves a version to `state`, after verifying the row as it stands (a re-signed row
+        /// must have been authentic), and signs it anew.
+        async fn set_state(
+            tx: &mut Transaction<'static, $db>,
+            b: &Barrier,
+            record: &str,
+            version: i64,
+            state: SecretState,
+        ) -> Result<()> {
+            let row = sqlx::query(&format!(
+                "SELECT state, key_id, origin, mac FROM secret_versions WHERE record_id = $1 AND version = $2{}",
+                <$store>::FOR_UPDATE
+            ))
+            .bind(record)
+            .bind(version)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(row) = row else { return Ok(()) };
+            let (key_id, origin): (Option<String>, String) = (row.try_get("key_id")?, row.try_get("origin")?);
+            let old = barrier::secret_row(record, version, &row.try_get::<String, _>("state")?, key_id.as_deref(), &origin);
+            b.verify(&old, row.try_get::<Option<String>, _>("mac")?.as_deref(), || {
+                format!("secret version {version} of {record}")
+            })?;
+            let mac = b.sign(&barrier::secret_row(record, version, state.as_str(), key_id.as_deref(), &origin));
+            sqlx::query("UPDATE secret_versions SET state = $3, mac = $4 WHERE record_id = $1 AND version = $2")
                 .bind(record)
                 .bind(version)
                 .bind(state.as_str())
+                .bind(mac)
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| StoreError::from_sqlx(e, &format!("{record} would have two current secret versions")))?;
             Ok(())
         }
 
-        async fn insert_secret_in(tx: &mut Transaction<'static, $db>, s: &SecretVersion) -> Result<()> {
-            sqlx::query(&format!("INSERT INTO secret_versions ({SECRET_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"))
+        async fn insert_secret_in(tx: &mut Transaction<'static, $db>, b: &Barrier, s: &SecretVersion) -> Result<()> {
+            let row = barrier::secret_row(&s.record_id, s.version, s.state.as_str(), s.key_id.as_deref(), s.origin.as_str());
+            sqlx::query(&format!("INSERT INTO secret_versions ({SECRET_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"))
                 .bind(&s.record_id)
                 .bind(s.version)
                 .bind(s.state.as_str())
@@ -255,6 +291,7 @@ macro_rules! sql_store {
                 .bind(&s.wrapped_key)
                 .bind(&s.ciphertext)
                 .bind(millis(s.created_at))
+                .bind(b.sign(&row))
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| {
@@ -274,7 +311,8 @@ macro_rules! sql_store {
 
             async fn header(&self) -> Result<Option<VaultHeader>> {
                 let row = sqlx::query(
-                    "SELECT format, key_source, key_params, wrapped_vault_key, created_at, vault_id FROM vault_header WHERE id = 1",
+                    "SELECT format, key_source, key_params, wrapped_vault_key, created_at, vault_id, key_check, \
+                     audit_keyed_from FROM vault_header WHERE id = 1",
                 )
                 .fetch_optional(&self.pool)
                 .await?;
@@ -287,16 +325,20 @@ macro_rules! sql_store {
                         key_params: json_col(&r.try_get::<String, _>("key_params")?, "vault_header.key_params")?,
                         wrapped_vault_key: r.try_get("wrapped_vault_key")?,
                         created_at: from_millis(r.try_get("created_at")?),
+                        key_check: r.try_get("key_check")?,
+                        audit_keyed_from: r.try_get("audit_keyed_from")?,
                     })
                 })
                 .transpose()
             }
 
             async fn init(&self, h: &VaultHeader, audit: &AuditEntry) -> Result<()> {
+                // The first event (this one's) is keyed: the key check names it.
+                let b = self.barrier.get()?;
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
-                    "INSERT INTO vault_header (id, format, key_source, key_params, wrapped_vault_key, created_at, vault_id) \
-                     VALUES (1, $1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO vault_header (id, format, key_source, key_params, wrapped_vault_key, created_at, vault_id, \
+                     key_check, audit_keyed_from) VALUES (1, $1, $2, $3, $4, $5, $6, $7, 1)",
                 )
                 .bind(h.format)
                 .bind(&h.key_source)
@@ -304,31 +346,42 @@ macro_rules! sql_store {
                 .bind(&h.wrapped_vault_key)
                 .bind(millis(h.created_at))
                 .bind(h.vault_id.as_str())
+                .bind(b.key_check(h.vault_id.as_str(), 1))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StoreError::from_sqlx(e, "this location already holds an initialised vault"))?;
-                append_audit_in(&mut tx, audit).await?;
+                append_audit_in(&mut tx, &*self.barrier.get()?, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn insert_provider(&self, p: &Provider, secret: Option<&SecretVersion>, audit: &AuditEntry) -> Result<()> {
+                let auth = to_json(&p.auth);
+                let row = barrier::provider_row(
+                    p.name.as_str(),
+                    p.region.as_str(),
+                    p.endpoint_url.as_deref(),
+                    &auth,
+                    p.mfa_serial.as_deref(),
+                );
+                let mac = self.barrier.get()?.sign(&row);
                 let mut tx = self.begin_write().await?;
-                sqlx::query(&format!("INSERT INTO providers ({PROVIDER_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7)"))
+                sqlx::query(&format!("INSERT INTO providers ({PROVIDER_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"))
                     .bind(p.name.as_str())
                     .bind(p.region.as_str())
                     .bind(&p.endpoint_url)
-                    .bind(to_json(&p.auth))
+                    .bind(auth)
                     .bind(&p.mfa_serial)
                     .bind(millis(p.created_at))
                     .bind(millis(p.updated_at))
+                    .bind(mac)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| StoreError::from_sqlx(e, &format!("a provider named {:?} already exists", p.name.as_str())))?;
                 if let Some(s) = secret {
-                    insert_secret_in(&mut tx, s).await?;
+                    insert_secret_in(&mut tx, &*self.barrier.get()?, s).await?;
                 }
-                append_audit_in(&mut tx, audit).await?;
+                append_audit_in(&mut tx, &*self.barrier.get()?, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -339,15 +392,16 @@ macro_rules! sql_store {
                     .fetch_optional(&self.pool)
                     .await?
                     .ok_or_else(|| StoreError::not_found(format!("provider {:?}", name.as_str())))?;
-                provider_from_row(&row)
+                provider_from_row(&row, &*self.barrier.get()?)
             }
 
             async fn providers(&self) -> Result<Vec<Provider>> {
+                let b = self.barrier.get()?;
                 sqlx::query(&format!("SELECT {PROVIDER_COLS} FROM providers ORDER BY name"))
                     .fetch_all(&self.pool)
                     .await?
                     .iter()
-                    .map(provider_from_row)
+                    .map(|r| provider_from_row(r, &b))
                     .collect()
             }
 
@@ -387,14 +441,28 @@ macro_rules! sql_store {
                     .bind(provider_secret_record(name))
                     .execute(&mut *tx)
                     .await?;
-                append_audit_in(&mut tx, audit).await?;
+                append_audit_in(&mut tx, &*self.barrier.get()?, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn insert_account(&self, a: &Account, secret: Option<&SecretVersion>, audit: &AuditEntry) -> Result<()> {
+                let settings = to_json(&a.settings);
+                let row = barrier::account_row(
+                    a.id.as_str(),
+                    a.provider.as_str(),
+                    a.user_name.as_str(),
+                    &a.user_id,
+                    a.arn.as_str(),
+                    a.kind.as_str(),
+                    a.folder.as_ref().map(|f| f.as_str()),
+                    &settings,
+                );
+                let mac = self.barrier.get()?.sign(&row);
                 let mut tx = self.begin_write().await?;
-                sqlx::query(&format!("INSERT INTO accounts ({ACCOUNT_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"))
+                sqlx::query(&format!(
+                    "INSERT INTO accounts ({ACCOUNT_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+                ))
                     .bind(a.id.as_str())
                     .bind(a.provider.as_str())
                     .bind(a.user_name.as_str())
@@ -404,9 +472,10 @@ macro_rules! sql_store {
                     .bind(a.folder.as_ref().map(|f| f.as_str()))
                     .bind(&a.title)
                     .bind(&a.status)
-                    .bind(to_json(&a.settings))
+                    .bind(settings)
                     .bind(millis(a.created_at))
                     .bind(millis(a.updated_at))
+                    .bind(mac)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| {
@@ -416,9 +485,9 @@ macro_rules! sql_store {
                         )
                     })?;
                 if let Some(s) = secret {
-                    insert_secret_in(&mut tx, s).await?;
+                    insert_secret_in(&mut tx, &*self.barrier.get()?, s).await?;
                 }
-                append_audit_in(&mut tx, audit).await?;
+                append_audit_in(&mut tx, &*self.barrier.get()?, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -429,7 +498,7 @@ macro_rules! sql_store {
                     .fetch_optional(&self.pool)
                     .await?
                     .ok_or_else(|| StoreError::not_found(format!("account {:?}", id.as_str())))?;
-                account_from_row(&row)
+                verified(account_from_row(&row, &*self.barrier.get()?)?)
             }
 
             async fn find_account(&self, provider: &ProviderName, user: &UserName, kind: CredentialKind) -> Result<Account> {
@@ -442,7 +511,7 @@ macro_rules! sql_store {
                 .fetch_optional(&self.pool)
                 .await?
                 .ok_or_else(|| StoreError::not_found(format!("account {provider}/{user}/{kind}")))?;
-                account_from_row(&row)
+                verified(account_from_row(&row, &*self.barrier.get()?)?)
             }
 
             async fn accounts(&self, f: &AccountFilter) -> Result<Vec<Account>> {
@@ -476,9 +545,10 @@ macro_rules! sql_store {
                 .bind(folder.map(|x| format!("{x}/")));
                 // Rows are converted as the driver yields them (SQLite steps on its own thread
                 // meanwhile), and none is kept: a listing's memory does not grow with the vault.
+                let b = self.barrier.get()?;
                 let mut rows = query.fetch(&self.pool);
                 while let Some(row) = rows.try_next().await? {
-                    each(account_from_row(&row)?)?;
+                    each(account_from_row(&row, &b)?)?;
                 }
                 Ok(())
             }
@@ -490,22 +560,24 @@ macro_rules! sql_store {
                     return Err(StoreError::not_found(format!("account {:?}", id.as_str())));
                 }
                 sqlx::query("DELETE FROM secret_versions WHERE record_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
-                append_audit_in(&mut tx, audit).await?;
+                append_audit_in(&mut tx, &*self.barrier.get()?, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn secret_versions(&self, record_id: &str) -> Result<Vec<SecretVersion>> {
+                let b = self.barrier.get()?;
                 sqlx::query(&format!("SELECT {SECRET_COLS} FROM secret_versions WHERE record_id = $1 ORDER BY version"))
                     .bind(record_id)
                     .fetch_all(&self.pool)
                     .await?
                     .iter()
-                    .map(secret_from_row)
+                    .map(|r| secret_from_row(r, &b))
                     .collect()
             }
 
             async fn secret_in_state(&self, record_id: &str, state: SecretState) -> Result<Option<SecretVersion>> {
+                let b = self.barrier.get()?;
                 sqlx::query(&format!(
                     "SELECT {SECRET_COLS} FROM secret_versions WHERE record_id = $1 AND state = $2 ORDER BY version DESC LIMIT 1"
                 ))
@@ -514,11 +586,12 @@ macro_rules! sql_store {
                 .fetch_optional(&self.pool)
                 .await?
                 .as_ref()
-                .map(secret_from_row)
+                .map(|r| secret_from_row(r, &b))
                 .transpose()
             }
 
             async fn write(&self, w: &JournalWrite) -> Result<()> {
+                let b = self.barrier.get()?;
                 let mut tx = self.begin_write().await?;
                 if let Some(f) = &w.fence {
                     check_fence(&mut tx, f).await?;
@@ -537,27 +610,29 @@ macro_rules! sql_store {
                 let (promote, demote): (Vec<_>, Vec<_>) =
                     w.secret_states.iter().partition(|(_, _, state)| *state == SecretState::Current);
                 for (record, version, state) in demote {
-                    set_state(&mut tx, record, *version, *state).await?;
+                    set_state(&mut tx, &b, record, *version, *state).await?;
                 }
                 for v in &w.new_secrets {
-                    insert_secret_in(&mut tx, v).await?;
+                    insert_secret_in(&mut tx, &b, v).await?;
                 }
                 for (record, version, state) in promote {
-                    set_state(&mut tx, record, *version, *state).await?;
+                    set_state(&mut tx, &b, record, *version, *state).await?;
                 }
                 if let Some((id, patch)) = &w.account {
-                    patch_account(&mut tx, id, patch, w.at).await?;
+                    patch_account(&mut tx, &b, id, patch, w.at).await?;
                 }
                 if let Some((name, auth)) = &w.provider_auth {
-                    sqlx::query("UPDATE providers SET auth = $2, updated_at = $3 WHERE name = $1")
+                    let mac = resign_provider(&mut tx, &b, name, &to_json(auth)).await?;
+                    sqlx::query("UPDATE providers SET auth = $2, updated_at = $3, mac = $4 WHERE name = $1")
                         .bind(name.as_str())
                         .bind(to_json(auth))
                         .bind(millis(w.at))
+                        .bind(mac)
                         .execute(&mut *tx)
                         .await?;
                 }
                 for a in &w.audit {
-                    append_audit_in(&mut tx, a).await?;
+                    append_audit_in(&mut tx, &b, a).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -699,18 +774,18 @@ macro_rules! sql_store {
                 let condition = "a.next_due_at IS NOT NULL AND a.next_due_at <= $1 \
                     AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.account_id = a.id AND l.owner <> '' \
                     AND l.expires_at > $1) ORDER BY a.next_due_at";
-                accounts_at(&self.pool, condition, now, limit).await
+                accounts_at(&self.pool, &*self.barrier.get()?, condition, now, limit).await
             }
 
             async fn stale_heartbeats(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<Account>> {
                 let condition =
                     "a.status = 'ok' AND (a.heartbeat_at IS NULL OR a.heartbeat_at < $1) ORDER BY a.heartbeat_at";
-                accounts_at(&self.pool, condition, before, limit).await
+                accounts_at(&self.pool, &*self.barrier.get()?, condition, before, limit).await
             }
 
             async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord> {
                 let mut tx = self.begin_write().await?;
-                let rec = append_audit_in(&mut tx, entry).await?;
+                let rec = append_audit_in(&mut tx, &*self.barrier.get()?, entry).await?;
                 tx.commit().await?;
                 Ok(rec)
             }

@@ -19,6 +19,8 @@ pub(crate) struct SqliteStore {
     pool: SqlitePool,
     /// The one connection write transactions use.
     writer: SqlitePool,
+    /// The MAC keys, once the vault is unlocked.
+    barrier: crate::barrier::Slot,
 }
 
 impl SqliteStore {
@@ -63,7 +65,7 @@ impl SqliteStore {
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(120))
             .connect_lazy_with(opts.create_if_missing(false));
-        Ok(Self { pool, writer })
+        Ok(Self { pool, writer, barrier: Default::default() })
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {

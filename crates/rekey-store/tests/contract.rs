@@ -11,8 +11,8 @@ use common::*;
 use rekey_crypto::{Sealed, VaultKey};
 use rekey_domain::{AccountId, CredentialKind, Phase, SecretState};
 use rekey_store::{
-    chain, Account, AccountFilter, AccountPatch, ApiToken, AuditEntry, Checkout, JournalWrite, LeaseOutcome, OpenMode,
-    Provider, ProviderAuth, Rotation, SecretVersion, Store, StoreError,
+    chain, Account, AccountFilter, AccountPatch, ApiToken, AuditEntry, Barrier, Checkout, JournalWrite, LeaseOutcome,
+    OpenMode, Provider, ProviderAuth, Rotation, SecretVersion, Store, StoreError,
 };
 use serde_json::json;
 use std::{collections::BTreeSet, sync::Arc};
@@ -72,6 +72,7 @@ async fn open_and_init(loc: Arc<Location>) {
     let h = header(&[0, 1, 2, 0xfe, 0xff]);
     let init = audit("vault.init", None);
     store.init(&h, &init).await.expect("init");
+    let h = as_initialised(&h);
     assert_eq!(store.header().await.expect("header"), Some(h.clone()), "the header round-trips");
     let events = verified_chain(store.as_ref()).await;
     assert_eq!(events.iter().map(|e| &e.entry).collect::<Vec<_>>(), vec![&init], "init is audited");
@@ -359,7 +360,7 @@ async fn audit_chain(store: Arc<dyn Store>) {
     // The verification is not vacuous: an altered event breaks the chain right there.
     let mut tampered = events;
     tampered[40].entry.outcome = "ok-really".into();
-    assert_eq!(chain::first_broken(&tampered), Some(41));
+    assert_eq!(chain::first_broken(&tampered, Barrier::new(&test_key()).audit_key(), 1), Some(41));
 }
 
 async fn leases_and_journal(store: Arc<dyn Store>) {

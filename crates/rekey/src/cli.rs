@@ -108,6 +108,17 @@ pub enum Command {
     /// Manage API tokens for the server
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Vault maintenance
+    #[command(subcommand)]
+    Vault(VaultCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCmd {
+    /// Authenticate the contents of a vault written by an older rekey (once, after reviewing its
+    /// providers, accounts, delivery targets and tokens): every row gets its MAC, the audit
+    /// chain its keyed links from here on, the header its key check
+    Upgrade,
 }
 
 #[derive(Debug, Args)]
@@ -564,6 +575,17 @@ pub enum AuditCmd {
         #[arg(long, default_value_t = 1000)]
         limit: i64,
     },
-    /// Walk the hash chain and report the first broken link (exit 8 if there is one)
-    Verify,
+    /// Walk the hash chain and report the first broken link (exit 8 if there is one), and the
+    /// head and event count to keep outside the database as anchors
+    Verify {
+        /// The head hash printed by an earlier verify (or sent with an export batch): exit 8
+        /// unless an event of the chain still has it
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
+        /// The event count printed by an earlier verify: exit 8 if the chain holds fewer
+        #[arg(long, value_name = "N")]
+        expect_count: Option<i64>,
+    },
+    /// Print the chain's head hash and event count (the anchor to keep outside the database)
+    Head,
 }

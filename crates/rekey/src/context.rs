@@ -131,27 +131,17 @@ pub async fn engine(global: &Global) -> Result<Engine> {
     Ok(Engine::unlock(deps, master).await?.with_limits(limits()?))
 }
 
-/// Opens the existing vault and runs `read` on its store while the master key unlocks it (the
-/// key derivation is tens of milliseconds of CPU, and the other core is free): a read-only
-/// command then costs the longer of the two, not their sum. What `read` returns is handed back
-/// only once the vault has unlocked; a wrong key gets the same error as [`engine`] and nothing else.
+/// Opens and unlocks the existing vault, then runs `read` on its store. (The read cannot overlap
+/// the unlock: authenticated rows are verified as they are read, with keys derived from the
+/// unlocked vault key.)
 pub async fn engine_while<T, F, Fut>(global: &Global, read: F) -> Result<(Engine, T)>
 where
     F: FnOnce(Arc<dyn rekey_store::Store>) -> Fut,
     Fut: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    let deps = deps(global, OpenMode::Existing).await?;
-    let master = master_key(global, &deps).await?;
-    let reading = tokio::spawn(read(deps.store.clone()));
-    let engine = match Engine::unlock(deps, master).await {
-        Ok(engine) => engine.with_limits(limits()?),
-        Err(e) => {
-            reading.abort();
-            return Err(e);
-        }
-    };
-    let value = reading.await.map_err(|e| Error::Internal(format!("reading the vault: {e}")))??;
+    let engine = engine(global).await?;
+    let value = read(engine.store().clone()).await?;
     Ok((engine, value))
 }
 
@@ -159,7 +149,7 @@ where
 /// operator's to say (flags, environment), never the vault header's: anyone who can write the
 /// database could point the header at a key file or KMS endpoint of their own, and rekey would
 /// then seal new secrets under their key. The header's record only has to agree.
-async fn master_key(global: &Global, deps: &Deps) -> Result<MasterKey> {
+pub async fn master_key(global: &Global, deps: &Deps) -> Result<MasterKey> {
     let source = Engine::key_source(deps.store.as_ref()).await?;
     if let (Some(path), false) = (&global.key_file, matches!(source, MasterKeyKind::KeyFile(_))) {
         // Ignoring it would hide a mix-up of vaults (the key file belongs to another one).

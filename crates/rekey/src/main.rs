@@ -91,6 +91,7 @@ async fn run(cli: Cli) -> rekey_engine::Result<()> {
         Command::Report(args) => cmd::report::run(g, format, args).await,
         Command::Serve(args) => cmd::serve::run(g, args).await,
         Command::Token(c) => cmd::serve::token(g, format, c).await,
+        Command::Vault(c) => cmd::vault::run(g, format, c).await,
         Command::Policy { provider, kinds, with_discovery, with_delivery, fit, scope, split } => {
             let fit = cmd::policy::Fit { kind: fit, scope, split };
             cmd::policy::run(g, provider, kinds, with_discovery, with_delivery, fit).await

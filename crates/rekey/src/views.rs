@@ -109,7 +109,8 @@ impl From<Account> for AccountView {
             kind: a.kind.to_string(),
             folder: a.folder.as_ref().map(ToString::to_string),
             title: a.title,
-            status: a.status,
+            // An account that failed its integrity check is listed as such (nothing acts on it).
+            status: if a.tampered.is_some() { "tampered".into() } else { a.status },
             current_version: a.current_version,
             current_key_id: a.current_key_id,
             last_rotated_at: a.last_rotated_at.map(time),

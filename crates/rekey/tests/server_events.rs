@@ -33,7 +33,12 @@ fn id_of(sb: &Sandbox) -> String {
     sb.json(&["account", "show", "p/svc/access-key"])["id"].as_str().unwrap().to_owned()
 }
 
+/// The events of an exported file (without the batches' `chain_head` lines).
 fn lines(path: &std::path::Path) -> Vec<Value> {
+    all_lines(path).into_iter().filter(|l| l.get("chain_head").is_none()).collect()
+}
+
+fn all_lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -83,6 +88,13 @@ fn audit_exports_filter_by_class_survive_failures_and_resume_after_restart() {
     let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in chain order, no duplicates: {seqs:?}");
     assert!(events.iter().all(|e| e["hash"].as_str().is_some_and(|h| h.len() == 64)), "each event carries its hash");
+    // M2: each batch ends with the chain's head (as of its last event, exported or not): the
+    // anchor `audit verify --expect-head` checks later.
+    let all = all_lines(&file);
+    let heads: Vec<&Value> = all.iter().filter_map(|l| l.get("chain_head")).collect();
+    assert!(!heads.is_empty() && all.last().unwrap().get("chain_head").is_some(), "a head closes each batch: {all:?}");
+    let head = heads.last().unwrap();
+    assert!(head["seq"].as_i64().unwrap() >= *seqs.last().unwrap() && head["hash"].as_str().unwrap().len() == 64);
 
     // Syslog (all classes): RFC 5424 with the facility configured per export. The API request's
     // own event is written after its answer, so it may come after the rotation's last phase.
@@ -112,6 +124,8 @@ fn audit_exports_filter_by_class_survive_failures_and_resume_after_restart() {
         (got.iter().copied().collect::<BTreeSet<_>>() == rotation_seqs).then_some(got)
     });
     assert!(delivered.windows(2).all(|w| w[0] < w[1]), "accepted once each, in order: {delivered:?}");
+    let bodies: Vec<Value> = hook.accepted().iter().map(signed_json).collect();
+    assert!(bodies.iter().all(|b| b["chain_head"]["hash"].as_str().is_some_and(|h| h.len() == 64)), "{bodies:?}");
 
     // After a restart each export resumes at its cursor: nothing is sent twice.
     assert!(server.terminate().success());

@@ -476,14 +476,25 @@ impl Engine {
         if account.settings.as_object().is_some_and(serde_json::Map::is_empty) {
             return Ok(RotationSettings::default());
         }
-        serde_json::from_value(account.settings.clone())
-            .map_err(|e| Error::Integrity { message: format!("settings of account {}: {e}", account.id) })
+        if let Some(why) = &account.tampered {
+            return Err(Error::Integrity {
+                message: format!("account {} failed its integrity check ({why})", account.id),
+            });
+        }
+        let settings: RotationSettings = serde_json::from_value(account.settings.clone())
+            .map_err(|e| Error::Integrity { message: format!("settings of account {}: {e}", account.id) })?;
+        // Checked again when loaded, not only when set: the rules may have tightened since.
+        settings.validate().map_err(|e| Error::Integrity {
+            message: format!("settings of account {} break a rule: {e}; nothing is delivered", account.id),
+        })?;
+        Ok(settings)
     }
 
     /// Rotates one account: finishes or resumes its unfinished rotation first, then runs a new
     /// one to completion (or to its retirement grace period).
     pub async fn rotate(&self, account: &Account, opts: &RotateOptions) -> Result<RotationReport> {
         let started = Instant::now();
+        self.refuse_tampered(account).await?;
         self.respect_checkout(account, "rotate", opts.force_checkout).await?;
         let lease = self.lease(&account.id).await?;
         let counts = Arc::new(rekey_aws::pace::TaskCounts::default());
@@ -643,6 +654,11 @@ impl Engine {
         let account = match self.store.account(&listed.account_id).await {
             Ok(a) => a,
             Err(StoreError::NotFound { .. }) => return Ok(None),
+            // Left unfinished and audited; the other rotations are recovered.
+            Err(e @ StoreError::Tampered { .. }) => {
+                drop(self.audited(listed.account_id.as_str(), e).await);
+                return Ok(None);
+            }
             Err(e) => return Err(e.into()),
         };
         let _slot = caps.slot(account.provider.as_str()).await;

@@ -9,8 +9,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use rekey_crypto::{seal, Secret, VaultKey};
 use rekey_domain::{CredentialKind, SecretState};
 use rekey_store::{
-    chain, open, Account, AuditEntry, AuditRecord, OpenMode, Origin, Provider, ProviderAuth, SecretVersion, Store,
-    StoreError, VaultHeader,
+    chain, open, Account, AuditEntry, AuditRecord, Barrier, OpenMode, Origin, Provider, ProviderAuth, SecretVersion,
+    Store, StoreError, VaultHeader,
 };
 use serde_json::json;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -88,8 +88,15 @@ impl Location {
         }
     }
 
-    /// Opens the store at this location.
+    /// Opens the store at this location, unlocked: the barrier of [`test_key`] installed.
     pub async fn open(&self, mode: OpenMode) -> rekey_store::Result<Arc<dyn Store>> {
+        let store = open(&self.url, mode).await?;
+        store.install_barrier(Barrier::new(&test_key()));
+        Ok(store)
+    }
+
+    /// Opens the store at this location without the barrier (still locked).
+    pub async fn open_locked(&self, mode: OpenMode) -> rekey_store::Result<Arc<dyn Store>> {
         open(&self.url, mode).await
     }
 
@@ -185,6 +192,22 @@ pub fn header(wrapped_vault_key: &[u8]) -> VaultHeader {
         key_params: json!({ "kdf": "argon2id", "m_cost": 19456, "salt": "c2FsdA" }),
         wrapped_vault_key: wrapped_vault_key.to_vec(),
         created_at: at(0),
+        key_check: None,
+        audit_keyed_from: None,
+    }
+}
+
+/// The vault key the scenarios' stores are unlocked with.
+pub fn test_key() -> VaultKey {
+    VaultKey::from_bytes(&[7; 32]).expect("32 bytes")
+}
+
+/// `h` as the store hands it back after `init`: with its key check, keyed from event 1.
+pub fn as_initialised(h: &VaultHeader) -> VaultHeader {
+    VaultHeader {
+        key_check: Some(Barrier::new(&test_key()).key_check(h.vault_id.as_str(), 1)),
+        audit_keyed_from: Some(1),
+        ..h.clone()
     }
 }
 
@@ -252,7 +275,11 @@ pub fn sealed(key: &VaultKey, record: &str, version: i64, state: SecretState, se
 /// The whole audit chain, checked link by link.
 pub async fn verified_chain(store: &dyn Store) -> Vec<AuditRecord> {
     let events = store.audit_page(0, 1_000_000).await.expect("reading the audit chain");
-    assert_eq!(chain::first_broken(&events), None, "the audit chain verifies");
+    assert_eq!(
+        chain::first_broken(&events, Barrier::new(&test_key()).audit_key(), 1),
+        None,
+        "the audit chain verifies"
+    );
     events
 }
 

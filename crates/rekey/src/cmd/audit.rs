@@ -21,7 +21,26 @@ pub async fn run(global: &Global, format: Format, cmd: AuditCmd) -> Result<()> {
             let views: Vec<AuditView> = events.into_iter().map(AuditView).collect();
             output::list(format, &views);
         }
-        AuditCmd::Verify => {
+        AuditCmd::Verify { expect_head, expect_count } => {
+            if let Some(h) =
+                expect_head.as_deref().filter(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                return Err(Error::usage(
+                    format!("--expect-head {} is not a head hash", quote(h)),
+                    "pass the 64 hex digits `rekey audit verify` or `rekey audit head` printed",
+                ));
+            }
+            if expect_count.is_some_and(|n| n < 0) {
+                return Err(Error::usage(
+                    "--expect-count must not be negative",
+                    "pass the event count printed earlier",
+                ));
+            }
+            let anchor = rekey_engine::Anchor { head: expect_head, count: expect_count };
+            let report = context::engine(global).await?.verify_audit_against(&anchor).await?;
+            output::one(format, &Verified(report));
+        }
+        AuditCmd::Head => {
             let report = context::engine(global).await?.verify_audit().await?;
             output::one(format, &Verified(report));
         }

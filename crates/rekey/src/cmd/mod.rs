@@ -13,3 +13,4 @@ pub mod rotate;
 pub mod run_due;
 pub mod serve;
 mod targets;
+pub mod vault;

@@ -125,6 +125,24 @@ pub fn print_reports(format: Format, reports: &[RotationReport], dry_run: bool) 
 /// Fails with the findings class when any rotation did not complete.
 pub fn check_reports(reports: &[RotationReport]) -> Result<()> {
     let bad = reports.iter().filter(|r| matches!(r.outcome.as_str(), "aborted" | "interrupted" | "refused")).count();
+    // Refused because stored data failed its integrity check (the store's `Tampered`): the
+    // integrity exit code, so that an altered vault is not mistaken for a failed rotation.
+    let altered = reports
+        .iter()
+        .filter(|r| {
+            r.outcome == "refused" && r.error.as_deref().is_some_and(|e| e.contains("failed its integrity check"))
+        })
+        .count();
+    if altered > 0 {
+        return Err(Error::Integrity {
+            message: format!(
+                "{altered} of {} account(s) failed their integrity check and were left alone ({} did not complete); \
+                 see the output above",
+                reports.len(),
+                bad
+            ),
+        });
+    }
     if bad > 0 {
         return Err(Error::Findings(format!(
             "{bad} of {} rotation(s) did not complete; see the output above",
