@@ -155,13 +155,16 @@ fn m1_an_older_vault_works_after_vault_upgrade() {
     sb.rekey().args(["vault", "upgrade"]).assert().code(4).stderr(contains("already protected"));
 }
 
+/// An audit row: seq, at, actor, action, target, outcome, detail.
+type StoredEvent = (i64, i64, String, String, Option<String>, String, String);
+
 /// Re-links the audit chain from event `from` on with plain SHA-256 links (what an attacker
 /// without the key can compute, and what an older rekey wrote).
 fn rehash_plain(sb: &Sandbox, from: i64) {
     let url = format!("sqlite://{}", sb.vault_file().display());
     iam::block_on(async {
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let rows: Vec<(i64, i64, String, String, Option<String>, String, String)> =
+        let rows: Vec<StoredEvent> =
             sqlx::query_as("SELECT seq, at, actor, action, target, outcome, detail FROM audit_events ORDER BY seq")
                 .fetch_all(&pool)
                 .await

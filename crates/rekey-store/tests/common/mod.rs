@@ -5,6 +5,8 @@
 //! scenario on it in its own task, drops the schema (best effort, also after a failure) and
 //! then re-raises the scenario's panic.
 
+#![allow(dead_code)] // each test binary uses a different subset
+
 use chrono::{DateTime, TimeZone, Utc};
 use rekey_crypto::{seal, Secret, VaultKey};
 use rekey_domain::{CredentialKind, SecretState};
