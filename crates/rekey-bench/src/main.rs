@@ -12,7 +12,10 @@
 //! - `load` fires a burst of concurrent requests at a running `rekey serve` (the API mix, or
 //!   `/healthz` as the baseline) and prints count, errors and latency percentiles (see `load.rs`).
 //! - `rusage` runs a command and writes its wall time, CPU time and peak RSS as JSON.
+//! - `check-vault` checks after a run that no credential was lost: every vault key against
+//!   moto's own state (see `check.rs`).
 
+mod check;
 mod load;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -150,6 +153,17 @@ enum Cmd {
         /// `api` (the authenticated mix) or `healthz` (the baseline).
         #[arg(long, value_enum, default_value = "api")]
         mix: load::Mix,
+    },
+    /// Check a vault against moto's state (`/moto-api/data.json` saved to a file): every
+    /// access-key account's current secret is its user's active key in IAM, and IAM holds no key
+    /// of those users that the vault lacks. Prints counts and problems as JSON (no secrets).
+    CheckVault {
+        /// `sqlite:PATH` or a PostgreSQL URL (passphrase from REKEY_PASSPHRASE).
+        #[arg(long)]
+        vault: String,
+        /// moto's `/moto-api/data.json`, saved to a file.
+        #[arg(long)]
+        moto_state: String,
     },
 }
 
@@ -497,6 +511,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::SeedVault { vault, provider, users, due, filler, filler_prefix, settings } => {
             seed_vault(&vault, &provider, users.as_deref(), due, filler, &filler_prefix, &settings).await
         }
+        Cmd::CheckVault { vault, moto_state } => check::check_vault(&vault, &moto_state).await,
         Cmd::Ceiling { endpoint, users, concurrency, seconds } => {
             ceiling(&endpoint, &users, concurrency, seconds).await
         }
