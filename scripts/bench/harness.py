@@ -321,6 +321,57 @@ def call_counts(stats):
     return mut, every, sts
 
 
+def check_vault(moto, vault):
+    """rekey-bench check-vault of VAULT against moto's state, read from moto itself."""
+    state = os.path.join(WORK, "moto-state.json")
+    with urllib.request.urlopen(moto.url + "/moto-api/data.json", timeout=120) as r, open(state, "wb") as f:
+        shutil.copyfileobj(r, f)
+    try:
+        _, out, _, _ = run([BENCH, "check-vault", "--vault", f"sqlite:{vault}", "--moto-state", state])
+    finally:
+        os.unlink(state)
+    return json.loads(out)
+
+
+# Spans of a rotation, between the journal's phase events (and the report's propagation time).
+PHASE_SPANS = ["preflight → create_requested", "create_requested → created", "created → verifying (TagUser)",
+               "propagation (created → first success)", "verify tail", "created → committed",
+               "committed → done (retirement)", "preflight → done"]
+
+
+def phase_times(vault):
+    """Median seconds of each of PHASE_SPANS over the rotations of VAULT (its audit chain's
+    `rotation.phase` events and each rotation's journal data)."""
+    import sqlite3
+    db = sqlite3.connect(f"file:{vault}?mode=ro", uri=True)
+    try:
+        at = {}
+        for when, detail in db.execute("SELECT at, detail FROM audit_events WHERE action = 'rotation.phase'"):
+            d = json.loads(detail)
+            at.setdefault(d["rotation"], {}).setdefault(d["phase"], when / 1000)
+        prop = {rid: json.loads(data).get("propagation_ms") for rid, data in db.execute("SELECT id, data FROM rotations")}
+    finally:
+        db.close()
+    spans = {k: [] for k in PHASE_SPANS}
+
+    def add(name, a, b, t):
+        if a in t and b in t:
+            spans[name].append(t[b] - t[a])
+
+    for rid, t in at.items():
+        add("preflight → create_requested", "preflight", "create_requested", t)
+        add("create_requested → created", "create_requested", "created", t)
+        add("created → verifying (TagUser)", "created", "verifying", t)
+        add("created → committed", "created", "committed", t)
+        add("committed → done (retirement)", "committed", "done", t)
+        add("preflight → done", "preflight", "done", t)
+        if prop.get(rid) is not None:
+            spans["propagation (created → first success)"].append(prop[rid] / 1000)
+            if "created" in t and "committed" in t:
+                spans["verify tail"].append(t["committed"] - t["created"] - prop[rid] / 1000)
+    return {k: med(v) for k, v in spans.items() if v}
+
+
 def p1():
     """Rotation of N keys through the model of real AWS, at several concurrencies and once with a
     15 s propagation delay, beside the safe sequential script measured on a sample."""
@@ -361,6 +412,8 @@ def p1():
                                                     "-o", "json"], rekey_env(vault), check_codes=(0, 9))
             stats, cfg = model.stats(), model.config()
             model.stop()
+            check = check_vault(moto, vault)
+            phases = phase_times(vault)
             reports = json.loads(out)
             done = sum(1 for r in reports if r["outcome"] == "done")
             by_throttle = sum(1 for r in reports if r["outcome"] != "done" and "Throttling" in (r["error"] or ""))
@@ -369,6 +422,9 @@ def p1():
             per_key, _, _ = script.get(label, script.get("6–10 s", (0, 0, 0)))
             script_total = per_key * n
             props = [r["propagation_ms"] for r in reports if r.get("propagation_ms") is not None]
+            outcomes = {}
+            for r in reports:
+                outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + 1
             fig = {
                 "conc": conc, "d": label, "wall": wall, "cpu": cpu, "floor": fl, "f_mut": f_mut, "f_all": f_all,
                 "f_chain": f_chain, "done": done, "failed": len(reports) - done, "by_throttle": by_throttle,
@@ -377,9 +433,13 @@ def p1():
                 "not_yet": stats["not_yet_propagated"], "mut": mut, "every": every, "sts": sts,
                 "rot_med": med([r["duration_ms"] for r in reports]) / 1000,
                 "paced_med": med([r.get("paced_ms", 0) for r in reports]) / 1000,
+                "paced_sum": sum(r.get("paced_ms", 0) for r in reports) / 1000,
                 "prop_med": med(props) / 1000 if props else 0, "script": script_total,
                 "mut_drain": mut / float(cfg["throttle.iam-mutating.rate"]),
                 "all_drain": every / float(cfg["throttle.iam.rate"]),
+                "outcomes": outcomes, "check": check, "phases": phases,
+                "actions": {a: c for a, c in stats["requests"].items() if " " not in a},
+                "throttled_actions": stats.get("throttled_actions", {}),
             }
             figures.append(fig)
             rows.append([conc, label, f"{wall:.0f}", f"{fl:.0f}", f"{wall / fl:.2f}×", f"{script_total:.0f}",
@@ -389,7 +449,8 @@ def p1():
             log(f"P1 concurrency {conc}, D {label}: {wall:.0f} s, floor {fl:.0f} s ({wall / fl:.2f}×), "
                 f"{done}/{len(reports)} done, {by_throttle} failed by throttling, model throttled "
                 f"{fig['throttled_model']} calls; calls/key {mut / n:.2f} mutating, {every / n:.2f} IAM, "
-                f"{sts / n:.2f} STS")
+                f"{sts / n:.2f} STS; outcomes {outcomes}; vault check {check['ok']}/{check['accounts']} ok, "
+                f"{check['keys_nobody_has']} IAM keys in no vault, {check['problem_count']} problems")
     finally:
         moto.stop()
     emit(f"\n### P1: rotation of {n} access keys through the model of real AWS\n")
@@ -408,6 +469,28 @@ def p1():
         emit("\nrekey's own calls drain the buckets in: " + "; ".join(
             f"concurrency {g['conc']} (D {g['d']}): mutating {g['mut_drain']:.0f} s, all {g['all_drain']:.0f} s"
             for g in figures) + ".")
+        emit("\nOutcomes and the vault checked against moto's own state after each run (`rekey-bench "
+             "check-vault`: every vault key is its user's active key in IAM with the same secret; IAM keys of "
+             "those users that no vault holds):\n")
+        emit(table(["concurrency", "propagation D", "outcomes", "throttled calls (reports)", "paced wait, all "
+                    "rotations (s)", "accounts checked", "vault key = IAM key", "IAM keys in no vault", "problems"],
+                   [[g["conc"], g["d"], ", ".join(f"{k} {v}" for k, v in sorted(g["outcomes"].items())),
+                     g["throttled_reports"], f"{g['paced_sum']:.0f}",
+                     g["check"]["accounts"], g["check"]["ok"], g["check"]["keys_nobody_has"],
+                     g["check"]["problem_count"] and "; ".join(g["check"]["problems"][:3]) or 0] for g in figures]))
+        emit("\nCalls per key by action as the model received them (throttled ones included; in brackets "
+             "the throttled):\n")
+        actions = sorted({a for g in figures for a in g["actions"]})
+        emit(table(["concurrency", "propagation D"] + actions,
+                   [[g["conc"], g["d"]] + [f"{g['actions'].get(a, 0) / n:.2f}"
+                                           + (f" ({g['throttled_actions'][a]})" if g["throttled_actions"].get(a)
+                                              else "") for a in actions] for g in figures]))
+        spans = [k for k in PHASE_SPANS if any(k in g["phases"] for g in figures)]
+        emit("\nWhere a rotation's time goes (medians over the run's rotations, seconds, from the journal's "
+             "phase events; `verify tail` = created → committed minus the measured propagation):\n")
+        emit(table(["concurrency", "propagation D"] + spans,
+                   [[g["conc"], g["d"]] + [f"{g['phases'][k]:.2f}" if k in g["phases"] else "–" for k in spans]
+                    for g in figures]))
 
 
 # ---------------------------------------------------------------------------------------------
