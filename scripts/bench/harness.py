@@ -415,6 +415,13 @@ def p1():
             check = check_vault(moto, vault)
             phases = phase_times(vault)
             reports = json.loads(out)
+            errors = {}
+            for r in reports:
+                if r["outcome"] != "done":
+                    kind = (r.get("error") or r["outcome"])[:160]
+                    errors[kind] = errors.get(kind, 0) + 1
+            for kind, count in sorted(errors.items(), key=lambda kv: -kv[1])[:5]:
+                log(f"P1 concurrency {conc}, D {label}: {count} × {kind}")
             done = sum(1 for r in reports if r["outcome"] == "done")
             by_throttle = sum(1 for r in reports if r["outcome"] != "done" and "Throttling" in (r["error"] or ""))
             fl, f_mut, f_all, f_chain = floor_of(cfg, n)
@@ -437,7 +444,7 @@ def p1():
                 "prop_med": med(props) / 1000 if props else 0, "script": script_total,
                 "mut_drain": mut / float(cfg["throttle.iam-mutating.rate"]),
                 "all_drain": every / float(cfg["throttle.iam.rate"]),
-                "outcomes": outcomes, "check": check, "phases": phases,
+                "outcomes": outcomes, "check": check, "phases": phases, "errors": errors,
                 "actions": {a: c for a, c in stats["requests"].items() if " " not in a},
                 "throttled_actions": stats.get("throttled_actions", {}),
             }
