@@ -480,10 +480,12 @@ def p1():
              "check-vault`: every vault key is its user's active key in IAM with the same secret; IAM keys of "
              "those users that no vault holds):\n")
         emit(table(["concurrency", "propagation D", "outcomes", "throttled calls (reports)", "paced wait, all "
-                    "rotations (s)", "accounts checked", "vault key = IAM key", "IAM keys in no vault", "problems"],
+                    "rotations (s)", "accounts checked", "vault key = IAM key", "IAM keys in no vault",
+                    "pending/previous versions left", "problems"],
                    [[g["conc"], g["d"], ", ".join(f"{k} {v}" for k, v in sorted(g["outcomes"].items())),
                      g["throttled_reports"], f"{g['paced_sum']:.0f}",
                      g["check"]["accounts"], g["check"]["ok"], g["check"]["keys_nobody_has"],
+                     g["check"]["pending_or_previous_versions"],
                      g["check"]["problem_count"] and "; ".join(g["check"]["problems"][:3]) or 0] for g in figures]))
         emit("\nCalls per key by action as the model received them (throttled ones included; in brackets "
              "the throttled):\n")
