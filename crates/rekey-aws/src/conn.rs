@@ -5,8 +5,8 @@
 
 use crate::pace::{connector::PacedClient, Pacer};
 use aws_config::{
-    identity::IdentityCache, retry::RetryConfig, sts::AssumeRoleProvider, timeout::TimeoutConfig, BehaviorVersion,
-    ConfigLoader, SdkConfig,
+    identity::IdentityCache, retry::RetryConfig, stalled_stream_protection::StalledStreamProtectionConfig,
+    sts::AssumeRoleProvider, timeout::TimeoutConfig, BehaviorVersion, ConfigLoader, SdkConfig,
 };
 use aws_credential_types::{provider::SharedCredentialsProvider, Credentials};
 use aws_smithy_http_client::{proxy::ProxyConfig, tls, Connector};
@@ -123,6 +123,12 @@ impl Conn {
     ///
     /// A paced connection's attempt timeout is kept by its connector, from the moment the call's
     /// tokens are there: time spent waiting for the pace is not an attempt's.
+    ///
+    /// The SDK's stalled-stream protection of request bodies is off for a paced connection: it
+    /// times a body from when the SDK hands the request to the connector, so a call that waits
+    /// longer than its grace period (5 s) for the pace — as calls do when hundreds of rotations
+    /// share one account's bucket — failed as "minimum throughput … 0 B/s" without being sent
+    /// (and its retries reserved more tokens). The connector's attempt timeout bounds the send.
     fn loader(&self) -> ConfigLoader {
         let mut timeouts = TimeoutConfig::builder().connect_timeout(Duration::from_secs(5));
         let client = match &self.pacer {
@@ -141,6 +147,10 @@ impl Conn {
             .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts.max(1)))
             .timeout_config(timeouts.build())
             .http_client(client);
+        if self.pacer.is_some() {
+            loader = loader
+                .stalled_stream_protection(StalledStreamProtectionConfig::enabled().upload_enabled(false).build());
+        }
         if let Some(url) = &self.endpoint_url {
             loader = loader.endpoint_url(url);
         }
