@@ -449,8 +449,11 @@ def p1():
                 "throttled_actions": stats.get("throttled_actions", {}),
             }
             figures.append(fig)
-            rows.append([conc, label, f"{wall:.0f}", f"{fl:.0f}", f"{wall / fl:.2f}×", f"{script_total:.0f}",
-                         f"{script_total / wall:.1f}×", f"{done}/{len(reports)}", by_throttle,
+            # A ratio means nothing unless every rotation finished.
+            finished = done == len(reports)
+            rows.append([conc, label, f"{wall:.0f}", f"{fl:.0f}", f"{wall / fl:.2f}×" if finished else "–",
+                         f"{script_total:.0f}", f"{script_total / wall:.1f}×" if finished and per_key else "–",
+                         f"{done}/{len(reports)}", by_throttle,
                          fig["throttled_model"], f"{mut / n:.2f} / {every / n:.2f} / {sts / n:.2f}",
                          f"{fig['rot_med']:.1f}", f"{fig['prop_med']:.1f}", f"{fig['paced_med']:.1f}"])
             log(f"P1 concurrency {conc}, D {label}: {wall:.0f} s, floor {fl:.0f} s ({wall / fl:.2f}×), "
