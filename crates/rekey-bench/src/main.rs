@@ -266,7 +266,8 @@ async fn seed_iam(
     Ok(())
 }
 
-/// Unwraps the vault key the way `rekey` does for a passphrase vault.
+/// Unwraps the vault key the way `rekey` does for a passphrase vault, and installs the store's
+/// integrity barrier with it.
 async fn vault_key(store: &dyn rekey_store::Store) -> Result<VaultKey> {
     let h = store.header().await?.ok_or_else(|| anyhow!("the vault has no header: run `rekey init` first"))?;
     if h.key_source != "passphrase" {
@@ -274,7 +275,10 @@ async fn vault_key(store: &dyn rekey_store::Store) -> Result<VaultKey> {
     }
     let kdf: KdfParams = serde_json::from_value(h.key_params["params"].clone())?;
     let pass = Secret::new(std::env::var("REKEY_PASSPHRASE").context("REKEY_PASSPHRASE is not set")?);
-    Ok(VaultKey::unwrap_from(&kdf.derive(&pass)?, &h.wrapped_vault_key, WRAP_CONTEXT)?)
+    let key = VaultKey::unwrap_from(&kdf.derive(&pass)?, &h.wrapped_vault_key, WRAP_CONTEXT)?;
+    // Rows are signed when written and verified when read, as `rekey` does once unlocked.
+    store.install_barrier(rekey_store::Barrier::new(&key));
+    Ok(key)
 }
 
 struct Seed<'a> {
