@@ -35,7 +35,7 @@ use std::{
     collections::BTreeSet,
     process::{Command, Stdio},
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     thread,
@@ -76,9 +76,12 @@ fn rotate_writing_commands_and_recover_on_one_sqlite_vault() {
         let stop = Arc::new(AtomicBool::new(false));
         let writer = {
             let (sb_cmd, other) = (sb.std_rekey_factory(), other.clone());
+            // Each write changes the setting (a write that changes nothing is refused).
+            let n = AtomicUsize::new(0);
             looping(stop.clone(), move || {
                 let mut c = sb_cmd();
-                c.args(["account", "set", &other, "--max-age", &format!("{}d", 30 + trial)]);
+                let days = 30 + trial * 200 + n.fetch_add(1, Ordering::SeqCst) % 199;
+                c.args(["account", "set", &other, "--max-age", &format!("{days}d")]);
                 c
             })
         };
