@@ -19,7 +19,7 @@ use hyper_util::{
 use std::{sync::Arc, time::Duration};
 use zeroize::Zeroizing;
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Attempts per request.
 const ATTEMPTS: u32 = 3;
@@ -118,20 +118,7 @@ pub struct Http {
 impl Http {
     /// The shared client, trusting the system's CA certificates.
     pub fn system(timeout: Duration) -> Result<Self> {
-        static SHARED: std::sync::OnceLock<Result<Arc<HttpsClient>, String>> = std::sync::OnceLock::new();
-        let client = SHARED
-            .get_or_init(|| {
-                let https = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-                    .map_err(|e| format!("cannot load the system's CA certificates: {e}"))?
-                    .https_or_http()
-                    .enable_http1()
-                    .build();
-                Ok(Arc::new(build(https)))
-            })
-            .clone()
-            .map_err(Error::Delivery)?;
-        Ok(Self { client, timeout })
+        Ok(Self { client: system_client().map_err(Error::Delivery)?, timeout })
     }
 
     /// A client with its own TLS settings (`https://` only).
@@ -191,6 +178,23 @@ impl Http {
             .await
             .map_err(|_| format!("no answer within {} ms", self.timeout.as_millis()))?
     }
+}
+
+/// One client for the process that trusts the system's CA certificates (connections are pooled
+/// per host), shared by the API targets and the signed webhooks.
+pub(crate) fn system_client() -> std::result::Result<Arc<HttpsClient>, String> {
+    static SHARED: std::sync::OnceLock<std::result::Result<Arc<HttpsClient>, String>> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+                .map_err(|e| format!("cannot load the system's CA certificates: {e}"))?
+                .https_or_http()
+                .enable_http1()
+                .build();
+            Ok(Arc::new(build(https)))
+        })
+        .clone()
 }
 
 fn build(https: hyper_rustls::HttpsConnector<HttpConnector>) -> HttpsClient {

@@ -15,17 +15,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
-use hyper_util::{
-    client::legacy::{connect::HttpConnector, Client},
-    rt::TokioExecutor,
-};
 use rekey_domain::webhook::{KeySource, MIN_KEY_LEN};
 use rekey_domain::Clock;
-use std::{sync::OnceLock, time::Duration};
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 type HmacSha256 = Hmac<sha2::Sha256>;
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Attempts per delivery.
 const ATTEMPTS: u32 = 3;
@@ -94,7 +89,7 @@ impl Webhook {
             .header("x-rekey-delivery", delivery_id)
             .body(Full::new(Bytes::copy_from_slice(body)))
             .map_err(|e| (format!("cannot build the request: {e}"), false))?;
-        let client = client().map_err(|e| (e, false))?;
+        let client = super::http::system_client().map_err(|e| (e, false))?;
         // The status line decides; the answer's body is neither awaited nor reported (a
         // receiver might echo what it got), so a slow body cannot turn an acceptance into a
         // failure.
@@ -233,23 +228,6 @@ pub fn read_key(src: &KeySource) -> Result<Zeroizing<Vec<u8>>> {
         ));
     }
     Ok(key)
-}
-
-/// One HTTPS client for the process (connections are pooled per host).
-fn client() -> Result<&'static HttpsClient, String> {
-    static CLIENT: OnceLock<Result<HttpsClient, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-                .map_err(|e| format!("cannot load the system's CA certificates: {e}"))?
-                .https_or_http()
-                .enable_http1()
-                .build();
-            Ok(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https))
-        })
-        .as_ref()
-        .map_err(Clone::clone)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
