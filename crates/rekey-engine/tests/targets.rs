@@ -134,6 +134,41 @@ async fn gitlab_variables_are_updated_or_created() {
     assert!(gl.state.variable(holder, "AWS_SECRET_ACCESS_KEY", "*").is_none(), "only the configured scope");
 }
 
+/// A world whose account delivers to Secret `payments/aws` (holding another key, `OTHER`) of a
+/// Kubernetes fake with `deployments`, through a kubeconfig with the fake's CA and a token;
+/// `restart` names the Deployments to restart after the write.
+async fn kubernetes_world(
+    deployments: &[(&str, &str)],
+    restart: &[&str],
+) -> (common::T, rekey_fakes::Fake<rekey_fakes::kubernetes::Kubernetes>, tempfile::TempDir) {
+    let t = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = rekey_fakes::tls::TestCa::new().unwrap();
+    let fake = rekey_fakes::kubernetes::Kubernetes::new(TOKEN, deployments);
+    fake.put_secret("payments", "aws", &[("OTHER", "kept")]);
+    let k8s = rekey_fakes::start_kubernetes(fake, &ca, 0).unwrap();
+    std::fs::write(dir.path().join("ca.crt"), &ca.ca_pem).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!("current-context: c\nclusters: [{{name: k, cluster: {{server: '{}', certificate-authority: ca.crt}}}}]\ncontexts: [{{name: c, context: {{cluster: k, user: u}}}}]\nusers: [{{name: u, user: {{token: {TOKEN}}}}}]\n", k8s.server.url),
+    )
+    .unwrap();
+    let target = KubernetesTarget {
+        namespace: "payments".into(),
+        name: "aws".into(),
+        key_id_key: "AWS_ACCESS_KEY_ID".into(),
+        secret_key: "AWS_SECRET_ACCESS_KEY".into(),
+        kubeconfig: Some(kubeconfig.display().to_string()),
+        context: None,
+        restart: restart.iter().map(|d| (*d).to_owned()).collect(),
+        timeout_ms: 5_000,
+        format: None,
+    };
+    t.targets(vec![Target::Kubernetes(target)]).await;
+    (t, k8s, dir)
+}
+
 /// GitLab creates a variable with POST and updates it with PUT: a create whose answer was lost
 /// (the variable exists now) is retried as an update, and a lost update's retry writes the same
 /// value again.
@@ -184,31 +219,7 @@ async fn gitlab_writes_whose_answer_was_lost_are_retried_to_the_same_value() {
 /// resourceVersion, is refused 409, and is repeated after a fresh read — never skipped.
 #[tokio::test]
 async fn a_kubernetes_update_whose_answer_was_lost_is_repeated_after_a_fresh_read() {
-    let t = world().await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = rekey_fakes::tls::TestCa::new().unwrap();
-    let fake = rekey_fakes::kubernetes::Kubernetes::new(TOKEN, &[]);
-    fake.put_secret("payments", "aws", &[("OTHER", "kept")]);
-    let k8s = rekey_fakes::start_kubernetes(fake, &ca, 0).unwrap();
-    std::fs::write(dir.path().join("ca.crt"), &ca.ca_pem).unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!("current-context: c\nclusters: [{{name: k, cluster: {{server: '{}', certificate-authority: ca.crt}}}}]\ncontexts: [{{name: c, context: {{cluster: k, user: u}}}}]\nusers: [{{name: u, user: {{token: {TOKEN}}}}}]\n", k8s.server.url),
-    )
-    .unwrap();
-    let target = KubernetesTarget {
-        namespace: "payments".into(),
-        name: "aws".into(),
-        key_id_key: "AWS_ACCESS_KEY_ID".into(),
-        secret_key: "AWS_SECRET_ACCESS_KEY".into(),
-        kubeconfig: Some(kubeconfig.display().to_string()),
-        context: None,
-        restart: vec![],
-        timeout_ms: 5_000,
-        format: None,
-    };
-    t.targets(vec![Target::Kubernetes(target)]).await;
+    let (t, k8s, _dir) = kubernetes_world(&[], &[]).await;
     k8s.server.faults.arm(Fault {
         method: Some(http::Method::PUT),
         path_contains: "secrets/aws".into(),
@@ -225,31 +236,7 @@ async fn a_kubernetes_update_whose_answer_was_lost_is_repeated_after_a_fresh_rea
 
 #[tokio::test]
 async fn a_kubernetes_secret_is_updated_with_its_resource_version_and_deployments_restart_once() {
-    let t = world().await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = rekey_fakes::tls::TestCa::new().unwrap();
-    let fake = rekey_fakes::kubernetes::Kubernetes::new(TOKEN, &[("payments", "api")]);
-    fake.put_secret("payments", "aws", &[("OTHER", "kept")]);
-    let k8s = rekey_fakes::start_kubernetes(fake, &ca, 0).unwrap();
-    std::fs::write(dir.path().join("ca.crt"), &ca.ca_pem).unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!("current-context: c\nclusters: [{{name: k, cluster: {{server: '{}', certificate-authority: ca.crt}}}}]\ncontexts: [{{name: c, context: {{cluster: k, user: u}}}}]\nusers: [{{name: u, user: {{token: {TOKEN}}}}}]\n", k8s.server.url),
-    )
-    .unwrap();
-    let target = KubernetesTarget {
-        namespace: "payments".into(),
-        name: "aws".into(),
-        key_id_key: "AWS_ACCESS_KEY_ID".into(),
-        secret_key: "AWS_SECRET_ACCESS_KEY".into(),
-        kubeconfig: Some(kubeconfig.display().to_string()),
-        context: None,
-        restart: vec!["api".into()],
-        timeout_ms: 5_000,
-        format: None,
-    };
-    t.targets(vec![Target::Kubernetes(target)]).await;
+    let (t, k8s, _dir) = kubernetes_world(&[("payments", "api")], &["api"]).await;
     // Two other writers change the Secret between rekey's read and its update.
     k8s.state.interleave_writers(2);
     let r = t.rotate().await;
