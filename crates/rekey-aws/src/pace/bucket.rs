@@ -4,8 +4,11 @@
 //! negative), so callers queue in order without polling. The rate is learnt: it rises while calls
 //! have to wait for tokens and none is throttled — doubling every second at first (slow start),
 //! then by a fixed step per second — and falls by a factor when IAM answers `Throttling`, once per
-//! round of calls (calls reserved before the last cut do not cut again). Time is passed in as
-//! seconds since an arbitrary start, so the bucket is tested without waiting.
+//! round of calls (calls reserved before the last cut do not cut again). When the rate moves while
+//! calls are queued, the debt is rescaled so the queue keeps its horizon: the last queued call still
+//! goes when it was told to, and the next one after it — a rise neither lets new calls overlap the
+//! queue nor a cut leaves a gap behind it. Time is passed in as seconds since an arbitrary start, so
+//! the bucket is tested without waiting.
 
 /// How one bucket starts and how far it may move.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,6 +88,21 @@ impl Aimd {
         Reservation { wait, at: now }
     }
 
+    /// A call reserved with `r` was abandoned before it was sent (its task was cancelled): its
+    /// token is given back, so cancelled work does not lengthen the queue of the calls still
+    /// waiting.
+    pub fn cancelled(&mut self, r: Reservation) {
+        if r.wait > 0.0 {
+            self.tokens += 1.0;
+        }
+    }
+
+    /// Tokens owed by queued calls as of the last reservation (0 when none is queued).
+    #[cfg(test)]
+    pub fn owed(&self) -> f64 {
+        (-self.tokens).max(0.0)
+    }
+
     /// A call reserved with `r` was answered (not throttled): if it had to wait for its token,
     /// the bucket was the limit, and the rate rises.
     pub fn succeeded(&mut self, r: Reservation) {
@@ -92,7 +110,17 @@ impl Aimd {
             return;
         }
         let step = if self.slow_start { 1.0 } else { STEP * self.cut_rate / self.rate };
-        self.rate = (self.rate + step).min(self.settings.max);
+        self.set_rate(self.rate + step);
+    }
+
+    /// Moves the rate within bounds. Owed tokens are the queue's horizon at the old rate
+    /// (`-tokens / rate` seconds); they are rescaled so that horizon stays where it is.
+    fn set_rate(&mut self, rate: f64) {
+        let rate = rate.clamp(self.settings.min, self.settings.max);
+        if self.tokens < 0.0 {
+            self.tokens *= rate / self.rate;
+        }
+        self.rate = rate;
     }
 
     /// A call reserved with `r` was throttled: the rate is cut, once per round of calls.
@@ -103,7 +131,7 @@ impl Aimd {
             return;
         }
         self.refill(now);
-        self.rate = (self.rate * CUT).max(self.settings.min);
+        self.set_rate(self.rate * CUT);
         self.cut_rate = self.rate;
         self.last_cut = now;
         // IAM's bucket is empty: start from no tokens rather than a burst.
@@ -157,6 +185,45 @@ mod tests {
         let more: Vec<Reservation> = (0..10).map(|_| b.reserve(1.0)).collect();
         more.iter().for_each(|r| b.succeeded(*r));
         assert!(b.rate() > after_cut && b.rate() < after_cut + 1.0, "additive after the first throttle: {}", b.rate());
+    }
+
+    /// The wait of the last queued call and of the next one after a change of rate.
+    fn horizon_after(change: impl FnOnce(&mut Aimd, &[Reservation])) -> (f64, f64) {
+        let mut b = Aimd::new(S, 0.0);
+        let queued: Vec<Reservation> = (0..40).map(|_| b.reserve(0.0)).collect();
+        change(&mut b, &queued);
+        let last = queued.last().map_or(0.0, |r| r.wait);
+        (last, b.reserve(0.0).wait)
+    }
+
+    #[test]
+    fn a_rise_while_calls_are_queued_does_not_let_new_calls_overtake_the_queue() {
+        let (last, next) = horizon_after(|b, queued| queued.iter().for_each(|r| b.succeeded(*r)));
+        assert!(next >= last, "the next call ({next} s) must not go before the queue's last ({last} s)");
+        assert!(next - last < 0.1, "nor long after it: {next} vs {last}");
+    }
+
+    #[test]
+    fn a_cut_while_calls_are_queued_leaves_no_gap_behind_the_queue() {
+        let (last, next) = horizon_after(|b, queued| b.throttled(queued[39], 0.0));
+        assert!(next >= last, "{next} vs {last}");
+        assert!(
+            next - last <= 1.0 / (S.initial * CUT) + 1e-9,
+            "one call's spacing after the queue, not {next} vs {last}"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_reservation_gives_its_token_back() {
+        let mut b = Aimd::new(S, 0.0);
+        let queued: Vec<Reservation> = (0..10).map(|_| b.reserve(0.0)).collect();
+        b.cancelled(queued[9]);
+        b.cancelled(queued[0]);
+        assert!(
+            (b.owed() - 4.0).abs() < 1e-9,
+            "the queued call's token came back, the sent one's did not: {}",
+            b.owed()
+        );
     }
 
     #[test]

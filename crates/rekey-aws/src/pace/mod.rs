@@ -169,7 +169,9 @@ impl Pacer {
         let wait = ticket.wait();
         if !wait.is_zero() {
             TASK.try_with(|s| s.waited_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed)).ok();
+            let waiting = Waiting { pacer: self, ticket: Some(&ticket) };
             tokio::time::sleep(wait).await;
+            waiting.sent();
         }
         ticket
     }
@@ -203,6 +205,30 @@ impl Pacer {
                 BucketState { bucket: *b, rate: a.rate(), throttled: a.throttled_count(), waited: a.waited() }
             })
             .collect()
+    }
+}
+
+/// A ticket whose call is still waiting for its tokens: dropped before [`Waiting::sent`] (the
+/// task was cancelled while it waited), it gives its tokens back.
+struct Waiting<'a> {
+    pacer: &'a Pacer,
+    ticket: Option<&'a Ticket>,
+}
+
+impl Waiting<'_> {
+    fn sent(mut self) {
+        self.ticket = None;
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            let mut all = self.pacer.lock();
+            for (b, r) in &ticket.0 {
+                all.get(*b).cancelled(*r);
+            }
+        }
     }
 }
 
@@ -298,5 +324,19 @@ mod tests {
         assert_eq!(counts.throttled(), 1);
         assert_eq!(after[0].rate, before[0].rate, "the all-calls bucket is not blamed for a mutating call");
         assert!(after[1].rate < before[1].rate && after[1].throttled == 1);
+    }
+
+    #[tokio::test]
+    async fn a_call_cancelled_while_it_waits_gives_its_tokens_back() {
+        // One token at once, then one every two seconds.
+        let slow = BucketSettings { initial: 0.5, min: 0.5, max: 1.0, burst_seconds: 2.0 };
+        let p = Pacer::new("t", PaceSettings { iam: slow, ..PaceSettings::default() });
+        let first = p.acquire(&[Bucket::Iam]).await;
+        assert!(first.wait().is_zero() && p.lock().iam.owed() == 0.0, "the first call takes the one token");
+        // The second call must wait about two seconds for its token; its task is cancelled long before.
+        let cancelled = tokio::time::timeout(Duration::from_millis(1), p.acquire(&[Bucket::Iam])).await;
+        assert!(cancelled.is_err(), "the call was still waiting");
+        let owed = p.lock().iam.owed();
+        assert_eq!(owed, 0.0, "the cancelled call's token is not owed any more");
     }
 }
