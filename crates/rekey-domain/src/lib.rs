@@ -12,7 +12,8 @@
 //! - [`settings`]: an account's [`RotationSettings`] and delivery [`Target`]s; [`targets`]: the
 //!   settings of the GitHub, GitLab, Kubernetes and manual targets and value formats; [`webhook`]:
 //!   where a signed webhook goes and where its key comes from.
-//! - [`schedule`]: when an account is next due (interval, cron); [`duration`]: human durations.
+//! - [`schedule`]: when an account is next due (interval, cron); [`duration`]: human durations;
+//!   [`minimums`]: the smallest durations an operator may set.
 //! - [`password`]: password rules and the generator.
 //! - [`clock`]: time, injected ([`Clock`], [`SystemClock`], [`ManualClock`]).
 //! - [`error`]: [`ValidationError`], what was wrong and how to fix it.
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod duration;
 pub mod error;
 pub mod kind;
+pub mod minimums;
 pub mod names;
 pub mod password;
 pub mod phase;

@@ -29,6 +29,7 @@ impl Engine {
         let mut settings = stored.clone();
         edit(&mut settings);
         settings.validate()?;
+        rekey_domain::minimums::check(&settings, &stored)?;
         let same_folder = changes.folder.as_ref().is_none_or(|f| f.as_ref() == account.folder.as_ref());
         let same_title = changes.title.as_ref().is_none_or(|t| t.as_ref() == account.title.as_ref());
         if settings == stored && same_folder && same_title {
@@ -60,6 +61,26 @@ impl Engine {
             ..Default::default()
         };
         let audit = self.audit_entry("account.set", Some(account.id.as_str()), "ok", json!({ "settings": value }));
+        self.store
+            .write(&JournalWrite {
+                at: now,
+                account: Some((account.id.clone(), patch)),
+                audit: vec![audit],
+                ..Default::default()
+            })
+            .await?;
+        self.account(&AccountRef::Id(account.id)).await
+    }
+
+    /// Makes an account due now (`rekey account due`): the next `run-due` or scheduler tick
+    /// rotates it, as if its schedule had come round. Its schedule is untouched; the rotation
+    /// sets the next due time from it as usual. Audited `account.due`.
+    pub async fn mark_due(&self, r: &AccountRef) -> Result<Account> {
+        let account = self.account(r).await?;
+        let now = self.clock.now();
+        let was = account.next_due_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let patch = AccountPatch { next_due_at: Some(Some(now)), ..Default::default() };
+        let audit = self.audit_entry("account.due", Some(account.id.as_str()), "ok", json!({ "was_due_at": was }));
         self.store
             .write(&JournalWrite {
                 at: now,

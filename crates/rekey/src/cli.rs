@@ -418,6 +418,11 @@ pub enum AccountCmd {
     },
     /// Change rotation settings, folder or title
     Set(Box<AccountSetArgs>),
+    /// Make an account due now: the next run-due or scheduler tick rotates it (audited)
+    Due {
+        /// Account id or PROVIDER/USER/KIND
+        account: String,
+    },
     /// Print the current secret (audited)
     Reveal {
         /// Account id or PROVIDER/USER/KIND

@@ -145,14 +145,20 @@ fn run_due_rotates_what_is_due_and_nothing_else() {
         .assert()
         .success();
     let (idle_before, _) = current_key(&sb, "p/idle/access-key");
-    fast(&sb, "p/svc/access-key", &["--every", "1ms", "--previous-key", "delete"]);
+    fast(&sb, "p/svc/access-key", &["--every", "90d", "--previous-key", "delete"]);
+    sb.rekey().args(["run-due", "--once"]).assert().success();
+    assert_eq!(current_key(&sb, "p/svc/access-key").0, seeded.svc.0, "not due yet: nothing rotated");
+    sb.rekey().args(["account", "due", "p/svc/access-key"]).assert().success();
+    let audit = sb.json(&["audit", "list"]);
+    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "account.due"), "marking due is audited");
     sb.rekey().args(["run-due", "--once"]).assert().success();
     let (svc_key, _) = current_key(&sb, "p/svc/access-key");
     assert_ne!(svc_key, seeded.svc.0, "the due account was rotated");
     assert_eq!(current_key(&sb, "p/idle/access-key").0, idle_before, "an account without a schedule was not");
     let shown = sb.json(&["account", "show", "p/svc/access-key"]);
     assert_eq!(shown["heartbeat_status"], "ok", "run-due also ran the heartbeat");
-    assert!(shown["next_due_at"].is_string());
+    let next = chrono::DateTime::parse_from_rfc3339(shown["next_due_at"].as_str().unwrap()).unwrap();
+    assert!(next > chrono::Utc::now() + chrono::Duration::days(89), "due again one interval later: {next}");
 }
 
 #[test]

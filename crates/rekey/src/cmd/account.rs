@@ -47,6 +47,12 @@ pub async fn run(global: &Global, format: Format, cmd: AccountCmd) -> Result<()>
             let a = engine.set_account(&r, changes, edit).await?;
             output::one(format, &AccountView::from(&a));
         }
+        AccountCmd::Due { account } => {
+            let r: AccountRef = account.parse()?;
+            let a = context::engine_for_write(global).await?.mark_due(&r).await?;
+            eprintln!("Account {} is due now: the next run-due or scheduler tick rotates it.", a.id);
+            output::one(format, &AccountView::from(&a));
+        }
         AccountCmd::Show { account } => {
             let r: AccountRef = account.parse()?;
             let engine = context::engine(global).await?;
