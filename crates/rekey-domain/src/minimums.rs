@@ -16,7 +16,12 @@ pub const TARGET_TIMEOUT_MS: u64 = 1_000;
 /// Checks each duration of `new` that differs from `before` against its minimum.
 pub fn check(new: &RotationSettings, before: &RotationSettings) -> Result<(), ValidationError> {
     if new.every_ms != before.every_ms {
-        at_least("--every", new.every_ms, EVERY_MS, "use e.g. 90d; `rekey account due` rotates at the next run instead")?;
+        at_least(
+            "--every",
+            new.every_ms,
+            EVERY_MS,
+            "use e.g. 90d; `rekey account due` rotates at the next run instead",
+        )?;
     }
     if new.max_age_ms != before.max_age_ms {
         at_least("--max-age", new.max_age_ms, MAX_AGE_MS, "use e.g. 90d")?;

@@ -59,7 +59,11 @@ pub enum InitialKey {
         secret: Secret,
     },
     /// Create a fresh key that rekey manages.
-    Create,
+    Create {
+        /// Create it even where the user then holds two keys, one this account does not own:
+        /// no slot is left for a rotation's new key until the other one goes.
+        allow_no_free_slot: bool,
+    },
 }
 
 /// An account to add.
@@ -180,8 +184,8 @@ impl Engine {
             ..Account::new(new.provider.clone(), new.user.clone(), user.user_id, arn, new.kind, now)
         };
         match (new.kind, new.key, new.password) {
-            (CredentialKind::AccessKey, Some(InitialKey::Create), _) => {
-                self.add_created_key(account, iam.as_ref()).await
+            (CredentialKind::AccessKey, Some(InitialKey::Create { allow_no_free_slot }), _) => {
+                self.add_created_key(account, iam.as_ref(), allow_no_free_slot).await
             }
             (CredentialKind::AccessKey, Some(InitialKey::Adopt { access_key_id, secret }), _) => {
                 self.check_adopted_key(&account, &conn, iam.as_ref(), &access_key_id, &secret).await?;
@@ -261,7 +265,12 @@ impl Engine {
     }
 
     /// Creates a key, seals it at once, and deletes it again if it cannot be stored.
-    async fn add_created_key(&self, mut account: Account, iam: &dyn IamApi) -> Result<Account> {
+    async fn add_created_key(
+        &self,
+        mut account: Account,
+        iam: &dyn IamApi,
+        allow_no_free_slot: bool,
+    ) -> Result<Account> {
         let user = account.user_name.as_str().to_owned();
         let keys = iam.list_access_keys(&user).await?;
         if keys.len() >= 2 {
@@ -269,6 +278,28 @@ impl Engine {
                 format!("IAM user {user} already has {} access keys, IAM's limit", keys.len()),
                 "delete or adopt one of them first",
             ));
+        }
+        if let Some(other) = keys.first() {
+            // A rotation creates the new key before it retires the old one: with a key nobody
+            // here owns in the other slot, every rotation of this account would fail.
+            if !allow_no_free_slot {
+                return Err(Error::conflict(
+                    format!(
+                        "IAM user {user} already has access key {} that this account would not own: with a second \
+                         key the user has no free slot, and every rotation (which creates its new key before \
+                         retiring the old) would fail",
+                        other.id
+                    ),
+                    "adopt that key instead (--access-key-id ID --secret-stdin), delete it in IAM first, or pass \
+                     --allow-no-free-slot to create the key anyway",
+                ));
+            }
+            tracing::warn!(
+                user,
+                other = %other.id,
+                "the user holds a key this account does not own: rotations fail until it is deleted (or reclaimed \
+                 with `rotate --reclaim-foreign` once inactive)"
+            );
         }
         let (meta, secret) = iam.create_access_key(&user).await?;
         let v = self.first_version(&account, Some(meta.id.clone()), Origin::Created, &secret);

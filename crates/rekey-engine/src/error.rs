@@ -24,6 +24,9 @@ pub enum ErrorClass {
     Locked,
     /// Stored data failed an integrity check (tampered or corrupt).
     Integrity,
+    /// The vault's storage refused: it is read-only to this process (file, file system,
+    /// another user's vault), not readable by it, or its disk is full. Nothing was written.
+    Storage,
     /// The command ran, but what it found or did needs attention (a failed rotation or
     /// heartbeat, compliance findings): for scripts and CI gates.
     Findings,
@@ -136,6 +139,9 @@ impl Error {
                 }
                 StoreError::Corrupt { .. } | StoreError::Tampered { .. } => ErrorClass::Integrity,
                 StoreError::Sealed => ErrorClass::Locked,
+                StoreError::ReadOnly { .. } | StoreError::Unreadable { .. } | StoreError::Full { .. } => {
+                    ErrorClass::Storage
+                }
                 StoreError::Database(_) | StoreError::Unavailable { .. } => ErrorClass::Internal,
             },
             Self::Findings(_) => ErrorClass::Findings,
@@ -176,6 +182,19 @@ impl Error {
             Self::Store(StoreError::Conflict { .. }) => Some("choose another name, or remove the existing one".into()),
             Self::Store(StoreError::Fenced { .. }) => Some("another rekey worker took the work over".into()),
             Self::Store(StoreError::NotDue { .. }) => Some("another worker rotated it already; nothing to do".into()),
+            Self::Store(StoreError::ReadOnly { .. }) => Some(
+                "reads work on a read-only vault; to change it, run as the vault file's owner on a writable file \
+                 system, or work on a writable copy"
+                    .into(),
+            ),
+            Self::Store(StoreError::Unreadable { .. }) => Some(
+                "run as a user who may read the vault file (a new vault is private to its owner, mode 0600), or \
+                 point --vault at a copy you may read"
+                    .into(),
+            ),
+            Self::Store(StoreError::Full { .. }) => {
+                Some("free space on the vault's disk, then run the command again (nothing was written)".into())
+            }
             Self::Store(StoreError::Database(_)) => Some("check that the database is reachable".into()),
             Self::Store(StoreError::Unavailable { .. }) => Some(
                 "check that the database is reachable and not overloaded; the journal lets the work resume where it stopped"

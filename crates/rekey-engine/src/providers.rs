@@ -83,14 +83,10 @@ fn check_external_id(x: &str) -> Result<()> {
 impl Engine {
     /// Adds a provider (validating everything before writing).
     pub async fn add_provider(&self, p: NewProvider) -> Result<Provider> {
-        if let Some(url) = &p.endpoint_url {
-            check_endpoint_url(url)?;
-        }
+        self.check_new_provider(&p).await?;
         let now = self.clock.now();
         let (auth, secret) = match p.auth {
             AuthSpec::StaticKey { access_key_id, secret } => {
-                check_secret_size("secret access key", &secret)?;
-                crate::vault::check_access_key_secret(&secret)?;
                 let record = provider_secret_record(&p.name);
                 let sealed = self.seal_version(
                     &record,
@@ -104,15 +100,6 @@ impl Engine {
             }
             AuthSpec::DefaultChain => (ProviderAuth::DefaultChain, None),
             AuthSpec::AssumeRole { role_arn, external_id, source } => {
-                if let Some(x) = &external_id {
-                    check_external_id(x)?;
-                }
-                if let Some(s) = &source {
-                    if *s == p.name {
-                        return Err(Error::usage("a provider cannot be its own --source", "name another provider"));
-                    }
-                    self.provider(s).await?;
-                }
                 (ProviderAuth::AssumeRole { role_arn, external_id, source }, None)
             }
         };
@@ -134,6 +121,87 @@ impl Engine {
             other => other,
         })?;
         Ok(provider)
+    }
+
+    /// Adds a provider once its credentials work: one STS GetCallerIdentity with them (as
+    /// `provider test` makes) before anything is written. A failed call writes nothing, not
+    /// even an audit event, and its error says what AWS answered.
+    pub async fn add_provider_tested(&self, p: NewProvider) -> Result<(Provider, CallerIdentity)> {
+        self.check_new_provider(&p).await?;
+        let conn = self.new_conn(&p).await?;
+        let id = self.aws.sts(&conn).await.caller_identity().await.map_err(|mut e| {
+            e.message = format!(
+                "{} (testing provider {}'s credentials: nothing was added; --no-test adds it untested)",
+                e.message, p.name
+            );
+            Error::Aws(e)
+        })?;
+        Ok((self.add_provider(p).await?, id))
+    }
+
+    /// Everything about a new provider that can be checked without AWS.
+    async fn check_new_provider(&self, p: &NewProvider) -> Result<()> {
+        if self.store.provider(&p.name).await.is_ok() {
+            return Err(Error::conflict(
+                format!("provider {} already exists", p.name),
+                "choose another name, or `rekey provider remove` the existing one",
+            ));
+        }
+        if let Some(url) = &p.endpoint_url {
+            check_endpoint_url(url)?;
+        }
+        match &p.auth {
+            AuthSpec::StaticKey { secret, .. } => {
+                check_secret_size("secret access key", secret)?;
+                crate::vault::check_access_key_secret(secret)?;
+            }
+            AuthSpec::DefaultChain => {}
+            AuthSpec::AssumeRole { external_id, source, .. } => {
+                if let Some(x) = external_id {
+                    check_external_id(x)?;
+                }
+                if let Some(s) = source {
+                    if *s == p.name {
+                        return Err(Error::usage("a provider cannot be its own --source", "name another provider"));
+                    }
+                    self.provider(s).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection a provider that is not stored yet would have.
+    async fn new_conn(&self, p: &NewProvider) -> Result<Conn> {
+        let credentials = match &p.auth {
+            AuthSpec::StaticKey { access_key_id, secret } => {
+                ConnCredentials::Static { access_key_id: access_key_id.to_string(), secret: secret.clone() }
+            }
+            AuthSpec::DefaultChain => ConnCredentials::DefaultChain,
+            AuthSpec::AssumeRole { role_arn, external_id, source } => {
+                let source = match source {
+                    Some(s) => self.conn(&self.provider(s).await?).await?,
+                    None => self.limited(
+                        Conn::new(p.region.as_str(), p.endpoint_url.clone(), ConnCredentials::DefaultChain),
+                        &p.name,
+                    ),
+                };
+                ConnCredentials::AssumeRole {
+                    role_arn: role_arn.to_string(),
+                    external_id: external_id.clone(),
+                    source: Box::new(source),
+                }
+            }
+        };
+        Ok(self.limited(Conn::new(p.region.as_str(), p.endpoint_url.clone(), credentials), &p.name))
+    }
+
+    /// `c` with the engine's attempt timeout and the pace of provider `name`'s calls.
+    fn limited(&self, mut c: Conn, name: &ProviderName) -> Conn {
+        if let Some(t) = self.limits.attempt_timeout {
+            c.attempt_timeout = t;
+        }
+        c.paced(rekey_aws::pace::pacer(name.as_str(), &self.limits.pace))
     }
 
     /// One provider.
@@ -179,12 +247,7 @@ impl Engine {
     /// The connection a provider describes, with its secret opened and its source resolved,
     /// paced by the provider's pacer (the source of an assumed role by its own).
     pub async fn conn(&self, provider: &Provider) -> Result<Conn> {
-        let with_limits = |mut c: Conn, p: &Provider| {
-            if let Some(t) = self.limits.attempt_timeout {
-                c.attempt_timeout = t;
-            }
-            c.paced(rekey_aws::pace::pacer(p.name.as_str(), &self.limits.pace))
-        };
+        let with_limits = |c: Conn, p: &Provider| self.limited(c, &p.name);
         let mut chain = vec![provider.clone()];
         while let ProviderAuth::AssumeRole { source: Some(s), .. } = &chain[chain.len() - 1].auth {
             if chain.len() > 8 {

@@ -77,6 +77,7 @@ impl From<Error> for ApiError {
             ErrorClass::Locked => (StatusCode::SERVICE_UNAVAILABLE, "locked"),
             ErrorClass::Integrity => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
             ErrorClass::Findings => (StatusCode::UNPROCESSABLE_ENTITY, "findings"),
+            ErrorClass::Storage => (StatusCode::SERVICE_UNAVAILABLE, "storage"),
             ErrorClass::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         if status.is_server_error() {

@@ -65,6 +65,25 @@ pub enum StoreError {
     /// authenticated rows can be neither read nor written.
     #[error("the vault is locked: its integrity keys are not loaded")]
     Sealed,
+    /// The vault cannot be written by this process: its file or file system is read-only, or
+    /// this user may not write it. Reads still work; nothing was written.
+    #[error("the vault cannot be written: {detail}")]
+    ReadOnly {
+        /// Why, as the operating system or database said it.
+        detail: String,
+    },
+    /// This process may not read the vault file (it is private to its owner).
+    #[error("the vault cannot be read: {detail}")]
+    Unreadable {
+        /// What the operating system said.
+        detail: String,
+    },
+    /// The disk (or the database's space) is full: the write was not made.
+    #[error("the vault's disk is full: {detail}")]
+    Full {
+        /// What the operating system or database said.
+        detail: String,
+    },
     /// The database could not be reached or failed.
     #[error("database error: {0}")]
     Database(String),
@@ -99,13 +118,53 @@ impl StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
                 Self::Conflict { what: conflict_what.to_owned() }
             }
-            _ => Self::Database(e.to_string()),
+            _ => Self::from(e),
         }
     }
 }
 
 impl From<sqlx::Error> for StoreError {
+    /// A write refused for lack of permission or space gets its own variant (it is not an
+    /// outage and not damage); anything else is a database error.
     fn from(e: sqlx::Error) -> Self {
-        Self::Database(e.to_string())
+        match write_refusal(&e) {
+            Some(Refusal::ReadOnly) => Self::ReadOnly { detail: e.to_string() },
+            Some(Refusal::Full) => Self::Full { detail: e.to_string() },
+            None => Self::Database(e.to_string()),
+        }
+    }
+}
+
+enum Refusal {
+    ReadOnly,
+    Full,
+}
+
+/// SQLite's result codes (the primary code is the low byte of the extended one): 8
+/// `SQLITE_READONLY`, 13 `SQLITE_FULL`; PostgreSQL's SQLSTATEs: 25006 read-only transaction
+/// (a standby), 53100 disk full; and the operating system's own errors.
+fn write_refusal(e: &sqlx::Error) -> Option<Refusal> {
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                return match code.parse::<i64>().ok()? & 0xff {
+                    8 => Some(Refusal::ReadOnly),
+                    13 => Some(Refusal::Full),
+                    _ => None,
+                };
+            }
+            match code.as_ref() {
+                "25006" => Some(Refusal::ReadOnly),
+                "53100" => Some(Refusal::Full),
+                _ => None,
+            }
+        }
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::StorageFull => Some(Refusal::Full),
+            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => Some(Refusal::ReadOnly),
+            _ => None,
+        },
+        _ => None,
     }
 }

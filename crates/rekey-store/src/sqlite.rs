@@ -21,6 +21,9 @@ pub(crate) struct SqliteStore {
     writer: SqlitePool,
     /// The MAC keys, once the vault is unlocked.
     barrier: crate::barrier::Slot,
+    /// Why this process may not write the vault, when it may not: every write is refused with
+    /// it, before a transaction starts.
+    read_only: Option<String>,
 }
 
 impl SqliteStore {
@@ -40,6 +43,9 @@ impl SqliteStore {
         }
         let corrupt = |e: sqlx::Error| StoreError::Corrupt { location: path.to_owned(), problem: e.to_string() };
         if mode == OpenMode::Existing {
+            if let Some(reason) = read_only_reason(path)? {
+                return Self::open_read_only(path, reason).await;
+            }
             check_is_vault(path).await?;
         }
         // `init` on a file that is there already: an empty one (pre-created, perhaps 0644) is
@@ -64,11 +70,45 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(120))
+            // A connection whose transaction could not be ended (a COMMIT, then its ROLLBACK,
+            // refused on a full disk) is closed, not reused: sqlx would refuse every later
+            // BEGIN on it ("begin_with at non-zero transaction depth").
+            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_lazy_with(opts.create_if_missing(false));
-        Ok(Self { pool, writer, barrier: Default::default() })
+        Ok(Self { pool, writer, barrier: Default::default(), read_only: None })
+    }
+
+    /// Opens a vault this process may not write (a read-only file or file system, another
+    /// user's copy): reads only. A reader of a WAL database needs its shared-memory file; where
+    /// that cannot be made (a read-only directory or mount), the file is read as immutable.
+    /// Nothing is migrated: a schema older than this rekey's is refused.
+    async fn open_read_only(path: &str, reason: String) -> Result<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = match reader(opts.clone(), path).await {
+            Ok(pool) => pool,
+            Err(_) => reader(opts.immutable(true), path).await?,
+        };
+        let latest = sqlx::migrate!("./migrations/sqlite").iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| StoreError::Corrupt { location: path.to_owned(), problem: e.to_string() })?;
+        if applied < latest {
+            return Err(StoreError::ReadOnly {
+                detail: format!("{reason}, and its schema needs an upgrade to this version of rekey (a write)"),
+            });
+        }
+        Ok(Self { writer: pool.clone(), pool, barrier: Default::default(), read_only: Some(reason) })
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        if let Some(reason) = &self.read_only {
+            return Err(StoreError::ReadOnly { detail: reason.clone() });
+        }
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
@@ -93,6 +133,40 @@ async fn check_is_vault(path: &str) -> Result<()> {
         Ok(_) => Ok(()),
         Err(e) => Err(corrupt(e.to_string())),
     }
+}
+
+/// Why this process may not write the vault file, if it may not (opening it for writing, which
+/// changes nothing, is refused: a read-only file or mount, an immutable file, another user's
+/// file); an error if it may not even read it.
+fn read_only_reason(path: &str) -> Result<Option<String>> {
+    use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+    if let Err(e) = std::fs::File::open(path) {
+        if e.kind() == PermissionDenied {
+            return Err(StoreError::Unreadable { detail: format!("{path}: {e}") });
+        }
+    }
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Err(e) if matches!(e.kind(), PermissionDenied | ReadOnlyFilesystem) => {
+            Ok(Some(format!("{path} is read-only to this process ({e})")))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A pool of read-only connections to the vault at `path`, after one read that proves it is a
+/// rekey vault.
+async fn reader(opts: SqliteConnectOptions, path: &str) -> Result<SqlitePool> {
+    let corrupt = |problem: String| StoreError::Corrupt { location: path.to_owned(), problem };
+    let pool =
+        SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(|e| corrupt(e.to_string()))?;
+    let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'vault_header'")
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| corrupt(e.to_string()))?;
+    if tables == 0 {
+        return Err(corrupt("not a rekey vault (no vault header)".into()));
+    }
+    Ok(pool)
 }
 
 /// Whether an existing file `init` was pointed at holds no tables (`true`) or a rekey vault

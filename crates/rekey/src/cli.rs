@@ -29,6 +29,9 @@ pub struct Global {
     /// Output format [default: table]
     #[arg(long, short = 'o', env = "REKEY_OUTPUT", global = true, value_enum)]
     pub output: Option<Format>,
+    /// Tables: never cut long columns to the terminal's width
+    #[arg(long, global = true)]
+    pub wide: bool,
 }
 
 /// Output formats.
@@ -396,6 +399,10 @@ pub struct ProviderAddArgs {
     /// Provider whose credentials call AssumeRole [default: the default chain]
     #[arg(long, value_name = "NAME", requires = "role_arn")]
     pub source: Option<String>,
+    /// Add the provider without testing its credentials (by default one STS GetCallerIdentity
+    /// must succeed first)
+    #[arg(long)]
+    pub no_test: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -467,6 +474,10 @@ pub struct AccountAddArgs {
     /// Create a fresh access key that rekey manages
     #[arg(long)]
     pub create: bool,
+    /// With --create: create the key even though the user holds another key this account will
+    /// not own (rotations then fail until that key is gone)
+    #[arg(long, requires = "create")]
+    pub allow_no_free_slot: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ pub fn code(class: ErrorClass) -> u8 {
         ErrorClass::Locked => 7,
         ErrorClass::Integrity => 8,
         ErrorClass::Findings => 9,
+        ErrorClass::Storage => 10,
     }
 }
 
@@ -33,6 +34,7 @@ fn name(class: ErrorClass) -> &'static str {
         ErrorClass::Locked => "locked",
         ErrorClass::Integrity => "integrity",
         ErrorClass::Findings => "findings",
+        ErrorClass::Storage => "storage",
     }
 }
 

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
     harden_process();
     let cli = Cli::parse();
     let format = cli.global.output.unwrap_or(Format::Table);
+    output::fit_tables(cli.global.wide);
     if let Err(e) = init_logging().and_then(|()| check_env()) {
         return exit::report(&e, format);
     }

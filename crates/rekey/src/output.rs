@@ -103,7 +103,12 @@ pub fn one<T: Tabular>(format: Format, item: &T) {
         Format::Csv => csv(T::headers(), std::iter::once(item.cells())),
         Format::Table => {
             let width = T::headers().iter().map(|h| h.len()).max().unwrap_or(0);
-            T::headers().iter().zip(item.cells()).map(|(h, c)| format!("{h:<width$}  {c}\n")).collect()
+            let room = WIDTH.get().copied().flatten().map(|w| w.saturating_sub(width + 2).max(20));
+            let shown = |c: String| {
+                let c = readable_time(c);
+                room.map_or_else(|| c.clone(), |r| cut(&c, r))
+            };
+            T::headers().iter().zip(item.cells()).map(|(h, c)| format!("{h:<width$}  {}\n", shown(c))).collect()
         }
     };
     emit(&text);
@@ -131,16 +136,72 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
     s
 }
 
+/// The width tables must fit, when they must fit one: set once by `main` (the terminal's width
+/// when standard output is one and `--wide` was not given).
+static WIDTH: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+
+/// Fits tables to the terminal: `COLUMNS` if set, else the terminal's own width; nothing when
+/// standard output is not a terminal (a pipe or file gets whole lines) or with `--wide`.
+pub fn fit_tables(wide: bool) {
+    use std::io::IsTerminal;
+    let width = (!wide && std::io::stdout().is_terminal())
+        .then(|| {
+            let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok());
+            columns.or_else(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
+        })
+        .flatten();
+    let _ = WIDTH.set(width.filter(|w| *w >= 20));
+}
+
+/// Narrows the widest columns, one character at a time, until the row fits `max` (a column
+/// keeps at least its header and 8 characters).
+fn fit(widths: &mut [usize], headers: &[&str], max: usize) {
+    let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+    while total(widths) > max {
+        let floor = |i: usize| headers[i].len().max(8);
+        let Some(i) = (0..widths.len()).filter(|&i| widths[i] > floor(i)).max_by_key(|&i| widths[i]) else {
+            return;
+        };
+        widths[i] -= 1;
+    }
+}
+
+/// A cell cut to `width` characters, its end marked with `…`.
+fn cut(cell: &str, width: usize) -> String {
+    if cell.chars().count() <= width {
+        return cell.to_owned();
+    }
+    let mut s: String = cell.chars().take(width.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
+/// A timestamp cell for people: `2026-11-24 08:06 UTC` (JSON and CSV keep RFC 3339).
+fn readable_time(cell: String) -> String {
+    match chrono::DateTime::parse_from_rfc3339(&cell) {
+        Ok(t) if cell.ends_with('Z') && cell.len() == 20 => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        _ => cell,
+    }
+}
+
 fn table(headers: Vec<&str>, rows: impl Iterator<Item = Vec<String>>) -> String {
-    let rows: Vec<Vec<String>> = rows.collect();
+    table_within(headers, rows, WIDTH.get().copied().flatten())
+}
+
+fn table_within(headers: Vec<&str>, rows: impl Iterator<Item = Vec<String>>, max: Option<usize>) -> String {
+    let rows: Vec<Vec<String>> = rows.map(|r| r.into_iter().map(readable_time).collect()).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
+    if let Some(max) = max {
+        fit(&mut widths, &headers, max);
+    }
     let line = |cells: Vec<String>| {
-        let mut l = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ");
+        let mut l =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{:<w$}", cut(c, *w))).collect::<Vec<_>>().join("  ");
         l.truncate(l.trim_end().len());
         l + "\n"
     };
@@ -216,6 +277,18 @@ mod tests {
             vec![vec!["1".into(), "alice".into()], vec!["22".into(), "b".into()]].into_iter(),
         );
         assert_eq!(out, "ID  NAME\n1   alice\n22  b\n");
+    }
+
+    #[test]
+    fn tables_fit_the_width_they_are_given_and_times_read_as_minutes() {
+        let long = "x".repeat(300);
+        let rows = vec![vec!["2026-11-24T08:06:59Z".to_owned(), long.clone(), "ok".to_owned()]];
+        let whole = table_within(vec!["at", "detail", "outcome"], rows.clone().into_iter(), None);
+        assert!(whole.contains("2026-11-24 08:06 UTC") && whole.contains(&long), "{whole}");
+        let fitted = table_within(vec!["at", "detail", "outcome"], rows.into_iter(), Some(80));
+        assert!(fitted.lines().all(|l| l.chars().count() <= 80), "{fitted}");
+        assert!(fitted.contains('…') && fitted.contains("2026-11-24 08:06 UTC") && fitted.contains("ok"), "{fitted}");
+        assert_eq!(readable_time("2026-11-24T08:06:59.5Z".into()), "2026-11-24T08:06:59.5Z", "not one of ours");
     }
 
     #[derive(Serialize)]

@@ -124,6 +124,18 @@ impl From<Account> for AccountView {
     }
 }
 
+impl AccountView {
+    /// The status, with `(unverified)` on an adopted console password that was never rotated:
+    /// IAM cannot confirm a password without a sign-in, so only a rotation makes it known-good.
+    fn status_shown(&self) -> String {
+        let adopted_password = self.kind == "password" && self.current_version.is_some();
+        if adopted_password && self.last_rotated_at.is_none() && self.status == "ok" {
+            return "ok (unverified)".into();
+        }
+        self.status.clone()
+    }
+}
+
 impl Tabular for AccountView {
     fn headers() -> Vec<&'static str> {
         vec![
@@ -148,7 +160,7 @@ impl Tabular for AccountView {
             self.user_name.clone(),
             self.kind.clone(),
             opt(self.folder.clone()),
-            self.status.clone(),
+            self.status_shown(),
             opt(self.current_key_id.clone()),
             opt(self.current_version),
             opt(self.last_rotated_at.clone()),

@@ -64,7 +64,7 @@ fn children_inherit_neither_the_passphrase_nor_core_dumps() {
     std::fs::write(&config, format!("[default]\ncredential_process = {}\n", script.display())).unwrap();
     // An endpoint nobody listens on: credentials are resolved (the child runs), then the call fails.
     sb.rekey()
-        .args(["provider", "add", "chain", "--region", "us-east-1", "--default-chain"])
+        .args(["provider", "add", "chain", "--region", "us-east-1", "--default-chain", "--no-test"])
         .args(["--endpoint-url", "http://127.0.0.1:9"])
         .assert()
         .success();

@@ -14,8 +14,15 @@ pub async fn run(global: &Global, format: Format, cmd: AccountCmd) -> Result<()>
     match cmd {
         AccountCmd::Add(args) => {
             let new = parse_add(args)?;
+            let adopted_password = new.kind == CredentialKind::Password && new.password.is_some();
             let engine = context::engine_for_write(global).await?;
             let a = engine.add_account(new).await?;
+            if adopted_password {
+                eprintln!(
+                    "note: IAM cannot check a console password without a sign-in, so the adopted password is stored \
+                     as given and shown as unverified until its first rotation replaces it."
+                );
+            }
             output::one(format, &AccountView::from(&a));
         }
         AccountCmd::List { folder, provider } => {
@@ -124,7 +131,7 @@ fn parse_add(a: AccountAddArgs) -> Result<NewAccount> {
                     )?;
                     Some(InitialKey::Adopt { access_key_id, secret })
                 }
-                (None, true) => Some(InitialKey::Create),
+                (None, true) => Some(InitialKey::Create { allow_no_free_slot: a.allow_no_free_slot }),
                 _ => None,
             };
         }

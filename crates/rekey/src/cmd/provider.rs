@@ -13,9 +13,18 @@ use serde::Serialize;
 pub async fn run(global: &Global, format: Format, cmd: ProviderCmd) -> Result<()> {
     match cmd {
         ProviderCmd::Add(args) => {
+            let test = !args.no_test;
             let new = parse_add(args)?;
             let engine = context::engine_for_write(global).await?;
-            let p = engine.add_provider(new).await?;
+            let p = if test {
+                let (p, id) = engine.add_provider_tested(new).await?;
+                eprintln!("Tested: the credentials are {} in AWS account {}.", id.arn, id.account);
+                p
+            } else {
+                let p = engine.add_provider(new).await?;
+                eprintln!("Added without a test: `rekey provider test {}` checks the credentials.", p.name);
+                p
+            };
             output::one(format, &ProviderView::from(&p));
         }
         ProviderCmd::List => {

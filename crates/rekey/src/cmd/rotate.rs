@@ -7,7 +7,7 @@ use crate::{
     views::AccountView,
 };
 use rekey_engine::{AccountRef, Engine, Error, Result, RotateOptions, RotationReport};
-use rekey_store::{Account, AccountFilter, Rotation};
+use rekey_store::{Account, AccountFilter, Rotation, StoreError};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -142,6 +142,16 @@ pub fn check_reports(reports: &[RotationReport]) -> Result<()> {
                 bad
             ),
         });
+    }
+    // Refused because the vault cannot be written (read-only, disk full): the storage exit
+    // code, so that a read-only vault is not mistaken for failing rotations.
+    let errors = || reports.iter().filter_map(|r| r.error.as_deref());
+    for (prefix, full) in [("the vault cannot be written: ", false), ("the vault's disk is full: ", true)] {
+        if let Some(detail) = errors().find_map(|e| e.strip_prefix(prefix)) {
+            let detail = detail.to_owned();
+            let e = if full { StoreError::Full { detail } } else { StoreError::ReadOnly { detail } };
+            return Err(Error::Store(e));
+        }
     }
     if bad > 0 {
         return Err(Error::Findings(format!(

@@ -6,13 +6,15 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod cases;
 #[path = "../common/mod.rs"]
 mod common;
-mod cases;
+mod providers;
+mod storage;
 mod vault_files;
 
 use assert_cmd::Command;
-use cases::{account_options, mistakes, minimums, provider_options, references, settings_and_audit, user_names};
+use cases::{account_options, minimums, mistakes, provider_options, references, settings_and_audit, user_names};
 use common::{iam, Moto, Sandbox};
 use std::{collections::BTreeMap, path::Path, process::Output};
 
@@ -20,8 +22,10 @@ use std::{collections::BTreeMap, path::Path, process::Output};
 const USAGE: i32 = 2;
 const NOT_FOUND: i32 = 3;
 const CONFLICT: i32 = 4;
+const AUTH: i32 = 5;
 const LOCKED: i32 = 7;
 const INTEGRITY: i32 = 8;
+const STORAGE: i32 = 10;
 
 const ALICE_PASSWORD: &str = "Alice-Secret-Pw-1!";
 
@@ -195,5 +199,25 @@ fn bad_input_is_refused_and_changes_nothing() {
     files_and_environment(&sb);
     assert_eq!(iam::key_ids(&moto, "bob"), Vec::<String>::new(), "no key was created in IAM");
     assert_eq!(iam::key_ids(&moto, "svc"), vec![svc.0.clone()], "svc's keys are as they were");
+    no_free_slot_and_unverified_passwords(&sb, &moto);
     sb.rekey().args(["audit", "verify"]).assert().success();
+}
+
+/// `account add --create` for a user who holds a key the account would not own is refused (a
+/// rotation would find no free slot), unless `--allow-no-free-slot`; an adopted console
+/// password is shown as unverified (IAM cannot check it) until its first rotation.
+fn no_free_slot_and_unverified_passwords(sb: &Sandbox, moto: &Moto) {
+    iam::create_user(moto, "carol");
+    let carol = iam::create_key(moto, "carol");
+    let create = add_account("carol", "access-key", &["--create"]);
+    assert_rejected(sb, &create, "", CONFLICT, "the user has no free slot");
+    assert_eq!(iam::key_ids(moto, "carol"), vec![carol.0.clone()], "no key was created");
+    let forced = [&create[..], &["--allow-no-free-slot"]].concat();
+    let out = sb.rekey().args(&forced).assert().success();
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("rotations fail until"));
+    assert_eq!(iam::key_ids(moto, "carol").len(), 2, "created beside the other key");
+    let out = sb.rekey().args(["account", "show", "p/alice/password"]).assert().success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("ok (unverified)"));
+    let out = sb.rekey().args(["account", "show", "p/svc/access-key"]).assert().success();
+    assert!(!String::from_utf8_lossy(&out.get_output().stdout).contains("unverified"), "keys are checked at add");
 }

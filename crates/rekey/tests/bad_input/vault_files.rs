@@ -2,7 +2,9 @@
 //! database, tampered ciphertext, a wrong passphrase or key file; server settings that cannot
 //! work.
 
-use super::{assert_fails, assert_rejected_by, files, snapshot, ALICE_PASSWORD, CONFLICT, INTEGRITY, LOCKED, NOT_FOUND, USAGE};
+use super::{
+    assert_fails, assert_rejected_by, files, snapshot, ALICE_PASSWORD, CONFLICT, INTEGRITY, LOCKED, NOT_FOUND, USAGE,
+};
 use crate::common::{iam, Moto, Sandbox};
 use std::collections::BTreeMap;
 
@@ -181,7 +183,7 @@ fn a_key_file_vault_refuses_the_wrong_key_file() {
     key_file()
         .arg("--key-file")
         .arg(&key)
-        .args(["provider", "add", "chain", "--region", "us-east-1", "--default-chain"])
+        .args(["provider", "add", "chain", "--region", "us-east-1", "--default-chain", "--no-test"])
         .assert()
         .success();
     let bad_keys = [
