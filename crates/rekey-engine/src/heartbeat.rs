@@ -14,7 +14,7 @@ impl Engine {
     /// Runs a heartbeat of `account`, stores and audits it.
     pub async fn heartbeat(&self, account: &Account) -> Result<Heartbeat> {
         self.refuse_tampered(account).await?;
-        let (status, findings) = match self.check(account).await {
+        let (status, findings, foreign) = match self.check(account).await {
             Ok(r) => r,
             Err(e) => {
                 // Audited as a failed heartbeat too (notifications read the audit log).
@@ -22,7 +22,11 @@ impl Engine {
                 return Err(e);
             }
         };
-        let hb = Heartbeat { at: self.clock.now(), status: status.into(), detail: json!({ "findings": findings }) };
+        let hb = Heartbeat {
+            at: self.clock.now(),
+            status: status.into(),
+            detail: json!({ "findings": findings, "foreign_keys": foreign }),
+        };
         let outcome = if status == "ok" { "ok" } else { "failed" };
         let audit = self.audit_entry(
             "account.heartbeat",
@@ -40,18 +44,20 @@ impl Engine {
         Ok(hb)
     }
 
-    /// `ok`, `drift` or `failed`, with what was found.
-    async fn check(&self, a: &Account) -> Result<(&'static str, Vec<String>)> {
+    /// `ok`, `drift` or `failed`, with what was found, and the ids of the keys of the user that
+    /// no account of this vault owns (the account list's `owner=foreign` filter reads them).
+    async fn check(&self, a: &Account) -> Result<(&'static str, Vec<String>, Vec<String>)> {
         let conn = self.conn(&self.provider(&a.provider).await?).await?;
         let iam = self.aws.iam(&conn).await;
         let user = a.user_name.as_str();
         let mut failed = Vec::new();
         let mut drift = Vec::new();
+        let mut foreign = Vec::new();
         let found = match iam.get_user(user).await {
             Ok(u) => u,
             Err(e) if e.class == AwsErrorClass::NotFound => {
                 failed.push(format!("IAM user {user} no longer exists"));
-                return Ok(("failed", failed));
+                return Ok(("failed", failed, foreign));
             }
             Err(e) => return Err(e.into()),
         };
@@ -77,7 +83,10 @@ impl Engine {
                     match owner {
                         // A key another account of this vault holds is the vault's.
                         Owner::Current | Owner::Ours(_) | Owner::Orphan(_) | Owner::Foreign(Foreign::Sibling(_)) => {}
-                        Owner::Foreign(f) => drift.push(format!("unknown key {} ({state}): {f}", k.id)),
+                        Owner::Foreign(f) => {
+                            drift.push(format!("unknown key {} ({state}): {f}", k.id));
+                            foreign.push(k.id.clone());
+                        }
                     }
                 }
                 if a.status == "needs-rotation" {
@@ -122,6 +131,6 @@ impl Engine {
             "ok"
         };
         failed.extend(drift);
-        Ok((status, failed))
+        Ok((status, failed, foreign))
     }
 }

@@ -13,6 +13,7 @@
 //! - [`lease`]: who may work a rotation (leases, fencing, renewal). [`batch`]: many accounts at
 //!   once. [`limits`]: the limits passed in by the front end. `tick`: one scheduler tick.
 //! - [`delivery`]: where a new secret goes, one file per target kind behind one trait.
+//! - `listing`: pages of accounts, rotations and audit events, and the overview's counts.
 //! - `heartbeat`, [`discover`], [`report`], [`incident`], `checkout`: the other use cases.
 //! - `audit`: verifying the audit chain. [`policy`], [`policy_fit`]: the least-privilege policy.
 //! - [`connect`]: how the engine gets AWS clients (the SDK, or doubles in tests).
@@ -33,6 +34,7 @@ pub mod incident;
 mod integrity;
 pub mod lease;
 pub mod limits;
+mod listing;
 pub mod org;
 pub mod ownership;
 pub mod policy;

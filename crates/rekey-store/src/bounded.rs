@@ -18,6 +18,7 @@
 
 use crate::{
     access::{AccessStore, ApiToken, Checkout},
+    listing::{AccountItem, AccountPage, AccountQuery, AuditQuery, Cursor, ListStore, Overview, Page, RotationQuery},
     model::*,
     BarrierStore, Result, Store, StoreError,
 };
@@ -142,6 +143,13 @@ bounded! { AccessStore {}
     fn expired_checkouts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Checkout>>;
     fn export_cursor(&self, name: &str) -> Result<i64>;
     fn set_export_cursor(&self, name: &str, seq: i64) -> Result<()>;
+}
+
+bounded! { ListStore {}
+    fn account_page(&self, q: &AccountQuery, page: &AccountPage) -> Result<Page<AccountItem>>;
+    fn overview(&self, q: &AccountQuery) -> Result<Overview>;
+    fn rotation_page(&self, q: &RotationQuery, limit: i64, after: Option<&Cursor>) -> Result<Page<Rotation>>;
+    fn audit_log_page(&self, q: &AuditQuery, limit: i64, after: Option<&Cursor>) -> Result<Page<AuditRecord>>;
 }
 
 bounded! { BarrierStore {

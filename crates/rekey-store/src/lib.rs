@@ -14,6 +14,8 @@
 //! - This file: the [`Store`] trait, [`open`], [`OpenMode`].
 //! - [`model`]: the records ([`Account`], [`SecretVersion`], [`Rotation`], [`Provider`], audit
 //!   entries, leases, journal writes). [`access`]: what the server adds (API tokens, check-outs).
+//! - [`listing`]: paged, filtered, sorted listings and the overview's counts for front ends
+//!   ([`ListStore`]; queries in `listing_sql`).
 //! - `sql`: the query code both backends share (instantiated per backend); `rows`: decoding rows.
 //! - `sqlite` and `postgres`: what differs per dialect (write transactions, the audit lock,
 //!   PostgreSQL's session timeouts [`SESSION_SETTINGS`]).
@@ -26,6 +28,8 @@ pub mod barrier;
 mod bounded;
 pub mod chain;
 mod error;
+pub mod listing;
+mod listing_sql;
 pub mod model;
 mod postgres;
 pub use postgres::{redact_url, SESSION_SETTINGS};
@@ -37,6 +41,7 @@ mod sqlite;
 pub use access::{AccessStore, ApiToken, Checkout};
 pub use barrier::Barrier;
 pub use error::{Result, StoreError};
+pub use listing::ListStore;
 pub use model::*;
 pub use sign::{BarrierStore, UpgradeCounts};
 
@@ -56,7 +61,7 @@ pub enum OpenMode {
 
 /// The vault's persistence.
 #[async_trait]
-pub trait Store: AccessStore + BarrierStore + Send + Sync + std::fmt::Debug {
+pub trait Store: AccessStore + BarrierStore + ListStore + Send + Sync + std::fmt::Debug {
     /// The backend's name, `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -124,6 +124,7 @@ pub fn redact_url(url: &str) -> String {
 
 crate::sql::sql_store!(PgStore, Postgres, PgRow);
 crate::access::access_queries!(PgStore, PgRow);
+crate::listing_sql::list_queries!(PgStore, Postgres, PgRow);
 
 #[cfg(test)]
 mod tests {

@@ -23,7 +23,7 @@ macro_rules! sql_rows {
 
         /// An account, flagged [`Account::tampered`] if it or its current secret version fails
         /// its integrity check.
-        fn account_from_row(r: &$row, b: &$crate::barrier::Barrier) -> Result<Account> {
+        pub(super) fn account_from_row(r: &$row, b: &$crate::barrier::Barrier) -> Result<Account> {
             let folder: Option<String> = r.try_get("folder")?;
             let id: String = r.try_get("id")?;
             let row = $crate::barrier::account_row(
@@ -81,7 +81,7 @@ macro_rules! sql_rows {
             })
         }
 
-        fn rotation_from_row(r: &$row) -> Result<Rotation> {
+        pub(super) fn rotation_from_row(r: &$row) -> Result<Rotation> {
             Ok(Rotation {
                 id: r.try_get("id")?,
                 account_id: parse_col(&r.try_get::<String, _>("account_id")?, "rotations.account_id")?,
@@ -118,7 +118,7 @@ macro_rules! sql_rows {
             })
         }
 
-        fn audit_from_row(r: &$row) -> Result<AuditRecord> {
+        pub(super) fn audit_from_row(r: &$row) -> Result<AuditRecord> {
             Ok(AuditRecord {
                 seq: r.try_get("seq")?,
                 entry: AuditEntry {

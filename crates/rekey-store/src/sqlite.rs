@@ -208,3 +208,4 @@ fn restrict_permissions(path: &str) {
 
 crate::sql::sql_store!(SqliteStore, Sqlite, SqliteRow);
 crate::access::access_queries!(SqliteStore, SqliteRow);
+crate::listing_sql::list_queries!(SqliteStore, Sqlite, SqliteRow);

@@ -5,6 +5,7 @@
 //! uniqueness and references, atomic change + audit event, secret versions, fencing, the hash
 //! chain under concurrency, and that sealed secrets never reach the database in the clear.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -16,32 +17,6 @@ use rekey_store::{
 };
 use serde_json::json;
 use std::{collections::BTreeSet, sync::Arc};
-
-/// One test per scenario and backend. A `store` scenario gets an initialised vault (one audit
-/// event so far), a `location` scenario the untouched location.
-macro_rules! contract {
-    ($($kind:ident $name:ident),* $(,)?) => {
-        contract!(@backend sqlite, common::Backend::Sqlite, $($kind $name),*);
-        contract!(@backend postgres, common::Backend::Postgres, $($kind $name),*);
-    };
-    (@backend $module:ident, $backend:expr, $($kind:ident $name:ident),*) => {
-        mod $module {
-            use super::common;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    common::run($backend, contract!(@scenario $kind $name)).await;
-                }
-            )*
-        }
-    };
-    (@scenario store $name:ident) => {
-        |loc| async move { super::$name(common::initialised(&loc).await).await }
-    };
-    (@scenario location $name:ident) => {
-        super::$name
-    };
-}
 
 contract! {
     location open_and_init,

@@ -18,6 +18,33 @@ use serde_json::json;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::{future::Future, path::PathBuf, sync::Arc};
 
+/// One test per scenario and backend. A `store` scenario gets an initialised vault (one audit
+/// event so far), a `location` scenario the untouched location.
+#[allow(unused_macros)] // not every test binary has scenarios
+macro_rules! contract {
+    ($($kind:ident $name:ident),* $(,)?) => {
+        contract!(@backend sqlite, common::Backend::Sqlite, $($kind $name),*);
+        contract!(@backend postgres, common::Backend::Postgres, $($kind $name),*);
+    };
+    (@backend $module:ident, $backend:expr, $($kind:ident $name:ident),*) => {
+        mod $module {
+            use super::common;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    common::run($backend, contract!(@scenario $kind $name)).await;
+                }
+            )*
+        }
+    };
+    (@scenario store $name:ident) => {
+        |loc| async move { super::$name(common::initialised(&loc).await).await }
+    };
+    (@scenario location $name:ident) => {
+        super::$name
+    };
+}
+
 /// Where CI (and a developer who wants the PostgreSQL variants) names the test server.
 pub const POSTGRES_URL_VAR: &str = "REKEY_TEST_POSTGRES_URL";
 

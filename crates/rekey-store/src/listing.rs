@@ -1,0 +1,330 @@
+//! Paged, filtered and sorted views for front ends: the account list with the facts an
+//! operator acts on (overdue, heartbeat, last rotation, check-out), the counts of the overview,
+//! and the rotation journal and the audit log newest first. Everything is filtered, counted and
+//! sorted in SQL, so a page costs the same at 100 accounts as at 100,000.
+//!
+//! Paging is by key (a [`Cursor`] names the sort key and id of the last item handed out), so
+//! a page never repeats or skips an item because others were added meanwhile. [`ListStore`] is
+//! a supertrait of [`crate::Store`]; `list_queries!` (in `listing_sql.rs`) implements it once
+//! per backend.
+
+use crate::{Account, AuditRecord, Result, Rotation};
+use async_trait::async_trait;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use chrono::{DateTime, Utc};
+use rekey_domain::{AccountId, CredentialKind, Folder, Phase, ProviderName};
+use serde::Serialize;
+
+/// What the account list is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccountSort {
+    /// The IAM user name (then the id).
+    #[default]
+    Name,
+    /// When the next rotation is due (never due last).
+    Due,
+    /// The credential's age: since its last rotation, or since it was added (youngest first).
+    Age,
+    /// When it was last rotated (never rotated first).
+    LastRotated,
+}
+
+impl AccountSort {
+    /// Its spelling in queries and cursors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Due => "due",
+            Self::Age => "age",
+            Self::LastRotated => "last_rotated",
+        }
+    }
+
+    /// The sort spelt `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Name, Self::Due, Self::Age, Self::LastRotated].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// Heartbeat states to filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeartbeatFilter {
+    /// The last heartbeat found nothing.
+    Ok,
+    /// The last heartbeat failed or found drift.
+    Failing,
+    /// No heartbeat yet.
+    Never,
+}
+
+/// Which accounts a listing or an overview covers. Every field narrows; the default is all.
+#[derive(Debug, Clone, Default)]
+pub struct AccountQuery {
+    /// Only accounts in these folders and their sub-folders (`None`: every account, also
+    /// those in no folder). A token confined to folders passes its folders here, so its counts
+    /// and its items agree.
+    pub scope: Option<Vec<Folder>>,
+    /// A case-insensitive substring of `PROVIDER/USER/KIND` or of the title.
+    pub q: Option<String>,
+    /// Only this provider.
+    pub provider: Option<ProviderName>,
+    /// Only this folder and its sub-folders.
+    pub folder: Option<Folder>,
+    /// Only this kind.
+    pub kind: Option<CredentialKind>,
+    /// Only this status (`ok`, `needs-rotation`, …).
+    pub status: Option<String>,
+    /// Only this heartbeat state.
+    pub heartbeat: Option<HeartbeatFilter>,
+    /// Only accounts whose next rotation is (`true`) or is not (`false`) due at `now`.
+    pub overdue: Option<bool>,
+    /// Only accounts whose user holds a key no account of this vault owns (per the last
+    /// heartbeat).
+    pub foreign_keys: bool,
+    /// Only the account holding this access key id (in any of its secret versions).
+    pub key_id: Option<String>,
+    /// Only accounts whose password is (`true`) or is not (`false`) checked out.
+    pub checked_out: Option<bool>,
+    /// Only accounts whose last rotation aborted, or stopped with an error unfinished.
+    pub rotation_failed: bool,
+    /// The time `overdue` is judged at.
+    pub now: DateTime<Utc>,
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Smallest first.
+    #[default]
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+/// One page request of the account list.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPage {
+    /// Sorted by.
+    pub sort: AccountSort,
+    /// Direction.
+    pub order: Order,
+    /// At most this many items.
+    pub limit: i64,
+    /// The items after this one (from the previous page's [`Page::next`]).
+    pub after: Option<Cursor>,
+}
+
+impl AccountPage {
+    /// What its cursors name: the sort and the direction (a cursor of another listing is
+    /// refused).
+    pub fn cursor_name(sort: AccountSort, order: Order) -> String {
+        format!("{}.{}", sort.as_str(), if order == Order::Asc { "asc" } else { "desc" })
+    }
+}
+
+/// Where a page ends: the sort key and id of its last item. Opaque to clients (`encode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// What the listing was sorted by (a cursor of another sort is refused).
+    pub sort: String,
+    /// The last item's sort key.
+    pub key: CursorKey,
+    /// The last item's id (ties of the sort key are ordered by id).
+    pub id: String,
+}
+
+/// A sort key value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorKey {
+    /// A number (times in ms, sequence numbers).
+    Int(i64),
+    /// A name.
+    Text(String),
+}
+
+impl Cursor {
+    /// The opaque text handed to clients: base64 of the sort, the key and the id.
+    pub fn encode(&self) -> String {
+        let key = match &self.key {
+            CursorKey::Int(n) => format!("i{n}"),
+            CursorKey::Text(t) => format!("t{t}"),
+        };
+        URL_SAFE_NO_PAD.encode(format!("{}\u{1f}{}\u{1f}{key}", self.sort, self.id))
+    }
+
+    /// Reads a cursor handed out for a listing sorted by `sort`; what is wrong with it
+    /// otherwise.
+    pub fn decode(text: &str, sort: &str) -> std::result::Result<Self, String> {
+        let bad = || "the cursor is not one this listing handed out".to_owned();
+        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let mut parts = text.splitn(3, '\u{1f}');
+        let (Some(s), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
+        if s != sort {
+            return Err(format!("the cursor belongs to a listing sorted by {s}, not by {sort}"));
+        }
+        let key = match key.split_at_checked(1) {
+            Some(("i", n)) => CursorKey::Int(n.parse().map_err(|_| bad())?),
+            Some(("t", t)) => CursorKey::Text(t.to_owned()),
+            _ => return Err(bad()),
+        };
+        Ok(Self { sort: s.to_owned(), key, id: id.to_owned() })
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+    /// How many items match the filters (ignoring the cursor).
+    pub total: i64,
+}
+
+/// The last rotation of an account, in short.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastRotation {
+    /// The rotation.
+    pub id: String,
+    /// Where it stands.
+    pub phase: Phase,
+    /// `done`, `aborted`, `failed` (stopped with an error, unfinished) or `running`.
+    pub outcome: String,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it aborted or stopped.
+    pub error: Option<String>,
+}
+
+impl LastRotation {
+    /// The summary of `r`.
+    pub fn of(r: &Rotation) -> Self {
+        let outcome = match (r.phase, &r.error) {
+            (Phase::Aborted, _) => "aborted",
+            (p, _) if p.is_final() => "done",
+            (_, Some(_)) => "failed",
+            (_, None) => "running",
+        };
+        Self {
+            id: r.id.clone(),
+            phase: r.phase,
+            outcome: outcome.into(),
+            finished_at: r.finished_at,
+            error: r.error.clone(),
+        }
+    }
+}
+
+/// An account as listed: the record plus what an operator acts on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountItem {
+    /// The account.
+    #[serde(flatten)]
+    pub account: Account,
+    /// `PROVIDER/USER/KIND`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Whether its next rotation is due.
+    pub overdue: bool,
+    /// Who holds its password checked out, if anyone (`token:ID`).
+    pub checked_out_by: Option<String>,
+    /// Its last rotation, if any.
+    pub last_rotation: Option<LastRotation>,
+}
+
+impl AccountItem {
+    /// `account` as seen at `now`, with its open check-out holder and last rotation.
+    pub fn new(account: Account, now: DateTime<Utc>, holder: Option<String>, last: Option<&Rotation>) -> Self {
+        let reference = format!("{}/{}/{}", account.provider, account.user_name, account.kind.as_str());
+        Self {
+            overdue: account.next_due_at.is_some_and(|d| d <= now),
+            reference,
+            account,
+            checked_out_by: holder,
+            last_rotation: last.map(LastRotation::of),
+        }
+    }
+}
+
+/// The counts of the overview, each equal to the total of the account list with the
+/// matching filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overview {
+    /// Accounts.
+    pub accounts: i64,
+    /// `overdue`.
+    pub overdue: i64,
+    /// `heartbeat = failing`.
+    pub heartbeat_failing: i64,
+    /// `rotation_failed`.
+    pub rotations_failed: i64,
+    /// `foreign_keys`.
+    pub foreign_keys: i64,
+    /// `checked_out = true`.
+    pub checked_out: i64,
+    /// Access-key accounts.
+    pub access_keys: i64,
+    /// Password accounts.
+    pub passwords: i64,
+    /// Credentials by age since their last rotation (or since added): 0–30 days, 31–60,
+    /// 61–90, over 90.
+    pub age_days: [i64; 4],
+}
+
+/// Which rotations a journal page shows.
+#[derive(Debug, Clone, Default)]
+pub struct RotationQuery {
+    /// Only rotations of accounts in these folders (see [`AccountQuery::scope`]).
+    pub scope: Option<Vec<Folder>>,
+    /// Only this account's.
+    pub account: Option<AccountId>,
+    /// Only those with this outcome (see [`LastRotation::outcome`]).
+    pub outcome: Option<String>,
+    /// Only those in this phase.
+    pub phase: Option<Phase>,
+}
+
+/// Which audit events a page shows.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only this actor's.
+    pub actor: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only events about this object.
+    pub target: Option<String>,
+}
+
+/// The front ends' listings.
+#[async_trait]
+pub trait ListStore: Send + Sync {
+    /// One page of the accounts matching `q`.
+    async fn account_page(&self, q: &AccountQuery, page: &AccountPage) -> Result<Page<AccountItem>>;
+    /// The overview's counts over the accounts `q` covers (only its scope is read).
+    async fn overview(&self, q: &AccountQuery) -> Result<Overview>;
+    /// One page of the rotation journal, newest first.
+    async fn rotation_page(&self, q: &RotationQuery, limit: i64, after: Option<&Cursor>) -> Result<Page<Rotation>>;
+    /// One page of the audit log, newest first.
+    async fn audit_log_page(&self, q: &AuditQuery, limit: i64, after: Option<&Cursor>) -> Result<Page<AuditRecord>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_what_they_did_not_hand_out() {
+        for key in [CursorKey::Int(-42), CursorKey::Text("a\u{1f}b/c".into())] {
+            let c = Cursor { sort: "due".into(), key, id: "abc".into() };
+            assert_eq!(Cursor::decode(&c.encode(), "due").expect("round trip"), c);
+            assert!(Cursor::decode(&c.encode(), "name").is_err(), "another sort");
+        }
+        for bad in ["", "!!", "Zm9v", &URL_SAFE_NO_PAD.encode("due\u{1f}id\u{1f}x1")] {
+            assert!(Cursor::decode(bad, "due").is_err(), "{bad:?}");
+        }
+    }
+}
