@@ -12,6 +12,7 @@
 //! - [`settings`]: an account's [`RotationSettings`] and delivery [`Target`]s; [`targets`]: the
 //!   settings of the GitHub, GitLab, Kubernetes and manual targets and value formats; [`webhook`]:
 //!   where a signed webhook goes and where its key comes from.
+//! - [`settings_patch`]: [`SettingsPatch`], a change to the settings (`account set`, the API).
 //! - [`schedule`]: when an account is next due (interval, cron); [`duration`]: human durations;
 //!   [`minimums`]: the smallest durations an operator may set.
 //! - [`password`]: password rules and the generator.
@@ -29,6 +30,7 @@ pub mod password;
 pub mod phase;
 pub mod schedule;
 pub mod settings;
+pub mod settings_patch;
 pub mod targets;
 pub mod webhook;
 
@@ -40,6 +42,7 @@ pub use names::{AccessKeyId, AccountId, Folder, ProviderName, Region, UserName, 
 pub use password::{PasswordPolicy, PasswordRules};
 pub use phase::Phase;
 pub use settings::{PastDeadline, PreviousKeyPolicy, Retirement, RotationSettings, Target, VerifySettings};
+pub use settings_patch::SettingsPatch;
 pub use targets::ValueFormat;
 
 /// The JSON schema of a validated string type (its rules are in its documentation).

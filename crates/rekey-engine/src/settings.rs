@@ -3,7 +3,7 @@
 
 use crate::{AccountRef, Engine, Error, Result};
 use rekey_aws::AwsErrorClass;
-use rekey_domain::{CredentialKind, Folder, Phase, RotationSettings, SecretState};
+use rekey_domain::{CredentialKind, Folder, Phase, RotationSettings, SecretState, SettingsPatch};
 use rekey_store::{Account, AccountPatch, JournalWrite};
 use serde_json::json;
 
@@ -90,6 +90,25 @@ impl Engine {
             })
             .await?;
         self.account(&AccountRef::Id(account.id)).await
+    }
+
+    /// Applies `patch` (settings, folder, title) to the account; options that mean nothing for
+    /// its kind are refused (they would be stored and ignored). Audited as `account.set`.
+    pub async fn patch_account(&self, r: &AccountRef, patch: &SettingsPatch) -> Result<Account> {
+        let account = self.account(r).await?;
+        let (access_key, password) = patch.kind_only();
+        let (wrong, kind, right) = match account.kind {
+            CredentialKind::Password => (access_key, "a console password", "access-key"),
+            CredentialKind::AccessKey => (password, "an access key", "password"),
+        };
+        if !wrong.is_empty() {
+            return Err(Error::usage(
+                format!("account {} is {kind}; {} apply to {right} accounts only", account.id, wrong.join(", ")),
+                "leave these settings out",
+            ));
+        }
+        let changes = AccountChanges { folder: patch.folder.clone(), title: patch.title.clone() };
+        self.set_account(&AccountRef::Id(account.id), changes, |s| patch.apply(s)).await
     }
 
     /// Makes the previous access key current again (re-activating it in IAM) and cancels the

@@ -1,0 +1,246 @@
+//! A change to an account's rotation settings, named like `rekey account set`'s options
+//! (snake_case): what the CLI's flags and the API's `PATCH …/settings` body both become. Every
+//! value is parsed when the patch is built (durations from text, policies by name), so applying
+//! it cannot fail; the settings it produces are validated as a whole afterwards
+//! ([`RotationSettings::validate`]). The folder and title ride along (they are account fields,
+//! not settings: [`SettingsPatch::apply`] leaves them to the caller). Delivery targets are not
+//! part of it.
+
+use crate::{
+    duration::parse_duration_ms, error::ValidationError, schedule::parse_cron, Folder, PastDeadline, PreviousKeyPolicy,
+    Retirement, RotationSettings,
+};
+use serde::{de, Deserialize, Deserializer};
+
+/// Which settings change, to what. Absent fields stay as they are.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// Rotate every interval, e.g. `90d`.
+    #[serde(default, deserialize_with = "duration")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub every: Option<u64>,
+    /// Rotate on a cron schedule (5 fields, UTC), e.g. `0 3 1 * *`.
+    #[serde(default, deserialize_with = "cron")]
+    pub cron: Option<String>,
+    /// Remove the schedule (interval and cron).
+    #[serde(default)]
+    pub no_schedule: bool,
+    /// Report the credential as overdue past this age.
+    #[serde(default, deserialize_with = "duration")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub max_age: Option<u64>,
+    /// What happens to the previous access key: `deactivate`, `delete` or `keep`.
+    #[serde(default, deserialize_with = "by_name")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub previous_key: Option<PreviousKeyPolicy>,
+    /// Grace before the previous key is deactivated.
+    #[serde(default, deserialize_with = "duration")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub deactivate_after: Option<u64>,
+    /// Grace between deactivation and deletion (policy `delete`).
+    #[serde(default, deserialize_with = "duration")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub delete_after: Option<u64>,
+    /// Retire the previous key only if IAM shows no use of it since the cut-over.
+    pub retire_only_if_unused: Option<bool>,
+    /// How retirement is decided: `grace` or `confirmed`.
+    #[serde(default, deserialize_with = "by_name")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub retirement: Option<Retirement>,
+    /// Confirmed cut-over: how long to wait for the evidence.
+    #[serde(default, deserialize_with = "duration")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub cutover_deadline: Option<u64>,
+    /// Confirmed cut-over past its deadline: `wait` or `proceed`.
+    #[serde(default, deserialize_with = "by_name")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub cutover_past_deadline: Option<PastDeadline>,
+    /// Length of generated passwords (8–128).
+    pub password_length: Option<u8>,
+    /// Symbols generated passwords may use (a subset of IAM's).
+    pub password_symbols: Option<String>,
+    /// Include symbols in generated passwords.
+    pub password_use_symbols: Option<bool>,
+    /// Create the console password if the user has none.
+    pub create_login_profile: Option<bool>,
+    /// Consecutive GetCallerIdentity successes that verify a new key.
+    pub verify_successes: Option<u32>,
+    /// Abort the rotation if the new key has not verified within this time.
+    #[serde(default, deserialize_with = "duration")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub verify_deadline: Option<u64>,
+    /// First backoff between verification attempts.
+    #[serde(default, deserialize_with = "duration")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub verify_backoff: Option<u64>,
+    /// Move to this folder (`""` takes it out of every folder).
+    #[serde(default, deserialize_with = "folder")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub folder: Option<Option<Folder>>,
+    /// New title, at most 200 printable characters (`""` clears it).
+    #[serde(default, deserialize_with = "title")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub title: Option<Option<String>>,
+}
+
+/// Longest account title.
+pub const MAX_TITLE: usize = 200;
+
+fn folder<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Folder>>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else { return Ok(None) };
+    if text.is_empty() {
+        return Ok(Some(None));
+    }
+    text.parse().map(|f| Some(Some(f))).map_err(de::Error::custom)
+}
+
+fn title<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else { return Ok(None) };
+    if text.chars().count() > MAX_TITLE || text.chars().any(char::is_control) {
+        return Err(de::Error::custom(format!("a title is at most {MAX_TITLE} printable characters")));
+    }
+    Ok(Some((!text.is_empty()).then_some(text)))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Option::<String>::deserialize(d)?.map(|s| parse_duration_ms(&s).map_err(de::Error::custom)).transpose()
+}
+
+fn cron<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let spec = Option::<String>::deserialize(d)?;
+    if let Some(s) = &spec {
+        parse_cron(s).map_err(de::Error::custom)?;
+    }
+    Ok(spec)
+}
+
+fn by_name<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr<Err = ValidationError>,
+{
+    Option::<String>::deserialize(d)?.map(|s| s.parse().map_err(de::Error::custom)).transpose()
+}
+
+impl SettingsPatch {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// The options of a kind given in it (by their names), for refusing those the account's
+    /// kind ignores: (access-key only, password only).
+    pub fn kind_only(&self) -> (Vec<&'static str>, Vec<&'static str>) {
+        let given = |opts: &[(&'static str, bool)]| opts.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+        let access_key = given(&[
+            ("previous_key", self.previous_key.is_some()),
+            ("deactivate_after", self.deactivate_after.is_some()),
+            ("delete_after", self.delete_after.is_some()),
+            ("retire_only_if_unused", self.retire_only_if_unused.is_some()),
+            ("verify_successes", self.verify_successes.is_some()),
+            ("verify_deadline", self.verify_deadline.is_some()),
+            ("verify_backoff", self.verify_backoff.is_some()),
+            ("retirement", self.retirement.is_some()),
+            ("cutover_deadline", self.cutover_deadline.is_some()),
+            ("cutover_past_deadline", self.cutover_past_deadline.is_some()),
+        ]);
+        let password = given(&[
+            ("password_length", self.password_length.is_some()),
+            ("password_symbols", self.password_symbols.is_some()),
+            ("password_use_symbols", self.password_use_symbols.is_some()),
+            ("create_login_profile", self.create_login_profile.is_some()),
+        ]);
+        (access_key, password)
+    }
+
+    /// Applies the patch to `s` (validate `s` afterwards).
+    pub fn apply(&self, s: &mut RotationSettings) {
+        if self.no_schedule {
+            s.every_ms = None;
+            s.cron = None;
+        }
+        if self.every.is_some() {
+            s.every_ms = self.every;
+        }
+        if self.cron.is_some() {
+            s.cron.clone_from(&self.cron);
+        }
+        if self.max_age.is_some() {
+            s.max_age_ms = self.max_age;
+        }
+        if self.cutover_deadline.is_some() {
+            s.cutover_deadline_ms = self.cutover_deadline;
+        }
+        s.previous_key = self.previous_key.unwrap_or(s.previous_key);
+        s.retirement = self.retirement.unwrap_or(s.retirement);
+        s.cutover_past_deadline = self.cutover_past_deadline.unwrap_or(s.cutover_past_deadline);
+        s.deactivate_after_ms = self.deactivate_after.unwrap_or(s.deactivate_after_ms);
+        s.delete_after_ms = self.delete_after.unwrap_or(s.delete_after_ms);
+        s.retire_only_if_unused = self.retire_only_if_unused.unwrap_or(s.retire_only_if_unused);
+        s.password.length = self.password_length.unwrap_or(s.password.length);
+        if let Some(sym) = &self.password_symbols {
+            s.password.symbol_set.clone_from(sym);
+        }
+        s.password.symbols = self.password_use_symbols.unwrap_or(s.password.symbols);
+        s.create_login_profile = self.create_login_profile.unwrap_or(s.create_login_profile);
+        s.verify.successes = self.verify_successes.unwrap_or(s.verify.successes);
+        s.verify.deadline_ms = self.verify_deadline.unwrap_or(s.verify.deadline_ms);
+        s.verify.backoff_ms = self.verify_backoff.unwrap_or(s.verify.backoff_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch(json: &str) -> Result<SettingsPatch, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn values_are_parsed_when_the_patch_is_read() {
+        let p = patch(r#"{"every":"30d","previous_key":"delete","verify_successes":2,"cron":"0 3 1 * *"}"#).unwrap();
+        assert_eq!(p.every, Some(30 * 86_400_000));
+        assert_eq!(p.previous_key, Some(PreviousKeyPolicy::Delete));
+        for bad in [
+            r#"{"every":"soon"}"#,
+            r#"{"previous_key":"shred"}"#,
+            r#"{"cron":"61 * * * *"}"#,
+            r#"{"retirement":"eventually"}"#,
+            r#"{"colour":"red"}"#,
+            r#"{"password_length":"long"}"#,
+            r#"{"password_length":300}"#,
+            r#"{"folder":"../etc"}"#,
+            r#"{"title":"a\u0007b"}"#,
+        ] {
+            assert!(patch(bad).is_err(), "{bad}");
+        }
+        assert!(patch("{}").unwrap().is_empty());
+        let p = patch(r#"{"folder":"","title":"Payments"}"#).unwrap();
+        assert_eq!((p.folder, p.title.as_ref()), (Some(None), Some(&Some("Payments".to_owned()))));
+    }
+
+    #[test]
+    fn apply_changes_what_is_given_and_keeps_the_rest() {
+        let mut s = RotationSettings::default();
+        let before = s.clone();
+        patch(r#"{"every":"7d","password_length":40,"verify_backoff":"2s"}"#).unwrap().apply(&mut s);
+        assert_eq!((s.every_ms, s.password.length, s.verify.backoff_ms), (Some(7 * 86_400_000), 40, 2_000));
+        assert_eq!(
+            (s.previous_key, s.verify.successes, &s.targets),
+            (before.previous_key, before.verify.successes, &before.targets)
+        );
+        patch(r#"{"no_schedule":true}"#).unwrap().apply(&mut s);
+        assert_eq!((s.every_ms, s.cron.as_deref()), (None, None));
+        patch(r#"{"verify_successes":0}"#).unwrap().apply(&mut s);
+        assert!(s.validate().is_err(), "apply does not validate; the settings are validated as a whole after");
+    }
+
+    #[test]
+    fn options_of_one_kind_are_named() {
+        let p = patch(r#"{"previous_key":"keep","password_length":20,"every":"1d"}"#).unwrap();
+        assert_eq!(p.kind_only(), (vec!["previous_key"], vec!["password_length"]));
+    }
+}
