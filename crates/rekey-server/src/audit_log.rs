@@ -1,4 +1,13 @@
-//! Group commit of the `api.request` audit events. Each API request is audited before its
+//! Which API requests are audited ([`AuditConfig`]), and group commit of the `api.request`
+//! audit events.
+//!
+//! What is always audited: every request that is not a plain read (a reveal, a check-out or
+//! check-in, a rotation, a settings change: each is a POST or PATCH, and the engine audits the
+//! change itself too), and every request refused for its token (401, 403). A plain read (GET)
+//! that was answered is audited only with `[audit] reads = "all"`: by default a dashboard
+//! polling the API does not grow the audit log (and the vault) by an event per request.
+//!
+//! Group commit: Each API request is audited before its
 //! response goes out, but a write transaction per request (with its fsync, serialised with every
 //! other write because it extends the hash chain) made concurrent requests queue on the store.
 //! Requests hand their event to one writer task instead, which appends everything that is
@@ -6,8 +15,37 @@
 //! (the event is durable before the response), and a burst costs a few transactions.
 
 use rekey_store::{AuditEntry, JournalWrite, Store};
+use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
+
+/// `[audit]`: which API requests are written to the audit log.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// `none` (default): answered reads are not audited; `all`: every request is
+    /// (`REKEY_AUDIT_READS`).
+    pub reads: ReadAudit,
+}
+
+/// Whether answered reads are audited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadAudit {
+    /// Only what is not a plain read, and refusals.
+    #[default]
+    None,
+    /// Every request.
+    All,
+}
+
+impl AuditConfig {
+    /// Whether a request with `method` answered with `status` is written to the audit log.
+    pub fn audits(&self, method: &axum::http::Method, status: u16) -> bool {
+        let read = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+        !read || self.reads == ReadAudit::All || status == 401 || status == 403
+    }
+}
 
 /// Events appended per transaction at most.
 const MAX_BATCH: usize = 512;
@@ -55,5 +93,21 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
         for w in waiters {
             let _ = w.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Method;
+
+    #[test]
+    fn reads_are_audited_when_refused_or_asked_for() {
+        let default = AuditConfig::default();
+        assert!(!default.audits(&Method::GET, 200) && !default.audits(&Method::GET, 404));
+        assert!(default.audits(&Method::GET, 403) && default.audits(&Method::GET, 401));
+        assert!(default.audits(&Method::POST, 200) && default.audits(&Method::PATCH, 400));
+        let all = AuditConfig { reads: ReadAudit::All };
+        assert!(all.audits(&Method::GET, 200));
     }
 }

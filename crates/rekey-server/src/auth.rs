@@ -84,6 +84,10 @@ pub struct Caller {
     pub role: Role,
     /// Folders it is confined to; empty for all.
     pub folders: Vec<Folder>,
+    /// The token's name.
+    pub name: String,
+    /// When the token stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Caller {
@@ -100,6 +104,11 @@ impl Caller {
     /// Whether it is confined to folders.
     pub fn scoped(&self) -> bool {
         !self.folders.is_empty()
+    }
+
+    /// The folders a listing covers for it (`None`: every folder).
+    pub fn scope(&self) -> Option<Vec<Folder>> {
+        self.scoped().then(|| self.folders.clone())
     }
 
     /// Keeps only the accounts it may see.
@@ -220,7 +229,7 @@ pub async fn authenticate(engine: &Engine, bearer: Option<&str>) -> std::result:
         return Err(Rejected::Expired(id.to_owned()));
     }
     let role = token.role.parse().map_err(|_| Rejected::Invalid(Some(id.to_owned())))?;
-    Ok(Caller { token_id: token.id, role, folders: token.folders })
+    Ok(Caller { token_id: token.id, role, folders: token.folders, name: token.name, expires_at: token.expires_at })
 }
 
 /// `rk_ID_SECRET` as (id, secret), if it has that form.
@@ -247,6 +256,8 @@ mod tests {
             token_id: "t".into(),
             role,
             folders: folders.iter().map(|f| f.parse().expect("a valid folder")).collect(),
+            name: "t".into(),
+            expires_at: None,
         }
     }
 

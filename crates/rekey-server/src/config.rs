@@ -39,6 +39,8 @@ pub struct Config {
     pub exports: Vec<ExportConfig>,
     /// Notifications of failures and overdue credentials (`[notify]`).
     pub notify: Option<NotifyConfig>,
+    /// Which API requests are written to the audit log (`[audit]`).
+    pub audit: crate::audit_log::AuditConfig,
 }
 
 /// One `[[export]]`: where audit events go, which classes of them, and how often.
@@ -322,6 +324,7 @@ impl Default for Config {
             cluster: ClusterConfig::default(),
             exports: Vec::new(),
             notify: None,
+            audit: Default::default(),
         }
     }
 }
@@ -345,7 +348,8 @@ impl Default for CheckoutConfig {
 }
 
 /// Environment variables and the config keys they set, with the value's type.
-const ENV_KEYS: [(&str, &[&str], Kind); 21] = [
+const ENV_KEYS: [(&str, &[&str], Kind); 22] = [
+    ("REKEY_AUDIT_READS", &["audit", "reads"], Kind::Text),
     ("REKEY_LISTEN", &["listen"], Kind::Text),
     ("REKEY_TLS_CERT", &["tls_cert"], Kind::Text),
     ("REKEY_TLS_KEY", &["tls_key"], Kind::Text),

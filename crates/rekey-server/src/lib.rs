@@ -11,7 +11,8 @@
 //! - [`listen`]: connections held to limits; `tls`: HTTPS; [`http`]: what every answer gets.
 //! - [`api`]: the routes under `/api/v1` and the OpenAPI document; [`error`]: `{code, message,
 //!   hint}` bodies; `audit_log`: group commit of `api.request` events.
-//! - [`auth`]: tokens, roles, folder scopes; `throttle`: failed authentication, per source.
+//! - [`auth`]: tokens, roles, folder scopes; `throttle`: failed authentication, per source;
+//!   `token_cache`: tokens verified a moment ago.
 //! - `console`: the web console. `health` and [`liveness`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`scheduler`]: the tick loop; `periodic`: rounds at an interval; `jobs`: the exports and
 //!   the notifier, built from the configuration before the vault is unlocked.
@@ -19,7 +20,7 @@
 //!   for failures and overdue credentials.
 
 pub mod api;
-mod audit_log;
+pub mod audit_log;
 pub mod auth;
 pub mod config;
 mod console;
@@ -35,6 +36,7 @@ mod periodic;
 pub mod scheduler;
 mod throttle;
 mod tls;
+mod token_cache;
 
 pub use config::{Config, Overrides};
 pub use error::ConfigError;
@@ -73,6 +75,8 @@ pub struct Shared {
     pub auth_failures: throttle::AuthFailures,
     /// Group commit of the API's audit events.
     audit_writer: audit_log::AuditWriter,
+    /// Tokens verified a moment ago.
+    token_cache: token_cache::TokenCache,
     /// Set once the task that writes held-back authentication failures runs.
     failure_flusher: std::sync::OnceLock<()>,
 }
@@ -93,6 +97,7 @@ impl Shared {
             notifications: Arc::default(),
             auth_failures: throttle::AuthFailures::new(&config.auth),
             audit_writer: audit_log::AuditWriter::default(),
+            token_cache: token_cache::TokenCache::default(),
             failure_flusher: std::sync::OnceLock::new(),
             config,
         })

@@ -220,10 +220,21 @@ pub(crate) async fn authenticate(
             let claimed = crate::api::bearer(headers).and_then(auth::claimed_id).map(str::to_owned);
             (Rejected::Throttled(claimed), Some(wait))
         }
-        Verdict::Check => match auth::authenticate(&s.engine, crate::api::bearer(headers)).await {
-            Ok(caller) => return Ok(caller),
-            Err(why) => (why, None),
-        },
+        Verdict::Check => {
+            let bearer = crate::api::bearer(headers);
+            if let Some(caller) = bearer.and_then(|b| s.token_cache.get(b, s.engine.clock().now())) {
+                return Ok(caller);
+            }
+            match auth::authenticate(&s.engine, bearer).await {
+                Ok(caller) => {
+                    if let Some(b) = bearer {
+                        s.token_cache.put(b, &caller);
+                    }
+                    return Ok(caller);
+                }
+                Err(why) => (why, None),
+            }
+        }
     };
     if let Some(entry) = s.auth_failures.record(&s.engine, source, &why) {
         start_flusher(s);

@@ -9,6 +9,8 @@
 mod connections;
 #[path = "api/input.rs"]
 mod input;
+#[path = "api/listing.rs"]
+mod listing;
 #[path = "api/matrix.rs"]
 mod matrix;
 #[path = "api/schema.rs"]

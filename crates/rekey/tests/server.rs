@@ -67,7 +67,7 @@ fn checkout_is_exclusive_and_checkin_rotates_the_password_that_was_seen() {
     let mut rotated = None;
     for _ in 0..600 {
         let (_, rotations) = server.json("GET", &format!("/api/v1/rotations?account={alice}"), Some(&admin), None);
-        if rotations.as_array().is_some_and(|r| r.iter().any(|r| r["phase"] == "done")) {
+        if rotations["items"].as_array().is_some_and(|r| r.iter().any(|r| r["phase"] == "done")) {
             rotated = Some(rotations);
             break;
         }

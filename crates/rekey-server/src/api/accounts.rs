@@ -1,10 +1,10 @@
-//! `/api/v1/accounts`: list, show, and the actions on one account. An account is named by its
+//! `/api/v1/accounts/{account}`: one account and the actions on it (the list is in
+//! `account_list`). An account is named by its
 //! id or, URL-encoded, as `PROVIDER/USER/KIND`.
 
 use super::{
     account_for,
     extract::{Body, Param, Params},
-    require,
 };
 use crate::{
     auth::{Action, Caller, Role},
@@ -13,52 +13,24 @@ use crate::{
     AppState,
 };
 use axum::{extract::State, Extension, Json};
-use rekey_domain::{duration::parse_duration_ms, AccountId, CredentialKind, UserName};
+use rekey_domain::{duration::parse_duration_ms, AccountId, CredentialKind, SettingsPatch, UserName};
 use rekey_engine::{RotateOptions, RotationReport};
-use rekey_store::{Account, AccountFilter, Checkout, Heartbeat};
+use rekey_store::{listing::AccountItem, Account, Checkout, Heartbeat};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-/// Filters for the account list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Only this provider.
-    provider: Option<String>,
-    /// Only this folder and its sub-folders.
-    folder: Option<String>,
-}
-
-/// List accounts (those in the token's folders).
-#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(ListQuery),
-    responses((status = 200, description = "Accounts", body = Vec<Account>),
-        (status = 404, description = "No such provider", body = ErrorBody)))]
-pub async fn list(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Params(q): Params<ListQuery>,
-) -> ApiResult<Json<Vec<Account>>> {
-    require(&caller, Action::Read)?;
-    let provider = match q.provider.as_deref() {
-        Some(p) => Some(super::providers::visible(&s, &caller, &p.parse()?).await?.name),
-        None => None,
-    };
-    let filter = AccountFilter { provider, folder: q.folder.as_deref().map(str::parse).transpose()? };
-    Ok(Json(caller.visible(s.engine.accounts(&filter).await?)))
-}
 
 /// One account.
 #[utoipa::path(get, path = "/api/v1/accounts/{account}", tag = "accounts",
     params(("account" = String, Path, description = "Account id, or PROVIDER/USER/KIND URL-encoded")),
-    responses((status = 200, description = "The account", body = Account),
+    responses((status = 200, description = "The account", body = AccountItem),
         (status = 404, description = "No such account in the token's folders", body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     Param(account): Param,
-) -> ApiResult<Json<Account>> {
-    let (_, _, account) = account_for(&s, &caller, &account, Action::Read).await?;
-    Ok(Json(account))
+) -> ApiResult<Json<AccountItem>> {
+    let (engine, r, _) = account_for(&s, &caller, &account, Action::Read).await?;
+    Ok(Json(engine.account_item(&r).await?))
 }
 
 /// Options of a reveal.
@@ -235,4 +207,23 @@ pub async fn checkin(
     let checkout = engine.checkin(&r, caller.role == Role::Admin).await?;
     let next_tick = Config::ms(&s.config.scheduler.interval);
     Ok(Json(CheckedIn { checkout, rotation: format!("within {next_tick} ms (next scheduler tick)") }))
+}
+
+/// Change the account's rotation settings, folder or title (admin only; audited as
+/// `account.set`). Fields are named like `rekey account set`'s options; absent ones stay,
+/// unknown ones are refused (400), as are settings of the other credential kind.
+#[utoipa::path(patch, path = "/api/v1/accounts/{account}/settings", tag = "accounts",
+    params(("account" = String, Path, description = "Account")),
+    request_body(content = SettingsPatch, description = "The settings to change"),
+    responses((status = 200, description = "The account as changed", body = AccountItem),
+        (status = 400, description = "An unknown field, a bad value, or nothing to change", body = ErrorBody)))]
+pub async fn settings(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Param(account): Param,
+    Body(patch): Body<SettingsPatch>,
+) -> ApiResult<Json<AccountItem>> {
+    let (engine, r, _) = account_for(&s, &caller, &account, Action::Administer).await?;
+    engine.patch_account(&r, &patch).await?;
+    Ok(Json(engine.account_item(&r).await?))
 }

@@ -2,6 +2,7 @@
 
 use super::{
     extract::{in_range, Params},
+    paged::{self, Paged},
     require_unscoped,
 };
 use crate::{
@@ -15,7 +16,7 @@ use rekey_engine::{
     report::{Compliance, ReportOptions},
     ChainReport,
 };
-use rekey_store::AuditRecord;
+use rekey_store::{listing::AuditQuery, AuditRecord};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -52,29 +53,37 @@ pub async fn compliance(
     Ok(Json(engine.compliance(&providers, &opts, &Tags::default()).await?))
 }
 
-/// A page of the audit log.
+/// Filters and paging of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
-    /// Events after this sequence number, 0 or more (default 0).
-    after: Option<i64>,
-    /// At most this many, 1 to 1000 (default 100).
+    /// Only this actor's (`token:ID`, `scheduler`, `cli:USER@HOST`, …).
+    actor: Option<String>,
+    /// Only this action (`account.reveal`, `account.set`, …).
+    action: Option<String>,
+    /// Only events about this object (an account id, a provider name, …).
+    target: Option<String>,
+    /// At most this many, 1 to 500 (default 100).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
-/// Audit events in chain order.
+/// One page of the audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(EventsQuery),
-    responses((status = 200, description = "Events", body = Vec<AuditRecord>),
+    responses((status = 200, description = "A page of events", body = Paged<AuditRecord>),
         (status = 400, description = "A parameter out of range", body = ErrorBody)))]
 pub async fn events(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     Params(q): Params<EventsQuery>,
-) -> ApiResult<Json<Vec<AuditRecord>>> {
+) -> ApiResult<Json<Paged<AuditRecord>>> {
     require_unscoped(&caller, Action::Audit, "the audit log")?;
-    let after = in_range("after", q.after.unwrap_or(0), 0..=i64::MAX)?;
-    let limit = in_range("limit", q.limit.unwrap_or(100), 1..=1000)?;
-    Ok(Json(s.engine.store().audit_page(after, limit).await?))
+    let limit = paged::limit(q.limit)?;
+    let after = paged::cursor(q.cursor.as_deref(), "seq")?;
+    let query = AuditQuery { actor: q.actor, action: q.action, target: q.target };
+    let page = s.engine.audit_log_page(&query, limit, after.as_ref()).await?;
+    Ok(Json(Paged::of(page, |e| e)))
 }
 
 /// Verify the audit log's hash chain; 500 with the first broken event if it does not hold.

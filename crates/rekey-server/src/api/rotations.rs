@@ -3,55 +3,68 @@
 
 use super::{
     account_for,
-    extract::{in_range, Param, Params},
+    extract::{Param, Params},
+    paged::{self, Paged},
     require,
 };
 use crate::{
     auth::{Action, Caller},
-    error::{ApiResult, ErrorBody},
+    error::{ApiError, ApiResult, ErrorBody},
     AppState,
 };
 use axum::{extract::State, Extension, Json};
-use rekey_store::{Rotation, StoreError};
+use rekey_store::{listing::RotationQuery, Rotation, StoreError};
 use serde::Deserialize;
-use std::collections::HashSet;
 use utoipa::IntoParams;
 
-/// Filters for the rotation list.
+/// Filters and paging of the rotation journal.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Only this account.
+    /// Only this account's.
     account: Option<String>,
-    /// Only unfinished rotations.
-    #[serde(default)]
-    open: bool,
-    /// At most this many, 1 to 10000 (default 100).
+    /// `done`, `aborted`, `failed` (stopped with an error, unfinished) or `running`.
+    outcome: Option<String>,
+    /// Only those in this phase (`created`, `retiring`, …).
+    phase: Option<String>,
+    /// At most this many, 1 to 500 (default 100).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
-/// List rotations, newest first.
+const OUTCOMES: [&str; 4] = ["done", "aborted", "failed", "running"];
+
+/// One page of the rotation journal, newest first (of the accounts in the token's folders).
 #[utoipa::path(get, path = "/api/v1/rotations", tag = "rotations", params(ListQuery),
-    responses((status = 200, description = "Rotations", body = Vec<Rotation>),
-        (status = 400, description = "A parameter out of range", body = ErrorBody)))]
+    responses((status = 200, description = "A page of rotations", body = Paged<Rotation>),
+        (status = 400, description = "A parameter out of range or unknown", body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     Params(q): Params<ListQuery>,
-) -> ApiResult<Json<Vec<Rotation>>> {
+) -> ApiResult<Json<Paged<Rotation>>> {
     require(&caller, Action::Read)?;
-    let limit = in_range("limit", q.limit.unwrap_or(100), 1..=10_000)?;
+    let limit = paged::limit(q.limit)?;
+    let after = paged::cursor(q.cursor.as_deref(), "started")?;
+    if let Some(o) = q.outcome.as_deref().filter(|o| !OUTCOMES.contains(o)) {
+        return Err(ApiError::bad_request(
+            format!("outcome={o:?} is not allowed"),
+            "use done, aborted, failed or running",
+        ));
+    }
     let account = match &q.account {
         Some(a) => Some(account_for(&s, &caller, a, Action::Read).await?.2.id),
         None => None,
     };
-    let mut rotations = s.engine.store().rotations(account.as_ref(), q.open, limit).await?;
-    if caller.scoped() {
-        let mine: HashSet<_> =
-            caller.visible(s.engine.accounts(&Default::default()).await?).into_iter().map(|a| a.id).collect();
-        rotations.retain(|r| mine.contains(&r.account_id));
-    }
-    Ok(Json(rotations))
+    let query = RotationQuery {
+        scope: caller.scope(),
+        account,
+        outcome: q.outcome,
+        phase: q.phase.as_deref().map(str::parse).transpose()?,
+    };
+    let page = s.engine.rotation_page(&query, limit, after.as_ref()).await?;
+    Ok(Json(Paged::of(page, |r| r)))
 }
 
 /// One rotation, with its phases.

@@ -35,12 +35,15 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("get", "/api/v1/providers", Need::Filtered(Read)),
     ("get", "/api/v1/providers/{name}", Need::Provider(Read)),
     ("post", "/api/v1/providers/{name}/discover", Need::Unscoped(Administer)),
+    ("get", "/api/v1/whoami", Need::Filtered(Read)),
+    ("get", "/api/v1/overview", Need::Filtered(Read)),
     ("get", "/api/v1/accounts", Need::Filtered(Read)),
     ("get", "/api/v1/accounts/{account}", Need::Account(Read)),
     ("post", "/api/v1/accounts/{account}/reveal", Need::Account(Reveal)),
     ("post", "/api/v1/accounts/{account}/rotate", Need::Account(Operate)),
     ("post", "/api/v1/accounts/{account}/heartbeat", Need::Account(Operate)),
     ("post", "/api/v1/accounts/{account}/rollback", Need::Account(Administer)),
+    ("patch", "/api/v1/accounts/{account}/settings", Need::Account(Administer)),
     ("post", "/api/v1/accounts/{account}/checkout", Need::Account(Checkout)),
     ("post", "/api/v1/accounts/{account}/checkin", Need::Account(Checkout)),
     ("get", "/api/v1/rotations", Need::Filtered(Read)),
@@ -206,7 +209,7 @@ async fn check(
             assert_eq!(a.status, 404, "{context}: {}", a.body);
             assert_error(a, "not_found", context);
             // The same answer as for an object that does not exist.
-            let (missing, missing_name) = missing_twin(w, path, context).await;
+            let (missing, missing_name) = missing_twin(w, method, path, context).await;
             assert_eq!(a.body["hint"], missing.body["hint"], "{context}");
             let text = |b: &serde_json::Value, n: &str| {
                 let words = b["message"].as_str().unwrap_or("").split(' ');
@@ -238,7 +241,7 @@ async fn check(
 
 /// The 404 of an object of the same kind that does not exist (asked by an unconfined admin),
 /// and the name it used.
-async fn missing_twin(w: &World, path: &str, context: &str) -> (Answer, &'static str) {
+async fn missing_twin(w: &World, method: &str, path: &str, context: &str) -> (Answer, &'static str) {
     let name = if path.contains("{account}") {
         "zzzzzzzz"
     } else if path.contains("{name}") {
@@ -247,7 +250,6 @@ async fn missing_twin(w: &World, path: &str, context: &str) -> (Answer, &'static
         "rot_nosuch"
     };
     let uri = path.replace("{account}", name).replace("{name}", name).replace("{id}", name);
-    let method = if path.ends_with('}') { "GET" } else { "POST" };
     let a = w.call(method, &uri, Some(w.token("admin")), None).await;
     assert_eq!(a.status, 404, "{context}: twin {uri}: {}", a.body);
     (a, name)

@@ -204,7 +204,8 @@ async fn l10_confined_tokens_see_only_their_providers_and_no_metrics() {
     let a = w.call("GET", &format!("/api/v1/rotations?account={}", w.bob.id), Some(ops), None).await;
     assert_eq!(a.status, 404, "{}", a.body);
     let a = w.call("GET", "/api/v1/rotations", Some(ops), None).await;
-    let accounts: Vec<&str> = a.body.as_array().unwrap().iter().map(|r| r["account_id"].as_str().unwrap()).collect();
+    let accounts: Vec<&str> =
+        a.body["items"].as_array().unwrap().iter().map(|r| r["account_id"].as_str().unwrap()).collect();
     assert_eq!(accounts, [w.svc.id.as_str()], "only the rotations of its folders");
 
     let a = w.call("GET", "/metrics", Some(w.token("auditor@ops")), None).await;

@@ -1,0 +1,191 @@
+//! The listings the console is built on: `whoami`, the account list's envelope, filters,
+//! paging and folder scope, the overview's counts (each the total of its filtered list, per
+//! token), the rotation journal and audit log newest first, and bad query values answered 400.
+
+use crate::world::{assert_error, World};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+#[tokio::test]
+async fn whoami_names_the_token_its_role_folders_and_what_it_may_do() {
+    let w = World::new().await;
+    for (token, role, folders, allowed) in [
+        ("admin", "admin", Value::Null, [true, true, true, true, true, true]),
+        ("admin@ops", "admin", serde_json::json!(["ops"]), [true, true, true, true, true, false]),
+        ("operator", "operator", Value::Null, [true, true, true, false, false, false]),
+        ("auditor", "auditor", Value::Null, [true, false, false, false, false, true]),
+        ("auditor@ops", "auditor", serde_json::json!(["ops"]), [true, false, false, false, false, false]),
+    ] {
+        let a = w.call("GET", "/api/v1/whoami", Some(w.token(token)), None).await;
+        assert_eq!(a.status, 200, "{token}: {}", a.body);
+        assert_eq!((a.body["name"].as_str(), a.body["role"].as_str()), (Some(token), Some(role)));
+        assert_eq!(a.body["folders"], folders, "{token}");
+        assert_eq!(a.body["token_id"].as_str().map(str::len), Some(12), "{token}");
+        let names = ["read", "operate", "checkout", "reveal", "administer", "audit"];
+        let got: Vec<bool> = names.iter().map(|n| a.body["allows"][n].as_bool().unwrap()).collect();
+        assert_eq!(got, allowed, "{token}");
+    }
+    let a = w.call("GET", "/api/v1/whoami", None, None).await;
+    assert_error(&a, "unauthorized", "whoami without a token");
+}
+
+/// The ids of every page of `uri` (which has no `?` yet or ends with `&`), one item at a time.
+async fn walk(w: &World, token: &str, uri: &str) -> (Vec<String>, i64) {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut total = None;
+    for _ in 0..20 {
+        let page = match &cursor {
+            Some(c) => format!("{uri}limit=1&cursor={c}"),
+            None => format!("{uri}limit=1"),
+        };
+        let a = w.call("GET", &page, Some(w.token(token)), None).await;
+        assert_eq!(a.status, 200, "{page}: {}", a.body);
+        let items = a.body["items"].as_array().unwrap();
+        assert!(items.len() <= 1, "{page}");
+        ids.extend(items.iter().map(|i| i["id"].as_str().or(i["seq"].as_i64().map(|_| "")).unwrap().to_owned()));
+        assert!(total.is_none_or(|t| a.body["total"].as_i64() == Some(t)), "the same total on every page");
+        total = a.body["total"].as_i64();
+        match a.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return (ids, total.unwrap()),
+        }
+    }
+    panic!("{uri}: more than 20 pages")
+}
+
+#[tokio::test]
+async fn the_account_list_pages_filters_and_keeps_to_the_tokens_folders() {
+    let w = World::new().await;
+    let (ids, total) = walk(&w, "admin", "/api/v1/accounts?").await;
+    let all: BTreeSet<String> = [&w.svc, &w.alice, &w.bob].iter().map(|a| a.id.to_string()).collect();
+    assert_eq!((ids.iter().cloned().collect::<BTreeSet<_>>(), total), (all, 3), "each account once");
+    assert_eq!(ids.len(), 3);
+    let (ids, total) = walk(&w, "operator@ops", "/api/v1/accounts?").await;
+    assert_eq!((ids.len(), total), (2, 2));
+    assert!(!ids.contains(&w.bob.id.to_string()), "bob is in finance");
+    let (ids, _) = walk(&w, "operator@finance", "/api/v1/accounts?sort=due&order=desc&").await;
+    assert_eq!(ids, [w.bob.id.to_string()]);
+    for (filter, expected) in [
+        ("kind=password", vec![&w.alice]),
+        ("kind=access_key", vec![&w.bob, &w.svc]),
+        ("q=BO", vec![&w.bob]),
+        ("provider=q", vec![&w.bob]),
+        ("folder=ops", vec![&w.alice, &w.svc]),
+        ("heartbeat=never", vec![&w.alice]),
+        ("heartbeat=ok", vec![&w.bob, &w.svc]),
+        ("rotation=failed", vec![]),
+        ("overdue=true", vec![]),
+        ("checked_out=false", vec![&w.alice, &w.bob, &w.svc]),
+    ] {
+        let a = w.call("GET", &format!("/api/v1/accounts?{filter}"), Some(w.token("admin")), None).await;
+        let names: Vec<&str> =
+            a.body["items"].as_array().unwrap().iter().map(|i| i["user_name"].as_str().unwrap()).collect();
+        let want: Vec<&str> = expected.iter().map(|a| a.user_name.as_str()).collect();
+        assert_eq!((names, a.body["total"].as_i64()), (want.clone(), Some(want.len() as i64)), "{filter}");
+    }
+    let key = w.svc.current_key_id.clone().unwrap();
+    let a = w.call("GET", &format!("/api/v1/accounts?key_id={key}"), Some(w.token("auditor")), None).await;
+    assert_eq!(a.body["items"][0]["id"], w.svc.id.as_str(), "{}", a.body);
+    let item = &a.body["items"][0];
+    assert_eq!(item["ref"], format!("p/svc/access-key"));
+    assert_eq!((item["overdue"].as_bool(), item["checked_out_by"].is_null()), (Some(false), true));
+    assert_eq!(
+        (item["last_rotation"]["id"].as_str(), item["last_rotation"]["outcome"].as_str()),
+        (Some(w.rotation_ops.as_str()), Some("done"))
+    );
+    let one = w.call("GET", &format!("/api/v1/accounts/{}", w.svc.id), Some(w.token("auditor")), None).await;
+    assert_eq!(one.body, *item, "one shape for the list and the account");
+}
+
+#[tokio::test]
+async fn overview_counts_equal_the_totals_of_the_filtered_lists_per_token() {
+    let w = World::new().await;
+    let co =
+        w.call("POST", &format!("/api/v1/accounts/{}/checkout", w.alice.id), Some(w.token("operator")), None).await;
+    assert_eq!(co.status, 200, "{}", co.body);
+    for token in ["admin", "operator@ops", "operator@finance", "auditor@ops"] {
+        let o = w.call("GET", "/api/v1/overview", Some(w.token(token)), None).await;
+        assert_eq!(o.status, 200, "{token}: {}", o.body);
+        let w = &w;
+        let total = |filter: &str| {
+            let uri = format!("/api/v1/accounts?limit=1&{filter}");
+            async move { w.call("GET", &uri, Some(w.token(token)), None).await.body["total"].as_i64().unwrap() }
+        };
+        assert_eq!(o.body["accounts"].as_i64(), Some(total("").await), "{token}");
+        for (count, filter) in [
+            ("overdue", "overdue=true"),
+            ("heartbeat_failing", "heartbeat=failing"),
+            ("rotations_failed", "rotation=failed"),
+            ("foreign_keys", "owner=foreign"),
+            ("checked_out", "checked_out=true"),
+        ] {
+            assert_eq!(o.body[count].as_i64(), Some(total(filter).await), "{token}: {count}");
+        }
+        let kinds = o.body["by_kind"]["access_key"].as_i64().unwrap() + o.body["by_kind"]["password"].as_i64().unwrap();
+        assert_eq!(Some(kinds), o.body["accounts"].as_i64(), "{token}");
+        let ages: i64 = o.body["age_days"].as_array().unwrap().iter().map(|b| b["count"].as_i64().unwrap()).sum();
+        assert_eq!(Some(ages), o.body["accounts"].as_i64(), "{token}");
+    }
+    let ops = w.call("GET", "/api/v1/overview", Some(w.token("operator@ops")), None).await;
+    assert_eq!((ops.body["accounts"].as_i64(), ops.body["checked_out"].as_i64()), (Some(2), Some(1)));
+    let fin = w.call("GET", "/api/v1/overview", Some(w.token("operator@finance")), None).await;
+    assert_eq!((fin.body["accounts"].as_i64(), fin.body["checked_out"].as_i64()), (Some(1), Some(0)));
+    let a = w.call("GET", "/api/v1/accounts?checked_out=true", Some(w.token("admin")), None).await;
+    assert_eq!(
+        a.body["items"][0]["checked_out_by"],
+        format!(
+            "token:{}",
+            w.call("GET", "/api/v1/whoami", Some(w.token("operator")), None).await.body["token_id"].as_str().unwrap()
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_journal_and_the_audit_log_page_newest_first() {
+    let w = World::new().await;
+    let (ids, total) = walk(&w, "admin", "/api/v1/rotations?").await;
+    assert_eq!((ids.clone(), total), (vec![w.rotation_finance.clone(), w.rotation_ops.clone()], 2), "newest first");
+    let (ids, _) = walk(&w, "operator@ops", "/api/v1/rotations?").await;
+    assert_eq!(ids, std::slice::from_ref(&w.rotation_ops), "only its folders'");
+    let a = w.call("GET", "/api/v1/rotations?outcome=aborted", Some(w.token("admin")), None).await;
+    assert_eq!(a.body["total"], 0);
+    let a = w.call("GET", "/api/v1/audit?limit=5", Some(w.token("auditor")), None).await;
+    let seqs: Vec<i64> = a.body["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|p| p[0] > p[1]) && seqs.len() == 5, "{seqs:?}");
+    let next = a.body["next_cursor"].as_str().unwrap();
+    let b = w.call("GET", &format!("/api/v1/audit?limit=5&cursor={next}"), Some(w.token("auditor")), None).await;
+    assert!(b.body["items"][0]["seq"].as_i64().unwrap() < *seqs.last().unwrap(), "{}", b.body);
+    let a = w.call("GET", "/api/v1/audit?action=token.create", Some(w.token("auditor")), None).await;
+    assert_eq!(a.body["total"].as_i64(), Some(w.tokens.len() as i64), "{}", a.body);
+}
+
+#[tokio::test]
+async fn bad_listing_parameters_are_400_with_the_error_shape() {
+    let w = World::new().await;
+    let due = w.call("GET", "/api/v1/accounts?limit=1&sort=due", Some(w.token("admin")), None).await;
+    let due_cursor = due.body["next_cursor"].as_str().unwrap().to_owned();
+    for uri in [
+        "/api/v1/accounts?limit=0".to_owned(),
+        "/api/v1/accounts?limit=501".to_owned(),
+        "/api/v1/accounts?cursor=%21%21".to_owned(),
+        format!("/api/v1/accounts?cursor={due_cursor}"),
+        "/api/v1/accounts?sort=size".to_owned(),
+        "/api/v1/accounts?order=up".to_owned(),
+        "/api/v1/accounts?kind=key".to_owned(),
+        "/api/v1/accounts?heartbeat=maybe".to_owned(),
+        "/api/v1/accounts?overdue=perhaps".to_owned(),
+        "/api/v1/accounts?owner=me".to_owned(),
+        "/api/v1/accounts?rotation=ok".to_owned(),
+        "/api/v1/accounts?checked_out=2".to_owned(),
+        "/api/v1/accounts?q=%01".to_owned(),
+        "/api/v1/rotations?cursor=abc".to_owned(),
+        "/api/v1/rotations?phase=sleeping".to_owned(),
+        "/api/v1/audit?limit=501".to_owned(),
+        "/api/v1/audit?cursor=zz".to_owned(),
+    ] {
+        let a = w.call("GET", &uri, Some(w.token("admin")), None).await;
+        assert_eq!(a.status, 400, "{uri}: {}", a.body);
+        assert_error(&a, "usage", &uri);
+    }
+}
