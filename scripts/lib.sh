@@ -25,6 +25,26 @@ ensure_rust_tools() {
   cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 }
 
+# Debian's chromium and Node.js, and the npm packages of the browser tests
+# (crates/rekey/tests/browser: playwright-core drives /usr/bin/chromium; no browser download).
+ensure_browser_tools() {
+  local missing=() sudo=""
+  [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  if [ ${#missing[@]} -gt 0 ]; then
+    step "installing ${missing[*]} (apt-get)"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  local dir=crates/rekey/tests/browser
+  if ! (cd "$dir" && npm ls --silent >/dev/null 2>&1); then
+    step "npm ci ($dir)"
+    (cd "$dir" && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
 # free_port: prints a free TCP port on 127.0.0.1 below 32768.
 free_port() {
   python3 - <<'PY'

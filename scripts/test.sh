@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check and every test: formatting, clippy (warnings are errors), unit, contract and
-# end-to-end tests. Installs what it needs (moto's server for the AWS emulator).
+# end-to-end tests, the web console's in headless chromium. Installs what it needs (moto's server
+# for the AWS emulator; chromium, Node.js and the browser tests' npm packages).
 # PostgreSQL tests run when REKEY_TEST_POSTGRES_URL is set (.ci/run always sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,7 @@ source scripts/lib.sh
 
 ensure_moto
 ensure_rust_tools
+ensure_browser_tools
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -247,11 +247,22 @@ fn the_web_console_uses_only_documented_operations() {
     assert!(head.contains("content-security-policy: default-src 'none'; script-src 'self'"), "{head}");
     assert!(head.contains("x-frame-options: deny") && head.contains("x-content-type-options: nosniff"), "{head}");
     assert!(page.contains("src=\"/ui/app.js\"") && !page.contains("<script>"), "no inline script (the CSP forbids it)");
-    let (status, head, script) = get("/ui/app.js");
-    assert_eq!(status, 200);
-    assert!(head.contains("content-type: text/javascript"), "{head}");
-    assert!(!script.contains("innerHTML"), "API data is only ever set as text");
+    // Every module of the console's source folder is served, and none parses data as HTML.
+    let sources = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rekey-server/src/console");
+    let mut script = String::new();
+    for entry in std::fs::read_dir(sources).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(module) = name.strip_suffix(".js") else { continue };
+        let (status, head, text) = get(&format!("/ui/{module}.js"));
+        assert_eq!(status, 200, "{name} is served");
+        assert!(head.contains("content-type: text/javascript"), "{head}");
+        assert!(!text.contains("innerHTML"), "{name}: API data is only ever set as text");
+        script.push_str(&text);
+    }
     assert_eq!(get("/ui/app.css").0, 200);
+    let (status, head, _) = get("/ui/favicon.svg");
+    assert!(status == 200 && head.contains("content-type: image/svg+xml"), "{status} {head}");
+    assert_eq!(get("/ui/nothing.js").0, 404);
 
     // Every `api("METHOD", "/api/v1/…")` call names an operation of the OpenAPI document.
     let (_, doc) = server.json("GET", "/openapi.json", None, None);

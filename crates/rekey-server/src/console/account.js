@@ -1,0 +1,135 @@
+//! `#/accounts/ID`: one account — what it is, its settings (editable by admins through
+//! `PATCH /api/v1/accounts/{id}/settings`), its current secret version and key id, the last
+//! heartbeat and its findings, the check-out state, its rotation history, and the actions the
+//! token's role allows. A rotation started here is followed on its own page until it finishes.
+
+import { api, can, ref } from "/ui/api.js";
+import { el, td, when, facts, tone, action, dialog, confirmDialog, field, secretView, toast } from "/ui/ui.js";
+import { watchRotation, phaseTone } from "/ui/rotations.js";
+
+const EDITABLE = [
+  ["title", "Title", "text"], ["folder", "Folder", "text"], ["every", "Rotate every", "text", "e.g. 90d"],
+  ["cron", "Or on a cron schedule", "text", "e.g. 0 3 * * 1"],
+];
+const enc = encodeURIComponent;
+
+function settingsList(a) {
+  const s = { ...(a.settings || {}) };
+  const pairs = Object.entries(s).map(([k, v]) => [k, typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)]);
+  return pairs.length ? facts(pairs) : el("p", { class: "muted" }, "Defaults.");
+}
+
+async function editSettings(a, reload) {
+  const current = { title: a.title || "", folder: a.folder || "", ...(a.settings || {}) };
+  const inputs = EDITABLE.map(([k, label, type, hint]) => {
+    const input = el("input", { type, value: current[k] ?? "", name: k, autocomplete: "off" });
+    return [k, input, field(`set-${k}`, label, input, hint)];
+  });
+  if (!(await dialog(`Settings of ${ref(a)}`, inputs.map((i) => i[2]), { ok: "Save" }))) return;
+  const patch = {};
+  for (const [k, input] of inputs) if (input.value.trim() !== String(current[k] ?? "")) patch[k] = input.value.trim();
+  if (!Object.keys(patch).length) return toast("Nothing changed.");
+  await api("PATCH", `/api/v1/accounts/${enc(a.id)}/settings`, { body: patch });
+  toast("Settings saved (recorded in the audit log).");
+  reload();
+}
+
+function heartbeatSection(a) {
+  const h = a.heartbeat;
+  if (!h) return el("p", { class: "muted" }, "No heartbeat yet.");
+  const findings = (h.detail && h.detail.findings) || [];
+  return el("div", {}, facts([["Status", el("span", { class: tone(h.status) }, h.status)], ["At", when(h.at)]]),
+    findings.length ? el("ul", { class: "findings" }, findings.map((f) => el("li", {}, f))) : el("p", { class: "muted" }, "No findings."));
+}
+
+function historyTable(list) {
+  if (!list.length) return el("p", { class: "muted" }, "No rotation yet.");
+  const rows = list.map((r) => el("tr", {},
+    el("td", { "data-label": "Started" }, el("a", { href: `#/rotations/${enc(r.id)}` }, when(r.started_at))),
+    td(r.phase, phaseTone(r)), td(r.old_key_id, "mono"), td(r.new_key_id, "mono"),
+    td(when(r.finished_at)), td(r.error, r.error ? "bad" : "")));
+  const labels = ["Started", "Phase", "Old key", "New key", "Finished", "Error"];
+  for (const tr of rows) [...tr.children].forEach((c, i) => c.setAttribute("data-label", labels[i]));
+  return el("table", { class: "rows" }, el("thead", {}, el("tr", {}, labels.map((h) => el("th", { scope: "col" }, h)))), el("tbody", {}, rows));
+}
+
+async function rotate(a) {
+  const yes = await confirmDialog(`Rotate ${ref(a)}?`, "A new credential replaces the current one now. You will follow the rotation on its own page.", "Rotate now", true);
+  if (yes) await watchRotation(a);
+}
+
+async function heartbeat(a, reload) {
+  const h = await api("POST", `/api/v1/accounts/${enc(a.id)}/heartbeat`);
+  const findings = (h.detail && h.detail.findings) || [];
+  toast(`Heartbeat ${h.status}${findings.length ? `: ${findings.join("; ")}` : ""}`, h.status !== "ok");
+  reload();
+}
+
+async function checkout(a, reload) {
+  const ttl = el("input", { type: "text", value: "30m", autocomplete: "off" });
+  if (!(await dialog(`Check out ${ref(a)}`, [field("checkout-ttl", "For how long", ttl, "e.g. 30m; at most 24h")], { ok: "Check out" }))) return;
+  const c = await api("POST", `/api/v1/accounts/${enc(a.id)}/checkout`, { body: ttl.value.trim() ? { ttl: ttl.value.trim() } : {} });
+  reload();
+  await dialog(`Checked out: ${ref(a)}`, [
+    el("p", {}, `IAM user ${c.user}; yours until ${when(c.checkout && c.checkout.expires_at)}. It is rotated when you check in or the check-out ends.`),
+    secretView(c.password, "Password")], { ok: "", cancel: "Close" });
+}
+
+async function checkin(a, reload) {
+  const c = await api("POST", `/api/v1/accounts/${enc(a.id)}/checkin`);
+  toast(`Checked in; the password is rotated ${c.rotation}.`);
+  reload();
+}
+
+async function reveal(a) {
+  if (!(await confirmDialog(`Reveal the secret of ${ref(a)}?`, "Revealing is recorded in the audit log.", "Reveal", true))) return;
+  const r = await api("POST", `/api/v1/accounts/${enc(a.id)}/reveal`);
+  await dialog(`Secret of ${ref(a)}`, [r.key_id ? el("p", {}, `Access key ${r.key_id}`) : null,
+    secretView(r.secret, r.key_id ? "Secret access key" : "Password")].filter(Boolean), { ok: "", cancel: "Close" });
+}
+
+async function rollback(a, reload) {
+  if (!(await confirmDialog(`Roll ${ref(a)} back?`, "The previous access key becomes current again.", "Roll back", true))) return;
+  await api("POST", `/api/v1/accounts/${enc(a.id)}/rollback`);
+  toast("Rolled back to the previous key.");
+  reload();
+}
+
+function actions(a, reload) {
+  const bar = el("div", { class: "bar", role: "group", "aria-label": "Actions" });
+  const password = a.kind === "password";
+  if (can("operate")) bar.append(action("Rotate now", () => rotate(a), { id: "act-rotate" }), action("Run heartbeat", () => heartbeat(a, reload), { id: "act-heartbeat" }));
+  if (can("checkout") && password && !a.checked_out_by) bar.append(action("Check out", () => checkout(a, reload), { id: "act-checkout" }));
+  if (can("checkout") && password && a.checked_out_by) bar.append(action("Check in", () => checkin(a, reload), { id: "act-checkin" }));
+  if (can("reveal")) bar.append(action("Reveal secret", () => reveal(a), { id: "act-reveal", class: "danger" }));
+  if (can("administer") && !password) bar.append(action("Roll back", () => rollback(a, reload), { id: "act-rollback" }));
+  if (can("administer")) bar.append(action("Edit settings", () => editSettings(a, reload), { id: "act-settings" }));
+  return bar.children.length ? bar : el("p", { class: "muted" }, `Your role (${can("read") ? "read-only here" : "none"}) has no actions on this account.`);
+}
+
+export async function render(root, route) {
+  const reload = () => render(root, route);
+  const id = enc(route.id);
+  const [a, history] = await Promise.all([
+    api("GET", `/api/v1/accounts/${id}`),
+    api("GET", "/api/v1/rotations", { query: { account: route.id, limit: 20 } }),
+  ]);
+  const items = Array.isArray(history) ? history : history.items;
+  root.replaceChildren(
+    el("p", {}, el("a", { href: "#/accounts" }, "← Accounts")),
+    el("h1", { id: "account-title" }, ref(a)),
+    ...(a.title ? [el("p", { class: "muted" }, a.title)] : []),
+    actions(a, reload),
+    el("section", { "aria-labelledby": "h-what" }, el("h2", { id: "h-what" }, "Account"), facts([
+      ["Id", el("code", {}, a.id)], ["ARN", el("code", {}, a.arn)], ["IAM user id", a.user_id], ["Kind", a.kind],
+      ["Folder", a.folder], ["Status", el("span", { class: tone(a.status) }, a.status)],
+      ["Current version", a.current_version], ["Current key id", a.current_key_id ? el("code", { id: "current-key" }, a.current_key_id) : "—"],
+      ["Last rotated", when(a.last_rotated_at)], ["Next due", el("span", { class: a.overdue ? "bad" : "" }, `${when(a.next_due_at)}${a.overdue ? " (overdue)" : ""}`)],
+      ["Checked out by", el("span", { id: "checked-out-by" }, a.checked_out_by || "nobody")], ["Created", when(a.created_at)],
+    ])),
+    el("section", { "aria-labelledby": "h-settings" }, el("h2", { id: "h-settings" }, "Settings"), settingsList(a)),
+    el("section", { "aria-labelledby": "h-hb" }, el("h2", { id: "h-hb" }, "Heartbeat"), heartbeatSection(a)),
+    el("section", { "aria-labelledby": "h-rot" }, el("h2", { id: "h-rot" }, "Rotation history"), historyTable(items)),
+  );
+  root.focus();
+}

@@ -1,0 +1,166 @@
+//! `#/accounts?…`: the account list, paged, filtered and sorted by the server
+//! (`GET /api/v1/accounts`). The filters live in the URL (replaced, not pushed, as they change),
+//! only one page of rows is ever in the DOM, typing in the search box waits for a short pause
+//! and cancels the request it replaces. Bulk rotate and heartbeat act on every account that
+//! matches the filters, after a confirmation that states how many.
+
+import { api, qs, can, ref } from "/ui/api.js";
+import { el, td, when, fail, field, confirmDialog, tone, action, toast } from "/ui/ui.js";
+
+const PAGE = 100;
+const enc = encodeURIComponent;
+const DEBOUNCE_MS = 100;
+const SELECTS = [
+  ["kind", "Kind", [["", "Any"], ["access_key", "Access key"], ["password", "Password"]]],
+  ["heartbeat", "Heartbeat", [["", "Any"], ["ok", "OK"], ["failing", "Failing"], ["never", "Never run"]]],
+  ["overdue", "Overdue", [["", "Any"], ["true", "Overdue"], ["false", "Not overdue"]]],
+  ["rotation", "Last rotation", [["", "Any"], ["failed", "Failed or aborted"]]],
+  ["owner", "Other keys", [["", "Any"], ["foreign", "Foreign keys on the user"]]],
+  ["checked_out", "Checked out", [["", "Any"], ["true", "Checked out"], ["false", "Not checked out"]]],
+  ["sort", "Sort by", [["name", "Name"], ["due", "Next due"], ["age", "Key age"], ["last_rotated", "Last rotated"]]],
+  ["order", "Order", [["asc", "Ascending"], ["desc", "Descending"]]],
+];
+const TEXTS = [["q", "Search", "user, ref or title"], ["key_id", "Key id", "AKIA…"], ["folder", "Folder", "ops/team"]];
+const FILTER_KEYS = [...TEXTS.map((t) => t[0]), ...SELECTS.map((s) => s[0]), "provider", "status"];
+
+/** The filters of `params` (URLSearchParams) as an object without empty values. */
+function filtersOf(params) {
+  const f = {};
+  for (const k of FILTER_KEYS) if (params.get(k)) f[k] = params.get(k);
+  return f;
+}
+
+function row(a) {
+  const name = el("td", { "data-label": "Account" }, el("a", { href: `#/accounts/${enc(a.id)}` }, ref(a)),
+    a.title ? el("div", { class: "muted" }, a.title) : null);
+  const hb = a.heartbeat ? a.heartbeat.status : "never";
+  const due = el("td", { "data-label": "Next due", class: a.overdue ? "bad" : "" }, a.overdue ? `overdue since ${when(a.next_due_at)}` : when(a.next_due_at));
+  const last = a.last_rotation;
+  const lastCell = last
+    ? el("td", { "data-label": "Last rotation", class: tone(last.outcome || last.phase) },
+      el("a", { href: `#/rotations/${enc(last.id)}` }, last.outcome || last.phase))
+    : td("—", "muted");
+  const cells = [name, td(a.kind), td(a.folder), td(a.status, tone(a.status)), td(hb, tone(hb)), due,
+    td(when(a.last_rotated_at)), lastCell, td(a.checked_out_by)];
+  const labels = ["Account", "Kind", "Folder", "Status", "Heartbeat", "Next due", "Last rotated", "Last rotation", "Checked out by"];
+  cells.forEach((c, i) => c.setAttribute("data-label", labels[i]));
+  return el("tr", {}, cells);
+}
+
+/** Every account id matching `filters`, page by page. */
+async function allIds(filters) {
+  const ids = [];
+  let cursor = null;
+  do {
+    const page = await api("GET", "/api/v1/accounts", { query: { ...filters, limit: 500, cursor } });
+    for (const a of page.items) ids.push(a.id);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return ids;
+}
+
+/** Runs `verb` on every id, four at a time, reporting progress in `out`. */
+async function bulk(ids, verb, out) {
+  let next = 0, ok = 0, failed = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const id = ids[next++];
+      const one = verb === "rotate" ? api("POST", `/api/v1/accounts/${enc(id)}/rotate`) : api("POST", `/api/v1/accounts/${enc(id)}/heartbeat`);
+      try { await one; ok += 1; } catch { failed += 1; }
+      out.textContent = `${verb}: ${ok + failed} of ${ids.length} (${failed} failed)`;
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  return { ok, failed };
+}
+
+export async function render(root, route) {
+  let filters = filtersOf(route.params);
+  let cursors = [null];
+  let total = 0;
+  let inflight = null;
+  let timer = null;
+  const body = el("tbody", { id: "account-rows" });
+  const count = el("p", { id: "account-count", class: "muted", role: "status" });
+  const prev = el("button", { type: "button", id: "prev-page" }, "Previous page");
+  const next = el("button", { type: "button", id: "next-page" }, "Next page");
+  const progress = el("p", { role: "status", class: "muted" });
+
+  async function load() {
+    if (inflight) inflight.abort();
+    inflight = new AbortController();
+    const signal = inflight.signal;
+    root.dataset.state = "loading";
+    const cursor = cursors[cursors.length - 1];
+    try {
+      const page = await api("GET", "/api/v1/accounts", { query: { ...filters, limit: PAGE, cursor }, signal });
+      total = page.total;
+      body.replaceChildren(...page.items.map(row));
+      if (!page.items.length) body.append(el("tr", {}, el("td", { colSpan: 9, class: "muted" }, "No account matches these filters.")));
+      const first = (cursors.length - 1) * PAGE;
+      count.textContent = page.items.length
+        ? `${(first + 1).toLocaleString("en")}–${(first + page.items.length).toLocaleString("en")} of ${total.toLocaleString("en")}`
+        : `0 of ${total.toLocaleString("en")}`;
+      prev.disabled = cursors.length < 2;
+      next.disabled = !page.next_cursor;
+      next.dataset.cursor = page.next_cursor || "";
+      for (const b of root.querySelectorAll("[data-bulk]")) b.disabled = total === 0;
+      root.dataset.state = "ready";
+    } catch (e) {
+      if (e.name !== "AbortError") { fail(e); root.dataset.state = "error"; }
+    }
+  }
+
+  function changed(key, value) {
+    if (value) filters[key] = value; else delete filters[key];
+    cursors = [null];
+    history.replaceState(null, "", `#/accounts${qs(filters)}`);
+    clearTimeout(timer);
+    timer = setTimeout(load, key === "q" || key === "key_id" || key === "folder" ? DEBOUNCE_MS : 0);
+  }
+
+  const controls = [
+    ...TEXTS.map(([k, label, hint]) => {
+      const input = el("input", { type: "search", value: filters[k] || "", placeholder: hint, spellcheck: false, autocomplete: "off" });
+      input.addEventListener("input", () => changed(k, input.value.trim()));
+      return field(`f-${k}`, label, input);
+    }),
+    ...SELECTS.map(([k, label, options]) => {
+      const select = el("select", {}, options.map(([v, text]) => el("option", { value: v, selected: (filters[k] || "") === v }, text)));
+      select.addEventListener("change", () => changed(k, select.value));
+      return field(`f-${k}`, label, select);
+    }),
+  ];
+  prev.onclick = () => { cursors.pop(); load(); };
+  next.onclick = () => { cursors.push(next.dataset.cursor); load(); };
+
+  const bulkBar = el("div", { class: "bar" });
+  if (can("operate")) {
+    for (const [verb, label] of [["heartbeat", "Heartbeat"], ["rotate", "Rotate"]]) {
+      bulkBar.append(action(`${label} all matching…`, async () => {
+        const n = `${total.toLocaleString("en")} account${total === 1 ? "" : "s"}`;
+        const yes = await confirmDialog(`${label} ${n}?`,
+          `This runs a ${verb} on each of the ${n} that match the current filters, four at a time.`, `${label} ${n}`, verb === "rotate");
+        if (!yes) return;
+        const ids = await allIds(filters);
+        const r = await bulk(ids, verb, progress);
+        toast(`${label}: ${r.ok} succeeded, ${r.failed} failed.`, r.failed > 0);
+        load();
+      }, { "data-bulk": verb }));
+    }
+    bulkBar.append(progress);
+  }
+
+  const head = ["Account", "Kind", "Folder", "Status", "Heartbeat", "Next due", "Last rotated", "Last rotation", "Checked out by"];
+  root.replaceChildren(
+    el("h1", {}, "Accounts"),
+    el("form", { class: "filters", role: "search", "aria-label": "Filter accounts", onsubmit: (e) => e.preventDefault() }, controls),
+    bulkBar,
+    el("div", { class: "bar" }, count, prev, next),
+    el("table", { class: "rows", id: "accounts-table" }, el("caption", { class: "sr-only" }, "Accounts matching the filters"),
+      el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))), body),
+  );
+  root.focus();
+  await load();
+  return () => { clearTimeout(timer); if (inflight) inflight.abort(); };
+}

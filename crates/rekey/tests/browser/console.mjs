@@ -1,0 +1,253 @@
+//! Drives the web console in Debian's chromium through playwright-core (no browser download).
+//! Run by crates/rekey/tests/console_browser.rs against a `rekey serve` on a seeded vault; the
+//! environment names the server, the tokens per role and the accounts to act on. Each check
+//! prints `ok - NAME` or `not ok - NAME`; any failure exits 1. Screenshots and the measurements
+//! (sign-in to a usable page, a filter keystroke to rendered rows) go to REKEY_ARTIFACTS.
+
+import { chromium } from "playwright-core";
+import { createRequire } from "node:module";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
+const BASE = env("REKEY_URL");
+const TOKENS = { admin: env("REKEY_ADMIN_TOKEN"), operator: env("REKEY_OPERATOR_TOKEN"), auditor: env("REKEY_AUDITOR_TOKEN") };
+const KEY_ACCOUNT = env("REKEY_KEY_ACCOUNT");
+const PASSWORD_ACCOUNT = env("REKEY_PASSWORD_ACCOUNT");
+const OUT = env("REKEY_ARTIFACTS");
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+mkdirSync(OUT, { recursive: true });
+
+const results = [];
+const measured = {};
+const problems = [];
+
+function check(cond, message) { if (!cond) throw new Error(message); }
+
+async function api(token, method, path) {
+  const r = await fetch(`${BASE}${path}`, { method, headers: { Authorization: `Bearer ${token}` } });
+  const body = await r.json();
+  check(r.ok, `${method} ${path}: ${r.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+async function step(name, page, fn) {
+  try {
+    await fn();
+    results.push(true);
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    results.push(false);
+    console.log(`not ok - ${name}\n  ${String(e.stack || e).split("\n").join("\n  ")}`);
+    if (page) await page.screenshot({ path: join(OUT, `failed-${results.length}.png`), fullPage: true }).catch(() => {});
+  }
+}
+
+/** A page that records script errors and CSP violations. */
+async function newPage(browser, opts = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...opts });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) problems.push(`console error: ${m.text()}`); });
+  return page;
+}
+
+/** Signs in with `token`; returns the milliseconds from submit to a drawn overview. */
+async function signIn(page, token) {
+  await page.goto(`${BASE}/ui/#/overview`);
+  await page.locator("#token").fill(token);
+  const started = Date.now();
+  await page.locator("#login-form button[type=submit]").click();
+  await page.locator("[data-count=accounts] b").waitFor();
+  return Date.now() - started;
+}
+
+const ready = (page) => page.locator("main[data-state=ready]").waitFor();
+
+async function openAccount(page, id) {
+  await page.goto(`${BASE}/ui/#/accounts/${id}`);
+  await page.locator("#account-title").waitFor();
+}
+
+async function axe(page, label) {
+  await page.addScriptTag({ path: AXE });
+  const found = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations
+    .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })));
+  const bad = found.filter((v) => v.impact === "serious" || v.impact === "critical");
+  check(!bad.length, `${label}: ${JSON.stringify(bad)}`);
+  return found.length;
+}
+
+async function main() {
+  // No background networking: this machine's network is closed, and the tests need none of it.
+  const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"];
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args });
+  const page = await newPage(browser);
+  const overview = await api(TOKENS.admin, "GET", "/api/v1/overview");
+
+  await step("signed out: only the sign-in form, no navigation", page, async () => {
+    await page.goto(`${BASE}/ui/`);
+    await page.locator("#token").waitFor();
+    check(!(await page.locator("#nav").isVisible()), "the navigation shows while signed out");
+  });
+  await step("sign-in as admin to a usable overview", page, async () => {
+    measured.sign_in_ms = await signIn(page, TOKENS.admin);
+    check((await page.locator("#who").textContent()).includes("admin"), "the header names the role");
+    check(await page.locator("#nav").isVisible(), "navigation shown");
+    await page.screenshot({ path: join(OUT, "overview.png") });
+  });
+  await step("overview counts equal the API's, and each links to its filtered list", page, async () => {
+    for (const key of ["accounts", "overdue", "heartbeat_failing", "rotations_failed", "foreign_keys", "checked_out"]) {
+      const shown = Number((await page.locator(`[data-count=${key}] b`).textContent()).replace(/,/g, ""));
+      check(shown === overview[key], `${key}: page ${shown}, API ${overview[key]}`);
+    }
+    await page.locator("[data-count=heartbeat_failing]").click();
+    await ready(page);
+    check(page.url().includes("#/accounts?heartbeat=failing"), `link went to ${page.url()}`);
+    const text = await page.locator("#account-count").textContent();
+    check(text.endsWith(`of ${overview.heartbeat_failing.toLocaleString("en")}`), `list says ${text}`);
+  });
+  await step("filter and paging at 10,000 accounts: one page of rows in the DOM", page, async () => {
+    await page.goto(`${BASE}/ui/#/accounts`);
+    await ready(page);
+    check(overview.accounts >= 10_000, `only ${overview.accounts} accounts seeded`);
+    check((await page.locator("#account-rows tr").count()) === 100, "100 rows on the first page");
+    await page.locator("#next-page").click();
+    await page.locator("#account-count", { hasText: "101–200" }).waitFor();
+    check((await page.locator("#account-rows tr").count()) === 100, "100 rows on the second page");
+    await page.screenshot({ path: join(OUT, "accounts.png") });
+    await page.locator("#f-q").fill("bulk-00999");
+    await page.locator("#account-count", { hasText: /^1–10 of 10$/ }).waitFor();
+    measured.filter_keystroke_ms = await page.evaluate(() => new Promise((resolve) => {
+      const input = document.getElementById("f-q");
+      const rows = document.getElementById("account-rows");
+      const started = performance.now();
+      new MutationObserver((_, obs) => { if (rows.children.length === 1) { obs.disconnect(); resolve(Math.round(performance.now() - started)); } })
+        .observe(rows, { childList: true });
+      input.value = "bulk-009990";
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+    }));
+    check((await page.locator("#account-rows tr").count()) === 1, "one account matches bulk-009990");
+    check(page.url().includes("q=bulk-009990"), `the filter is in the URL: ${page.url()}`);
+    await page.goBack();
+    await page.locator("h1", { hasText: "Accounts" }).waitFor();
+  });
+  await step("account page: settings, key, heartbeat, history", page, async () => {
+    await openAccount(page, KEY_ACCOUNT);
+    check((await page.locator("#current-key").textContent()).startsWith("AKIA"), "the current key id is shown");
+    for (const h of ["Settings", "Heartbeat", "Rotation history"]) check(await page.locator("h2", { hasText: h }).isVisible(), h);
+    await page.screenshot({ path: join(OUT, "account.png"), fullPage: true });
+  });
+  await step("reveal: masked until shown, hidden again on a second click", page, async () => {
+    await openAccount(page, KEY_ACCOUNT);
+    await page.locator("#act-reveal").click();
+    await page.locator("#dialog-ok").click();
+    const value = page.locator("#dialog .secret");
+    await value.waitFor();
+    check((await value.textContent()).startsWith("••"), "masked at first");
+    await page.locator("#dialog button", { hasText: "Show" }).click();
+    const shown = await value.textContent();
+    const truth = await api(TOKENS.admin, "POST", `/api/v1/accounts/${KEY_ACCOUNT}/reveal`);
+    check(shown === truth.secret, "the revealed secret is the vault's");
+    await page.locator("#dialog button", { hasText: "Hide" }).click();
+    check((await value.textContent()).startsWith("••"), "masked again");
+    await page.keyboard.press("Escape");
+    check(!(await page.locator("#dialog").isVisible()), "Escape closes the dialog");
+  });
+  await step("a rotation watched until it is done", page, async () => {
+    await openAccount(page, KEY_ACCOUNT);
+    const before = await page.locator("#current-key").textContent();
+    await page.locator("#act-rotate").click();
+    check((await page.locator("#dialog-title").textContent()).includes("Rotate"), "a confirmation first");
+    await page.locator("#dialog-ok").click();
+    await page.waitForURL(/#\/rotations\//);
+    await page.locator("main[data-state=finished]").waitFor({ timeout: 120_000 });
+    const outcome = await page.locator("#rotation-outcome").textContent();
+    check(outcome === "Outcome: done", `the outcome: ${outcome}`);
+    await page.screenshot({ path: join(OUT, "rotation.png"), fullPage: true });
+    await openAccount(page, KEY_ACCOUNT);
+    check((await page.locator("#current-key").textContent()) !== before, "a new current key");
+  });
+  await step("accessibility: no serious or critical axe violations", null, async () => {
+    const scan = await newPage(browser, { bypassCSP: true });
+    await signIn(scan, TOKENS.admin);
+    measured.axe_minor = await axe(scan, "overview");
+    for (const [hash, marker] of [["#/accounts", "main[data-state=ready]"], [`#/accounts/${KEY_ACCOUNT}`, "#account-title"], ["#/audit", "#audit-rows tr"]]) {
+      await scan.goto(`${BASE}/ui/${hash}`);
+      await scan.locator(marker).first().waitFor();
+      measured.axe_minor += await axe(scan, hash);
+    }
+    await scan.context().close();
+  });
+  await page.context().close();
+
+  const operator = await newPage(browser);
+  await step("operator: check-out and check-in, no reveal", operator, async () => {
+    await signIn(operator, TOKENS.operator);
+    check(!(await operator.locator("#nav a[data-view=audit]").isVisible()), "no audit log for operators");
+    await openAccount(operator, PASSWORD_ACCOUNT);
+    check(!(await operator.locator("#act-reveal").count()), "no reveal button for operators");
+    await operator.locator("#act-checkout").click();
+    await operator.locator("#checkout-ttl").fill("10m");
+    await operator.locator("#dialog-ok").click();
+    const secret = operator.locator("#dialog .secret");
+    await secret.waitFor();
+    check((await secret.textContent()).startsWith("••"), "the password is masked");
+    await operator.locator("#dialog-cancel").click();
+    await operator.locator("#act-checkin").waitFor();
+    check((await operator.locator("#checked-out-by").textContent()) !== "nobody", "the holder is shown");
+    await operator.locator("#act-checkin").click();
+    await operator.locator("#act-checkout").waitFor();
+    check((await operator.locator("#checked-out-by").textContent()) === "nobody", "free again");
+  });
+  await step("operator: bulk heartbeat on a filtered selection, after a confirmation with the count", operator, async () => {
+    await operator.goto(`${BASE}/ui/#/accounts?q=svc`);
+    await operator.locator("#account-count", { hasText: / of 1$/ }).waitFor();
+    await operator.locator("[data-bulk=heartbeat]").click();
+    const title = await operator.locator("#dialog-title").textContent();
+    check(title === "Heartbeat 1 account?", `the confirmation states the count: ${title}`);
+    await operator.locator("#dialog-ok").click();
+    await operator.locator("#toast", { hasText: "Heartbeat: 1 succeeded, 0 failed." }).waitFor();
+  });
+  await operator.context().close();
+
+  const auditor = await newPage(browser);
+  await step("auditor: read-only screens, audit log, sign-out hides the navigation", auditor, async () => {
+    await signIn(auditor, TOKENS.auditor);
+    check((await auditor.locator("#who").textContent()).includes("auditor"), "role in the header");
+    await openAccount(auditor, KEY_ACCOUNT);
+    for (const id of ["act-rotate", "act-reveal", "act-heartbeat", "act-settings"]) check(!(await auditor.locator(`#${id}`).count()), `no ${id}`);
+    await auditor.locator("#nav a[data-view=audit]").click();
+    await auditor.locator("#audit-rows tr").first().waitFor();
+    await auditor.locator("#logout").click();
+    await auditor.locator("#token").waitFor();
+    check(!(await auditor.locator("#nav").isVisible()), "the navigation hides on sign-out");
+  });
+  await auditor.context().close();
+
+  const phone = await newPage(browser, { viewport: { width: 360, height: 780 }, isMobile: true, hasTouch: true });
+  await step("360 px wide: no horizontal scroll", phone, async () => {
+    await signIn(phone, TOKENS.admin);
+    for (const [hash, marker, shot] of [["#/overview", "[data-count=accounts]", "phone-overview.png"],
+      ["#/accounts", "main[data-state=ready]", "phone-accounts.png"], [`#/accounts/${KEY_ACCOUNT}`, "#account-title", "phone-account.png"]]) {
+      await phone.goto(`${BASE}/ui/${hash}`);
+      await phone.locator(marker).first().waitFor();
+      const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+      await phone.screenshot({ path: join(OUT, shot) });
+      check(width <= 360, `${hash} is ${width} px wide`);
+    }
+  });
+  await phone.context().close();
+  await browser.close();
+
+  results.push(!problems.length);
+  console.log(problems.length ? `not ok - no script errors or CSP violations\n  ${problems.join("\n  ")}` : "ok - no script errors or CSP violations");
+  writeFileSync(join(OUT, "measurements.json"), JSON.stringify(measured, null, 2));
+  console.log(`measurements: ${JSON.stringify(measured)}`);
+  const failed = results.filter((r) => !r).length;
+  console.log(`${results.length - failed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
