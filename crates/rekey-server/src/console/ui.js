@@ -59,6 +59,7 @@ export function dialog(title, body, { ok = "OK", cancel = "Cancel", danger = fal
   okButton.hidden = !ok;
   okButton.className = danger ? "danger primary" : "primary";
   $("dialog-cancel").textContent = cancel;
+  $("dialog-cancel").onclick = () => d.close("cancel");
   $("dialog-cancel").hidden = !cancel;
   const opener = document.activeElement;
   return new Promise((resolve) => {

@@ -190,7 +190,7 @@ async function main() {
     check(!(await operator.locator("#act-reveal").count()), "no reveal button for operators");
     await operator.locator("#act-checkout").click();
     await operator.locator("#checkout-ttl").fill("10m");
-    await operator.locator("#dialog-ok").click();
+    await operator.locator("#checkout-ttl").press("Enter");
     const secret = operator.locator("#dialog .secret");
     await secret.waitFor();
     check((await secret.textContent()).startsWith("••"), "the password is masked");
