@@ -92,7 +92,12 @@ fn the_console_works_in_a_real_browser_at_ten_thousand_accounts() {
         .expect("node (Debian package nodejs) on PATH");
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the browser checks failed (see above and {}); server log:\n{}", artifacts.display(), server.log_text());
+    assert!(
+        out.status.success(),
+        "the browser checks failed (see above and {}); server log:\n{}",
+        artifacts.display(),
+        server.log_text()
+    );
     assert!(stdout.contains(" passed, 0 failed"), "the browser run reported its checks: {stdout}");
     for secret in [&admin, &operator, &auditor] {
         assert!(!server.log_text().contains(secret.as_str()), "a token in the server log");
