@@ -13,14 +13,27 @@ const EDITABLE = [
 ];
 const enc = encodeURIComponent;
 
+/** 7776000000 → "90d" (the largest whole unit). */
+function duration(ms) {
+  for (const [unit, n] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]]) if (ms % n === 0 && ms >= n) return `${ms / n}${unit}`;
+  return `${ms}ms`;
+}
+
+/** Settings as [name, text]: `…_ms` numbers as durations under the name without `_ms`. */
+function settingPairs(settings) {
+  return Object.entries(settings || {}).filter(([, v]) => v !== null).map(([k, v]) => {
+    if (k.endsWith("_ms") && typeof v === "number") return [k.slice(0, -3), duration(v)];
+    return [k, typeof v === "object" ? JSON.stringify(v) : String(v)];
+  });
+}
+
 function settingsList(a) {
-  const s = { ...(a.settings || {}) };
-  const pairs = Object.entries(s).map(([k, v]) => [k, typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)]);
+  const pairs = settingPairs(a.settings);
   return pairs.length ? facts(pairs) : el("p", { class: "muted" }, "Defaults.");
 }
 
 async function editSettings(a, reload) {
-  const current = { title: a.title || "", folder: a.folder || "", ...(a.settings || {}) };
+  const current = { ...Object.fromEntries(settingPairs(a.settings)), title: a.title || "", folder: a.folder || "" };
   const inputs = EDITABLE.map(([k, label, type, hint]) => {
     const input = el("input", { type, value: current[k] ?? "", name: k, autocomplete: "off" });
     return [k, input, field(`set-${k}`, label, input, hint)];
@@ -131,5 +144,5 @@ export async function render(root, route) {
     el("section", { "aria-labelledby": "h-hb" }, el("h2", { id: "h-hb" }, "Heartbeat"), heartbeatSection(a)),
     el("section", { "aria-labelledby": "h-rot" }, el("h2", { id: "h-rot" }, "Rotation history"), historyTable(items)),
   );
-  root.focus();
+  root.focus({ preventScroll: true });
 }

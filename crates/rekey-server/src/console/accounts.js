@@ -160,7 +160,7 @@ export async function render(root, route) {
     el("table", { class: "rows", id: "accounts-table" }, el("caption", { class: "sr-only" }, "Accounts matching the filters"),
       el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))), body),
   );
-  root.focus();
+  root.focus({ preventScroll: true });
   await load();
   return () => { clearTimeout(timer); if (inflight) inflight.abort(); };
 }

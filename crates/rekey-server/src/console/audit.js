@@ -52,6 +52,6 @@ export async function render(root, route) {
     el("form", { class: "filters", role: "search", "aria-label": "Filter events", onsubmit: (e) => e.preventDefault() }, inputs),
     el("div", { class: "bar" }, prev, next, verify, verdict),
     el("table", { class: "rows" }, el("thead", {}, el("tr", {}, LABELS.map((h) => el("th", { scope: "col" }, h)))), tbody));
-  root.focus();
+  root.focus({ preventScroll: true });
   await load();
 }

@@ -63,5 +63,5 @@ export async function render(root) {
       el("h2", { id: "age-h" }, "Age of current credentials"),
       ageChart(o.age_days || [])),
   );
-  root.focus();
+  root.focus({ preventScroll: true });
 }

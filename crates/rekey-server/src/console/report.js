@@ -30,5 +30,5 @@ export async function render(root) {
   }, { class: "primary" });
   root.replaceChildren(el("h1", {}, "Compliance report"),
     el("div", { class: "bar" }, field("max-age", "Max age (days)", days), run), out);
-  root.focus();
+  root.focus({ preventScroll: true });
 }

@@ -76,7 +76,7 @@ async function one(root, id) {
   let stopped = false, timer = null;
   const body = el("div", { id: "rotation-detail" });
   root.replaceChildren(el("p", {}, el("a", { href: "#/rotations" }, "← Rotations")), el("h1", {}, `Rotation ${id}`), body);
-  root.focus();
+  root.focus({ preventScroll: true });
   const refresh = async () => {
     timer = null;
     try {
@@ -120,7 +120,7 @@ async function list(root, params) {
   next.onclick = () => { cursors.push(next.dataset.cursor); load().catch(fail); };
   root.replaceChildren(el("h1", {}, "Rotations"), el("div", { class: "bar" }, count, prev, next),
     el("table", { class: "rows" }, el("thead", {}, el("tr", {}, labels.map((h) => el("th", { scope: "col" }, h)))), tbody));
-  root.focus();
+  root.focus({ preventScroll: true });
   await load();
 }
 

@@ -97,7 +97,6 @@ async function main() {
     "--disable-component-update", "--disable-sync"];
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args });
   const page = await newPage(browser);
-  const overview = await api(TOKENS.admin, "GET", "/api/v1/overview");
 
   await step("signed out: only the sign-in form, no navigation", page, async () => {
     await page.goto(`${BASE}/ui/`);
@@ -111,6 +110,9 @@ async function main() {
     await page.screenshot({ path: join(OUT, "overview.png") });
   });
   await step("overview counts equal the API's, and each links to its filtered list", page, async () => {
+    await page.reload();
+    await page.locator("[data-count=accounts] b").waitFor();
+    const overview = await api(TOKENS.admin, "GET", "/api/v1/overview");
     for (const key of ["accounts", "overdue", "heartbeat_failing", "rotations_failed", "foreign_keys", "checked_out"]) {
       const shown = Number((await page.locator(`[data-count=${key}] b`).textContent()).replace(/,/g, ""));
       check(shown === overview[key], `${key}: page ${shown}, API ${overview[key]}`);
@@ -124,7 +126,8 @@ async function main() {
   await step("filter and paging at 10,000 accounts: one page of rows in the DOM", page, async () => {
     await page.goto(`${BASE}/ui/#/accounts`);
     await ready(page);
-    check(overview.accounts >= 10_000, `only ${overview.accounts} accounts seeded`);
+    const { total } = await api(TOKENS.admin, "GET", "/api/v1/accounts?limit=1");
+    check(total >= 10_000, `only ${total} accounts seeded`);
     check((await page.locator("#account-rows tr").count()) === 100, "100 rows on the first page");
     await page.locator("#next-page").click();
     await page.locator("#account-count", { hasText: "101–200" }).waitFor();
@@ -145,6 +148,17 @@ async function main() {
     check((await page.locator("#current-key").textContent()).startsWith("AKIA"), "the current key id is shown");
     for (const h of ["Settings", "Heartbeat", "Rotation history"]) check(await page.locator("h2", { hasText: h }).isVisible(), h);
     await page.screenshot({ path: join(OUT, "account.png"), fullPage: true });
+  });
+  await step("admin edits settings in a dialog (PATCH), the page shows them", page, async () => {
+    await openAccount(page, KEY_ACCOUNT);
+    await page.locator("#act-settings").click();
+    await page.locator("#set-title").fill("Deploy key");
+    await page.locator("#set-every").fill("30d");
+    await page.locator("#set-every").press("Enter");
+    await page.locator("#toast", { hasText: "Settings saved" }).waitFor();
+    await page.locator("p", { hasText: "Deploy key" }).first().waitFor();
+    const a = await api(TOKENS.admin, "GET", `/api/v1/accounts/${KEY_ACCOUNT}`);
+    check(a.title === "Deploy key" && a.settings.every_ms === 30 * 86_400_000, `stored: ${a.title} ${a.settings.every_ms}`);
   });
   await step("reveal: masked until shown, hidden again on a second click", page, async () => {
     await openAccount(page, KEY_ACCOUNT);
@@ -205,8 +219,14 @@ async function main() {
     await operator.locator("#act-checkin").waitFor();
     check((await operator.locator("#checked-out-by").textContent()) !== "nobody", "the holder is shown");
     await operator.locator("#act-checkin").click();
-    await operator.locator("#act-checkout").waitFor();
-    check((await operator.locator("#checked-out-by").textContent()) === "nobody", "free again");
+    await operator.locator("#toast", { hasText: "Checked in" }).waitFor();
+    // Free again once the scheduler has rotated the password that was seen.
+    for (let i = 0; i < 120 && !(await operator.locator("#act-checkout").count()); i += 1) {
+      await operator.waitForTimeout(500);
+      await operator.reload();
+      await operator.locator("#account-title").waitFor();
+    }
+    check((await operator.locator("#checked-out-by").textContent()) === "nobody", "free again after the rotation");
   });
   await step("operator: bulk heartbeat on a filtered selection, after a confirmation with the count", operator, async () => {
     await operator.goto(`${BASE}/ui/#/accounts?q=svc`);
