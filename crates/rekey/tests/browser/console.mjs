@@ -6,7 +6,7 @@
 
 import { chromium } from "playwright-core";
 import { createRequire } from "node:module";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
@@ -16,6 +16,7 @@ const KEY_ACCOUNT = env("REKEY_KEY_ACCOUNT");
 const PASSWORD_ACCOUNT = env("REKEY_PASSWORD_ACCOUNT");
 const OUT = env("REKEY_ARTIFACTS");
 const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
 
 const results = [];
