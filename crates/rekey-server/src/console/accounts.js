@@ -9,7 +9,7 @@ import { el, td, when, fail, field, confirmDialog, tone, action, toast } from "/
 
 const PAGE = 100;
 const enc = encodeURIComponent;
-const DEBOUNCE_MS = 75;
+const DEBOUNCE_MS = 40;
 const SELECTS = [
   ["kind", "Kind", [["", "Any"], ["access_key", "Access key"], ["password", "Password"]]],
   ["heartbeat", "Heartbeat", [["", "Any"], ["ok", "OK"], ["failing", "Failing"], ["never", "Never run"]]],
