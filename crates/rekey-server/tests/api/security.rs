@@ -171,7 +171,8 @@ async fn l5_api_answers_are_never_cached_and_hsts_is_sent_under_tls() {
     }
     let page = w.call("GET", "/ui/", None, None).await;
     assert_eq!(page.headers.get("cache-control").map(|v| v.to_str().unwrap()), Some("no-cache"));
-    let script = w.call("GET", "/ui/app.js", None, None).await;
+    // Every API call of the console goes through `api()` in api.js.
+    let script = w.call("GET", "/ui/api.js", None, None).await;
     assert!(script.body.as_str().unwrap().contains(r#"cache: "no-store""#), "the console's calls bypass the cache");
 
     let tls = Config { tls_cert: Some("c.pem".into()), tls_key: Some("k.pem".into()), ..Config::default() };
