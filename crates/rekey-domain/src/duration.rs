@@ -35,9 +35,35 @@ pub fn format_duration_ms(ms: u64) -> String {
     format!("{ms}ms")
 }
 
+/// Milliseconds for a sentence: `now`, `500 ms`, `90 s`, `2 min`, `12 h`, `1 day`, `90 days`
+/// (the largest unit that holds the value whole).
+pub fn human_ms(ms: u64) -> String {
+    if ms == 0 {
+        return "now".into();
+    }
+    for (f, one, many) in
+        [(86_400_000, "day", "days"), (3_600_000, "h", "h"), (60_000, "min", "min"), (1_000, "s", "s")]
+    {
+        if ms >= f && ms.is_multiple_of(f) {
+            let n = ms / f;
+            return format!("{n} {}", if n == 1 { one } else { many });
+        }
+    }
+    format!("{ms} ms")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn human_durations_read_as_words() {
+        let cases = [(0, "now"), (500, "500 ms"), (90_000, "90 s"), (120_000, "2 min"), (86_400_000, "1 day")];
+        for (ms, text) in cases {
+            assert_eq!(human_ms(ms), text);
+        }
+        assert_eq!(human_ms(90 * 86_400_000), "90 days");
+    }
 
     #[test]
     fn parses_and_formats() {

@@ -5,7 +5,13 @@ use std::path::PathBuf;
 
 /// rekey — a self-hosted manager for privileged AWS IAM credentials.
 #[derive(Debug, Parser)]
-#[command(name = "rekey", version, about, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "rekey",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("REKEY_COMMIT"), ")"),
+    about,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

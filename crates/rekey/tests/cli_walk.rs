@@ -177,3 +177,16 @@ fn policy_with_discovery_covers_every_user() {
         assert!(account_wide.contains(a), "{a} in {account_wide}");
     }
 }
+
+/// `--version` names the version and the commit it was built from (`unknown` outside git).
+#[test]
+fn version_names_the_commit() {
+    let out = Sandbox::new().rekey().arg("--version").assert().success().get_output().stdout.clone();
+    let line = String::from_utf8(out).unwrap();
+    let commit = line
+        .trim()
+        .strip_prefix(concat!("rekey ", env!("CARGO_PKG_VERSION"), " (commit "))
+        .and_then(|r| r.strip_suffix(')'));
+    let known = commit.is_some_and(|c| c == "unknown" || (c.len() == 12 && c.chars().all(|h| h.is_ascii_hexdigit())));
+    assert!(known, "{line}");
+}

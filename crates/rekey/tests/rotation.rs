@@ -146,6 +146,9 @@ fn run_due_rotates_what_is_due_and_nothing_else() {
         .success();
     let (idle_before, _) = current_key(&sb, "p/idle/access-key");
     fast(&sb, "p/svc/access-key", &["--every", "90d", "--previous-key", "delete"]);
+    // The plan speaks in human durations ("within 20 s", "at once"), never in milliseconds.
+    let plan = sb.json(&["rotate", "p/svc/access-key", "--dry-run"])[0]["plan"].to_string();
+    assert!(plan.contains("successes within 20 s") && !plan.contains(" ms"), "{plan}");
     sb.rekey().args(["run-due", "--once"]).assert().success();
     assert_eq!(current_key(&sb, "p/svc/access-key").0, seeded.svc.0, "not due yet: nothing rotated");
     sb.rekey().args(["account", "due", "p/svc/access-key"]).assert().success();

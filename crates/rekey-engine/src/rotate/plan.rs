@@ -3,7 +3,7 @@
 use super::RotateOptions;
 use crate::ownership::{self, Freed};
 use crate::{Engine, Result};
-use rekey_domain::{CredentialKind, PreviousKeyPolicy};
+use rekey_domain::{duration::human_ms, CredentialKind, PreviousKeyPolicy};
 use rekey_store::Account;
 
 /// The steps a rotation would take.
@@ -89,21 +89,26 @@ pub(super) async fn plan(engine: &Engine, account: &Account, opts: &RotateOption
     ));
     let v = &settings.verify;
     p.steps.push(format!(
-        "verify with GetCallerIdentity: {} consecutive successes within {} ms",
-        v.successes, v.deadline_ms
+        "verify with GetCallerIdentity: {} consecutive successes within {}",
+        v.successes,
+        human_ms(v.deadline_ms)
     ));
     for t in &settings.targets {
         p.steps.push(format!("deliver to {}", crate::delivery::sink_for(t).describe()));
     }
     p.steps.push("make the new key current".into());
     if let Some(old) = &account.current_key_id {
-        let grace = rekey_domain::duration::format_duration_ms(settings.deactivate_after_ms);
+        let after = |ms: u64| if ms == 0 { "at once".to_owned() } else { format!("after {}", human_ms(ms)) };
+        let grace = after(settings.deactivate_after_ms);
         match settings.previous_key {
             PreviousKeyPolicy::Keep => p.steps.push(format!("keep previous key {old} active (policy keep)")),
-            PreviousKeyPolicy::Deactivate => p.steps.push(format!("deactivate previous key {old} after {grace}")),
+            PreviousKeyPolicy::Deactivate => p.steps.push(format!("deactivate previous key {old} {grace}")),
             PreviousKeyPolicy::Delete => p.steps.push(format!(
-                "deactivate previous key {old} after {grace}, delete it {} later",
-                rekey_domain::duration::format_duration_ms(settings.delete_after_ms)
+                "deactivate previous key {old} {grace}, delete it {}",
+                match settings.delete_after_ms {
+                    0 => "at the same time".to_owned(),
+                    ms => format!("{} later", human_ms(ms)),
+                }
             )),
         }
         if settings.retire_only_if_unused {
