@@ -17,12 +17,13 @@
 //!   [`minimums`]: the smallest durations an operator may set.
 //! - [`password`]: password rules and the generator.
 //! - [`clock`]: time, injected ([`Clock`], [`SystemClock`], [`ManualClock`]).
-//! - [`error`]: [`ValidationError`], what was wrong and how to fix it.
+//! - [`error`]: [`ValidationError`], what was wrong and how to fix it; [`glob`]: name patterns.
 
 pub mod arn;
 pub mod clock;
 pub mod duration;
 pub mod error;
+pub mod glob;
 pub mod kind;
 pub mod minimums;
 pub mod names;

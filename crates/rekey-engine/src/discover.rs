@@ -327,28 +327,8 @@ async fn per_user_path(
 pub struct ImportOptions {
     pub kinds: Vec<CredentialKind>,
     pub folder: Option<rekey_domain::Folder>,
-    /// Only users whose name matches this glob (`*` wildcards).
+    /// Only users whose name matches this glob (see [`rekey_domain::glob`]).
     pub filter: Option<String>,
-}
-
-/// Whether `name` matches a glob with `*` wildcards.
-pub fn glob(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || !name[first.len()..].ends_with(last) {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for p in &parts[1..parts.len() - 1] {
-        match rest.find(p) {
-            Some(i) => rest = &rest[i + p.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 impl Engine {
@@ -359,9 +339,10 @@ impl Engine {
         let provider: ProviderName = d.provider.parse()?;
         let p = self.provider(&provider).await?;
         let iam = self.aws.iam(&self.conn(&p).await?).await;
+        let filter = opts.filter.as_deref().map(rekey_domain::glob::Glob::new).transpose()?;
         let mut created = Vec::new();
         for u in d.users.iter().filter(|u| !u.exempt) {
-            if opts.filter.as_deref().is_some_and(|f| !glob(f, &u.user_name)) {
+            if filter.as_ref().is_some_and(|f| !f.matches(&u.user_name)) {
                 continue;
             }
             let user: rekey_domain::UserName = u.user_name.parse()?;
@@ -410,19 +391,5 @@ impl Engine {
             }
         }
         Ok(created)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob;
-
-    #[test]
-    fn globs() {
-        assert!(glob("svc-*", "svc-ci"));
-        assert!(glob("*ci*", "svc-ci-2"));
-        assert!(glob("alice", "alice"));
-        assert!(!glob("svc-*", "alice"));
-        assert!(!glob("a*c", "ab"));
     }
 }

@@ -229,7 +229,7 @@ pub struct DiscoverArgs {
     /// Folder for imported accounts
     #[arg(long, requires = "import")]
     pub folder: Option<String>,
-    /// Import only users whose name matches this glob (`*` wildcards)
+    /// Import only users whose name matches this glob: * ? [a-z] [!a-z] {a,b}
     #[arg(long, requires = "import")]
     pub filter: Option<String>,
     /// Rotate imported accounts at once, so the vault knows their secrets

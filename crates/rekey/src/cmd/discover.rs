@@ -23,6 +23,9 @@ pub async fn run(global: &Global, format: Format, a: DiscoverArgs) -> Result<()>
         k => vec![k.parse()?],
     };
     let folder = a.folder.as_deref().map(str::parse).transpose()?;
+    if let Some(f) = &a.filter {
+        rekey_domain::glob::Glob::new(f)?;
+    }
     let tags = Tags { exempt: a.exempt_tag, owner: a.owner_tag };
     let mode = if a.per_user { Mode::PerUser } else { Mode::Auto };
     let engine =
