@@ -6,7 +6,8 @@
 //! (user ids, paths, tags), and `ListAccessKeys` only for users the vault manages (key ids are
 //! not in the report). The per-user path (`ListUsers`, then keys, login profile, tags, MFA per
 //! user, bounded in concurrency) is the fallback when the report is unavailable. Every fact says
-//! which source it came from.
+//! which source it came from. Reports go further ([`Mode::Report`]): a managed user's keys are
+//! named from the vault's facts, so a report of any size makes a handful of calls.
 
 use crate::ownership::{self, KnownRotation, Owner};
 use crate::{Engine, Error, Result};
@@ -32,6 +33,10 @@ pub enum Mode {
     Auto,
     /// Per-user calls only.
     PerUser,
+    /// For reports: the credential report and what the vault knows; a managed user's keys are
+    /// named from the vault's facts (its current key is the newest active one) and asked of IAM
+    /// only when the report cannot tell them apart. Falls back to per-user calls like `Auto`.
+    Report,
 }
 
 /// Tag conventions.
@@ -116,11 +121,25 @@ struct Ctx {
     provider: ProviderName,
     tags: Tags,
     accounts: Vec<Account>,
+    /// User name → indexes into `accounts`.
+    by_user: HashMap<String, Vec<usize>>,
     known: HashMap<String, String>,
     /// This vault's id and rotations, for keys its ownership tags name (see [`ownership`]).
     vault: String,
     rotations: HashMap<String, KnownRotation>,
     calls: Calls,
+}
+
+impl Ctx {
+    /// The vault's accounts of IAM user `user`.
+    fn accounts_of<'a>(&'a self, user: &str) -> impl Iterator<Item = &'a Account> + 'a {
+        self.by_user.get(user).into_iter().flatten().map(|i| &self.accounts[*i])
+    }
+
+    /// The vault's account of `user` of `kind`.
+    fn account_of(&self, user: &str, kind: CredentialKind) -> Option<&Account> {
+        self.accounts_of(user).find(|a| a.kind == kind)
+    }
 }
 
 impl Engine {
@@ -154,17 +173,22 @@ impl Engine {
         for r in self.store.rotations(None, false, 1_000_000).await? {
             rotations.insert(r.id, KnownRotation { account: r.account_id.to_string() });
         }
+        let mut by_user: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, a) in accounts.iter().enumerate() {
+            by_user.entry(a.user_name.to_string()).or_default().push(i);
+        }
         let ctx = Ctx {
             provider: provider.clone(),
             tags: tags.clone(),
             accounts,
+            by_user,
             known,
             vault: self.vault_id().to_string(),
             rotations,
             calls: Calls::default(),
         };
         let (path, users) = match mode {
-            Mode::Auto => match report_path(&ctx, iam.as_ref()).await {
+            Mode::Auto | Mode::Report => match report_path(&ctx, iam.as_ref(), mode == Mode::Report).await {
                 Ok(users) => ("credential-report", users),
                 Err(e) => {
                     tracing::warn!(error = %e, "the credential report is unavailable; discovering user by user");
@@ -185,12 +209,7 @@ impl Engine {
 
 fn base_user(ctx: &Ctx, u: &IamUser, tags: Vec<(String, String)>, tag_source: &str) -> FoundUser {
     let tags: BTreeMap<String, String> = tags.into_iter().collect();
-    let accounts = ctx
-        .accounts
-        .iter()
-        .filter(|a| a.user_name.as_str() == u.user_name)
-        .map(|a| format!("{} ({})", a.id, a.kind))
-        .collect();
+    let accounts = ctx.accounts_of(&u.user_name).map(|a| format!("{} ({})", a.id, a.kind)).collect();
     FoundUser {
         provider: ctx.provider.to_string(),
         user_name: u.user_name.clone(),
@@ -245,7 +264,44 @@ async fn exact_keys(ctx: &Ctx, iam: &dyn IamApi, u: &mut FoundUser) -> Result<()
     Ok(())
 }
 
-async fn report_path(ctx: &Ctx, iam: &dyn IamApi) -> Result<Vec<FoundUser>> {
+/// Names the keys of a user the vault manages from the report's slots and the vault's facts,
+/// without a call: the access-key account's current key is the newest active slot (a rotation
+/// creates the newest key); another slot is the vault's earlier key, or foreign when the
+/// account's last heartbeat found keys the vault does not own. `false` when the report cannot
+/// tell (no access-key account, no active slot, or two active slots created at the same time).
+fn stored_keys(ctx: &Ctx, u: &mut FoundUser) -> bool {
+    let Some(a) = ctx.account_of(&u.user_name, CredentialKind::AccessKey) else { return false };
+    let active: Vec<usize> = (0..u.keys.len()).filter(|i| u.keys[*i].active).collect();
+    let newest = match active.as_slice() {
+        [one] => *one,
+        [x, y] if u.keys[*x].created != u.keys[*y].created => {
+            if u.keys[*x].created > u.keys[*y].created {
+                *x
+            } else {
+                *y
+            }
+        }
+        _ => return false,
+    };
+    let foreign = a
+        .heartbeat
+        .as_ref()
+        .and_then(|h| h.detail.get("foreign_keys"))
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|ids| !ids.is_empty());
+    for (i, k) in u.keys.iter_mut().enumerate() {
+        if i == newest {
+            k.id.clone_from(&a.current_key_id);
+            k.ownership = if a.status == "ok" { "managed" } else { "known" }.into();
+        } else {
+            k.ownership = if foreign { "foreign" } else { "known" }.into();
+        }
+    }
+    u.sources.insert("keys".into(), "credential-report+vault".into());
+    true
+}
+
+async fn report_path(ctx: &Ctx, iam: &dyn IamApi, stored: bool) -> Result<Vec<FoundUser>> {
     ctx.calls.add(2);
     let report: HashMap<String, ReportRow> =
         iam.credential_report().await?.into_iter().filter_map(|r| Some((r.get("user")?.to_owned(), r))).collect();
@@ -277,7 +333,8 @@ async fn report_path(ctx: &Ctx, iam: &dyn IamApi) -> Result<Vec<FoundUser>> {
                 f.sources.insert(fact.into(), "credential-report".into());
             }
         }
-        if !f.accounts.is_empty() {
+        let named_from_facts = stored && !f.accounts.is_empty() && stored_keys(ctx, &mut f);
+        if !f.accounts.is_empty() && !named_from_facts {
             exact_keys(ctx, iam, &mut f).await?;
         }
         out.push(f);

@@ -11,7 +11,7 @@ use crate::{
 use chrono::{DateTime, Duration, Utc};
 use rekey_domain::ProviderName;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Report thresholds.
 #[derive(Debug, Clone)]
@@ -73,7 +73,8 @@ const BUCKETS: [(&str, i64, i64); 5] =
     [("0-30", 0, 30), ("30-60", 30, 60), ("60-90", 60, 90), ("90-180", 90, 180), ("180+", 180, i64::MAX)];
 
 impl Engine {
-    /// Builds the report for `providers` (discovery through the credential report).
+    /// Builds the report for `providers` from the credential report and the vault's stored
+    /// facts ([`Mode::Report`]: a handful of IAM calls per provider, whatever its size).
     pub async fn compliance(
         &self,
         providers: &[ProviderName],
@@ -84,13 +85,14 @@ impl Engine {
         let standings = self.standings().await?;
         let mut rows = Vec::new();
         for p in providers {
-            let d = self.discover(p, Mode::Auto, tags).await?;
+            let d = self.discover(p, Mode::Report, tags).await?;
             let accounts =
                 self.accounts(&rekey_store::AccountFilter { provider: Some(p.clone()), folder: None }).await?;
+            let by_user: HashMap<(&str, &str), &rekey_store::Account> =
+                accounts.iter().map(|a| ((a.user_name.as_str(), a.kind.as_str()), a)).collect();
+            let users: HashSet<&str> = d.users.iter().map(|u| u.user_name.as_str()).collect();
             for u in d.users.iter().filter(|u| !u.exempt) {
-                let acc = |kind: &str| {
-                    accounts.iter().find(|a| a.user_name.as_str() == u.user_name && a.kind.as_str() == kind)
-                };
+                let acc = |kind: &str| by_user.get(&(u.user_name.as_str(), kind)).copied();
                 if u.password_enabled {
                     let a = acc("password");
                     let mut row = Row {
@@ -144,7 +146,7 @@ impl Engine {
                 }
             }
             // Accounts whose IAM user is gone: the vault holds a credential nothing accepts.
-            for a in accounts.iter().filter(|a| !d.users.iter().any(|u| u.user_name == a.user_name.as_str())) {
+            for a in accounts.iter().filter(|a| !users.contains(a.user_name.as_str())) {
                 let mut row = Row {
                     provider: d.provider.clone(),
                     user: a.user_name.to_string(),
