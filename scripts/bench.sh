@@ -13,7 +13,9 @@
 #   P2_USERS [1000], P2_CONCURRENCY [256], P3_USERS [2000], P4_ACCOUNTS [10000], P5_TOTAL [100000],
 #   P5_SMALL [1000], P5_DUE [100], P5_CONCURRENCY [32]; L (the server under load): L_ACCOUNTS [1000],
 #   L_REQUESTS [1000] per burst, L_ROUNDS [5], L_PAIRS [1], L_CONCURRENCY [64] (scheduler),
-#   L_HEARTBEAT_ACCOUNTS [20], L_TIMEOUT [600] s. REKEY=/path/to/rekey skips building rekey.
+#   L_HEARTBEAT_ACCOUNTS [20], L_TIMEOUT [600] s; API (authenticated reads beside /healthz, wrk):
+#   API_ACCOUNTS [100000], API_SECONDS [10] per endpoint, API_CONNECTIONS [64], API_THREADS [2].
+#   REKEY=/path/to/rekey skips building rekey.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -21,6 +23,10 @@ source scripts/lib.sh
 ensure_moto
 python3 -c 'import boto3' >/dev/null 2>&1 || python3 -m pip install --quiet boto3
 command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
+if ! command -v wrk >/dev/null 2>&1; then
+  step "installing wrk"
+  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+fi
 if ! command -v sqlite3 >/dev/null 2>&1; then
   step "installing sqlite3"
   apt-get install -y -qq sqlite3 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq sqlite3; }
@@ -47,7 +53,7 @@ trap 'rm -rf "$BENCH_WORK"' EXIT
 {
   echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
-  echo "Command: \`$(env | grep -E '^(PAIRS|SHIM_DELAY_MS|P[1-5]M?_[A-Z0-9_]+|L_[A-Z_]+)=' | sort | tr '\n' ' ')scripts/bench.sh $*\`"
+  echo "Command: \`$(env | grep -E '^(PAIRS|SHIM_DELAY_MS|P[1-5]M?_[A-Z0-9_]+|L_[A-Z_]+|API_[A-Z_]+)=' | sort | tr '\n' ' ')scripts/bench.sh $*\`"
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr);" \
     "moto $(python3 -c 'import moto; print(moto.__version__)'), boto3 $(python3 -c 'import boto3; print(boto3.__version__)')," \

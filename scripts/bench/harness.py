@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -786,6 +787,19 @@ class Server:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
+    def all_rotations(self):
+        """Every rotation, page by page (empty if the API refuses)."""
+        out, cursor = [], None
+        while True:
+            status, text = self.get("/api/v1/rotations?limit=500" + (f"&cursor={cursor}" if cursor else ""))
+            if status != 200:
+                return out
+            page = json.loads(text)
+            out += page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return out
+
     def outcomes(self):
         """rekey_rotations_total by outcome, from /metrics."""
         status, text = self.get("/metrics")
@@ -857,8 +871,7 @@ def load_side(moto, loaded, n, hb_n, requests, rounds, conc, bound):
         while finished(outcomes) < n and time.monotonic() < deadline:
             time.sleep(0.5)
             outcomes = srv.outcomes()
-        status, text = srv.get("/api/v1/rotations?limit=10000")
-        rotations = json.loads(text) if status == 200 else []
+        rotations = srv.all_rotations()
         cpu = srv.cpu()
     finally:
         code = srv.terminate()
@@ -959,7 +972,64 @@ def problem_kinds(lines):
     return kinds
 
 
-SCENARIOS = {"P1": p1, "P1M": p1m, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "L": load_scenario}
+def wrk(url, token, seconds, conns, threads):
+    """One wrk run; (requests/s, p50 ms, p99 ms, non-2xx answers)."""
+    cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--latency", url]
+    if token:
+        cmd[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    _, out, _, _ = run(cmd)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M)}
+
+    def ms(v):
+        n, unit = float(re.match(r"[\d.]+", v).group(0)), re.sub(r"[\d.]+", "", v)
+        return n * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, ms(lat["50"]), ms(lat["99"]), int(bad.group(1)) if bad else 0
+
+
+def api_scenario():
+    """Authenticated reads side by side with /healthz, one server, one run: one account, a page of
+    100 of API_ACCOUNTS (filler accounts seeded straight into the vault), the overview."""
+    n = int(os.environ.get("API_ACCOUNTS", "100000"))
+    secs = int(os.environ.get("API_SECONDS", "10"))
+    conns = int(os.environ.get("API_CONNECTIONS", "64"))
+    threads = int(os.environ.get("API_THREADS", "2"))
+    log(f"API: {n} accounts, wrk {threads} threads, {conns} connections, {secs} s per endpoint")
+    moto = Moto("api")
+    try:
+        vault = os.path.join(seeded_copy("api-vault", moto.url, lambda v: seed_vault(v, filler=n)), "vault.db")
+    finally:
+        moto.stop()
+    _, out, _, _ = run([REKEY, "token", "create", "--role", "auditor", "--name", "bench-api", "--output", "json"],
+                       rekey_env(vault))
+    token = json.loads(out)["token"]
+    srv = Server("api", vault, token, "1h", 8, {"REKEY_SCHEDULER_ENABLED": "false"})
+    try:
+        first = json.loads(srv.get("/api/v1/accounts?limit=1&sort=due")[1])
+        account = first["items"][0]["id"]
+        rows = []
+        for name, path, auth in [("`/healthz` (floor)", "/healthz", False),
+                                 ("`GET /api/v1/accounts/{id}`", f"/api/v1/accounts/{account}", True),
+                                 ("`GET /api/v1/accounts?limit=100`", "/api/v1/accounts?limit=100", True),
+                                 ("`GET /api/v1/accounts?limit=100&sort=due&overdue=false`",
+                                  "/api/v1/accounts?limit=100&sort=due&overdue=false", True),
+                                 ("`GET /api/v1/overview`", "/api/v1/overview", True)]:
+            rps, p50, p99, bad = wrk(srv.url + path, token if auth else None, secs, conns, threads)
+            rows.append((name, rps, p50, p99, bad))
+            log(f"API {path}: {rps:.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, non-2xx {bad}")
+        audit = json.loads(srv.get("/api/v1/audit?limit=1")[1])["total"]
+    finally:
+        srv.terminate()
+    floor = rows[0][1]
+    emit(f"### API: authenticated reads beside `/healthz` ({n} accounts)\n\n"
+         + table(["endpoint", "req/s", "of the floor", "p50 ms", "p99 ms", "non-2xx"],
+                 [[r[0], f"{r[1]:.0f}", f"{100 * r[1] / floor:.0f}%", f"{r[2]:.1f}", f"{r[3]:.1f}", str(r[4])]
+                  for r in rows])
+         + f"\n\nAudit events in the vault after the run: {audit} (answered reads are not audited by default).\n")
+
+
+SCENARIOS = {"P1": p1, "P1M": p1m, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "L": load_scenario, "API": api_scenario}
 
 
 def main():
