@@ -16,6 +16,7 @@
 //! - [`schedule`]: when an account is next due (interval, cron); [`duration`]: human durations;
 //!   [`minimums`]: the smallest durations an operator may set.
 //! - [`password`]: password rules and the generator.
+//! - [`role`]: the [`Role`] an API token carries.
 //! - [`clock`]: time, injected ([`Clock`], [`SystemClock`], [`ManualClock`]).
 //! - [`error`]: [`ValidationError`], what was wrong and how to fix it; [`glob`]: name patterns.
 
@@ -29,6 +30,7 @@ pub mod minimums;
 pub mod names;
 pub mod password;
 pub mod phase;
+pub mod role;
 pub mod schedule;
 pub mod settings;
 pub mod settings_patch;
@@ -42,6 +44,7 @@ pub use kind::{CredentialKind, SecretState};
 pub use names::{AccessKeyId, AccountId, Folder, ProviderName, Region, UserName, VaultId};
 pub use password::{PasswordPolicy, PasswordRules};
 pub use phase::Phase;
+pub use role::Role;
 pub use settings::{PastDeadline, PreviousKeyPolicy, Retirement, RotationSettings, Target, VerifySettings};
 pub use settings_patch::SettingsPatch;
 pub use targets::ValueFormat;

@@ -14,6 +14,7 @@
 //!   once. [`limits`]: the limits passed in by the front end. `tick`: one scheduler tick.
 //! - [`delivery`]: where a new secret goes, one file per target kind behind one trait.
 //! - `listing`: pages of accounts, rotations and audit events, and the overview's counts.
+//! - [`tokens`]: the API tokens `rekey serve` accepts (minting, revoking, verifying).
 //! - `heartbeat`, [`discover`], [`report`], [`incident`], `checkout`: the other use cases.
 //! - `audit`: verifying the audit chain. [`policy`], [`policy_fit`]: the least-privilege policy.
 //! - [`connect`]: how the engine gets AWS clients (the SDK, or doubles in tests).
@@ -47,6 +48,7 @@ pub mod rotate;
 pub mod settings;
 pub mod stats;
 mod tick;
+pub mod tokens;
 mod upgrade;
 pub mod vault;
 

@@ -1,51 +1,17 @@
-//! API tokens and what each role may do.
+//! Who is calling and what each role may do.
 //!
-//! A token is `rk_ID_SECRET`: the id is public (it names the token in the audit log), the
-//! secret is 32 random bytes shown once at creation; the vault keeps only its SHA-256. Roles:
-//! `admin` does everything; `operator` reads, rotates, heartbeats and checks out passwords;
-//! `auditor` reads, runs reports and reads the audit log, never sees a secret. A token with
-//! folders acts only on accounts in those folders (and their sub-folders).
+//! The engine mints, revokes and verifies tokens (`rekey_engine::tokens`); this module takes the
+//! bearer token from a request, has the engine check it, and decides each request from the
+//! token's role and folders. Roles: `admin` does everything; `operator` reads, rotates,
+//! heartbeats and checks out passwords; `auditor` reads, runs reports and reads the audit log,
+//! never sees a secret. A token with folders acts only on accounts in those folders (and their
+//! sub-folders).
 
 use chrono::{DateTime, Utc};
 use rekey_domain::Folder;
-use rekey_engine::{Engine, Error, Result};
-use rekey_store::{Account, ApiToken};
-use serde_json::json;
-use sha2::{Digest, Sha256};
-use std::{fmt, str::FromStr};
-
-/// A token's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// Read, rotate, heartbeat, check out.
-    Operator,
-    /// Read, reports, audit log.
-    Auditor,
-}
-
-impl FromStr for Role {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "admin" => Ok(Self::Admin),
-            "operator" => Ok(Self::Operator),
-            "auditor" => Ok(Self::Auditor),
-            _ => Err(Error::usage(format!("unknown role {s:?}"), "use admin, operator or auditor")),
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Admin => "admin",
-            Self::Operator => "operator",
-            Self::Auditor => "auditor",
-        })
-    }
-}
+pub use rekey_domain::Role;
+use rekey_engine::{tokens::Refused, Engine};
+use rekey_store::Account;
 
 /// What a request wants to do, for the role check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +30,13 @@ pub enum Action {
     Audit,
 }
 
-impl Role {
-    /// Whether the role allows `action`.
-    pub fn allows(self, action: Action) -> bool {
-        match self {
-            Self::Admin => true,
-            Self::Operator => matches!(action, Action::Read | Action::Operate | Action::Checkout),
-            Self::Auditor => matches!(action, Action::Read | Action::Audit),
+impl Action {
+    /// Whether `role` allows this action.
+    pub fn allowed_for(self, role: Role) -> bool {
+        match role {
+            Role::Admin => true,
+            Role::Operator => matches!(self, Self::Read | Self::Operate | Self::Checkout),
+            Role::Auditor => matches!(self, Self::Read | Self::Audit),
         }
     }
 }
@@ -122,56 +88,6 @@ fn within(folder: &Folder, root: &Folder) -> bool {
     f == r || f.strip_prefix(r).is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// A token as handed to its user, once.
-#[derive(Debug)]
-pub struct Minted {
-    /// What is stored.
-    pub token: ApiToken,
-    /// `rk_ID_SECRET`, shown once.
-    pub bearer: rekey_crypto::Secret,
-}
-
-fn digest(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// Creates a token (audited as `token.create`).
-pub async fn create(
-    engine: &Engine,
-    name: &str,
-    role: Role,
-    folders: Vec<Folder>,
-    expires_at: Option<DateTime<Utc>>,
-) -> Result<Minted> {
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err(Error::usage("a token name is 1 to 64 printable characters", "e.g. --name ci-pipeline"));
-    }
-    let id = hex::encode(rand::random::<[u8; 6]>());
-    let secret = hex::encode(rand::random::<[u8; 32]>());
-    let token = ApiToken {
-        id: id.clone(),
-        name: name.to_owned(),
-        role: role.to_string(),
-        folders,
-        hash: digest(&secret),
-        created_at: engine.clock().now(),
-        expires_at,
-        revoked_at: None,
-    };
-    let detail = json!({ "name": token.name, "role": token.role, "folders": token.folders, "expires_at": expires_at });
-    engine.store().insert_token(&token, &engine.audit_entry("token.create", Some(&id), "ok", detail)).await?;
-    Ok(Minted { token, bearer: rekey_crypto::Secret::new(format!("rk_{id}_{secret}")) })
-}
-
-/// Revokes a token (audited as `token.revoke`).
-pub async fn revoke(engine: &Engine, id: &str) -> Result<()> {
-    let audit = engine.audit_entry("token.revoke", Some(id), "ok", json!({}));
-    engine.store().revoke_token(id, engine.clock().now(), &audit).await.map_err(|e| match Error::from(e) {
-        Error::NotFound { what, .. } => Error::NotFound { what, hint: "`rekey token list` shows the tokens".into() },
-        other => other,
-    })
-}
-
 /// Why a bearer token was not accepted (the answer is 401 either way).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejected {
@@ -201,50 +117,31 @@ impl Rejected {
     }
 }
 
-/// Checks a bearer token against the vault.
-pub async fn authenticate(engine: &Engine, bearer: Option<&str>) -> std::result::Result<Caller, Rejected> {
-    let bearer = bearer.ok_or(Rejected::Missing)?;
-    let (id, secret) = split(bearer).ok_or(Rejected::Invalid(None))?;
-    let token = match engine.store().token(id).await {
-        Ok(t) => t,
-        Err(e @ rekey_store::StoreError::Tampered { .. }) => {
-            // A token row changed without the master key (an added token, a raised role): refused
-            // like an unknown one, and audited.
-            let detail = serde_json::json!({ "error": e.to_string() });
-            let entry = engine.audit_entry("integrity", Some(&format!("token:{id}")), "failed", detail);
-            if let Err(e) = engine.store().append_audit(&entry).await {
-                tracing::warn!(error = %e, "could not audit a token that failed its integrity check");
-            }
-            return Err(Rejected::Invalid(None));
+impl From<Refused> for Rejected {
+    fn from(why: Refused) -> Self {
+        match why {
+            Refused::Invalid(id) => Self::Invalid(id),
+            Refused::Revoked(id) => Self::Revoked(id),
+            Refused::Expired(id) => Self::Expired(id),
         }
-        Err(_) => return Err(Rejected::Invalid(None)),
-    };
-    if !constant_time_eq(digest(secret).as_bytes(), token.hash.as_bytes()) {
-        return Err(Rejected::Invalid(Some(id.to_owned())));
     }
-    if token.revoked_at.is_some() {
-        return Err(Rejected::Revoked(id.to_owned()));
-    }
-    if token.expires_at.is_some_and(|t| t <= engine.clock().now()) {
-        return Err(Rejected::Expired(id.to_owned()));
-    }
-    let role = token.role.parse().map_err(|_| Rejected::Invalid(Some(id.to_owned())))?;
-    Ok(Caller { token_id: token.id, role, folders: token.folders, name: token.name, expires_at: token.expires_at })
 }
 
-/// `rk_ID_SECRET` as (id, secret), if it has that form.
-fn split(bearer: &str) -> Option<(&str, &str)> {
-    let (id, secret) = bearer.strip_prefix("rk_")?.split_once('_')?;
-    (id.len() == 12 && secret.len() == 64).then_some((id, secret))
+/// Checks a request's bearer token against the vault.
+pub async fn authenticate(engine: &Engine, bearer: Option<&str>) -> std::result::Result<Caller, Rejected> {
+    let token = engine.verify_token(bearer.ok_or(Rejected::Missing)?).await?;
+    Ok(Caller {
+        token_id: token.id,
+        role: token.role,
+        folders: token.folders,
+        name: token.name,
+        expires_at: token.expires_at,
+    })
 }
 
 /// The token id a bearer token names, if it is well-formed (not checked against the vault).
 pub fn claimed_id(bearer: &str) -> Option<&str> {
-    split(bearer).map(|(id, _)| id)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    rekey_engine::tokens::claimed_id(bearer)
 }
 
 #[cfg(test)]
@@ -265,10 +162,12 @@ mod tests {
     fn roles() {
         use Action::*;
         let all = [Read, Operate, Checkout, Reveal, Administer, Audit];
-        let allowed = |r: Role| all.iter().filter(|a| r.allows(**a)).count();
+        let allowed = |r: Role| all.iter().filter(|a| a.allowed_for(r)).count();
         assert_eq!(allowed(Role::Admin), 6);
-        assert!(Role::Operator.allows(Checkout) && !Role::Operator.allows(Reveal) && !Role::Operator.allows(Audit));
-        assert!(Role::Auditor.allows(Audit) && !Role::Auditor.allows(Reveal) && !Role::Auditor.allows(Operate));
+        let op = Role::Operator;
+        assert!(Checkout.allowed_for(op) && !Reveal.allowed_for(op) && !Audit.allowed_for(op));
+        let aud = Role::Auditor;
+        assert!(Audit.allowed_for(aud) && !Reveal.allowed_for(aud) && !Operate.allowed_for(aud));
     }
 
     #[test]

@@ -136,7 +136,7 @@ async fn audit(s: &AppState, actor: &str, method: &str, route: &str, status: u16
 
 /// 403 unless the caller's role allows `action`.
 pub(crate) fn require(caller: &Caller, action: Action) -> ApiResult<()> {
-    if caller.role.allows(action) {
+    if action.allowed_for(caller.role) {
         return Ok(());
     }
     Err(ApiError::forbidden(format!("role {} may not {}", caller.role, describe(action))))

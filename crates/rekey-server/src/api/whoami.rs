@@ -50,7 +50,7 @@ pub struct WhoAmI {
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "accounts",
     responses((status = 200, description = "The token", body = WhoAmI)))]
 pub async fn whoami(Extension(caller): Extension<Caller>) -> ApiResult<Json<WhoAmI>> {
-    let may = |a: Action| caller.role.allows(a);
+    let may = |a: Action| a.allowed_for(caller.role);
     let allows = Allows {
         read: may(Action::Read),
         operate: may(Action::Operate),

@@ -140,7 +140,7 @@ fn sees(token: &Token, target: Target) -> bool {
 
 /// The status class a call must get: `Some(exact)` when denied, `None` when allowed.
 fn expected(token: &Token, need: Need, target: Target) -> Option<u16> {
-    let allowed_role = |a: Action| token.role.allows(a);
+    let allowed_role = |a: Action| a.allowed_for(token.role);
     match need {
         Need::Public => None,
         Need::Filtered(a) => (!allowed_role(a)).then_some(403),

@@ -17,10 +17,7 @@ use rekey_engine::{
     AccountChanges, AccountRef, AuthSpec, Deps, Engine, FakeConnector, InitialKey, MasterKey, NewAccount, NewProvider,
     RotateOptions,
 };
-use rekey_server::{
-    auth::{self, Role},
-    AppState, Config, Shared,
-};
+use rekey_server::{auth::Role, AppState, Config, Shared};
 use rekey_store::{Account, OpenMode};
 use serde_json::Value;
 use std::{
@@ -107,7 +104,7 @@ impl World {
             ("auditor@ops", Role::Auditor, vec!["ops"]),
         ] {
             let f = folders.iter().map(|f| f.parse().unwrap()).collect();
-            let minted = auth::create(&engine, name, role, f, None).await.unwrap();
+            let minted = engine.create_token(name, role, f, None).await.unwrap();
             tokens.push(Token { name, role, folders, bearer: minted.bearer.expose().to_owned() });
         }
         let state = Shared::new(engine.clone(), config);

@@ -6,8 +6,9 @@ use crate::{
     context, output,
 };
 use rekey_domain::duration::parse_duration_ms;
+use rekey_domain::Role;
 use rekey_engine::{Error, Result};
-use rekey_server::{auth, Config, Jobs, Overrides, Shared};
+use rekey_server::{Config, Jobs, Overrides, Shared};
 use rekey_store::ApiToken;
 use std::sync::Arc;
 
@@ -33,7 +34,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<()> {
 pub async fn token(global: &Global, format: Format, cmd: TokenCmd) -> Result<()> {
     match cmd {
         TokenCmd::Create { role, name, folders, expires } => {
-            let role: auth::Role = role.parse()?;
+            let role: Role = role.parse()?;
             let folders = folders.iter().map(|f| f.parse()).collect::<std::result::Result<Vec<_>, _>>()?;
             let ttl = expires.as_deref().map(parse_duration_ms).transpose()?;
             if ttl == Some(0) {
@@ -43,7 +44,7 @@ pub async fn token(global: &Global, format: Format, cmd: TokenCmd) -> Result<()>
             let expires_at = ttl.map(|ms| {
                 engine.clock().now() + chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX / 2))
             });
-            let minted = auth::create(&engine, &name, role, folders, expires_at).await?;
+            let minted = engine.create_token(&name, role, folders, expires_at).await?;
             match format {
                 Format::Json => println!(
                     "{}",
@@ -56,12 +57,12 @@ pub async fn token(global: &Global, format: Format, cmd: TokenCmd) -> Result<()>
             }
         }
         TokenCmd::List => {
-            let tokens = context::engine(global).await?.store().tokens().await?;
+            let tokens = context::engine(global).await?.tokens().await?;
             let views: Vec<TokenView> = tokens.into_iter().map(TokenView).collect();
             output::list(format, &views);
         }
         TokenCmd::Revoke { id } => {
-            auth::revoke(&context::engine(global).await?, &id).await?;
+            context::engine(global).await?.revoke_token(&id).await?;
             eprintln!("token {id} revoked");
         }
     }
