@@ -341,6 +341,22 @@ impl Engine {
         Ok(self.store.accounts(filter).await?)
     }
 
+    /// Calls `each` with every account matching `filter`, one at a time, without holding them
+    /// all (a listing of a large vault streams).
+    pub async fn each_account(
+        &self,
+        filter: &AccountFilter,
+        each: &mut (dyn FnMut(Account) -> rekey_store::Result<()> + Send),
+    ) -> Result<()> {
+        Ok(self.store.each_account(filter, each).await?)
+    }
+
+    /// Accounts whose scheduled rotation is due at `at` and that no worker is rotating,
+    /// earliest first, at most `limit`.
+    pub async fn due_accounts(&self, at: chrono::DateTime<chrono::Utc>, limit: i64) -> Result<Vec<Account>> {
+        Ok(self.store.due_accounts(at, limit).await?)
+    }
+
     /// Refuses a filter naming a provider that does not exist (an unknown name is an error,
     /// not an empty list).
     pub async fn check_filter(&self, filter: &AccountFilter) -> Result<()> {

@@ -7,7 +7,8 @@
 //! - `vault`: [`Engine`] itself — `init`, `unlock`, sealing and opening secret versions.
 //! - [`providers`], [`org`], [`accounts`], [`settings`]: what the vault manages and how.
 //! - [`rotate`]: the rotation driver and both state machines (`rotate/access_key.rs`,
-//!   `rotate/password.rs`), dry-run plans, confirmed cut-over, manual confirmation, recovery.
+//!   `rotate/password.rs`), dry-run plans, confirmed cut-over, manual confirmation, recovery,
+//!   the journaled history.
 //! - [`ownership`]: whose each IAM key is (the ownership tag, the classifier, `free_slot`), for
 //!   the rotation, its dry-run plan, `heartbeat` and `discover`.
 //! - [`lease`]: who may work a rotation (leases, fencing, renewal). [`batch`]: many accounts at
@@ -16,13 +17,15 @@
 //! - `listing`: pages of accounts, rotations and audit events, and the overview's counts.
 //! - [`tokens`]: the API tokens `rekey serve` accepts (minting, revoking, verifying).
 //! - `heartbeat`, [`discover`], [`report`], [`incident`], `checkout`: the other use cases.
-//! - `audit`: verifying the audit chain. [`policy`], [`policy_fit`]: the least-privilege policy.
+//! - `audit`: verifying the audit chain; `audit_log`: reading it, appending batches, readers'
+//!   cursors. [`policy`], [`policy_fit`]: the least-privilege policy.
 //! - [`connect`]: how the engine gets AWS clients (the SDK, or doubles in tests).
 //! - `error`: [`Error`] and its classes (the exit codes and HTTP statuses follow from them).
 //! - [`failpoint`], [`progress`], [`stats`]: crash points for tests, progress, metrics.
 
 pub mod accounts;
 mod audit;
+mod audit_log;
 pub mod batch;
 mod checkout;
 pub mod connect;

@@ -265,9 +265,21 @@ impl Engine {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    /// The store (read-only use by front ends, e.g. listing).
+    /// The store itself, for tests that inspect the vault beneath the engine. Front ends have
+    /// none: everything they do goes through a method of the engine.
+    #[cfg(feature = "test-support")]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The kind of database behind the vault (`sqlite`, `postgres`).
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// Whether the database answers and still holds this vault's header (readiness probes).
+    pub async fn vault_present(&self) -> Result<bool> {
+        Ok(self.store.header().await?.is_some())
     }
 
     /// The clock.

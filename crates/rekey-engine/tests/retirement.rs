@@ -67,7 +67,7 @@ async fn past_the_deadline_the_owner_is_told_once_and_the_setting_decides() {
         assert_eq!(r.outcome, outcome, "{past:?}: {r:?}");
         t.clock.advance(Duration::hours(2));
         let _ = t.engine.recover().await.unwrap();
-        let audit = t.engine.store().audit_page(0, 10_000).await.unwrap();
+        let audit = t.engine.audit_page(0, 10_000).await.unwrap();
         let stalled: Vec<_> = audit.iter().filter(|e| e.entry.action == "rotation.stalled").collect();
         assert_eq!(stalled.len(), 1, "{past:?}: told once");
         assert_eq!(stalled[0].entry.detail["rotation"], id.as_str());
@@ -120,7 +120,7 @@ async fn an_incident_deactivates_old_keys_at_once_and_is_audited_as_one_event() 
     assert_eq!(incident.reports[0].outcome, "done", "{:?}", incident.reports);
     let new = incident.reports[0].new_key_id.clone().unwrap();
     assert_eq!(t.aws.keys("svc"), vec![(t.old.0.clone(), false), (new, true)], "the old key is inactive now");
-    let audit = engine.store().audit_page(0, 10_000).await.unwrap();
+    let audit = engine.audit_page(0, 10_000).await.unwrap();
     let events: Vec<_> = audit.iter().filter(|e| e.entry.action == "incident.rotate").collect();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].entry.detail["incident"], incident.id.as_str());
@@ -129,7 +129,7 @@ async fn an_incident_deactivates_old_keys_at_once_and_is_audited_as_one_event() 
         events[0].entry.detail["rotations"][0]["rotation"],
         incident.reports[0].rotation.clone().unwrap().as_str()
     );
-    let rot = engine.store().rotation(incident.reports[0].rotation.as_deref().unwrap()).await.unwrap();
+    let rot = engine.rotation(incident.reports[0].rotation.as_deref().unwrap()).await.unwrap();
     assert_eq!(rot.data["incident"], incident.id.as_str(), "the rotation's journal names the incident");
 }
 
@@ -210,7 +210,7 @@ async fn an_incident_over_many_accounts_rotates_exactly_those_delivered_to_the_b
             assert!(gh.state.secret(&format!("other/app-{i}"), "AWS_ACCESS_KEY_ID").is_none());
         }
     }
-    let audit = engine.store().audit_page(0, 10_000).await.unwrap();
+    let audit = engine.audit_page(0, 10_000).await.unwrap();
     let events: Vec<_> = audit.iter().filter(|e| e.entry.action == "incident.rotate").collect();
     assert_eq!(events.len(), 1, "one event ties the incident together");
     assert_eq!(events[0].entry.detail["rotations"].as_array().unwrap().len(), 6);

@@ -316,7 +316,7 @@ async fn a_manual_delivery_waits_for_its_confirmation_after_the_automated_target
     assert_eq!(pending.secret, rekey_crypto::ses::smtp_password(&Secret::new(secret), "us-east-1"));
     assert!(t.engine.confirm_rotation(&id).await.is_err(), "confirmed once");
     let actions: Vec<String> =
-        t.engine.store().audit_page(0, 1000).await.unwrap().into_iter().map(|r| r.entry.action).collect();
+        t.engine.audit_page(0, 1000).await.unwrap().into_iter().map(|r| r.entry.action).collect();
     assert!(actions.contains(&"rotation.reveal".to_owned()) && actions.contains(&"rotation.confirm".to_owned()));
 }
 
@@ -338,7 +338,6 @@ async fn an_unconfirmed_manual_delivery_aborts_or_notifies_at_its_deadline() {
     assert!(t.engine.recover().await.unwrap().is_empty(), "told once, then left to the operator");
     let stalled = t
         .engine
-        .store()
         .audit_page(0, 1000)
         .await
         .unwrap()

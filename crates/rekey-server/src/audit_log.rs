@@ -14,7 +14,8 @@
 //! waiting in a single transaction and then releases each request: the guarantee is unchanged
 //! (the event is durable before the response), and a burst costs a few transactions.
 
-use rekey_store::{AuditEntry, JournalWrite, Store};
+use rekey_engine::Engine;
+use rekey_store::AuditEntry;
 use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
@@ -61,10 +62,10 @@ pub struct AuditWriter {
 impl AuditWriter {
     /// Appends `entry` to the audit log, together with whatever else is waiting; returns once
     /// it is committed (or its failure logged).
-    pub async fn append(&self, store: &Arc<dyn Store>, entry: AuditEntry) {
+    pub async fn append(&self, engine: &Arc<Engine>, entry: AuditEntry) {
         let queue = self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run(store.clone(), rx));
+            tokio::spawn(run(engine.clone(), rx));
             tx
         });
         let (done, committed) = oneshot::channel();
@@ -74,7 +75,7 @@ impl AuditWriter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn run(engine: Arc<Engine>, mut rx: mpsc::UnboundedReceiver<Pending>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -84,10 +85,8 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
             }
         }
         let (entries, waiters): (Vec<AuditEntry>, Vec<oneshot::Sender<()>>) = batch.into_iter().unzip();
-        let at = entries.last().map(|e| e.at).unwrap_or_default();
         let n = entries.len();
-        let w = JournalWrite { at, audit: entries, ..Default::default() };
-        if let Err(e) = store.write(&w).await {
+        if let Err(e) = engine.append_audit(entries).await {
             tracing::error!(error = %e, events = n, "could not audit API requests");
         }
         for w in waiters {

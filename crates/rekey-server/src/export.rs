@@ -239,11 +239,10 @@ impl Exporter {
     }
 
     async fn drain(&self, engine: &Engine) -> Result<u64> {
-        let store = engine.store();
         let mut sent = 0;
         loop {
-            let after = store.export_cursor(&self.cursor()).await?;
-            let page = store.audit_page(after, self.batch).await?;
+            let after = engine.export_cursor(&self.cursor()).await?;
+            let page = engine.audit_page(after, self.batch).await?;
             let Some(last) = page.last().map(|r| r.seq) else { return Ok(sent) };
             let chosen: Vec<&AuditRecord> = page.iter().filter(|r| self.wants(r)).collect();
             if !chosen.is_empty() {
@@ -251,7 +250,7 @@ impl Exporter {
                 self.send(&**engine.clock(), &chosen, head.as_ref()).await?;
                 sent += chosen.len() as u64;
             }
-            store.set_export_cursor(&self.cursor(), last).await?;
+            engine.set_export_cursor(&self.cursor(), last).await?;
             if (page.len() as i64) < self.batch || engine.stopping() {
                 return Ok(sent);
             }

@@ -103,9 +103,9 @@ async fn readiness(s: &AppState) -> Readiness {
     if recovering {
         problems.push("the start-up recovery of unfinished rotations is running".to_owned());
     }
-    match tokio::time::timeout(STORE_PROBE, s.engine.store().header()).await {
-        Ok(Ok(Some(_))) => {}
-        Ok(Ok(None)) => problems.push("the database holds no vault".to_owned()),
+    match tokio::time::timeout(STORE_PROBE, s.engine.vault_present()).await {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => problems.push("the database holds no vault".to_owned()),
         Ok(Err(e)) => problems.push(format!("the store is unreachable: {e}")),
         Err(_) => problems.push(format!("the store did not answer within {} s", STORE_PROBE.as_secs())),
     }
@@ -131,7 +131,7 @@ async fn readiness(s: &AppState) -> Readiness {
         status,
         problems,
         node: s.engine.lease_settings().process(),
-        store: s.engine.store().backend(),
+        store: s.engine.backend(),
         recovering,
         scheduler: SchedulerView {
             enabled: facts.running_for.is_some(),
@@ -212,7 +212,7 @@ fn esc(v: &str) -> String {
 }
 
 /// The exposition: counters of this process, gauges read from the store.
-async fn render(s: &AppState) -> Result<String, rekey_store::StoreError> {
+async fn render(s: &AppState) -> rekey_engine::Result<String> {
     let mut out = String::new();
     let now = s.engine.clock().now();
     let _ = writeln!(out, "# HELP rekey_rotations_total Rotations worked by this process, by outcome.");
@@ -261,10 +261,10 @@ async fn render(s: &AppState) -> Result<String, rekey_store::StoreError> {
         let _ = writeln!(out, "rekey_export_failures_total{{export=\"{}\"}} {failed}", esc(name));
     }
     lease_metrics(&mut out, s);
-    let overdue = s.engine.store().due_accounts(now, i64::MAX).await?.len();
+    let overdue = s.engine.due_accounts(now, i64::MAX).await?.len();
     let _ = writeln!(out, "# HELP rekey_overdue_accounts Accounts whose scheduled rotation is due or past due.");
     let _ = writeln!(out, "# TYPE rekey_overdue_accounts gauge\nrekey_overdue_accounts {overdue}");
-    let accounts = s.engine.store().accounts(&AccountFilter::default()).await?;
+    let accounts = s.engine.accounts(&AccountFilter::default()).await?;
     let failing = accounts.iter().filter(|a| a.heartbeat.as_ref().is_some_and(|h| h.status != "ok")).count();
     let _ = writeln!(out, "# HELP rekey_accounts_heartbeat_failing Accounts whose last heartbeat found problems.");
     let _ = writeln!(out, "# TYPE rekey_accounts_heartbeat_failing gauge\nrekey_accounts_heartbeat_failing {failing}");

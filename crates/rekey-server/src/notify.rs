@@ -10,7 +10,7 @@
 
 use crate::config::{Config, NotifyConfig, NotifyKind};
 use crate::error::{bad, ConfigError};
-use rekey_engine::{delivery::webhook::Webhook, Engine, Result};
+use rekey_engine::{delivery::webhook::Webhook, AccountRef, Engine, Result};
 use rekey_store::{Account, AuditRecord};
 use serde_json::{json, Value};
 use std::{
@@ -99,27 +99,26 @@ impl Notifier {
 
     /// Failed rotations and heartbeats recorded in the audit log since the cursor.
     async fn failures(&self, engine: &Engine, owners: &mut Owners) -> Result<u64> {
-        let store = engine.store();
-        let mut after = store.export_cursor(EVENTS_CURSOR).await?;
+        let mut after = engine.export_cursor(EVENTS_CURSOR).await?;
         if after == 0 {
             // First round: start at the end of the log (it is never empty: `vault.init` is
             // its first event), so history is not replayed as new failures.
-            after = store.audit_head().await?;
-            store.set_export_cursor(EVENTS_CURSOR, after).await?;
+            after = engine.audit_head().await?;
+            engine.set_export_cursor(EVENTS_CURSOR, after).await?;
         }
         let mut sent = 0;
         loop {
-            let page = store.audit_page(after, BATCH).await?;
+            let page = engine.audit_page(after, BATCH).await?;
             for r in &page {
                 if let Some(kind) = self.failure_kind(r) {
                     // The cursor is stored before each send, so a failed send resumes at it.
-                    store.set_export_cursor(EVENTS_CURSOR, after).await?;
+                    engine.set_export_cursor(EVENTS_CURSOR, after).await?;
                     self.notify_failure(engine, owners, kind, r).await?;
                     sent += 1;
                 }
                 after = r.seq;
             }
-            store.set_export_cursor(EVENTS_CURSOR, after).await?;
+            engine.set_export_cursor(EVENTS_CURSOR, after).await?;
             if (page.len() as i64) < BATCH || engine.stopping() {
                 return Ok(sent);
             }
@@ -153,7 +152,7 @@ impl Notifier {
         }
         let account = match &r.entry.target {
             Some(id) => match id.parse() {
-                Ok(id) => engine.store().account(&id).await.ok(),
+                Ok(id) => engine.account(&AccountRef::Id(id)).await.ok(),
                 Err(_) => None,
             },
             None => None,
@@ -194,14 +193,13 @@ impl Notifier {
     /// One digest per owner of the credentials overdue by more than `overdue_after`, at most
     /// every `overdue_every`.
     async fn overdue(&self, engine: &Engine, owners: &mut Owners) -> Result<u64> {
-        let store = engine.store();
         let now = engine.clock().now();
-        let last = store.export_cursor(OVERDUE_CURSOR).await?;
+        let last = engine.export_cursor(OVERDUE_CURSOR).await?;
         if last != 0 && now.timestamp_millis() - last < self.overdue_every_ms {
             return Ok(0);
         }
         let cutoff = now - chrono::Duration::milliseconds(self.overdue_after_ms);
-        let accounts = store.due_accounts(cutoff, OVERDUE_LIMIT).await?;
+        let accounts = engine.due_accounts(cutoff, OVERDUE_LIMIT).await?;
         let mut by_owner: BTreeMap<String, (Value, Vec<Value>)> = BTreeMap::new();
         for a in &accounts {
             let owner = owners.of(engine, a).await;
@@ -226,7 +224,7 @@ impl Notifier {
             self.hook.post(&**engine.clock(), &id, body.to_string().as_bytes()).await?;
             sent += 1;
         }
-        store.set_export_cursor(OVERDUE_CURSOR, now.timestamp_millis()).await?;
+        engine.set_export_cursor(OVERDUE_CURSOR, now.timestamp_millis()).await?;
         Ok(sent)
     }
 }

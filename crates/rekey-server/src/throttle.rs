@@ -238,7 +238,7 @@ pub(crate) async fn authenticate(
     };
     if let Some(entry) = s.auth_failures.record(&s.engine, source, &why) {
         start_flusher(s);
-        s.audit_writer.append(s.engine.store(), entry).await;
+        s.audit_writer.append(&s.engine, entry).await;
     }
     let Some(wait) = wait else { return Err(ApiError::unauthorized(why.message()).into_response()) };
     let secs = wait.as_secs().max(1);
@@ -277,6 +277,6 @@ fn start_flusher(s: &AppState) {
 /// Writes the failures held back (of windows that ended; all of them with `all`, at shutdown).
 pub(crate) async fn flush(s: &AppState, all: bool) {
     for entry in s.auth_failures.due(&s.engine, all) {
-        s.audit_writer.append(s.engine.store(), entry).await;
+        s.audit_writer.append(&s.engine, entry).await;
     }
 }

@@ -6,7 +6,7 @@ use rekey_crypto::Secret;
 use rekey_domain::SystemClock;
 use rekey_engine::{Deps, Engine, Error, MasterKey, MasterKeyKind, Result, SdkConnector};
 use rekey_store::OpenMode;
-use std::{future::Future, io::IsTerminal, path::PathBuf, sync::Arc};
+use std::{io::IsTerminal, path::PathBuf, sync::Arc};
 
 /// The vault URL: `--vault`, `REKEY_VAULT`, `$REKEY_HOME/vault.db`, or the platform data dir.
 pub fn vault_url(global: &Global) -> Result<String> {
@@ -129,20 +129,6 @@ pub async fn engine(global: &Global) -> Result<Engine> {
     let deps = deps(global, OpenMode::Existing).await?;
     let master = master_key(global, &deps).await?;
     Ok(Engine::unlock(deps, master).await?.with_limits(limits()?))
-}
-
-/// Opens and unlocks the existing vault, then runs `read` on its store. (The read cannot overlap
-/// the unlock: authenticated rows are verified as they are read, with keys derived from the
-/// unlocked vault key.)
-pub async fn engine_while<T, F, Fut>(global: &Global, read: F) -> Result<(Engine, T)>
-where
-    F: FnOnce(Arc<dyn rekey_store::Store>) -> Fut,
-    Fut: Future<Output = Result<T>> + Send + 'static,
-    T: Send + 'static,
-{
-    let engine = engine(global).await?;
-    let value = read(engine.store().clone()).await?;
-    Ok((engine, value))
 }
 
 /// The master key for the vault's kind of key source. Where the key comes from is always the

@@ -9,6 +9,7 @@
 mod access_key;
 mod confirm;
 mod cutover;
+mod history;
 mod password;
 mod plan;
 

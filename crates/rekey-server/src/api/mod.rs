@@ -131,7 +131,7 @@ async fn audit(s: &AppState, actor: &str, method: &str, route: &str, status: u16
     };
     let engine = s.engine.acting_as(actor);
     let entry = engine.audit_entry("api.request", Some(route), outcome, json!({ "method": method, "status": status }));
-    s.audit_writer.append(s.engine.store(), entry).await;
+    s.audit_writer.append(&s.engine, entry).await;
 }
 
 /// 403 unless the caller's role allows `action`.

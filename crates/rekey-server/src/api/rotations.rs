@@ -13,6 +13,7 @@ use crate::{
     AppState,
 };
 use axum::{extract::State, Extension, Json};
+use rekey_engine::AccountRef;
 use rekey_store::{listing::RotationQuery, Rotation, StoreError};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -78,9 +79,9 @@ pub async fn show(
     Param(id): Param,
 ) -> ApiResult<Json<Rotation>> {
     require(&caller, Action::Read)?;
-    let rotation = s.engine.store().rotation(&id).await?;
+    let rotation = s.engine.rotation(&id).await?;
     if caller.scoped() {
-        let account = s.engine.store().account(&rotation.account_id).await;
+        let account = s.engine.account(&AccountRef::Id(rotation.account_id.clone())).await;
         if !account.is_ok_and(|a| caller.sees(a.folder.as_ref())) {
             return Err(StoreError::NotFound { what: format!("rotation {id:?}") }.into());
         }
@@ -96,9 +97,9 @@ async fn rotation_for(
     id: &str,
     action: Action,
 ) -> ApiResult<(rekey_engine::Engine, Rotation)> {
-    let rotation = s.engine.store().rotation(id).await?;
+    let rotation = s.engine.rotation(id).await?;
     let hidden = || StoreError::NotFound { what: format!("rotation {id:?}") };
-    let account = s.engine.store().account(&rotation.account_id).await.map_err(|_| hidden())?;
+    let account = s.engine.account(&AccountRef::Id(rotation.account_id.clone())).await.map_err(|_| hidden())?;
     if !caller.sees(account.folder.as_ref()) {
         return Err(hidden().into());
     }

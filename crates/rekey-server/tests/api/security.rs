@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 
 async fn audit(w: &World) -> Vec<AuditRecord> {
-    w.engine.store().audit_page(0, 100_000).await.unwrap()
+    w.engine.audit_page(0, 100_000).await.unwrap()
 }
 
 fn from(last: u8) -> SocketAddr {

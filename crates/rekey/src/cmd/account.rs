@@ -30,20 +30,16 @@ pub async fn run(global: &Global, format: Format, cmd: AccountCmd) -> Result<()>
                 folder: folder.map(|f| f.parse()).transpose()?,
                 provider: provider.map(|p| p.parse()).transpose()?,
             };
-            // Read and rendered while the vault unlocks; shown only once it has.
-            let reading = filter.clone();
-            let (engine, text) = context::engine_while(global, move |store| async move {
-                let mut list = output::ListBuilder::new(format);
-                store
-                    .each_account(&reading, &mut |a| {
-                        list.push(AccountView::from(a));
-                        Ok(())
-                    })
-                    .await?;
-                list.finish().map_err(|e| Error::Internal(format!("rendering the account list: {e}")))
-            })
-            .await?;
+            let engine = context::engine(global).await?;
             engine.check_filter(&filter).await?;
+            let mut list = output::ListBuilder::new(format);
+            engine
+                .each_account(&filter, &mut |a| {
+                    list.push(AccountView::from(a));
+                    Ok(())
+                })
+                .await?;
+            let text = list.finish().map_err(|e| Error::Internal(format!("rendering the account list: {e}")))?;
             output::emit_bytes(&text);
         }
         AccountCmd::Set(args) => {

@@ -17,7 +17,7 @@ pub async fn run(global: &Global, format: Format, cmd: AuditCmd) -> Result<()> {
             }
             let engine = context::engine(global).await?;
             let since = since.map(|s| parse_since(&s, engine.clock().now())).transpose()?;
-            let events = engine.store().audit_events(since, limit).await?;
+            let events = engine.audit_events(since, limit).await?;
             let views: Vec<AuditView> = events.into_iter().map(AuditView).collect();
             output::list(format, &views);
         }

@@ -36,7 +36,7 @@ pub async fn run(global: &Global, args: InitArgs) -> Result<()> {
         Ok(engine) => {
             eprintln!(
                 "Created a {} vault at {} (vault id {}).",
-                engine.store().backend(),
+                engine.backend(),
                 rekey_store::redact_url(&url),
                 engine.vault_id()
             );

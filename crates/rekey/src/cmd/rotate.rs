@@ -291,7 +291,7 @@ pub async fn rotation(global: &Global, format: Format, cmd: RotationCmd) -> Resu
                 Some(r) => Some(engine.account(&r).await?.id),
                 None => None,
             };
-            let rots = engine.store().rotations(id.as_ref(), open, limit).await?;
+            let rots = engine.rotations(id.as_ref(), open, limit).await?;
             let views: Vec<RotationView> = rots.into_iter().map(RotationView).collect();
             output::list(format, &views);
         }
@@ -312,7 +312,7 @@ pub async fn rotation(global: &Global, format: Format, cmd: RotationCmd) -> Resu
         }
         RotationCmd::Show { id } => {
             let engine = context::engine(global).await?;
-            let rot = engine.store().rotation(&id).await.map_err(|e| match Error::from(e) {
+            let rot = engine.rotation(&id).await.map_err(|e| match e {
                 Error::NotFound { what, .. } => {
                     Error::NotFound { what, hint: "`rekey rotation list` shows rotation ids".into() }
                 }

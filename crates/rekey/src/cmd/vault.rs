@@ -15,7 +15,7 @@ pub async fn run(global: &Global, format: Format, cmd: VaultCmd) -> Result<()> {
             let deps = context::deps(global, OpenMode::Existing).await?;
             let master = context::master_key(global, &deps).await?;
             let (engine, counts) = Engine::upgrade(deps, master).await?;
-            for p in engine.store().providers().await? {
+            for p in engine.providers().await? {
                 eprintln!(
                     "signed provider {}: region {}, endpoint {}, auth {}",
                     p.name,
@@ -24,7 +24,7 @@ pub async fn run(global: &Global, format: Format, cmd: VaultCmd) -> Result<()> {
                     serde_json::to_string(&p.auth).unwrap_or_default()
                 );
             }
-            for a in engine.store().accounts(&AccountFilter::default()).await? {
+            for a in engine.accounts(&AccountFilter::default()).await? {
                 eprintln!(
                     "signed account {} ({}/{}/{}): folder {}, targets {}",
                     a.id,
