@@ -23,8 +23,7 @@ fn world(fail_delivery: bool) -> World {
     // A target that cannot be written makes delivery fail, which takes the abort path.
     let creds =
         if fail_delivery { "/dev/null/credentials".to_owned() } else { sb.path("credentials").display().to_string() };
-    sb.rekey()
-        .args(["account", "set", "p/svc/access-key", "--verify-successes", "1", "--verify-backoff", "50ms"])
+    sb.fast_verify("p/svc/access-key")
         .args([
             "--verify-deadline",
             "20s",

@@ -22,8 +22,7 @@ fn crash_then_recover(sb: &common::Sandbox, failpoint: &str) {
 }
 
 fn set(sb: &common::Sandbox, args: &[&str]) {
-    sb.rekey()
-        .args(["account", "set", SVC_KEY, "--verify-successes", "1", "--verify-backoff", "50ms"])
+    sb.fast_verify(SVC_KEY)
         .args(["--previous-key", "delete", "--deactivate-after", "0s", "--delete-after", "0s"])
         .args(args)
         .assert()

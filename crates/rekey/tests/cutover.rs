@@ -15,8 +15,7 @@ fn key_states(moto: &common::Moto, seeded: &iam::Seeded) -> Vec<(String, bool)> 
 #[test]
 fn confirmed_cut_over_waits_until_the_new_key_is_used() {
     let (moto, sb, seeded) = common::svc_world();
-    sb.rekey()
-        .args(["account", "set", SVC_KEY, "--verify-successes", "1", "--verify-backoff", "50ms"])
+    sb.fast_verify(SVC_KEY)
         .args(["--retirement", "confirmed", "--cutover-deadline", "7d", "--previous-key", "delete"])
         .assert()
         .success();
@@ -64,8 +63,7 @@ fn an_incident_rotates_every_key_delivered_to_a_github_organization_at_once() {
     let gh = rekey_fakes::start_github(rekey_fakes::github::Github::new("incident-token", None), 0).unwrap();
     std::fs::write(sb.path("gh.token"), "incident-token").unwrap();
     let token = sb.path("gh.token").display().to_string();
-    sb.rekey()
-        .args(["account", "set", SVC_KEY, "--verify-successes", "1", "--verify-backoff", "50ms"])
+    sb.fast_verify(SVC_KEY)
         .args(["--previous-key", "keep", "--deactivate-after", "30d"])
         .args(["--github-org", "acme", "--github-api-url", &gh.server.url, "--github-token-file", &token])
         .assert()

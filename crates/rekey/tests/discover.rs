@@ -70,10 +70,7 @@ fn both_paths_agree_and_import_brings_credentials_under_management() {
     );
 
     // Import everything not managed yet (robot is exempt), and rotate it at once.
-    sb.rekey()
-        .args(["account", "set", "p/svc-ci/access-key", "--verify-successes", "1", "--verify-backoff", "50ms"])
-        .assert()
-        .success();
+    sb.fast_verify("p/svc-ci/access-key").assert().success();
     let out = sb
         .rekey()
         .args(["discover", "p", "--import", "--folder", "imported", "--filter", "*", "-o", "json"])
@@ -92,11 +89,7 @@ fn both_paths_agree_and_import_brings_credentials_under_management() {
     assert_eq!(old["status"], "needs-rotation");
     sb.rekey().args(["account", "reveal", "p/svc-old/access-key"]).assert().code(3);
     sb.rekey().args(["heartbeat", "p/svc-old/access-key"]).assert().code(9);
-    sb.rekey()
-        .args(["account", "set", "p/svc-old/access-key", "--verify-successes", "1", "--verify-backoff", "50ms"])
-        .args(["--previous-key", "delete"])
-        .assert()
-        .success();
+    sb.fast_verify("p/svc-old/access-key").args(["--previous-key", "delete"]).assert().success();
     let reports = sb.json(&["rotate", "--folder", "imported"]);
     assert!(reports.as_array().unwrap().iter().all(|r| r["outcome"] == "done"), "{reports}");
     sb.rekey().args(["heartbeat", "--folder", "imported"]).assert().success();

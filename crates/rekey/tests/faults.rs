@@ -61,8 +61,8 @@ fn world() -> World {
         .assert()
         .success();
     let creds = sb.path("credentials").display().to_string();
-    sb.rekey()
-        .args(["account", "set", KEY, "--verify-successes", "1", "--verify-backoff", "50ms", "--verify-deadline", "5s"])
+    sb.fast_verify(KEY)
+        .args(["--verify-deadline", "5s"])
         .args(["--previous-key", "delete", "--deactivate-after", "0s", "--delete-after", "0s"])
         .args(["--credentials-file", &creds, "--profile", "svc"])
         .assert()

@@ -182,11 +182,7 @@ fn two_nodes_on_one_postgres_vault_share_the_schedule() {
     sb.init();
     sb.add_provider(&moto, "p", &seeded.admin);
     sb.adopt_key("p", "svc", &seeded.svc);
-    sb.rekey()
-        .args(["account", "set", "p/svc/access-key", "--every", "1d", "--previous-key", "delete"])
-        .args(["--verify-successes", "1", "--verify-backoff", "50ms"])
-        .assert()
-        .success();
+    sb.fast_verify("p/svc/access-key").args(["--every", "1d", "--previous-key", "delete"]).assert().success();
     let env = [("REKEY_SCHEDULER_INTERVAL", "100ms")];
     let (a, b) = (Server::start(&sb, &env), Server::start(&sb, &env));
     let done = |sb: &Sandbox| {

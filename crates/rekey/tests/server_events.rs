@@ -17,12 +17,7 @@ use serde_json::Value;
 use std::{collections::BTreeSet, sync::atomic::Ordering};
 
 fn fast(sb: &Sandbox, extra: &[&str]) {
-    sb.rekey()
-        .args(["account", "set", "p/svc/access-key", "--verify-successes", "1", "--verify-backoff", "50ms"])
-        .args(["--verify-deadline", "20s"])
-        .args(extra)
-        .assert()
-        .success();
+    sb.fast_verify("p/svc/access-key").args(["--verify-deadline", "20s"]).args(extra).assert().success();
 }
 
 fn admin_token(sb: &Sandbox) -> String {

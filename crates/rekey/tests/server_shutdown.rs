@@ -12,10 +12,7 @@ use common::{iam, server::Server};
 #[test]
 fn sigterm_mid_rotation_stops_at_a_journal_boundary_and_recovery_finishes() {
     let (moto, sb, seeded) = common::svc_world();
-    sb.rekey()
-        .args(["account", "set", "p/svc/access-key", "--verify-successes", "1", "--verify-backoff", "50ms"])
-        .assert()
-        .success();
+    sb.fast_verify("p/svc/access-key").assert().success();
     let admin = sb.json(&["token", "create", "--role", "admin", "--name", "ops"])["token"].as_str().unwrap().to_owned();
     let id = sb.json(&["account", "show", "p/svc/access-key"])["id"].as_str().unwrap().to_owned();
 

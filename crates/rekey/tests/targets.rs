@@ -21,8 +21,7 @@ fn token_file(sb: &Sandbox) -> String {
 
 /// `account set SVC_KEY` with fast verification, the previous key deleted at once, and `args`.
 fn set(sb: &Sandbox, args: &[&str]) {
-    sb.rekey()
-        .args(["account", "set", SVC_KEY, "--verify-successes", "1", "--verify-backoff", "50ms"])
+    sb.fast_verify(SVC_KEY)
         .args(["--previous-key", "delete", "--deactivate-after", "0s", "--delete-after", "0s"])
         .args(args)
         .assert()

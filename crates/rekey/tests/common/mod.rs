@@ -66,6 +66,14 @@ impl Sandbox {
         move || rekey_command(&dir, &vault)
     }
 
+    /// `rekey account set ACCOUNT` with the verification made fast for tests (one successful
+    /// call, 50 ms apart); add the settings under test and assert.
+    pub fn fast_verify(&self, account: &str) -> Command {
+        let mut cmd = self.rekey();
+        cmd.args(["account", "set", account, "--verify-successes", "1", "--verify-backoff", "50ms"]);
+        cmd
+    }
+
     /// Runs `rekey init` and asserts success.
     pub fn init(&self) {
         self.rekey().arg("init").assert().success();
