@@ -7,34 +7,34 @@
 
 mod common;
 
-use common::{world, T};
+use common::{world, World};
 use rekey_aws::{fake::Fault, AwsErrorClass, IamApi};
 use rekey_domain::PreviousKeyPolicy;
 use rekey_engine::RotateOptions;
 
 const OTHER_VAULT: &str = "fedcba9876543210";
 
-fn own_tag(t: &T) -> String {
+fn own_tag(t: &World) -> String {
     format!("rekey:{}/{}", t.engine.vault_id(), t.account.id)
 }
 
-async fn tags(t: &T) -> Vec<(String, String)> {
+async fn tags(t: &World) -> Vec<(String, String)> {
     let mut tags = t.aws.iam(None).list_user_tags("svc").await.unwrap();
     tags.sort();
     tags
 }
 
-async fn tag(t: &T, key: &str, value: &str) {
+async fn tag(t: &World, key: &str, value: &str) {
     t.aws.iam(None).tag_user("svc", &[(key.to_owned(), value.to_owned())]).await.unwrap();
 }
 
-fn key_ids(t: &T) -> Vec<String> {
+fn key_ids(t: &World) -> Vec<String> {
     t.aws.keys("svc").into_iter().map(|k| k.0).collect()
 }
 
 /// A rotation of the account that aborts after creating its key (tagging is refused): a
 /// rotation this vault knows, finished, whose key is deleted.
-async fn aborted_rotation(t: &T) -> String {
+async fn aborted_rotation(t: &World) -> String {
     t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Invalid, times: 1, lands: false });
     let r = t.rotate().await;
     assert_eq!(r.outcome, "aborted", "{r:?}");
@@ -88,7 +88,7 @@ async fn a_tagged_key_stays_even_when_this_vaults_journal_of_its_rotation_shows_
 
 /// The user's second slot holds a key tagged `key = value`: the rotation and its plan refuse
 /// alike, name why, and the key stays.
-async fn refused_for(t: &T, key: &str, value: &str, why: &str) {
+async fn refused_for(t: &World, key: &str, value: &str, why: &str) {
     let (foreign, _) = t.aws.add_key("svc");
     tag(t, key, &value.replace("KEY", &foreign)).await;
     let plan = t.engine.plan(&t.account, &RotateOptions::default()).await.unwrap();

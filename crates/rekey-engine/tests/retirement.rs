@@ -13,7 +13,7 @@ use rekey_domain::{PastDeadline, PreviousKeyPolicy, Retirement, RotationSettings
 use rekey_engine::{incident::TargetFilter, AccountRef};
 use std::sync::Arc;
 
-async fn confirmed(t: &common::T, past: PastDeadline) {
+async fn confirmed(t: &common::World, past: PastDeadline) {
     t.settings(move |s| {
         s.retirement = Retirement::Confirmed;
         s.previous_key = PreviousKeyPolicy::Delete;

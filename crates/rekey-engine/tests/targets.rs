@@ -140,7 +140,7 @@ async fn gitlab_variables_are_updated_or_created() {
 async fn kubernetes_world(
     deployments: &[(&str, &str)],
     restart: &[&str],
-) -> (common::T, rekey_fakes::Fake<rekey_fakes::kubernetes::Kubernetes>, tempfile::TempDir) {
+) -> (common::World, rekey_fakes::Fake<rekey_fakes::kubernetes::Kubernetes>, tempfile::TempDir) {
     let t = world().await;
     let dir = tempfile::tempdir().unwrap();
     let ca = rekey_fakes::tls::TestCa::new().unwrap();

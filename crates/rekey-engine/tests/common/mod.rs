@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 pub const TOKEN: &str = "fake-token-0123456789";
 
-pub struct T {
+pub struct World {
     pub _dir: tempfile::TempDir,
     pub clock: Arc<ManualClock>,
     pub aws: FakeAws,
@@ -25,7 +25,7 @@ pub struct T {
 }
 
 /// A vault with provider `p` and user svc's key adopted, verified by one success.
-pub async fn world() -> T {
+pub async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("v.db").display());
     let store = rekey_store::open(&url, OpenMode::Create).await.unwrap();
@@ -50,10 +50,10 @@ pub async fn world() -> T {
         key: Some(InitialKey::Adopt { access_key_id: old.0.parse().unwrap(), secret: Secret::new(old.1.clone()) }),
     };
     let account = engine.add_account(new).await.unwrap();
-    T { _dir: dir, clock, aws, engine, account, old }
+    World { _dir: dir, clock, aws, engine, account, old }
 }
 
-impl T {
+impl World {
     /// Edits the account's settings (verification: one success, 1 ms backoff).
     pub async fn settings(&self, edit: impl FnOnce(&mut RotationSettings) + Send) {
         self.engine

@@ -1,5 +1,7 @@
-//! Engine tests against the in-memory IAM/STS double and a manual clock: what moto cannot
-//! show (ChangePassword, lost responses) and what needs time to pass (grace periods).
+//! The rotation use case against the in-memory IAM/STS double and a manual clock: what moto
+//! cannot show (ChangePassword, lost responses) and what needs time to pass (grace periods,
+//! back-off of failing rotations), recovery of interrupted rotations, and the leases that keep
+//! two workers off one account.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -16,7 +18,7 @@ use rekey_engine::{
 use rekey_store::{Account, JournalWrite, OpenMode};
 use std::sync::Arc;
 
-struct T {
+struct World {
     _dir: tempfile::TempDir,
     clock: Arc<ManualClock>,
     aws: FakeAws,
@@ -24,7 +26,7 @@ struct T {
     store: Arc<dyn rekey_store::Store>,
 }
 
-async fn setup() -> T {
+async fn setup() -> World {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("v.db").display());
     let store = rekey_store::open(&url, OpenMode::Create).await.unwrap();
@@ -37,17 +39,17 @@ async fn setup() -> T {
         aws: Arc::new(FakeConnector(aws.clone())),
     };
     let engine = Engine::init(deps, MasterKey::Passphrase(Secret::new("a long test passphrase"))).await.unwrap();
-    T { _dir: dir, clock, aws, engine, store }
+    World { _dir: dir, clock, aws, engine, store }
 }
 
-async fn provider(t: &T, name: &str, key: &(String, String)) {
+async fn provider(t: &World, name: &str, key: &(String, String)) {
     let auth = AuthSpec::StaticKey { access_key_id: key.0.parse().unwrap(), secret: Secret::new(key.1.clone()) };
     let p = NewProvider { name: name.parse().unwrap(), region: "us-east-1".parse().unwrap(), endpoint_url: None, auth };
     t.engine.add_provider(p).await.unwrap();
 }
 
 async fn account(
-    t: &T,
+    t: &World,
     user: &str,
     kind: CredentialKind,
     password: Option<&str>,
@@ -72,13 +74,13 @@ async fn account(
         .unwrap()
 }
 
-async fn reveal(t: &T, a: &Account) -> String {
+async fn reveal(t: &World, a: &Account) -> String {
     t.engine.reveal(&AccountRef::Id(a.id.clone())).await.unwrap().1.expose().to_owned()
 }
 
 /// An administrator's key as the provider and an access-key account for user `svc` (whose
 /// original key is returned too).
-async fn access_key_world() -> (T, Account, (String, String)) {
+async fn access_key_world() -> (World, Account, (String, String)) {
     let t = setup().await;
     t.aws.add_user("admin");
     let admin = t.aws.add_key("admin");
@@ -90,7 +92,7 @@ async fn access_key_world() -> (T, Account, (String, String)) {
 }
 
 /// A user whose own key is the provider: it can only change its password with ChangePassword.
-async fn self_password_world() -> (T, Account) {
+async fn self_password_world() -> (World, Account) {
     let t = setup().await;
     t.aws.add_user("ops");
     let key = t.aws.add_key("ops");
@@ -197,7 +199,7 @@ async fn a_transient_create_failure_is_resumed_by_recover() {
 }
 
 /// Rewrites the phase of `a`'s open rotation, as a journal of an earlier version would hold it.
-async fn set_open_phase(t: &T, a: &Account, phase: Phase) {
+async fn set_open_phase(t: &World, a: &Account, phase: Phase) {
     let mut rot = t.store.rotations(Some(&a.id), true, 10).await.unwrap().remove(0);
     rot.phase = phase;
     t.store.write(&JournalWrite { at: t.clock.now(), rotation: Some(rot), ..Default::default() }).await.unwrap();
