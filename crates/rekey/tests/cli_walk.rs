@@ -36,8 +36,20 @@ fn walk(sb: &Sandbox, moto: &Moto) {
     assert_eq!(svc_acc["current_key_id"], svc.0.as_str());
     assert_eq!(svc_acc["folder"], "ci");
 
-    let created =
-        sb.json(&["account", "add", "--provider", "sandbox", "--user", "admin", "--kind", "access-key", "--create"]);
+    // admin holds the provider's own key: a created key beside it leaves no free slot, which
+    // `account add` refuses unless told (the heartbeat below reports that key as drift).
+    let created = sb.json(&[
+        "account",
+        "add",
+        "--provider",
+        "sandbox",
+        "--user",
+        "admin",
+        "--kind",
+        "access-key",
+        "--create",
+        "--allow-no-free-slot",
+    ]);
     let new_key = created["current_key_id"].as_str().unwrap().to_owned();
     assert!(iam::key_ids(moto, "admin").contains(&new_key), "the managed key exists in IAM");
 

@@ -284,6 +284,7 @@ fn add_created(sb: &Sandbox, user: &str, first: &std::process::Output) -> bool {
     assert!(err.contains("2 access keys") || err.contains("LimitExceeded"), "account add failed otherwise: {err}");
     sb.rekey()
         .args(["account", "add", "--provider", "p", "--user", user, "--kind", "access-key", "--create"])
+        .arg("--allow-no-free-slot")
         .assert()
         .success();
     true
@@ -343,7 +344,8 @@ fn two_vaults_on_one_iam_user_in_turn_and_at_once() {
         a.rekey().args(["account", "set", &account]).args(FAST).assert().success();
         // At once: A rotates while B adds its account.
         let rotate = a.std_rekey().args(["rotate", &account, "-o", "json"]).stdout(Stdio::piped()).spawn().unwrap();
-        let b_add = b.std_rekey().args(add).output().unwrap();
+        // B's key beside A's leaves no free slot (refused without the override): the point here.
+        let b_add = b.std_rekey().args(add).arg("--allow-no-free-slot").output().unwrap();
         let rotated = rotate.wait_with_output().unwrap();
         let r: serde_json::Value = serde_json::from_slice(&rotated.stdout).unwrap();
         match r[0]["outcome"].as_str().unwrap() {
