@@ -4,7 +4,7 @@
 use crate::{AccountRef, Engine, Error, Result};
 use rekey_aws::AwsErrorClass;
 use rekey_domain::{CredentialKind, Folder, Phase, RotationSettings, SecretState, SettingsPatch};
-use rekey_store::{Account, AccountPatch, JournalWrite};
+use rekey_store::{Account, AccountPatch, AuditEntry, JournalWrite};
 use serde_json::json;
 
 /// Changes to an account's metadata.
@@ -52,7 +52,6 @@ impl Engine {
         let value = serde_json::to_value(&settings).map_err(|e| Error::Internal(e.to_string()))?;
         let base = account.last_rotated_at.unwrap_or(account.created_at);
         let next_due = rekey_domain::schedule::next_due(settings.every_ms, settings.cron.as_deref(), base);
-        let now = self.clock.now();
         let patch = AccountPatch {
             settings: Some(value.clone()),
             next_due_at: Some(next_due),
@@ -61,15 +60,7 @@ impl Engine {
             ..Default::default()
         };
         let audit = self.audit_entry("account.set", Some(account.id.as_str()), "ok", json!({ "settings": value }));
-        self.store
-            .write(&JournalWrite {
-                at: now,
-                account: Some((account.id.clone(), patch)),
-                audit: vec![audit],
-                ..Default::default()
-            })
-            .await?;
-        self.account(&AccountRef::Id(account.id)).await
+        self.write_account(account, patch, audit).await
     }
 
     /// Makes an account due now (`rekey account due`): the next `run-due` or scheduler tick
@@ -81,14 +72,19 @@ impl Engine {
         let was = account.next_due_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let patch = AccountPatch { next_due_at: Some(Some(now)), ..Default::default() };
         let audit = self.audit_entry("account.due", Some(account.id.as_str()), "ok", json!({ "was_due_at": was }));
-        self.store
-            .write(&JournalWrite {
-                at: now,
-                account: Some((account.id.clone(), patch)),
-                audit: vec![audit],
-                ..Default::default()
-            })
-            .await?;
+        self.write_account(account, patch, audit).await
+    }
+
+    /// Writes `patch` to `account` with its audit event in one transaction; the account as
+    /// stored afterwards.
+    async fn write_account(&self, account: Account, patch: AccountPatch, audit: AuditEntry) -> Result<Account> {
+        let write = JournalWrite {
+            at: audit.at,
+            account: Some((account.id.clone(), patch)),
+            audit: vec![audit],
+            ..Default::default()
+        };
+        self.store.write(&write).await?;
         self.account(&AccountRef::Id(account.id)).await
     }
 
