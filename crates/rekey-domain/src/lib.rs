@@ -17,7 +17,8 @@
 //!   [`minimums`]: the smallest durations an operator may set.
 //! - [`password`]: password rules and the generator.
 //! - [`role`]: the [`Role`] an API token carries.
-//! - [`clock`]: time, injected ([`Clock`], [`SystemClock`], [`ManualClock`]).
+//! - [`clock`]: time, injected ([`Clock`], [`SystemClock`], [`ManualClock`]); [`timestamp`]: how
+//!   every record's times read in JSON (RFC 3339, milliseconds, `Z`).
 //! - [`error`]: [`ValidationError`], what was wrong and how to fix it; [`glob`]: name patterns.
 
 pub mod arn;
@@ -35,6 +36,7 @@ pub mod schedule;
 pub mod settings;
 pub mod settings_patch;
 pub mod targets;
+pub mod timestamp;
 pub mod webhook;
 
 pub use arn::Arn;

@@ -88,20 +88,36 @@ pub struct SettingsPatch {
 /// Longest account title.
 pub const MAX_TITLE: usize = 200;
 
+/// A folder as `account set --folder` and the API's `folder` take it: `""` takes the account out
+/// of every folder.
+pub fn parse_folder(text: &str) -> Result<Option<Folder>, ValidationError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some)
+}
+
+/// A title as `account set --name` and the API's `title` take it: `""` clears it, else at most
+/// [`MAX_TITLE`] printable characters.
+pub fn parse_title(text: &str) -> Result<Option<String>, ValidationError> {
+    if text.chars().count() > MAX_TITLE || text.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "title",
+            format!("a title is at most {MAX_TITLE} printable characters"),
+            "shorten it, without line breaks or control characters (\"\" clears it)",
+        ));
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
 fn folder<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Folder>>, D::Error> {
     let Some(text) = Option::<String>::deserialize(d)? else { return Ok(None) };
-    if text.is_empty() {
-        return Ok(Some(None));
-    }
-    text.parse().map(|f| Some(Some(f))).map_err(de::Error::custom)
+    parse_folder(&text).map(Some).map_err(de::Error::custom)
 }
 
 fn title<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     let Some(text) = Option::<String>::deserialize(d)? else { return Ok(None) };
-    if text.chars().count() > MAX_TITLE || text.chars().any(char::is_control) {
-        return Err(de::Error::custom(format!("a title is at most {MAX_TITLE} printable characters")));
-    }
-    Ok(Some((!text.is_empty()).then_some(text)))
+    parse_title(&text).map(Some).map_err(de::Error::custom)
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -236,6 +252,17 @@ mod tests {
         assert_eq!((s.every_ms, s.cron.as_deref()), (None, None));
         patch(r#"{"verify_successes":0}"#).unwrap().apply(&mut s);
         assert!(s.validate().is_err(), "apply does not validate; the settings are validated as a whole after");
+    }
+
+    #[test]
+    fn titles_and_folders_clear_with_an_empty_string() {
+        assert_eq!(parse_title("").unwrap(), None);
+        assert_eq!(parse_title("Payments CI").unwrap().as_deref(), Some("Payments CI"));
+        assert!(parse_title(&"x".repeat(MAX_TITLE + 1)).is_err());
+        assert!(parse_title("two\nlines").is_err());
+        assert_eq!(parse_folder("").unwrap(), None);
+        assert_eq!(parse_folder("prod/payments").unwrap().unwrap().as_str(), "prod/payments");
+        assert!(parse_folder("../etc").is_err());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `account set` options of the delivery targets that reach CI secret stores, clusters and
 //! people (GitHub Actions, GitLab CI/CD, Kubernetes, manual), and the SES SMTP format.
 
+use crate::cli::{duration_ms, hinted};
 use clap::Args;
+use rekey_domain::{PastDeadline, Retirement};
 
 #[derive(Debug, Args, Default)]
 pub struct DeliveryArgs {
@@ -136,12 +138,12 @@ pub struct IncidentArgs {
 #[derive(Debug, Args, Default)]
 pub struct RetirementArgs {
     /// How the previous key's retirement is decided: grace (after the grace periods) or confirmed (also only once IAM shows the new key used and the old one not)
-    #[arg(long, value_name = "MODE")]
-    pub retirement: Option<String>,
+    #[arg(long, value_name = "MODE", value_parser = hinted::<Retirement>)]
+    pub retirement: Option<Retirement>,
     /// Confirmed cut-over: how long to wait for the evidence (default 14d)
-    #[arg(long, value_name = "DURATION")]
-    pub cutover_deadline: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration_ms)]
+    pub cutover_deadline: Option<u64>,
     /// Confirmed cut-over, past the deadline: wait (keep waiting, owner told) or proceed (retire anyway)
-    #[arg(long, value_name = "ACTION")]
-    pub cutover_past_deadline: Option<String>,
+    #[arg(long, value_name = "ACTION", value_parser = hinted::<PastDeadline>)]
+    pub cutover_past_deadline: Option<PastDeadline>,
 }

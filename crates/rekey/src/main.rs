@@ -4,6 +4,7 @@ mod cli;
 mod cli_targets;
 mod cmd;
 mod context;
+mod detail;
 mod exit;
 mod output;
 mod progress;
@@ -84,19 +85,18 @@ async fn run(cli: Cli) -> rekey_engine::Result<()> {
         Command::Rotate(args) => cmd::rotate::rotate(g, format, args).await,
         Command::Incident(args) => cmd::incident::run(g, format, args).await,
         Command::Recover => cmd::rotate::recover(g, format).await,
-        Command::Heartbeat(s) => cmd::rotate::heartbeat(g, format, s).await,
+        Command::Heartbeat(s) => cmd::heartbeat::run(g, format, s).await,
         Command::RunDue(args) => cmd::run_due::run(g, format, args).await,
-        Command::Rollback { account } => cmd::rotate::rollback(g, format, account).await,
-        Command::Rotation(c) => cmd::rotate::rotation(g, format, c).await,
+        Command::Rollback(args) => cmd::rollback::run(g, format, args).await,
+        Command::Rotation(c) => cmd::rotation::run(g, format, c).await,
         Command::Discover(args) => cmd::discover::run(g, format, args).await,
         Command::Report(args) => cmd::report::run(g, format, args).await,
         Command::Serve(args) => cmd::serve::run(g, args).await,
-        Command::Token(c) => cmd::serve::token(g, format, c).await,
+        Command::Token(c) => cmd::token::run(g, format, c).await,
         Command::Vault(c) => cmd::vault::run(g, format, c).await,
-        Command::Policy { provider, kinds, with_discovery, with_delivery, fit, scope, split } => {
-            let fit = cmd::policy::Fit { kind: fit, scope, split };
-            cmd::policy::run(g, provider, kinds, with_discovery, with_delivery, fit).await
-        }
+        Command::Policy(args) => cmd::policy::run(g, args).await,
+        Command::Completions(args) => cmd::docs::completions(&args),
+        Command::Man(args) => cmd::docs::man(&args),
     }
 }
 

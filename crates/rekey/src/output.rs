@@ -98,20 +98,32 @@ pub fn render_list<T: Tabular>(format: Format, items: &[T]) -> String {
 
 /// Prints one record (vertically as a table).
 pub fn one<T: Tabular>(format: Format, item: &T) {
+    match format {
+        Format::Table => detail(format, item, T::headers().into_iter().zip(item.cells()).collect()),
+        _ => detail(format, item, Vec::new()),
+    }
+}
+
+/// Prints one record: in a table as the `label  value` lines `rows` (which may say more than a
+/// list's columns: an account's settings, a provider's role), in JSON and CSV as the record.
+pub fn detail<T: Tabular>(format: Format, item: &T, rows: Vec<(&str, String)>) {
     let text = match format {
         Format::Json => json(item),
         Format::Csv => csv(T::headers(), std::iter::once(item.cells())),
-        Format::Table => {
-            let width = T::headers().iter().map(|h| h.len()).max().unwrap_or(0);
-            let room = WIDTH.get().copied().flatten().map(|w| w.saturating_sub(width + 2).max(20));
-            let shown = |c: String| {
-                let c = readable_time(c);
-                room.map_or_else(|| c.clone(), |r| cut(&c, r))
-            };
-            T::headers().iter().zip(item.cells()).map(|(h, c)| format!("{h:<width$}  {}\n", shown(c))).collect()
-        }
+        Format::Table => vertical(&rows, WIDTH.get().copied().flatten()),
     };
     emit(&text);
+}
+
+/// `label  value` lines, values cut to what `max` leaves of a line.
+fn vertical(rows: &[(&str, String)], max: Option<usize>) -> String {
+    let width = rows.iter().map(|(h, _)| h.chars().count()).max().unwrap_or(0);
+    let room = max.map(|w| w.saturating_sub(width + 2).max(20));
+    let shown = |c: &str| {
+        let c = readable_time(c.to_owned());
+        room.map_or_else(|| c.clone(), |r| cut(&c, r))
+    };
+    rows.iter().map(|(h, c)| format!("{h:<width$}  {}\n", shown(c))).collect()
 }
 
 /// Prints any serialisable value as JSON (for records that have no table form).
@@ -179,7 +191,8 @@ fn cut(cell: &str, width: usize) -> String {
 /// A timestamp cell for people: `2026-11-24 08:06 UTC` (JSON and CSV keep RFC 3339).
 fn readable_time(cell: String) -> String {
     match chrono::DateTime::parse_from_rfc3339(&cell) {
-        Ok(t) if cell.ends_with('Z') && cell.len() == 20 => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        // Only a timestamp [`time`] wrote: a title that happens to parse is left alone.
+        Ok(t) if time(t.to_utc()) == cell => t.format("%Y-%m-%d %H:%M UTC").to_string(),
         _ => cell,
     }
 }

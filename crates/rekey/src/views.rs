@@ -1,48 +1,40 @@
-//! The records commands print. Their JSON field names are stable and documented in the README;
-//! none of them can hold a secret.
+//! The records commands print. Their JSON is the API's JSON for the same record (one shape per
+//! record, documented once in the README's "Output formats"): a provider is the stored
+//! [`Provider`], an account the listed [`AccountItem`], an audit event the [`AuditRecord`].
+//! Tables pick columns from them. None of them can hold a secret.
 
 use crate::output::{opt, time, Tabular};
-use rekey_store::{Account, AuditRecord, Provider, ProviderAuth};
+use rekey_domain::CredentialKind;
+use rekey_store::{listing::AccountItem, AuditRecord, Provider, ProviderAuth};
 use serde::Serialize;
 
 /// A provider as shown.
 #[derive(Debug, Serialize)]
-pub struct ProviderView {
-    pub name: String,
-    pub region: String,
-    pub endpoint_url: Option<String>,
-    /// `static-key`, `default-chain` or `assume-role`.
-    pub auth: &'static str,
-    pub access_key_id: Option<String>,
-    pub role_arn: Option<String>,
-    pub external_id: Option<String>,
-    pub source: Option<String>,
-    pub created_at: String,
-}
+#[serde(transparent)]
+pub struct ProviderView(pub Provider);
 
 impl From<&Provider> for ProviderView {
     fn from(p: &Provider) -> Self {
-        let (auth, access_key_id, role_arn, external_id, source) = match &p.auth {
-            ProviderAuth::StaticKey { access_key_id } => ("static-key", Some(access_key_id.clone()), None, None, None),
-            ProviderAuth::DefaultChain => ("default-chain", None, None, None, None),
-            ProviderAuth::AssumeRole { role_arn, external_id, source } => (
-                "assume-role",
-                None,
-                Some(role_arn.to_string()),
-                external_id.clone(),
-                source.as_ref().map(ToString::to_string),
-            ),
-        };
-        Self {
-            name: p.name.to_string(),
-            region: p.region.to_string(),
-            endpoint_url: p.endpoint_url.clone(),
-            auth,
-            access_key_id,
-            role_arn,
-            external_id,
-            source,
-            created_at: time(p.created_at),
+        Self(p.clone())
+    }
+}
+
+impl ProviderView {
+    /// `static-key`, `default-chain` or `assume-role`.
+    pub fn auth_kind(&self) -> &'static str {
+        match &self.0.auth {
+            ProviderAuth::StaticKey { .. } => "static-key",
+            ProviderAuth::DefaultChain => "default-chain",
+            ProviderAuth::AssumeRole { .. } => "assume-role",
+        }
+    }
+
+    /// The access key id or the role it signs with, if any.
+    pub fn identity(&self) -> Option<String> {
+        match &self.0.auth {
+            ProviderAuth::StaticKey { access_key_id } => Some(access_key_id.clone()),
+            ProviderAuth::DefaultChain => None,
+            ProviderAuth::AssumeRole { role_arn, .. } => Some(role_arn.to_string()),
         }
     }
 }
@@ -52,87 +44,65 @@ impl Tabular for ProviderView {
         vec!["name", "region", "auth", "identity", "endpoint_url", "created_at"]
     }
     fn cells(&self) -> Vec<String> {
-        let identity = self.access_key_id.clone().or_else(|| self.role_arn.clone());
+        let p = &self.0;
         vec![
-            self.name.clone(),
-            self.region.clone(),
-            self.auth.into(),
-            opt(identity),
-            opt(self.endpoint_url.clone()),
-            self.created_at.clone(),
+            p.name.to_string(),
+            p.region.to_string(),
+            self.auth_kind().into(),
+            opt(self.identity()),
+            opt(p.endpoint_url.clone()),
+            time(p.created_at),
         ]
     }
 }
 
-/// An account as shown.
-#[derive(Debug, Serialize)]
-pub struct AccountView {
-    pub id: String,
-    /// `PROVIDER/USER/KIND`, the other way to name it.
-    #[serde(rename = "ref")]
-    pub reference: String,
-    pub provider: String,
-    pub user_name: String,
-    pub user_id: String,
-    pub arn: String,
-    pub kind: String,
-    pub folder: Option<String>,
-    pub title: Option<String>,
-    pub status: String,
-    pub current_version: Option<i64>,
-    pub current_key_id: Option<String>,
-    pub last_rotated_at: Option<String>,
-    pub next_due_at: Option<String>,
-    pub heartbeat_status: Option<String>,
-    pub heartbeat_at: Option<String>,
-    /// Rotation settings (see `rekey account set --help`).
-    pub settings: serde_json::Value,
-    pub created_at: String,
-    pub updated_at: String,
+/// An account's other name, `PROVIDER/USER/KIND`.
+pub fn reference(a: &rekey_store::Account) -> String {
+    format!("{}/{}/{}", a.provider, a.user_name, a.kind)
 }
 
-impl From<&Account> for AccountView {
-    fn from(a: &Account) -> Self {
-        a.clone().into()
+/// An account as shown: the API's account record. An account whose row failed its integrity
+/// check is shown with the status `tampered` (nothing acts on it).
+#[derive(Debug)]
+pub struct AccountView(pub AccountItem);
+
+impl From<AccountItem> for AccountView {
+    fn from(item: AccountItem) -> Self {
+        Self(item)
     }
 }
 
-impl From<Account> for AccountView {
-    fn from(a: Account) -> Self {
-        Self {
-            id: a.id.to_string(),
-            reference: format!("{}/{}/{}", a.provider, a.user_name, a.kind),
-            provider: a.provider.to_string(),
-            user_name: a.user_name.to_string(),
-            user_id: a.user_id,
-            arn: a.arn.to_string(),
-            kind: a.kind.to_string(),
-            folder: a.folder.as_ref().map(ToString::to_string),
-            title: a.title,
-            // An account that failed its integrity check is listed as such (nothing acts on it).
-            status: if a.tampered.is_some() { "tampered".into() } else { a.status },
-            current_version: a.current_version,
-            current_key_id: a.current_key_id,
-            last_rotated_at: a.last_rotated_at.map(time),
-            next_due_at: a.next_due_at.map(time),
-            heartbeat_at: a.heartbeat.as_ref().map(|h| time(h.at)),
-            heartbeat_status: a.heartbeat.map(|h| h.status),
-            settings: a.settings,
-            created_at: time(a.created_at),
-            updated_at: time(a.updated_at),
+impl Serialize for AccountView {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.account.tampered.is_none() {
+            return self.0.serialize(s);
         }
+        let mut v = serde_json::to_value(&self.0).map_err(serde::ser::Error::custom)?;
+        v["status"] = "tampered".into();
+        v.serialize(s)
     }
 }
 
 impl AccountView {
-    /// The status, with `(unverified)` on an adopted console password that was never rotated:
-    /// IAM cannot confirm a password without a sign-in, so only a rotation makes it known-good.
-    fn status_shown(&self) -> String {
-        let adopted_password = self.kind == "password" && self.current_version.is_some();
-        if adopted_password && self.last_rotated_at.is_none() && self.status == "ok" {
+    /// An account just added, before any check-out or rotation, as seen at `now`.
+    pub fn fresh(a: &rekey_store::Account, now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self(AccountItem::new(a.clone(), now, None, None))
+    }
+
+    /// The status, `tampered` for a row that failed its integrity check, and `(unverified)` on
+    /// an adopted console password that was never rotated: IAM cannot confirm a password
+    /// without a sign-in, so only a rotation makes it known-good.
+    pub fn status_shown(&self) -> String {
+        let a = &self.0.account;
+        if a.tampered.is_some() {
+            return "tampered".into();
+        }
+        let status = a.status.to_string();
+        let adopted_password = a.kind == CredentialKind::Password && a.current_version.is_some();
+        if adopted_password && a.last_rotated_at.is_none() && status == "ok" {
             return "ok (unverified)".into();
         }
-        self.status.clone()
+        status
     }
 }
 
@@ -154,25 +124,27 @@ impl Tabular for AccountView {
         ]
     }
     fn cells(&self) -> Vec<String> {
+        let a = &self.0.account;
         vec![
-            self.id.clone(),
-            self.provider.clone(),
-            self.user_name.clone(),
-            self.kind.clone(),
-            opt(self.folder.clone()),
+            a.id.to_string(),
+            a.provider.to_string(),
+            a.user_name.to_string(),
+            a.kind.to_string(),
+            opt(a.folder.as_ref()),
             self.status_shown(),
-            opt(self.current_key_id.clone()),
-            opt(self.current_version),
-            opt(self.last_rotated_at.clone()),
-            opt(self.next_due_at.clone()),
-            opt(self.heartbeat_status.clone()),
-            opt(self.title.clone()),
+            opt(a.current_key_id.clone()),
+            opt(a.current_version),
+            opt(a.last_rotated_at.map(time)),
+            opt(a.next_due_at.map(time)),
+            opt(a.heartbeat.as_ref().map(|h| h.status.to_string())),
+            opt(a.title.clone()),
         ]
     }
 }
 
 /// An audit event as shown.
 #[derive(Debug, Serialize)]
+#[serde(transparent)]
 pub struct AuditView(pub AuditRecord);
 
 impl Tabular for AuditView {
@@ -187,7 +159,7 @@ impl Tabular for AuditView {
             e.actor.clone(),
             e.action.clone(),
             opt(e.target.clone()),
-            e.outcome.clone(),
+            e.outcome.to_string(),
             e.detail.to_string(),
         ]
     }

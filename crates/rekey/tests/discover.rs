@@ -207,10 +207,10 @@ fn add_org_creates_one_provider_per_account_and_is_idempotent() {
     assert_eq!(again["unchanged"].as_array().unwrap().len(), 2);
     let name = first["added"][0].as_str().unwrap();
     let shown = sb.json(&["provider", "show", name]);
-    assert_eq!(shown["auth"], "assume-role");
-    assert_eq!(shown["source"], "mgmt");
+    assert_eq!(shown["auth"]["kind"], "assume-role");
+    assert_eq!(shown["auth"]["source"], "mgmt");
     let id = name.trim_start_matches("org-");
-    assert_eq!(shown["role_arn"], format!("arn:aws:iam::{id}:role/OrganizationAccountAccessRole"));
+    assert_eq!(shown["auth"]["role_arn"], format!("arn:aws:iam::{id}:role/OrganizationAccountAccessRole"));
     // The provider works: AssumeRole through the management account, then GetCallerIdentity.
     let who = sb.json(&["provider", "test", name]);
     assert!(who["arn"].as_str().unwrap().contains("assumed-role/OrganizationAccountAccessRole"), "{who}");

@@ -159,7 +159,7 @@ fn run_due_rotates_what_is_due_and_nothing_else() {
     assert_ne!(svc_key, seeded.svc.0, "the due account was rotated");
     assert_eq!(current_key(&sb, "p/idle/access-key").0, idle_before, "an account without a schedule was not");
     let shown = sb.json(&["account", "show", "p/svc/access-key"]);
-    assert_eq!(shown["heartbeat_status"], "ok", "run-due also ran the heartbeat");
+    assert_eq!(shown["heartbeat"]["status"], "ok", "run-due also ran the heartbeat");
     let at = |field: &str| chrono::DateTime::parse_from_rfc3339(shown[field].as_str().unwrap()).unwrap();
     let interval = at("next_due_at") - at("last_rotated_at");
     assert_eq!(interval.num_days(), 90, "due again one interval after the rotation: {shown}");

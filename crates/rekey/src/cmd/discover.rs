@@ -63,7 +63,8 @@ pub async fn run(global: &Global, format: Format, a: DiscoverArgs) -> Result<()>
         imported.extend(engine.import(d, &opts).await?);
     }
     eprintln!("imported {} account(s)", imported.len());
-    let views: Vec<AccountView> = imported.iter().map(AccountView::from).collect();
+    let now = engine.clock().now();
+    let views: Vec<AccountView> = imported.iter().map(|a| AccountView::fresh(a, now)).collect();
     let reports = if a.reset_on_import && !imported.is_empty() {
         engine.rotate_many(imported, RotateOptions::default(), false, 4).await
     } else {

@@ -1,14 +1,95 @@
-//! `rekey provider …`: add, list, show, remove and test AWS account connections.
+//! `rekey provider …`: add, list, show, remove and test AWS account connections (`show` in a
+//! table: how the provider signs in, where, and how many accounts use it).
 
 use crate::{
-    cli::{Format, Global, ProviderAddArgs, ProviderCmd},
-    context,
+    cli::{Format, Global},
+    context, detail,
     output::{self, Tabular},
     views::ProviderView,
 };
+use clap::{Args, Subcommand};
 use rekey_domain::Arn;
 use rekey_engine::{AuthSpec, NewProvider, Result};
+use rekey_store::listing::{AccountPage, AccountQuery};
 use serde::Serialize;
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderCmd {
+    /// Add a provider
+    Add(ProviderAddArgs),
+    /// List providers
+    List,
+    /// Show one provider
+    Show {
+        /// Provider name
+        name: String,
+    },
+    /// Remove a provider (refused while accounts use it)
+    Remove {
+        /// Provider name
+        name: String,
+    },
+    /// Add one assume-role provider per active account of an AWS Organization (idempotent)
+    AddOrg {
+        /// Name prefix: providers are named PREFIX-ACCOUNTID
+        name: String,
+        /// The role to assume in each account
+        #[arg(long)]
+        role_name: String,
+        /// External id for AssumeRole
+        #[arg(long)]
+        external_id: Option<String>,
+        /// The management account's provider (signs ListAccounts and AssumeRole)
+        #[arg(long)]
+        source: String,
+        /// Account ids to leave out (repeat or comma-separate)
+        #[arg(long, value_delimiter = ',')]
+        exclude: Vec<String>,
+    },
+    /// Check a provider's credentials with sts:GetCallerIdentity
+    Test {
+        /// Provider name
+        name: String,
+        /// Also simulate every action its accounts need (iam:SimulatePrincipalPolicy)
+        #[arg(long)]
+        preflight: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("auth").required(true).args(["access_key_id", "default_chain", "role_arn"])))]
+pub struct ProviderAddArgs {
+    /// Provider name (letters, digits, '.', '_', '-')
+    pub name: String,
+    /// AWS region, e.g. us-east-1
+    #[arg(long)]
+    pub region: String,
+    /// Endpoint URL override (emulators, partitions)
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Authenticate with this static access key (secret from --secret-stdin or a prompt)
+    #[arg(long, value_name = "ID")]
+    pub access_key_id: Option<String>,
+    /// Read the secret access key from standard input
+    #[arg(long, requires = "access_key_id")]
+    pub secret_stdin: bool,
+    /// Authenticate with the AWS default credential chain (env, profile, SSO, instance role)
+    #[arg(long)]
+    pub default_chain: bool,
+    /// Assume this IAM role
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
+    /// External id for AssumeRole
+    #[arg(long, value_name = "ID", requires = "role_arn")]
+    pub external_id: Option<String>,
+    /// Provider whose credentials call AssumeRole [default: the default chain]
+    #[arg(long, value_name = "NAME", requires = "role_arn")]
+    pub source: Option<String>,
+    /// Add the provider without testing its credentials (by default one STS GetCallerIdentity
+    /// must succeed first)
+    #[arg(long)]
+    pub no_test: bool,
+}
 
 pub async fn run(global: &Global, format: Format, cmd: ProviderCmd) -> Result<()> {
     match cmd {
@@ -35,7 +116,10 @@ pub async fn run(global: &Global, format: Format, cmd: ProviderCmd) -> Result<()
         ProviderCmd::Show { name } => {
             let name = name.parse()?;
             let engine = context::engine(global).await?;
-            output::one(format, &ProviderView::from(&engine.provider(&name).await?));
+            let view = ProviderView::from(&engine.provider(&name).await?);
+            let query = AccountQuery { provider: Some(name), ..Default::default() };
+            let accounts = engine.account_page(query, &AccountPage { limit: 1, ..Default::default() }).await?.total;
+            output::detail(format, &view, detail::provider_rows(&view, accounts));
         }
         ProviderCmd::Remove { name } => {
             let name = name.parse()?;

@@ -1,13 +1,14 @@
-//! `rekey rotate`, `recover`, `heartbeat`, `rollback` and `rotation …`.
+//! `rekey rotate` and `rekey recover`, and what the commands acting on a selection of accounts
+//! share: parsing the selection, resolving it, printing rotation reports and deciding the exit
+//! code from them.
 
 use crate::{
-    cli::{Format, Global, RotateArgs, RotationCmd, Selection},
+    cli::{Format, Global, RotateArgs, Selection},
     context,
-    output::{self, opt, time, Tabular},
-    views::AccountView,
+    output::{self, opt, Tabular},
 };
 use rekey_engine::{AccountRef, Engine, Error, Result, RotateOptions, RotationReport};
-use rekey_store::{Account, AccountFilter, Rotation, StoreError};
+use rekey_store::{Account, AccountFilter, StoreError};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -180,183 +181,6 @@ impl Tabular for ReportView {
             opt(r.new_key_id.clone()),
             opt(r.old_key_id.clone()),
             r.duration_ms.to_string(),
-            opt(r.error.clone()),
-        ]
-    }
-}
-
-pub async fn heartbeat(global: &Global, format: Format, s: Selection) -> Result<()> {
-    let sel = parse_selection(&s)?;
-    let engine = Arc::new(context::engine_for_write(global).await?);
-    let accounts = resolve(&engine, &sel).await?;
-    say_capped(&engine, &accounts, sel.concurrency);
-    let shown = crate::progress::show(engine.progress(), "heartbeat");
-    let results = engine.heartbeat_many(accounts, sel.concurrency).await;
-    if let Some(s) = shown {
-        s.done().await;
-    }
-    let views: Vec<HeartbeatView> = results
-        .iter()
-        .map(|(a, r)| match r {
-            Ok(hb) => HeartbeatView {
-                account: a.id.to_string(),
-                reference: AccountView::from(a).reference,
-                status: hb.status.clone(),
-                findings: hb.detail["findings"]
-                    .as_array()
-                    .map(|f| f.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
-                    .unwrap_or_default(),
-                at: time(hb.at),
-            },
-            Err(e) => HeartbeatView {
-                account: a.id.to_string(),
-                reference: AccountView::from(a).reference,
-                status: "error".into(),
-                findings: vec![e.to_string()],
-                at: String::new(),
-            },
-        })
-        .collect();
-    output::list(format, &views);
-    let bad = views.iter().filter(|v| v.status != "ok").count();
-    if bad > 0 {
-        return Err(Error::Findings(format!("{bad} of {} heartbeat(s) found problems", views.len())));
-    }
-    Ok(())
-}
-
-#[derive(Debug, Serialize)]
-struct HeartbeatView {
-    account: String,
-    #[serde(rename = "ref")]
-    reference: String,
-    /// `ok`, `drift`, `failed` or `error` (the check itself could not run).
-    status: String,
-    findings: Vec<String>,
-    at: String,
-}
-
-impl Tabular for HeartbeatView {
-    fn headers() -> Vec<&'static str> {
-        vec!["account", "ref", "status", "findings"]
-    }
-    fn cells(&self) -> Vec<String> {
-        vec![self.account.clone(), self.reference.clone(), self.status.clone(), self.findings.join("; ")]
-    }
-}
-
-/// The second place a secret is printed (with `account reveal`): the pending value of a manual
-/// delivery, to stdout only.
-fn pending_out(format: Format, p: &rekey_engine::Pending) {
-    let text = zeroize::Zeroizing::new(match format {
-        Format::Json | Format::Csv => serde_json::json!({
-            "rotation": p.rotation, "account": p.account, "access_key_id": p.access_key_id,
-            "secret": p.secret.expose(), "format": p.format, "instructions": p.instructions, "confirm_by": p.confirm_by,
-        })
-        .to_string(),
-        Format::Table => format!(
-            "account        {}\nrotation       {}\nenter at       {}\naccess key id  {}\n{:<14} {}\nconfirm by     {}\n",
-            p.account,
-            p.rotation,
-            p.instructions,
-            p.access_key_id.as_deref().unwrap_or("-"),
-            p.format,
-            p.secret.expose(),
-            p.confirm_by.map_or_else(|| "-".into(), |t| t.to_rfc3339()),
-        ),
-    });
-    let mut out = std::io::stdout().lock();
-    let _ = std::io::Write::write_all(&mut out, text.as_bytes());
-    let _ = std::io::Write::write_all(&mut out, b"\n");
-    let _ = std::io::Write::flush(&mut out);
-}
-
-pub async fn rollback(global: &Global, format: Format, account: String) -> Result<()> {
-    let r: AccountRef = account.parse()?;
-    let engine = context::engine_for_write(global).await?;
-    let a = engine.rollback(&r).await?;
-    output::one(format, &AccountView::from(&a));
-    Ok(())
-}
-
-pub async fn rotation(global: &Global, format: Format, cmd: RotationCmd) -> Result<()> {
-    match cmd {
-        RotationCmd::List { account, open, limit } => {
-            let r: Option<AccountRef> = account.map(|a| a.parse()).transpose()?;
-            if !(1..=100_000).contains(&limit) {
-                return Err(Error::usage(format!("--limit {limit} is out of range"), "use 1 to 100000"));
-            }
-            let engine = context::engine(global).await?;
-            let id = match r {
-                Some(r) => Some(engine.account(&r).await?.id),
-                None => None,
-            };
-            let rots = engine.rotations(id.as_ref(), open, limit).await?;
-            let views: Vec<RotationView> = rots.into_iter().map(RotationView).collect();
-            output::list(format, &views);
-        }
-        RotationCmd::Abort { id } => {
-            let engine = context::engine(global).await?;
-            let report = engine.abort_rotation(&id).await?;
-            print_reports(format, std::slice::from_ref(&report), false);
-        }
-        RotationCmd::Reveal { id } => {
-            let engine = context::engine(global).await?;
-            pending_out(format, &engine.reveal_pending(&id).await?);
-        }
-        RotationCmd::Confirm { id } => {
-            let engine = context::engine(global).await?;
-            let report = engine.confirm_rotation(&id).await?;
-            print_reports(format, std::slice::from_ref(&report), false);
-            check_reports(std::slice::from_ref(&report))?;
-        }
-        RotationCmd::Show { id } => {
-            let engine = context::engine(global).await?;
-            let rot = engine.rotation(&id).await.map_err(|e| match e {
-                Error::NotFound { what, .. } => {
-                    Error::NotFound { what, hint: "`rekey rotation list` shows rotation ids".into() }
-                }
-                other => other,
-            })?;
-            output::one(format, &RotationView(rot));
-        }
-    }
-    Ok(())
-}
-
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-struct RotationView(Rotation);
-
-impl Tabular for RotationView {
-    fn headers() -> Vec<&'static str> {
-        vec![
-            "id",
-            "account",
-            "kind",
-            "phase",
-            "new_key_id",
-            "old_key_id",
-            "started_at",
-            "finished_at",
-            "phases",
-            "error",
-        ]
-    }
-    fn cells(&self) -> Vec<String> {
-        let r = &self.0;
-        let phases =
-            r.data["phases"].as_array().map(|p| p.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(">"));
-        vec![
-            r.id.clone(),
-            r.account_id.to_string(),
-            r.kind.to_string(),
-            r.phase.to_string(),
-            opt(r.new_key_id.clone()),
-            opt(r.old_key_id.clone()),
-            time(r.started_at),
-            opt(r.finished_at.map(time)),
-            opt(phases),
             opt(r.error.clone()),
         ]
     }

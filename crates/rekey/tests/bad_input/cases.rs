@@ -179,9 +179,59 @@ pub(super) fn settings_and_audit() -> Vec<Case<'static>> {
         (vec!["audit", "list", "--since", "5y"], "", USAGE, "is not a time"),
         (vec!["audit", "list", "--limit", "0"], "", USAGE, "--limit 0 is out of range"),
         (vec!["audit", "list", "--limit=-1"], "", USAGE, "--limit -1 is out of range"),
+        (vec!["audit", "list", "--limit", "10001"], "", USAGE, "use 1 to 10000"),
+        (vec!["audit", "list", "--before", "yesterday"], "", USAGE, r#""yesterday" is not a time"#),
+        (vec!["audit", "list", "--after", "5y"], "", USAGE, "is not a time"),
+        (vec!["audit", "list", "--after", "100000000d"], "", USAGE, "is not a time"),
+        (vec!["audit", "list", "--after", "5", "--before", "6"], "", USAGE, "leave no event between them"),
+        (vec!["audit", "list", "--before", "99999999999999999999"], "", USAGE, "no event has so large a number"),
         (vec!["rotation", "list", "--limit", "0"], "", USAGE, "out of range"),
         (vec!["report", "--max-age", "soon"], "", USAGE, "is not a duration"),
         (vec!["init"], "", CONFLICT, "already holds rekey vault "),
+    ]
+}
+
+/// Removing accounts by filter and one delivery target; generated pages and typed arguments.
+pub(super) fn bulk_and_docs() -> Vec<Case<'static>> {
+    let remove = |rest: &[&'static str]| [&["account", "remove"][..], rest].concat();
+    let target = |account: &'static str, spec: &'static str| vec!["account", "targets", "remove", account, spec];
+    vec![
+        (remove(&[]), "", USAGE, "which account? none was named and no --filter given"),
+        (remove(&["p/svc/access-key", "--filter", "*"]), "", USAGE, "give an account or --filter, not both"),
+        (remove(&["p/svc/access-key", "--yes"]), "", USAGE, "--yes select(s) accounts for --filter only"),
+        (remove(&["p/svc/access-key", "--dry-run", "--kind", "password"]), "", USAGE, "--kind, --dry-run"),
+        (remove(&["--filter", "svc-[0-9"]), "", USAGE, "a [ without its ]"),
+        (remove(&["--filter", "{a,{b}}"]), "", USAGE, "nested { } groups"),
+        (remove(&["--filter", "nobody-*"]), "", NOT_FOUND, "an account matching the filter not found"),
+        (remove(&["--filter", "*", "--provider", "ghost"]), "", NOT_FOUND, r#"provider "ghost" not found"#),
+        (remove(&["--filter", "*", "--kind", "key"]), "", USAGE, "is not a credential kind"),
+        (remove(&["--filter", "*", "--folder", "a//b"]), "", USAGE, "is not a valid folder"),
+        // Without a terminal, a removal by filter needs --yes: the list is shown, nothing removed.
+        (remove(&["--filter", "*"]), "", USAGE, "needs confirmation and standard input is not a terminal"),
+        (remove(&["--filter", "svc", "--kind", "access-key"]), "y\n", USAGE, "standard input is not a terminal"),
+        (target("p/svc/access-key", "1"), "", NOT_FOUND, "a delivery target on this account not found"),
+        (target("p/alice/password", "ssm"), "", NOT_FOUND, "a delivery target on this account not found"),
+        (target("zzzzzzzz", "1"), "", NOT_FOUND, "account zzzzzzzz not found"),
+        (target("p/svc", "1"), "", USAGE, "is not an account reference"),
+        (vec!["account", "targets", "list", "zzzzzzzz"], "", NOT_FOUND, "account zzzzzzzz not found"),
+        (vec!["man", "--dir", "/nonexistent/rekey-man"], "", USAGE, "is not a directory"),
+        (vec!["token", "create", "--role", "root", "--name", "x"], "", USAGE, "invalid role"),
+        (
+            vec!["token", "create", "--role", "admin", "--name", "x", "--expires", "soon"],
+            "",
+            USAGE,
+            "is not a duration",
+        ),
+        (
+            vec!["token", "create", "--role", "admin", "--name", "x", "--folder", "../etc"],
+            "",
+            USAGE,
+            "not a valid folder",
+        ),
+        (vec!["policy", "--kinds", "password,keys"], "", USAGE, r#""keys" is not a credential kind"#),
+        (vec!["account", "set", "p/svc/access-key", "--name", "tab\there"], "", USAGE, "invalid title"),
+        (vec!["account", "set", "p/svc/access-key", "--retirement", "soon"], "", USAGE, "use grace or confirmed"),
+        (vec!["account", "set", "p/svc/access-key", "--cutover-deadline", "2w"], "", USAGE, "is not a duration"),
     ]
 }
 

@@ -14,7 +14,9 @@ mod storage;
 mod vault_files;
 
 use assert_cmd::Command;
-use cases::{account_options, minimums, mistakes, provider_options, references, settings_and_audit, user_names};
+use cases::{
+    account_options, bulk_and_docs, minimums, mistakes, provider_options, references, settings_and_audit, user_names,
+};
 use common::{iam, Moto, Sandbox};
 use std::{collections::BTreeMap, path::Path, process::Output};
 
@@ -174,6 +176,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         settings_and_audit(),
         mistakes(),
         minimums(),
+        bulk_and_docs(),
     ]
     .concat();
     assert!(cases.len() >= 30, "{} cases", cases.len());

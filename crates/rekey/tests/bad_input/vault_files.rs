@@ -114,11 +114,11 @@ fn tampered_ciphertext_and_a_wrong_passphrase_are_refused() {
     assert_eq!(after[..2], before[..2], "providers and accounts are unchanged");
     let earlier: Vec<serde_json::Value> = serde_json::from_str(&before[2]).unwrap();
     let events: Vec<serde_json::Value> = serde_json::from_str(&after[2]).unwrap();
-    assert_eq!(events[..earlier.len()], earlier[..], "the audit log is only appended to");
-    let added: Vec<(&str, &str)> = events[earlier.len()..]
-        .iter()
-        .map(|e| (e["action"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
-        .collect();
+    // Newest first: what was there before is the tail of the list now.
+    let new = events.len() - earlier.len();
+    assert_eq!(events[new..], earlier[..], "the audit log is only appended to");
+    let added: Vec<(&str, &str)> =
+        events[..new].iter().map(|e| (e["action"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();
     assert_eq!(added, [("account.reveal", "failed"), ("account.reveal", "failed")], "{events:?}");
     assert!(!after[2].contains(ALICE_PASSWORD), "no secret in the audit log");
     sb.rekey().args(["audit", "verify"]).assert().success();

@@ -1,0 +1,73 @@
+//! `rekey heartbeat`: checks that each selected account's stored credential still works and
+//! that IAM has not drifted from what the vault knows (exit 9 when any check finds a problem).
+
+use crate::{
+    cli::{Format, Global, Selection},
+    cmd::rotate::{parse_selection, resolve, say_capped},
+    context,
+    output::{self, time, Tabular},
+    views::reference,
+};
+use rekey_engine::{Error, Result};
+use serde::Serialize;
+use std::sync::Arc;
+
+pub async fn run(global: &Global, format: Format, s: Selection) -> Result<()> {
+    let sel = parse_selection(&s)?;
+    let engine = Arc::new(context::engine_for_write(global).await?);
+    let accounts = resolve(&engine, &sel).await?;
+    say_capped(&engine, &accounts, sel.concurrency);
+    let shown = crate::progress::show(engine.progress(), "heartbeat");
+    let results = engine.heartbeat_many(accounts, sel.concurrency).await;
+    if let Some(s) = shown {
+        s.done().await;
+    }
+    let views: Vec<HeartbeatView> = results
+        .iter()
+        .map(|(a, r)| match r {
+            Ok(hb) => HeartbeatView {
+                account: a.id.to_string(),
+                reference: reference(a),
+                status: hb.status.to_string(),
+                findings: hb.detail["findings"]
+                    .as_array()
+                    .map(|f| f.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default(),
+                at: time(hb.at),
+            },
+            Err(e) => HeartbeatView {
+                account: a.id.to_string(),
+                reference: reference(a),
+                status: "error".into(),
+                findings: vec![e.to_string()],
+                at: String::new(),
+            },
+        })
+        .collect();
+    output::list(format, &views);
+    let bad = views.iter().filter(|v| v.status != "ok").count();
+    if bad > 0 {
+        return Err(Error::Findings(format!("{bad} of {} heartbeat(s) found problems", views.len())));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct HeartbeatView {
+    account: String,
+    #[serde(rename = "ref")]
+    reference: String,
+    /// `ok`, `drift`, `failed` or `error` (the check itself could not run).
+    status: String,
+    findings: Vec<String>,
+    at: String,
+}
+
+impl Tabular for HeartbeatView {
+    fn headers() -> Vec<&'static str> {
+        vec!["account", "ref", "status", "findings"]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![self.account.clone(), self.reference.clone(), self.status.clone(), self.findings.join("; ")]
+    }
+}
