@@ -1,14 +1,16 @@
 //! One adaptive token bucket: the rate rekey believes one of IAM's or STS's buckets accepts.
 //!
-//! A call reserves a token and is told when it may be sent; tokens may be owed (the bucket goes
-//! negative), so callers queue in order without polling. The rate is learnt: it rises while calls
-//! have to wait for tokens and none is throttled — doubling every second at first (slow start),
-//! then by a fixed step per second — and falls by a factor when IAM answers `Throttling`, once per
-//! round of calls (calls reserved before the last cut do not cut again). When the rate moves while
-//! calls are queued, the debt is rescaled so the queue keeps its horizon: the last queued call still
-//! goes when it was told to, and the next one after it — a rise neither lets new calls overlap the
-//! queue nor a cut leaves a gap behind it. Time is passed in as seconds since an arbitrary start, so
-//! the bucket is tested without waiting.
+//! A call takes a token when it is sent, never before: while the bucket is empty it is told how
+//! long until the next token and asks again then (the [`super::Pacer`] queues callers in order
+//! in front of it). So the rate in force when a call goes is the rate of that moment — a cut
+//! slows the very next call and a rise speeds it up, however many calls are waiting; a schedule
+//! fixed when calls were queued would keep sending at the old rate for as long as the queue
+//! lasts (tens of seconds with hundreds of calls queued), overshooting after a cut and idling
+//! after a rise's correction. The rate is learnt: it rises while calls have to wait for tokens and
+//! none is throttled — doubling every second at first (slow start), then by a fixed step per
+//! second — and falls by a factor when IAM answers `Throttling`, once per round of calls (calls
+//! sent before the last cut do not cut again). Time is passed in as seconds since an arbitrary
+//! start, so the bucket is tested without waiting.
 
 /// How one bucket starts and how far it may move.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,12 +48,12 @@ pub struct Aimd {
     waited: f64,
 }
 
-/// A reservation: when the call may be sent, and when it was made.
+/// A token taken: when its call was sent, and how long the call waited for it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reservation {
-    /// Seconds from now until the call may be sent (0: at once).
+    /// Seconds the call waited, in the queue and for the token (0: sent at once).
     pub wait: f64,
-    /// When the reservation was made.
+    /// When the token was taken (the call was sent).
     pub at: f64,
 }
 
@@ -79,31 +81,22 @@ impl Aimd {
         self.last = self.last.max(now);
     }
 
-    /// Takes a token (owing it if there is none) and says when the call may go.
-    pub fn reserve(&mut self, now: f64) -> Reservation {
+    /// Takes a token for a call that has waited `waited` seconds so far, if there is one;
+    /// otherwise says how many seconds until there is.
+    pub fn take(&mut self, now: f64, waited: f64) -> Result<Reservation, f64> {
         self.refill(now);
-        self.tokens -= 1.0;
-        let wait = if self.tokens >= 0.0 { 0.0 } else { -self.tokens / self.rate };
-        self.waited += wait;
-        Reservation { wait, at: now }
-    }
-
-    /// A call reserved with `r` was abandoned before it was sent (its task was cancelled): its
-    /// token is given back, so cancelled work does not lengthen the queue of the calls still
-    /// waiting.
-    pub fn cancelled(&mut self, r: Reservation) {
-        if r.wait > 0.0 {
-            self.tokens += 1.0;
+        // A token refilled to within rounding of whole is whole: waiting for the last
+        // billionth of one could be shorter than time can express.
+        if self.tokens >= 1.0 - 1e-9 {
+            self.tokens -= 1.0;
+            self.waited += waited;
+            Ok(Reservation { wait: waited, at: now })
+        } else {
+            Err((1.0 - self.tokens) / self.rate)
         }
     }
 
-    /// Tokens owed by queued calls as of the last reservation (0 when none is queued).
-    #[cfg(test)]
-    pub fn owed(&self) -> f64 {
-        (-self.tokens).max(0.0)
-    }
-
-    /// A call reserved with `r` was answered (not throttled): if it had to wait for its token,
+    /// The call sent with `r` was answered (not throttled): if it had to wait for its token,
     /// the bucket was the limit, and the rate rises.
     pub fn succeeded(&mut self, r: Reservation) {
         if r.wait <= 0.0 {
@@ -113,17 +106,12 @@ impl Aimd {
         self.set_rate(self.rate + step);
     }
 
-    /// Moves the rate within bounds. Owed tokens are the queue's horizon at the old rate
-    /// (`-tokens / rate` seconds); they are rescaled so that horizon stays where it is.
+    /// Moves the rate within bounds; it applies from the next token taken.
     fn set_rate(&mut self, rate: f64) {
-        let rate = rate.clamp(self.settings.min, self.settings.max);
-        if self.tokens < 0.0 {
-            self.tokens *= rate / self.rate;
-        }
-        self.rate = rate;
+        self.rate = rate.clamp(self.settings.min, self.settings.max);
     }
 
-    /// A call reserved with `r` was throttled: the rate is cut, once per round of calls.
+    /// The call sent with `r` was throttled: the rate is cut, once per round of calls.
     pub fn throttled(&mut self, r: Reservation, now: f64) {
         self.throttled += 1;
         self.slow_start = false;
@@ -135,7 +123,7 @@ impl Aimd {
         self.cut_rate = self.rate;
         self.last_cut = now;
         // IAM's bucket is empty: start from no tokens rather than a burst.
-        self.tokens = self.tokens.min(0.0);
+        self.tokens = 0.0;
     }
 
     /// The rate now, calls per second.
@@ -148,7 +136,7 @@ impl Aimd {
         self.throttled
     }
 
-    /// Seconds calls were told to wait so far.
+    /// Seconds calls waited for this bucket's tokens so far.
     pub fn waited(&self) -> f64 {
         self.waited
     }
@@ -160,83 +148,104 @@ mod tests {
 
     const S: BucketSettings = BucketSettings { initial: 10.0, min: 0.5, max: 100.0, burst_seconds: 0.5 };
 
+    /// Sends `n` queued calls one after another from `start`, each as soon as its token exists;
+    /// `between` runs after each send (it may move the rate). Returns the sends.
+    fn drain(b: &mut Aimd, start: f64, n: usize, mut between: impl FnMut(&mut Aimd, Reservation)) -> Vec<Reservation> {
+        let mut now = start;
+        let mut sent = Vec::new();
+        while sent.len() < n {
+            match b.take(now, now - start) {
+                Ok(r) => {
+                    between(b, r);
+                    sent.push(r);
+                }
+                Err(wait) => now += wait,
+            }
+        }
+        sent
+    }
+
+    fn gaps(sent: &[Reservation]) -> Vec<f64> {
+        sent.windows(2).map(|w| w[1].at - w[0].at).collect()
+    }
+
     #[test]
-    fn a_quiet_bucket_lets_its_burst_through_then_queues_in_order() {
+    fn a_quiet_bucket_lets_its_burst_through_then_says_when_the_next_token_comes() {
         let mut b = Aimd::new(S, 0.0);
-        let waits: Vec<f64> = (0..8).map(|_| b.reserve(0.0).wait).collect();
-        assert_eq!(&waits[..5], &[0.0; 5], "half a second's worth at once");
-        assert!((waits[5] - 0.1).abs() < 1e-9 && (waits[7] - 0.3).abs() < 1e-9, "{waits:?}");
+        let burst = (0..5).filter(|_| b.take(0.0, 0.0).is_ok()).count();
+        assert_eq!(burst, 5, "half a second's worth at once");
+        let wait = b.take(0.0, 0.0).err().unwrap_or_default();
+        assert!((wait - 0.1).abs() < 1e-9, "{wait}");
+        assert!(b.take(0.05, 0.05).is_err() && b.take(0.1, 0.1).is_ok());
     }
 
     #[test]
     fn saturation_raises_the_rate_and_a_throttle_cuts_it_once_per_round() {
         let mut b = Aimd::new(S, 0.0);
-        let reserved: Vec<Reservation> = (0..20).map(|_| b.reserve(0.0)).collect();
-        reserved.iter().for_each(|r| b.succeeded(*r));
+        let sent = drain(&mut b, 0.0, 20, |b, r| b.succeeded(r));
         assert!(b.rate() > 20.0, "slow start: {}", b.rate());
         let before = b.rate();
-        let late = b.reserve(1.0);
-        b.throttled(late, 1.0);
+        let late = drain(&mut b, 1.0, 1, |_, _| {})[0];
+        b.throttled(late, late.at);
         assert!((b.rate() - before * CUT).abs() < 1e-9);
-        b.throttled(reserved[19], 1.0);
-        assert!((b.rate() - before * CUT).abs() < 1e-9, "a call reserved before the cut does not cut again");
+        b.throttled(sent[19], late.at);
+        assert!((b.rate() - before * CUT).abs() < 1e-9, "a call sent before the cut does not cut again");
         assert_eq!(b.throttled_count(), 2);
         let after_cut = b.rate();
-        let more: Vec<Reservation> = (0..10).map(|_| b.reserve(1.0)).collect();
-        more.iter().for_each(|r| b.succeeded(*r));
+        drain(&mut b, late.at, 10, |b, r| b.succeeded(r));
         assert!(b.rate() > after_cut && b.rate() < after_cut + 1.0, "additive after the first throttle: {}", b.rate());
     }
 
-    /// The wait of the last queued call and of the next one after a change of rate.
-    fn horizon_after(change: impl FnOnce(&mut Aimd, &[Reservation])) -> (f64, f64) {
+    #[test]
+    fn a_cut_slows_the_very_next_call_and_leaves_no_gap() {
+        const CUT_AT: usize = 15;
         let mut b = Aimd::new(S, 0.0);
-        let queued: Vec<Reservation> = (0..40).map(|_| b.reserve(0.0)).collect();
-        change(&mut b, &queued);
-        let last = queued.last().map_or(0.0, |r| r.wait);
-        (last, b.reserve(0.0).wait)
+        let mut n = 0;
+        let sent = drain(&mut b, 0.0, 40, |b, r| {
+            n += 1;
+            if n == CUT_AT {
+                b.throttled(r, r.at);
+            }
+        });
+        let spacing = 1.0 / (S.initial * CUT);
+        for (i, gap) in gaps(&sent).into_iter().enumerate().skip(CUT_AT - 1) {
+            assert!((gap - spacing).abs() < 1e-9, "call {} went {gap} s after the one before, not {spacing}", i + 2);
+        }
     }
 
     #[test]
-    fn a_rise_while_calls_are_queued_does_not_let_new_calls_overtake_the_queue() {
-        let (last, next) = horizon_after(|b, queued| queued.iter().for_each(|r| b.succeeded(*r)));
-        assert!(next >= last, "the next call ({next} s) must not go before the queue's last ({last} s)");
-        assert!(next - last < 0.1, "nor long after it: {next} vs {last}");
-    }
-
-    #[test]
-    fn a_cut_while_calls_are_queued_leaves_no_gap_behind_the_queue() {
-        let (last, next) = horizon_after(|b, queued| b.throttled(queued[39], 0.0));
-        assert!(next >= last, "{next} vs {last}");
-        assert!(
-            next - last <= 1.0 / (S.initial * CUT) + 1e-9,
-            "one call's spacing after the queue, not {next} vs {last}"
-        );
-    }
-
-    #[test]
-    fn an_abandoned_reservation_gives_its_token_back() {
+    fn a_rise_speeds_up_the_very_next_call() {
         let mut b = Aimd::new(S, 0.0);
-        let queued: Vec<Reservation> = (0..10).map(|_| b.reserve(0.0)).collect();
-        b.cancelled(queued[9]);
-        b.cancelled(queued[0]);
-        assert!(
-            (b.owed() - 4.0).abs() < 1e-9,
-            "the queued call's token came back, the sent one's did not: {}",
-            b.owed()
-        );
+        let sent = drain(&mut b, 0.0, 30, |b, r| b.succeeded(r));
+        let gaps = gaps(&sent[5..]);
+        assert!(gaps.windows(2).all(|w| w[1] <= w[0] + 1e-9), "each success shortens the next gap: {gaps:?}");
+        assert!(gaps[gaps.len() - 1] < gaps[0] / 2.0, "{gaps:?}");
+    }
+
+    #[test]
+    fn a_call_that_never_takes_its_token_costs_nothing() {
+        let mut b = Aimd::new(S, 0.0);
+        drain(&mut b, 0.0, 5, |_, _| {});
+        // A call asks, is told to wait, and is abandoned; the next caller finds the token it never took.
+        assert!(b.take(0.0, 0.0).is_err());
+        assert!(b.take(0.1, 0.1).is_ok(), "the token of the abandoned call is there for the next");
     }
 
     #[test]
     fn calls_that_never_wait_leave_the_rate_alone_and_the_rate_stays_in_bounds() {
         let mut b = Aimd::new(S, 0.0);
         for i in 0..100 {
-            let r = b.reserve(f64::from(i));
-            b.succeeded(r);
+            let now = f64::from(i);
+            if let Ok(r) = b.take(now, 0.0) {
+                b.succeeded(r);
+            }
         }
         assert_eq!(b.rate(), 10.0);
         for i in 0..100 {
-            let r = b.reserve(200.0 + f64::from(i));
-            b.throttled(r, 200.0 + f64::from(i));
+            let now = 200.0 + f64::from(i);
+            if let Ok(r) = b.take(now, 0.0) {
+                b.throttled(r, now);
+            }
         }
         assert_eq!(b.rate(), 0.5);
     }

@@ -23,8 +23,9 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex, OnceLock, PoisonError,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
+use tokio::time::Instant;
 
 pub use bucket::BucketSettings as Rates;
 
@@ -121,6 +122,9 @@ pub struct Pacer {
     name: String,
     epoch: Instant,
     buckets: Mutex<Buckets>,
+    /// One queue per bucket, in the order calls arrived (tokio's mutex is fair): only the call at
+    /// its head waits for the next token, so the token goes out at the rate of the moment.
+    queues: [tokio::sync::Mutex<()>; 3],
 }
 
 /// The reservations of one call, one per bucket it takes.
@@ -128,6 +132,7 @@ pub struct Pacer {
 pub(crate) struct Ticket(Vec<(Bucket, Reservation)>);
 
 impl Ticket {
+    #[cfg(test)]
     fn wait(&self) -> Duration {
         Duration::from_secs_f64(self.0.iter().map(|(_, r)| r.wait).fold(0.0, f64::max))
     }
@@ -143,6 +148,7 @@ impl Pacer {
                 iam_mutating: Aimd::new(s.iam_mutating, 0.0),
                 sts: Aimd::new(s.sts, 0.0),
             }),
+            queues: Default::default(),
         }
     }
 
@@ -159,21 +165,41 @@ impl Pacer {
         self.buckets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reserves a token of each of `buckets` and waits until the call may go.
+    /// Waits in each of `buckets`' queues in turn until the call may go, and takes its tokens.
+    /// The smaller bucket is queued for first (a mutating call takes IAM's mutating token, then
+    /// its all-calls token), so reads are not held up behind the mutating pace. A call cancelled
+    /// while it waits has taken no token: abandoned work costs the calls behind it nothing.
     pub(crate) async fn acquire(&self, buckets: &[Bucket]) -> Ticket {
-        let now = self.now();
-        let ticket = {
-            let mut all = self.lock();
-            Ticket(buckets.iter().map(|b| (*b, all.get(*b).reserve(now))).collect())
-        };
-        let wait = ticket.wait();
-        if !wait.is_zero() {
-            TASK.try_with(|s| s.waited_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed)).ok();
-            let waiting = Waiting { pacer: self, ticket: Some(&ticket) };
-            tokio::time::sleep(wait).await;
-            waiting.sent();
+        let mut order = buckets.to_vec();
+        order.sort_by(|a, b| b.cmp(a));
+        let start = self.now();
+        let mut taken = Vec::with_capacity(order.len());
+        for b in order {
+            let joined = self.now();
+            let queue = &self.queues[b as usize];
+            // A call that finds the queue empty and a token there has not waited at all: only
+            // waiting means the bucket is the limit (and lets the rate rise).
+            let (_head, mut queued) = match queue.try_lock() {
+                Ok(head) => (head, false),
+                Err(_) => (queue.lock().await, true),
+            };
+            loop {
+                let now = self.now();
+                let next = self.lock().get(b).take(now, if queued { now - joined } else { 0.0 });
+                match next {
+                    Ok(r) => break taken.push((b, r)),
+                    Err(wait) => {
+                        queued = true;
+                        tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                    }
+                }
+            }
         }
-        ticket
+        let waited = self.now() - start;
+        if waited > 0.0 {
+            TASK.try_with(|s| s.waited_ms.fetch_add((waited * 1000.0) as u64, Ordering::Relaxed)).ok();
+        }
+        Ticket(taken)
     }
 
     /// The call of `ticket` was answered.
@@ -205,30 +231,6 @@ impl Pacer {
                 BucketState { bucket: *b, rate: a.rate(), throttled: a.throttled_count(), waited: a.waited() }
             })
             .collect()
-    }
-}
-
-/// A ticket whose call is still waiting for its tokens: dropped before [`Waiting::sent`] (the
-/// task was cancelled while it waited), it gives its tokens back.
-struct Waiting<'a> {
-    pacer: &'a Pacer,
-    ticket: Option<&'a Ticket>,
-}
-
-impl Waiting<'_> {
-    fn sent(mut self) {
-        self.ticket = None;
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        if let Some(ticket) = self.ticket.take() {
-            let mut all = self.pacer.lock();
-            for (b, r) in &ticket.0 {
-                all.get(*b).cancelled(*r);
-            }
-        }
     }
 }
 
@@ -326,17 +328,67 @@ mod tests {
         assert!(after[1].rate < before[1].rate && after[1].throttled == 1);
     }
 
-    #[tokio::test]
-    async fn a_call_cancelled_while_it_waits_gives_its_tokens_back() {
-        // One token at once, then one every two seconds.
-        let slow = BucketSettings { initial: 0.5, min: 0.5, max: 1.0, burst_seconds: 2.0 };
-        let p = Pacer::new("t", PaceSettings { iam: slow, ..PaceSettings::default() });
+    fn slow_iam() -> Pacer {
+        // One token at once, then one every two seconds; never rises above that.
+        let slow = BucketSettings { initial: 0.5, min: 0.5, max: 0.5, burst_seconds: 2.0 };
+        Pacer::new("t", PaceSettings { iam: slow, ..PaceSettings::default() })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_cancelled_while_it_waits_costs_the_calls_behind_it_nothing() {
+        let p = slow_iam();
         let first = p.acquire(&[Bucket::Iam]).await;
-        assert!(first.wait().is_zero() && p.lock().iam.owed() == 0.0, "the first call takes the one token");
-        // The second call must wait about two seconds for its token; its task is cancelled long before.
-        let cancelled = tokio::time::timeout(Duration::from_millis(1), p.acquire(&[Bucket::Iam])).await;
-        assert!(cancelled.is_err(), "the call was still waiting");
-        let owed = p.lock().iam.owed();
-        assert_eq!(owed, 0.0, "the cancelled call's token is not owed any more");
+        assert!(first.wait().is_zero(), "the first call takes the one token");
+        let cancelled = tokio::time::timeout(Duration::from_millis(500), p.acquire(&[Bucket::Iam])).await;
+        assert!(cancelled.is_err(), "the second call was still waiting");
+        let started = Instant::now();
+        p.acquire(&[Bucket::Iam]).await;
+        let waited = started.elapsed().as_secs_f64();
+        assert!((waited - 1.5).abs() < 0.001, "the third call takes the token the second never took: {waited} s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queued_calls_go_in_order_at_the_rate_of_the_moment() {
+        // Ten calls a second, one at a time, never rising.
+        let sts = BucketSettings { initial: 10.0, min: 0.5, max: 10.0, burst_seconds: 0.1 };
+        let p = Arc::new(Pacer::new("t", PaceSettings { sts, ..PaceSettings::default() }));
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..30 {
+            let (p, sent) = (p.clone(), sent.clone());
+            tasks.push(tokio::spawn(async move {
+                let t = p.acquire(&[Bucket::Sts]).await;
+                sent.lock().unwrap_or_else(PoisonError::into_inner).push((i, Instant::now(), t));
+            }));
+            // Each task queues before the next is spawned.
+            tokio::task::yield_now().await;
+        }
+        // The tenth call is throttled when it is sent: every call after it goes at the cut rate.
+        let cut_after = loop {
+            let ten = sent.lock().unwrap_or_else(PoisonError::into_inner).get(9).map(|(_, at, t)| (*at, t.clone()));
+            if let Some((at, t)) = ten {
+                p.throttled(&t);
+                break at;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        for t in tasks {
+            t.await.unwrap_or_default();
+        }
+        let sent = sent.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let order: Vec<usize> = sent.iter().map(|(i, _, _)| *i).collect();
+        assert_eq!(order, (0..30).collect::<Vec<_>>(), "first queued, first sent");
+        let cut_rate = sts.initial * bucket::CUT;
+        let after: Vec<f64> = sent
+            .iter()
+            .map(|(_, at, _)| *at)
+            .filter(|at| *at > cut_after)
+            .map(|at| at.duration_since(cut_after).as_secs_f64())
+            .collect();
+        assert!(after.len() >= 15, "most calls were still queued at the cut: {}", after.len());
+        for (k, at) in after.iter().enumerate() {
+            let due = (k + 1) as f64 / cut_rate;
+            assert!((at - due).abs() < 0.01, "call {k} after the cut went at {at} s, not {due} s");
+        }
     }
 }
