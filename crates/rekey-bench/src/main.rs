@@ -322,7 +322,7 @@ async fn insert(store: &dyn rekey_store::Store, key: &VaultKey, provider: &Provi
         actor: "bench:rekey-bench".into(),
         action: "account.add".into(),
         target: Some(id.to_string()),
-        outcome: "ok".into(),
+        outcome: rekey_domain::AuditOutcome::Ok,
         detail: serde_json::json!({ "seeded": true, "key_id": s.key_id }),
     };
     store.insert_account(&a, Some(&version), &audit).await?;
@@ -331,7 +331,7 @@ async fn insert(store: &dyn rekey_store::Store, key: &VaultKey, provider: &Provi
         next_due_at: Some(Some(s.next_due)),
         heartbeat: Some(Heartbeat {
             at: now,
-            status: "ok".into(),
+            status: rekey_domain::HeartbeatStatus::Ok,
             detail: serde_json::json!({ "findings": [], "source": "seed" }),
         }),
         ..AccountPatch::default()

@@ -17,6 +17,11 @@
 //!   [`minimums`]: the smallest durations an operator may set.
 //! - [`password`]: password rules and the generator.
 //! - [`role`]: the [`Role`] an API token carries.
+//! - [`status`]: an account's [`AccountStatus`] and its last [`HeartbeatStatus`]; [`outcome`]:
+//!   how a rotation run ([`Outcome`]), a journaled rotation ([`JournalOutcome`]) and an audited
+//!   operation ([`AuditOutcome`]) ended; [`ownership`]: an IAM key's [`KeyOwnership`];
+//!   [`finding`]: a compliance [`Finding`]. [`spelling`]: [`Spelled`], the one spelling table
+//!   each of these closed sets has.
 //! - [`clock`]: time, injected ([`Clock`], [`SystemClock`], [`ManualClock`]); [`timestamp`]: how
 //!   every record's times read in JSON (RFC 3339, milliseconds, `Z`).
 //! - [`error`]: [`ValidationError`], what was wrong and how to fix it; [`glob`]: name patterns.
@@ -25,16 +30,21 @@ pub mod arn;
 pub mod clock;
 pub mod duration;
 pub mod error;
+pub mod finding;
 pub mod glob;
 pub mod kind;
 pub mod minimums;
 pub mod names;
+pub mod outcome;
+pub mod ownership;
 pub mod password;
 pub mod phase;
 pub mod role;
 pub mod schedule;
 pub mod settings;
 pub mod settings_patch;
+pub mod spelling;
+pub mod status;
 pub mod targets;
 pub mod timestamp;
 pub mod webhook;
@@ -42,13 +52,18 @@ pub mod webhook;
 pub use arn::Arn;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ValidationError;
+pub use finding::Finding;
 pub use kind::{CredentialKind, SecretState};
 pub use names::{AccessKeyId, AccountId, Folder, ProviderName, Region, UserName, VaultId};
+pub use outcome::{AuditOutcome, JournalOutcome, Outcome};
+pub use ownership::KeyOwnership;
 pub use password::{PasswordPolicy, PasswordRules};
 pub use phase::Phase;
 pub use role::Role;
 pub use settings::{PastDeadline, PreviousKeyPolicy, Retirement, RotationSettings, Target, VerifySettings};
 pub use settings_patch::SettingsPatch;
+pub use spelling::Spelled;
+pub use status::{AccountStatus, HeartbeatStatus};
 pub use targets::ValueFormat;
 
 /// The JSON schema of a validated string type (its rules are in its documentation).

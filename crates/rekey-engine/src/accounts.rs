@@ -6,7 +6,8 @@ use crate::{vault::check_secret_size, Engine, Error, Result};
 use rekey_aws::{AwsErrorClass, Conn, IamApi};
 use rekey_crypto::Secret;
 use rekey_domain::{
-    error::quote, AccessKeyId, AccountId, Arn, CredentialKind, Folder, ProviderName, SecretState, UserName,
+    error::quote, AccessKeyId, AccountId, AccountStatus, Arn, AuditOutcome, CredentialKind, Folder, ProviderName,
+    SecretState, UserName,
 };
 use rekey_store::{Account, AccountFilter, Origin, SecretVersion, StoreError};
 use serde_json::json;
@@ -202,7 +203,7 @@ impl Engine {
                 }
                 let v = password.as_ref().map(|p| self.first_version(&account, None, Origin::Adopted, p));
                 if v.is_none() {
-                    account.status = "no-secret".into();
+                    account.status = AccountStatus::NoSecret;
                 }
                 self.insert_account(&mut account, v, if password.is_some() { "adopted" } else { "no-secret" }).await?;
                 Ok(account)
@@ -222,7 +223,7 @@ impl Engine {
             "provider": a.provider, "user": a.user_name, "kind": a.kind, "folder": a.folder,
             "secret": how, "key_id": v.as_ref().and_then(|v| v.key_id.clone()),
         });
-        let audit = self.audit_entry("account.add", Some(a.id.as_str()), "ok", detail);
+        let audit = self.audit_entry("account.add", Some(a.id.as_str()), AuditOutcome::Ok, detail);
         self.store.insert_account(a, v.as_ref(), &audit).await?;
         a.current_version = v.as_ref().map(|v| v.version);
         a.current_key_id = v.and_then(|v| v.key_id);
@@ -379,7 +380,7 @@ impl Engine {
         self.respect_checkout(&account, "reveal", force).await?;
         let target = Some(account.id.as_str());
         let current = self.store.secret_in_state(account.id.as_str(), SecretState::Current).await?;
-        let current = current.filter(|_| account.status != "needs-rotation");
+        let current = current.filter(|_| account.status != AccountStatus::NeedsRotation);
         let Some(v) = current else {
             let err = Error::NotFound {
                 what: format!("a stored secret for account {}", account.id),
@@ -391,7 +392,7 @@ impl Engine {
         match self.open_version(&v) {
             Ok(secret) => {
                 let detail = json!({ "version": v.version, "key_id": v.key_id });
-                self.store.append_audit(&self.audit_entry("account.reveal", target, "ok", detail)).await?;
+                self.store.append_audit(&self.audit_entry("account.reveal", target, AuditOutcome::Ok, detail)).await?;
                 Ok((account, secret))
             }
             Err(e) => {
@@ -408,8 +409,12 @@ impl Engine {
         if delete_managed_key {
             deleted_key = self.delete_managed_key(&account).await?;
         }
-        let audit =
-            self.audit_entry("account.remove", Some(account.id.as_str()), "ok", json!({ "deleted_key": deleted_key }));
+        let audit = self.audit_entry(
+            "account.remove",
+            Some(account.id.as_str()),
+            AuditOutcome::Ok,
+            json!({ "deleted_key": deleted_key }),
+        );
         self.store.delete_account(&account.id, &audit).await?;
         Ok(Removed { account: account.id, deleted_key })
     }

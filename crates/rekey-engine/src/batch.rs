@@ -8,6 +8,7 @@
 //! the key works. At most [`IN_FLIGHT_PER_SLOT`] × `concurrency` accounts are under way at once.
 
 use crate::{rotate::RotationReport, Engine, Result, RotateOptions};
+use rekey_domain::HeartbeatStatus;
 use rekey_store::{Account, Heartbeat};
 use std::{
     collections::HashMap,
@@ -135,7 +136,7 @@ impl Engine {
     ) -> Vec<(Account, Result<Heartbeat>)> {
         for_each(self, accounts, concurrency, |engine, account| async move {
             let r = engine.heartbeat(&account).await;
-            engine.progress.finish(matches!(&r, Ok(h) if h.status == "ok"));
+            engine.progress.finish(matches!(&r, Ok(h) if h.status == HeartbeatStatus::Ok));
             (account, r)
         })
         .await

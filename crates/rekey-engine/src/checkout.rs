@@ -5,7 +5,7 @@
 
 use crate::{AccountRef, Engine, Error, Result};
 use rekey_crypto::Secret;
-use rekey_domain::{CredentialKind, SecretState};
+use rekey_domain::{AccountStatus, AuditOutcome, CredentialKind, SecretState};
 use rekey_store::{Account, Checkout};
 use serde_json::json;
 
@@ -26,7 +26,7 @@ impl Engine {
             ));
         }
         let current = self.store.secret_in_state(account.id.as_str(), SecretState::Current).await?;
-        let Some(v) = current.filter(|_| account.status == "ok") else {
+        let Some(v) = current.filter(|_| account.status == AccountStatus::Ok) else {
             return Err(Error::conflict(
                 format!("account {} has no usable password to check out", account.id),
                 "rotate the account so rekey sets and stores a password",
@@ -46,7 +46,10 @@ impl Engine {
         };
         let detail = json!({ "checkout": c.id, "version": v.version, "expires_at": c.expires_at });
         self.store
-            .open_checkout(&c, &self.audit_entry("account.checkout", Some(account.id.as_str()), "ok", detail))
+            .open_checkout(
+                &c,
+                &self.audit_entry("account.checkout", Some(account.id.as_str()), AuditOutcome::Ok, detail),
+            )
             .await?;
         Ok((c, account, secret))
     }
@@ -69,7 +72,7 @@ impl Engine {
         }
         let now = self.clock.now();
         let detail = json!({ "checkout": c.id, "holder": c.holder });
-        let audit = self.audit_entry("account.checkin", Some(account.id.as_str()), "ok", detail);
+        let audit = self.audit_entry("account.checkin", Some(account.id.as_str()), AuditOutcome::Ok, detail);
         self.store.return_checkout(&c.id, now, &audit).await?;
         Ok(Checkout { expires_at: now.min(c.expires_at), end_reason: Some("checked-in".into()), ..c })
     }
@@ -90,7 +93,7 @@ impl Engine {
             ));
         }
         let detail = json!({ "checkout": c.id, "holder": c.holder, "action": action });
-        let audit = self.audit_entry("account.checkout-override", Some(account.id.as_str()), "ok", detail);
+        let audit = self.audit_entry("account.checkout-override", Some(account.id.as_str()), AuditOutcome::Ok, detail);
         self.store.append_audit(&audit).await?;
         Ok(())
     }
@@ -98,7 +101,7 @@ impl Engine {
     /// Ends a check-out whose password was rotated (or whose account is gone).
     pub(crate) async fn end_checkout(&self, c: &Checkout, reason: &str) -> Result<()> {
         let detail = json!({ "checkout": c.id, "holder": c.holder, "reason": reason });
-        let audit = self.audit_entry("account.checkout-end", Some(c.account_id.as_str()), "ok", detail);
+        let audit = self.audit_entry("account.checkout-end", Some(c.account_id.as_str()), AuditOutcome::Ok, detail);
         self.store.end_checkout(&c.id, self.clock.now(), reason, &audit).await?;
         Ok(())
     }

@@ -14,7 +14,7 @@ use crate::{Engine, Error, Result};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use rekey_aws::{IamApi, IamUser, ReportRow};
-use rekey_domain::{CredentialKind, ProviderName, SecretState};
+use rekey_domain::{AccountStatus, AuditOutcome, CredentialKind, ProviderName, SecretState};
 use rekey_store::{Account, AccountFilter};
 use serde::Serialize;
 use std::{
@@ -164,7 +164,11 @@ impl Engine {
         for a in &accounts {
             for v in self.store.secret_versions(a.id.as_str()).await? {
                 if let Some(k) = v.key_id {
-                    let state = if v.state == SecretState::Current && a.status == "ok" { "managed" } else { "known" };
+                    let state = if v.state == SecretState::Current && a.status == AccountStatus::Ok {
+                        "managed"
+                    } else {
+                        "known"
+                    };
                     known.insert(k, state.to_owned());
                 }
             }
@@ -292,7 +296,7 @@ fn stored_keys(ctx: &Ctx, u: &mut FoundUser) -> bool {
     for (i, k) in u.keys.iter_mut().enumerate() {
         if i == newest {
             k.id.clone_from(&a.current_key_id);
-            k.ownership = if a.status == "ok" { "managed" } else { "known" }.into();
+            k.ownership = if a.status == AccountStatus::Ok { "managed" } else { "known" }.into();
         } else {
             k.ownership = if foreign { "foreign" } else { "known" }.into();
         }
@@ -424,7 +428,7 @@ impl Engine {
                 let mut account = Account {
                     folder: opts.folder.clone(),
                     title: u.owner.as_ref().map(|o| format!("owner: {o}")),
-                    status: if key_id.is_some() { "needs-rotation".into() } else { "no-secret".into() },
+                    status: if key_id.is_some() { AccountStatus::NeedsRotation } else { AccountStatus::NoSecret },
                     ..Account::new(provider.clone(), user.clone(), u.user_id.clone(), u.arn.parse()?, *kind, now)
                 };
                 // The key is recorded with an empty placeholder secret: it is the current key in
@@ -440,7 +444,7 @@ impl Engine {
                     )
                 });
                 let detail = serde_json::json!({ "provider": provider, "user": user, "kind": kind, "key_id": key_id, "owner": u.owner });
-                let audit = self.audit_entry("account.import", Some(account.id.as_str()), "ok", detail);
+                let audit = self.audit_entry("account.import", Some(account.id.as_str()), AuditOutcome::Ok, detail);
                 self.store.insert_account(&account, version.as_ref(), &audit).await?;
                 account.current_version = version.as_ref().map(|v| v.version);
                 account.current_key_id = key_id;

@@ -6,7 +6,7 @@
 use crate::ownership::{Foreign, Owner};
 use crate::{Engine, Result};
 use rekey_aws::AwsErrorClass;
-use rekey_domain::{CredentialKind, SecretState};
+use rekey_domain::{AccountStatus, AuditOutcome, CredentialKind, HeartbeatStatus, SecretState};
 use rekey_store::{Account, AccountPatch, Heartbeat, JournalWrite};
 use serde_json::json;
 
@@ -24,10 +24,10 @@ impl Engine {
         };
         let hb = Heartbeat {
             at: self.clock.now(),
-            status: status.into(),
+            status,
             detail: json!({ "findings": findings, "foreign_keys": foreign }),
         };
-        let outcome = if status == "ok" { "ok" } else { "failed" };
+        let outcome = if status == HeartbeatStatus::Ok { AuditOutcome::Ok } else { AuditOutcome::Failed };
         let audit = self.audit_entry(
             "account.heartbeat",
             Some(account.id.as_str()),
@@ -44,9 +44,9 @@ impl Engine {
         Ok(hb)
     }
 
-    /// `ok`, `drift` or `failed`, with what was found, and the ids of the keys of the user that
-    /// no account of this vault owns (the account list's `owner=foreign` filter reads them).
-    async fn check(&self, a: &Account) -> Result<(&'static str, Vec<String>, Vec<String>)> {
+    /// What was found, in a word and in sentences, and the ids of the keys of the user that no
+    /// account of this vault owns (the account list's `owner=foreign` filter reads them).
+    async fn check(&self, a: &Account) -> Result<(HeartbeatStatus, Vec<String>, Vec<String>)> {
         let conn = self.conn(&self.provider(&a.provider).await?).await?;
         let iam = self.aws.iam(&conn).await;
         let user = a.user_name.as_str();
@@ -57,7 +57,7 @@ impl Engine {
             Ok(u) => u,
             Err(e) if e.class == AwsErrorClass::NotFound => {
                 failed.push(format!("IAM user {user} no longer exists"));
-                return Ok(("failed", failed, foreign));
+                return Ok((HeartbeatStatus::Failed, failed, foreign));
             }
             Err(e) => return Err(e.into()),
         };
@@ -89,7 +89,7 @@ impl Engine {
                         }
                     }
                 }
-                if a.status == "needs-rotation" {
+                if a.status == AccountStatus::NeedsRotation {
                     failed.push("the key was imported and its secret is unknown; rotate it".into());
                 } else if let Some(v) = versions.iter().rev().find(|v| v.state == SecretState::Current) {
                     let secret = self.open_version(v)?;
@@ -124,11 +124,11 @@ impl Engine {
             },
         }
         let status = if !failed.is_empty() {
-            "failed"
+            HeartbeatStatus::Failed
         } else if !drift.is_empty() {
-            "drift"
+            HeartbeatStatus::Drift
         } else {
-            "ok"
+            HeartbeatStatus::Ok
         };
         failed.extend(drift);
         Ok((status, failed, foreign))

@@ -7,6 +7,7 @@
 //! journal from its first write; one audit event `incident.rotate` ties them together at the end.
 
 use crate::{delivery, Engine, Result, RotateOptions, RotationReport};
+use rekey_domain::AuditOutcome;
 use rekey_store::Account;
 use serde::Serialize;
 use serde_json::json;
@@ -105,7 +106,7 @@ impl Engine {
                 "new_key_id": r.new_key_id, "old_key_id": r.old_key_id })
             })
             .collect();
-        let outcome = if outcomes.keys().all(|o| o == "done") { "ok" } else { "failed" };
+        let outcome = if outcomes.keys().all(|o| o == "done") { AuditOutcome::Ok } else { AuditOutcome::Failed };
         let detail = json!({ "incident": id, "reason": reason, "rotations": rotations, "outcomes": outcomes });
         self.store.append_audit(&self.audit_entry("incident.rotate", None, outcome, detail)).await?;
         Ok(Incident { id, reason, reports, outcomes })

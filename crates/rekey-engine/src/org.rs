@@ -3,7 +3,7 @@
 //! accounts that left (unless accounts still use them) and leaves the rest alone.
 
 use crate::{AuthSpec, Engine, Error, NewProvider, Result};
-use rekey_domain::{error::quote, Arn, ProviderName};
+use rekey_domain::{error::quote, Arn, AuditOutcome, ProviderName};
 use rekey_store::ProviderAuth;
 use serde::Serialize;
 
@@ -122,7 +122,9 @@ impl Engine {
             }
         }
         let detail = serde_json::to_value(&sync).unwrap_or_default();
-        self.store.append_audit(&self.audit_entry("provider.add-org", Some(o.prefix.as_str()), "ok", detail)).await?;
+        self.store
+            .append_audit(&self.audit_entry("provider.add-org", Some(o.prefix.as_str()), AuditOutcome::Ok, detail))
+            .await?;
         Ok(sync)
     }
 }

@@ -4,7 +4,7 @@
 use crate::{vault::check_secret_size, Engine, Error, Result};
 use rekey_aws::{CallerIdentity, Conn, ConnCredentials};
 use rekey_crypto::Secret;
-use rekey_domain::{error::quote, AccessKeyId, Arn, ProviderName, Region, SecretState};
+use rekey_domain::{error::quote, AccessKeyId, Arn, AuditOutcome, ProviderName, Region, SecretState};
 use rekey_store::{provider_secret_record, Origin, Provider, ProviderAuth};
 use serde_json::json;
 
@@ -113,7 +113,7 @@ impl Engine {
             updated_at: now,
         };
         let detail = json!({ "region": provider.region, "auth": provider.auth, "endpoint_url": provider.endpoint_url });
-        let audit = self.audit_entry("provider.add", Some(provider.name.as_str()), "ok", detail);
+        let audit = self.audit_entry("provider.add", Some(provider.name.as_str()), AuditOutcome::Ok, detail);
         self.store.insert_provider(&provider, secret.as_ref(), &audit).await.map_err(|e| match Error::from(e) {
             Error::Conflict { what, .. } => {
                 Error::conflict(what, "choose another name, or `rekey provider remove` the existing one")
@@ -222,7 +222,7 @@ impl Engine {
     /// Removes a provider; refused while accounts or other providers use it.
     pub async fn remove_provider(&self, name: &ProviderName) -> Result<()> {
         self.provider(name).await?;
-        let audit = self.audit_entry("provider.remove", Some(name.as_str()), "ok", json!({}));
+        let audit = self.audit_entry("provider.remove", Some(name.as_str()), AuditOutcome::Ok, json!({}));
         self.store.delete_provider(name, &audit).await.map_err(|e| match Error::from(e) {
             Error::Conflict { what, .. } => Error::conflict(what, "`rekey account list --provider NAME` shows them"),
             other => other,
@@ -237,7 +237,9 @@ impl Engine {
         match &result {
             Ok(id) => {
                 let detail = json!({ "account": id.account, "arn": id.arn });
-                self.store.append_audit(&self.audit_entry("provider.test", Some(name.as_str()), "ok", detail)).await?;
+                self.store
+                    .append_audit(&self.audit_entry("provider.test", Some(name.as_str()), AuditOutcome::Ok, detail))
+                    .await?;
             }
             Err(e) => self.audit_failure("provider.test", Some(name.as_str()), e).await,
         }

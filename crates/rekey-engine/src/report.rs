@@ -9,7 +9,7 @@ use crate::{
     Engine, Result,
 };
 use chrono::{DateTime, Duration, Utc};
-use rekey_domain::ProviderName;
+use rekey_domain::{AccountStatus, HeartbeatStatus, ProviderName};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -37,7 +37,7 @@ pub struct Row {
     pub age_days: Option<i64>,
     pub last_rotated: Option<DateTime<Utc>>,
     pub last_used: Option<DateTime<Utc>>,
-    pub heartbeat: Option<String>,
+    pub heartbeat: Option<HeartbeatStatus>,
     /// Where the account's unfinished rotation stands, when it waits for people or consumers
     /// ("waiting for consumers: new key unused for 3 d").
     pub standing: Option<String>,
@@ -108,7 +108,7 @@ impl Engine {
                             .map(|t| (now - t).num_days()),
                         last_rotated: a.and_then(|a| a.last_rotated_at),
                         last_used: u.password_last_used,
-                        heartbeat: a.and_then(|a| a.heartbeat.as_ref().map(|h| h.status.clone())),
+                        heartbeat: a.and_then(|a| a.heartbeat.as_ref().map(|h| h.status)),
                         standing: None,
                         findings: vec![],
                     };
@@ -130,7 +130,7 @@ impl Engine {
                         age_days: k.created.map(|t| (now - t).num_days()),
                         last_rotated: a.and_then(|a| a.last_rotated_at),
                         last_used: k.last_used,
-                        heartbeat: a.and_then(|a| a.heartbeat.as_ref().map(|h| h.status.clone())),
+                        heartbeat: a.and_then(|a| a.heartbeat.as_ref().map(|h| h.status)),
                         standing: None,
                         findings: vec![],
                     };
@@ -157,7 +157,7 @@ impl Engine {
                     age_days: a.last_rotated_at.map(|t| (now - t).num_days()),
                     last_rotated: a.last_rotated_at,
                     last_used: None,
-                    heartbeat: a.heartbeat.as_ref().map(|h| h.status.clone()),
+                    heartbeat: a.heartbeat.as_ref().map(|h| h.status),
                     standing: None,
                     findings: vec!["user-missing".to_owned()],
                 };
@@ -184,7 +184,7 @@ fn finish(row: &mut Row, a: Option<&rekey_store::Account>, opts: &ReportOptions,
         row.findings.push("unused".into());
     }
     heartbeat_finding(row);
-    if a.is_some_and(|a| a.status == "needs-rotation") {
+    if a.is_some_and(|a| a.status == AccountStatus::NeedsRotation) {
         row.findings.push("needs-rotation".into());
     }
 }
@@ -200,7 +200,7 @@ fn stand(row: &mut Row, a: Option<&rekey_store::Account>, standings: &HashMap<St
 }
 
 fn heartbeat_finding(row: &mut Row) {
-    if row.heartbeat.as_deref().is_some_and(|h| h != "ok") {
+    if row.heartbeat.is_some_and(|h| h != HeartbeatStatus::Ok) {
         row.findings.push("heartbeat-failed".into());
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::{AccountRef, Engine, Error, Result};
 use rekey_aws::AwsErrorClass;
-use rekey_domain::{CredentialKind, Folder, Phase, RotationSettings, SecretState, SettingsPatch};
+use rekey_domain::{AuditOutcome, CredentialKind, Folder, Phase, RotationSettings, SecretState, SettingsPatch};
 use rekey_store::{Account, AccountPatch, AuditEntry, JournalWrite};
 use serde_json::json;
 
@@ -59,7 +59,8 @@ impl Engine {
             title: changes.title.clone(),
             ..Default::default()
         };
-        let audit = self.audit_entry("account.set", Some(account.id.as_str()), "ok", json!({ "settings": value }));
+        let audit =
+            self.audit_entry("account.set", Some(account.id.as_str()), AuditOutcome::Ok, json!({ "settings": value }));
         self.write_account(account, patch, audit).await
     }
 
@@ -71,7 +72,8 @@ impl Engine {
         let now = self.clock.now();
         let was = account.next_due_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let patch = AccountPatch { next_due_at: Some(Some(now)), ..Default::default() };
-        let audit = self.audit_entry("account.due", Some(account.id.as_str()), "ok", json!({ "was_due_at": was }));
+        let audit =
+            self.audit_entry("account.due", Some(account.id.as_str()), AuditOutcome::Ok, json!({ "was_due_at": was }));
         self.write_account(account, patch, audit).await
     }
 
@@ -177,7 +179,7 @@ impl Engine {
         w.audit.push(self.audit_entry(
             "account.rollback",
             Some(&id),
-            "ok",
+            AuditOutcome::Ok,
             json!({ "restored_key_id": prev_key, "replaced_key_id": cur.key_id }),
         ));
         self.store.write(&w).await?;

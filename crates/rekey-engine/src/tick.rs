@@ -5,6 +5,7 @@
 //! the vault holds.
 
 use crate::{rotate::RotationReport, Engine, Error, Result, RotateOptions};
+use rekey_domain::HeartbeatStatus;
 use rekey_store::{Account, Heartbeat};
 use std::sync::Arc;
 
@@ -74,7 +75,7 @@ const HISTORY: i64 = 8;
 impl TickReport {
     /// Heartbeats that failed or found problems.
     pub fn failed_heartbeats(&self) -> usize {
-        self.heartbeats.iter().filter(|(_, r)| !matches!(r, Ok(h) if h.status == "ok")).count()
+        self.heartbeats.iter().filter(|(_, r)| !matches!(r, Ok(h) if h.status == HeartbeatStatus::Ok)).count()
     }
 }
 

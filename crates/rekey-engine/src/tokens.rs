@@ -8,7 +8,7 @@
 use crate::{Engine, Error, Result};
 use chrono::{DateTime, Utc};
 use rekey_crypto::Secret;
-use rekey_domain::{Folder, Role};
+use rekey_domain::{AuditOutcome, Folder, Role};
 use rekey_store::{ApiToken, StoreError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -72,7 +72,7 @@ impl Engine {
         let token = ApiToken {
             id: id.clone(),
             name: name.to_owned(),
-            role: role.as_str().to_owned(),
+            role,
             folders,
             hash: digest(&secret),
             created_at: self.clock.now(),
@@ -81,7 +81,7 @@ impl Engine {
         };
         let detail =
             json!({ "name": token.name, "role": token.role, "folders": token.folders, "expires_at": expires_at });
-        self.store.insert_token(&token, &self.audit_entry("token.create", Some(&id), "ok", detail)).await?;
+        self.store.insert_token(&token, &self.audit_entry("token.create", Some(&id), AuditOutcome::Ok, detail)).await?;
         Ok(Minted { token, bearer: Secret::new(format!("rk_{id}_{secret}")) })
     }
 
@@ -92,7 +92,7 @@ impl Engine {
 
     /// Revokes a token (audited as `token.revoke`).
     pub async fn revoke_token(&self, id: &str) -> Result<()> {
-        let audit = self.audit_entry("token.revoke", Some(id), "ok", json!({}));
+        let audit = self.audit_entry("token.revoke", Some(id), AuditOutcome::Ok, json!({}));
         self.store.revoke_token(id, self.clock.now(), &audit).await.map_err(|e| match Error::from(e) {
             Error::NotFound { what, .. } => {
                 Error::NotFound { what, hint: "`rekey token list` shows the tokens".into() }
@@ -122,15 +122,14 @@ impl Engine {
         if token.expires_at.is_some_and(|t| t <= self.clock.now()) {
             return Err(Refused::Expired(id.to_owned()));
         }
-        let role = token.role.parse().map_err(|_| Refused::Invalid(Some(id.to_owned())))?;
-        let ApiToken { id, name, folders, expires_at, .. } = token;
+        let ApiToken { id, name, role, folders, expires_at, .. } = token;
         Ok(Verified { id, name, role, folders, expires_at })
     }
 
     /// A token row changed without the master key (an added token, a raised role).
     async fn audit_tampered_token(&self, id: &str, e: &StoreError) {
         let detail = json!({ "error": e.to_string() });
-        let entry = self.audit_entry("integrity", Some(&format!("token:{id}")), "failed", detail);
+        let entry = self.audit_entry("integrity", Some(&format!("token:{id}")), AuditOutcome::Failed, detail);
         if let Err(e) = self.store.append_audit(&entry).await {
             tracing::warn!(error = %e, "could not audit a token that failed its integrity check");
         }

@@ -12,6 +12,7 @@
 
 use crate::vault::{header, key_check_failed, open_key};
 use crate::{Deps, Engine, Error, MasterKey, Result};
+use rekey_domain::AuditOutcome;
 use rekey_store::{Barrier, UpgradeCounts};
 use serde_json::json;
 
@@ -32,7 +33,7 @@ impl Engine {
         }
         deps.store.install_barrier(barrier);
         let engine = Self::assemble(deps, key, h.vault_id.clone());
-        let audit = engine.audit_entry("vault.upgrade", None, "ok", json!({ "vault_id": h.vault_id }));
+        let audit = engine.audit_entry("vault.upgrade", None, AuditOutcome::Ok, json!({ "vault_id": h.vault_id }));
         let counts = engine.store.upgrade_barrier(&audit).await?;
         Ok((engine, counts))
     }

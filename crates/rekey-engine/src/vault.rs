@@ -8,7 +8,7 @@
 use crate::{connect::AwsConnector, Error, Result};
 use rekey_aws::{Conn, ConnCredentials};
 use rekey_crypto::{master, open, seal, KdfParams, Sealed, Secret, VaultKey};
-use rekey_domain::SecretState;
+use rekey_domain::{AuditOutcome, SecretState};
 use rekey_domain::{Clock, VaultId, MAX_SECRET_LEN};
 use rekey_store::{AuditEntry, Barrier, Origin, SecretVersion, Store, VaultHeader};
 use serde_json::{json, Value};
@@ -143,7 +143,7 @@ impl Engine {
         let audit = engine.audit_entry(
             "vault.init",
             None,
-            "ok",
+            AuditOutcome::Ok,
             json!({ "key_source": source, "backend": engine.store.backend(), "vault_id": engine.vault_id }),
         );
         engine.store.init(&header, &audit).await?;
@@ -322,20 +322,20 @@ impl Engine {
     }
 
     /// An audit event by this engine's actor, stamped now.
-    pub fn audit_entry(&self, action: &str, target: Option<&str>, outcome: &str, detail: Value) -> AuditEntry {
+    pub fn audit_entry(&self, action: &str, target: Option<&str>, outcome: AuditOutcome, detail: Value) -> AuditEntry {
         AuditEntry {
             at: self.clock.now(),
             actor: self.actor.clone(),
             action: action.into(),
             target: target.map(str::to_owned),
-            outcome: outcome.into(),
+            outcome,
             detail,
         }
     }
 
     /// Records a failed operation (best effort: the original error matters more).
     pub(crate) async fn audit_failure(&self, action: &str, target: Option<&str>, err: &Error) {
-        let entry = self.audit_entry(action, target, "failed", json!({ "error": err.to_string() }));
+        let entry = self.audit_entry(action, target, AuditOutcome::Failed, json!({ "error": err.to_string() }));
         if let Err(e) = self.store.append_audit(&entry).await {
             tracing::warn!(error = %e, action, "could not record a failed operation in the audit log");
         }

@@ -9,7 +9,7 @@ mod common;
 use chrono::Duration;
 use common::world;
 use rekey_crypto::Secret;
-use rekey_domain::{PastDeadline, PreviousKeyPolicy, Retirement, RotationSettings};
+use rekey_domain::{HeartbeatStatus, PastDeadline, PreviousKeyPolicy, Retirement, RotationSettings};
 use rekey_engine::{incident::TargetFilter, AccountRef};
 use std::sync::Arc;
 
@@ -39,7 +39,7 @@ async fn the_old_key_is_retired_only_once_the_new_one_is_used_and_the_old_one_is
     assert_eq!(r.waiting.as_deref(), Some("waiting for consumers: new key unused for 2 h"), "{r:?}");
     // rekey's own heartbeat signs with the new key: not evidence.
     let fresh = t.engine.account(&AccountRef::Id(t.account.id.clone())).await.unwrap();
-    assert_eq!(t.engine.heartbeat(&fresh).await.unwrap().status, "ok");
+    assert_eq!(t.engine.heartbeat(&fresh).await.unwrap().status, HeartbeatStatus::Ok);
     t.clock.advance(Duration::hours(2));
     let r = t.engine.recover().await.unwrap().remove(0);
     assert!(r.waiting.as_deref().unwrap().contains("new key unused"), "{r:?}");

@@ -10,6 +10,7 @@ use axum::{
     Json,
 };
 use chrono::{DateTime, Utc};
+use rekey_domain::HeartbeatStatus;
 use rekey_store::AccountFilter;
 use serde::Serialize;
 use serde_json::json;
@@ -265,7 +266,8 @@ async fn render(s: &AppState) -> rekey_engine::Result<String> {
     let _ = writeln!(out, "# HELP rekey_overdue_accounts Accounts whose scheduled rotation is due or past due.");
     let _ = writeln!(out, "# TYPE rekey_overdue_accounts gauge\nrekey_overdue_accounts {overdue}");
     let accounts = s.engine.accounts(&AccountFilter::default()).await?;
-    let failing = accounts.iter().filter(|a| a.heartbeat.as_ref().is_some_and(|h| h.status != "ok")).count();
+    let failing =
+        accounts.iter().filter(|a| a.heartbeat.as_ref().is_some_and(|h| h.status != HeartbeatStatus::Ok)).count();
     let _ = writeln!(out, "# HELP rekey_accounts_heartbeat_failing Accounts whose last heartbeat found problems.");
     let _ = writeln!(out, "# TYPE rekey_accounts_heartbeat_failing gauge\nrekey_accounts_heartbeat_failing {failing}");
     let _ = writeln!(out, "# HELP rekey_account_last_success_timestamp_seconds Last successful rotation per account.");

@@ -10,6 +10,7 @@
 
 use crate::config::{Config, NotifyConfig, NotifyKind};
 use crate::error::{bad, ConfigError};
+use rekey_domain::AuditOutcome;
 use rekey_engine::{delivery::webhook::Webhook, AccountRef, Engine, Result};
 use rekey_store::{Account, AuditRecord};
 use serde_json::{json, Value};
@@ -126,9 +127,9 @@ impl Notifier {
     }
 
     fn failure_kind(&self, r: &AuditRecord) -> Option<NotifyKind> {
-        let kind = match (r.entry.action.as_str(), r.entry.outcome.as_str()) {
-            ("rotation.phase", "aborted") => NotifyKind::RotationFailed,
-            ("account.heartbeat", "failed") => NotifyKind::HeartbeatFailed,
+        let kind = match (r.entry.action.as_str(), r.entry.outcome) {
+            ("rotation.phase", AuditOutcome::Aborted) => NotifyKind::RotationFailed,
+            ("account.heartbeat", AuditOutcome::Failed) => NotifyKind::HeartbeatFailed,
             // A rotation waiting past a deadline for people (a manual delivery's confirmation).
             ("rotation.stalled", _) => NotifyKind::RotationStalled,
             _ => return None,

@@ -205,7 +205,12 @@ fn event(engine: &Engine, (source, token): &Key, p: &Pending) -> rekey_store::Au
         "first_at": p.first,
         "last_at": p.last,
     });
-    engine.acting_as("anonymous").audit_entry("api.auth-failed", token.as_deref(), "denied", detail)
+    engine.acting_as("anonymous").audit_entry(
+        "api.auth-failed",
+        token.as_deref(),
+        rekey_domain::AuditOutcome::Denied,
+        detail,
+    )
 }
 
 /// Authenticates a request's bearer token from `source`, unless the source is throttled; on

@@ -5,7 +5,7 @@
 use crate::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rekey_domain::{AccountId, Folder};
+use rekey_domain::{AccountId, Folder, Role};
 use serde::Serialize;
 
 use crate::model::AuditEntry;
@@ -17,8 +17,8 @@ pub struct ApiToken {
     pub id: String,
     /// A label for people.
     pub name: String,
-    /// `admin`, `operator` or `auditor`.
-    pub role: String,
+    /// What its holder may do.
+    pub role: Role,
     /// The folders it may act in (with their sub-folders); empty means every folder.
     pub folders: Vec<Folder>,
     /// Hex SHA-256 of the secret part.
@@ -120,7 +120,7 @@ macro_rules! access_queries {
                 Ok(ApiToken {
                     id: r.try_get("id")?,
                     name: r.try_get("name")?,
-                    role: r.try_get("role")?,
+                    role: parse_col(&r.try_get::<String, _>("role")?, "api_tokens.role")?,
                     folders: json_col(&r.try_get::<String, _>("folders")?, "api_tokens.folders")?,
                     hash: r.try_get("hash")?,
                     created_at: from_millis(r.try_get("created_at")?),
@@ -148,7 +148,7 @@ macro_rules! access_queries {
                     let row = $crate::barrier::token_row(
                         &t.id,
                         &t.name,
-                        &t.role,
+                        t.role.as_str(),
                         &folders,
                         &t.hash,
                         millis(t.created_at),
@@ -160,7 +160,7 @@ macro_rules! access_queries {
                     sqlx::query(&format!("INSERT INTO api_tokens ({TOKEN_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"))
                         .bind(&t.id)
                         .bind(&t.name)
-                        .bind(&t.role)
+                        .bind(t.role.as_str())
                         .bind(folders)
                         .bind(&t.hash)
                         .bind(millis(t.created_at))

@@ -12,7 +12,7 @@ use crate::{Account, AuditRecord, Result, Rotation};
 use async_trait::async_trait;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use chrono::{DateTime, Utc};
-use rekey_domain::{AccountId, CredentialKind, Folder, Phase, ProviderName};
+use rekey_domain::{AccountId, AccountStatus, CredentialKind, Folder, JournalOutcome, Phase, ProviderName};
 use serde::Serialize;
 
 /// What the account list is sorted by.
@@ -72,8 +72,8 @@ pub struct AccountQuery {
     pub folder: Option<Folder>,
     /// Only this kind.
     pub kind: Option<CredentialKind>,
-    /// Only this status (`ok`, `needs-rotation`, …).
-    pub status: Option<String>,
+    /// Only this status.
+    pub status: Option<AccountStatus>,
     /// Only this heartbeat state.
     pub heartbeat: Option<HeartbeatFilter>,
     /// Only accounts whose next rotation is (`true`) or is not (`false`) due at `now`.
@@ -191,8 +191,8 @@ pub struct LastRotation {
     pub id: String,
     /// Where it stands.
     pub phase: Phase,
-    /// `done`, `aborted`, `failed` (stopped with an error, unfinished) or `running`.
-    pub outcome: String,
+    /// How it ended, or that it has not.
+    pub outcome: JournalOutcome,
     /// When it finished.
     pub finished_at: Option<DateTime<Utc>>,
     /// Why it aborted or stopped.
@@ -202,16 +202,10 @@ pub struct LastRotation {
 impl LastRotation {
     /// The summary of `r`.
     pub fn of(r: &Rotation) -> Self {
-        let outcome = match (r.phase, &r.error) {
-            (Phase::Aborted, _) => "aborted",
-            (p, _) if p.is_final() => "done",
-            (_, Some(_)) => "failed",
-            (_, None) => "running",
-        };
         Self {
             id: r.id.clone(),
             phase: r.phase,
-            outcome: outcome.into(),
+            outcome: JournalOutcome::of(r.phase, r.error.is_some()),
             finished_at: r.finished_at,
             error: r.error.clone(),
         }
@@ -283,7 +277,7 @@ pub struct RotationQuery {
     /// Only this account's.
     pub account: Option<AccountId>,
     /// Only those with this outcome (see [`LastRotation::outcome`]).
-    pub outcome: Option<String>,
+    pub outcome: Option<JournalOutcome>,
     /// Only those in this phase.
     pub phase: Option<Phase>,
 }

@@ -12,7 +12,7 @@ macro_rules! list_queries {
             use $crate::listing::*;
             use $crate::{millis, model::*, Result};
             use async_trait::async_trait;
-            use rekey_domain::Folder;
+            use rekey_domain::{Folder, JournalOutcome};
             use sqlx::{QueryBuilder, Row};
 
             type Qb = QueryBuilder<'static, $db>;
@@ -116,7 +116,7 @@ macro_rules! list_queries {
                     qb.push(" AND a.kind = ").push_bind(k.as_str().to_owned());
                 }
                 if let Some(s) = &q.status {
-                    qb.push(" AND a.status = ").push_bind(s.clone());
+                    qb.push(" AND a.status = ").push_bind(s.as_str());
                 }
                 if let Some(h) = q.heartbeat {
                     qb.push(" AND ");
@@ -282,13 +282,12 @@ macro_rules! list_queries {
                         if let Some(p) = q.phase {
                             qb.push(" AND r.phase = ").push_bind(p.as_str().to_owned());
                         }
-                        if let Some(o) = &q.outcome {
-                            qb.push(match o.as_str() {
-                                "aborted" => " AND r.phase = 'aborted'",
-                                "done" => " AND r.phase = 'done'",
-                                "failed" => " AND r.finished_at IS NULL AND r.error IS NOT NULL",
-                                "running" => " AND r.finished_at IS NULL AND r.error IS NULL",
-                                _ => " AND 1 = 0",
+                        if let Some(o) = q.outcome {
+                            qb.push(match o {
+                                JournalOutcome::Aborted => " AND r.phase = 'aborted'",
+                                JournalOutcome::Done => " AND r.phase = 'done'",
+                                JournalOutcome::Failed => " AND r.finished_at IS NULL AND r.error IS NOT NULL",
+                                JournalOutcome::Running => " AND r.finished_at IS NULL AND r.error IS NULL",
                             });
                         }
                         if q.scope.is_some() {

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use rekey_domain::{
-    AccountId, Arn, CredentialKind, Folder, Phase, ProviderName, Region, SecretState, UserName, VaultId,
+    AccountId, AccountStatus, Arn, AuditOutcome, CredentialKind, Folder, HeartbeatStatus, Phase, ProviderName, Region,
+    SecretState, UserName, VaultId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -106,8 +107,8 @@ pub struct Account {
     pub folder: Option<Folder>,
     /// Human title.
     pub title: Option<String>,
-    /// `ok`, `needs-rotation` (secret unknown), `no-secret` (password not set yet) …
-    pub status: String,
+    /// Whether the vault holds the credential in use (see [`AccountStatus`]).
+    pub status: AccountStatus,
     /// Rotation settings (JSON; typed by the engine).
     pub settings: serde_json::Value,
     /// Created.
@@ -155,7 +156,7 @@ impl Account {
             kind,
             folder: None,
             title: None,
-            status: "ok".into(),
+            status: AccountStatus::Ok,
             settings: serde_json::json!({}),
             created_at: now,
             updated_at: now,
@@ -175,8 +176,8 @@ impl Account {
 pub struct Heartbeat {
     /// When it ran.
     pub at: DateTime<Utc>,
-    /// `ok`, `failed` or `drift`.
-    pub status: String,
+    /// What it found, in a word.
+    pub status: HeartbeatStatus,
     /// Findings.
     pub detail: serde_json::Value,
 }
@@ -252,7 +253,7 @@ pub enum LeaseOutcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccountPatch {
     /// New status.
-    pub status: Option<String>,
+    pub status: Option<AccountStatus>,
     /// New settings.
     pub settings: Option<serde_json::Value>,
     /// New folder (Some(None) clears it).
@@ -366,8 +367,8 @@ pub struct AuditEntry {
     pub action: String,
     /// Which object, e.g. an account id or provider name.
     pub target: Option<String>,
-    /// `ok`, `failed`, `denied`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: AuditOutcome,
     /// Further non-secret facts.
     pub detail: serde_json::Value,
 }

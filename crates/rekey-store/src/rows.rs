@@ -59,7 +59,7 @@ macro_rules! sql_rows {
                 kind: parse_col(&r.try_get::<String, _>("kind")?, "accounts.kind")?,
                 folder: folder.map(|f| parse_col::<rekey_domain::Folder>(&f, "accounts.folder")).transpose()?,
                 title: r.try_get("title")?,
-                status: r.try_get("status")?,
+                status: parse_col(&r.try_get::<String, _>("status")?, "accounts.status")?,
                 settings: json_col(&r.try_get::<String, _>("settings")?, "accounts.settings")?,
                 created_at: from_millis(r.try_get("created_at")?),
                 updated_at: from_millis(r.try_get("updated_at")?),
@@ -70,7 +70,10 @@ macro_rules! sql_rows {
                 heartbeat: match r.try_get::<Option<i64>, _>("heartbeat_at")? {
                     Some(at) => Some(Heartbeat {
                         at: from_millis(at),
-                        status: r.try_get::<Option<String>, _>("heartbeat_status")?.unwrap_or_default(),
+                        status: parse_col(
+                            &r.try_get::<Option<String>, _>("heartbeat_status")?.unwrap_or_default(),
+                            "accounts.heartbeat_status",
+                        )?,
                         detail: json_col(
                             &r.try_get::<Option<String>, _>("heartbeat_detail")?.unwrap_or_else(|| "null".into()),
                             "accounts.heartbeat_detail",
@@ -126,7 +129,7 @@ macro_rules! sql_rows {
                     actor: r.try_get("actor")?,
                     action: r.try_get("action")?,
                     target: r.try_get("target")?,
-                    outcome: r.try_get("outcome")?,
+                    outcome: parse_col(&r.try_get::<String, _>("outcome")?, "audit_events.outcome")?,
                     detail: json_col(&r.try_get::<String, _>("detail")?, "audit_events.detail")?,
                 },
                 prev_hash: r.try_get("prev_hash")?,

@@ -62,7 +62,7 @@ async fn populated(loc: &Location) -> (Arc<dyn Store>, rekey_domain::AccountId, 
     let token = ApiToken {
         id: "t1".into(),
         name: "ci".into(),
-        role: "auditor".into(),
+        role: rekey_domain::Role::Auditor,
         folders: vec!["team-a".parse().unwrap()],
         hash: "ab".repeat(32),
         created_at: at(1),
@@ -78,7 +78,7 @@ async fn h2_altered_provider_account_and_token_rows_are_refused(loc: Arc<Locatio
     let (s, svc, other) = populated(&loc).await;
     assert!(s.provider(&"p".parse().unwrap()).await.is_ok(), "untouched rows verify");
     assert!(s.account(&svc).await.is_ok());
-    assert_eq!(s.token("t1").await.unwrap().role, "auditor");
+    assert_eq!(s.token("t1").await.unwrap().role, rekey_domain::Role::Auditor);
 
     loc.execute("UPDATE providers SET endpoint_url = 'http://attacker.example' WHERE name = 'p'").await;
     assert!(is_tampered(&s.provider(&"p".parse().unwrap()).await), "a changed endpoint is refused");

@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use rekey_crypto::{Sealed, VaultKey};
-use rekey_domain::{AccountId, CredentialKind, Phase, SecretState};
+use rekey_domain::{AccountId, AccountStatus, AuditOutcome, CredentialKind, Phase, Role, SecretState};
 use rekey_store::{
     chain, Account, AccountFilter, AccountPatch, ApiToken, AuditEntry, Barrier, Checkout, JournalWrite, LeaseOutcome,
     OpenMode, Provider, ProviderAuth, Rotation, SecretVersion, Store, StoreError,
@@ -260,7 +260,8 @@ async fn secret_versions(store: Arc<dyn Store>) {
     let dup =
         JournalWrite { at: at(5), new_secrets: vec![v4.clone(), v2], audit: vec![e.clone()], ..Default::default() };
     assert!(is_conflict(&s.write(&dup).await), "a version is never overwritten");
-    let patch = Some((AccountId::random(), AccountPatch { status: Some("x".into()), ..Default::default() }));
+    let patch =
+        Some((AccountId::random(), AccountPatch { status: Some(AccountStatus::NeedsRotation), ..Default::default() }));
     let gone = JournalWrite { at: at(5), new_secrets: vec![v4], account: patch, audit: vec![e], ..Default::default() };
     assert!(is_not_found(&s.write(&gone).await), "patching a missing account");
     watch.unchanged(s, "failed journal writes").await;
@@ -298,7 +299,7 @@ async fn audit_chain(store: Arc<dyn Store>) {
         actor: "scheduler".into(),
         action: "heartbeat.run".into(),
         target: Some("abcdefgh".into()),
-        outcome: "failed".into(),
+        outcome: AuditOutcome::Failed,
         detail: json!({ "status": 403, "nested": { "b": [1, 2], "a": null } }),
     };
     let rec = s.append_audit(&e).await.expect("append");
@@ -334,7 +335,7 @@ async fn audit_chain(store: Arc<dyn Store>) {
 
     // The verification is not vacuous: an altered event breaks the chain right there.
     let mut tampered = events;
-    tampered[40].entry.outcome = "ok-really".into();
+    tampered[40].entry.outcome = AuditOutcome::Denied;
     assert_eq!(chain::first_broken(&tampered, Barrier::new(&test_key()).audit_key(), 1), Some(41));
 }
 
@@ -699,7 +700,7 @@ async fn tokens_checkouts_cursors(store: Arc<dyn Store>) {
     let token = ApiToken {
         id: "tk1".into(),
         name: "ci".into(),
-        role: "operator".into(),
+        role: Role::Operator,
         folders: vec!["prod".parse().expect("a valid folder")],
         hash: "ab".repeat(32),
         created_at: at(1),

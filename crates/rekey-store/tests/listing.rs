@@ -12,7 +12,7 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::*;
 use rekey_crypto::VaultKey;
-use rekey_domain::{AccountId, CredentialKind, Phase, SecretState};
+use rekey_domain::{AccountId, CredentialKind, JournalOutcome, Phase, SecretState};
 use rekey_store::listing::{
     AccountPage, AccountQuery, AccountSort, AuditQuery, Cursor, CursorKey, HeartbeatFilter, Order, RotationQuery,
 };
@@ -66,7 +66,7 @@ async fn add(s: &dyn Store, i: usize) -> Fact {
         last_rotated_at: rotated.map(at),
         heartbeat: beat.clone().map(|(status, foreign)| Heartbeat {
             at: at(20),
-            status: status.into(),
+            status: status.parse().unwrap(),
             detail: json!({ "findings": [], "foreign_keys": foreign }),
         }),
         ..Default::default()
@@ -345,7 +345,7 @@ async fn journal_and_audit_newest_first(store: Arc<dyn Store>) {
         .map(|f| f.id.clone())
         .collect();
     assert!(!page.items.is_empty() && page.items.iter().all(|r| in_ops.contains(&r.account_id)));
-    let aborted = RotationQuery { outcome: Some("aborted".into()), ..Default::default() };
+    let aborted = RotationQuery { outcome: Some(JournalOutcome::Aborted), ..Default::default() };
     let page = s.rotation_page(&aborted, 500, None).await.unwrap();
     assert_eq!(page.total, all.iter().filter(|r| r.phase == Phase::Aborted).count() as i64);
 

@@ -12,7 +12,7 @@ use crate::{delivery, Engine, Error, Result};
 use rekey_crypto::Secret;
 use rekey_domain::{
     targets::{ManualTarget, OnDeadline},
-    Phase, Target,
+    AuditOutcome, Phase, Target,
 };
 use rekey_store::JournalWrite;
 use serde_json::json;
@@ -67,8 +67,12 @@ impl Run<'_> {
                 let why =
                     format!("waiting for confirmation of the manual delivery ({}) since {deadline}", m.instructions);
                 let detail = json!({ "rotation": self.rot.id, "reason": why });
-                let audit =
-                    self.engine.audit_entry("rotation.stalled", Some(self.account.id.as_str()), "overdue", detail);
+                let audit = self.engine.audit_entry(
+                    "rotation.stalled",
+                    Some(self.account.id.as_str()),
+                    AuditOutcome::Overdue,
+                    detail,
+                );
                 self.journal(Phase::Delivering, JournalWrite { audit: vec![audit], ..Default::default() }).await?;
                 Ok(Gate::Wait)
             }
@@ -128,7 +132,7 @@ impl Engine {
             let t = Target::Manual(m.clone());
             let detail = json!({ "rotation": id, "key_id": run.rot.new_key_id });
             let target = Some(run.account.id.as_str());
-            self.store.append_audit(&self.audit_entry("rotation.reveal", target, "ok", detail)).await?;
+            self.store.append_audit(&self.audit_entry("rotation.reveal", target, AuditOutcome::Ok, detail)).await?;
             Ok(Pending {
                 rotation: id.to_owned(),
                 account: super::reference(&run.account),
@@ -161,7 +165,7 @@ impl Engine {
             run.facts.confirmed_at = Some(self.clock.now());
             run.facts.confirmed_by = Some(self.actor().to_owned());
             let detail = json!({ "rotation": id, "key_id": run.rot.new_key_id });
-            let audit = self.audit_entry("rotation.confirm", Some(run.account.id.as_str()), "ok", detail);
+            let audit = self.audit_entry("rotation.confirm", Some(run.account.id.as_str()), AuditOutcome::Ok, detail);
             run.journal(Phase::Delivering, JournalWrite { audit: vec![audit], ..Default::default() }).await?;
             let driven = run.drive().await;
             let mut report = run.report(started);

@@ -12,7 +12,7 @@
 
 use super::Run;
 use crate::Result;
-use rekey_domain::{settings::DEFAULT_CUTOVER_DEADLINE_MS, PastDeadline, Phase, Retirement};
+use rekey_domain::{settings::DEFAULT_CUTOVER_DEADLINE_MS, AuditOutcome, PastDeadline, Phase, Retirement};
 use rekey_store::JournalWrite;
 use serde_json::json;
 
@@ -80,7 +80,7 @@ impl Run<'_> {
                 extra.audit.push(self.engine.audit_entry(
                     "rotation.stalled",
                     Some(self.account.id.as_str()),
-                    "overdue",
+                    AuditOutcome::Overdue,
                     detail,
                 ));
             }

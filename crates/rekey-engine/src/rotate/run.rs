@@ -6,7 +6,9 @@
 use super::RotateOptions;
 use crate::{failpoint::crash_point, lease::Held, Engine, Error, Result};
 use rekey_aws::{Conn, IamApi, IamUser};
-use rekey_domain::{CredentialKind, Phase, RotationSettings, SecretState};
+use rekey_domain::{
+    AccountStatus, AuditOutcome, CredentialKind, HeartbeatStatus, Phase, RotationSettings, SecretState,
+};
 use rekey_store::{Account, AccountPatch, JournalWrite, Provider, Rotation, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -135,7 +137,7 @@ impl Run<'_> {
             "rotation": self.rot.id, "phase": phase, "kind": self.rot.kind,
             "new_key_id": self.rot.new_key_id, "old_key_id": self.rot.old_key_id, "error": self.rot.error,
         });
-        let outcome = if phase == Phase::Aborted { "aborted" } else { "ok" };
+        let outcome = if phase == Phase::Aborted { AuditOutcome::Aborted } else { AuditOutcome::Ok };
         let mut w = extra;
         w.at = now;
         w.fence = Some(self.lease.fence.clone());
@@ -242,7 +244,7 @@ impl Run<'_> {
     pub fn commit_patch(&self) -> AccountPatch {
         let now = self.engine.clock.now();
         AccountPatch {
-            status: Some("ok".into()),
+            status: Some(AccountStatus::Ok),
             last_rotated_at: Some(now),
             next_due_at: Some(rekey_domain::schedule::next_due(
                 self.settings.every_ms,
@@ -252,7 +254,7 @@ impl Run<'_> {
             // The new credential was just proven: an older heartbeat no longer describes it.
             heartbeat: Some(rekey_store::Heartbeat {
                 at: now,
-                status: "ok".into(),
+                status: HeartbeatStatus::Ok,
                 detail: json!({ "findings": [], "source": "rotation" }),
             }),
             ..AccountPatch::default()

@@ -13,7 +13,7 @@ use crate::{
 };
 use axum::{extract::State, Extension, Json};
 use chrono::{DateTime, Utc};
-use rekey_domain::CredentialKind;
+use rekey_domain::{AccountStatus, CredentialKind, Spelled};
 use rekey_store::listing::{AccountItem, AccountPage, AccountQuery, AccountSort, HeartbeatFilter, Order};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -34,7 +34,7 @@ pub struct ListQuery {
     folder: Option<String>,
     /// `access_key` (or `access-key`) or `password`.
     kind: Option<String>,
-    /// Only this status (`ok`, `needs-rotation`, `no-secret`, …).
+    /// Only this status: `ok`, `needs-rotation` or `no-secret`.
     status: Option<String>,
     /// `ok`, `failing` (failed or drift) or `never`.
     heartbeat: Option<String>,
@@ -74,6 +74,7 @@ impl ListQuery {
             ("access-key", CredentialKind::AccessKey),
             ("password", CredentialKind::Password),
         ];
+        let statuses: Vec<(&str, AccountStatus)> = AccountStatus::ALL.iter().map(|s| (s.as_str(), *s)).collect();
         let beats =
             [("ok", HeartbeatFilter::Ok), ("failing", HeartbeatFilter::Failing), ("never", HeartbeatFilter::Never)];
         if let Some(q) = &self.q {
@@ -86,7 +87,7 @@ impl ListQuery {
             q: self.q.clone().filter(|q| !q.is_empty()),
             folder: self.folder.as_deref().map(str::parse).transpose()?,
             kind: one_of("kind", self.kind.as_deref(), &kinds)?,
-            status: self.status.clone(),
+            status: one_of("status", self.status.as_deref(), &statuses)?,
             heartbeat: one_of("heartbeat", self.heartbeat.as_deref(), &beats)?,
             overdue: self.overdue,
             foreign_keys: one_of("owner", self.owner.as_deref(), &[("foreign", true)])?.unwrap_or(false),

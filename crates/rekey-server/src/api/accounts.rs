@@ -13,7 +13,7 @@ use crate::{
     AppState,
 };
 use axum::{extract::State, Extension, Json};
-use rekey_domain::{duration::parse_duration_ms, AccountId, CredentialKind, SettingsPatch, UserName};
+use rekey_domain::{duration::parse_duration_ms, AccountId, CredentialKind, HeartbeatStatus, SettingsPatch, UserName};
 use rekey_engine::{RotateOptions, RotationReport};
 use rekey_store::{listing::AccountItem, Account, Checkout, Heartbeat};
 use serde::{Deserialize, Serialize};
@@ -125,7 +125,7 @@ pub async fn heartbeat(
 ) -> ApiResult<Json<Heartbeat>> {
     let (engine, _, account) = account_for(&s, &caller, &account, Action::Operate).await?;
     let hb = engine.heartbeat(&account).await;
-    if !matches!(&hb, Ok(h) if h.status == "ok") {
+    if !matches!(&hb, Ok(h) if h.status == HeartbeatStatus::Ok) {
         s.count_heartbeat_failures(1);
     }
     Ok(Json(hb?))

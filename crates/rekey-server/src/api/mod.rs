@@ -28,6 +28,7 @@ use axum::{
     response::Response,
     Router,
 };
+use rekey_domain::AuditOutcome;
 use rekey_engine::{AccountRef, Engine};
 use rekey_store::Account;
 use serde_json::json;
@@ -125,9 +126,9 @@ pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
 
 async fn audit(s: &AppState, actor: &str, method: &str, route: &str, status: u16) {
     let outcome = match status {
-        401 | 403 => "denied",
-        400.. => "failed",
-        _ => "ok",
+        401 | 403 => AuditOutcome::Denied,
+        400.. => AuditOutcome::Failed,
+        _ => AuditOutcome::Ok,
     };
     let engine = s.engine.acting_as(actor);
     let entry = engine.audit_entry("api.request", Some(route), outcome, json!({ "method": method, "status": status }));

@@ -13,6 +13,7 @@ use crate::{
     AppState,
 };
 use axum::{extract::State, Extension, Json};
+use rekey_domain::JournalOutcome;
 use rekey_engine::AccountRef;
 use rekey_store::{listing::RotationQuery, Rotation, StoreError};
 use serde::Deserialize;
@@ -34,8 +35,6 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-const OUTCOMES: [&str; 4] = ["done", "aborted", "failed", "running"];
-
 /// One page of the rotation journal, newest first (of the accounts in the token's folders).
 #[utoipa::path(get, path = "/api/v1/rotations", tag = "rotations", params(ListQuery),
     responses((status = 200, description = "A page of rotations", body = Paged<Rotation>),
@@ -48,12 +47,14 @@ pub async fn list(
     require(&caller, Action::Read)?;
     let limit = paged::limit(q.limit)?;
     let after = paged::cursor(q.cursor.as_deref(), "started")?;
-    if let Some(o) = q.outcome.as_deref().filter(|o| !OUTCOMES.contains(o)) {
-        return Err(ApiError::bad_request(
-            format!("outcome={o:?} is not allowed"),
-            "use done, aborted, failed or running",
-        ));
-    }
+    let outcome = q
+        .outcome
+        .as_deref()
+        .map(|o| {
+            o.parse::<JournalOutcome>()
+                .map_err(|e| ApiError::bad_request(format!("outcome={o:?} is not allowed"), e.hint))
+        })
+        .transpose()?;
     let account = match &q.account {
         Some(a) => Some(account_for(&s, &caller, a, Action::Read).await?.2.id),
         None => None,
@@ -61,7 +62,7 @@ pub async fn list(
     let query = RotationQuery {
         scope: caller.scope(),
         account,
-        outcome: q.outcome,
+        outcome,
         phase: q.phase.as_deref().map(str::parse).transpose()?,
     };
     let page = s.engine.rotation_page(&query, limit, after.as_ref()).await?;

@@ -100,7 +100,7 @@ impl Tabular for RowView<'_> {
             opt(r.age_days),
             opt(r.last_rotated.map(time)),
             opt(r.last_used.map(time)),
-            opt(r.heartbeat.clone()),
+            opt(r.heartbeat),
             opt(r.standing.clone()),
             if r.findings.is_empty() { "-".into() } else { r.findings.join(" ") },
         ]

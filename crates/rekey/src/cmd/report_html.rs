@@ -91,7 +91,7 @@ pub fn render(r: &Compliance) -> String {
             x.age_days.map_or_else(|| "-".into(), |d| d.to_string()),
             t(x.last_rotated),
             t(x.last_used),
-            esc(x.heartbeat.as_deref().unwrap_or("-")),
+            esc(x.heartbeat.map_or("-", |h| h.as_str())),
             esc(x.standing.as_deref().unwrap_or("-")),
         ];
         h.push_str("<tr class=\"row\">");

@@ -1,0 +1,75 @@
+//! How an access key found in IAM relates to the vault ([`KeyOwnership`]), as discovery and the
+//! compliance report show it. The engine's ownership module decides it from the vault's
+//! versions and the user's ownership tags; this is only its vocabulary.
+
+use crate::{error::ValidationError, spelling::Spelled};
+use serde::{Deserialize, Serialize};
+use std::{fmt, str::FromStr};
+
+/// Who an access key belongs to, from the vault's point of view.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyOwnership {
+    /// An account's current key whose secret rekey holds and rotates.
+    Managed,
+    /// A key the vault has a version of (previous, pending, or an imported key without secret).
+    Known,
+    /// Created by an interrupted rotation of this vault; nobody holds its secret.
+    Orphan,
+    /// Not this vault's (another vault's, or not created by rekey).
+    Foreign,
+}
+
+impl Spelled for KeyOwnership {
+    const WHAT: &'static str = "key ownership";
+    const ALL: &'static [Self] = &[Self::Managed, Self::Known, Self::Orphan, Self::Foreign];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Managed => "managed",
+            Self::Known => "known",
+            Self::Orphan => "orphan",
+            Self::Foreign => "foreign",
+        }
+    }
+}
+
+impl KeyOwnership {
+    /// The spelling used in JSON and output.
+    pub fn as_str(self) -> &'static str {
+        Spelled::as_str(self)
+    }
+
+    /// Whether the vault holds no secret of the key and no account of it may use it (foreign or
+    /// orphaned): an active one is a compliance finding.
+    pub fn unheld(self) -> bool {
+        matches!(self, Self::Foreign | Self::Orphan)
+    }
+}
+
+impl fmt::Display for KeyOwnership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for KeyOwnership {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_spelling(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spelling::assert_spelled;
+
+    #[test]
+    fn ownerships_have_one_spelling_each() {
+        assert_spelled::<KeyOwnership>();
+        let unheld: Vec<KeyOwnership> = KeyOwnership::ALL.iter().copied().filter(|o| o.unheld()).collect();
+        assert_eq!(unheld, [KeyOwnership::Orphan, KeyOwnership::Foreign]);
+    }
+}

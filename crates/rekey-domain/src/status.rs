@@ -1,0 +1,118 @@
+//! Where an account stands: its [`AccountStatus`] (may rekey act on its stored credential?) and
+//! the [`HeartbeatStatus`] of its last heartbeat. Both are stored as their spellings in the
+//! `accounts` table (`status`, `heartbeat_status`) and shown as such in JSON.
+
+use crate::{error::ValidationError, spelling::Spelled};
+use serde::{Deserialize, Serialize};
+use std::{fmt, str::FromStr};
+
+/// Whether the vault holds the credential an account's IAM user uses.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccountStatus {
+    /// The vault holds the credential in use: heartbeats check it, check-outs hand it out.
+    Ok,
+    /// An access key imported without its secret: nothing can use it until a rotation replaces it.
+    NeedsRotation,
+    /// A password account added without its password: the first rotation sets one.
+    NoSecret,
+}
+
+impl Spelled for AccountStatus {
+    const WHAT: &'static str = "account status";
+    const ALL: &'static [Self] = &[Self::Ok, Self::NeedsRotation, Self::NoSecret];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::NeedsRotation => "needs-rotation",
+            Self::NoSecret => "no-secret",
+        }
+    }
+}
+
+impl AccountStatus {
+    /// The spelling used on the command line, in JSON and in the store.
+    pub fn as_str(self) -> &'static str {
+        Spelled::as_str(self)
+    }
+}
+
+impl fmt::Display for AccountStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AccountStatus {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_spelling(s)
+    }
+}
+
+/// What the last heartbeat of an account found.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeartbeatStatus {
+    /// The stored credential works and IAM matches what the vault believes.
+    Ok,
+    /// The credential works, but IAM changed behind rekey's back (unknown keys, a re-created
+    /// login profile, a forced password reset).
+    Drift,
+    /// The credential does not work, or its user or key is gone.
+    Failed,
+}
+
+impl Spelled for HeartbeatStatus {
+    const WHAT: &'static str = "heartbeat status";
+    const ALL: &'static [Self] = &[Self::Ok, Self::Drift, Self::Failed];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Drift => "drift",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl HeartbeatStatus {
+    /// The spelling used in JSON and in the store.
+    pub fn as_str(self) -> &'static str {
+        Spelled::as_str(self)
+    }
+}
+
+impl fmt::Display for HeartbeatStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for HeartbeatStatus {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_spelling(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spelling::assert_spelled;
+
+    #[test]
+    fn account_statuses_have_one_spelling_each() {
+        assert_spelled::<AccountStatus>();
+        assert_eq!("needs-rotation".parse::<AccountStatus>(), Ok(AccountStatus::NeedsRotation));
+    }
+
+    #[test]
+    fn heartbeat_statuses_have_one_spelling_each() {
+        assert_spelled::<HeartbeatStatus>();
+        assert!("tampered".parse::<HeartbeatStatus>().is_err_and(|e| e.hint == "use one of: ok, drift, failed"));
+    }
+}
