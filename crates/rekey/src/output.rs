@@ -257,9 +257,10 @@ pub fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".into(), |x| x.to_string())
 }
 
-/// A timestamp as a cell (RFC 3339, seconds).
+/// A timestamp as a cell: RFC 3339 with milliseconds, as every record's JSON has it
+/// ([`rekey_domain::timestamp`]); tables show it as `2026-11-24 08:06 UTC`.
 pub fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    rekey_domain::timestamp::rfc3339(&t)
 }
 
 #[cfg(test)]
@@ -295,7 +296,7 @@ mod tests {
     #[test]
     fn tables_fit_the_width_they_are_given_and_times_read_as_minutes() {
         let long = "x".repeat(300);
-        let rows = vec![vec!["2026-11-24T08:06:59Z".to_owned(), long.clone(), "ok".to_owned()]];
+        let rows = vec![vec!["2026-11-24T08:06:59.000Z".to_owned(), long.clone(), "ok".to_owned()]];
         let whole = table_within(vec!["at", "detail", "outcome"], rows.clone().into_iter(), None);
         assert!(whole.contains("2026-11-24 08:06 UTC") && whole.contains(&long), "{whole}");
         let fitted = table_within(vec!["at", "detail", "outcome"], rows.into_iter(), Some(80));

@@ -148,7 +148,7 @@ fn pending_out(format: Format, p: &rekey_engine::Pending) {
             p.access_key_id.as_deref().unwrap_or("-"),
             p.format,
             p.secret.expose(),
-            p.confirm_by.map_or_else(|| "-".into(), |t| t.to_rfc3339()),
+            opt(p.confirm_by.map(time)),
         ),
     });
     let mut out = std::io::stdout().lock();
