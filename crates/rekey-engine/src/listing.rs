@@ -1,11 +1,14 @@
 //! What the front ends list and count: pages of accounts (filtered and sorted in the store),
-//! one account in the same shape, the overview's counts, and the rotation journal and audit
-//! log newest first. The time an account is overdue at comes from the engine's clock.
+//! one account in the same shape, its secret versions (facts, never secrets), the overview's
+//! counts, and the rotation journal and audit log newest first. The time an account is overdue
+//! at comes from the engine's clock.
 
 use crate::{AccountRef, Engine, Result};
 use chrono::{DateTime, Utc};
 use rekey_domain::Folder;
-use rekey_store::listing::{AccountItem, AccountPage, AccountQuery, AuditQuery, Cursor, Overview, Page, RotationQuery};
+use rekey_store::listing::{
+    AccountItem, AccountPage, AccountQuery, AuditQuery, Cursor, Holder, Overview, Page, RotationQuery, VersionInfo,
+};
 use rekey_store::{AuditRecord, Rotation};
 
 impl Engine {
@@ -19,12 +22,36 @@ impl Engine {
         Ok(self.store.account_page(&q, page).await?)
     }
 
-    /// One account as the account list shows it: with its check-out holder and last rotation.
+    /// One account as the account list shows it: with its check-out holder (and the holding
+    /// token's name) and its last rotation.
     pub async fn account_item(&self, r: &AccountRef) -> Result<AccountItem> {
         let account = self.account(r).await?;
-        let holder = self.store.open_checkout_of(&account.id).await?.map(|c| c.holder);
+        let holder = match self.store.open_checkout_of(&account.id).await? {
+            Some(c) => Some(self.holder(c.holder).await),
+            None => None,
+        };
         let last = self.store.rotations(Some(&account.id), false, 1).await?;
         Ok(AccountItem::new(account, self.clock.now(), holder, last.first()))
+    }
+
+    /// `actor` with its token's name, when it is a token the vault knows (a token removed or
+    /// unreadable since leaves the actor alone: the name only helps a reader).
+    async fn holder(&self, actor: String) -> Holder {
+        let name = match Holder::token_id(&actor) {
+            Some(id) => self.store.token(id).await.ok().map(|t| t.name),
+            None => None,
+        };
+        Holder { actor, name }
+    }
+
+    /// Every stored version of `r`'s secret, newest first: number, state, key id, origin and
+    /// when it was stored (never the secret).
+    pub async fn secret_history(&self, r: &AccountRef) -> Result<Vec<VersionInfo>> {
+        let account = self.account(r).await?;
+        let mut versions: Vec<VersionInfo> =
+            self.store.secret_versions(account.id.as_str()).await?.iter().map(VersionInfo::of).collect();
+        versions.sort_by_key(|v| std::cmp::Reverse(v.version));
+        Ok(versions)
     }
 
     /// The overview's counts over the accounts in `scope` (`None`: all), and when they were

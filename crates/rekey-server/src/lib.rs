@@ -42,6 +42,7 @@ mod token_cache;
 pub use config::{Config, Overrides};
 pub use error::ConfigError;
 pub use jobs::Jobs;
+pub use token_cache::TTL as TOKEN_CACHE_TTL;
 
 use axum::Router;
 use rekey_engine::Engine;

@@ -224,22 +224,73 @@ pub struct AccountItem {
     pub reference: String,
     /// Whether its next rotation is due.
     pub overdue: bool,
-    /// Who holds its password checked out, if anyone (`token:ID`).
+    /// Who holds its password checked out, if anyone (`token:ID`, or `cli:USER@HOST`).
     pub checked_out_by: Option<String>,
+    /// The name of the token holding it checked out (when a token does).
+    pub checked_out_by_name: Option<String>,
     /// Its last rotation, if any.
     pub last_rotation: Option<LastRotation>,
 }
 
 impl AccountItem {
     /// `account` as seen at `now`, with its open check-out holder and last rotation.
-    pub fn new(account: Account, now: DateTime<Utc>, holder: Option<String>, last: Option<&Rotation>) -> Self {
+    pub fn new(account: Account, now: DateTime<Utc>, holder: Option<Holder>, last: Option<&Rotation>) -> Self {
         let reference = format!("{}/{}/{}", account.provider, account.user_name, account.kind.as_str());
+        let (checked_out_by, checked_out_by_name) = holder.map_or((None, None), |h| (Some(h.actor), h.name));
         Self {
             overdue: account.next_due_at.is_some_and(|d| d <= now),
             reference,
             account,
-            checked_out_by: holder,
+            checked_out_by,
+            checked_out_by_name,
             last_rotation: last.map(LastRotation::of),
+        }
+    }
+}
+
+/// Who holds a password checked out: the actor of the check-out and, for a token, its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// `token:ID` or `cli:USER@HOST`.
+    pub actor: String,
+    /// The token's name, when the actor is a token the vault knows.
+    pub name: Option<String>,
+}
+
+impl Holder {
+    /// The token id of a `token:ID` actor.
+    pub fn token_id(actor: &str) -> Option<&str> {
+        actor.strip_prefix("token:")
+    }
+}
+
+/// One stored version of an account's secret, as front ends list it: never the secret, nor
+/// its sealed form.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionInfo {
+    /// 1, 2, … in the order they were stored.
+    pub version: i64,
+    /// `pending`, `current`, `previous` or `retired`.
+    pub state: rekey_domain::SecretState,
+    /// The access key id the secret belongs to (access keys only).
+    pub key_id: Option<String>,
+    /// `adopted` (supplied by an operator) or `created` (by a rotation).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub origin: crate::Origin,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+}
+
+impl VersionInfo {
+    /// The facts of `v`, without its sealed secret.
+    pub fn of(v: &crate::SecretVersion) -> Self {
+        Self {
+            version: v.version,
+            state: v.state,
+            key_id: v.key_id.clone(),
+            origin: v.origin,
+            created_at: v.created_at,
         }
     }
 }

@@ -24,11 +24,12 @@ macro_rules! list_queries {
                 a.folder, a.title, a.status, a.settings, a.created_at, a.updated_at, s.version AS current_version, \
                 s.key_id AS current_key_id, s.origin AS current_origin, s.mac AS current_mac, a.mac, \
                 a.last_rotated_at, a.next_due_at, a.heartbeat_at, a.heartbeat_status, a.heartbeat_detail, \
-                c.holder AS checked_out_by, lr.id AS lr_id, lr.account_id AS lr_account_id, lr.kind AS lr_kind, \
-                lr.phase AS lr_phase, lr.error AS lr_error, lr.finished_at AS lr_finished_at";
+                c.holder AS checked_out_by, t.name AS checked_out_by_name, lr.id AS lr_id, \
+                lr.account_id AS lr_account_id, lr.kind AS lr_kind, lr.phase AS lr_phase, lr.error AS lr_error, lr.finished_at AS lr_finished_at";
             const ACCOUNT_PAGE_FROM: &str = " FROM accounts a \
                 LEFT JOIN secret_versions s ON s.record_id = a.id AND s.state = 'current' \
-                LEFT JOIN checkouts c ON c.account_id = a.id AND c.ended_at IS NULL";
+                LEFT JOIN checkouts c ON c.account_id = a.id AND c.ended_at IS NULL \
+                LEFT JOIN api_tokens t ON c.holder LIKE 'token:%' AND t.id = substr(c.holder, 7)";
             const ROTATION_COLS: &str = "r.id, r.account_id, r.kind, r.phase, r.old_key_id, r.new_key_id, \
                 r.old_version, r.new_version, r.data, r.error, r.started_at, r.updated_at, r.finished_at";
             const AUDIT_COLS: &str = "seq, at, actor, action, target, outcome, detail, prev_hash, hash";
@@ -86,13 +87,24 @@ macro_rules! list_queries {
                 );
             }
 
+            /// The accounts with an open check-out: a set read once through the partial index
+            /// `checkouts_open`, not a look-up per account.
+            const CHECKED_OUT: &str = "a.id IN (SELECT c1.account_id FROM checkouts c1 WHERE c1.ended_at IS NULL)";
+
+            /// The accounts whose last rotation aborted or stopped with an error unfinished: the
+            /// few unsettled rotations (partial index `rotations_unsettled`, migration 0009, on
+            /// this very predicate), each kept if it is its account's last.
+            const ROTATION_FAILED: &str = "a.id IN (SELECT r1.account_id FROM rotations r1 \
+                WHERE (r1.phase = 'aborted' OR (r1.finished_at IS NULL AND r1.error IS NOT NULL)) \
+                AND r1.id = (SELECT r0.id FROM rotations r0 WHERE r0.account_id = r1.account_id \
+                ORDER BY r0.started_at DESC, r0.id DESC LIMIT 1))";
+
             fn checked_out(qb: &mut Qb) {
-                qb.push("EXISTS (SELECT 1 FROM checkouts c1 WHERE c1.account_id = a.id AND c1.ended_at IS NULL)");
+                qb.push(CHECKED_OUT);
             }
 
             fn rotation_failed(qb: &mut Qb) {
-                qb.push("EXISTS (SELECT 1 FROM rotations r1 WHERE r1.id = ").push(LAST_ROTATION);
-                qb.push(" AND (r1.phase = 'aborted' OR (r1.finished_at IS NULL AND r1.error IS NOT NULL)))");
+                qb.push(ROTATION_FAILED);
             }
 
             /// ` AND …` for each filter of `q`.
@@ -215,7 +227,10 @@ macro_rules! list_queries {
                     for r in &rows {
                         let account = account_from_row(r, &b)?;
                         let id = account.id.to_string();
-                        let mut item = AccountItem::new(account, q.now, r.try_get("checked_out_by")?, None);
+                        let holder = r.try_get::<Option<String>, _>("checked_out_by")?;
+                        let name = r.try_get("checked_out_by_name")?;
+                        let holder = holder.map(|actor| Holder { actor, name });
+                        let mut item = AccountItem::new(account, q.now, holder, None);
                         item.last_rotation = last_rotation(r)?;
                         items.push((item, sort_value(r, page.sort)?, id));
                     }
@@ -235,36 +250,44 @@ macro_rules! list_queries {
                     };
                     sum(&mut qb, "overdue", &|qb| overdue(qb, now));
                     sum(&mut qb, "heartbeat_failing", &|qb| heartbeat(qb, HeartbeatFilter::Failing));
-                    sum(&mut qb, "rotations_failed", &|qb| rotation_failed(qb));
                     sum(&mut qb, "foreign_keys", &|qb| foreign_keys(qb));
-                    sum(&mut qb, "checked_out", &|qb| checked_out(qb));
                     sum(&mut qb, "access_keys", &|qb| {
                         qb.push("a.kind = 'access-key'");
                     });
                     sum(&mut qb, "passwords", &|qb| {
                         qb.push("a.kind = 'password'");
                     });
-                    let buckets = [("age0", "<= 30"), ("age1", "BETWEEN 31 AND 60"), ("age2", "BETWEEN 61 AND 90"), ("age3", "> 90")];
+                    let buckets = [("age0", "<= 30"), ("age1", "BETWEEN 31 AND 60"), ("age2", "BETWEEN 61 AND 90")];
                     for (name, range) in buckets {
                         sum(&mut qb, name, &|qb| {
                             qb.push("((").push_bind(now);
                             qb.push(format!(" - COALESCE(a.last_rotated_at, a.created_at)) / 86400000) {range}"));
                         });
                     }
+                    // The two counts over small sets are each one look-up per member of the set
+                    // (an open check-out, an unsettled rotation), not a sub-query per account.
+                    for (name, set) in [("rotations_failed", ROTATION_FAILED), ("checked_out", CHECKED_OUT)] {
+                        qb.push(format!(", (SELECT COUNT(*) FROM accounts a WHERE {set}"));
+                        in_scope(&mut qb, &q.scope);
+                        qb.push(format!(") AS {name}"));
+                    }
                     qb.push(" FROM accounts a WHERE 1 = 1");
                     in_scope(&mut qb, &q.scope);
                     let r = qb.build().fetch_one(&self.pool).await?;
                     let n = |name: &str| -> Result<i64> { Ok(r.try_get::<i64, _>(name)?) };
+                    let (accounts, access_keys) = (n("accounts")?, n("access_keys")?);
+                    let ages = [n("age0")?, n("age1")?, n("age2")?];
                     Ok(Overview {
-                        accounts: n("accounts")?,
+                        accounts,
                         overdue: n("overdue")?,
                         heartbeat_failing: n("heartbeat_failing")?,
                         rotations_failed: n("rotations_failed")?,
                         foreign_keys: n("foreign_keys")?,
                         checked_out: n("checked_out")?,
-                        access_keys: n("access_keys")?,
+                        access_keys,
                         passwords: n("passwords")?,
-                        age_days: [n("age0")?, n("age1")?, n("age2")?, n("age3")?],
+                        // Every account is in one age bucket: the last is the rest.
+                        age_days: [ages[0], ages[1], ages[2], accounts - ages.iter().sum::<i64>()],
                     })
                 }
 

@@ -15,7 +15,10 @@ use crate::{
 use axum::{extract::State, Extension, Json};
 use rekey_domain::{duration::parse_duration_ms, AccountId, CredentialKind, HeartbeatStatus, SettingsPatch, UserName};
 use rekey_engine::{RotateOptions, RotationReport};
-use rekey_store::{listing::AccountItem, Account, Checkout, Heartbeat};
+use rekey_store::{
+    listing::{AccountItem, VersionInfo},
+    Account, Checkout, Heartbeat,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -31,6 +34,21 @@ pub async fn show(
 ) -> ApiResult<Json<AccountItem>> {
     let (engine, r, _) = account_for(&s, &caller, &account, Action::Read).await?;
     Ok(Json(engine.account_item(&r).await?))
+}
+
+/// Every stored version of the account's secret, newest first: number, state, key id, origin,
+/// when it was stored. Never a secret (revealing the current one is `POST …/reveal`).
+#[utoipa::path(get, path = "/api/v1/accounts/{account}/versions", tag = "accounts",
+    params(("account" = String, Path, description = "Account id, or PROVIDER/USER/KIND URL-encoded")),
+    responses((status = 200, description = "The versions, newest first", body = Vec<VersionInfo>),
+        (status = 404, description = "No such account in the token's folders", body = ErrorBody)))]
+pub async fn versions(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Param(account): Param,
+) -> ApiResult<Json<Vec<VersionInfo>>> {
+    let (engine, r, _) = account_for(&s, &caller, &account, Action::Read).await?;
+    Ok(Json(engine.secret_history(&r).await?))
 }
 
 /// Options of a reveal.

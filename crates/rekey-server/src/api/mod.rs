@@ -13,6 +13,7 @@ mod audit;
 pub(crate) mod extract;
 mod paged;
 mod providers;
+mod rotation_events;
 mod rotations;
 mod whoami;
 
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(account_list::overview))
         .routes(routes!(account_list::list))
         .routes(routes!(accounts::show))
+        .routes(routes!(accounts::versions))
         .routes(routes!(accounts::reveal))
         .routes(routes!(accounts::rotate))
         .routes(routes!(accounts::heartbeat))
@@ -87,6 +89,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::checkin))
         .routes(routes!(rotations::list))
         .routes(routes!(rotations::show))
+        .routes(routes!(rotation_events::events))
         .routes(routes!(rotations::confirm))
         .routes(routes!(rotations::reveal))
         .routes(routes!(audit::compliance))

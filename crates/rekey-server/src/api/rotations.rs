@@ -1,5 +1,6 @@
-//! `/api/v1/rotations`: the rotation journal, with each rotation's phases. A token confined to
-//! folders sees the rotations of its accounts only; any other rotation is "not found".
+//! `/api/v1/rotations`: the rotation journal, with each rotation's phases (one rotation's changes
+//! as they happen: `rotation_events`). A token confined to folders sees the rotations of its
+//! accounts only; any other rotation is "not found".
 
 use super::{
     account_for,
@@ -80,14 +81,20 @@ pub async fn show(
     Param(id): Param,
 ) -> ApiResult<Json<Rotation>> {
     require(&caller, Action::Read)?;
-    let rotation = s.engine.rotation(&id).await?;
+    Ok(Json(visible(&s, &caller, &id).await?))
+}
+
+/// The rotation `id`, if the caller's folders cover its account (else "not found", as for a
+/// rotation that does not exist).
+pub(super) async fn visible(s: &AppState, caller: &Caller, id: &str) -> ApiResult<Rotation> {
+    let rotation = s.engine.rotation(id).await?;
     if caller.scoped() {
         let account = s.engine.account(&AccountRef::Id(rotation.account_id.clone())).await;
         if !account.is_ok_and(|a| caller.sees(a.folder.as_ref())) {
             return Err(StoreError::NotFound { what: format!("rotation {id:?}") }.into());
         }
     }
-    Ok(Json(rotation))
+    Ok(rotation)
 }
 
 /// The rotation `id`, if the caller's folders cover its account (else "not found", as for a

@@ -132,13 +132,33 @@ async fn overview_counts_equal_the_totals_of_the_filtered_lists_per_token() {
     let fin = w.call("GET", "/api/v1/overview", Some(w.token("operator@finance")), None).await;
     assert_eq!((fin.body["accounts"].as_i64(), fin.body["checked_out"].as_i64()), (Some(1), Some(0)));
     let a = w.call("GET", "/api/v1/accounts?checked_out=true", Some(w.token("admin")), None).await;
-    assert_eq!(
-        a.body["items"][0]["checked_out_by"],
-        format!(
-            "token:{}",
-            w.call("GET", "/api/v1/whoami", Some(w.token("operator")), None).await.body["token_id"].as_str().unwrap()
-        )
-    );
+    let operator = w.call("GET", "/api/v1/whoami", Some(w.token("operator")), None).await.body;
+    let holder = format!("token:{}", operator["token_id"].as_str().unwrap());
+    let item = &a.body["items"][0];
+    assert_eq!((&item["checked_out_by"], &item["checked_out_by_name"]), (&holder.into(), &"operator".into()));
+    let one = w.call("GET", &format!("/api/v1/accounts/{}", w.alice.id), Some(w.token("admin")), None).await;
+    assert_eq!(one.body, *item, "the account page names the holder as the list does");
+}
+
+#[tokio::test]
+async fn an_accounts_versions_are_listed_newest_first_without_secrets() {
+    let w = World::new().await;
+    let a = w.call("GET", &format!("/api/v1/accounts/{}/versions", w.svc.id), Some(w.token("auditor")), None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let versions = a.body.as_array().unwrap();
+    let numbers: Vec<i64> = versions.iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, [2, 1], "the adopted key and the rotated one, newest first: {}", a.body);
+    assert_eq!(versions[0]["state"], "current");
+    assert_eq!(versions[0]["key_id"].as_str(), w.svc.current_key_id.as_deref());
+    assert_eq!((&versions[0]["origin"], &versions[1]["origin"]), (&"created".into(), &"adopted".into()));
+    assert_ne!(versions[1]["state"], "current", "{}", a.body);
+    for v in versions {
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["created_at", "key_id", "origin", "state", "version"], "facts only, never a secret");
+    }
+    let uri = format!("/api/v1/accounts/{}/versions", w.bob.id);
+    assert_error(&w.call("GET", &uri, Some(w.token("auditor@ops")), None).await, "not_found", "another folder's");
 }
 
 #[tokio::test]
@@ -148,8 +168,15 @@ async fn the_journal_and_the_audit_log_page_newest_first() {
     assert_eq!((ids.clone(), total), (vec![w.rotation_finance.clone(), w.rotation_ops.clone()], 2), "newest first");
     let (ids, _) = walk(&w, "operator@ops", "/api/v1/rotations?").await;
     assert_eq!(ids, std::slice::from_ref(&w.rotation_ops), "only its folders'");
-    let a = w.call("GET", "/api/v1/rotations?outcome=aborted", Some(w.token("admin")), None).await;
-    assert_eq!(a.body["total"], 0);
+    for (filter, total) in
+        [("outcome=aborted", 0), ("outcome=done", 2), ("outcome=running", 0), ("phase=done", 2), ("phase=created", 0)]
+    {
+        let a = w.call("GET", &format!("/api/v1/rotations?{filter}"), Some(w.token("admin")), None).await;
+        assert_eq!(a.body["total"], total, "{filter}: {}", a.body);
+    }
+    let mine = w.call("GET", "/api/v1/rotations?outcome=done", Some(w.token("operator@ops")), None).await;
+    assert_eq!(mine.body["items"][0]["id"], w.rotation_ops.as_str(), "the filter keeps to the token's folders");
+    assert_eq!(mine.body["total"], 1);
     let a = w.call("GET", "/api/v1/audit?limit=5", Some(w.token("auditor")), None).await;
     let seqs: Vec<i64> = a.body["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert!(seqs.windows(2).all(|p| p[0] > p[1]) && seqs.len() == 5, "{seqs:?}");
@@ -181,6 +208,7 @@ async fn bad_listing_parameters_are_400_with_the_error_shape() {
         "/api/v1/accounts?q=%01".to_owned(),
         "/api/v1/rotations?cursor=abc".to_owned(),
         "/api/v1/rotations?phase=sleeping".to_owned(),
+        "/api/v1/rotations?outcome=maybe".to_owned(),
         "/api/v1/audit?limit=501".to_owned(),
         "/api/v1/audit?cursor=zz".to_owned(),
     ] {
@@ -188,4 +216,22 @@ async fn bad_listing_parameters_are_400_with_the_error_shape() {
         assert_eq!(a.status, 400, "{uri}: {}", a.body);
         assert_error(&a, "usage", &uri);
     }
+}
+
+#[tokio::test]
+async fn a_finished_rotation_streams_one_event_as_shown_and_ends() {
+    let w = World::new().await;
+    let uri = format!("/api/v1/rotations/{}/events", w.rotation_ops);
+    let a = w.call("GET", &uri, Some(w.token("auditor@ops")), None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let ctype = a.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(ctype.starts_with("text/event-stream"), "{ctype}");
+    let text = a.body.as_str().unwrap();
+    assert!(text.contains("event: rotation"), "{text}");
+    let data: Vec<Value> =
+        text.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| serde_json::from_str(d.trim()).unwrap()).collect();
+    let shown = w.call("GET", &format!("/api/v1/rotations/{}", w.rotation_ops), Some(w.token("auditor")), None).await;
+    assert_eq!(data, [shown.body], "one event, the rotation as shown, then the end of the stream");
+    let other = format!("/api/v1/rotations/{}/events", w.rotation_finance);
+    assert_error(&w.call("GET", &other, Some(w.token("auditor@ops")), None).await, "not_found", "another folder's");
 }

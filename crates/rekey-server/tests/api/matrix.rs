@@ -39,6 +39,7 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("get", "/api/v1/overview", Need::Filtered(Read)),
     ("get", "/api/v1/accounts", Need::Filtered(Read)),
     ("get", "/api/v1/accounts/{account}", Need::Account(Read)),
+    ("get", "/api/v1/accounts/{account}/versions", Need::Account(Read)),
     ("post", "/api/v1/accounts/{account}/reveal", Need::Account(Reveal)),
     ("post", "/api/v1/accounts/{account}/rotate", Need::Account(Operate)),
     ("post", "/api/v1/accounts/{account}/heartbeat", Need::Account(Operate)),
@@ -48,6 +49,7 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("post", "/api/v1/accounts/{account}/checkin", Need::Account(Checkout)),
     ("get", "/api/v1/rotations", Need::Filtered(Read)),
     ("get", "/api/v1/rotations/{id}", Need::Rotation(Read)),
+    ("get", "/api/v1/rotations/{id}/events", Need::Rotation(Read)),
     ("post", "/api/v1/rotations/{id}/confirm", Need::Rotation(Operate)),
     ("post", "/api/v1/rotations/{id}/reveal", Need::Rotation(Reveal)),
     ("get", "/api/v1/reports/compliance", Need::Unscoped(Audit)),
@@ -226,7 +228,7 @@ async fn check(
                 } else {
                     let text = doc["paths"][path][method]["responses"][a.status.as_str()].to_string();
                     assert!(
-                        text.contains("text/plain") || path.ends_with("z"),
+                        text.contains("text/plain") || text.contains("text/event-stream") || path.ends_with("z"),
                         "{context}: no schema for {}",
                         a.status
                     );

@@ -4,7 +4,10 @@ use crate::world::{assert_error, World};
 use rekey_server::{config::AuthConfig, Config};
 use rekey_store::AuditRecord;
 use serde_json::Value;
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 async fn audit(w: &World) -> Vec<AuditRecord> {
     w.engine.audit_page(0, 100_000).await.unwrap()
@@ -227,4 +230,33 @@ fn l5_plain_http_on_a_non_loopback_address_is_warned() {
     for local in ["127.0.0.1:8270", "127.5.0.1:1", "[::1]:8270"] {
         assert_eq!(warn(local, false), None, "{local}");
     }
+}
+
+#[tokio::test]
+async fn a_revoked_token_stops_working_within_the_token_cache_ttl() {
+    let w = World::new().await;
+    let token = w.token("operator").to_owned();
+    let who = w.call("GET", "/api/v1/whoami", Some(&token), None).await;
+    assert_eq!(who.status, 200, "{}", who.body);
+    let id = who.body["token_id"].as_str().unwrap().to_owned();
+    w.engine.revoke_token(&id).await.unwrap();
+    let revoked = Instant::now();
+    // The token was verified (and remembered) just before: it may still pass for up to the TTL.
+    let bound = rekey_server::TOKEN_CACHE_TTL + Duration::from_secs(3);
+    loop {
+        let a = w.call("GET", "/api/v1/accounts?limit=1", Some(&token), None).await;
+        if a.status == 401 {
+            assert_error(&a, "unauthorized", "a revoked token");
+            break;
+        }
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert!(revoked.elapsed() < bound, "still accepted {:?} after its revocation", revoked.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for path in ["/api/v1/whoami", "/api/v1/overview"] {
+        let a = w.call("GET", path, Some(&token), None).await;
+        assert_eq!(a.status, 401, "{path} stays refused: {}", a.body);
+    }
+    let other = w.call("GET", "/api/v1/whoami", Some(w.token("auditor")), None).await;
+    assert_eq!(other.status, 200, "other tokens are untouched: {}", other.body);
 }
