@@ -14,7 +14,10 @@
 //! The start and the end of an outage are logged once each, not at every failing call.
 //!
 //! A method added to [`Store`] or [`AccessStore`] is added to the list below (the compiler
-//! says so).
+//! says so). The list is a small `bounded!` macro, not written-out methods: every method is the
+//! same one-line delegation (`self.call("name", self.inner.name(args))`), which plain Rust
+//! cannot express generically (a method cannot be named by a parameter), and a list of
+//! signatures leaves no room for a method that forgets its bound.
 
 use crate::{
     access::{AccessStore, ApiToken, Checkout},

@@ -1,10 +1,10 @@
 //! rekey's storage: one [`Store`] trait, two backends.
 //!
 //! [`open`] picks the backend from the vault URL (`sqlite:PATH` or `postgres://…`), connects,
-//! applies that backend's migrations and hands back an `Arc<dyn Store>`. Both backends share
-//! their query code (`sql.rs`, instantiated per backend with its own concrete pool); dialect
-//! differences — how a write transaction starts, how the audit chain is locked — stay in
-//! `sqlite.rs` and `postgres.rs`.
+//! applies that backend's migrations and hands back an `Arc<dyn Store>`. Both backends are one
+//! generic `SqlStore<B>` over a small `Backend` trait (`sql.rs`), each with its own concrete
+//! pool; dialect differences — how a write transaction starts, how the audit chain is locked,
+//! how a row is locked — stay in `sqlite.rs` and `postgres.rs`.
 //!
 //! Every mutating method takes the [`AuditEntry`] that describes it and appends it in the same
 //! transaction: a change and its audit record are committed together or not at all.
@@ -16,9 +16,11 @@
 //!   entries, leases, journal writes). [`access`]: what the server adds (API tokens, check-outs).
 //! - [`listing`]: paged, filtered, sorted listings and the overview's counts for front ends
 //!   ([`ListStore`]; queries in `listing_sql`).
-//! - `sql`: the query code both backends share (instantiated per backend); `rows`: decoding rows.
+//! - `sql`: `SqlStore`, the `Backend` trait, the write helpers and the journal write's parts;
+//!   `queries`: the [`Store`] methods; `rows`: rows as read (`sqlx::FromRow`) and their
+//!   conversion into records (a value that does not parse is [`StoreError::Corrupt`]).
 //! - `sqlite` and `postgres`: what differs per dialect (write transactions, the audit lock,
-//!   PostgreSQL's session timeouts [`SESSION_SETTINGS`]).
+//!   row locks, PostgreSQL's session timeouts [`SESSION_SETTINGS`]).
 //! - `bounded`: every store call with a time bound, and an outage noticed once.
 //! - [`chain`]: the audit hash chain. `error`: [`StoreError`].
 //! - `migrations/sqlite`, `migrations/postgres`: the schema, one numbered file per change.
@@ -33,6 +35,7 @@ mod listing_sql;
 pub mod model;
 mod postgres;
 pub use postgres::{redact_url, SESSION_SETTINGS};
+mod queries;
 mod rows;
 pub mod sign;
 mod sql;

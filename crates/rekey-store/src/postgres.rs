@@ -12,8 +12,9 @@
 //! `options` wins over the default here. Migrations run on a connection of their own, without
 //! these limits (a migration may rightly wait for another node's or take long).
 
+use crate::sql::{Backend, SqlStore};
 use crate::{OpenMode, Result, StoreError};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult, PgRow};
 use sqlx::{Postgres, Transaction};
 use std::{str::FromStr, time::Duration};
 
@@ -46,23 +47,41 @@ pub const OUT_CALL_LIMIT: Duration = Duration::from_secs(3);
 const POOL_SIZE: u32 = 8;
 
 /// A vault in a PostgreSQL database (or schema, via `options=-c search_path=…`).
+pub(crate) type PgStore = SqlStore<PgBackend>;
+
+/// PostgreSQL's side of [`SqlStore`]: write transactions start on the shared pool, rows read
+/// before a write are locked `FOR UPDATE`, and appends to the audit chain take a
+/// transaction-scoped advisory lock.
 #[derive(Debug)]
-pub(crate) struct PgStore {
+pub(crate) struct PgBackend {
     pool: PgPool,
-    /// The MAC keys, once the vault is unlocked.
-    barrier: crate::barrier::Slot,
+}
+
+impl Backend for PgBackend {
+    type Db = Postgres;
+    const NAME: &'static str = "postgres";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const LOCK_NOWAIT: &'static str = " FOR UPDATE NOWAIT";
+    const LOCK_NOT_AVAILABLE: &'static str = "55P03";
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn lock_audit(tx: &mut Transaction<'static, Postgres>) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK).execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
 }
 
 impl PgStore {
-    /// Row-lock suffix for reads that precede a write in the same transaction.
-    const FOR_UPDATE: &'static str = " FOR UPDATE";
-    /// Row-lock suffix that fails at once instead of waiting for another transaction's lock
-    /// (empty: the backend has no row locks; its write lock is taken at `BEGIN`).
-    const LOCK_NOWAIT: &'static str = " FOR UPDATE NOWAIT";
-    /// The error code of a `LOCK_NOWAIT` read that found the row locked.
-    const LOCK_NOT_AVAILABLE: &'static str = "55P03";
-    const BACKEND: &'static str = "postgres";
-
+    /// Connects to the database at `url` (an `Existing` vault must have its header table),
+    /// applies migrations on a connection of their own, then opens the pool every session of
+    /// which gets [`SESSION_SETTINGS`].
     pub(crate) async fn open(url: &str, mode: OpenMode) -> Result<Self> {
         let location = redact_url(url);
         let invalid = |e: sqlx::Error| StoreError::InvalidUrl { url: location.clone(), problem: e.to_string() };
@@ -90,16 +109,7 @@ impl PgStore {
             .connect_with(with_session_settings(given))
             .await
             .map_err(unreachable)?;
-        Ok(Self { pool, barrier: Default::default() })
-    }
-
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
-    }
-
-    async fn lock_audit(tx: &mut Transaction<'static, Postgres>) -> Result<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK).execute(&mut **tx).await?;
-        Ok(())
+        Ok(Self::new(pool.clone(), PgBackend { pool }))
     }
 }
 
@@ -122,8 +132,11 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-crate::sql::sql_store!(PgStore, Postgres, PgRow);
-crate::access::access_queries!(PgStore, PgRow);
+/// The row decoders `list_queries!` reads its rows with.
+mod shared_queries {
+    pub(super) use crate::rows::{account_from_row, audit_from_row, rotation_from_row};
+}
+
 crate::listing_sql::list_queries!(PgStore, Postgres, PgRow);
 
 #[cfg(test)]

@@ -6,36 +6,55 @@
 //! handler: a waiting writer then holds no connection, so reads never starve behind writers
 //! (other processes still meet the busy timeout).
 
+use crate::sql::{Backend, SqlStore};
 use crate::{OpenMode, Result, StoreError};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, Sqlite, Transaction};
 use std::{path::Path, time::Duration};
 
 /// A vault in one SQLite file.
+pub(crate) type SqliteStore = SqlStore<SqliteBackend>;
+
+/// SQLite's side of [`SqlStore`]: the one connection write transactions use, and why this
+/// process may not write the vault, when it may not (every write is refused with it, before a
+/// transaction starts).
 #[derive(Debug)]
-pub(crate) struct SqliteStore {
-    pool: SqlitePool,
-    /// The one connection write transactions use.
+pub(crate) struct SqliteBackend {
     writer: SqlitePool,
-    /// The MAC keys, once the vault is unlocked.
-    barrier: crate::barrier::Slot,
-    /// Why this process may not write the vault, when it may not: every write is refused with
-    /// it, before a transaction starts.
     read_only: Option<String>,
 }
 
-impl SqliteStore {
-    /// Row-lock suffix for reads that precede a write in the same transaction.
+impl Backend for SqliteBackend {
+    type Db = Sqlite;
+    const NAME: &'static str = "sqlite";
+    // No row locks: the write lock is taken at `BEGIN IMMEDIATE`.
     const FOR_UPDATE: &'static str = "";
-    /// Row-lock suffix that fails at once instead of waiting for another transaction's lock
-    /// (empty: the backend has no row locks; its write lock is taken at `BEGIN`).
     const LOCK_NOWAIT: &'static str = "";
-    /// The error code of a `LOCK_NOWAIT` read that found the row locked.
     const LOCK_NOT_AVAILABLE: &'static str = "";
-    const BACKEND: &'static str = "sqlite";
 
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        if let Some(reason) = &self.read_only {
+            return Err(StoreError::ReadOnly { detail: reason.clone() });
+        }
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// `BEGIN IMMEDIATE` already holds the database's single write lock.
+    async fn lock_audit(_tx: &mut Transaction<'static, Sqlite>) -> Result<()> {
+        Ok(())
+    }
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the vault file at `path` (with `Create`, makes it if missing) and brings its schema
+    /// up to date; a file this process may not write is opened for reads only.
     pub(crate) async fn open(path: &str, mode: OpenMode) -> Result<Self> {
         let exists = Path::new(path).exists();
         if mode == OpenMode::Existing && !exists {
@@ -75,7 +94,7 @@ impl SqliteStore {
             // BEGIN on it ("begin_with at non-zero transaction depth").
             .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_lazy_with(opts.create_if_missing(false));
-        Ok(Self { pool, writer, barrier: Default::default(), read_only: None })
+        Ok(Self::new(pool, SqliteBackend { writer, read_only: None }))
     }
 
     /// Opens a vault this process may not write (a read-only file or file system, another
@@ -102,19 +121,7 @@ impl SqliteStore {
                 detail: format!("{reason}, and its schema needs an upgrade to this version of rekey (a write)"),
             });
         }
-        Ok(Self { writer: pool.clone(), pool, barrier: Default::default(), read_only: Some(reason) })
-    }
-
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        if let Some(reason) = &self.read_only {
-            return Err(StoreError::ReadOnly { detail: reason.clone() });
-        }
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
-    /// `BEGIN IMMEDIATE` already holds the database's single write lock.
-    async fn lock_audit(_tx: &mut Transaction<'static, Sqlite>) -> Result<()> {
-        Ok(())
+        Ok(Self::new(pool.clone(), SqliteBackend { writer: pool, read_only: Some(reason) }))
     }
 }
 
@@ -206,6 +213,9 @@ fn restrict_permissions(path: &str) {
     }
 }
 
-crate::sql::sql_store!(SqliteStore, Sqlite, SqliteRow);
-crate::access::access_queries!(SqliteStore, SqliteRow);
+/// The row decoders `list_queries!` reads its rows with.
+mod shared_queries {
+    pub(super) use crate::rows::{account_from_row, audit_from_row, rotation_from_row};
+}
+
 crate::listing_sql::list_queries!(SqliteStore, Sqlite, SqliteRow);
