@@ -1,11 +1,13 @@
 //! `#/accounts/ID`: one account — what it is, its settings (editable by admins through
-//! `PATCH /api/v1/accounts/{id}/settings`), its current secret version and key id, the last
-//! heartbeat and its findings, the check-out state, its rotation history, and the actions the
-//! token's role allows. A rotation started here is followed on its own page until it finishes.
+//! `PATCH /api/v1/accounts/{id}/settings`), every stored version of its secret (number, state,
+//! key id, origin, when; never the secret), the last heartbeat and its findings, the check-out
+//! state (the holding token's name), its rotation history, and the actions the token's role
+//! allows. A rotation started here is followed on its own page until it finishes.
 
 import { api, can, ref } from "/ui/api.js";
 import { el, td, when, facts, tone, action, dialog, confirmDialog, field, secretView, toast } from "/ui/ui.js";
 import { watchRotation, phaseTone } from "/ui/rotations.js";
+import { holder } from "/ui/accounts.js";
 
 const EDITABLE = [
   ["title", "Title", "text"], ["folder", "Folder", "text"], ["every", "Rotate every", "text", "e.g. 90d"],
@@ -66,6 +68,17 @@ function historyTable(list) {
   return el("table", { class: "rows" }, el("thead", {}, el("tr", {}, labels.map((h) => el("th", { scope: "col" }, h)))), el("tbody", {}, rows));
 }
 
+function versionsTable(versions) {
+  if (!versions.length) return el("p", { class: "muted" }, "No secret stored yet.");
+  const labels = ["Version", "State", "Key id", "Origin", "Stored"];
+  const rows = versions.map((v) => el("tr", { "data-version": v.version },
+    td(v.version), td(v.state, v.state === "current" ? "ok" : v.state === "pending" ? "warn" : "muted"),
+    td(v.key_id, "mono"), td(v.origin), td(when(v.created_at))));
+  for (const tr of rows) [...tr.children].forEach((c, i) => c.setAttribute("data-label", labels[i]));
+  return el("table", { class: "rows", id: "versions" }, el("caption", { class: "sr-only" }, "Stored versions of the secret, newest first"),
+    el("thead", {}, el("tr", {}, labels.map((h) => el("th", { scope: "col" }, h)))), el("tbody", {}, rows));
+}
+
 async function rotate(a) {
   const yes = await confirmDialog(`Rotate ${ref(a)}?`, "A new credential replaces the current one now. You will follow the rotation on its own page.", "Rotate now", true);
   if (yes) await watchRotation(a);
@@ -123,9 +136,10 @@ function actions(a, reload) {
 export async function render(root, route) {
   const reload = () => render(root, route);
   const id = enc(route.id);
-  const [a, history] = await Promise.all([
+  const [a, history, versions] = await Promise.all([
     api("GET", `/api/v1/accounts/${id}`),
     api("GET", "/api/v1/rotations", { query: { account: route.id, limit: 20 } }),
+    api("GET", `/api/v1/accounts/${id}/versions`),
   ]);
   const items = Array.isArray(history) ? history : history.items;
   root.replaceChildren(
@@ -138,9 +152,10 @@ export async function render(root, route) {
       ["Folder", a.folder], ["Status", el("span", { class: tone(a.status) }, a.status)],
       ["Current version", a.current_version], ["Current key id", a.current_key_id ? el("code", { id: "current-key" }, a.current_key_id) : "—"],
       ["Last rotated", when(a.last_rotated_at)], ["Next due", el("span", { class: a.overdue ? "bad" : "" }, `${when(a.next_due_at)}${a.overdue ? " (overdue)" : ""}`)],
-      ["Checked out by", el("span", { id: "checked-out-by" }, a.checked_out_by || "nobody")], ["Created", when(a.created_at)],
+      ["Checked out by", el("span", { id: "checked-out-by" }, holder(a) || "nobody")], ["Created", when(a.created_at)],
     ])),
     el("section", { "aria-labelledby": "h-settings" }, el("h2", { id: "h-settings" }, "Settings"), settingsList(a)),
+    el("section", { "aria-labelledby": "h-versions" }, el("h2", { id: "h-versions" }, "Secret versions"), versionsTable(versions)),
     el("section", { "aria-labelledby": "h-hb" }, el("h2", { id: "h-hb" }, "Heartbeat"), heartbeatSection(a)),
     el("section", { "aria-labelledby": "h-rot" }, el("h2", { id: "h-rot" }, "Rotation history"), historyTable(items)),
   );

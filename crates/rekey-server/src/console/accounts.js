@@ -2,7 +2,8 @@
 //! (`GET /api/v1/accounts`). The filters live in the URL (replaced, not pushed, as they change),
 //! only one page of rows is ever in the DOM, typing in the search box waits for a short pause
 //! and cancels the request it replaces. Bulk rotate and heartbeat act on every account that
-//! matches the filters, after a confirmation that states how many.
+//! matches the filters, after a confirmation that states how many, and end with each account's
+//! outcome (a rotation's real outcome, linked to its page).
 
 import { api, qs, can, ref } from "/ui/api.js";
 import { el, td, when, fail, field, confirmDialog, tone, action, toast } from "/ui/ui.js";
@@ -41,11 +42,19 @@ function row(a) {
       el("a", { href: `#/rotations/${enc(last.id)}` }, last.outcome || last.phase))
     : td("—", "muted");
   const cells = [name, td(a.kind), td(a.folder), td(a.status, tone(a.status)), td(hb, tone(hb)), due,
-    td(when(a.last_rotated_at)), lastCell, td(a.checked_out_by)];
+    td(when(a.last_rotated_at)), lastCell, holderCell(a)];
   const labels = ["Account", "Kind", "Folder", "Status", "Heartbeat", "Next due", "Last rotated", "Last rotation", "Checked out by"];
   cells.forEach((c, i) => c.setAttribute("data-label", labels[i]));
   return el("tr", {}, cells);
 }
+
+/** "Checked out by": the holding token's name, its actor (`token:ID`) on hover. */
+export function holder(a) {
+  if (!a.checked_out_by) return null;
+  return el("span", { title: a.checked_out_by }, a.checked_out_by_name || a.checked_out_by);
+}
+
+const holderCell = (a) => el("td", {}, holder(a) || "—");
 
 /** Every account id matching `filters`, page by page. */
 async function allIds(filters) {
@@ -59,19 +68,47 @@ async function allIds(filters) {
   return ids;
 }
 
-/** Runs `verb` on every id, four at a time, reporting progress in `out`. */
+/**
+ * Runs `verb` on every id, four at a time, reporting progress in `out`. Resolves to one result
+ * per account: the rotation's report (its real outcome: done, retiring, aborted, refused, …) or
+ * the heartbeat's status, or the error that answered instead.
+ */
 async function bulk(ids, verb, out) {
-  let next = 0, ok = 0, failed = 0;
+  let next = 0, settled = 0;
+  const results = [];
   const worker = async () => {
     while (next < ids.length) {
       const id = ids[next++];
-      const one = verb === "rotate" ? api("POST", `/api/v1/accounts/${enc(id)}/rotate`) : api("POST", `/api/v1/accounts/${enc(id)}/heartbeat`);
-      try { await one; ok += 1; } catch { failed += 1; }
-      out.textContent = `${verb}: ${ok + failed} of ${ids.length} (${failed} failed)`;
+      try {
+        const r = await api("POST", `/api/v1/accounts/${enc(id)}/${verb}`);
+        results.push({ id, outcome: verb === "rotate" ? r.outcome : r.status, rotation: r.rotation, ref: r.ref, error: r.error });
+      } catch (e) {
+        results.push({ id, outcome: "error", error: e.message });
+      }
+      settled += 1;
+      out.textContent = `${verb}: ${settled} of ${ids.length}`;
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
-  return { ok, failed };
+  return results;
+}
+
+/** "2 done, 1 aborted" from `results`, the commonest outcome first. */
+export function tally(results) {
+  const counts = new Map();
+  for (const r of results) counts.set(r.outcome, (counts.get(r.outcome) || 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([o, n]) => `${n} ${o}`).join(", ");
+}
+
+/** The outcome of each account of a bulk action, with a link to its rotation when it has one. */
+function resultList(verb, results) {
+  const items = results.map((r) => el("li", {},
+    el("a", { href: `#/accounts/${enc(r.id)}` }, r.ref || r.id), ": ",
+    r.rotation ? el("a", { href: `#/rotations/${enc(r.rotation)}`, class: tone(r.outcome) }, r.outcome) : el("span", { class: tone(r.outcome) }, r.outcome),
+    r.error ? el("span", { class: "muted" }, ` — ${r.error}`) : null));
+  return el("section", { id: "bulk-results", "aria-labelledby": "bulk-h" },
+    el("h2", { id: "bulk-h" }, `${verb === "rotate" ? "Rotation" : "Heartbeat"} outcomes: ${tally(results)}`),
+    el("ul", { class: "findings" }, items));
 }
 
 export async function render(root, route) {
@@ -135,6 +172,7 @@ export async function render(root, route) {
   next.onclick = () => { cursors.push(next.dataset.cursor); load(); };
 
   const bulkBar = el("div", { class: "bar" });
+  const resultsSlot = el("div");
   if (can("operate")) {
     for (const [verb, label] of [["heartbeat", "Heartbeat"], ["rotate", "Rotate"]]) {
       bulkBar.append(action(`${label} all matching…`, async () => {
@@ -143,8 +181,10 @@ export async function render(root, route) {
           `This runs a ${verb} on each of the ${n} that match the current filters, four at a time.`, `${label} ${n}`, verb === "rotate");
         if (!yes) return;
         const ids = await allIds(filters);
-        const r = await bulk(ids, verb, progress);
-        toast(`${label}: ${r.ok} succeeded, ${r.failed} failed.`, r.failed > 0);
+        const results = await bulk(ids, verb, progress);
+        const good = verb === "rotate" ? ["done", "retiring"] : ["ok"];
+        toast(`${label}: ${tally(results)}.`, results.some((r) => !good.includes(r.outcome)));
+        resultsSlot.replaceChildren(resultList(verb, results));
         load();
       }, { "data-bulk": verb }));
     }
@@ -156,6 +196,7 @@ export async function render(root, route) {
     el("h1", {}, "Accounts"),
     el("form", { class: "filters", role: "search", "aria-label": "Filter accounts", onsubmit: (e) => e.preventDefault() }, controls),
     bulkBar,
+    resultsSlot,
     el("div", { class: "bar" }, count, prev, next),
     el("table", { class: "rows", id: "accounts-table" }, el("caption", { class: "sr-only" }, "Accounts matching the filters"),
       el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))), body),

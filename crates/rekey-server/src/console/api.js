@@ -1,6 +1,6 @@
 //! The console's one door to the server: every call goes through `api()` with the bearer token
 //! of this tab (sessionStorage only), answers are JSON, and errors carry the server's message and
-//! hint. A 401 signs the tab out. `session.who` is `GET /api/v1/whoami`, which decides what the
+//! hint (`events()` reads a server-sent event stream the same way). A 401 signs the tab out. `session.who` is `GET /api/v1/whoami`, which decides what the
 //! screens offer (`can("operate")` …); the server checks every action again.
 
 export const session = { token: sessionStorage.getItem("rekey-token") || "", who: null };
@@ -25,6 +25,34 @@ export async function api(method, path, { query, body, signal } = {}) {
     throw err;
   }
   return data;
+}
+
+/**
+ * The `data` of each server-sent event of `path` (parsed as JSON), until the server ends the
+ * stream or `signal` aborts. A fetch rather than EventSource, which cannot send the bearer token.
+ * Rejects like `api()` when the server answers with an error instead of a stream.
+ */
+export async function* events(path, signal) {
+  const resp = await fetch(path, { headers: { Authorization: `Bearer ${session.token}`, Accept: "text/event-stream" }, cache: "no-store", signal });
+  if (!resp.ok || !resp.body) {
+    const err = new Error(`${resp.status} ${resp.statusText}`);
+    err.status = resp.status;
+    throw err;
+  }
+  const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+      if (data) yield JSON.parse(data);
+    }
+  }
 }
 
 /** A query string from the non-empty entries of `params` ("" when there are none). */

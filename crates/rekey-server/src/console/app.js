@@ -46,6 +46,7 @@ async function route() {
     return;
   }
   root.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+  delete root.dataset.state; // a view sets its own (ready, finished, …) once drawn
   window.scrollTo(0, 0);
   try {
     leave = (await view.render(root, r)) || null;

@@ -1,11 +1,13 @@
-//! `#/rotations` (the journal, newest first, paged by the server) and `#/rotations/ID` (one
-//! rotation, polled about once a second until it has finished, then its real outcome). A rotation
+//! `#/rotations?outcome=…&phase=…` (the journal, newest first, paged and filtered by the server;
+//! the filters live in the URL) and `#/rotations/ID` (one rotation, followed live through its
+//! server-sent events, or polled about once a second where the stream fails, until it has
+//! finished; then its real outcome). A rotation
 //! started from an account page is followed here: `watchRotation` sends the rotate request,
 //! opens the new rotation's page as soon as the journal shows it, and hands the request's report
 //! (outcome, what is waiting, foreign keys left alone) to that page when it answers.
 
-import { api, ref } from "/ui/api.js";
-import { el, td, when, facts, fail, toast, tone } from "/ui/ui.js";
+import { api, events, qs, ref } from "/ui/api.js";
+import { el, td, when, facts, fail, field, toast, tone } from "/ui/ui.js";
 
 const enc = encodeURIComponent;
 const POLL_MS = 1000;
@@ -72,54 +74,113 @@ function detail(r) {
   return out;
 }
 
+/**
+ * One rotation, live: its server-sent events (`…/events`) while the server streams them, then
+ * (stream refused, cut or over before the rotation finished) polling about once a second.
+ * `data-live` on the page says which is in use.
+ */
 async function one(root, id) {
-  let stopped = false, timer = null;
+  let stopped = false, timer = null, finished = false;
+  const stream = new AbortController();
   const body = el("div", { id: "rotation-detail" });
   root.replaceChildren(el("p", {}, el("a", { href: "#/rotations" }, "← Rotations")), el("h1", {}, `Rotation ${id}`), body);
   root.focus({ preventScroll: true });
+  const draw = (r) => {
+    body.replaceChildren(...detail(r));
+    finished = Boolean(r.finished_at) || reports.has(id);
+    root.dataset.state = finished ? "finished" : "running";
+  };
   const refresh = async () => {
     timer = null;
     try {
       const r = await api("GET", `/api/v1/rotations/${enc(id)}`);
       if (stopped) return;
-      body.replaceChildren(...detail(r));
-      const finished = Boolean(r.finished_at) || reports.has(id);
-      root.dataset.state = finished ? "finished" : "running";
+      draw(r);
       if (!finished) timer = setTimeout(refresh, POLL_MS);
     } catch (e) {
       if (!stopped) { fail(e); timer = setTimeout(refresh, POLL_MS * 3); }
     }
   };
-  const onReport = (e) => { if (e.detail === id && !stopped) { clearTimeout(timer); refresh(); } };
+  const live = async () => {
+    try {
+      for await (const r of events(`/api/v1/rotations/${enc(id)}/events`, stream.signal)) {
+        if (stopped) return;
+        root.dataset.live = "events";
+        draw(r);
+        if (finished) return;
+      }
+    } catch (e) {
+      if (stopped || e.name === "AbortError") return;
+    }
+    if (!stopped && !finished) { root.dataset.live = "polling"; await refresh(); }
+  };
+  const onReport = (e) => {
+    if (e.detail !== id || stopped) return;
+    stream.abort();
+    clearTimeout(timer);
+    refresh();
+  };
   window.addEventListener("rekey-rotation-report", onReport);
-  await refresh();
-  return () => { stopped = true; clearTimeout(timer); window.removeEventListener("rekey-rotation-report", onReport); };
+  live(); // draws as events arrive; the page's stop function is needed at once
+  return () => { stopped = true; stream.abort(); clearTimeout(timer); window.removeEventListener("rekey-rotation-report", onReport); };
+}
+
+const OUTCOMES = [["", "Any"], ["running", "Running"], ["failed", "Stopped with an error"], ["aborted", "Aborted"], ["done", "Done"]];
+const PHASES = ["preflight", "create_requested", "created", "tagged", "verifying", "delivering", "committed", "retiring",
+  "deactivated", "done", "aborting", "aborted", "generated", "update_requested"];
+
+/** A journal row's outcome, as the server filters by it: aborted, done, failed (stopped with an error, unfinished) or running. */
+export function outcomeOf(r) {
+  if (r.phase === "aborted" || r.phase === "done") return r.phase;
+  return r.error ? "failed" : "running";
 }
 
 async function list(root, params) {
-  const cursors = [params.get("cursor") || null];
-  const tbody = el("tbody");
-  const count = el("p", { class: "muted", role: "status" });
+  const filters = {};
+  for (const k of ["outcome", "phase", "account"]) if (params.get(k)) filters[k] = params.get(k);
+  let cursors = [params.get("cursor") || null];
+  const tbody = el("tbody", { id: "rotation-rows" });
+  const count = el("p", { class: "muted", role: "status", id: "rotation-count" });
   const prev = el("button", { type: "button" }, "Previous page");
   const next = el("button", { type: "button" }, "Next page");
-  const labels = ["Started", "Account", "Kind", "Phase", "New key", "Finished", "Error"];
+  const labels = ["Started", "Account", "Kind", "Phase", "Outcome", "New key", "Finished", "Error"];
   const load = async () => {
-    const page = await api("GET", "/api/v1/rotations", { query: { limit: 50, cursor: cursors[cursors.length - 1] } });
+    root.dataset.state = "loading";
+    const page = await api("GET", "/api/v1/rotations", { query: { ...filters, limit: 50, cursor: cursors[cursors.length - 1] } });
     const items = itemsOf(page);
     tbody.replaceChildren(...items.map((r) => el("tr", {},
       el("td", {}, el("a", { href: `#/rotations/${enc(r.id)}` }, when(r.started_at))),
       el("td", {}, el("a", { href: `#/accounts/${enc(r.account_id)}` }, r.account_id)),
-      td(r.kind), td(r.phase, phaseTone(r)), td(r.new_key_id, "mono"), td(when(r.finished_at)), td(r.error, r.error ? "bad" : ""))));
+      td(r.kind), td(r.phase, phaseTone(r)), td(outcomeOf(r), tone(outcomeOf(r))), td(r.new_key_id, "mono"),
+      td(when(r.finished_at)), td(r.error, r.error ? "bad" : ""))));
+    if (!items.length) tbody.append(el("tr", {}, el("td", { colSpan: labels.length, class: "muted" }, "No rotation matches these filters.")));
     for (const tr of tbody.children) [...tr.children].forEach((c, i) => c.setAttribute("data-label", labels[i]));
-    count.textContent = page.total !== undefined ? `${page.total.toLocaleString("en")} rotations` : `${items.length} shown`;
+    count.textContent = `${page.total.toLocaleString("en")} rotation${page.total === 1 ? "" : "s"}`;
     prev.disabled = cursors.length < 2;
     next.disabled = !page.next_cursor;
     next.dataset.cursor = page.next_cursor || "";
+    root.dataset.state = "ready";
   };
-  prev.onclick = () => { cursors.pop(); load().catch(fail); };
-  next.onclick = () => { cursors.push(next.dataset.cursor); load().catch(fail); };
-  root.replaceChildren(el("h1", {}, "Rotations"), el("div", { class: "bar" }, count, prev, next),
-    el("table", { class: "rows" }, el("thead", {}, el("tr", {}, labels.map((h) => el("th", { scope: "col" }, h)))), tbody));
+  const reload = () => load().catch((e) => { fail(e); root.dataset.state = "error"; });
+  const changed = (key, value) => {
+    if (value) filters[key] = value; else delete filters[key];
+    cursors = [null];
+    history.replaceState(null, "", `#/rotations${qs(filters)}`);
+    reload();
+  };
+  const select = (key, label, options) => {
+    const s = el("select", {}, options.map(([v, text]) => el("option", { value: v, selected: (filters[key] || "") === v }, text)));
+    s.addEventListener("change", () => changed(key, s.value));
+    return field(`r-${key}`, label, s);
+  };
+  prev.onclick = () => { cursors.pop(); reload(); };
+  next.onclick = () => { cursors.push(next.dataset.cursor); reload(); };
+  const form = el("form", { class: "filters", role: "search", "aria-label": "Filter rotations", onsubmit: (e) => e.preventDefault() },
+    select("outcome", "Outcome", OUTCOMES), select("phase", "Phase", [["", "Any"], ...PHASES.map((p) => [p, p.replace(/_/g, " ")])]),
+    filters.account ? el("p", {}, `Account ${filters.account} only. `, el("a", { href: "#/rotations" }, "All accounts")) : null);
+  root.replaceChildren(el("h1", {}, "Rotations"), form, el("div", { class: "bar" }, count, prev, next),
+    el("table", { class: "rows" }, el("caption", { class: "sr-only" }, "Rotations matching the filters, newest first"),
+      el("thead", {}, el("tr", {}, labels.map((h) => el("th", { scope: "col" }, h)))), tbody));
   root.focus({ preventScroll: true });
   await load();
 }

@@ -144,10 +144,18 @@ async function main() {
     await page.goBack();
     await page.locator("h1", { hasText: "Accounts" }).waitFor();
   });
-  await step("account page: settings, key, heartbeat, history", page, async () => {
+  await step("account page: settings, key, every secret version, heartbeat, history", page, async () => {
     await openAccount(page, KEY_ACCOUNT);
-    check((await page.locator("#current-key").textContent()).startsWith("AKIA"), "the current key id is shown");
-    for (const h of ["Settings", "Heartbeat", "Rotation history"]) check(await page.locator("h2", { hasText: h }).isVisible(), h);
+    const key = await page.locator("#current-key").textContent();
+    check(key.startsWith("AKIA"), "the current key id is shown");
+    for (const h of ["Settings", "Secret versions", "Heartbeat", "Rotation history"]) check(await page.locator("h2", { hasText: h }).isVisible(), h);
+    const versions = await api(TOKENS.admin, "GET", `/api/v1/accounts/${KEY_ACCOUNT}/versions`);
+    check((await page.locator("#versions tbody tr").count()) === versions.length, `${versions.length} versions in the table`);
+    const current = page.locator("#versions tbody tr").first();
+    check((await current.locator("td[data-label=State]").textContent()) === "current", "the newest version first, current");
+    check((await current.locator("td[data-label='Key id']").textContent()) === key, "its key id is the current key");
+    const headings = await page.locator("#versions th").allTextContents();
+    check(headings.join(",") === "Version,State,Key id,Origin,Stored", `facts only, no secret column: ${headings}`);
     await page.screenshot({ path: join(OUT, "account.png"), fullPage: true });
   });
   await step("admin edits settings in a dialog (PATCH), the page shows them", page, async () => {
@@ -189,7 +197,25 @@ async function main() {
     check(outcome === "Outcome: done", `the outcome: ${outcome}`);
     await page.screenshot({ path: join(OUT, "rotation.png"), fullPage: true });
     await openAccount(page, KEY_ACCOUNT);
-    check((await page.locator("#current-key").textContent()) !== before, "a new current key");
+    const after = await page.locator("#current-key").textContent();
+    check(after !== before, "a new current key");
+    const newest = page.locator("#versions tbody tr").first();
+    check((await newest.locator("td[data-label='Key id']").textContent()) === after, "the new key is the newest version");
+    check((await newest.locator("td[data-label=Origin]").textContent()) === "created", "created by the rotation");
+  });
+  await step("rotations filtered by outcome and phase, the filters in the URL", page, async () => {
+    const done = await api(TOKENS.admin, "GET", "/api/v1/rotations?outcome=done&limit=1");
+    check(done.total >= 1, "the rotation above is done");
+    await page.goto(`${BASE}/ui/#/rotations?outcome=done`);
+    await page.locator("#rotation-count", { hasText: new RegExp(`^${done.total.toLocaleString("en")} rotations?$`) }).waitFor();
+    const outcomes = await page.locator("#rotation-rows td[data-label=Outcome]").allTextContents();
+    check(outcomes.length >= 1 && outcomes.every((o) => o === "done"), `outcomes shown: ${outcomes}`);
+    await page.locator("#r-phase").selectOption("aborted");
+    await page.locator("#rotation-count", { hasText: /^0 rotations$/ }).waitFor();
+    check(page.url().includes("outcome=done") && page.url().includes("phase=aborted"), `filters in the URL: ${page.url()}`);
+    await page.locator("#r-outcome").selectOption("");
+    const aborted = await api(TOKENS.admin, "GET", "/api/v1/rotations?phase=aborted&limit=1");
+    await page.locator("#rotation-count", { hasText: new RegExp(`^${aborted.total} rotations?$`) }).waitFor();
   });
   await step("accessibility: no serious or critical axe violations", null, async () => {
     const scan = await newPage(browser, { bypassCSP: true });
@@ -218,7 +244,9 @@ async function main() {
     check((await secret.textContent()).startsWith("••"), "the password is masked");
     await operator.locator("#dialog-cancel").click();
     await operator.locator("#act-checkin").waitFor();
-    check((await operator.locator("#checked-out-by").textContent()) !== "nobody", "the holder is shown");
+    const holder = operator.locator("#checked-out-by span");
+    check((await holder.textContent()) === "operator-console", `the holder is named: ${await holder.textContent()}`);
+    check((await holder.getAttribute("title")).startsWith("token:"), "its token id on hover");
     await operator.locator("#act-checkin").click();
     await operator.locator("#toast", { hasText: "Checked in" }).waitFor();
     // Free again once the scheduler has rotated the password that was seen.
@@ -236,7 +264,23 @@ async function main() {
     const title = await operator.locator("#dialog-title").textContent();
     check(title === "Heartbeat 1 account?", `the confirmation states the count: ${title}`);
     await operator.locator("#dialog-ok").click();
-    await operator.locator("#toast", { hasText: "Heartbeat: 1 succeeded, 0 failed." }).waitFor();
+    await operator.locator("#toast", { hasText: "Heartbeat: 1 ok." }).waitFor();
+    check((await operator.locator("#bulk-results h2").textContent()) === "Heartbeat outcomes: 1 ok", "the outcome listed");
+  });
+  await step("operator: bulk rotate on a filtered selection, the count confirmed, each rotation's outcome shown", operator, async () => {
+    await operator.goto(`${BASE}/ui/#/accounts?q=svc&kind=access_key`);
+    await operator.locator("#account-count", { hasText: / of 1$/ }).waitFor();
+    await operator.locator("[data-bulk=rotate]").click();
+    const title = await operator.locator("#dialog-title").textContent();
+    check(title === "Rotate 1 account?", `the confirmation states the count: ${title}`);
+    await operator.locator("#dialog-ok").click();
+    const results = operator.locator("#bulk-results h2");
+    await results.waitFor({ timeout: 120_000 });
+    check((await results.textContent()) === "Rotation outcomes: 1 done", `outcomes: ${await results.textContent()}`);
+    await operator.locator("#bulk-results a", { hasText: "done" }).click();
+    await operator.locator("main[data-state=finished]").waitFor();
+    check((await operator.locator("#rotation-outcome").textContent()) === "Outcome: done", "the rotation's page agrees");
+    check((await operator.locator("main").getAttribute("data-live")) === "events", "the page followed the server's events");
   });
   await operator.context().close();
 
