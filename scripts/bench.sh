@@ -5,7 +5,7 @@
 # per-pair figures, medians and ratios, and writes them as Markdown to $BENCH_OUT
 # (default bench-out/results-DATE.md). See BENCHMARKS.md.
 #
-# Usage: scripts/bench.sh [P1 P1M P2 P3 P4 P5 L …]
+# Usage: scripts/bench.sh [P1 P1M P2 P3 P4 P5 L API R …]
 # Sizes (defaults in brackets): PAIRS [5]; P1 (through the model of real AWS): P1_USERS [1000],
 #   P1_CONCURRENCIES [8,32,128,512], P1_D15_CONCURRENCY [128] (0: no run with D = 15 s), P1_SCRIPT_SAMPLE [20]
 #   and P1_SCRIPT_SAMPLE_D15 [5] (keys the safe sequential script rotates, extrapolated to P1_USERS);
@@ -14,7 +14,8 @@
 #   P5_SMALL [1000], P5_DUE [100], P5_CONCURRENCY [32]; L (the server under load): L_ACCOUNTS [1000],
 #   L_REQUESTS [1000] per burst, L_ROUNDS [5], L_PAIRS [1], L_CONCURRENCY [64] (scheduler),
 #   L_HEARTBEAT_ACCOUNTS [20], L_TIMEOUT [600] s; API (authenticated reads beside /healthz, wrk):
-#   API_ACCOUNTS [100000], API_SECONDS [10] per endpoint, API_CONNECTIONS [64], API_THREADS [2].
+#   API_ACCOUNTS [100000], API_SECONDS [10] per endpoint, API_CONNECTIONS [64], API_THREADS [2]; R (the
+#   compliance report through the CLI and the API, every user managed): R_USERS [10000].
 #   REKEY=/path/to/rekey skips building rekey.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +54,7 @@ trap 'rm -rf "$BENCH_WORK"' EXIT
 {
   echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
-  echo "Command: \`$(env | grep -E '^(PAIRS|SHIM_DELAY_MS|P[1-5]M?_[A-Z0-9_]+|L_[A-Z_]+|API_[A-Z_]+)=' | sort | tr '\n' ' ')scripts/bench.sh $*\`"
+  echo "Command: \`$(env | grep -E '^(PAIRS|SHIM_DELAY_MS|P[1-5]M?_[A-Z0-9_]+|L_[A-Z_]+|API_[A-Z_]+|R_USERS)=' | sort | tr '\n' ' ')scripts/bench.sh $*\`"
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr);" \
     "moto $(python3 -c 'import moto; print(moto.__version__)'), boto3 $(python3 -c 'import boto3; print(boto3.__version__)')," \

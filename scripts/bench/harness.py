@@ -8,14 +8,15 @@ P2 rotation on bare moto: calls/s against moto's ceiling, rekey CPU against moto
 discovery, credential-report path vs per-user path; P4 `account list` vs sqlite3 vs
 `aws iam list-users`; P5 one scheduler tick over a large vault vs a small one, same due set;
 L `rekey serve` under bursts of concurrent API requests (alternating with /healthz bursts, the
-HTTP floor) while its scheduler rotates every account, and its rotation throughput without them.
+HTTP floor) while its scheduler rotates every account, and its rotation throughput without them;
+API authenticated reads beside /healthz; R the compliance report over R_USERS managed users.
 Every scenario alternates its sides (A B A B …) for PAIRS pairs and prints per-pair figures,
 medians and the ratio per pair. Results are appended as Markdown to $BENCH_OUT.
 
 Environment: REKEY, REKEY_BENCH, REKEY_AWS_MODEL (binaries), PAIRS (5), SHIM_DELAY_MS (50), P1_USERS,
 P1_CONCURRENCIES, P1_D15_CONCURRENCY, P1_SCRIPT_SAMPLE, P1_SCRIPT_SAMPLE_D15, P1M_USERS, P1M_CONCURRENCY,
 P2_USERS, P2_CONCURRENCY, P3_USERS, P4_ACCOUNTS, P5_TOTAL, P5_SMALL, P5_DUE, P5_CONCURRENCY,
-L_ACCOUNTS, L_REQUESTS, L_ROUNDS, L_PAIRS, L_CONCURRENCY, L_HEARTBEAT_ACCOUNTS, L_TIMEOUT,
+L_ACCOUNTS, L_REQUESTS, L_ROUNDS, L_PAIRS, L_CONCURRENCY, L_HEARTBEAT_ACCOUNTS, L_TIMEOUT, R_USERS,
 BENCH_WORK (scratch directory), BENCH_OUT (Markdown results file).
 """
 import json
@@ -1029,7 +1030,55 @@ def api_scenario():
          + f"\n\nAudit events in the vault after the run: {audit} (answered reads are not audited by default).\n")
 
 
-SCENARIOS = {"P1": p1, "P1M": p1m, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "L": load_scenario, "API": api_scenario}
+# ---------------------------------------------------------------------------------------------
+def report_scenario():
+    """The compliance report over R_USERS IAM users (each with an access key, every fifth with a
+    console password), every key managed by the vault: through `rekey report` and through
+    `GET /api/v1/reports/compliance` on a server, with the IAM calls each made (moto's log)."""
+    n = int(os.environ.get("R_USERS", "10000"))
+    log(f"R: compliance report over {n} users, {PAIRS} rounds")
+    moto = Moto("report")
+    rows, cli, web = [], [], []
+    try:
+        users = os.path.join(WORK, "r-users.tsv")
+        seed_iam(moto, "user", n, users, key_every=1, password_every=5, path="/")
+        vault = os.path.join(seeded_copy("r-vault", moto.url, lambda v: seed_vault(v, users=users)), "vault.db")
+        _, out, _, _ = run([REKEY, "token", "create", "--role", "auditor", "--name", "bench-report", "--output",
+                            "json"], rekey_env(vault))
+        srv = Server("report", vault, json.loads(out)["token"], "1h", 8, {"REKEY_SCHEDULER_ENABLED": "false"})
+        try:
+            for i in range(PAIRS):
+                before = moto.calls()
+                wall, cpu, rss, out, _ = run_measured([REKEY, "report", "-o", "json"], rekey_env(vault), (0, 9))
+                calls = moto.calls() - before
+                report = json.loads(out)
+                managed = sum(1 for r in report["rows"] if r["account"])
+                if managed < n:
+                    raise RuntimeError(f"the report names {managed} managed keys of {n}")
+                before = moto.calls()
+                t = time.monotonic()
+                status, body = srv.get("/api/v1/reports/compliance")
+                api_wall = time.monotonic() - t
+                api_calls = moto.calls() - before
+                if status != 200 or len(json.loads(body)["rows"]) != len(report["rows"]):
+                    raise RuntimeError(f"the API's report differs: {status} {body[:300]}")
+                cli.append(wall)
+                web.append(api_wall)
+                rows.append([i + 1, len(report["rows"]), calls, f"{wall:.2f}", f"{cpu:.2f}", f"{rss:.0f}", api_calls,
+                             f"{api_wall:.2f}"])
+                log(f"R round {i + 1}: CLI {wall:.2f} s / {calls} calls, API {api_wall:.2f} s / {api_calls} calls")
+        finally:
+            srv.terminate()
+    finally:
+        moto.stop()
+    emit(f"\n### R: compliance report over {n} IAM users, all managed\n")
+    emit(table(["round", "rows", "`rekey report`: IAM calls", "wall (s)", "CPU (s)", "peak RSS (MiB)",
+                "API: IAM calls", "`GET /api/v1/reports/compliance` wall (s)"], rows))
+    emit(f"\nMedians: `rekey report` {med(cli):.2f} s, the API {med(web):.2f} s. Target ≤ 3 s.")
+
+
+SCENARIOS = {"P1": p1, "P1M": p1m, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "L": load_scenario, "API": api_scenario,
+             "R": report_scenario}
 
 
 def main():
