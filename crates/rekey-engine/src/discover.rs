@@ -62,7 +62,9 @@ pub struct FoundKey {
     pub id: Option<String>,
     pub active: bool,
     /// Created or last rotated.
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub created: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub last_used: Option<DateTime<Utc>>,
     pub last_used_service: Option<String>,
     /// `managed` (rekey holds its secret and rotates it), `known` (a version in the vault),
@@ -85,7 +87,9 @@ pub struct FoundUser {
     pub owner: Option<String>,
     pub exempt: bool,
     pub password_enabled: bool,
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub password_last_used: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub password_last_changed: Option<DateTime<Utc>>,
     pub mfa_active: Option<bool>,
     pub keys: Vec<FoundKey>,

@@ -35,7 +35,9 @@ pub struct Row {
     pub account: Option<String>,
     pub owner: Option<String>,
     pub age_days: Option<i64>,
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub last_rotated: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub last_used: Option<DateTime<Utc>>,
     pub heartbeat: Option<HeartbeatStatus>,
     /// Where the account's unfinished rotation stands, when it waits for people or consumers
@@ -48,6 +50,7 @@ pub struct Row {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Compliance {
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub generated_at: DateTime<Utc>,
     pub max_age_days: i64,
     pub unused_days: i64,

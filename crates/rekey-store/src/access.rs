@@ -27,10 +27,13 @@ pub struct ApiToken {
     #[serde(skip)]
     pub hash: String,
     /// When it was made.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// When it stops working, if ever.
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -46,10 +49,13 @@ pub struct Checkout {
     /// Who holds it (`token:ID`).
     pub holder: String,
     /// When it began.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub started_at: DateTime<Utc>,
     /// When it lapses.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub expires_at: DateTime<Utc>,
     /// When it ended, if it has.
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub ended_at: Option<DateTime<Utc>>,
     /// `checked-in` or `expired`.
     pub end_reason: Option<String>,

@@ -194,6 +194,7 @@ pub struct LastRotation {
     /// How it ended, or that it has not.
     pub outcome: JournalOutcome,
     /// When it finished.
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub finished_at: Option<DateTime<Utc>>,
     /// Why it aborted or stopped.
     pub error: Option<String>,
@@ -279,6 +280,7 @@ pub struct VersionInfo {
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub origin: crate::Origin,
     /// When it was stored.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 

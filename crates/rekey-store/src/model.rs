@@ -70,8 +70,10 @@ pub struct Provider {
     /// MFA device serial for assume-role, when required.
     pub mfa_serial: Option<String>,
     /// Created.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// Last changed.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -112,8 +114,10 @@ pub struct Account {
     /// Rotation settings (JSON; typed by the engine).
     pub settings: serde_json::Value,
     /// Created.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// Last changed.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     /// Number of the current secret version (read-only; derived from the secret versions).
     #[serde(default)]
@@ -123,9 +127,11 @@ pub struct Account {
     pub current_key_id: Option<String>,
     /// When the last rotation committed.
     #[serde(default)]
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub last_rotated_at: Option<DateTime<Utc>>,
     /// When the next scheduled rotation is due.
     #[serde(default)]
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub next_due_at: Option<DateTime<Utc>>,
     /// The last heartbeat, if any.
     #[serde(default)]
@@ -175,6 +181,7 @@ impl Account {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
     /// When it ran.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub at: DateTime<Utc>,
     /// What it found, in a word.
     pub status: HeartbeatStatus,
@@ -207,10 +214,13 @@ pub struct Rotation {
     /// Why it aborted or is stuck.
     pub error: Option<String>,
     /// Started.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub started_at: DateTime<Utc>,
     /// Last journal write.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     /// Finished (done or aborted).
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -360,6 +370,7 @@ pub struct SecretVersion {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// When.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub at: DateTime<Utc>,
     /// Who: `cli:USER@HOST`, `token:ID`, `scheduler`.
     pub actor: String,

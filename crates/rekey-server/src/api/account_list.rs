@@ -166,6 +166,7 @@ pub struct OverviewBody {
     /// Credentials by age.
     pub age_days: Vec<AgeBucket>,
     /// When the counts were taken.
+    #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub report_at: DateTime<Utc>,
 }
 

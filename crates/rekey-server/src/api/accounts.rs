@@ -14,7 +14,7 @@ use crate::{
 };
 use axum::{extract::State, Extension, Json};
 use rekey_domain::{duration::parse_duration_ms, AccountId, CredentialKind, HeartbeatStatus, SettingsPatch, UserName};
-use rekey_engine::{RotateOptions, RotationReport};
+use rekey_engine::{AccountRef, RotateOptions, RotationReport};
 use rekey_store::{
     listing::{AccountItem, VersionInfo},
     Account, Checkout, Heartbeat,
@@ -67,8 +67,8 @@ pub struct Revealed {
     pub account: AccountId,
     /// Its credential kind.
     pub kind: CredentialKind,
-    /// The access key id, for access keys.
-    pub key_id: Option<String>,
+    /// The access key id, for access keys (null for a password).
+    pub access_key_id: Option<String>,
     /// The secret access key or the password.
     pub secret: String,
 }
@@ -90,7 +90,7 @@ pub async fn reveal(
     Ok(Json(Revealed {
         account: account.id,
         kind: account.kind,
-        key_id: account.current_key_id,
+        access_key_id: account.current_key_id,
         secret: secret.expose().to_owned(),
     }))
 }
@@ -152,14 +152,15 @@ pub async fn heartbeat(
 /// Restore the previous access key (admin only).
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/rollback", tag = "accounts",
     params(("account" = String, Path, description = "Account")),
-    responses((status = 200, description = "The account after the rollback", body = Account)))]
+    responses((status = 200, description = "The account after the rollback", body = AccountItem)))]
 pub async fn rollback(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     Param(account): Param,
-) -> ApiResult<Json<Account>> {
+) -> ApiResult<Json<AccountItem>> {
     let (engine, r, _) = account_for(&s, &caller, &account, Action::Administer).await?;
-    Ok(Json(engine.rollback(&r).await?))
+    let account = engine.rollback(&r).await?;
+    Ok(Json(engine.account_item(&AccountRef::Id(account.id)).await?))
 }
 
 /// How long a check-out lasts.

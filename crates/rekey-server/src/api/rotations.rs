@@ -146,6 +146,7 @@ pub struct PendingValue {
     /// Where it is entered.
     pub instructions: String,
     /// The confirmation's deadline.
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub confirm_by: Option<chrono::DateTime<chrono::Utc>>,
 }
 

@@ -41,6 +41,7 @@ pub struct WhoAmI {
     #[schema(value_type = Option<Vec<String>>)]
     pub folders: Option<Vec<Folder>>,
     /// When it stops working, if ever.
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub expires_at: Option<DateTime<Utc>>,
     /// What it may do.
     pub allows: Allows,

@@ -110,8 +110,8 @@ async function checkin(a, reload) {
 async function reveal(a) {
   if (!(await confirmDialog(`Reveal the secret of ${ref(a)}?`, "Revealing is recorded in the audit log.", "Reveal", true))) return;
   const r = await api("POST", `/api/v1/accounts/${enc(a.id)}/reveal`);
-  await dialog(`Secret of ${ref(a)}`, [r.key_id ? el("p", {}, `Access key ${r.key_id}`) : null,
-    secretView(r.secret, r.key_id ? "Secret access key" : "Password")].filter(Boolean), { ok: "", cancel: "Close" });
+  await dialog(`Secret of ${ref(a)}`, [r.access_key_id ? el("p", {}, `Access key ${r.access_key_id}`) : null,
+    secretView(r.secret, r.access_key_id ? "Secret access key" : "Password")].filter(Boolean), { ok: "", cancel: "Close" });
 }
 
 async function rollback(a, reload) {
