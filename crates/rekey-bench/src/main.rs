@@ -322,7 +322,7 @@ async fn insert(store: &dyn rekey_store::Store, key: &VaultKey, provider: &Provi
         actor: "bench:rekey-bench".into(),
         action: "account.add".into(),
         target: Some(id.to_string()),
-        outcome: rekey_domain::AuditOutcome::Ok,
+        outcome: "ok".into(),
         detail: serde_json::json!({ "seeded": true, "key_id": s.key_id }),
     };
     store.insert_account(&a, Some(&version), &audit).await?;

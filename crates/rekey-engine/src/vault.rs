@@ -328,7 +328,7 @@ impl Engine {
             actor: self.actor.clone(),
             action: action.into(),
             target: target.map(str::to_owned),
-            outcome,
+            outcome: outcome.as_str().to_owned(),
             detail,
         }
     }

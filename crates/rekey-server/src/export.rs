@@ -374,7 +374,7 @@ pub fn class_of(action: &str) -> &str {
 /// One RFC 5424 message: `<PRI>1 TIMESTAMP HOST rekey - MSGID - JSON`, the event as JSON in
 /// the message; severity warning for failed, denied and aborted outcomes, informational else.
 pub fn syslog_message(e: &AuditRecord, facility: u8, host: &str) -> String {
-    let severity = if e.entry.outcome == AuditOutcome::Ok { 6 } else { 4 };
+    let severity = if e.entry.outcome == AuditOutcome::Ok.as_str() { 6 } else { 4 };
     let printable = |s: &str, max: usize| -> String {
         let v: String = s.chars().filter(|c| c.is_ascii_graphic()).take(max).collect();
         if v.is_empty() {
@@ -456,7 +456,7 @@ mod tests {
                 actor: "scheduler".into(),
                 action: "rotation.phase".into(),
                 target: Some("abcdefgh".into()),
-                outcome: AuditOutcome::Aborted,
+                outcome: AuditOutcome::Aborted.as_str().into(),
                 detail: serde_json::json!({}),
             },
             prev_hash: "0".repeat(64),

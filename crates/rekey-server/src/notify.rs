@@ -127,9 +127,10 @@ impl Notifier {
     }
 
     fn failure_kind(&self, r: &AuditRecord) -> Option<NotifyKind> {
-        let kind = match (r.entry.action.as_str(), r.entry.outcome) {
-            ("rotation.phase", AuditOutcome::Aborted) => NotifyKind::RotationFailed,
-            ("account.heartbeat", AuditOutcome::Failed) => NotifyKind::HeartbeatFailed,
+        let outcome = r.entry.outcome.parse::<AuditOutcome>().ok();
+        let kind = match (r.entry.action.as_str(), outcome) {
+            ("rotation.phase", Some(AuditOutcome::Aborted)) => NotifyKind::RotationFailed,
+            ("account.heartbeat", Some(AuditOutcome::Failed)) => NotifyKind::HeartbeatFailed,
             // A rotation waiting past a deadline for people (a manual delivery's confirmation).
             ("rotation.stalled", _) => NotifyKind::RotationStalled,
             _ => return None,

@@ -37,7 +37,7 @@ fn body(seq: i64, entry: &AuditEntry) -> String {
         "actor": entry.actor,
         "action": entry.action,
         "target": entry.target,
-        "outcome": entry.outcome.as_str(),
+        "outcome": entry.outcome,
         "detail": entry.detail,
     })
     .to_string()

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use rekey_domain::{
-    AccountId, AccountStatus, Arn, AuditOutcome, CredentialKind, Folder, HeartbeatStatus, Phase, ProviderName, Region,
-    SecretState, UserName, VaultId,
+    AccountId, AccountStatus, Arn, CredentialKind, Folder, HeartbeatStatus, Phase, ProviderName, Region, SecretState,
+    UserName, VaultId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -378,8 +378,9 @@ pub struct AuditEntry {
     pub action: String,
     /// Which object, e.g. an account id or provider name.
     pub target: Option<String>,
-    /// How it ended.
-    pub outcome: AuditOutcome,
+    /// How it ended: a [`rekey_domain::AuditOutcome`]'s spelling when rekey wrote it. Kept as stored, so that
+    /// an event altered in the database reads back and breaks the chain where it was altered.
+    pub outcome: String,
     /// Further non-secret facts.
     pub detail: serde_json::Value,
 }

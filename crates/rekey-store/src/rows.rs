@@ -285,7 +285,7 @@ impl TryFrom<AuditRow> for AuditRecord {
                 actor: r.actor,
                 action: r.action,
                 target: r.target,
-                outcome: parse_col(&r.outcome, "audit_events.outcome")?,
+                outcome: r.outcome,
                 detail: json_col(&r.detail, "audit_events.detail")?,
             },
             prev_hash: r.prev_hash,

@@ -177,7 +177,7 @@ fn rehash_plain(sb: &Sandbox, from: i64) {
                 actor,
                 action,
                 target,
-                outcome: outcome.parse().unwrap(),
+                outcome,
                 detail: serde_json::from_str(&detail).unwrap(),
             };
             if new_seq >= from {

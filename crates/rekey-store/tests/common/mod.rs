@@ -208,7 +208,7 @@ pub fn audit(action: &str, target: Option<&str>) -> AuditEntry {
         actor: "cli:test@host".into(),
         action: action.into(),
         target: target.map(Into::into),
-        outcome: rekey_domain::AuditOutcome::Ok,
+        outcome: "ok".into(),
         detail: json!({ "note": "non-secret facts" }),
     }
 }
