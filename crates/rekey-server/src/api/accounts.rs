@@ -17,7 +17,7 @@ use rekey_domain::{duration::parse_duration_ms, AccountId, CredentialKind, Heart
 use rekey_engine::{AccountRef, RotateOptions, RotationReport};
 use rekey_store::{
     listing::{AccountItem, VersionInfo},
-    Account, Checkout, Heartbeat,
+    Checkout, Heartbeat,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
