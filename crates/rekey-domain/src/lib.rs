@@ -13,7 +13,8 @@
 //!   settings of the GitHub, GitLab, Kubernetes and manual targets and value formats; [`webhook`]:
 //!   where a signed webhook goes and where its key comes from.
 //! - [`settings_patch`]: [`SettingsPatch`], a change to the settings (`account set`, the API).
-//! - [`schedule`]: when an account is next due (interval, cron); [`duration`]: human durations;
+//! - [`schedule`]: when an account is next due (interval, cron); [`duration`]: human durations
+//!   and [`DurationMs`];
 //!   [`minimums`]: the smallest durations an operator may set.
 //! - [`password`]: password rules and the generator.
 //! - [`role`]: the [`Role`] an API token carries.
@@ -51,6 +52,7 @@ pub mod webhook;
 
 pub use arn::Arn;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use duration::DurationMs;
 pub use error::ValidationError;
 pub use finding::Finding;
 pub use kind::{CredentialKind, SecretState};

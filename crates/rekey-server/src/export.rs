@@ -12,7 +12,7 @@
 //! One node at a time works each export (a job lease), so several nodes on one PostgreSQL
 //! vault do not send events twice.
 
-use crate::config::{Config, ExportConfig};
+use crate::config::{positive, Config, ExportConfig, DEFAULT_TIMEOUT};
 use crate::error::{bad, ConfigError};
 use rekey_domain::AuditOutcome;
 use rekey_engine::{delivery::webhook::Webhook, Engine, Result};
@@ -138,7 +138,7 @@ impl Exporter {
         if !(1..=10_000).contains(&c.batch) {
             return Err(bad(format!("{what}: batch must be from 1 to 10000"), "the default is 500"));
         }
-        let interval = Config::positive_ms(&format!("{what}.interval"), &c.interval)?;
+        let interval = positive(&format!("{what}.interval"), c.interval)?;
         let only = |allowed: &[&str]| -> Result<(), ConfigError> {
             let given = [
                 ("path", c.path.is_some()),
@@ -197,8 +197,8 @@ impl Exporter {
                             format!("use one of {}", FACILITIES.map(|(n, _)| n).join(", ")),
                         )
                     })?;
-                let timeout = Config::positive_ms(&format!("{what}.timeout"), c.timeout.as_deref().unwrap_or("10s"))?;
-                Destination::Syslog { address, tcp, facility, timeout: Duration::from_millis(timeout) }
+                let timeout = positive(&format!("{what}.timeout"), c.timeout.unwrap_or(DEFAULT_TIMEOUT))?;
+                Destination::Syslog { address, tcp, facility, timeout }
             }
             "webhook" => {
                 only(&["url", "key_env", "key_file", "timeout"])?;
@@ -208,7 +208,7 @@ impl Exporter {
                     url,
                     c.key_env.as_ref(),
                     c.key_file.as_ref(),
-                    c.timeout.as_ref(),
+                    c.timeout,
                 )?)
             }
             k => return Err(bad(format!("{what}: kind {k:?} is not an export kind"), "use file, syslog or webhook")),
@@ -217,7 +217,7 @@ impl Exporter {
             name: c.name.clone(),
             destination,
             classes: c.classes.clone(),
-            interval: Duration::from_millis(interval),
+            interval,
             batch: c.batch,
         })
     }

@@ -98,7 +98,7 @@ async fn ready(State(s): State<AppState>) -> Response {
 
 async fn readiness(s: &AppState) -> Readiness {
     let cfg = &s.config.scheduler;
-    let stall_after = Duration::from_millis(Config::ms(&cfg.stall_after));
+    let stall_after = cfg.stall_after.duration();
     let mut problems = Vec::new();
     let recovering = s.liveness.recovering();
     if recovering {
@@ -117,7 +117,7 @@ async fn readiness(s: &AppState) -> Readiness {
     }
     let facts = s.liveness.scheduler();
     let least_idle = workers.iter().map(|w| w.idle_for).min();
-    problems.extend(facts.stalled(Duration::from_millis(Config::ms(&cfg.interval)), stall_after, least_idle));
+    problems.extend(facts.stalled(cfg.interval.duration(), stall_after, least_idle));
     if let Some(failure) = facts.last.as_ref().and_then(|l| l.failure.clone()) {
         problems.push(format!("the last scheduler tick failed: {failure}"));
     }
@@ -313,7 +313,7 @@ fn lease_metrics(out: &mut String, s: &AppState) {
         "# TYPE rekey_fenced_workers_total counter\nrekey_fenced_workers_total {}",
         rekey_engine::stats::fenced()
     );
-    let stall_after = Duration::from_millis(Config::ms(&s.config.scheduler.stall_after));
+    let stall_after = s.config.scheduler.stall_after.duration();
     let workers = s.engine.workers();
     let stuck = workers.iter().filter(|w| w.idle_for > stall_after).count();
     let _ = writeln!(

@@ -3,11 +3,12 @@
 //! or `[notify]` (or a signing key that cannot be read) stops `rekey serve` at start.
 
 use crate::{
-    config::Config,
+    config::{positive, Config, DEFAULT_TIMEOUT},
     error::{bad, ConfigError},
     export::{self, Exporter},
     notify::Notifier,
 };
+use rekey_domain::DurationMs;
 use rekey_engine::delivery::webhook::Webhook;
 
 /// The background jobs `[[export]]` and `[notify]` configure.
@@ -57,12 +58,12 @@ pub(crate) fn webhook(
     url: &str,
     key_env: Option<&String>,
     key_file: Option<&String>,
-    timeout: Option<&String>,
+    timeout: Option<DurationMs>,
 ) -> Result<Webhook, ConfigError> {
     let invalid = |e: rekey_domain::ValidationError| bad(format!("{what}: {}", e.problem), e.hint);
     rekey_domain::webhook::validate_url(url, "url").map_err(invalid)?;
     let key =
         rekey_domain::webhook::KeySource::from_parts(key_env.cloned(), key_file.cloned(), "key").map_err(invalid)?;
-    let timeout = Config::positive_ms(&format!("{what}.timeout"), timeout.map_or("10s", String::as_str))?;
-    Ok(Webhook { url: url.to_owned(), key, timeout: std::time::Duration::from_millis(timeout) })
+    let timeout = positive(&format!("{what}.timeout"), timeout.unwrap_or(DEFAULT_TIMEOUT))?;
+    Ok(Webhook { url: url.to_owned(), key, timeout })
 }

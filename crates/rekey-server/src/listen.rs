@@ -46,11 +46,10 @@ pub struct Limits {
 
 impl From<&crate::config::LimitsConfig> for Limits {
     fn from(c: &crate::config::LimitsConfig) -> Self {
-        use crate::config::Config;
         Self {
             max_connections: c.max_connections,
-            header_timeout: Duration::from_millis(Config::ms(&c.header_timeout)),
-            shutdown_grace: Duration::from_millis(Config::ms(&c.shutdown_grace)),
+            header_timeout: c.header_timeout.duration(),
+            shutdown_grace: c.shutdown_grace.duration(),
         }
     }
 }

@@ -8,7 +8,8 @@
 //! longer than `overdue_after`) are sent as one digest per owner at most every
 //! `overdue_every`; the time of the last digest is stored too. One node at a time notifies.
 
-use crate::config::{Config, NotifyConfig, NotifyKind};
+use crate::config::{positive, Config, NotifyConfig, NotifyKind};
+use rekey_domain::DurationMs;
 use crate::error::{bad, ConfigError};
 use rekey_domain::AuditOutcome;
 use rekey_engine::{delivery::webhook::Webhook, AccountRef, Engine, Result};
@@ -56,21 +57,21 @@ pub struct NotifyStats {
 impl Notifier {
     /// Validates `[notify]`.
     pub fn build(c: &NotifyConfig) -> Result<Self, ConfigError> {
-        let hook = crate::jobs::webhook("notify", &c.url, c.key_env.as_ref(), c.key_file.as_ref(), c.timeout.as_ref())?;
+        let hook = crate::jobs::webhook("notify", &c.url, c.key_env.as_ref(), c.key_file.as_ref(), c.timeout)?;
         if c.on.is_empty() {
             return Err(bad(
                 "notify.on is empty: nothing would be sent",
                 format!("use some of {}, or remove [notify]", NotifyKind::spellings()),
             ));
         }
-        let ms = |key: &str, v: &str| Config::positive_ms(key, v).map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
+        let ms = |key: &str, v: DurationMs| positive(key, v).map(|_| v.ms_i64());
         Ok(Self {
             hook,
             last_told: Arc::default(),
             on: c.on.clone(),
-            overdue_every_ms: ms("notify.overdue_every", &c.overdue_every)?,
-            overdue_after_ms: ms("notify.overdue_after", &c.overdue_after)?,
-            interval: Duration::from_millis(Config::positive_ms("notify.interval", &c.interval)?),
+            overdue_every_ms: ms("notify.overdue_every", c.overdue_every)?,
+            overdue_after_ms: ms("notify.overdue_after", c.overdue_after)?,
+            interval: positive("notify.interval", c.interval)?,
         })
     }
 

@@ -12,9 +12,9 @@ use tokio::sync::watch;
 /// Ticks until `stop` turns true; a tick under way finishes its rotations' current phases.
 pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
     let cfg = &state.config.scheduler;
-    let interval = Duration::from_millis(Config::ms(&cfg.interval));
+    let interval = cfg.interval.duration();
     let opts = TickOptions {
-        heartbeat_every_ms: Config::ms(&cfg.heartbeat_every),
+        heartbeat_every_ms: cfg.heartbeat_every.ms(),
         concurrency: cfg.concurrency,
         ..TickOptions::default()
     };

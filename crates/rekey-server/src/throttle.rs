@@ -76,7 +76,7 @@ impl AuthFailures {
     pub fn new(config: &AuthConfig) -> Self {
         Self {
             max_failures: config.max_failures,
-            window: Duration::from_millis(crate::Config::ms(&config.failure_window)),
+            window: config.failure_window.duration(),
             state: Mutex::default(),
         }
     }

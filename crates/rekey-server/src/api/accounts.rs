@@ -198,8 +198,10 @@ pub async fn checkout(
     Body(body): Body<CheckoutBody>,
 ) -> ApiResult<Json<CheckedOut>> {
     let (engine, r, _) = account_for(&s, &caller, &account, Action::Checkout).await?;
-    let ttl = body.ttl.unwrap_or_else(|| s.config.checkout.default_ttl.clone());
-    let ttl_ms = parse_duration_ms(&ttl)?;
+    let ttl_ms = match body.ttl {
+        Some(ttl) => parse_duration_ms(&ttl)?,
+        None => s.config.checkout.default_ttl.ms(),
+    };
     let (checkout, account, password) = engine.checkout(&r, ttl_ms).await?;
     Ok(Json(CheckedOut { checkout, account: account.id, user: account.user_name, password: password.expose().into() }))
 }
@@ -224,7 +226,7 @@ pub async fn checkin(
 ) -> ApiResult<Json<CheckedIn>> {
     let (engine, r, _) = account_for(&s, &caller, &account, Action::Checkout).await?;
     let checkout = engine.checkin(&r, caller.role == Role::Admin).await?;
-    let next_tick = Config::ms(&s.config.scheduler.interval);
+    let next_tick = s.config.scheduler.interval.ms();
     Ok(Json(CheckedIn { checkout, rotation: format!("within {next_tick} ms (next scheduler tick)") }))
 }
 

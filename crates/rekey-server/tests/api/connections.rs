@@ -41,7 +41,11 @@ async fn start(limits: LimitsConfig) -> Running {
 }
 
 fn limits(max_connections: usize, header_timeout: &str) -> LimitsConfig {
-    LimitsConfig { max_connections, header_timeout: header_timeout.into(), shutdown_grace: "1h".into() }
+    LimitsConfig {
+        max_connections,
+        header_timeout: header_timeout.parse().expect("a duration"),
+        shutdown_grace: rekey_domain::DurationMs::from_secs(3_600),
+    }
 }
 
 fn connect(port: u16) -> TcpStream {
