@@ -14,7 +14,7 @@ use crate::{Engine, Error, Result};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use rekey_aws::{IamApi, IamUser, ReportRow};
-use rekey_domain::{AccountStatus, AuditOutcome, CredentialKind, ProviderName, SecretState};
+use rekey_domain::{AccountStatus, AuditOutcome, CredentialKind, KeyOwnership, ProviderName, SecretState};
 use rekey_store::{Account, AccountFilter};
 use serde::Serialize;
 use std::{
@@ -67,9 +67,8 @@ pub struct FoundKey {
     #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub last_used: Option<DateTime<Utc>>,
     pub last_used_service: Option<String>,
-    /// `managed` (rekey holds its secret and rotates it), `known` (a version in the vault),
-    /// `foreign` (see `ownership_detail`).
-    pub ownership: String,
+    /// How it relates to the vault; why when foreign is in `ownership_detail`.
+    pub ownership: KeyOwnership,
     /// Why a key is foreign ("managed by another rekey vault 0123456789abcdef").
     pub ownership_detail: Option<String>,
 }
@@ -127,7 +126,7 @@ struct Ctx {
     accounts: Vec<Account>,
     /// User name → indexes into `accounts`.
     by_user: HashMap<String, Vec<usize>>,
-    known: HashMap<String, String>,
+    known: HashMap<String, KeyOwnership>,
     /// This vault's id and rotations, for keys its ownership tags name (see [`ownership`]).
     vault: String,
     rotations: HashMap<String, KnownRotation>,
@@ -168,12 +167,8 @@ impl Engine {
         for a in &accounts {
             for v in self.store.secret_versions(a.id.as_str()).await? {
                 if let Some(k) = v.key_id {
-                    let state = if v.state == SecretState::Current && a.status == AccountStatus::Ok {
-                        "managed"
-                    } else {
-                        "known"
-                    };
-                    known.insert(k, state.to_owned());
+                    let managed = v.state == SecretState::Current && a.status == AccountStatus::Ok;
+                    known.insert(k, if managed { KeyOwnership::Managed } else { KeyOwnership::Known });
                 }
             }
         }
@@ -238,14 +233,14 @@ fn base_user(ctx: &Ctx, u: &IamUser, tags: Vec<(String, String)>, tag_source: &s
 }
 
 /// How a key relates to the vault, and why when it is not the vault's.
-fn ownership(ctx: &Ctx, id: &str, tags: &BTreeMap<String, String>) -> (String, Option<String>) {
+fn ownership(ctx: &Ctx, id: &str, tags: &BTreeMap<String, String>) -> (KeyOwnership, Option<String>) {
     if let Some(s) = ctx.known.get(id) {
-        return (s.clone(), None);
+        return (*s, None);
     }
     let tags: Vec<(String, String)> = tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     match ownership::unheld(&ctx.vault, &tags, &ctx.rotations, id) {
-        Owner::Foreign(f) => ("foreign".into(), Some(f.to_string())),
-        o => (o.as_str().into(), None),
+        Owner::Foreign(f) => (KeyOwnership::Foreign, Some(f.to_string())),
+        o => (o.ownership(), None),
     }
 }
 
@@ -300,9 +295,9 @@ fn stored_keys(ctx: &Ctx, u: &mut FoundUser) -> bool {
     for (i, k) in u.keys.iter_mut().enumerate() {
         if i == newest {
             k.id.clone_from(&a.current_key_id);
-            k.ownership = if a.status == AccountStatus::Ok { "managed" } else { "known" }.into();
+            k.ownership = if a.status == AccountStatus::Ok { KeyOwnership::Managed } else { KeyOwnership::Known };
         } else {
-            k.ownership = if foreign { "foreign" } else { "known" }.into();
+            k.ownership = if foreign { KeyOwnership::Foreign } else { KeyOwnership::Known };
         }
     }
     u.sources.insert("keys".into(), "credential-report+vault".into());
@@ -332,7 +327,7 @@ async fn report_path(ctx: &Ctx, iam: &dyn IamApi, stored: bool) -> Result<Vec<Fo
                         created: rotated,
                         last_used: r.time(&format!("{slot}_last_used_date")),
                         last_used_service: r.get(&format!("{slot}_last_used_service")).map(str::to_owned),
-                        ownership: "foreign".into(),
+                        ownership: KeyOwnership::Foreign,
                         ownership_detail: None,
                     });
                 }

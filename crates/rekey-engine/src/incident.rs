@@ -7,7 +7,7 @@
 //! journal from its first write; one audit event `incident.rotate` ties them together at the end.
 
 use crate::{delivery, Engine, Result, RotateOptions, RotationReport};
-use rekey_domain::AuditOutcome;
+use rekey_domain::{AuditOutcome, Outcome};
 use rekey_store::Account;
 use serde::Serialize;
 use serde_json::json;
@@ -97,7 +97,7 @@ impl Engine {
         let reports = self.rotate_many(accounts, opts, false, concurrency).await;
         let mut outcomes = std::collections::BTreeMap::new();
         for r in &reports {
-            *outcomes.entry(r.outcome.clone()).or_insert(0) += 1;
+            *outcomes.entry(r.outcome.as_str().to_owned()).or_insert(0) += 1;
         }
         let rotations: Vec<_> = reports
             .iter()
@@ -106,7 +106,7 @@ impl Engine {
                 "new_key_id": r.new_key_id, "old_key_id": r.old_key_id })
             })
             .collect();
-        let outcome = if outcomes.keys().all(|o| o == "done") { AuditOutcome::Ok } else { AuditOutcome::Failed };
+        let outcome = if reports.iter().all(|r| r.outcome == Outcome::Done) { AuditOutcome::Ok } else { AuditOutcome::Failed };
         let detail = json!({ "incident": id, "reason": reason, "rotations": rotations, "outcomes": outcomes });
         self.store.append_audit(&self.audit_entry("incident.rotate", None, outcome, detail)).await?;
         Ok(Incident { id, reason, reports, outcomes })

@@ -39,7 +39,7 @@
 
 use crate::{Engine, Result};
 use rekey_aws::AccessKeyMeta;
-use rekey_domain::CredentialKind;
+use rekey_domain::{CredentialKind, KeyOwnership};
 use rekey_store::Account;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -311,13 +311,13 @@ pub enum Owner {
 }
 
 impl Owner {
-    /// How `discover` spells it.
-    pub fn as_str(&self) -> &'static str {
+    /// How discovery and reports show it.
+    pub fn ownership(&self) -> KeyOwnership {
         match self {
-            Self::Current => "managed",
-            Self::Ours(_) => "known",
-            Self::Orphan(_) => "orphan",
-            Self::Foreign(_) => "foreign",
+            Self::Current => KeyOwnership::Managed,
+            Self::Ours(_) => KeyOwnership::Known,
+            Self::Orphan(_) => KeyOwnership::Orphan,
+            Self::Foreign(_) => KeyOwnership::Foreign,
         }
     }
 }

@@ -1,15 +1,15 @@
 //! The compliance report: every credential of the providers (from discovery) joined with what
 //! the vault knows (last rotation, heartbeat, account settings), with findings per credential
-//! and a summary. Findings: `overdue` (older than the maximum age), `unused` (not used within
-//! the window), `no-mfa` (console access without MFA), `foreign` (a key rekey does not manage),
-//! `heartbeat-failed`, `needs-rotation` (imported, secret unknown).
+//! and a summary. The findings are [`Finding`]s (older than the maximum age, unused within the
+//! window, console access without MFA, a key rekey does not manage, a failed heartbeat, an
+//! imported key whose secret is unknown, a stalled rotation, a missing user).
 
 use crate::{
     discover::{Mode, Tags},
     Engine, Result,
 };
 use chrono::{DateTime, Duration, Utc};
-use rekey_domain::{AccountStatus, HeartbeatStatus, ProviderName};
+use rekey_domain::{AccountStatus, Finding, HeartbeatStatus, ProviderName};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -43,7 +43,7 @@ pub struct Row {
     /// Where the account's unfinished rotation stands, when it waits for people or consumers
     /// ("waiting for consumers: new key unused for 3 d").
     pub standing: Option<String>,
-    pub findings: Vec<String>,
+    pub findings: Vec<Finding>,
 }
 
 /// The whole report.
@@ -56,7 +56,7 @@ pub struct Compliance {
     pub unused_days: i64,
     pub rows: Vec<Row>,
     /// Finding → number of credentials with it.
-    pub findings: BTreeMap<String, usize>,
+    pub findings: BTreeMap<Finding, usize>,
     /// Provider → (credentials, credentials with findings, overdue).
     pub providers: BTreeMap<String, ProviderSummary>,
     /// Age bucket label → credentials in it (`0-30`, `30-60`, `60-90`, `90-180`, `180+`, `unknown`).
@@ -116,7 +116,7 @@ impl Engine {
                         findings: vec![],
                     };
                     if u.mfa_active == Some(false) {
-                        row.findings.push("no-mfa".into());
+                        row.findings.push(Finding::NoMfa);
                     }
                     finish(&mut row, a, opts, now);
                     rows.push(row);
@@ -137,8 +137,8 @@ impl Engine {
                         standing: None,
                         findings: vec![],
                     };
-                    if matches!(k.ownership.as_str(), "foreign" | "orphan") && k.active {
-                        row.findings.push("foreign".into());
+                    if k.ownership.unheld() && k.active {
+                        row.findings.push(Finding::Foreign);
                     }
                     if !k.active {
                         continue;
@@ -162,7 +162,7 @@ impl Engine {
                     last_used: None,
                     heartbeat: a.heartbeat.as_ref().map(|h| h.status),
                     standing: None,
-                    findings: vec!["user-missing".to_owned()],
+                    findings: vec![Finding::UserMissing],
                 };
                 heartbeat_finding(&mut row);
                 rows.push(row);
@@ -179,16 +179,16 @@ fn finish(row: &mut Row, a: Option<&rekey_store::Account>, opts: &ReportOptions,
         .and_then(|ms| i64::try_from(ms).ok())
         .map_or(opts.max_age, Duration::milliseconds);
     if row.age_days.is_some_and(|d| d > max_age.num_days()) {
-        row.findings.push("overdue".into());
+        row.findings.push(Finding::Overdue);
     }
     let used_recently = row.last_used.is_some_and(|t| now - t <= opts.unused);
     let old_enough = row.age_days.is_none_or(|d| d > opts.unused.num_days());
     if !used_recently && old_enough {
-        row.findings.push("unused".into());
+        row.findings.push(Finding::Unused);
     }
     heartbeat_finding(row);
     if a.is_some_and(|a| a.status == AccountStatus::NeedsRotation) {
-        row.findings.push("needs-rotation".into());
+        row.findings.push(Finding::NeedsRotation);
     }
 }
 
@@ -197,30 +197,30 @@ fn stand(row: &mut Row, a: Option<&rekey_store::Account>, standings: &HashMap<St
     if let Some((status, stalled)) = a.and_then(|a| standings.get(a.id.as_str())) {
         row.standing = Some(status.clone());
         if *stalled {
-            row.findings.push("stalled".into());
+            row.findings.push(Finding::Stalled);
         }
     }
 }
 
 fn heartbeat_finding(row: &mut Row) {
     if row.heartbeat.is_some_and(|h| h != HeartbeatStatus::Ok) {
-        row.findings.push("heartbeat-failed".into());
+        row.findings.push(Finding::HeartbeatFailed);
     }
 }
 
 fn summarise(rows: Vec<Row>, opts: &ReportOptions, now: DateTime<Utc>) -> Compliance {
-    let mut findings: BTreeMap<String, usize> = BTreeMap::new();
+    let mut findings: BTreeMap<Finding, usize> = BTreeMap::new();
     let mut providers: BTreeMap<String, ProviderSummary> = BTreeMap::new();
     let mut buckets: Vec<(String, usize)> = BUCKETS.iter().map(|(l, _, _)| ((*l).to_owned(), 0)).collect();
     buckets.push(("unknown".into(), 0));
     for r in &rows {
         for f in &r.findings {
-            *findings.entry(f.clone()).or_default() += 1;
+            *findings.entry(*f).or_default() += 1;
         }
         let p = providers.entry(r.provider.clone()).or_default();
         p.credentials += 1;
         p.with_findings += usize::from(!r.findings.is_empty());
-        p.overdue += usize::from(r.findings.iter().any(|f| f == "overdue"));
+        p.overdue += usize::from(r.findings.contains(&Finding::Overdue));
         let i = match r.age_days {
             Some(d) => BUCKETS.iter().position(|(_, lo, hi)| d >= *lo && d < *hi).unwrap_or(0),
             None => BUCKETS.len(),

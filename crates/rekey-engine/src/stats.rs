@@ -116,10 +116,10 @@ pub fn fenced() -> u64 {
     FENCED.load(Ordering::Relaxed)
 }
 
-/// Records how a rotation ended (`done`, `aborted`, `interrupted`, `refused`, `retiring`).
-pub fn record_outcome(outcome: &str) {
+/// Records how a rotation run ended.
+pub fn record_outcome(outcome: rekey_domain::Outcome) {
     if let Ok(mut m) = OUTCOMES.lock() {
-        *m.entry(outcome.to_owned()).or_default() += 1;
+        *m.entry(outcome.as_str().to_owned()).or_default() += 1;
     }
 }
 

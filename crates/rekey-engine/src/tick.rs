@@ -5,7 +5,7 @@
 //! the vault holds.
 
 use crate::{rotate::RotationReport, Engine, Error, Result, RotateOptions};
-use rekey_domain::HeartbeatStatus;
+use rekey_domain::{HeartbeatStatus, Outcome};
 use rekey_store::{Account, Heartbeat};
 use std::sync::Arc;
 
@@ -83,7 +83,7 @@ impl Engine {
     /// Runs one tick (see the module docs). Stops starting work once [`Engine::stopping`].
     pub async fn tick(self: &Arc<Self>, opts: &TickOptions) -> Result<TickReport> {
         let mut out = TickReport { rotations: self.recover_with(false).await?, ..TickReport::default() };
-        out.rotations.retain(|r| r.outcome != "retiring");
+        out.rotations.retain(|r| r.outcome != Outcome::Retiring);
         out.rotations.extend(self.end_lapsed_checkouts(opts).await?);
         if self.stopping() {
             return Ok(out);
@@ -136,7 +136,7 @@ impl Engine {
             match r {
                 Due::Busy => out.busy += 1,
                 Due::Unreached => out.unreached += 1,
-                Due::Worked(r) if r.outcome == "skipped" => out.skipped += 1,
+                Due::Worked(r) if r.outcome == Outcome::Skipped => out.skipped += 1,
                 Due::Worked(r) => out.rotations.push(*r),
             }
         }
@@ -186,7 +186,7 @@ impl Engine {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if matches!(report.outcome.as_str(), "done" | "retiring") {
+            if report.outcome.committed() {
                 self.end_checkout(&c, "rotated").await?;
             }
             reports.push(report);

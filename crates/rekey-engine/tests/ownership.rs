@@ -9,7 +9,7 @@ mod common;
 
 use common::{world, World};
 use rekey_aws::{fake::Fault, AwsErrorClass, IamApi};
-use rekey_domain::PreviousKeyPolicy;
+use rekey_domain::{Outcome, PreviousKeyPolicy};
 use rekey_engine::RotateOptions;
 
 const OTHER_VAULT: &str = "fedcba9876543210";
@@ -37,7 +37,7 @@ fn key_ids(t: &World) -> Vec<String> {
 async fn aborted_rotation(t: &World) -> String {
     t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Invalid, times: 1, lands: false });
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "aborted", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Aborted, "{r:?}");
     r.rotation.unwrap()
 }
 
@@ -49,7 +49,7 @@ async fn a_rotation_marks_its_key_with_one_tag_user_and_retires_without_untag() 
     for _ in 0..4 {
         let before = t.aws.calls().len();
         let r = t.rotate().await;
-        assert_eq!(r.outcome, "done", "{r:?}");
+        assert_eq!(r.outcome, Outcome::Done, "{r:?}");
         let calls = t.aws.calls().split_off(before);
         let count = |op: &str| calls.iter().filter(|c| *c == op).count();
         assert_eq!((count("iam:TagUser"), count("iam:UntagUser")), (1, 0), "{calls:?}");
@@ -76,7 +76,7 @@ async fn a_tagged_key_stays_even_when_this_vaults_journal_of_its_rotation_shows_
     tag(&t, &own_tag(&t), &format!("{kept}={rot}")).await;
     let before = t.aws.calls().len();
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "aborted", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Aborted, "{r:?}");
     assert!(r.error.unwrap().contains("created after this vault's last known state"));
     assert!(key_ids(&t).contains(&kept));
     // GetUser brought the tags: no ListUserTags, and the keys are listed once.
@@ -93,7 +93,7 @@ async fn refused_for(t: &World, key: &str, value: &str, why: &str) {
     tag(t, key, &value.replace("KEY", &foreign)).await;
     let plan = t.engine.plan(&t.account, &RotateOptions::default()).await.unwrap();
     let r = t.rotate().await;
-    assert_eq!((plan.outcome.as_str(), r.outcome.as_str()), ("refused", "aborted"), "{plan:?} {r:?}");
+    assert_eq!((plan.outcome, r.outcome), (Outcome::Refused, Outcome::Aborted), "{plan:?} {r:?}");
     let error = r.error.clone().unwrap();
     assert!(error.contains(why) && error.contains(&foreign), "{error}");
     assert_eq!(plan.error.unwrap(), format!("refuse: {error}"), "the plan decides as the rotation does");
@@ -130,7 +130,7 @@ async fn a_legacy_tag_of_an_unknown_rotation_is_foreign() {
     let (foreign, _) = t.aws.add_key("svc");
     tag(&t, &foreign, "managed-by-rekey:rot_00000000000000ff").await;
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "aborted", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Aborted, "{r:?}");
     assert!(r.error.unwrap().contains("tagged managed-by-rekey by a rotation this vault does not know"));
     assert!(key_ids(&t).contains(&foreign));
 }
@@ -145,14 +145,14 @@ async fn a_legacy_tag_of_this_vault_is_carried_over_and_removed() {
     tag(&t, "AKIAGONE000000000001", "managed-by-rekey:rot_0000000000000001").await;
     let before = t.aws.calls().len();
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     let calls = t.aws.calls().split_off(before);
     let count = |op: &str| calls.iter().filter(|c| *c == op).count();
     assert_eq!((count("iam:TagUser"), count("iam:UntagUser")), (1, 1), "one UntagUser, once: {calls:?}");
     let want = format!("{}={}/{}={rot}", r.new_key_id.unwrap(), r.rotation.unwrap(), t.old.0);
     assert_eq!(tags(&t).await, vec![(own_tag(&t), want)], "only the new tag is left");
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
 }
 
 #[tokio::test]
@@ -163,11 +163,11 @@ async fn reclaim_foreign_deletes_only_an_inactive_key() {
     tag(&t, &format!("rekey:{OTHER_VAULT}/ZZZZ0001"), &format!("{foreign}=rot_00000000000000ff")).await;
     let reclaim = RotateOptions { reclaim_foreign: true, ..RotateOptions::default() };
     let r = t.engine.rotate(&t.account, &reclaim).await.unwrap();
-    assert_eq!(r.outcome, "aborted", "an active key is never reclaimed: {r:?}");
+    assert_eq!(r.outcome, Outcome::Aborted, "an active key is never reclaimed: {r:?}");
     t.aws.iam(None).update_access_key("svc", &foreign, false).await.unwrap();
     let r = t.engine.rotate(&t.account, &RotateOptions::default()).await.unwrap();
-    assert_eq!(r.outcome, "aborted", "not without the flag: {r:?}");
+    assert_eq!(r.outcome, Outcome::Aborted, "not without the flag: {r:?}");
     let r = t.engine.rotate(&t.account, &reclaim).await.unwrap();
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     assert!(!key_ids(&t).contains(&foreign));
 }

@@ -9,7 +9,7 @@ mod common;
 use chrono::Duration;
 use common::world;
 use rekey_crypto::Secret;
-use rekey_domain::{HeartbeatStatus, PastDeadline, PreviousKeyPolicy, Retirement, RotationSettings};
+use rekey_domain::{HeartbeatStatus, Outcome, PastDeadline, PreviousKeyPolicy, Retirement, RotationSettings};
 use rekey_engine::{incident::TargetFilter, AccountRef};
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ async fn the_old_key_is_retired_only_once_the_new_one_is_used_and_the_old_one_is
     let t = world().await;
     confirmed(&t, PastDeadline::Wait).await;
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "retiring", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Retiring, "{r:?}");
     assert_eq!(r.waiting.as_deref(), Some("waiting for consumers: new key unused for 0 min"));
     let new = r.new_key_id.clone().unwrap();
     assert!(t.engine.recover().await.unwrap().is_empty(), "nothing to check before the next hour");
@@ -52,13 +52,13 @@ async fn the_old_key_is_retired_only_once_the_new_one_is_used_and_the_old_one_is
     // A day without the old key: the consumers moved.
     t.clock.advance(Duration::hours(24));
     let r = t.engine.recover().await.unwrap().remove(0);
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     assert_eq!(t.aws.keys("svc"), vec![(new, true)]);
 }
 
 #[tokio::test]
 async fn past_the_deadline_the_owner_is_told_once_and_the_setting_decides() {
-    for (past, outcome) in [(PastDeadline::Wait, "retiring"), (PastDeadline::Proceed, "done")] {
+    for (past, outcome) in [(PastDeadline::Wait, Outcome::Retiring), (PastDeadline::Proceed, Outcome::Done)] {
         let t = world().await;
         confirmed(&t, past).await;
         let id = t.rotate().await.rotation.unwrap();
@@ -89,7 +89,7 @@ async fn rollback_within_the_grace_before_deletion_restores_the_old_key_for_good
     })
     .await;
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "retiring");
+    assert_eq!(r.outcome, Outcome::Retiring);
     let new = r.new_key_id.unwrap();
     assert_eq!(t.aws.keys("svc"), vec![(t.old.0.clone(), false), (new.clone(), true)], "deactivated, kept for a week");
     t.engine.rollback(&AccountRef::Id(t.account.id.clone())).await.unwrap();
@@ -117,7 +117,7 @@ async fn an_incident_deactivates_old_keys_at_once_and_is_audited_as_one_event() 
     assert!(TargetFilter::default().matches(&account).unwrap());
     let engine = Arc::new(t.engine);
     let incident = engine.rotate_incident(vec![account], Some("leaked in CI logs".into()), 4).await.unwrap();
-    assert_eq!(incident.reports[0].outcome, "done", "{:?}", incident.reports);
+    assert_eq!(incident.reports[0].outcome, Outcome::Done, "{:?}", incident.reports);
     let new = incident.reports[0].new_key_id.clone().unwrap();
     assert_eq!(t.aws.keys("svc"), vec![(t.old.0.clone(), false), (new, true)], "the old key is inactive now");
     let audit = engine.audit_page(0, 10_000).await.unwrap();
@@ -194,7 +194,7 @@ async fn an_incident_over_many_accounts_rotates_exactly_those_delivered_to_the_b
     let engine = Arc::new(t.engine);
     let incident = engine.rotate_incident(selected, Some("CI vendor breach".into()), 4).await.unwrap();
     assert_eq!(incident.reports.len(), 6);
-    assert!(incident.reports.iter().all(|r| r.outcome == "done"), "{:?}", incident.reports);
+    assert!(incident.reports.iter().all(|r| r.outcome == Outcome::Done), "{:?}", incident.reports);
     for (i, (user, old, account)) in accounts.iter().enumerate() {
         let keys = t.aws.keys(user);
         if i % 2 == 0 {

@@ -11,7 +11,7 @@ use rekey_aws::{
     AwsErrorClass,
 };
 use rekey_crypto::Secret;
-use rekey_domain::{Clock, CredentialKind, ManualClock, Phase, PreviousKeyPolicy};
+use rekey_domain::{Clock, CredentialKind, ManualClock, Outcome, Phase, PreviousKeyPolicy};
 use rekey_engine::{
     AccountRef, AuthSpec, Deps, Engine, FakeConnector, InitialKey, MasterKey, NewAccount, NewProvider, RotateOptions,
 };
@@ -106,7 +106,7 @@ async fn self_password_world() -> (World, Account) {
 async fn self_rotation_of_a_password_uses_change_password() {
     let (t, a) = self_password_world().await;
     let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     let calls = t.aws.calls();
     assert!(calls.contains(&"iam:ChangePassword".to_string()), "{calls:?}");
     assert!(!calls.contains(&"iam:UpdateLoginProfile".to_string()));
@@ -121,10 +121,10 @@ async fn a_change_password_whose_response_was_lost_is_resolved_by_evidence() {
     // IAM applies the change but the response never arrives.
     t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 1, lands: true });
     let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
-    assert_eq!(r.outcome, "interrupted", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Interrupted, "{r:?}");
     assert_eq!(reveal(&t, &a).await, "Old-Password-1!", "nothing committed yet");
     let reports = t.engine.recover().await.unwrap();
-    assert_eq!(reports[0].outcome, "done", "{reports:?}");
+    assert_eq!(reports[0].outcome, Outcome::Done, "{reports:?}");
     let vault = reveal(&t, &a).await;
     assert_eq!(t.aws.password("ops").as_deref(), Some(vault.as_str()), "IAM and the vault agree");
 }
@@ -133,8 +133,8 @@ async fn a_change_password_whose_response_was_lost_is_resolved_by_evidence() {
 async fn a_change_password_that_never_landed_is_retried() {
     let (t, a) = self_password_world().await;
     t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 1, lands: false });
-    assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, "interrupted");
-    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, "done");
+    assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, Outcome::Interrupted);
+    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, Outcome::Done);
     let vault = reveal(&t, &a).await;
     assert_ne!(vault, "Old-Password-1!");
     assert_eq!(t.aws.password("ops").as_deref(), Some(vault.as_str()));
@@ -152,16 +152,16 @@ async fn grace_periods_follow_the_clock() {
         .await
         .unwrap();
     let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
-    assert_eq!(r.outcome, "retiring");
+    assert_eq!(r.outcome, Outcome::Retiring);
     let new = r.new_key_id.clone().unwrap();
     assert_eq!(t.aws.keys("svc"), vec![(old.0.clone(), true), (new.clone(), true)], "both keys work during the grace");
     t.engine.recover().await.unwrap();
     assert!(t.aws.keys("svc").contains(&(old.0.clone(), true)), "nothing happens before the grace has passed");
     t.clock.advance(Duration::hours(2));
-    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, "retiring");
+    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, Outcome::Retiring);
     assert_eq!(t.aws.keys("svc"), vec![(old.0.clone(), false), (new.clone(), true)], "deactivated after an hour");
     t.clock.advance(Duration::days(1));
-    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, "done");
+    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, Outcome::Done);
     assert_eq!(t.aws.keys("svc"), vec![(new, true)], "deleted a day later");
 }
 
@@ -173,7 +173,7 @@ async fn self_rotation_of_an_access_key_switches_the_provider() {
     provider(&t, "p", &key).await;
     let a = account(&t, "svc", CredentialKind::AccessKey, None, Some(&key)).await;
     let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     let new = r.new_key_id.unwrap();
     assert_eq!(t.aws.keys("svc"), vec![(key.0.clone(), false), (new.clone(), true)]);
     // The provider now signs with the new key (the old one is inactive in IAM).
@@ -189,10 +189,10 @@ async fn a_transient_create_failure_is_resumed_by_recover() {
     // The key is created but the response is lost, on every one of the engine's 4 attempts
     // (each sweeps the key the previous one left): recovery must delete the last orphan.
     t.aws.inject(Fault { op: "iam:CreateAccessKey", class: AwsErrorClass::Retryable, times: 4, lands: true });
-    assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, "interrupted");
+    assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, Outcome::Interrupted);
     assert_eq!(t.aws.keys("svc").len(), 2, "an orphan key exists now");
     let r = t.engine.recover().await.unwrap().remove(0);
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     let current = t.engine.account(&AccountRef::Id(a.id.clone())).await.unwrap().current_key_id.unwrap();
     let keys: Vec<String> = t.aws.keys("svc").into_iter().filter(|k| k.1).map(|k| k.0).collect();
     assert_eq!(keys, vec![current], "the orphan was deleted; only the vault's key is active");
@@ -210,22 +210,22 @@ async fn phases_no_longer_written_are_still_resumed() {
     // `planned`: recorded, nothing done.
     let (t, a, _) = access_key_world().await;
     t.aws.inject(Fault { op: "iam:GetUser", class: AwsErrorClass::Retryable, times: u32::MAX, lands: false });
-    assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, "interrupted");
+    assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, Outcome::Interrupted);
     set_open_phase(&t, &a, Phase::Planned).await;
     t.aws.clear_faults();
     let r = t.engine.recover().await.unwrap().remove(0);
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     assert_eq!(r.phases.iter().filter(|p| *p == "preflight").count(), 2, "resumed as preflight: {:?}", r.phases);
 
     // `tagged`: the new key is stored and tagged; verification comes next.
     let (t, a, old) = access_key_world().await;
     t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Retryable, times: u32::MAX, lands: true });
     let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
-    assert_eq!((r.outcome.as_str(), r.phase.as_deref()), ("interrupted", Some("created")), "{r:?}");
+    assert_eq!((r.outcome, r.phase.as_deref()), (Outcome::Interrupted, Some("created")), "{r:?}");
     set_open_phase(&t, &a, Phase::Tagged).await;
     t.aws.clear_faults();
     let r = t.engine.recover().await.unwrap().remove(0);
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     let expected =
         ["preflight", "create_requested", "created", "verifying", "committed", "retiring", "deactivated", "done"];
     assert_eq!(r.phases, expected, "resumed as verifying; no delivery target, so no delivering");
@@ -270,11 +270,11 @@ async fn an_operator_can_abandon_a_rotation_that_keeps_failing() {
     let (t, a, old) = access_key_world().await;
     t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Retryable, times: 100, lands: false });
     let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
-    assert_eq!(r.outcome, "interrupted");
+    assert_eq!(r.outcome, Outcome::Interrupted);
     assert_eq!(t.aws.keys("svc").len(), 2, "the new key exists, untagged");
     let id = r.rotation.unwrap();
     let aborted = t.engine.abort_rotation(&id).await.unwrap();
-    assert_eq!(aborted.outcome, "aborted", "{aborted:?}");
+    assert_eq!(aborted.outcome, Outcome::Aborted, "{aborted:?}");
     assert_eq!(t.aws.keys("svc"), vec![(old.0.clone(), true)], "the new key is deleted, the old one untouched");
     let now = t.engine.account(&AccountRef::Id(a.id.clone())).await.unwrap();
     assert_eq!(now.current_key_id.as_deref(), Some(old.0.as_str()));
@@ -300,7 +300,7 @@ async fn a_due_rotation_that_keeps_failing_waits_longer_between_attempts() {
 
     let first = engine.tick(&opts).await.unwrap();
     assert_eq!(first.rotations.len(), 1);
-    assert_eq!(first.rotations[0].outcome, "aborted", "{:?}", first.rotations[0]);
+    assert_eq!(first.rotations[0].outcome, Outcome::Aborted, "{:?}", first.rotations[0]);
     let tried = creates();
     assert!(tried >= 1);
 
@@ -314,7 +314,7 @@ async fn a_due_rotation_that_keeps_failing_waits_longer_between_attempts() {
     t.clock.advance(Duration::seconds(61));
     let second = engine.tick(&opts).await.unwrap();
     assert_eq!(second.rotations.len(), 1);
-    assert_eq!(second.rotations[0].outcome, "aborted");
+    assert_eq!(second.rotations[0].outcome, Outcome::Aborted);
     t.clock.advance(Duration::seconds(61));
     assert_eq!(engine.tick(&opts).await.unwrap().backed_off, 1, "two failures wait 2 minutes");
     t.clock.advance(Duration::seconds(60));
@@ -325,7 +325,7 @@ async fn a_due_rotation_that_keeps_failing_waits_longer_between_attempts() {
     t.clock.advance(Duration::minutes(5));
     let fixed = engine.tick(&opts).await.unwrap();
     assert_eq!(fixed.rotations.len(), 1);
-    assert!(matches!(fixed.rotations[0].outcome.as_str(), "done" | "retiring"), "{:?}", fixed.rotations[0]);
+    assert!(fixed.rotations[0].outcome.committed(), "{:?}", fixed.rotations[0]);
     let after = engine.tick(&opts).await.unwrap();
     assert!(after.rotations.is_empty() && after.backed_off == 0);
     assert_eq!(rekey_engine::retry_wait(1), Duration::minutes(1));
@@ -377,7 +377,7 @@ async fn tasks_of_one_process_never_work_one_account_together() {
         }
     }
     let done = first.await.unwrap().unwrap();
-    assert_eq!((done.outcome.as_str(), done.rotation.as_deref()), ("done", Some(running.as_str())), "{done:?}");
+    assert_eq!((done.outcome, done.rotation.as_deref()), (Outcome::Done, Some(running.as_str())), "{done:?}");
     assert_eq!(t.store.rotations(Some(&a.id), false, 10).await.unwrap().len(), 1, "one rotation ran");
 }
 
@@ -393,11 +393,11 @@ async fn a_scheduled_rotation_of_an_account_rotated_since_the_due_list_was_read_
     assert_eq!(listed.len(), 1);
     // Another worker rotates it after the list was read ...
     let r = t.engine.rotate(&a, &RotateOptions { scheduled: true, ..Default::default() }).await.unwrap();
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     // ... so the stale entry is not rotated again in this period.
     let calls = t.aws.calls().len();
     let again = t.engine.rotate(&listed[0], &RotateOptions { scheduled: true, ..Default::default() }).await.unwrap();
-    assert_eq!(again.outcome, "skipped", "{again:?}");
+    assert_eq!(again.outcome, Outcome::Skipped, "{again:?}");
     assert_eq!(t.store.rotations(Some(&a.id), false, 10).await.unwrap().len(), 1, "rotated once");
     assert_eq!(t.aws.calls().len(), calls, "no IAM call for an account that is not due");
 }

@@ -12,7 +12,7 @@ use common::{world, TOKEN};
 use rekey_crypto::Secret;
 use rekey_domain::{
     targets::{GithubTarget, GitlabScope, GitlabTarget, KubernetesTarget, ManualTarget, OnDeadline},
-    Target, ValueFormat,
+    Outcome, Target, ValueFormat,
 };
 use rekey_fakes::faults::{Fault, FaultKind};
 
@@ -58,7 +58,7 @@ async fn github_environment_secrets_hold_the_current_key_sealed_to_the_holders_k
         times: 1,
     });
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     let (key_id, secret) = t.current().await;
     assert_ne!(key_id, t.old.0);
     assert_eq!(gh.state.secret("acme/app:prod", "AWS_ACCESS_KEY_ID").unwrap().value, key_id);
@@ -73,7 +73,7 @@ async fn the_ses_smtp_format_delivers_the_derived_password() {
     let gh = rekey_fakes::start_github(rekey_fakes::github::Github::new(TOKEN, None), 0).unwrap();
     let format = ValueFormat::SesSmtp { region: "eu-west-1".into() };
     t.targets(vec![github_target(&gh.server.url, Some(format))]).await;
-    assert_eq!(t.rotate().await.outcome, "done");
+    assert_eq!(t.rotate().await.outcome, Outcome::Done);
     let (key_id, secret) = t.current().await;
     let smtp = rekey_crypto::ses::smtp_password(&Secret::new(secret.clone()), "eu-west-1");
     assert_eq!(gh.state.secret("acme/app:prod", "AWS_ACCESS_KEY_ID").unwrap().value, key_id);
@@ -90,7 +90,7 @@ async fn a_refused_delivery_aborts_and_deletes_the_new_key() {
     let gh = rekey_fakes::start_github(rekey_fakes::github::Github::new(TOKEN, Some(holders)), 0).unwrap();
     t.targets(vec![github_target(&gh.server.url, None)]).await;
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "aborted", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Aborted, "{r:?}");
     assert!(r.error.as_deref().unwrap().contains("404"), "{r:?}");
     assert!(!r.error.as_deref().unwrap().contains(TOKEN));
     assert_eq!(t.current().await.0, t.old.0, "the old key stays current");
@@ -116,14 +116,14 @@ async fn gitlab_variables_are_updated_or_created() {
         format: None,
     };
     t.targets(vec![Target::Gitlab(target)]).await;
-    assert_eq!(t.rotate().await.outcome, "done", "created");
+    assert_eq!(t.rotate().await.outcome, Outcome::Done, "created");
     gl.server.faults.arm(Fault {
         method: Some(http::Method::PUT),
         path_contains: "variables".into(),
         kind: FaultKind::Status(503),
         times: 1,
     });
-    assert_eq!(t.rotate().await.outcome, "done", "updated");
+    assert_eq!(t.rotate().await.outcome, Outcome::Done, "updated");
     let (key_id, secret) = t.current().await;
     let holder = "projects/acme/platform/app";
     let id_var = gl.state.variable(holder, "AWS_ACCESS_KEY_ID", "production").unwrap();
@@ -198,7 +198,7 @@ async fn gitlab_writes_whose_answer_was_lost_are_retried_to_the_same_value() {
         times: 2,
     });
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     let (key_id, secret) = t.current().await;
     let var = |k: &str| gl.state.variable("groups/acme", k, "*").unwrap();
     assert_eq!((var("AWS_ACCESS_KEY_ID").value, var("AWS_SECRET_ACCESS_KEY").value), (key_id, secret));
@@ -209,7 +209,7 @@ async fn gitlab_writes_whose_answer_was_lost_are_retried_to_the_same_value() {
         times: 1,
     });
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     let (key_id, secret) = t.current().await;
     assert_eq!((var("AWS_ACCESS_KEY_ID").value, var("AWS_SECRET_ACCESS_KEY").value), (key_id, secret));
     assert_eq!(gl.state.all().len(), 2, "no duplicate variables: {:?}", gl.state.all());
@@ -227,7 +227,7 @@ async fn a_kubernetes_update_whose_answer_was_lost_is_repeated_after_a_fresh_rea
         times: 1,
     });
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     let (key_id, secret) = t.current().await;
     let data = k8s.state.secret_data("payments", "aws").unwrap();
     assert_eq!((data["AWS_ACCESS_KEY_ID"].clone(), data["AWS_SECRET_ACCESS_KEY"].clone()), (key_id, secret));
@@ -240,7 +240,7 @@ async fn a_kubernetes_secret_is_updated_with_its_resource_version_and_deployment
     // Two other writers change the Secret between rekey's read and its update.
     k8s.state.interleave_writers(2);
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "done", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     let (key_id, secret) = t.current().await;
     let data = k8s.state.secret_data("payments", "aws").unwrap();
     assert_eq!(data["AWS_ACCESS_KEY_ID"], key_id);
@@ -275,7 +275,7 @@ async fn a_kubernetes_server_whose_certificate_the_ca_did_not_sign_is_refused() 
     };
     t.targets(vec![Target::Kubernetes(target)]).await;
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "aborted", "{r:?}");
+    assert_eq!(r.outcome, Outcome::Aborted, "{r:?}");
     assert!(k8s.state.secret("default", "aws").is_none());
     assert!(k8s.server.requests().is_empty(), "no request got past the handshake");
 }
@@ -295,7 +295,7 @@ async fn a_manual_delivery_waits_for_its_confirmation_after_the_automated_target
     let gh = rekey_fakes::start_github(rekey_fakes::github::Github::new(TOKEN, None), 0).unwrap();
     t.targets(vec![manual(OnDeadline::Abort), github_target(&gh.server.url, None)]).await;
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "awaiting-confirmation", "{r:?}");
+    assert_eq!(r.outcome, Outcome::AwaitingConfirmation, "{r:?}");
     let id = r.rotation.clone().unwrap();
     assert_eq!(t.current().await.0, t.old.0, "not committed before the confirmation");
     let new_key = r.new_key_id.clone().unwrap();
@@ -310,7 +310,7 @@ async fn a_manual_delivery_waits_for_its_confirmation_after_the_automated_target
     let pending = t.engine.reveal_pending(&id).await.unwrap();
     assert_eq!(pending.access_key_id.as_deref(), Some(new_key.as_str()));
     let done = t.engine.confirm_rotation(&id).await.unwrap();
-    assert_eq!(done.outcome, "done", "{done:?}");
+    assert_eq!(done.outcome, Outcome::Done, "{done:?}");
     let (key_id, secret) = t.current().await;
     assert_eq!(key_id, new_key);
     assert_eq!(pending.secret, rekey_crypto::ses::smtp_password(&Secret::new(secret), "us-east-1"));
@@ -325,16 +325,16 @@ async fn an_unconfirmed_manual_delivery_aborts_or_notifies_at_its_deadline() {
     let t = world().await;
     t.targets(vec![manual(OnDeadline::Abort)]).await;
     let r = t.rotate().await;
-    assert_eq!(r.outcome, "awaiting-confirmation");
+    assert_eq!(r.outcome, Outcome::AwaitingConfirmation);
     t.clock.advance(Duration::days(2));
     let reports = t.engine.recover().await.unwrap();
-    assert_eq!(reports[0].outcome, "aborted", "{reports:?}");
+    assert_eq!(reports[0].outcome, Outcome::Aborted, "{reports:?}");
     assert_eq!(t.aws.keys("svc"), vec![(t.old.0.clone(), true)], "the unconfirmed key is deleted");
 
     t.targets(vec![manual(OnDeadline::Notify)]).await;
     let id = t.rotate().await.rotation.unwrap();
     t.clock.advance(Duration::days(2));
-    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, "awaiting-confirmation");
+    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, Outcome::AwaitingConfirmation);
     assert!(t.engine.recover().await.unwrap().is_empty(), "told once, then left to the operator");
     let stalled = t
         .engine
@@ -345,5 +345,5 @@ async fn an_unconfirmed_manual_delivery_aborts_or_notifies_at_its_deadline() {
         .filter(|r| r.entry.action == "rotation.stalled")
         .count();
     assert_eq!(stalled, 1);
-    assert_eq!(t.engine.confirm_rotation(&id).await.unwrap().outcome, "done");
+    assert_eq!(t.engine.confirm_rotation(&id).await.unwrap().outcome, Outcome::Done);
 }

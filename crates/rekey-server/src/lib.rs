@@ -202,7 +202,7 @@ pub async fn serve_on(
 async fn recover_then_schedule(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
     match state.engine.recover().await {
         Ok(reports) => {
-            for r in reports.iter().filter(|r| r.outcome != "retiring") {
+            for r in reports.iter().filter(|r| r.outcome != rekey_domain::Outcome::Retiring) {
                 eprintln!("rekey serve: recovered rotation of {}: {}", r.reference, r.outcome);
             }
         }

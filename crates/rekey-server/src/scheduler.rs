@@ -72,7 +72,7 @@ fn report(done: &TickReport, outage: bool, out: &std::sync::atomic::AtomicBool) 
             "due accounts left to the workers rotating them (or rotated since the due list was read)"
         );
     }
-    for r in done.rotations.iter().filter(|r| !matches!(r.outcome.as_str(), "done" | "retiring")) {
+    for r in done.rotations.iter().filter(|r| !r.outcome.committed()) {
         tracing::warn!(account = %r.account, outcome = %r.outcome, error = ?r.error, "scheduled rotation did not finish");
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::cli::Global;
 use rekey_crypto::Secret;
-use rekey_domain::SystemClock;
+use rekey_domain::{Outcome, SystemClock};
 use rekey_engine::{Deps, Engine, Error, MasterKey, MasterKeyKind, Result, SdkConnector};
 use rekey_store::OpenMode;
 use std::{io::IsTerminal, path::PathBuf, sync::Arc};
@@ -201,7 +201,7 @@ pub async fn engine_for_write(global: &Global) -> Result<Engine> {
         s.done().await;
     }
     for r in recovered? {
-        if matches!(r.outcome.as_str(), "done" | "aborted" | "interrupted") {
+        if matches!(r.outcome, Outcome::Done | Outcome::Aborted | Outcome::Interrupted) {
             eprintln!(
                 "recovered rotation {} of {}: {}{}",
                 r.rotation.as_deref().unwrap_or("-"),

@@ -2,7 +2,7 @@
 //! (secret sealed at once), tag, verify, deliver, commit, then staged retirement of the
 //! previous key. Every step re-reads IAM and can be repeated after a crash.
 
-use super::{Run, Step};
+use super::{Run, Step, UserCheck};
 use crate::ownership::{self, Freed, Knowledge};
 use crate::{delivery, failpoint::crash_point, Error, Result};
 use rekey_aws::{AwsError, AwsErrorClass, IamUser};
@@ -70,8 +70,8 @@ impl Run<'_> {
     async fn preflight(&mut self) -> Result<()> {
         let user = self.user();
         let iam_user = match self.checked_user().await? {
-            Ok(u) => u,
-            Err(why) => return self.aborted(why, JournalWrite::default()).await,
+            UserCheck::Present(u) => u,
+            UserCheck::Gone(why) => return self.aborted(why, JournalWrite::default()).await,
         };
         // A target that cannot work (a webhook whose signing key is missing) would abort the
         // rotation after the key was created: refuse before.

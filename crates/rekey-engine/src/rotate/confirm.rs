@@ -12,7 +12,7 @@ use crate::{delivery, Engine, Error, Result};
 use rekey_crypto::Secret;
 use rekey_domain::{
     targets::{ManualTarget, OnDeadline},
-    AuditOutcome, Phase, Target,
+    AuditOutcome, Outcome, Phase, Target,
 };
 use rekey_store::JournalWrite;
 use serde_json::json;
@@ -170,7 +170,7 @@ impl Engine {
             let driven = run.drive().await;
             let mut report = run.report(started);
             if let Err(e) = driven {
-                report.outcome = "interrupted".into();
+                report.outcome = Outcome::Interrupted;
                 report.error = Some(e.to_string());
             }
             Ok(report)

@@ -27,7 +27,7 @@ mod report;
 mod run;
 
 use crate::{lease::Held, Engine, Error, Result};
-use rekey_domain::{Phase, RotationSettings};
+use rekey_domain::{Outcome, Phase, RotationSettings};
 use rekey_store::{Account, JournalWrite, Rotation, StoreError};
 use serde_json::json;
 use std::{sync::Arc, time::Instant};
@@ -37,7 +37,7 @@ pub use plan::Plan;
 pub use recover::RECOVERY_CONCURRENCY;
 pub(crate) use report::reference;
 pub use report::RotationReport;
-pub(crate) use run::{Facts, Run, Step};
+pub(crate) use run::{Facts, Run, Step, UserCheck};
 
 /// Options of `rekey rotate`.
 #[derive(Debug, Clone, Default)]
@@ -107,7 +107,7 @@ impl Engine {
         let result = rekey_aws::pace::observe(counts.clone(), self.rotate_held(account, opts, &lease, started)).await;
         let result = result.map(|r| r.with_counts(&counts));
         lease.release().await;
-        crate::stats::record_outcome(result.as_ref().map_or("refused", |r| r.outcome.as_str()));
+        crate::stats::record_outcome(result.as_ref().map_or(Outcome::Refused, |r| r.outcome));
         result
     }
 
@@ -183,7 +183,7 @@ impl Engine {
                 // The rotation stays where it stopped; recovery resumes it.
                 run.rot.error = Some(e.to_string());
                 let mut report = run.report(started);
-                report.outcome = "interrupted".into();
+                report.outcome = Outcome::Interrupted;
                 Ok(report)
             }
         }

@@ -5,7 +5,7 @@
 //! new password; recovery re-applies the stored pending password, which makes IAM and the vault
 //! agree whichever it was — no guessing.
 
-use super::{Run, Step};
+use super::{Run, Step, UserCheck};
 use crate::{failpoint::crash_point, Error, Result};
 use rekey_aws::AwsErrorClass;
 use rekey_crypto::Secret;
@@ -27,7 +27,7 @@ impl Run<'_> {
 
     async fn password_preflight(&mut self) -> Result<()> {
         let user = self.account.user_name.to_string();
-        if let Err(why) = self.checked_user().await? {
+        if let UserCheck::Gone(why) = self.checked_user().await? {
             return self.aborted(why, JournalWrite::default()).await;
         }
         let profile = self.iam.login_profile(&user).await?;

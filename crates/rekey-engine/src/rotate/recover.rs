@@ -4,7 +4,7 @@
 
 use super::{confirm, Facts, RotateOptions, RotationReport};
 use crate::{Engine, Error, Result};
-use rekey_domain::Phase;
+use rekey_domain::{Outcome, Phase};
 use rekey_store::{Rotation, StoreError};
 use std::{sync::Arc, time::Instant};
 
@@ -120,7 +120,7 @@ impl Engine {
             let result = run.drive().await;
             let mut report = run.report(started);
             if let Err(e) = result {
-                report.outcome = "interrupted".into();
+                report.outcome = Outcome::Interrupted;
                 report.error = Some(e.to_string());
             }
             Ok::<_, Error>(Some(report.with_counts(&counts)))
@@ -128,9 +128,9 @@ impl Engine {
         .await;
         lease.release().await;
         match &outcome {
-            Ok(Some(r)) => crate::stats::record_outcome(&r.outcome),
+            Ok(Some(r)) => crate::stats::record_outcome(r.outcome),
             Ok(None) => {}
-            Err(_) => crate::stats::record_outcome("refused"),
+            Err(_) => crate::stats::record_outcome(Outcome::Refused),
         }
         outcome
     }

@@ -3,7 +3,7 @@
 
 use super::{confirm, plan, RotateOptions, Run};
 use crate::{Engine, Error, Result};
-use rekey_domain::Phase;
+use rekey_domain::{Outcome, Phase};
 use rekey_store::Account;
 use serde::Serialize;
 use std::time::Instant;
@@ -20,7 +20,9 @@ pub struct RotationReport {
     /// (verified and delivered; a manual target waits for `rekey rotation confirm`), `aborted`,
     /// `interrupted` (will resume on recover), `refused` (not started), `skipped` (a scheduled
     /// rotation not started: the account was no longer due), `planned` (dry run).
-    pub outcome: String,
+
+    /// What it did (see [`Outcome`]).
+    pub outcome: Outcome,
     pub phase: Option<String>,
     pub new_key_id: Option<String>,
     pub old_key_id: Option<String>,
@@ -48,7 +50,7 @@ impl RotationReport {
             account: account.id.to_string(),
             reference: reference(account),
             rotation: None,
-            outcome: "refused".into(),
+            outcome: Outcome::Refused,
             phase: None,
             new_key_id: None,
             old_key_id: account.current_key_id.clone(),
@@ -67,7 +69,7 @@ impl RotationReport {
     /// Whether the rotation got where it was asked to go (`done`, `retiring`, `planned`,
     /// `skipped`), not `aborted`, `interrupted` or `refused`.
     pub fn succeeded(&self) -> bool {
-        !matches!(self.outcome.as_str(), "aborted" | "interrupted" | "refused")
+        self.outcome.succeeded()
     }
 
     /// This report with what its AWS calls met.
@@ -83,7 +85,7 @@ impl RotationReport {
     /// due list was read.
     pub(crate) fn skipped(account: &Account) -> Self {
         Self {
-            outcome: "skipped".into(),
+            outcome: Outcome::Skipped,
             error: Some(format!("account {} is no longer due: another worker rotated it", account.id)),
             ..Self::refused(account, &Error::Internal(String::new()))
         }
@@ -111,17 +113,17 @@ impl Run<'_> {
     /// The report of this run as it stands; `started` is when the caller began working it.
     pub(super) fn report(&self, started: Instant) -> RotationReport {
         let outcome = match self.rot.phase {
-            Phase::Delivering if confirm::awaiting(&self.facts) => "awaiting-confirmation",
-            Phase::Done => "done",
-            Phase::Aborted => "aborted",
-            Phase::Retiring | Phase::Deactivated => "retiring",
-            _ => "interrupted",
+            Phase::Delivering if confirm::awaiting(&self.facts) => Outcome::AwaitingConfirmation,
+            Phase::Done => Outcome::Done,
+            Phase::Aborted => Outcome::Aborted,
+            Phase::Retiring | Phase::Deactivated => Outcome::Retiring,
+            _ => Outcome::Interrupted,
         };
         RotationReport {
             account: self.account.id.to_string(),
             reference: reference(&self.account),
             rotation: Some(self.rot.id.clone()),
-            outcome: outcome.into(),
+            outcome,
             phase: Some(self.rot.phase.as_str().into()),
             new_key_id: self.rot.new_key_id.clone(),
             old_key_id: self.rot.old_key_id.clone(),
@@ -146,7 +148,7 @@ impl Engine {
             account: account.id.to_string(),
             reference: reference(account),
             rotation: None,
-            outcome: if plan.blocked { "refused".into() } else { "planned".into() },
+            outcome: if plan.blocked { Outcome::Refused } else { Outcome::Planned },
             phase: None,
             new_key_id: None,
             old_key_id: account.current_key_id.clone(),

@@ -85,6 +85,17 @@ pub(crate) struct Facts {
     pub propagation_ms: Option<u64>,
 }
 
+/// What the pre-flight found of the account's IAM user.
+#[derive(Debug, Clone)]
+pub enum UserCheck {
+    /// The user the account was added for (same immutable UserId), as `GetUser` returns it,
+    /// with its tags.
+    Present(IamUser),
+    /// The user is gone, or was deleted and re-created (its UserId changed): why the rotation
+    /// must not go on.
+    Gone(String),
+}
+
 /// Whether a step finished the rotation, must wait (grace periods), or can go on.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -200,17 +211,19 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// The account's IAM user as `GetUser` returns it (with its tags), or why the rotation must
-    /// not go on: the user is gone or was re-created (its immutable UserId changed).
-    pub async fn checked_user(&self) -> Result<std::result::Result<IamUser, String>> {
+    /// Whether the account's IAM user is still the one it was added for (see [`UserCheck`]).
+    /// An error is a failed call, not a finding.
+    pub async fn checked_user(&self) -> Result<UserCheck> {
         let user = self.account.user_name.as_str();
         match self.iam.get_user(user).await {
-            Ok(u) if u.user_id == self.account.user_id => Ok(Ok(u)),
-            Ok(u) => Ok(Err(format!(
+            Ok(u) if u.user_id == self.account.user_id => Ok(UserCheck::Present(u)),
+            Ok(u) => Ok(UserCheck::Gone(format!(
                 "IAM user {user} was deleted and re-created (UserId {} is now {}); re-add the account to manage the new user",
                 self.account.user_id, u.user_id
             ))),
-            Err(e) if e.class == rekey_aws::AwsErrorClass::NotFound => Ok(Err(format!("IAM user {user} no longer exists"))),
+            Err(e) if e.class == rekey_aws::AwsErrorClass::NotFound => {
+                Ok(UserCheck::Gone(format!("IAM user {user} no longer exists")))
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -102,7 +102,7 @@ impl Tabular for RowView<'_> {
             opt(r.last_used.map(time)),
             opt(r.heartbeat),
             opt(r.standing.clone()),
-            if r.findings.is_empty() { "-".into() } else { r.findings.join(" ") },
+            if r.findings.is_empty() { "-".into() } else { super::report_html::spelled(&r.findings) },
         ]
     }
 }

@@ -2,11 +2,17 @@
 //! two inline SVG bar charts (age distribution, overdue per provider) and the table. Every
 //! number carries a `data-k` attribute so tests can compare it with the JSON report.
 
+use rekey_domain::Finding;
 use rekey_engine::report::Compliance;
 use std::fmt::Write;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A credential's findings as one cell: their spellings, space-separated.
+pub(super) fn spelled(findings: &[Finding]) -> String {
+    findings.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(" ")
 }
 
 /// A horizontal bar chart of `(label, value)`.
@@ -54,7 +60,7 @@ pub fn render(r: &Compliance) -> String {
         r.rows.len()
     );
     for (f, n) in &r.findings {
-        let _ = write!(h, "<li>{}: <b data-k=\"finding-{}\">{n}</b></li>", esc(f), esc(f));
+        let _ = write!(h, "<li>{f}: <b data-k=\"finding-{f}\">{n}</b></li>");
     }
     h.push_str("</ul><div class=\"charts\">");
     h.push_str(&bars("age", "Credential age (days)", &r.age_buckets));
@@ -98,7 +104,7 @@ pub fn render(r: &Compliance) -> String {
         for c in cells {
             let _ = write!(h, "<td>{c}</td>");
         }
-        let _ = write!(h, "<td class=\"f\">{}</td></tr>", esc(&x.findings.join(" ")));
+        let _ = write!(h, "<td class=\"f\">{}</td></tr>", esc(&spelled(&x.findings)));
     }
     h.push_str("</tbody></table></body></html>\n");
     h

@@ -7,6 +7,7 @@ use crate::{
     context,
     output::{self, opt, Tabular},
 };
+use rekey_domain::Outcome;
 use rekey_engine::{AccountRef, Engine, Error, Result, RotateOptions, RotationReport};
 use rekey_store::{Account, AccountFilter, StoreError};
 use serde::Serialize;
@@ -125,13 +126,13 @@ pub fn print_reports(format: Format, reports: &[RotationReport], dry_run: bool) 
 
 /// Fails with the findings class when any rotation did not complete.
 pub fn check_reports(reports: &[RotationReport]) -> Result<()> {
-    let bad = reports.iter().filter(|r| matches!(r.outcome.as_str(), "aborted" | "interrupted" | "refused")).count();
+    let bad = reports.iter().filter(|r| !r.succeeded()).count();
     // Refused because stored data failed its integrity check (the store's `Tampered`): the
     // integrity exit code, so that an altered vault is not mistaken for a failed rotation.
     let altered = reports
         .iter()
         .filter(|r| {
-            r.outcome == "refused" && r.error.as_deref().is_some_and(|e| e.contains("failed its integrity check"))
+            r.outcome == Outcome::Refused && r.error.as_deref().is_some_and(|e| e.contains("failed its integrity check"))
         })
         .count();
     if altered > 0 {
@@ -176,7 +177,7 @@ impl Tabular for ReportView {
         vec![
             r.account.clone(),
             r.reference.clone(),
-            r.outcome.clone(),
+            r.outcome.to_string(),
             opt(r.phase.clone()),
             opt(r.new_key_id.clone()),
             opt(r.old_key_id.clone()),
