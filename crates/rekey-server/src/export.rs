@@ -12,7 +12,7 @@
 //! One node at a time works each export (a job lease), so several nodes on one PostgreSQL
 //! vault do not send events twice.
 
-use crate::config::{positive, Config, ExportConfig, DEFAULT_TIMEOUT};
+use crate::config::{positive, ExportConfig, DEFAULT_TIMEOUT};
 use crate::error::{bad, ConfigError};
 use rekey_domain::AuditOutcome;
 use rekey_engine::{delivery::webhook::Webhook, Engine, Result};

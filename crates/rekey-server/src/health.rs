@@ -2,7 +2,7 @@
 //! recovery ended, scheduler ticking, no worker stuck, not stopping; see [`crate::liveness`])
 //! and `/metrics` (Prometheus text format).
 
-use crate::{config::Config, error::ApiError, AppState};
+use crate::{error::ApiError, AppState};
 use axum::{
     extract::State,
     http::StatusCode,

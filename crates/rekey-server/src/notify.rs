@@ -8,7 +8,7 @@
 //! longer than `overdue_after`) are sent as one digest per owner at most every
 //! `overdue_every`; the time of the last digest is stored too. One node at a time notifies.
 
-use crate::config::{positive, Config, NotifyConfig, NotifyKind};
+use crate::config::{positive, NotifyConfig, NotifyKind};
 use rekey_domain::DurationMs;
 use crate::error::{bad, ConfigError};
 use rekey_domain::AuditOutcome;

@@ -4,9 +4,9 @@
 //! leases keep two nodes from working the same account.
 
 use crate::periodic::every;
-use crate::{config::Config, AppState};
+use crate::AppState;
 use rekey_engine::{TickOptions, TickReport};
-use std::{sync::atomic::Ordering, sync::Arc, time::Duration};
+use std::{sync::atomic::Ordering, sync::Arc};
 use tokio::sync::watch;
 
 /// Ticks until `stop` turns true; a tick under way finishes its rotations' current phases.

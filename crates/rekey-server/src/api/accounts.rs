@@ -8,7 +8,6 @@ use super::{
 };
 use crate::{
     auth::{Action, Caller, Role},
-    config::Config,
     error::{ApiResult, ErrorBody},
     AppState,
 };
