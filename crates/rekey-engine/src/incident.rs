@@ -106,7 +106,8 @@ impl Engine {
                 "new_key_id": r.new_key_id, "old_key_id": r.old_key_id })
             })
             .collect();
-        let outcome = if reports.iter().all(|r| r.outcome == Outcome::Done) { AuditOutcome::Ok } else { AuditOutcome::Failed };
+        let outcome =
+            if reports.iter().all(|r| r.outcome == Outcome::Done) { AuditOutcome::Ok } else { AuditOutcome::Failed };
         let detail = json!({ "incident": id, "reason": reason, "rotations": rotations, "outcomes": outcomes });
         self.store.append_audit(&self.audit_entry("incident.rotate", None, outcome, detail)).await?;
         Ok(Incident { id, reason, reports, outcomes })

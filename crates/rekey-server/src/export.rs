@@ -213,13 +213,7 @@ impl Exporter {
             }
             k => return Err(bad(format!("{what}: kind {k:?} is not an export kind"), "use file, syslog or webhook")),
         };
-        Ok(Self {
-            name: c.name.clone(),
-            destination,
-            classes: c.classes.clone(),
-            interval,
-            batch: c.batch,
-        })
+        Ok(Self { name: c.name.clone(), destination, classes: c.classes.clone(), interval, batch: c.batch })
     }
 
     fn wants(&self, r: &AuditRecord) -> bool {

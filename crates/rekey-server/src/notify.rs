@@ -9,9 +9,9 @@
 //! `overdue_every`; the time of the last digest is stored too. One node at a time notifies.
 
 use crate::config::{positive, NotifyConfig, NotifyKind};
-use rekey_domain::DurationMs;
 use crate::error::{bad, ConfigError};
 use rekey_domain::AuditOutcome;
+use rekey_domain::DurationMs;
 use rekey_engine::{delivery::webhook::Webhook, AccountRef, Engine, Result};
 use rekey_store::{Account, AuditRecord};
 use serde_json::{json, Value};

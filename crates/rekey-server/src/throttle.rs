@@ -74,11 +74,7 @@ pub struct AuthFailures {
 impl AuthFailures {
     /// Limits from `[auth]`.
     pub fn new(config: &AuthConfig) -> Self {
-        Self {
-            max_failures: config.max_failures,
-            window: config.failure_window.duration(),
-            state: Mutex::default(),
-        }
+        Self { max_failures: config.max_failures, window: config.failure_window.duration(), state: Mutex::default() }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<IpAddr, Window>, HashMap<Key, Pending>)> {

@@ -206,10 +206,7 @@ impl CheckoutConfig {
         at_least("checkout.default_ttl", self.default_ttl, 1, "the default is 1h")?;
         if self.default_ttl.ms() > rekey_engine::MAX_CHECKOUT_MS {
             return Err(bad(
-                format!(
-                    "checkout.default_ttl must be at most 24h (the longest check-out), not {}",
-                    self.default_ttl
-                ),
+                format!("checkout.default_ttl must be at most 24h (the longest check-out), not {}", self.default_ttl),
                 "the default is 1h; a client may ask for up to 24h per check-out",
             ));
         }

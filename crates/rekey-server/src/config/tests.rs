@@ -6,26 +6,18 @@ fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let dir = std::env::temp_dir().join(format!("rekey-config-{}", rand::random::<u64>()));
     std::fs::write(&dir, toml).expect("write config");
     let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-    let r = Config::load(
-        Some(&dir),
-        |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
-        &Overrides::default(),
-    );
+    let r =
+        Config::load(Some(&dir), |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()), &Overrides::default());
     let _ = std::fs::remove_file(&dir);
     r
 }
 
 #[test]
 fn file_then_env_then_validation() {
-    let c = load(
-        "listen = \"127.0.0.1:9000\"\n[scheduler]\ninterval = \"5s\"\n",
-        &[("REKEY_SCHEDULER_CONCURRENCY", "3")],
-    )
-    .expect("valid");
-    assert_eq!(
-        (c.listen.as_str(), c.scheduler.interval.ms(), c.scheduler.concurrency),
-        ("127.0.0.1:9000", 5_000, 3)
-    );
+    let c =
+        load("listen = \"127.0.0.1:9000\"\n[scheduler]\ninterval = \"5s\"\n", &[("REKEY_SCHEDULER_CONCURRENCY", "3")])
+            .expect("valid");
+    assert_eq!((c.listen.as_str(), c.scheduler.interval.ms(), c.scheduler.concurrency), ("127.0.0.1:9000", 5_000, 3));
     let c = load("listen = \"127.0.0.1:9000\"", &[("REKEY_LISTEN", "127.0.0.1:9001")]).expect("valid");
     assert_eq!(c.listen, "127.0.0.1:9001", "the environment overrides the file");
 }

@@ -34,7 +34,10 @@ async fn m3_a_folder_scoped_admin_token_cannot_run_discovery() {
 
 #[tokio::test]
 async fn m6_failed_logins_are_aggregated_never_attributed_and_throttled() {
-    let config = Config { auth: AuthConfig { max_failures: 5, failure_window: DurationMs::from_secs(3_600) }, ..Config::default() };
+    let config = Config {
+        auth: AuthConfig { max_failures: 5, failure_window: DurationMs::from_secs(3_600) },
+        ..Config::default()
+    };
     let w = World::with_config(config).await;
     let admin = w.token("admin").to_owned();
     let id = &admin[3..15];
@@ -96,7 +99,8 @@ async fn m6_failed_logins_are_aggregated_never_attributed_and_throttled() {
 
 #[tokio::test]
 async fn m6_a_throttled_source_may_try_again_after_the_window() {
-    let config = Config { auth: AuthConfig { max_failures: 1, failure_window: DurationMs::from_secs(1) }, ..Config::default() };
+    let config =
+        Config { auth: AuthConfig { max_failures: 1, failure_window: DurationMs::from_secs(1) }, ..Config::default() };
     let w = World::with_config(config).await;
     let admin = w.token("admin").to_owned();
     let guess = format!("rk_{}_{}", &admin[3..15], "0".repeat(64));

@@ -132,7 +132,8 @@ pub fn check_reports(reports: &[RotationReport]) -> Result<()> {
     let altered = reports
         .iter()
         .filter(|r| {
-            r.outcome == Outcome::Refused && r.error.as_deref().is_some_and(|e| e.contains("failed its integrity check"))
+            r.outcome == Outcome::Refused
+                && r.error.as_deref().is_some_and(|e| e.contains("failed its integrity check"))
         })
         .count();
     if altered > 0 {
