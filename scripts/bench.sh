@@ -14,7 +14,7 @@
 #   P5_SMALL [1000], P5_DUE [100], P5_CONCURRENCY [32]; L (the server under load): L_ACCOUNTS [1000],
 #   L_REQUESTS [1000] per burst, L_ROUNDS [5], L_PAIRS [1], L_CONCURRENCY [64] (scheduler),
 #   L_HEARTBEAT_ACCOUNTS [20], L_TIMEOUT [600] s; API (authenticated reads beside /healthz, wrk):
-#   API_ACCOUNTS [100000], API_SECONDS [10] per endpoint, API_CONNECTIONS [64], API_THREADS [2]; R (the
+#   API_ACCOUNTS [100000], API_SECONDS [10] per endpoint, API_CONNECTIONS [64,8] (a comma list: each endpoint at each), API_THREADS [2]; R (the
 #   compliance report through the CLI and the API, every user managed): R_USERS [10000].
 #   REKEY=/path/to/rekey skips building rekey.
 set -euo pipefail

@@ -329,11 +329,14 @@ impl Engine {
             AccountRef::Path(p, u, k) => self.store.find_account(p, u, *k).await,
         };
         found.map_err(|e| match Error::from(e) {
-            Error::NotFound { .. } => {
-                Error::NotFound { what: format!("account {r}"), hint: "`rekey account list` shows the accounts".into() }
-            }
+            Error::NotFound { .. } => Self::no_account(r),
             other => other,
         })
+    }
+
+    /// "No account `r`", with where to look.
+    pub fn no_account(r: &AccountRef) -> Error {
+        Error::NotFound { what: format!("account {r}"), hint: "`rekey account list` shows the accounts".into() }
     }
 
     /// Accounts matching a filter.

@@ -163,14 +163,13 @@ impl Engine {
         let p = self.provider(provider).await?;
         let iam = self.aws.iam(&self.conn(&p).await?).await;
         let accounts = self.accounts(&AccountFilter { provider: Some(provider.clone()), folder: None }).await?;
+        let status: HashMap<&str, AccountStatus> = accounts.iter().map(|a| (a.id.as_str(), a.status)).collect();
         let mut known = HashMap::new();
-        for a in &accounts {
-            for v in self.store.secret_versions(a.id.as_str()).await? {
-                if let Some(k) = v.key_id {
-                    let managed = v.state == SecretState::Current && a.status == AccountStatus::Ok;
-                    known.insert(k, if managed { KeyOwnership::Managed } else { KeyOwnership::Known });
-                }
-            }
+        for v in self.store.provider_secret_versions(provider).await? {
+            // An account added since `accounts` was read is not this discovery's.
+            let (Some(k), Some(s)) = (v.key_id, status.get(v.record_id.as_str())) else { continue };
+            let managed = v.state == SecretState::Current && *s == AccountStatus::Ok;
+            known.insert(k, if managed { KeyOwnership::Managed } else { KeyOwnership::Known });
         }
         let mut rotations = HashMap::new();
         for r in self.store.rotations(None, false, 1_000_000).await? {

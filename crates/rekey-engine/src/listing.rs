@@ -7,7 +7,7 @@ use crate::{AccountRef, Engine, Result};
 use chrono::{DateTime, Utc};
 use rekey_domain::Folder;
 use rekey_store::listing::{
-    AccountItem, AccountPage, AccountQuery, AuditQuery, Cursor, Holder, Overview, Page, RotationQuery, VersionInfo,
+    AccountItem, AccountPage, AccountQuery, AuditQuery, Cursor, Overview, Page, RotationQuery, VersionInfo,
 };
 use rekey_store::{AuditRecord, Rotation};
 
@@ -25,23 +25,11 @@ impl Engine {
     /// One account as the account list shows it: with its check-out holder (and the holding
     /// token's name) and its last rotation.
     pub async fn account_item(&self, r: &AccountRef) -> Result<AccountItem> {
-        let account = self.account(r).await?;
-        let holder = match self.store.open_checkout_of(&account.id).await? {
-            Some(c) => Some(self.holder(c.holder).await),
-            None => None,
+        let id = match r {
+            AccountRef::Id(id) => id.clone(),
+            AccountRef::Path(..) => self.account(r).await?.id,
         };
-        let last = self.store.rotations(Some(&account.id), false, 1).await?;
-        Ok(AccountItem::new(account, self.clock.now(), holder, last.first()))
-    }
-
-    /// `actor` with its token's name, when it is a token the vault knows (a token removed or
-    /// unreadable since leaves the actor alone: the name only helps a reader).
-    async fn holder(&self, actor: String) -> Holder {
-        let name = match Holder::token_id(&actor) {
-            Some(id) => self.store.token(id).await.ok().map(|t| t.name),
-            None => None,
-        };
-        Holder { actor, name }
+        self.store.account_item(&id, self.clock.now()).await?.ok_or_else(|| Self::no_account(r))
     }
 
     /// Every stored version of `r`'s secret, newest first: number, state, key id, origin and

@@ -118,6 +118,7 @@ bounded! { Store {
     fn each_account(&self, filter: &AccountFilter, each: &mut (dyn FnMut(Account) -> Result<()> + Send)) -> Result<()>;
     fn delete_account(&self, id: &AccountId, audit: &AuditEntry) -> Result<()>;
     fn secret_versions(&self, record_id: &str) -> Result<Vec<SecretVersion>>;
+    fn provider_secret_versions(&self, provider: &ProviderName) -> Result<Vec<SecretVersion>>;
     fn secret_in_state(&self, record_id: &str, state: SecretState) -> Result<Option<SecretVersion>>;
     fn write(&self, w: &JournalWrite) -> Result<()>;
     fn acquire_lease(&self, account: &AccountId, owner: &str, now: DateTime<Utc>, ttl_ms: i64, steal_from: Option<&str>) -> Result<LeaseOutcome>;
@@ -150,6 +151,7 @@ bounded! { AccessStore {}
 
 bounded! { ListStore {}
     fn account_page(&self, q: &AccountQuery, page: &AccountPage) -> Result<Page<AccountItem>>;
+    fn account_item(&self, id: &AccountId, now: DateTime<Utc>) -> Result<Option<AccountItem>>;
     fn overview(&self, q: &AccountQuery) -> Result<Overview>;
     fn rotation_page(&self, q: &RotationQuery, limit: i64, after: Option<&Cursor>) -> Result<Page<Rotation>>;
     fn audit_log_page(&self, q: &AuditQuery, limit: i64, after: Option<&Cursor>) -> Result<Page<AuditRecord>>;

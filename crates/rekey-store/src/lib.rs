@@ -102,6 +102,9 @@ pub trait Store: AccessStore + BarrierStore + ListStore + Send + Sync + std::fmt
 
     /// Every version of a record, oldest first.
     async fn secret_versions(&self, record_id: &str) -> Result<Vec<SecretVersion>>;
+    /// Every version of every account of `provider`, by account then oldest first, in one query
+    /// (discovery and reports name every key the vault has held without a query per account).
+    async fn provider_secret_versions(&self, provider: &ProviderName) -> Result<Vec<SecretVersion>>;
     /// The version in `state`, newest first.
     async fn secret_in_state(&self, record_id: &str, state: SecretState) -> Result<Option<SecretVersion>>;
 

@@ -351,6 +351,9 @@ pub struct AuditQuery {
 pub trait ListStore: Send + Sync {
     /// One page of the accounts matching `q`.
     async fn account_page(&self, q: &AccountQuery, page: &AccountPage) -> Result<Page<AccountItem>>;
+    /// One account as the list shows it at `now` (its check-out holder and last rotation
+    /// joined in one statement); `None` if there is no such account.
+    async fn account_item(&self, id: &AccountId, now: DateTime<Utc>) -> Result<Option<AccountItem>>;
     /// The overview's counts over the accounts `q` covers (only its scope is read).
     async fn overview(&self, q: &AccountQuery) -> Result<Overview>;
     /// One page of the rotation journal, newest first.

@@ -12,7 +12,7 @@ macro_rules! list_queries {
             use $crate::listing::*;
             use $crate::{millis, model::*, Result};
             use async_trait::async_trait;
-            use rekey_domain::{Folder, JournalOutcome};
+            use rekey_domain::{AccountId, Folder, JournalOutcome};
             use sqlx::{QueryBuilder, Row};
 
             type Qb = QueryBuilder<'static, $db>;
@@ -64,8 +64,12 @@ macro_rules! list_queries {
                 }
             }
 
-            fn overdue(qb: &mut Qb, now: i64) {
-                qb.push("(a.next_due_at IS NOT NULL AND a.next_due_at <= ").push_bind(now).push(")");
+            /// Due by `now` (`due`) or not: a range of the `accounts_by_due` index's very
+            /// expression (an account never due sorts last), so a count or a page of either side
+            /// is a range of that index, not a scan of the accounts.
+            fn overdue(qb: &mut Qb, now: i64, due: bool) {
+                qb.push("COALESCE(a.next_due_at, 9223372036854775807) ");
+                qb.push(if due { "<= " } else { "> " }).push_bind(now);
             }
 
             fn heartbeat(qb: &mut Qb, h: HeartbeatFilter) {
@@ -135,8 +139,8 @@ macro_rules! list_queries {
                     heartbeat(qb, h);
                 }
                 if let Some(due) = q.overdue {
-                    qb.push(if due { " AND " } else { " AND NOT " });
-                    overdue(qb, millis(q.now));
+                    qb.push(" AND ");
+                    overdue(qb, millis(q.now), due);
                 }
                 if q.foreign_keys {
                     qb.push(" AND ");
@@ -169,6 +173,30 @@ macro_rules! list_queries {
 
             async fn count(pool: &sqlx::Pool<$db>, mut qb: Qb) -> Result<i64> {
                 Ok(qb.build_query_scalar::<i64>().fetch_one(pool).await?)
+            }
+
+            /// How many accounts match `q`. Without a filter the statement has no `WHERE`, which
+            /// SQLite answers from the b-tree's page counts instead of visiting every row (30 µs
+            /// instead of 1–4 ms at 100,000 accounts).
+            async fn account_total(pool: &sqlx::Pool<$db>, q: &AccountQuery) -> Result<i64> {
+                const ALL: &str = "SELECT COUNT(*) FROM accounts a";
+                let mut total = Qb::new(format!("{ALL} WHERE 1 = 1"));
+                filters(&mut total, q);
+                if total.sql().len() == ALL.len() + " WHERE 1 = 1".len() {
+                    total = Qb::new(ALL);
+                }
+                count(pool, total).await
+            }
+
+            /// A row of [`ACCOUNT_PAGE_SELECT`] as the list shows it at `now`.
+            fn item_from_row(r: &$row, b: &$crate::Barrier, now: chrono::DateTime<chrono::Utc>) -> Result<AccountItem> {
+                let account = account_from_row(r, b)?;
+                let holder = r.try_get::<Option<String>, _>("checked_out_by")?;
+                let name = r.try_get("checked_out_by_name")?;
+                let holder = holder.map(|actor| Holder { actor, name });
+                let mut item = AccountItem::new(account, now, holder, None);
+                item.last_rotation = last_rotation(r)?;
+                Ok(item)
             }
 
             /// The page's items, and the cursor after the last if more follow.
@@ -225,19 +253,21 @@ macro_rules! list_queries {
                     let rows = qb.build().fetch_all(&self.pool).await?;
                     let mut items = Vec::with_capacity(rows.len());
                     for r in &rows {
-                        let account = account_from_row(r, &b)?;
-                        let id = account.id.to_string();
-                        let holder = r.try_get::<Option<String>, _>("checked_out_by")?;
-                        let name = r.try_get("checked_out_by_name")?;
-                        let holder = holder.map(|actor| Holder { actor, name });
-                        let mut item = AccountItem::new(account, q.now, holder, None);
-                        item.last_rotation = last_rotation(r)?;
+                        let item = item_from_row(r, &b, q.now)?;
+                        let id = item.account.id.to_string();
                         items.push((item, sort_value(r, page.sort)?, id));
                     }
                     let (items, next) = paged(items, page.limit, &AccountPage::cursor_name(page.sort, page.order));
-                    let mut total = Qb::new("SELECT COUNT(*) FROM accounts a WHERE 1 = 1");
-                    filters(&mut total, q);
-                    Ok(Page { items, next, total: count(&self.pool, total).await? })
+                    Ok(Page { items, next, total: account_total(&self.pool, q).await? })
+                }
+
+                async fn account_item(&self, id: &AccountId, now: chrono::DateTime<chrono::Utc>) -> Result<Option<AccountItem>> {
+                    let b = self.barrier.get()?;
+                    let mut qb = Qb::new(ACCOUNT_PAGE_SELECT);
+                    qb.push(format!("{ACCOUNT_PAGE_FROM} LEFT JOIN rotations lr ON lr.id = "));
+                    qb.push(LAST_ROTATION).push(" WHERE a.id = ").push_bind(id.as_str().to_owned());
+                    let row = qb.build().fetch_optional(&self.pool).await?;
+                    row.map(|r| item_from_row(&r, &b, now)).transpose()
                 }
 
                 async fn overview(&self, q: &AccountQuery) -> Result<Overview> {
@@ -248,7 +278,7 @@ macro_rules! list_queries {
                         pred(qb);
                         qb.push(format!(" THEN 1 ELSE 0 END), 0) AS {name}"));
                     };
-                    sum(&mut qb, "overdue", &|qb| overdue(qb, now));
+                    sum(&mut qb, "overdue", &|qb| overdue(qb, now, true));
                     sum(&mut qb, "heartbeat_failing", &|qb| heartbeat(qb, HeartbeatFilter::Failing));
                     sum(&mut qb, "foreign_keys", &|qb| foreign_keys(qb));
                     sum(&mut qb, "access_keys", &|qb| {

@@ -285,6 +285,16 @@ where
         rows.into_iter().map(|r| r.verified(&b)).collect()
     }
 
+    async fn provider_secret_versions(&self, provider: &ProviderName) -> Result<Vec<SecretVersion>> {
+        let b = self.barrier.get()?;
+        let sql = format!(
+            "SELECT {SECRET_COLS} FROM secret_versions \
+             WHERE record_id IN (SELECT id FROM accounts WHERE provider = $1) ORDER BY record_id, version"
+        );
+        let rows: Vec<SecretRow> = sqlx::query_as(&sql).bind(provider.as_str()).fetch_all(&self.pool).await?;
+        rows.into_iter().map(|r| r.verified(&b)).collect()
+    }
+
     async fn secret_in_state(&self, record_id: &str, state: SecretState) -> Result<Option<SecretVersion>> {
         let b = self.barrier.get()?;
         let sql = format!(

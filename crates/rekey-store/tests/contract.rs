@@ -288,6 +288,20 @@ async fn secret_versions(store: Arc<dyn Store>) {
     assert_eq!((a.current_version, a.current_key_id), (Some(3), v3.key_id), "the current pointer moved");
     assert_eq!((a.last_rotated_at, a.updated_at), (Some(at(6)), at(6)));
     assert!(s.secret_versions("nothing").await.expect("versions").is_empty());
+
+    // A provider's versions in one query: every account's of that provider, none of another's.
+    add_provider(s, &mut watch, &provider("q", ProviderAuth::DefaultChain), None).await;
+    let other = account("q", "svc", CredentialKind::AccessKey, None);
+    let other_v1 = sealed(&key, other.id.as_str(), 1, SecretState::Current, "q1");
+    let e = audit("account.add", Some(other.id.as_str()));
+    s.insert_account(&other, Some(&other_v1), &e).await.expect("insert account");
+    watch.appended(s, &e).await;
+    let of = |name: &str| name.parse().expect("a valid provider name");
+    let ours = s.secret_versions(rec).await.expect("versions");
+    assert_eq!(ours.len(), 3);
+    assert_eq!(s.provider_secret_versions(&of("p")).await.expect("p's versions"), ours, "by account, oldest first");
+    assert_eq!(s.provider_secret_versions(&of("q")).await.expect("q's versions"), vec![other_v1]);
+    assert!(s.provider_secret_versions(&of("none")).await.expect("versions").is_empty());
     assert_eq!(s.secret_in_state("nothing", SecretState::Current).await.expect("none"), None);
 }
 

@@ -306,6 +306,8 @@ async fn account_filters_and_overview(store: Arc<dyn Store>) {
         .unwrap();
     let item = &page.items[0];
     assert_eq!(item.checked_out_by.as_deref(), Some("token:tk"));
+    assert_eq!(s.account_item(&item.account.id, now()).await.unwrap().as_ref(), Some(item), "one as in the list");
+    assert_eq!(s.account_item(&AccountId::random(), now()).await.unwrap(), None);
     assert_eq!(item.reference, format!("{}/{}/password", item.account.provider, item.account.user_name));
     let page = s
         .account_page(
@@ -317,6 +319,7 @@ async fn account_filters_and_overview(store: Arc<dyn Store>) {
     for item in &page.items {
         let last = item.last_rotation.as_ref().unwrap();
         assert!(["aborted", "failed"].contains(&last.outcome.as_str()), "{last:?}");
+        assert_eq!(s.account_item(&item.account.id, now()).await.unwrap().as_ref(), Some(item), "with its last rotation");
     }
 }
 

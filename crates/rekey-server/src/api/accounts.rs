@@ -3,7 +3,7 @@
 //! id or, URL-encoded, as `PROVIDER/USER/KIND`.
 
 use super::{
-    account_for,
+    account_for, require,
     extract::{Body, Param, Params},
 };
 use crate::{
@@ -13,7 +13,7 @@ use crate::{
 };
 use axum::{extract::State, Extension, Json};
 use rekey_domain::{duration::parse_duration_ms, AccountId, CredentialKind, HeartbeatStatus, SettingsPatch, UserName};
-use rekey_engine::{AccountRef, RotateOptions, RotationReport};
+use rekey_engine::{AccountRef, Engine, RotateOptions, RotationReport};
 use rekey_store::{
     listing::{AccountItem, VersionInfo},
     Checkout, Heartbeat,
@@ -31,8 +31,14 @@ pub async fn show(
     Extension(caller): Extension<Caller>,
     Param(account): Param,
 ) -> ApiResult<Json<AccountItem>> {
-    let (engine, r, _) = account_for(&s, &caller, &account, Action::Read).await?;
-    Ok(Json(engine.account_item(&r).await?))
+    // One statement: the item carries the folder the caller's scope is checked against.
+    require(&caller, Action::Read)?;
+    let r: AccountRef = account.parse()?;
+    let item = s.engine.acting_as(caller.actor()).account_item(&r).await?;
+    if !caller.sees(item.account.folder.as_ref()) {
+        return Err(Engine::no_account(&r).into());
+    }
+    Ok(Json(item))
 }
 
 /// Every stored version of the account's secret, newest first: number, state, key id, origin,

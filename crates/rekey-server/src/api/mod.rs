@@ -181,11 +181,7 @@ pub(crate) async fn account_for(
     let engine = s.engine.acting_as(caller.actor());
     let account = engine.account(&r).await?;
     if !caller.sees(account.folder.as_ref()) {
-        return Err(rekey_engine::Error::NotFound {
-            what: format!("account {r}"),
-            hint: "`rekey account list` shows the accounts".into(),
-        }
-        .into());
+        return Err(Engine::no_account(&r).into());
     }
     Ok((engine, AccountRef::Id(account.id.clone()), account))
 }
