@@ -71,8 +71,9 @@ impl Target {
     }
 
     /// The `i`-th request of the API mix, in twentieths: 6 show one account, 2 list every
-    /// account, 3 list recent rotations, 2 list one account's rotations, 2 read an audit page,
-    /// 1 lists providers, 1 scrapes `/metrics`, 1 shows a provider, 2 heartbeat an account.
+    /// account, 3 list recent rotations, 2 list one account's rotations, 2 read the newest audit
+    /// page (one filtered by action), 1 lists providers, 1 scrapes `/metrics`, 1 shows a
+    /// provider, 2 heartbeat an account.
     fn api(i: usize, accounts: &[String], heartbeat: &[String]) -> Self {
         let account = encode(&accounts[i % accounts.len()]);
         match i % 20 {
@@ -80,7 +81,8 @@ impl Target {
             6 | 7 => Self::get("account.list", "/api/v1/accounts".into()),
             8..=10 => Self::get("rotation.list", "/api/v1/rotations?limit=20".into()),
             11 | 12 => Self::get("rotation.list_account", format!("/api/v1/rotations?account={account}&limit=10")),
-            13 | 14 => Self::get("audit.page", format!("/api/v1/audit?after={}&limit=100", (i * 37) % 500)),
+            13 => Self::get("audit.page", "/api/v1/audit?limit=100".into()),
+            14 => Self::get("audit.page", "/api/v1/audit?action=rotation.phase&limit=100".into()),
             15 => Self::get("provider.list", "/api/v1/providers".into()),
             16 => Self::get("metrics", "/metrics".into()),
             17 => Self::get("provider.show", format!("/api/v1/providers/{}", provider_of(&accounts[0]))),

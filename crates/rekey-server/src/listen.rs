@@ -7,7 +7,10 @@
 //! - accept errors (out of file descriptors, …) are retried after a pause that doubles from
 //!   10 ms to 1 s, not at once in a loop;
 //! - at shutdown, connections without a request under way (idle, half-open) are closed at once;
-//!   requests under way get `limits.shutdown_grace` to finish, then their connections are closed.
+//!   requests under way get `limits.shutdown_grace` to finish, then their connections are closed;
+//! - while every slot is taken, idle keep-alive connections give theirs up (as nginx reuses its
+//!   keep-alive connections when it runs short): a burst of more clients than slots is served as
+//!   slots free up, not after the idle connections' header timeout.
 //!
 //! Each request carries its client's address ([`ConnectInfo`]) for the throttling of failed
 //! authentication.
@@ -28,7 +31,7 @@ use std::{
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
-    sync::{watch, OwnedSemaphorePermit, Semaphore},
+    sync::{watch, Notify, OwnedSemaphorePermit, Semaphore},
     task::JoinSet,
 };
 use tokio_rustls::TlsAcceptor;
@@ -76,6 +79,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let reclaim = Arc::new(Notify::new());
     let (stop_tx, stop) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -83,10 +87,17 @@ pub async fn run(
         let accepted = tokio::select! {
             biased;
             () = &mut shutdown => break,
-            accepted = next(&mut listener, &slots) => accepted,
+            accepted = next(&mut listener, &slots, &reclaim) => accepted,
         };
         let (stream, peer, permit) = accepted;
-        let conn = Conn { peer, router: router.clone(), limits, stop: stop.clone(), _permit: permit };
+        let conn = Conn {
+            peer,
+            router: router.clone(),
+            limits,
+            stop: stop.clone(),
+            reclaim: reclaim.clone(),
+            _permit: permit,
+        };
         connections.spawn(conn.serve(stream, tls.clone()));
         while connections.try_join_next().is_some() {}
     }
@@ -100,13 +111,26 @@ pub async fn run(
     connections.abort_all();
 }
 
-/// A free connection slot, then the next connection.
-async fn next(listener: &mut impl Accept, slots: &Arc<Semaphore>) -> (TcpStream, SocketAddr, OwnedSemaphorePermit) {
+/// How often, while every slot is taken, idle connections are asked to give theirs up.
+const RECLAIM_EVERY: Duration = Duration::from_millis(50);
+
+/// A free connection slot, then the next connection. While every slot is taken, idle
+/// connections are asked (every [`RECLAIM_EVERY`]) to close and free theirs.
+async fn next(
+    listener: &mut impl Accept,
+    slots: &Arc<Semaphore>,
+    reclaim: &Notify,
+) -> (TcpStream, SocketAddr, OwnedSemaphorePermit) {
     let permit = loop {
+        if let Ok(p) = slots.clone().try_acquire_owned() {
+            break p;
+        }
+        reclaim.notify_waiters();
         // The semaphore is never closed; should it be, waiting is all there is to do.
-        match slots.clone().acquire_owned().await {
-            Ok(p) => break p,
-            Err(_) => std::future::pending::<()>().await,
+        match tokio::time::timeout(RECLAIM_EVERY, slots.clone().acquire_owned()).await {
+            Ok(Ok(p)) => break p,
+            Ok(Err(_)) => std::future::pending::<()>().await,
+            Err(_) => {}
         }
     };
     let (stream, peer) = accept_with_backoff(listener).await;
@@ -147,6 +171,8 @@ struct Conn {
     router: Router,
     limits: Limits,
     stop: watch::Receiver<bool>,
+    /// Told when every slot is taken: an idle connection then closes.
+    reclaim: Arc<Notify>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -185,9 +211,23 @@ impl Conn {
         builder.timer(TokioTimer::new()).header_read_timeout(self.limits.header_timeout);
         let conn = builder.serve_connection(io, service);
         tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => return,
-            _ = self.stop.wait_for(|s| *s) => {}
+        let reclaim = self.reclaim.clone();
+        loop {
+            let reclaimed = tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = self.stop.wait_for(|s| *s) => false,
+                () = reclaim.notified() => true,
+            };
+            if !reclaimed {
+                break;
+            }
+            if busy.load(Ordering::Acquire) == 0 {
+                // Idle while others wait for a slot: close once the connection is between
+                // requests (a request whose head is arriving is answered first).
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+                return;
+            }
         }
         if busy.load(Ordering::Acquire) == 0 {
             return; // idle or half-open: dropping the connection closes it

@@ -319,7 +319,11 @@ async fn account_filters_and_overview(store: Arc<dyn Store>) {
     for item in &page.items {
         let last = item.last_rotation.as_ref().unwrap();
         assert!(["aborted", "failed"].contains(&last.outcome.as_str()), "{last:?}");
-        assert_eq!(s.account_item(&item.account.id, now()).await.unwrap().as_ref(), Some(item), "with its last rotation");
+        assert_eq!(
+            s.account_item(&item.account.id, now()).await.unwrap().as_ref(),
+            Some(item),
+            "with its last rotation"
+        );
     }
 }
 

@@ -3,8 +3,9 @@
 //! id or, URL-encoded, as `PROVIDER/USER/KIND`.
 
 use super::{
-    account_for, require,
+    account_for,
     extract::{Body, Param, Params},
+    require,
 };
 use crate::{
     auth::{Action, Caller, Role},

@@ -1,6 +1,6 @@
 //! Connections on real sockets (`serve_on` with a listener on 127.0.0.1): half-open and idle
-//! connections are closed, connections beyond the limit wait, and shutdown does not wait for
-//! clients that never finish a request.
+//! connections are closed, connections beyond the limit wait (idle keep-alive ones give their
+//! slots up to them), and shutdown does not wait for clients that never finish a request.
 
 use crate::world::World;
 use rekey_server::{config::LimitsConfig, Config};
@@ -120,6 +120,24 @@ async fn m5_connections_beyond_the_limit_wait_for_a_free_slot() {
         third.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let n = third.read(&mut buf).unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "answered once a slot is free");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_give_their_slots_up_to_a_waiting_client() {
+    // Both slots held by idle keep-alive clients, whose header timeout is an hour: the third
+    // client is answered at once, and the idle ones are closed to make room.
+    let server = start(limits(2, "1h")).await;
+    let port = server.port;
+    tokio::task::spawn_blocking(move || {
+        let held = [idle(port), idle(port)];
+        let third = idle(port);
+        for c in held {
+            closed_by_server(c);
+        }
+        drop(third);
     })
     .await
     .unwrap();
