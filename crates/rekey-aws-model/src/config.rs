@@ -82,13 +82,13 @@ pub struct Quotas {
 pub struct ModelConfig {
     /// Latency per service.
     pub latency: Latency,
-    /// Throttling.
+    /// Per-account token buckets for IAM and STS (`Throttling` errors).
     pub throttle: Throttle,
     /// New-key propagation delay.
     pub propagation: Propagation,
     /// Paging of list calls.
     pub paging: Paging,
-    /// Quotas.
+    /// IAM's tag and policy-size quotas (`LimitExceeded` errors).
     pub quotas: Quotas,
     /// Seed of the model's random draws (propagation delays, flapping).
     pub seed: u64,

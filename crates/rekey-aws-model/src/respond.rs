@@ -14,7 +14,7 @@ pub struct Refusal {
     pub status: StatusCode,
     /// AWS error code.
     pub code: &'static str,
-    /// Message.
+    /// The `Message` element of the error answer, as AWS words it.
     pub message: String,
 }
 

@@ -1,5 +1,5 @@
 //! The proxy itself: one HTTP/1.1 listener per simulated AWS account on 127.0.0.1, each request
-//! read whole, judged ([`crate::state`]), then answered by the model or forwarded unchanged to
+//! read whole, judged (`state`), then answered by the model or forwarded unchanged to
 //! moto on a fresh connection (moto closes every connection after one answer), and moto's answer
 //! relayed after the model has learnt from it and paged it. `/moto-api/…` passes through (a
 //! reset also resets the model); `/model/stats` and `/model/config` are the model's own.

@@ -46,11 +46,11 @@ pub enum ConnCredentials {
 /// Everything needed to talk to one AWS account as one principal.
 #[derive(Debug, Clone)]
 pub struct Conn {
-    /// Region.
+    /// The AWS region the clients sign for and send to.
     pub region: String,
     /// Endpoint override (an emulator, a partition).
     pub endpoint_url: Option<String>,
-    /// Credentials.
+    /// Whose calls these are: a static key, the default chain, or an assumed role.
     pub credentials: ConnCredentials,
     /// SDK attempts per call (1 = no SDK retry), with the SDK's exponential backoff and jitter.
     pub max_attempts: u32,

@@ -10,7 +10,7 @@ use rekey_domain::PasswordPolicy;
 /// An IAM user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IamUser {
-    /// Name.
+    /// The user name (unique in the AWS account, case-insensitively).
     pub user_name: String,
     /// Immutable unique id (changes if the user is deleted and re-created).
     pub user_id: String,
@@ -18,7 +18,7 @@ pub struct IamUser {
     pub arn: String,
     /// Path, e.g. `/ops/`.
     pub path: String,
-    /// Created.
+    /// When IAM created the user (`None` if the answer omitted it).
     pub created: Option<DateTime<Utc>>,
     /// The user's tags (key, value), when the call returns them: `GetUser` does (all of them, at
     /// most 50 per user), `ListUsers` does not (`None`).
@@ -32,7 +32,7 @@ pub struct AccessKeyMeta {
     pub id: String,
     /// Active or Inactive.
     pub active: bool,
-    /// Created.
+    /// When IAM created the key: the age rotation and compliance checks measure.
     pub created: Option<DateTime<Utc>>,
 }
 

@@ -55,9 +55,9 @@ pub struct KdfParams {
     pub salt: String,
     /// Memory cost in KiB.
     pub m_kib: u32,
-    /// Iterations.
+    /// Passes over the memory (Argon2's time cost).
     pub t: u32,
-    /// Lanes.
+    /// Lanes computed in parallel (Argon2's parallelism).
     pub p: u32,
 }
 

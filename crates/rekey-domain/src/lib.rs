@@ -14,8 +14,7 @@
 //!   where a signed webhook goes and where its key comes from.
 //! - [`settings_patch`]: [`SettingsPatch`], a change to the settings (`account set`, the API).
 //! - [`schedule`]: when an account is next due (interval, cron); [`duration`]: human durations
-//!   and [`DurationMs`];
-//!   [`minimums`]: the smallest durations an operator may set.
+//!   and [`DurationMs`]; [`minimums`]: the smallest durations an operator may set.
 //! - [`password`]: password rules and the generator.
 //! - [`role`]: the [`Role`] an API token carries.
 //! - [`status`]: an account's [`AccountStatus`] and its last [`HeartbeatStatus`]; [`outcome`]:

@@ -34,7 +34,8 @@ pub enum Phase {
     Retiring,
     /// The previous key is inactive; waiting to delete it (policy `delete`).
     Deactivated,
-    /// Finished.
+    /// Finished: the new credential is current; the previous key is deleted, deactivated or
+    /// kept, as its policy says.
     Done,
     /// Undoing: deleting the new key.
     Aborting,

@@ -70,15 +70,15 @@ pub enum InitialKey {
 /// An account to add.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
-    /// Provider.
+    /// The provider (AWS account) the IAM user lives in.
     pub provider: ProviderName,
     /// IAM user.
     pub user: UserName,
-    /// Kind.
+    /// Whether rekey rotates the user's access key or console password.
     pub kind: CredentialKind,
-    /// Folder.
+    /// The folder API tokens are scoped by; `None` for the top level.
     pub folder: Option<Folder>,
-    /// Title.
+    /// A human title for listings.
     pub title: Option<String>,
     /// For passwords: the current password, if it is to be adopted.
     pub password: Option<Secret>,

@@ -51,7 +51,7 @@ pub enum Error {
     /// Something named does not exist.
     #[error("{what} not found")]
     NotFound {
-        /// What.
+        /// What was looked for, by kind and name, e.g. `account prod/ci`.
         what: String,
         /// How to find the right name.
         hint: String,

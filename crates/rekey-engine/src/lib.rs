@@ -4,18 +4,25 @@
 //!
 //! # Layout
 //!
-//! - `vault`: [`Engine`] itself — `init`, `unlock`, sealing and opening secret versions.
-//! - [`providers`], [`org`], [`accounts`], [`settings`]: what the vault manages and how.
-//! - [`rotate`]: the rotation driver and both state machines (`rotate/access_key.rs`,
-//!   `rotate/password.rs`), dry-run plans, confirmed cut-over, manual confirmation, recovery,
-//!   the journaled history.
+//! - [`vault`]: [`Engine`] itself — `init` draws the vault key and wraps it under the master
+//!   key, `unlock` unwraps it (passphrase → Argon2id in [`rekey_crypto::master`], key file, KMS),
+//!   sealing and opening secret versions. `upgrade`: `rekey vault upgrade`, signing a vault
+//!   written before the barrier; `integrity`: refusing rows that failed their check.
+//! - [`providers`], [`org`], [`accounts`], [`settings`]: what the vault manages and how
+//!   (`settings` also holds `rekey rollback`).
+//! - [`rotate`]: the rotation driver (`rotate/run.rs`) and both state machines —
+//!   `rotate/access_key.rs` creates, verifies and delivers the new key and deactivates
+//!   (`deactivate_previous`) and deletes the old one; `rotate/password.rs`; dry-run plans,
+//!   confirmed cut-over, manual confirmation, recovery, the journaled history.
 //! - [`ownership`]: whose each IAM key is (the ownership tag, the classifier, `free_slot`), for
 //!   the rotation, its dry-run plan, `heartbeat` and `discover`.
 //! - [`lease`]: who may work a rotation (leases, fencing, renewal). [`batch`]: many accounts at
 //!   once. [`limits`]: the limits passed in by the front end. `tick`: one scheduler tick.
-//! - [`delivery`]: where a new secret goes, one file per target kind behind one trait.
+//! - [`delivery`]: where a new secret goes, one file per target kind behind one trait;
+//!   [`private_file`]: files that hold secrets, written so nobody else can read or swap them.
 //! - `listing`: pages of accounts, rotations and audit events, and the overview's counts.
-//! - [`tokens`]: the API tokens `rekey serve` accepts (minting, revoking, verifying).
+//! - [`tokens`]: the API tokens `rekey serve` accepts — minting, revoking, and checking a bearer
+//!   token ([`Engine::verify_token`]: its hash, revocation, expiry).
 //! - `heartbeat`, [`discover`], [`report`], [`incident`], `checkout`: the other use cases.
 //! - `audit`: verifying the audit chain; `audit_log`: reading it, appending batches, readers'
 //!   cursors. [`policy`], [`policy_fit`]: the least-privilege policy.

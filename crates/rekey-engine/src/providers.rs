@@ -34,13 +34,13 @@ pub enum AuthSpec {
 /// A provider to add.
 #[derive(Debug, Clone)]
 pub struct NewProvider {
-    /// Name.
+    /// Its unique name, used by accounts and on the command line.
     pub name: ProviderName,
-    /// Region.
+    /// The region its clients call.
     pub region: Region,
     /// Endpoint override.
     pub endpoint_url: Option<String>,
-    /// Authentication.
+    /// How rekey authenticates to it: a static key, the default chain, or assume-role.
     pub auth: AuthSpec,
 }
 

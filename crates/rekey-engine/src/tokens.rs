@@ -43,7 +43,7 @@ pub struct Verified {
 pub enum Refused {
     /// Not of the form `rk_ID_SECRET`, an unknown id (`None`), or a wrong secret (`Some(id)`).
     Invalid(Option<String>),
-    /// Revoked.
+    /// Revoked (`rekey token revoke`); the token id.
     Revoked(String),
     /// Past its expiry.
     Expired(String),

@@ -34,7 +34,7 @@ pub enum MasterKey {
     Kms {
         /// Key id, ARN or alias.
         key_id: String,
-        /// Region.
+        /// The key's region.
         region: String,
         /// Endpoint override.
         endpoint_url: Option<String>,
@@ -52,7 +52,7 @@ pub enum MasterKeyKind {
     Kms {
         /// Key id.
         key_id: String,
-        /// Region.
+        /// The key's region.
         region: String,
         /// Endpoint override.
         endpoint_url: Option<String>,
@@ -82,9 +82,9 @@ pub struct Engine {
 /// The collaborators an engine is built from.
 #[derive(Debug, Clone)]
 pub struct Deps {
-    /// Storage.
+    /// The opened vault database.
     pub store: Arc<dyn Store>,
-    /// Time.
+    /// Where every "now" comes from (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
     /// Who is acting, for the audit log (e.g. `cli:alice@host`).
     pub actor: String,

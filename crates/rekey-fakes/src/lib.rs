@@ -8,6 +8,18 @@
 //! real `rekey` binary against it and inspect what arrived; [`faults`] makes chosen requests
 //! fail (a 5xx) or lose their answer after taking effect. The `rekey-fakes` binary starts them
 //! for scripts (the sandbox).
+//!
+//! # Layout
+//!
+//! - This file: [`Fake`] and the starters, [`start_github`], [`start_gitlab`],
+//!   [`start_kubernetes`].
+//! - [`github`]: Actions secrets (sealed-box encryption to the holder's public key).
+//! - [`gitlab`]: CI/CD variables of projects and groups, with environment scopes.
+//! - [`kubernetes`]: Secrets (optimistic concurrency by `resourceVersion`) and the Deployments
+//!   a delivery restarts.
+//! - [`serve`]: the HTTP(S) server under every fake and the [`serve::Req`] handlers see;
+//!   [`tls`]: the throw-away CA; [`faults`]: failures a test arms.
+//! - `bin/rekey-fakes.rs`: all three for scripts.
 
 pub mod faults;
 pub mod github;

@@ -16,7 +16,6 @@ use std::{
 /// One request, read whole.
 #[derive(Debug, Clone)]
 pub struct Req {
-    /// Method.
     pub method: http::Method,
     /// Path segments, percent-decoded.
     pub segments: Vec<String>,
@@ -24,7 +23,7 @@ pub struct Req {
     pub query: HashMap<String, String>,
     /// Headers (lower-case names).
     pub headers: http::HeaderMap,
-    /// Body.
+    /// The body, as sent (not decoded).
     pub body: Bytes,
 }
 

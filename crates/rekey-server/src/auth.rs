@@ -46,7 +46,7 @@ impl Action {
 pub struct Caller {
     /// Token id.
     pub token_id: String,
-    /// Role.
+    /// What the token may do ([`Action::allowed_for`]).
     pub role: Role,
     /// Folders it is confined to; empty for all.
     pub folders: Vec<Folder>,
@@ -95,7 +95,7 @@ pub enum Rejected {
     Missing,
     /// Not of the form `rk_ID_SECRET`, unknown id, or wrong secret.
     Invalid(Option<String>),
-    /// Revoked.
+    /// Revoked (`rekey token revoke`); the token id.
     Revoked(String),
     /// Past its expiry.
     Expired(String),

@@ -89,7 +89,7 @@ pub enum Destination {
 pub struct Exporter {
     /// Its name (and cursor).
     pub name: String,
-    /// Where.
+    /// Where the events go: a file, syslog, or a signed webhook.
     pub destination: Destination,
     /// Classes sent; empty: all.
     pub classes: Vec<String>,

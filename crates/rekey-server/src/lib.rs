@@ -11,14 +11,14 @@
 //! - [`listen`]: connections held to limits; `tls`: HTTPS; [`http`]: what every answer gets.
 //! - [`api`]: the routes under `/api/v1` and the OpenAPI document; [`error`]: `{code, message,
 //!   hint}` bodies; `audit_log`: group commit of `api.request` events.
-//! - [`auth`]: the caller of a request (its token, checked by the engine), what roles allow,
-//!   folder scopes; `throttle`: failed authentication, per source; `token_cache`: tokens
-//!   verified a moment ago.
+//! - [`auth`]: the caller of a request — its bearer token, checked by
+//!   [`Engine::verify_token`] in [`auth::authenticate`] — what roles allow, folder scopes;
+//!   `throttle`: failed authentication, per source; `token_cache`: tokens verified a moment ago.
 //! - `console`: the web console. `health` and [`liveness`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`scheduler`]: the tick loop; `periodic`: rounds at an interval; `jobs`: the exports and
 //!   the notifier, built from the configuration before the vault is unlocked.
-//! - [`export`]: the audit log to a SIEM. [`notify`]: webhooks
-//!   for failures and overdue credentials.
+//! - [`export`]: the audit log to a SIEM. [`notify`]: webhooks for failures and overdue
+//!   credentials.
 
 pub mod api;
 pub mod audit_log;

@@ -48,7 +48,7 @@ pub struct Notifier {
 /// Notifications sent and failed, since start (for `/metrics`).
 #[derive(Debug, Default)]
 pub struct NotifyStats {
-    /// Sent.
+    /// Notifications the receiver accepted.
     pub sent: AtomicU64,
     /// Failed to send (retried next round).
     pub failed: AtomicU64,

@@ -3,13 +3,13 @@
 //! master key cannot change them unnoticed.
 //!
 //! The engine derives a [`Barrier`] from the unlocked vault key and installs it in the store
-//! ([`crate::Store::install_barrier`]). From then on the store signs every such row it writes
-//! and verifies every such row it reads: providers (region, endpoint, auth, MFA serial),
-//! accounts (provider, IAM user, folder, settings with the delivery targets), secret versions
-//! (record, version, state, key id, origin) and API tokens (role, folders, hash, expiry,
-//! revocation). The audit chain's links are HMACs under a key of their own, and the header's
-//! key check proves the master key unwrapped this vault's key. Without a barrier the store
-//! neither reads nor writes any of these ([`StoreError::Sealed`]).
+//! ([`crate::sign::BarrierStore::install_barrier`]). From then on the store signs every such
+//! row it writes and verifies every such row it reads: providers (region, endpoint, auth, MFA
+//! serial), accounts (provider, IAM user, folder, settings with the delivery targets), secret
+//! versions (record, version, state, key id, origin) and API tokens (role, folders, hash,
+//! expiry, revocation). The audit chain's links are HMACs under a key of their own, and the
+//! header's key check proves the master key unwrapped this vault's key. Without a barrier the
+//! store neither reads nor writes any of these ([`StoreError::Sealed`]).
 
 use crate::{Result, StoreError};
 use rekey_crypto::{MacKey, VaultKey};

@@ -22,7 +22,7 @@ pub enum StoreError {
     /// The location holds something that is not a rekey vault, or a damaged one.
     #[error("the vault at {location} is unreadable: {problem}")]
     Corrupt {
-        /// Where.
+        /// The vault file, the database, or the column (`column NAME`) that held the bad value.
         location: String,
         /// What the database said.
         problem: String,

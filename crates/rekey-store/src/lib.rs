@@ -22,6 +22,8 @@
 //! - `sqlite` and `postgres`: what differs per dialect (write transactions, the audit lock,
 //!   row locks, PostgreSQL's session timeouts [`SESSION_SETTINGS`]).
 //! - `bounded`: every store call with a time bound, and an outage noticed once.
+//! - [`barrier`]: the MACs on rows that steer where secrets go (keys derived from the vault
+//!   key, checked on every read); [`sign`]: installing the barrier, signing an older vault.
 //! - [`chain`]: the audit hash chain. `error`: [`StoreError`].
 //! - `migrations/sqlite`, `migrations/postgres`: the schema, one numbered file per change.
 
@@ -151,7 +153,7 @@ pub trait Store: AccessStore + BarrierStore + ListStore + Send + Sync + std::fmt
 }
 
 /// Opens the vault at `url`, applying migrations. Every call of the store it returns is bounded
-/// in time when the database is reached over a network (see [`postgres::CALL_LIMIT`]), and an
+/// in time when the database is reached over a network (`CALL_LIMIT` in `postgres.rs`), and an
 /// outage is logged once (see the `bounded` module).
 pub async fn open(url: &str, mode: OpenMode) -> Result<Arc<dyn Store>> {
     let limit = (!url.starts_with("sqlite:")).then_some(postgres::CALL_LIMIT);

@@ -106,7 +106,7 @@ pub enum Order {
 pub struct AccountPage {
     /// Sorted by.
     pub sort: AccountSort,
-    /// Direction.
+    /// Ascending or descending on `sort`.
     pub order: Order,
     /// At most this many items.
     pub limit: i64,
@@ -301,7 +301,7 @@ impl VersionInfo {
 /// matching filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overview {
-    /// Accounts.
+    /// Every account, whatever its state (the unfiltered list's total).
     pub accounts: i64,
     /// `overdue`.
     pub overdue: i64,

@@ -69,7 +69,7 @@ pub struct Provider {
     pub auth: ProviderAuth,
     /// MFA device serial for assume-role, when required.
     pub mfa_serial: Option<String>,
-    /// Created.
+    /// When the provider was added.
     #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -185,7 +185,8 @@ pub struct Heartbeat {
     pub at: DateTime<Utc>,
     /// What it found, in a word.
     pub status: HeartbeatStatus,
-    /// Findings.
+    /// `findings` (what it found, in sentences) and `foreign_keys` (ids of the user's keys no
+    /// account of this vault owns).
     pub detail: serde_json::Value,
 }
 
@@ -213,7 +214,7 @@ pub struct Rotation {
     pub data: serde_json::Value,
     /// Why it aborted or is stuck.
     pub error: Option<String>,
-    /// Started.
+    /// When the rotation was created (its first journal write).
     #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub started_at: DateTime<Utc>,
     /// Last journal write.
@@ -369,7 +370,7 @@ pub struct SecretVersion {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
-    /// When.
+    /// When it happened, by the engine's clock.
     #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub at: DateTime<Utc>,
     /// Who: `cli:USER@HOST`, `token:ID`, `scheduler`.

@@ -3,8 +3,8 @@
 //! IAM and STS throttle per AWS account with token buckets — one for every IAM call, one for
 //! IAM calls that change something, one for STS — and answer `Throttling` beyond them. AWS
 //! publishes no rates, so a [`Pacer`] (one per provider) learns them: an adaptive bucket per
-//! AWS bucket ([`bucket::Aimd`]) that rises while calls queue and falls when IAM throttles.
-//! Every HTTP request of a paced connection passes through [`connector`]: it waits for a token
+//! AWS bucket (`bucket::Aimd`) that rises while calls queue and falls when IAM throttles.
+//! Every HTTP request of a paced connection passes through `connector`: it waits for a token
 //! of each bucket the call takes (outside any attempt timeout: waiting is not calling), sends,
 //! and when IAM answers `Throttling` — which means the call did nothing, so even
 //! `CreateAccessKey` may be sent again — it cuts the rate and sends the call again after a new

@@ -64,7 +64,6 @@ impl Answer {
 /// One request to send (and resend on a transient failure). Its `Debug` shows the method and
 /// URL only: headers hold tokens and the body holds the secret.
 pub struct Request<'a> {
-    /// Method.
     pub method: Method,
     /// Full URL.
     pub url: String,

@@ -1,6 +1,6 @@
 //! Rotations: journaled runs of the two state machines of docs/ARCHITECTURE.md.
 //!
-//! A [`Run`] holds the account's lease and walks a [`Rotation`] from phase to phase. Each step
+//! A `Run` holds the account's lease and walks a [`Rotation`] from phase to phase. Each step
 //! reads IAM again, so it is safe to repeat; every phase is journaled (under the lease's
 //! fencing token) before the side effect it announces, except a new access key's secret, which
 //! is sealed and stored the moment `CreateAccessKey` returns. `recover` simply resumes each

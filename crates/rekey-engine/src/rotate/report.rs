@@ -1,4 +1,4 @@
-//! What a rotation reports to the front ends: [`RotationReport`], built from a [`Run`] as it
+//! What a rotation reports to the front ends: [`RotationReport`], built from a `Run` as it
 //! stands, for a refusal or a skipped scheduled rotation, and for a dry run's plan.
 
 use super::{confirm, plan, RotateOptions, Run};

@@ -149,7 +149,7 @@ pub struct ByKind {
 /// What needs action, over the accounts in the token's folders.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OverviewBody {
-    /// Accounts.
+    /// Accounts in the token's folders, whatever their state.
     pub accounts: i64,
     /// Due for rotation (`overdue=true`).
     pub overdue: i64,

@@ -2,7 +2,7 @@
 //! the OpenAPI document served at `/openapi.json` is generated from the same declarations the
 //! router uses (a test checks that every documented operation is routed and guarded).
 //!
-//! Every request passes [`guard`]: the bearer token is checked (401 otherwise), the caller is
+//! Every request passes `guard`: the bearer token is checked (401 otherwise), the caller is
 //! put in the request's extensions for the handler's role and folder checks (403), and the
 //! request is audited with the token's id once the handler answered (answered plain reads
 //! only with `[audit] reads = "all"`, see `audit_log`).
@@ -69,7 +69,7 @@ impl Modify for BearerAuth {
 }
 
 /// Every route but the console's static files, and the OpenAPI document generated from the
-/// same declarations: API operations behind [`guard`], health and metrics beside them.
+/// same declarations: API operations behind `guard`, health and metrics beside them.
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(providers::list))
