@@ -56,27 +56,35 @@ async fn the_old_key_is_retired_only_once_the_new_one_is_used_and_the_old_one_is
     assert_eq!(t.aws.keys("svc"), vec![(new, true)]);
 }
 
+/// A confirmed cut-over whose consumers never moved, a day past its deadline and again two
+/// hours later: the rotation's outcome then, and the world.
+async fn past_the_deadline(past: PastDeadline, outcome: Outcome) -> common::World {
+    let t = world().await;
+    confirmed(&t, past).await;
+    let id = t.rotate().await.rotation.unwrap();
+    t.clock.advance(Duration::days(4));
+    let r = t.engine.recover().await.unwrap().remove(0);
+    assert_eq!(r.outcome, outcome, "{past:?}: {r:?}");
+    t.clock.advance(Duration::hours(2));
+    let _ = t.engine.recover().await.unwrap();
+    let audit = t.engine.audit_page(0, 10_000).await.unwrap();
+    let stalled: Vec<_> = audit.iter().filter(|e| e.entry.action == "rotation.stalled").collect();
+    assert_eq!(stalled.len(), 1, "{past:?}: told once");
+    assert_eq!(stalled[0].entry.detail["rotation"], id.as_str());
+    t
+}
+
 #[tokio::test]
-async fn past_the_deadline_the_owner_is_told_once_and_the_setting_decides() {
-    for (past, outcome) in [(PastDeadline::Wait, Outcome::Retiring), (PastDeadline::Proceed, Outcome::Done)] {
-        let t = world().await;
-        confirmed(&t, past).await;
-        let id = t.rotate().await.rotation.unwrap();
-        t.clock.advance(Duration::days(4));
-        let r = t.engine.recover().await.unwrap().remove(0);
-        assert_eq!(r.outcome, outcome, "{past:?}: {r:?}");
-        t.clock.advance(Duration::hours(2));
-        let _ = t.engine.recover().await.unwrap();
-        let audit = t.engine.audit_page(0, 10_000).await.unwrap();
-        let stalled: Vec<_> = audit.iter().filter(|e| e.entry.action == "rotation.stalled").collect();
-        assert_eq!(stalled.len(), 1, "{past:?}: told once");
-        assert_eq!(stalled[0].entry.detail["rotation"], id.as_str());
-        if past == PastDeadline::Wait {
-            let standing = t.engine.standings().await.unwrap();
-            let (status, late) = &standing[t.account.id.as_str()];
-            assert!(status.contains("new key unused for 4 d") && *late, "{status}");
-        }
-    }
+async fn past_the_deadline_wait_keeps_waiting_and_the_owner_is_told_once() {
+    let t = past_the_deadline(PastDeadline::Wait, Outcome::Retiring).await;
+    let standing = t.engine.standings().await.unwrap();
+    let (status, late) = &standing[t.account.id.as_str()];
+    assert!(status.contains("new key unused for 4 d") && *late, "{status}");
+}
+
+#[tokio::test]
+async fn past_the_deadline_proceed_retires_and_the_owner_is_told_once() {
+    past_the_deadline(PastDeadline::Proceed, Outcome::Done).await;
 }
 
 #[tokio::test]
@@ -101,6 +109,15 @@ async fn rollback_within_the_grace_before_deletion_restores_the_old_key_for_good
 }
 
 #[tokio::test]
+async fn an_incident_target_filter_selects_by_target_kind() {
+    let t = world().await;
+    let account = t.engine.account(&AccountRef::Id(t.account.id.clone())).await.unwrap();
+    let github = TargetFilter { kind: Some("github-actions".into()), contains: None };
+    assert!(!github.matches(&account).unwrap(), "no GitHub target");
+    assert!(TargetFilter::default().matches(&account).unwrap(), "no filter selects every account");
+}
+
+#[tokio::test]
 async fn an_incident_deactivates_old_keys_at_once_and_is_audited_as_one_event() {
     let t = world().await;
     // Policies that would otherwise keep the old key for days.
@@ -112,9 +129,6 @@ async fn an_incident_deactivates_old_keys_at_once_and_is_audited_as_one_event() 
     })
     .await;
     let account = t.engine.account(&AccountRef::Id(t.account.id.clone())).await.unwrap();
-    let github = TargetFilter { kind: Some("github-actions".into()), contains: None };
-    assert!(!github.matches(&account).unwrap(), "no GitHub target");
-    assert!(TargetFilter::default().matches(&account).unwrap());
     let engine = Arc::new(t.engine);
     let incident = engine.rotate_incident(vec![account], Some("leaked in CI logs".into()), 4).await.unwrap();
     assert_eq!(incident.reports[0].outcome, Outcome::Done, "{:?}", incident.reports);

@@ -14,6 +14,7 @@ use rekey_crypto::Secret;
 use rekey_domain::{Clock, CredentialKind, ManualClock, Outcome, Phase, PreviousKeyPolicy};
 use rekey_engine::{
     AccountRef, AuthSpec, Deps, Engine, FakeConnector, InitialKey, MasterKey, NewAccount, NewProvider, RotateOptions,
+    TickOptions, TickReport,
 };
 use rekey_store::{Account, JournalWrite, OpenMode};
 use std::sync::Arc;
@@ -22,8 +23,19 @@ struct World {
     _dir: tempfile::TempDir,
     clock: Arc<ManualClock>,
     aws: FakeAws,
-    engine: Engine,
+    engine: Arc<Engine>,
     store: Arc<dyn rekey_store::Store>,
+}
+
+impl World {
+    /// Makes `a` due: rotated daily, and the clock two days on.
+    async fn due_now(&self, a: &Account) {
+        self.engine
+            .set_account(&AccountRef::Id(a.id.clone()), Default::default(), |s| s.every_ms = Some(86_400_000))
+            .await
+            .unwrap();
+        self.clock.advance(Duration::days(2));
+    }
 }
 
 async fn setup() -> World {
@@ -39,7 +51,7 @@ async fn setup() -> World {
         aws: Arc::new(FakeConnector(aws.clone())),
     };
     let engine = Engine::init(deps, MasterKey::Passphrase(Secret::new("a long test passphrase"))).await.unwrap();
-    World { _dir: dir, clock, aws, engine, store }
+    World { _dir: dir, clock, aws, engine: Arc::new(engine), store }
 }
 
 async fn provider(t: &World, name: &str, key: &(String, String)) {
@@ -205,9 +217,9 @@ async fn set_open_phase(t: &World, a: &Account, phase: Phase) {
     t.store.write(&JournalWrite { at: t.clock.now(), rotation: Some(rot), ..Default::default() }).await.unwrap();
 }
 
+/// `planned`, a phase no longer written (recorded, nothing done), is resumed as `preflight`.
 #[tokio::test]
-async fn phases_no_longer_written_are_still_resumed() {
-    // `planned`: recorded, nothing done.
+async fn a_planned_rotation_is_resumed_as_preflight() {
     let (t, a, _) = access_key_world().await;
     t.aws.inject(Fault { op: "iam:GetUser", class: AwsErrorClass::Retryable, times: u32::MAX, lands: false });
     assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, Outcome::Interrupted);
@@ -216,8 +228,12 @@ async fn phases_no_longer_written_are_still_resumed() {
     let r = t.engine.recover().await.unwrap().remove(0);
     assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     assert_eq!(r.phases.iter().filter(|p| *p == "preflight").count(), 2, "resumed as preflight: {:?}", r.phases);
+}
 
-    // `tagged`: the new key is stored and tagged; verification comes next.
+/// `tagged`, a phase no longer written (the new key is stored and tagged), is resumed as
+/// `verifying`.
+#[tokio::test]
+async fn a_tagged_rotation_is_resumed_as_verifying() {
     let (t, a, old) = access_key_world().await;
     t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Retryable, times: u32::MAX, lands: true });
     let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
@@ -265,69 +281,94 @@ async fn preflight_on_an_endpoint_without_simulation_says_so() {
     assert!(err.to_string().contains("pre-flight unavailable on this endpoint"), "{err}");
 }
 
+/// A rotation of `a` interrupted after creating its key (tagging keeps failing); its id.
+async fn interrupted_after_create(t: &World, a: &Account) -> String {
+    t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Retryable, times: 100, lands: false });
+    let r = t.engine.rotate(a, &RotateOptions::default()).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Interrupted);
+    assert_eq!(t.aws.keys("svc").len(), 2, "the new key exists, untagged");
+    r.rotation.unwrap()
+}
+
 #[tokio::test]
 async fn an_operator_can_abandon_a_rotation_that_keeps_failing() {
     let (t, a, old) = access_key_world().await;
-    t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Retryable, times: 100, lands: false });
-    let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
-    assert_eq!(r.outcome, Outcome::Interrupted);
-    assert_eq!(t.aws.keys("svc").len(), 2, "the new key exists, untagged");
-    let id = r.rotation.unwrap();
+    let id = interrupted_after_create(&t, &a).await;
     let aborted = t.engine.abort_rotation(&id).await.unwrap();
     assert_eq!(aborted.outcome, Outcome::Aborted, "{aborted:?}");
     assert_eq!(t.aws.keys("svc"), vec![(old.0.clone(), true)], "the new key is deleted, the old one untouched");
     let now = t.engine.account(&AccountRef::Id(a.id.clone())).await.unwrap();
     assert_eq!(now.current_key_id.as_deref(), Some(old.0.as_str()));
     assert!(t.engine.recover().await.unwrap().is_empty(), "nothing left to recover");
-    // A finished rotation cannot be aborted.
+}
+
+#[tokio::test]
+async fn a_finished_rotation_cannot_be_aborted() {
+    let (t, a, _) = access_key_world().await;
+    let id = interrupted_after_create(&t, &a).await;
+    assert_eq!(t.engine.abort_rotation(&id).await.unwrap().outcome, Outcome::Aborted);
     let err = t.engine.abort_rotation(&id).await.unwrap_err();
     assert!(err.to_string().contains("cannot be aborted"), "{err}");
 }
 
-#[tokio::test]
-async fn a_due_rotation_that_keeps_failing_waits_longer_between_attempts() {
+/// An account due (daily, two days late) whose keys IAM refuses to create until told
+/// otherwise, after its first tick; that tick's report.
+async fn due_and_failing() -> (World, TickReport) {
     let (t, a, _) = access_key_world().await;
-    t.engine
-        .set_account(&AccountRef::Id(a.id.clone()), Default::default(), |s| s.every_ms = Some(86_400_000))
-        .await
-        .unwrap();
-    t.clock.advance(Duration::days(2));
-    let engine = Arc::new(t.engine);
-    let opts = rekey_engine::TickOptions::default();
-    // IAM refuses to create keys until told otherwise.
+    t.due_now(&a).await;
     t.aws.inject(Fault { op: "iam:CreateAccessKey", class: AwsErrorClass::Auth, times: 1_000, lands: false });
-    let creates = || t.aws.calls().iter().filter(|c| *c == "iam:CreateAccessKey").count();
+    let first = t.engine.tick(&TickOptions::default()).await.unwrap();
+    (t, first)
+}
 
-    let first = engine.tick(&opts).await.unwrap();
+fn creates(t: &World) -> usize {
+    t.aws.calls().iter().filter(|c| *c == "iam:CreateAccessKey").count()
+}
+
+#[tokio::test]
+async fn a_failed_due_rotation_waits_a_minute_before_the_next_attempt() {
+    let (t, first) = due_and_failing().await;
     assert_eq!(first.rotations.len(), 1);
     assert_eq!(first.rotations[0].outcome, Outcome::Aborted, "{:?}", first.rotations[0]);
-    let tried = creates();
+    let tried = creates(&t);
     assert!(tried >= 1);
-
     // Right after a failure the account is due but waits (1 minute after one failure).
-    let again = engine.tick(&opts).await.unwrap();
+    let again = t.engine.tick(&TickOptions::default()).await.unwrap();
     assert!(again.rotations.is_empty(), "{:?}", again.rotations);
     assert_eq!(again.backed_off, 1);
-    assert_eq!(creates(), tried, "no call to IAM while waiting");
+    assert_eq!(creates(&t), tried, "no call to IAM while waiting");
+}
 
+#[tokio::test]
+async fn a_second_failure_doubles_the_wait() {
+    let (t, _) = due_and_failing().await;
+    let opts = TickOptions::default();
     // After the wait it is attempted again; after a second failure the wait doubles.
     t.clock.advance(Duration::seconds(61));
-    let second = engine.tick(&opts).await.unwrap();
+    let second = t.engine.tick(&opts).await.unwrap();
     assert_eq!(second.rotations.len(), 1);
     assert_eq!(second.rotations[0].outcome, Outcome::Aborted);
     t.clock.advance(Duration::seconds(61));
-    assert_eq!(engine.tick(&opts).await.unwrap().backed_off, 1, "two failures wait 2 minutes");
+    assert_eq!(t.engine.tick(&opts).await.unwrap().backed_off, 1, "two failures wait 2 minutes");
     t.clock.advance(Duration::seconds(60));
-    assert_eq!(engine.tick(&opts).await.unwrap().rotations.len(), 1, "attempted after 2 minutes");
+    assert_eq!(t.engine.tick(&opts).await.unwrap().rotations.len(), 1, "attempted after 2 minutes");
+}
 
-    // Once IAM works again the next attempt succeeds and the account is no longer due.
+#[tokio::test]
+async fn once_iam_works_again_a_failing_due_rotation_succeeds_and_is_no_longer_due() {
+    let (t, _) = due_and_failing().await;
+    let opts = TickOptions::default();
     t.aws.clear_faults();
     t.clock.advance(Duration::minutes(5));
-    let fixed = engine.tick(&opts).await.unwrap();
+    let fixed = t.engine.tick(&opts).await.unwrap();
     assert_eq!(fixed.rotations.len(), 1);
     assert!(fixed.rotations[0].outcome.committed(), "{:?}", fixed.rotations[0]);
-    let after = engine.tick(&opts).await.unwrap();
+    let after = t.engine.tick(&opts).await.unwrap();
     assert!(after.rotations.is_empty() && after.backed_off == 0);
+}
+
+#[test]
+fn the_wait_after_failures_doubles_up_to_an_hour() {
     assert_eq!(rekey_engine::retry_wait(1), Duration::minutes(1));
     assert_eq!(rekey_engine::retry_wait(3), Duration::minutes(4));
     assert_eq!(rekey_engine::retry_wait(40), Duration::hours(1), "capped");
@@ -349,7 +390,7 @@ async fn tasks_of_one_process_never_work_one_account_together() {
         })
         .await
         .unwrap();
-    let engine = Arc::new(t.engine);
+    let engine = t.engine.clone();
     let first = {
         let (engine, a) = (engine.clone(), a.clone());
         tokio::spawn(async move { engine.rotate(&a, &RotateOptions::default()).await })
@@ -384,11 +425,7 @@ async fn tasks_of_one_process_never_work_one_account_together() {
 #[tokio::test]
 async fn a_scheduled_rotation_of_an_account_rotated_since_the_due_list_was_read_is_skipped() {
     let (t, a, _) = access_key_world().await;
-    t.engine
-        .set_account(&AccountRef::Id(a.id.clone()), Default::default(), |s| s.every_ms = Some(86_400_000))
-        .await
-        .unwrap();
-    t.clock.advance(Duration::days(2));
+    t.due_now(&a).await;
     let listed = t.store.due_accounts(t.clock.now(), 10).await.unwrap();
     assert_eq!(listed.len(), 1);
     // Another worker rotates it after the list was read ...
@@ -413,7 +450,11 @@ async fn a_worker_that_lost_its_lease_makes_no_side_effect() {
     assert!(matches!(taken, rekey_store::LeaseOutcome::TakenOver { .. }), "{taken:?}");
     let e = held.ensure(t.clock.now(), "CreateAccessKey").await.unwrap_err();
     assert!(e.to_string().contains("stopped before CreateAccessKey"), "{e}");
-    // A lease about to expire is renewed before the side effect instead.
+}
+
+#[tokio::test]
+async fn a_lease_about_to_expire_is_renewed_before_a_side_effect() {
+    let (t, _, _) = access_key_world().await;
     let own = t.engine.lease(&rekey_domain::AccountId::random()).await.unwrap();
     t.clock.advance(Duration::seconds(20));
     own.ensure(t.clock.now(), "TagUser").await.expect("renewed");
@@ -423,7 +464,7 @@ async fn a_worker_that_lost_its_lease_makes_no_side_effect() {
 }
 
 #[tokio::test]
-async fn a_takeover_is_counted_and_a_dropped_worker_frees_its_lease() {
+async fn a_takeover_is_counted() {
     let (t, a, _) = access_key_world().await;
     // Another node's worker holds the lease and stops renewing it.
     let ttl = t.engine.lease_settings().ttl_ms;
@@ -438,7 +479,14 @@ async fn a_takeover_is_counted_and_a_dropped_worker_frees_its_lease() {
     let workers = t.engine.workers();
     assert_eq!(workers.len(), 1, "{workers:?}");
     assert_eq!((workers[0].account.clone(), workers[0].owner.as_str()), (a.id.clone(), held.owner.as_str()));
-    // A worker whose task is cancelled mid-way (dropped, never released) frees its lease.
+}
+
+/// A worker whose task is cancelled mid-way (dropped, never released) frees its lease.
+#[tokio::test]
+async fn a_dropped_worker_frees_its_lease() {
+    let (t, a, _) = access_key_world().await;
+    let held = t.engine.lease(&a.id).await.unwrap();
+    assert_eq!(t.engine.workers().len(), 1);
     drop(held);
     assert!(t.engine.workers().is_empty());
     for _ in 0..3_000 {

@@ -321,7 +321,7 @@ async fn a_manual_delivery_waits_for_its_confirmation_after_the_automated_target
 }
 
 #[tokio::test]
-async fn an_unconfirmed_manual_delivery_aborts_or_notifies_at_its_deadline() {
+async fn an_unconfirmed_manual_delivery_aborts_at_its_deadline() {
     let t = world().await;
     t.targets(vec![manual(OnDeadline::Abort)]).await;
     let r = t.rotate().await;
@@ -330,7 +330,11 @@ async fn an_unconfirmed_manual_delivery_aborts_or_notifies_at_its_deadline() {
     let reports = t.engine.recover().await.unwrap();
     assert_eq!(reports[0].outcome, Outcome::Aborted, "{reports:?}");
     assert_eq!(t.aws.keys("svc"), vec![(t.old.0.clone(), true)], "the unconfirmed key is deleted");
+}
 
+#[tokio::test]
+async fn an_unconfirmed_manual_delivery_notifies_once_at_its_deadline() {
+    let t = world().await;
     t.targets(vec![manual(OnDeadline::Notify)]).await;
     let id = t.rotate().await.rotation.unwrap();
     t.clock.advance(Duration::days(2));
