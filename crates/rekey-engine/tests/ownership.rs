@@ -77,8 +77,9 @@ async fn a_tagged_key_stays_even_when_this_vaults_journal_of_its_rotation_shows_
     let before = t.aws.calls().len();
     let r = t.rotate().await;
     assert_eq!(r.outcome, Outcome::Aborted, "{r:?}");
-    assert!(r.error.unwrap().contains("created after this vault's last known state"));
-    assert!(key_ids(&t).contains(&kept));
+    let error = r.error.unwrap();
+    assert!(error.contains("created after this vault's last known state"), "{error}");
+    assert!(key_ids(&t).contains(&kept), "the tagged key stays");
     // GetUser brought the tags: no ListUserTags, and the keys are listed once.
     let calls = t.aws.calls().split_off(before);
     assert!(!calls.contains(&"iam:ListUserTags".to_owned()), "{calls:?}");
@@ -131,8 +132,9 @@ async fn a_legacy_tag_of_an_unknown_rotation_is_foreign() {
     tag(&t, &foreign, "managed-by-rekey:rot_00000000000000ff").await;
     let r = t.rotate().await;
     assert_eq!(r.outcome, Outcome::Aborted, "{r:?}");
-    assert!(r.error.unwrap().contains("tagged managed-by-rekey by a rotation this vault does not know"));
-    assert!(key_ids(&t).contains(&foreign));
+    let error = r.error.unwrap();
+    assert!(error.contains("tagged managed-by-rekey by a rotation this vault does not know"), "{error}");
+    assert!(key_ids(&t).contains(&foreign), "the foreign key stays");
 }
 
 #[tokio::test]
@@ -152,7 +154,7 @@ async fn a_legacy_tag_of_this_vault_is_carried_over_and_removed() {
     let want = format!("{}={}/{}={rot}", r.new_key_id.unwrap(), r.rotation.unwrap(), t.old.0);
     assert_eq!(tags(&t).await, vec![(own_tag(&t), want)], "only the new tag is left");
     let r = t.rotate().await;
-    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
+    assert_eq!(r.outcome, Outcome::Done, "the next rotation works with the carried-over tag: {r:?}");
 }
 
 #[tokio::test]
@@ -169,5 +171,5 @@ async fn reclaim_foreign_deletes_only_an_inactive_key() {
     assert_eq!(r.outcome, Outcome::Aborted, "not without the flag: {r:?}");
     let r = t.engine.rotate(&t.account, &reclaim).await.unwrap();
     assert_eq!(r.outcome, Outcome::Done, "{r:?}");
-    assert!(!key_ids(&t).contains(&foreign));
+    assert!(!key_ids(&t).contains(&foreign), "the inactive foreign key is reclaimed");
 }
