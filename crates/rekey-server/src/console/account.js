@@ -15,18 +15,36 @@ const EDITABLE = [
 ];
 const enc = encodeURIComponent;
 
-/** 7776000000 → "90d" (the largest whole unit). */
+/** 7776000000 → "90d" (the largest whole unit); 0 → "0s". */
 function duration(ms) {
+  if (ms === 0) return "0s";
   for (const [unit, n] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]]) if (ms % n === 0 && ms >= n) return `${ms / n}${unit}`;
   return `${ms}ms`;
 }
 
-/** Settings as [name, text]: `…_ms` numbers as durations under the name without `_ms`. */
+/** `…_ms` names without the suffix, underscores as spaces. */
+const label = (k) => (k.endsWith("_ms") ? k.slice(0, -3) : k).replaceAll("_", " ");
+
+/** A setting's value as text: durations for `…_ms` numbers, a nested group as "name value, …",
+ *  delivery targets by kind, never JSON. */
+function settingText(k, v) {
+  if (k.endsWith("_ms") && typeof v === "number") return duration(v);
+  if (Array.isArray(v)) return v.length ? v.map((x) => (x && typeof x === "object" ? x.kind || "target" : String(x))).join(", ") : "none";
+  if (v && typeof v === "object") {
+    return Object.entries(v).filter(([, x]) => x !== null).map(([k2, x]) => `${label(k2)} ${settingText(k2, x)}`).join(", ");
+  }
+  return String(v);
+}
+
+/** Settings as [name, text], for reading: `…_ms` numbers as durations under the name without `_ms`. */
 function settingPairs(settings) {
-  return Object.entries(settings || {}).filter(([, v]) => v !== null).map(([k, v]) => {
-    if (k.endsWith("_ms") && typeof v === "number") return [k.slice(0, -3), duration(v)];
-    return [k, typeof v === "object" ? JSON.stringify(v) : String(v)];
-  });
+  return Object.entries(settings || {}).filter(([, v]) => v !== null).map(([k, v]) => [label(k), settingText(k, v)]);
+}
+
+/** The current values of the editable settings, as the edit dialog's fields take them. */
+function editableValues(settings) {
+  return Object.fromEntries(Object.entries(settings || {}).filter(([, v]) => v !== null && typeof v !== "object")
+    .map(([k, v]) => [k.endsWith("_ms") ? k.slice(0, -3) : k, settingText(k, v)]));
 }
 
 function settingsList(a) {
@@ -35,7 +53,7 @@ function settingsList(a) {
 }
 
 async function editSettings(a, reload) {
-  const current = { ...Object.fromEntries(settingPairs(a.settings)), title: a.title || "", folder: a.folder || "" };
+  const current = { ...editableValues(a.settings), title: a.title || "", folder: a.folder || "" };
   const inputs = EDITABLE.map(([k, label, type, hint]) => {
     const input = el("input", { type, value: current[k] ?? "", name: k, autocomplete: "off" });
     return [k, input, field(`set-${k}`, label, input, hint)];

@@ -149,6 +149,8 @@ async function main() {
     const key = await page.locator("#current-key").textContent();
     check(key.startsWith("AKIA"), "the current key id is shown");
     for (const h of ["Settings", "Secret versions", "Heartbeat", "Rotation history"]) check(await page.locator("h2", { hasText: h }).isVisible(), h);
+    const settingsText = await page.locator("section[aria-labelledby=h-settings]").innerText();
+    check(!/"\w+":|_ms\b|\d{6,}/.test(settingsText), `settings read as text, not JSON or milliseconds: ${settingsText}`);
     const versions = await api(TOKENS.admin, "GET", `/api/v1/accounts/${KEY_ACCOUNT}/versions`);
     check((await page.locator("#versions tbody tr").count()) === versions.length, `${versions.length} versions in the table`);
     const current = page.locator("#versions tbody tr").first();
