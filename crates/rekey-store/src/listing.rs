@@ -5,8 +5,8 @@
 //!
 //! Paging is by key (a [`Cursor`] names the sort key and id of the last item handed out), so
 //! a page never repeats or skips an item because others were added meanwhile. [`ListStore`] is
-//! a supertrait of [`crate::Store`]; `list_queries!` (in `listing_sql.rs`) implements it once
-//! per backend.
+//! a supertrait of [`crate::Store`]; `SqlStore` implements it for both backends
+//! (`listing_sql.rs`).
 
 use crate::{Account, AuditRecord, Result, Rotation};
 use async_trait::async_trait;

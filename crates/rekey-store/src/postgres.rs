@@ -15,7 +15,7 @@
 use crate::sql::{Backend, SqlStore};
 use crate::{OpenMode, Result, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult, PgRow};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, QueryBuilder, Transaction};
 use std::{str::FromStr, time::Duration};
 
 /// Advisory lock key for the audit chain ("rekey" in ASCII).
@@ -76,6 +76,10 @@ impl Backend for PgBackend {
     fn rows_affected(done: &PgQueryResult) -> u64 {
         done.rows_affected()
     }
+
+    async fn fetch_built(pool: &PgPool, qb: &mut QueryBuilder<'static, Postgres>) -> Result<Vec<PgRow>> {
+        Ok(qb.build().fetch_all(pool).await?)
+    }
 }
 
 impl PgStore {
@@ -131,13 +135,6 @@ pub fn redact_url(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
-
-/// The row decoders `list_queries!` reads its rows with.
-mod shared_queries {
-    pub(super) use crate::rows::{account_from_row, audit_from_row, rotation_from_row};
-}
-
-crate::listing_sql::list_queries!(PgStore, Postgres, PgRow);
 
 #[cfg(test)]
 mod tests {

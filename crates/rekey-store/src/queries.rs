@@ -38,8 +38,6 @@ where
     for<'q> Vec<u8>: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'r> &'r str: ColumnIndex<<B::Db as Database>::Row>,
     usize: ColumnIndex<<B::Db as Database>::Row>,
-    // Listings are implemented per backend (`listing_sql.rs`).
-    Self: crate::ListStore,
 {
     fn backend(&self) -> &'static str {
         B::NAME

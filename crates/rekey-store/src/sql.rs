@@ -17,13 +17,11 @@
 
 use crate::barrier::{Barrier, Slot};
 use crate::chain::{keyed_event_hash, GENESIS};
-/// `listing_sql` names the column parser by its former place.
-pub(crate) use crate::rows::parse_col;
 use crate::rows::{to_json, ProviderRow, SignedAccountRow};
 use crate::{barrier, from_millis, millis, model::*, Result, StoreError};
 use chrono::{DateTime, Utc};
 use rekey_domain::{AccountId, ProviderName, SecretState};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Transaction, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Transaction, Type};
 use std::future::Future;
 
 /// What differs between the SQL dialects: implemented by `SqliteBackend` and `PgBackend`.
@@ -46,6 +44,13 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug + 'static {
     fn lock_audit(tx: &mut Tx<Self>) -> impl Future<Output = Result<()>> + Send;
     /// How many rows a statement changed (sqlx has no trait method for it).
     fn rows_affected(done: &<Self::Db as Database>::QueryResult) -> u64;
+    /// The rows of a statement assembled with a `QueryBuilder` (the listings). Only the
+    /// concrete database type shows that the builder's arguments, which borrow nothing, serve
+    /// a query that borrows the builder, so generic code cannot run it itself.
+    fn fetch_built<'a>(
+        pool: &'a Pool<Self::Db>,
+        qb: &'a mut QueryBuilder<'static, Self::Db>,
+    ) -> impl Future<Output = Result<Vec<<Self::Db as Database>::Row>>> + Send + 'a;
 }
 
 /// A write transaction of backend `B`.

@@ -12,7 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Connection, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite, Transaction};
 use std::{path::Path, time::Duration};
 
 /// A vault in one SQLite file.
@@ -49,6 +49,10 @@ impl Backend for SqliteBackend {
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
+    }
+
+    async fn fetch_built(pool: &SqlitePool, qb: &mut QueryBuilder<'static, Sqlite>) -> Result<Vec<SqliteRow>> {
+        Ok(qb.build().fetch_all(pool).await?)
     }
 }
 
@@ -212,10 +216,3 @@ fn restrict_permissions(path: &str) {
         }
     }
 }
-
-/// The row decoders `list_queries!` reads its rows with.
-mod shared_queries {
-    pub(super) use crate::rows::{account_from_row, audit_from_row, rotation_from_row};
-}
-
-crate::listing_sql::list_queries!(SqliteStore, Sqlite, SqliteRow);
