@@ -1,9 +1,15 @@
 //! Classification of AWS failures. The engine decides retry, abort or report from the class
 //! alone; the code and message are kept for the operator. AWS messages never carry secrets.
+//!
+//! Every SDK failure becomes an [`AwsError`] here, and its message is one line: the service's
+//! own code and message when it answered, or what kept the call from an answer (the connection
+//! refused, a timeout, a name that does not resolve) read from the innermost error of the SDK's
+//! chain (`why_unanswered`). The SDK's `Debug` forms (`DispatchFailure(DispatchFailure { source:
+//! ConnectorError { … } })`) never reach the operator.
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::ErrorMetadata;
 use std::fmt;
 
 /// What a caller can do about an AWS failure.
@@ -34,8 +40,11 @@ pub struct AwsError {
     pub operation: &'static str,
     /// AWS's error code, when there was one.
     pub code: Option<String>,
-    /// Human-readable detail.
+    /// Human-readable detail, one line.
     pub message: String,
+    /// The call got no answer from the service (it could not connect, timed out, or the
+    /// answer could not be read): the endpoint or the network is the suspect, not the request.
+    pub unanswered: bool,
 }
 
 impl fmt::Display for AwsError {
@@ -57,7 +66,7 @@ impl AwsError {
 
     /// Builds an error by hand (test doubles, local checks).
     pub fn new(class: AwsErrorClass, operation: &'static str, message: impl Into<String>) -> Self {
-        Self { class, operation, code: None, message: message.into() }
+        Self { class, operation, code: None, message: message.into(), unanswered: false }
     }
 
     /// Classifies an SDK failure of `operation`.
@@ -77,20 +86,67 @@ impl AwsError {
                     .message()
                     .map(str::to_owned)
                     .or_else(|| body.as_deref().and_then(|b| xml_tag(b, "Message")))
-                    .unwrap_or_else(|| format!("HTTP {}", status.unwrap_or_default()));
+                    .map_or_else(|| format!("HTTP {}", status.unwrap_or_default()), |m| one_line(&m));
                 (classify(code.as_deref(), status), code, message)
             }
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                (AwsErrorClass::Retryable, None, DisplayErrorContext(&err).to_string())
+                (AwsErrorClass::Retryable, None, why_unanswered(&err))
             }
-            SdkError::ConstructionFailure(_) => (AwsErrorClass::Auth, None, DisplayErrorContext(&err).to_string()),
-            _ => (AwsErrorClass::Other, None, DisplayErrorContext(&err).to_string()),
+            SdkError::ConstructionFailure(_) => (AwsErrorClass::Auth, None, why_unanswered(&err)),
+            _ => (AwsErrorClass::Other, None, why_unanswered(&err)),
         };
         let class =
             if matches!(err, SdkError::DispatchFailure(ref d) if d.is_user()) { AwsErrorClass::Auth } else { class };
+        let unanswered = matches!(err, SdkError::TimeoutError(_) | SdkError::ResponseError(_))
+            || matches!(err, SdkError::DispatchFailure(ref d) if !d.is_user());
         record(operation, code.as_deref().unwrap_or(class.as_label()));
-        Self { class, operation, code, message }
+        Self { class, operation, code, message, unanswered }
     }
+}
+
+/// One line saying why an SDK call got no answer from the service: what the SDK was doing, then
+/// the innermost error of its chain (`Connection refused (os error 111)`, `operation attempt
+/// timeout occurred after 20s`), which is the one that names the cause. The wrappers above it
+/// say only "dispatch failure", "io error" and the like; their `Debug` forms are never used.
+fn why_unanswered<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    let what = match err {
+        SdkError::TimeoutError(_) => "no answer in time",
+        SdkError::DispatchFailure(d) if d.is_timeout() => "no answer in time",
+        SdkError::DispatchFailure(d) if d.is_io() => "could not reach the endpoint",
+        SdkError::DispatchFailure(d) if d.is_user() => "the request could not be sent",
+        SdkError::DispatchFailure(_) => "could not reach the endpoint",
+        SdkError::ResponseError(_) => "the answer could not be read",
+        SdkError::ConstructionFailure(_) => "the request could not be made",
+        _ => "the call failed",
+    };
+    match innermost(std::error::Error::source(err)) {
+        Some(cause) => format!("{what}: {cause}"),
+        None => what.to_owned(),
+    }
+}
+
+/// The last error of a source chain that starts at `first`, on one line: its `Display`, or an
+/// AWS error's code and message when the chain ends in one (an assumed role's STS refusal: its
+/// `Display` is a struct dump).
+fn innermost(first: Option<&(dyn std::error::Error + 'static)>) -> Option<String> {
+    let mut last = first?;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    if let Some(meta) = last.downcast_ref::<ErrorMetadata>() {
+        let said = [meta.code(), meta.message()].into_iter().flatten().collect::<Vec<_>>().join(": ");
+        return Some(one_line(&said)).filter(|l| !l.is_empty());
+    }
+    Some(one_line(&last.to_string())).filter(|l| !l.is_empty())
+}
+
+/// `text` with its line breaks and runs of blanks made single spaces.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The HTTP status (and body) of a raw response.
@@ -209,5 +265,41 @@ mod tests {
         assert_eq!(classify(None, Some(500)), AwsErrorClass::Retryable);
         assert_eq!(classify(Some("LimitExceeded"), Some(409)), AwsErrorClass::Limit);
         assert_eq!(classify(Some("Weird"), Some(400)), AwsErrorClass::Other);
+    }
+
+    type Sdk = SdkError<aws_sdk_iam::operation::get_user::GetUserError, aws_smithy_runtime_api::http::Response>;
+
+    #[test]
+    fn a_call_without_an_answer_says_why_in_one_line() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused (os error 111)");
+        let e = AwsError::from_sdk("iam:GetUser", Sdk::dispatch_failure(ConnectorError::io(refused.into())));
+        assert_eq!(
+            e.to_string(),
+            "iam:GetUser failed: could not reach the endpoint: Connection refused (os error 111)"
+        );
+        assert!(e.unanswered && e.is_retryable(), "{e:?}");
+        let e = AwsError::from_sdk("iam:GetUser", Sdk::timeout_error("operation attempt timeout occurred after 20s"));
+        assert_eq!(
+            e.to_string(),
+            "iam:GetUser failed: no answer in time: operation attempt timeout occurred after 20s"
+        );
+        let slow = ConnectorError::timeout("no complete answer\nwithin 20000 ms".into());
+        let e = AwsError::from_sdk("iam:GetUser", Sdk::dispatch_failure(slow));
+        assert_eq!(e.message, "no answer in time: no complete answer within 20000 ms", "one line");
+        for shown in [e.to_string(), e.message.clone()] {
+            for debug in ["DispatchFailure", "ConnectorError", "TimeoutError", "source:", "{"] {
+                assert!(!shown.contains(debug), "{debug:?} in {shown:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refusal_at_the_end_of_the_chain_is_its_code_and_message() {
+        let sts = ErrorMetadata::builder().code("AccessDenied").message("not authorized\nto assume").build();
+        let e = AwsError::from_sdk("iam:GetUser", Sdk::construction_failure(sts));
+        assert_eq!(e.message, "the request could not be made: AccessDenied: not authorized to assume");
+        assert_eq!(e.class, AwsErrorClass::Auth);
+        assert!(!e.unanswered);
     }
 }

@@ -207,6 +207,7 @@ fn no_user(op: &'static str, user: &str) -> AwsError {
         operation: op,
         code: Some("NoSuchEntity".into()),
         message: format!("user {user}"),
+        unanswered: false,
     }
 }
 
@@ -351,6 +352,7 @@ impl IamApi for FakeIam {
                     operation: "iam:ChangePassword",
                     code: Some("InvalidUserType".into()),
                     message: "the old password is incorrect".into(),
+                    unanswered: false,
                 });
             }
             user.password = Some(new.expose().into());

@@ -217,6 +217,11 @@ impl Error {
 }
 
 fn aws_hint(e: &AwsError) -> String {
+    if e.unanswered {
+        return "AWS did not answer: check the provider's region and endpoint URL, and the network (proxy, firewall) \
+                between rekey and AWS; then try again"
+            .into();
+    }
     match e.class {
         AwsErrorClass::Auth => {
             "check the provider's credentials and that its policy allows this call (`rekey provider test NAME`)".into()
@@ -224,7 +229,7 @@ fn aws_hint(e: &AwsError) -> String {
         AwsErrorClass::NotFound => "check the IAM user name and the provider's account".into(),
         AwsErrorClass::Limit => "the IAM quota is reached (e.g. two access keys per user); remove an unused key".into(),
         AwsErrorClass::Retryable => "AWS was unavailable or throttled the call; try again".into(),
-        _ => "see the AWS error above".into(),
+        _ => "the AWS error code and message say what AWS refused".into(),
     }
 }
 

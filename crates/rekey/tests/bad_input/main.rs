@@ -25,8 +25,10 @@ const USAGE: i32 = 2;
 const NOT_FOUND: i32 = 3;
 const CONFLICT: i32 = 4;
 const AUTH: i32 = 5;
+const UPSTREAM: i32 = 6;
 const LOCKED: i32 = 7;
 const INTEGRITY: i32 = 8;
+const FINDINGS: i32 = 9;
 const STORAGE: i32 = 10;
 
 const ALICE_PASSWORD: &str = "Alice-Secret-Pw-1!";
