@@ -104,6 +104,32 @@ pub enum Error {
     /// Anything else.
     #[error("{0}")]
     Internal(String),
+    /// A failure a rotation report carried ([`Failure`]), raised again by the front end that
+    /// printed the report: its class and hint are the original error's.
+    #[error("{message}")]
+    Reported {
+        /// The original error's message.
+        message: String,
+        /// Its class and hint.
+        failure: Failure,
+    },
+}
+
+/// What a report keeps of the error that stopped or refused a rotation: its class (the front
+/// ends decide exit codes and statuses by it, never by the message) and its hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The error's class.
+    pub class: ErrorClass,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    /// The class and hint of `e`.
+    pub fn of(e: &Error) -> Self {
+        Self { class: e.class(), hint: e.hint() }
+    }
 }
 
 /// Engine results.
@@ -147,6 +173,7 @@ impl Error {
             Self::Findings(_) => ErrorClass::Findings,
             Self::Delivery(_) => ErrorClass::Upstream,
             Self::Internal(_) => ErrorClass::Internal,
+            Self::Reported { failure, .. } => failure.class,
         }
     }
 
@@ -202,6 +229,7 @@ impl Error {
             ),
             Self::Delivery(_) => Some("check that the receiver is up and accepts rekey's requests".into()),
             Self::Findings(_) | Self::Internal(_) => None,
+            Self::Reported { failure, .. } => failure.hint.clone(),
         }
     }
 

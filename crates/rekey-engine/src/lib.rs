@@ -68,7 +68,7 @@ pub use checkout::MAX_CHECKOUT_MS;
 #[cfg(feature = "test-support")]
 pub use connect::FakeConnector;
 pub use connect::{AwsConnector, SdkConnector};
-pub use error::{Error, ErrorClass, Result};
+pub use error::{Error, ErrorClass, Failure, Result};
 pub use limits::Limits;
 pub use providers::{AuthSpec, NewProvider};
 pub use rotate::{Pending, RotateOptions, RotationReport};

@@ -12,7 +12,7 @@ use crate::{delivery, Engine, Error, Result};
 use rekey_crypto::Secret;
 use rekey_domain::{
     targets::{ManualTarget, OnDeadline},
-    AuditOutcome, Outcome, Phase, Target,
+    AuditOutcome, Phase, Target,
 };
 use rekey_store::JournalWrite;
 use serde_json::json;
@@ -170,8 +170,7 @@ impl Engine {
             let driven = run.drive().await;
             let mut report = run.report(started);
             if let Err(e) = driven {
-                report.outcome = Outcome::Interrupted;
-                report.error = Some(e.to_string());
+                report = report.interrupted_by(&e);
             }
             Ok(report)
         }

@@ -182,9 +182,7 @@ impl Engine {
             Err(e) => {
                 // The rotation stays where it stopped; recovery resumes it.
                 run.rot.error = Some(e.to_string());
-                let mut report = run.report(started);
-                report.outcome = Outcome::Interrupted;
-                Ok(report)
+                Ok(run.report(started).interrupted_by(&e))
             }
         }
     }

@@ -120,8 +120,7 @@ impl Engine {
             let result = run.drive().await;
             let mut report = run.report(started);
             if let Err(e) = result {
-                report.outcome = Outcome::Interrupted;
-                report.error = Some(e.to_string());
+                report = report.interrupted_by(&e);
             }
             Ok::<_, Error>(Some(report.with_counts(&counts)))
         })

@@ -2,7 +2,7 @@
 //! stands, for a refusal or a skipped scheduled rotation, and for a dry run's plan.
 
 use super::{confirm, plan, RotateOptions, Run};
-use crate::{Engine, Error, Result};
+use crate::{Engine, Error, Failure, Result};
 use rekey_domain::{Outcome, Phase};
 use rekey_store::Account;
 use serde::Serialize;
@@ -29,6 +29,10 @@ pub struct RotationReport {
     pub phases: Vec<String>,
     pub duration_ms: u128,
     pub error: Option<String>,
+    /// The class and hint of the error behind `error`, when an error stopped or refused the
+    /// rotation (not a reason of its own, such as an abort's): what exit codes follow.
+    #[serde(skip)]
+    pub failure: Option<Failure>,
     /// Where a rotation that waits stands: a manual delivery's confirmation, or a confirmed
     /// cut-over ("waiting for consumers: new key unused for 3 d").
     pub waiting: Option<String>,
@@ -57,6 +61,7 @@ impl RotationReport {
             phases: vec![],
             duration_ms: 0,
             error: Some(e.to_string()),
+            failure: Some(Failure::of(e)),
             waiting: None,
             plan: vec![],
             throttled: 0,
@@ -70,6 +75,14 @@ impl RotationReport {
     /// `skipped`), not `aborted`, `interrupted` or `refused`.
     pub fn succeeded(&self) -> bool {
         self.outcome.succeeded()
+    }
+
+    /// This report of a run that `e` stopped part-way: recovery resumes it.
+    pub(crate) fn interrupted_by(mut self, e: &Error) -> Self {
+        self.outcome = Outcome::Interrupted;
+        self.error = Some(e.to_string());
+        self.failure = Some(Failure::of(e));
+        self
     }
 
     /// This report with what its AWS calls met.
@@ -87,6 +100,7 @@ impl RotationReport {
         Self {
             outcome: Outcome::Skipped,
             error: Some(format!("account {} is no longer due: another worker rotated it", account.id)),
+            failure: None,
             ..Self::refused(account, &Error::Internal(String::new()))
         }
     }
@@ -130,6 +144,7 @@ impl Run<'_> {
             phases: self.facts.phases.clone(),
             duration_ms: started.elapsed().as_millis(),
             error: self.rot.error.clone(),
+            failure: None,
             waiting: self.waiting_status(),
             plan: vec![],
             throttled: 0,
@@ -155,6 +170,7 @@ impl Engine {
             phases: vec![],
             duration_ms: 0,
             error: plan.blocked.then(|| plan.steps.last().cloned().unwrap_or_default()),
+            failure: None,
             waiting: None,
             plan: plan.steps,
             throttled: 0,

@@ -8,8 +8,8 @@ use crate::{
     output::{self, opt, Tabular},
 };
 use rekey_domain::Outcome;
-use rekey_engine::{AccountRef, Engine, Error, Result, RotateOptions, RotationReport};
-use rekey_store::{Account, AccountFilter, StoreError};
+use rekey_engine::{AccountRef, Engine, Error, ErrorClass, Result, RotateOptions, RotationReport};
+use rekey_store::{Account, AccountFilter};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -124,18 +124,16 @@ pub fn print_reports(format: Format, reports: &[RotationReport], dry_run: bool) 
     }
 }
 
-/// Fails with the findings class when any rotation did not complete.
+/// Fails with the findings class when any rotation did not complete, decided by the class of
+/// the error each report carries (never by its message): a refusal because stored data failed
+/// its integrity check gives the integrity class, so that an altered vault is not mistaken for
+/// a failed rotation; a vault that cannot be written (read-only, disk full) gives the storage
+/// class, so that it is not mistaken for failing rotations.
 pub fn check_reports(reports: &[RotationReport]) -> Result<()> {
     let bad = reports.iter().filter(|r| !r.succeeded()).count();
-    // Refused because stored data failed its integrity check (the store's `Tampered`): the
-    // integrity exit code, so that an altered vault is not mistaken for a failed rotation.
-    let altered = reports
-        .iter()
-        .filter(|r| {
-            r.outcome == Outcome::Refused
-                && r.error.as_deref().is_some_and(|e| e.contains("failed its integrity check"))
-        })
-        .count();
+    let class_of = |r: &RotationReport| r.failure.as_ref().map(|f| f.class);
+    let altered =
+        reports.iter().filter(|r| r.outcome == Outcome::Refused && class_of(r) == Some(ErrorClass::Integrity)).count();
     if altered > 0 {
         return Err(Error::Integrity {
             message: format!(
@@ -146,15 +144,10 @@ pub fn check_reports(reports: &[RotationReport]) -> Result<()> {
             ),
         });
     }
-    // Refused because the vault cannot be written (read-only, disk full): the storage exit
-    // code, so that a read-only vault is not mistaken for failing rotations.
-    let errors = || reports.iter().filter_map(|r| r.error.as_deref());
-    for (prefix, full) in [("the vault cannot be written: ", false), ("the vault's disk is full: ", true)] {
-        if let Some(detail) = errors().find_map(|e| e.strip_prefix(prefix)) {
-            let detail = detail.to_owned();
-            let e = if full { StoreError::Full { detail } } else { StoreError::ReadOnly { detail } };
-            return Err(Error::Store(e));
-        }
+    if let Some((r, failure)) =
+        reports.iter().filter_map(|r| r.failure.as_ref().map(|f| (r, f))).find(|(_, f)| f.class == ErrorClass::Storage)
+    {
+        return Err(Error::Reported { message: r.error.clone().unwrap_or_default(), failure: failure.clone() });
     }
     if bad > 0 {
         return Err(Error::Findings(format!(
@@ -185,5 +178,62 @@ impl Tabular for ReportView {
             r.duration_ms.to_string(),
             opt(r.error.clone()),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rekey_engine::Failure;
+
+    fn report(outcome: Outcome, error: Option<&str>, class: Option<ErrorClass>) -> RotationReport {
+        RotationReport {
+            account: "a1b2c3d4".into(),
+            reference: "p/svc/access-key".into(),
+            rotation: None,
+            outcome,
+            phase: None,
+            new_key_id: None,
+            old_key_id: None,
+            phases: vec![],
+            duration_ms: 0,
+            error: error.map(str::to_owned),
+            failure: class.map(|class| Failure { class, hint: Some("what to do".into()) }),
+            waiting: None,
+            plan: vec![],
+            throttled: 0,
+            paced_ms: 0,
+            propagation_ms: None,
+            foreign_keys: vec![],
+        }
+    }
+
+    fn class_of(reports: &[RotationReport]) -> Option<ErrorClass> {
+        check_reports(reports).err().map(|e| e.class())
+    }
+
+    #[test]
+    fn the_exit_class_follows_the_class_of_the_error_not_its_words() {
+        let done = report(Outcome::Done, None, None);
+        assert_eq!(class_of(std::slice::from_ref(&done)), None);
+        let altered = report(Outcome::Refused, Some("account a1b2c3d4 was altered"), Some(ErrorClass::Integrity));
+        assert_eq!(class_of(&[done.clone(), altered]), Some(ErrorClass::Integrity));
+        let read_only = report(Outcome::Interrupted, Some("the vault is read-only"), Some(ErrorClass::Storage));
+        let e = check_reports(&[done.clone(), read_only]).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Storage);
+        assert_eq!(e.to_string(), "the vault is read-only");
+        assert_eq!(e.hint().as_deref(), Some("what to do"));
+        // The words of an integrity or storage error, quoted by an error of another class (an
+        // AWS or receiver message): a rotation that did not complete, nothing more.
+        for (words, class) in [
+            ("iam:GetUser failed: the policy failed its integrity check", ErrorClass::Auth),
+            ("the vault cannot be written: said the webhook receiver", ErrorClass::Upstream),
+            ("the vault's disk is full: said the webhook receiver", ErrorClass::Upstream),
+        ] {
+            let quoted = report(Outcome::Refused, Some(words), Some(class));
+            assert_eq!(class_of(&[done.clone(), quoted]), Some(ErrorClass::Findings), "{words}");
+        }
+        let aborted = report(Outcome::Aborted, Some("the new key did not work"), None);
+        assert_eq!(class_of(&[aborted]), Some(ErrorClass::Findings));
     }
 }
