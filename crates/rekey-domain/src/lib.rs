@@ -64,6 +64,8 @@ pub use role::Role;
 pub use settings::{PastDeadline, PreviousKeyPolicy, Retirement, RotationSettings, Target, VerifySettings};
 pub use settings_patch::SettingsPatch;
 pub use spelling::Spelled;
+#[cfg(feature = "openapi")]
+pub use status::ShownStatus;
 pub use status::{AccountStatus, HeartbeatStatus};
 pub use targets::ValueFormat;
 

@@ -37,6 +37,26 @@ impl AccountStatus {
     pub fn as_str(self) -> &'static str {
         Spelled::as_str(self)
     }
+
+    /// What the CLI and the API show in place of the stored status of an account whose row
+    /// failed its integrity check: nothing acts on such an account.
+    pub const TAMPERED: &'static str = "tampered";
+}
+
+/// An account's status as the CLI and the API show it: the stored [`AccountStatus`], or
+/// [`AccountStatus::TAMPERED`]. Only the OpenAPI document names this type; it is never stored.
+#[cfg(feature = "openapi")]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShownStatus {
+    /// [`AccountStatus::Ok`].
+    Ok,
+    /// [`AccountStatus::NeedsRotation`].
+    NeedsRotation,
+    /// [`AccountStatus::NoSecret`].
+    NoSecret,
+    /// The account's row failed its integrity check.
+    Tampered,
 }
 
 impl fmt::Display for AccountStatus {
@@ -107,6 +127,14 @@ mod tests {
     #[test]
     fn account_statuses_have_one_spelling_each() {
         assert_spelled::<AccountStatus>();
+        #[cfg(feature = "openapi")]
+        {
+            let shown = [ShownStatus::Ok, ShownStatus::NeedsRotation, ShownStatus::NoSecret, ShownStatus::Tampered];
+            let shown: Vec<String> = shown.iter().map(|s| serde_json::to_value(s).unwrap().to_string()).collect();
+            let mut stored: Vec<String> = AccountStatus::ALL.iter().map(|s| format!("{:?}", s.as_str())).collect();
+            stored.push(format!("{:?}", AccountStatus::TAMPERED));
+            assert_eq!(shown, stored, "the shown statuses are the stored ones and tampered");
+        }
         assert_eq!("needs-rotation".parse::<AccountStatus>(), Ok(AccountStatus::NeedsRotation));
     }
 

@@ -17,5 +17,7 @@ mod matrix;
 mod schema;
 #[path = "api/security.rs"]
 mod security;
+#[path = "api/tampered.rs"]
+mod tampered;
 #[path = "api/world.rs"]
 mod world;

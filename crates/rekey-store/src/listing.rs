@@ -217,8 +217,8 @@ impl LastRotation {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountItem {
-    /// The account.
-    #[serde(flatten)]
+    /// The account, its status `tampered` when its row failed its integrity check.
+    #[serde(flatten, serialize_with = "shown_account")]
     pub account: Account,
     /// `PROVIDER/USER/KIND`.
     #[serde(rename = "ref")]
@@ -231,6 +231,17 @@ pub struct AccountItem {
     pub checked_out_by_name: Option<String>,
     /// Its last rotation, if any.
     pub last_rotation: Option<LastRotation>,
+}
+
+/// `a` as listed: with the status `tampered` in place of the stored one when its row failed its
+/// integrity check (the CLI and the API show it alike; nothing acts on such an account).
+fn shown_account<S: serde::Serializer>(a: &Account, s: S) -> std::result::Result<S::Ok, S::Error> {
+    if a.tampered.is_none() {
+        return a.serialize(s);
+    }
+    let mut v = serde_json::to_value(a).map_err(serde::ser::Error::custom)?;
+    v["status"] = AccountStatus::TAMPERED.into();
+    v.serialize(s)
 }
 
 impl AccountItem {

@@ -109,7 +109,10 @@ pub struct Account {
     pub folder: Option<Folder>,
     /// Human title.
     pub title: Option<String>,
-    /// Whether the vault holds the credential in use (see [`AccountStatus`]).
+    /// Whether the vault holds the credential in use (see [`AccountStatus`]); listed accounts
+    /// ([`crate::listing::AccountItem`]) show `tampered` instead when the row failed its
+    /// integrity check.
+    #[cfg_attr(feature = "openapi", schema(value_type = rekey_domain::ShownStatus))]
     pub status: AccountStatus,
     /// Rotation settings (JSON; typed by the engine).
     pub settings: serde_json::Value,

@@ -62,24 +62,14 @@ pub fn reference(a: &rekey_store::Account) -> String {
 }
 
 /// An account as shown: the API's account record. An account whose row failed its integrity
-/// check is shown with the status `tampered` (nothing acts on it).
-#[derive(Debug)]
+/// check is shown with the status `tampered` (nothing acts on it), by the record itself.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
 pub struct AccountView(pub AccountItem);
 
 impl From<AccountItem> for AccountView {
     fn from(item: AccountItem) -> Self {
         Self(item)
-    }
-}
-
-impl Serialize for AccountView {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0.account.tampered.is_none() {
-            return self.0.serialize(s);
-        }
-        let mut v = serde_json::to_value(&self.0).map_err(serde::ser::Error::custom)?;
-        v["status"] = "tampered".into();
-        v.serialize(s)
     }
 }
 
@@ -95,7 +85,7 @@ impl AccountView {
     pub fn status_shown(&self) -> String {
         let a = &self.0.account;
         if a.tampered.is_some() {
-            return "tampered".into();
+            return rekey_domain::AccountStatus::TAMPERED.into();
         }
         let status = a.status.to_string();
         let adopted_password = a.kind == CredentialKind::Password && a.current_version.is_some();

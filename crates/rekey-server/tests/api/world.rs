@@ -37,7 +37,7 @@ pub struct Token {
 }
 
 pub struct World {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub aws: FakeAws,
     pub engine: Arc<Engine>,
     pub state: AppState,
@@ -111,7 +111,7 @@ impl World {
         let app = rekey_server::app(state.clone());
         let svc = engine.account(&AccountRef::Id(svc.id)).await.unwrap();
         Self {
-            _dir: dir,
+            dir,
             aws,
             engine,
             state,
@@ -168,6 +168,33 @@ impl World {
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         Answer { status, headers, body }
+    }
+
+    /// Runs one SQL statement on the vault's database behind rekey's back (as someone with
+    /// write access to the file, without the master key, could); returns the rows it changed.
+    pub async fn sql(&self, statement: &str, binds: &[&str]) -> u64 {
+        let url = format!("sqlite://{}", self.dir.path().join("vault.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let mut q = sqlx::query(statement);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        let n = q.execute(&pool).await.unwrap().rows_affected();
+        pool.close().await;
+        n
+    }
+
+    /// The first column of every row `query` selects, as text.
+    pub async fn sql_texts(&self, query: &str, binds: &[&str]) -> Vec<String> {
+        let url = format!("sqlite://{}", self.dir.path().join("vault.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let mut q = sqlx::query_scalar::<_, String>(query);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        let rows = q.fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows
     }
 
     /// The OpenAPI document, as served.
