@@ -88,7 +88,12 @@ impl Engine {
         }
         if !force {
             return Err(Error::conflict(
-                format!("account {} is checked out by {} until {}", account.id, c.holder, c.expires_at.to_rfc3339()),
+                format!(
+                    "account {} is checked out by {} until {}",
+                    account.id,
+                    c.holder,
+                    rekey_domain::timestamp::rfc3339(&c.expires_at)
+                ),
                 format!("wait for the check-in, or {action} with force (--force, ?force=true): that is audited"),
             ));
         }

@@ -9,6 +9,8 @@
 mod connections;
 #[path = "api/input.rs"]
 mod input;
+#[path = "api/journal.rs"]
+mod journal;
 #[path = "api/listing.rs"]
 mod listing;
 #[path = "api/matrix.rs"]

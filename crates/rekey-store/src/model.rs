@@ -214,6 +214,8 @@ pub struct Rotation {
     /// The secret version added.
     pub new_version: Option<i64>,
     /// Phase facts: pre-flight key snapshot, grace deadlines, delivery acks, phases done …
+    /// Shown with its times in the one JSON form (older journals wrote other precisions).
+    #[serde(serialize_with = "rekey_domain::timestamp::json::serialize")]
     pub data: serde_json::Value,
     /// Why it aborted or is stuck.
     pub error: Option<String>,

@@ -25,6 +25,15 @@ fn confirmed_cut_over_waits_until_the_new_key_is_used() {
     let new = r["new_key_id"].as_str().unwrap().to_owned();
     let shown = sb.json(&["rotation", "show", r["rotation"].as_str().unwrap()]);
     assert!(shown["data"]["cutover_status"].as_str().unwrap().contains("new key unused"));
+    // Every time in the journal's data is RFC 3339 in UTC with milliseconds, as everywhere else.
+    let data = shown["data"].as_object().unwrap();
+    let times: Vec<(&String, &str)> =
+        data.iter().filter(|(k, _)| k.ends_with("_at")).filter_map(|(k, v)| v.as_str().map(|t| (k, t))).collect();
+    assert!(times.len() >= 3, "create_requested_at, created_at, cutover_at …: {data:?}");
+    for (k, t) in times {
+        let parsed = chrono::DateTime::parse_from_rfc3339(t).unwrap();
+        assert_eq!(t, parsed.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "{k}");
+    }
     assert_eq!(key_states(&moto, &seeded).len(), 2, "both keys stay while the consumers have not moved");
     // The compliance report says where the account stands, in JSON and in HTML.
     let html = sb.path("report.html");

@@ -12,7 +12,9 @@
 
 use super::Run;
 use crate::Result;
-use rekey_domain::{settings::DEFAULT_CUTOVER_DEADLINE_MS, AuditOutcome, PastDeadline, Phase, Retirement};
+use rekey_domain::{
+    settings::DEFAULT_CUTOVER_DEADLINE_MS, timestamp::rfc3339, AuditOutcome, PastDeadline, Phase, Retirement,
+};
 use rekey_store::JournalWrite;
 use serde_json::json;
 
@@ -55,13 +57,13 @@ impl Run<'_> {
         if new_moved && old_quiet {
             self.facts.cutover_status = Some(format!(
                 "consumers moved: new key used at {}, old key unused since the cut-over or for {}",
-                new_used.at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                new_used.at.map(|t| rfc3339(&t)).unwrap_or_default(),
                 human(QUIET)
             ));
             return Ok(true);
         }
         let mut status = if new_moved {
-            let last = old_used.at.map(|t| t.to_rfc3339()).unwrap_or_default();
+            let last = old_used.at.map(|t| rfc3339(&t)).unwrap_or_default();
             let service = old_used.service.unwrap_or_else(|| "?".into());
             format!(
                 "waiting for consumers: old key still used (last at {last}, {service}; retired after {} without use)",

@@ -188,7 +188,7 @@ impl Engine {
                     format!(
                         "waiting for the manual delivery of rotation {} to be confirmed by {}",
                         rot.id,
-                        facts.confirm_by.map(|t| t.to_rfc3339()).unwrap_or_default()
+                        facts.confirm_by.map(|t| rekey_domain::timestamp::rfc3339(&t)).unwrap_or_default()
                     ),
                     facts.confirm_by.is_some_and(|t| t <= now),
                 ),

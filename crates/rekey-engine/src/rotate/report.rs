@@ -117,7 +117,7 @@ impl Run<'_> {
             Phase::Delivering if confirm::awaiting(&self.facts) => Some(format!(
                 "waiting for the manual delivery to be confirmed (rekey rotation confirm {}) by {}",
                 self.rot.id,
-                self.facts.confirm_by.map(|t| t.to_rfc3339()).unwrap_or_default()
+                self.facts.confirm_by.map(|t| rekey_domain::timestamp::rfc3339(&t)).unwrap_or_default()
             )),
             Phase::Retiring => self.facts.cutover_status.clone(),
             _ => None,

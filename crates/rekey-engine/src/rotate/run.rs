@@ -15,12 +15,16 @@ use serde_json::json;
 use std::{sync::Arc, time::Instant};
 
 /// Phase facts kept in the rotation's `data` column.
+///
+/// Its times are written as RFC 3339 in UTC with milliseconds, as every timestamp rekey shows
+/// ([`rekey_domain::timestamp`]); journals written before read as well (any RFC 3339 time).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub(crate) struct Facts {
     /// Access keys the user had at pre-flight.
     pub keys_before: Vec<String>,
     /// When CreateAccessKey was requested (keys created after it and unknown are ours).
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub create_requested_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Keys deleted to free a slot, and why.
     pub reclaimed: Vec<String>,
@@ -41,10 +45,13 @@ pub(crate) struct Facts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_target: Option<usize>,
     /// When the new credential became current.
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub cutover_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When the previous key is to be deactivated.
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub deactivate_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When the previous key is to be deleted.
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub delete_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The provider signs with this account's key (self-rotation).
     pub self_rotation: bool,
@@ -54,12 +61,15 @@ pub(crate) struct Facts {
     pub update_attempts: u32,
     /// A manual target's confirmation: when the rotation started waiting for it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub awaiting_confirmation_since: Option<chrono::DateTime<chrono::Utc>>,
     /// The deadline of that confirmation.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub confirm_by: Option<chrono::DateTime<chrono::Utc>>,
     /// When an operator confirmed the manual delivery, and who.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub confirmed_at: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confirmed_by: Option<String>,
@@ -79,6 +89,7 @@ pub(crate) struct Facts {
     /// Phases passed, in order.
     pub phases: Vec<String>,
     /// When CreateAccessKey returned the new key.
+    #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Time from CreateAccessKey to the new key's first successful verification: how long IAM
     /// took to propagate it.
