@@ -44,7 +44,9 @@ pub struct NewProvider {
     pub auth: AuthSpec,
 }
 
-/// Checks an endpoint URL: `http(s)://host[:port][/path]`.
+/// Checks an endpoint URL: `http(s)://host[:port][/path]`. A URL every call would fail on (a
+/// port that cannot be, a query or fragment the signed requests would carry) is refused here,
+/// where it is given, rather than met as a connection error at every call.
 pub fn check_endpoint_url(url: &str) -> Result<()> {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     // Credentials in the URL would be stored and shown with the provider: refuse without
@@ -56,15 +58,38 @@ pub fn check_endpoint_url(url: &str) -> Result<()> {
              --role-arn or --default-chain",
         ));
     }
-    let ok = rest.is_some_and(|r| {
-        let host = r.split(['/', ':']).next().unwrap_or("");
-        !host.is_empty() && !r.chars().any(|c| c.is_whitespace() || c.is_control())
-    });
-    if !ok {
-        return Err(Error::usage(
-            format!("invalid endpoint URL {}", quote(url)),
-            "use http://HOST:PORT or https://HOST, e.g. http://127.0.0.1:5000",
-        ));
+    let invalid = |why: &str| {
+        Error::usage(
+            format!("invalid endpoint URL {}: {why}", quote(url)),
+            "use http://HOST:PORT or https://HOST[/PATH], e.g. http://127.0.0.1:5000, with a port from 1 to 65535",
+        )
+    };
+    let Some(rest) = rest.filter(|r| !r.chars().any(|c| c.is_whitespace() || c.is_control())) else {
+        return Err(invalid("not an http:// or https:// URL"));
+    };
+    if rest.contains(['?', '#']) {
+        return Err(invalid("a query or fragment would be sent with every AWS call"));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    // An IPv6 address is bracketed: `[::1]:5000`.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((host, tail)) => (host, tail.strip_prefix(':').or(Some(tail).filter(|t| !t.is_empty()))),
+            None => return Err(invalid("an IPv6 address without its closing ]")),
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(invalid("no host"));
+    }
+    if let Some(port) = port {
+        let valid = port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0);
+        if !valid {
+            return Err(invalid(&format!("port {} is not a number from 1 to 65535", quote(port))));
+        }
     }
     Ok(())
 }
@@ -285,5 +310,40 @@ impl Engine {
             conn = Some(with_limits(Conn::new(p.region.as_str(), p.endpoint_url.clone(), credentials), p));
         }
         conn.ok_or_else(|| Error::Internal("empty provider chain".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_endpoint_url;
+
+    #[test]
+    fn endpoint_urls_every_call_would_fail_on_are_refused() {
+        for ok in [
+            "http://127.0.0.1:5000",
+            "https://iam.amazonaws.com",
+            "https://proxy.example/aws/",
+            "http://[::1]:5000",
+            "http://[::1]/",
+            "http://localhost:65535",
+        ] {
+            assert!(check_endpoint_url(ok).is_ok(), "{ok}");
+        }
+        for (bad, says) in [
+            ("http://moto:0", "port \"0\""),
+            ("http://moto:65536", "port \"65536\""),
+            ("http://moto:", "port \"\""),
+            ("http://moto:http", "port \"http\""),
+            ("http://[::1]x/", "port \"x\""),
+            ("http://moto:5000/?Action=ListUsers", "a query or fragment"),
+            ("http://moto:5000#top", "a query or fragment"),
+            ("http://[::1", "closing ]"),
+            ("http://:5000", "no host"),
+            ("ftp://moto", "not an http"),
+            ("http://mo to", "not an http"),
+        ] {
+            let e = check_endpoint_url(bad).unwrap_err().to_string();
+            assert!(e.starts_with("invalid endpoint URL") && e.contains(says), "{bad}: {e}");
+        }
     }
 }

@@ -77,6 +77,14 @@ impl ListQuery {
         let statuses: Vec<(&str, AccountStatus)> = AccountStatus::ALL.iter().map(|s| (s.as_str(), *s)).collect();
         let beats =
             [("ok", HeartbeatFilter::Ok), ("failing", HeartbeatFilter::Failing), ("never", HeartbeatFilter::Never)];
+        if self.status.as_deref() == Some(AccountStatus::TAMPERED) {
+            // Listed accounts show it, but it is found as rows are read, not stored: no filter.
+            return Err(ApiError::bad_request(
+                "status=tampered cannot be filtered on: an altered account is found when its row is read, and its \
+                 stored status is one of ok|needs-rotation|no-secret",
+                "list without the status filter (altered accounts show status tampered), or run `rekey audit verify`",
+            ));
+        }
         if let Some(q) = &self.q {
             if q.chars().count() > 200 || q.chars().any(char::is_control) {
                 return Err(ApiError::bad_request("q is at most 200 printable characters", "shorten the search"));

@@ -126,3 +126,13 @@ async fn wrong_methods_are_405_and_long_uris_414_with_a_body() {
     assert_eq!(a.status, 414, "{}", a.body);
     assert_error(&a, "uri_too_long", "a long URI");
 }
+
+/// `tampered` is shown, not stored: filtering on it is refused with why, not as an unknown value.
+#[tokio::test]
+async fn filtering_on_tampered_says_why_it_cannot() {
+    let w = World::new().await;
+    let a = w.call("GET", "/api/v1/accounts?status=tampered", Some(w.token("admin")), None).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_error(&a, "usage", "status=tampered");
+    assert!(a.body["message"].as_str().unwrap().contains("cannot be filtered on"), "{}", a.body);
+}

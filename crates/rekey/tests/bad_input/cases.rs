@@ -29,6 +29,13 @@ pub(super) fn provider_options(endpoint: &str) -> Vec<Case<'_>> {
         (add_provider("x", &["--default-chain", "--endpoint-url", "ftp://moto"]), "", USAGE, "invalid endpoint URL"),
         (add_provider("x", &["--default-chain", "--endpoint-url", "http://"]), "", USAGE, "invalid endpoint URL"),
         (add_provider("x", &["--default-chain", "--endpoint-url", "moto:5000"]), "", USAGE, "invalid endpoint URL"),
+        // Endpoints every AWS call would fail on (met before as a connection error at each call).
+        (add_provider("x", &["--default-chain", "--endpoint-url", "http://moto:0"]), "", USAGE, "port \"0\""),
+        (add_provider("x", &["--default-chain", "--endpoint-url", "http://moto:65536"]), "", USAGE, "port \"65536\""),
+        (add_provider("x", &["--default-chain", "--endpoint-url", "http://moto:"]), "", USAGE, "port \"\""),
+        (add_provider("x", &["--default-chain", "--endpoint-url", "http://moto:5000/?a=1"]), "", USAGE, "a query or"),
+        (add_provider("x", &["--default-chain", "--endpoint-url", "http://moto:5000#top"]), "", USAGE, "a query or"),
+        (add_provider("x", &["--default-chain", "--endpoint-url", "http://[::1:5000"]), "", USAGE, "closing ]"),
         (role("not-an-arn"), "", USAGE, "does not have the form arn:"),
         (role("arn:aws:iam::123:role/x"), "", USAGE, "12 digits"),
         (role("arn:aws:iam::123456789012:user/x"), "", USAGE, "is not an IAM role ARN"),
