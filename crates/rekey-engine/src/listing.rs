@@ -3,13 +3,13 @@
 //! counts, and the rotation journal and audit log newest first. The time an account is overdue
 //! at comes from the engine's clock.
 
-use crate::{AccountRef, Engine, Result};
+use crate::{AccountRef, Engine, Error, Result};
 use chrono::{DateTime, Utc};
 use rekey_domain::Folder;
 use rekey_store::listing::{
     AccountItem, AccountPage, AccountQuery, AuditQuery, Cursor, Overview, Page, RotationQuery, VersionInfo,
 };
-use rekey_store::{AuditRecord, Rotation};
+use rekey_store::{AccountFilter, AuditRecord, Rotation, StoreError};
 
 impl Engine {
     /// One page of the accounts matching `q` (judged overdue now); an unknown provider is "not
@@ -24,10 +24,22 @@ impl Engine {
 
     /// One account as the account list shows it: with its check-out holder (and the holding
     /// token's name) and its last rotation.
+    /// An account that failed its integrity check is shown flagged (`tampered`), named by its
+    /// id or by its path alike.
     pub async fn account_item(&self, r: &AccountRef) -> Result<AccountItem> {
         let id = match r {
             AccountRef::Id(id) => id.clone(),
-            AccountRef::Path(..) => self.account(r).await?.id,
+            AccountRef::Path(p, u, k) => match self.account(r).await {
+                Ok(a) => a.id,
+                // Read alone it is refused; its provider's listing hands it out flagged.
+                Err(Error::Store(StoreError::Tampered { .. })) => {
+                    let filter = AccountFilter { provider: Some(p.clone()), folder: None };
+                    let listed = self.store.accounts(&filter).await?;
+                    let found = listed.into_iter().find(|a| a.user_name == *u && a.kind == *k);
+                    found.map(|a| a.id).ok_or_else(|| Self::no_account(r))?
+                }
+                Err(e) => return Err(e),
+            },
         };
         self.store.account_item(&id, self.clock.now()).await?.ok_or_else(|| Self::no_account(r))
     }

@@ -8,7 +8,7 @@ use crate::{schema, world::World};
 async fn an_altered_account_is_listed_and_shown_as_tampered() {
     let w = World::new().await;
     let (svc, bob) = (w.svc.id.to_string(), w.bob.id.to_string());
-    assert_eq!(w.sql("UPDATE accounts SET user_name = 'admin' WHERE id = ?", &[&svc]).await, 1);
+    assert_eq!(w.sql("UPDATE accounts SET user_id = 'AIDAALTEREDBEHINDREKEY' WHERE id = ?", &[&svc]).await, 1);
     let doc = w.doc().await;
     let token = Some(w.token("admin"));
     let list = w.call("GET", "/api/v1/accounts", token, None).await;
@@ -26,6 +26,11 @@ async fn an_altered_account_is_listed_and_shown_as_tampered() {
     assert_eq!(one.body["status"], "tampered", "{}", one.body);
     let s = schema::response_schema(&doc, "get", "/api/v1/accounts/{account}", 200).unwrap();
     assert_eq!(schema::check(&doc, s, &one.body), Vec::<String>::new());
+    // Named by its path, the same.
+    let by_path = w.call("GET", "/api/v1/accounts/p%2Fsvc%2Faccess-key", token, None).await;
+    assert_eq!(by_path.status, 200, "{}", by_path.body);
+    assert_eq!(by_path.body["id"], one.body["id"], "{}", by_path.body);
+    assert_eq!(by_path.body["status"], "tampered", "{}", by_path.body);
     let other = w.call("GET", &format!("/api/v1/accounts/{bob}"), token, None).await;
     assert_eq!(other.body["status"], "ok", "{}", other.body);
 }
