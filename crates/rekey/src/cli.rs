@@ -5,7 +5,7 @@
 
 use crate::cmd;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use rekey_domain::ValidationError;
+use rekey_domain::{error::quote, CredentialKind, DurationMs, Folder, ProviderName, ValidationError};
 use rekey_engine::AccountRef;
 use std::{path::PathBuf, str::FromStr};
 
@@ -129,6 +129,19 @@ pub fn duration_ms(s: &str) -> Result<u64, String> {
     rekey_domain::duration::parse_duration_ms(s).map_err(|e| format!("{e}\n  hint: {}", e.hint))
 }
 
+/// A value parser for the time between `run-due` runs, which must be longer than zero.
+fn run_interval(s: &str) -> Result<DurationMs, String> {
+    match hinted::<DurationMs>(s)? {
+        d if d.ms() == 0 => Err(format!("{} is no pause between runs\n  hint: use e.g. 60s", quote(s))),
+        d => Ok(d),
+    }
+}
+
+/// A value parser for name patterns (`rekey_domain::glob`), checked here and matched later.
+fn glob(s: &str) -> Result<String, String> {
+    rekey_domain::glob::Glob::new(s).map(|_| s.to_owned()).map_err(|e| format!("{e}\n  hint: {}", e.hint))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum VaultCmd {
     /// Authenticate the contents of a vault written by an older rekey (once, after reviewing its
@@ -190,11 +203,69 @@ pub struct RotateArgs {
     pub force: bool,
 }
 
+/// What `discover --import` imports: one credential kind or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKinds {
+    /// Passwords and access keys.
+    Both,
+    /// Credentials of this kind only.
+    Only(CredentialKind),
+}
+
+impl ImportKinds {
+    /// The kinds, passwords first.
+    pub fn kinds(self) -> Vec<CredentialKind> {
+        match self {
+            Self::Both => vec![CredentialKind::Password, CredentialKind::AccessKey],
+            Self::Only(k) => vec![k],
+        }
+    }
+}
+
+impl FromStr for ImportKinds {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "both" => Ok(Self::Both),
+            _ => s.parse().map(Self::Only).map_err(|e: ValidationError| {
+                ValidationError::new(e.field, e.problem, "use `password`, `access-key` or `both`")
+            }),
+        }
+    }
+}
+
+/// `report --format`: an output format, or one self-contained HTML file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// One of the output formats of `--output`.
+    Output(Format),
+    /// A self-contained HTML page.
+    Html,
+}
+
+impl FromStr for ReportFormat {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "table" => Ok(Self::Output(Format::Table)),
+            "json" => Ok(Self::Output(Format::Json)),
+            "csv" => Ok(Self::Output(Format::Csv)),
+            "html" => Ok(Self::Html),
+            _ => Err(ValidationError::new(
+                "report format",
+                format!("{} is not a report format", quote(s)),
+                "use table, json, csv or html",
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["providers", "all"])))]
 pub struct DiscoverArgs {
     /// Provider names
-    pub providers: Vec<String>,
+    #[arg(value_parser = hinted::<ProviderName>)]
+    pub providers: Vec<ProviderName>,
     /// Every provider
     #[arg(long)]
     pub all: bool,
@@ -205,13 +276,13 @@ pub struct DiscoverArgs {
     #[arg(long)]
     pub import: bool,
     /// What to import: password, access-key or both
-    #[arg(long, default_value = "both", requires = "import")]
-    pub kind: String,
+    #[arg(long, value_name = "KIND", default_value = "both", requires = "import", value_parser = hinted::<ImportKinds>)]
+    pub kind: ImportKinds,
     /// Folder for imported accounts
-    #[arg(long, requires = "import")]
-    pub folder: Option<String>,
+    #[arg(long, requires = "import", value_parser = hinted::<Folder>)]
+    pub folder: Option<Folder>,
     /// Import only users whose name matches this glob: * ? [a-z] [!a-z] {a,b}
-    #[arg(long, requires = "import")]
+    #[arg(long, requires = "import", value_parser = glob)]
     pub filter: Option<String>,
     /// Rotate imported accounts at once, so the vault knows their secrets
     #[arg(long, requires = "import")]
@@ -227,17 +298,17 @@ pub struct DiscoverArgs {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Only this provider (default: all)
-    #[arg(long)]
-    pub provider: Option<String>,
+    #[arg(long, value_parser = hinted::<ProviderName>)]
+    pub provider: Option<ProviderName>,
     /// Credentials older than this are overdue
-    #[arg(long, default_value = "90d")]
-    pub max_age: String,
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = hinted::<DurationMs>)]
+    pub max_age: DurationMs,
     /// Credentials not used within this window are unused
-    #[arg(long, default_value = "90d")]
-    pub unused: String,
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = hinted::<DurationMs>)]
+    pub unused: DurationMs,
     /// Report format (overrides --output): table, json, csv or html
-    #[arg(long)]
-    pub format: Option<String>,
+    #[arg(long, value_name = "FORMAT", value_parser = hinted::<ReportFormat>)]
+    pub format: Option<ReportFormat>,
     /// Write the report to this file instead of standard output
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
@@ -255,11 +326,11 @@ pub struct RunDueArgs {
     #[arg(long)]
     pub once: bool,
     /// Time between runs without --once
-    #[arg(long, default_value = "60s")]
-    pub interval: String,
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = run_interval)]
+    pub interval: DurationMs,
     /// Heartbeat accounts whose last heartbeat is older than this
-    #[arg(long, default_value = "24h")]
-    pub heartbeat_every: String,
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = hinted::<DurationMs>)]
+    pub heartbeat_every: DurationMs,
     /// How many accounts to work on at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,

@@ -3,7 +3,10 @@
 
 use crate::cli::{duration_ms, hinted};
 use clap::Args;
-use rekey_domain::{PastDeadline, Retirement};
+use rekey_domain::{
+    targets::{OnDeadline, OrgVisibility},
+    PastDeadline, Retirement,
+};
 
 #[derive(Debug, Args, Default)]
 pub struct DeliveryArgs {
@@ -17,8 +20,14 @@ pub struct DeliveryArgs {
     #[arg(long, value_name = "ORG", help_heading = "GitHub Actions target")]
     pub github_org: Option<String>,
     /// Which repositories see the organization secrets: private or all
-    #[arg(long, value_name = "VISIBILITY", requires = "github_org", help_heading = "GitHub Actions target")]
-    pub github_visibility: Option<String>,
+    #[arg(
+        long,
+        value_name = "VISIBILITY",
+        requires = "github_org",
+        value_parser = hinted::<OrgVisibility>,
+        help_heading = "GitHub Actions target"
+    )]
+    pub github_visibility: Option<OrgVisibility>,
     /// GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3)
     #[arg(long, value_name = "URL", default_value = rekey_domain::targets::GITHUB_API, help_heading = "GitHub Actions target")]
     pub github_api_url: String,
@@ -83,19 +92,34 @@ pub struct DeliveryArgs {
         long,
         value_name = "DURATION",
         default_value = "10s",
+        value_parser = duration_ms,
         help_heading = "GitHub, GitLab and Kubernetes targets"
     )]
-    pub api_timeout: String,
+    pub api_timeout: u64,
 
     /// A manual target: where an operator enters the key (confirmed with `rekey rotation confirm`)
     #[arg(long, value_name = "INSTRUCTIONS", help_heading = "Manual target")]
     pub manual: Option<String>,
     /// How long a rotation waits for the confirmation
-    #[arg(long, value_name = "DURATION", default_value = "2d", requires = "manual", help_heading = "Manual target")]
-    pub manual_deadline: String,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2d",
+        requires = "manual",
+        value_parser = duration_ms,
+        help_heading = "Manual target"
+    )]
+    pub manual_deadline: u64,
     /// Past the deadline: abort (delete the new key) or notify (tell the owner, keep waiting)
-    #[arg(long, value_name = "ACTION", default_value = "abort", requires = "manual", help_heading = "Manual target")]
-    pub manual_on_deadline: String,
+    #[arg(
+        long,
+        value_name = "ACTION",
+        default_value = "abort",
+        requires = "manual",
+        value_parser = hinted::<OnDeadline>,
+        help_heading = "Manual target"
+    )]
+    pub manual_on_deadline: OnDeadline,
 
     /// The targets added by this command receive the SES SMTP password for REGION instead of the secret access key
     #[arg(long, value_name = "REGION")]

@@ -8,7 +8,6 @@ use crate::{
     output::{self, opt, time, Tabular},
     views::AccountView,
 };
-use rekey_domain::{CredentialKind, ProviderName};
 use rekey_engine::{
     discover::{Discovery, FoundUser, ImportOptions, Mode, Tags},
     Result, RotateOptions,
@@ -17,20 +16,11 @@ use serde::Serialize;
 use std::sync::Arc;
 
 pub async fn run(global: &Global, format: Format, a: DiscoverArgs) -> Result<()> {
-    let names = a.providers.iter().map(|p| p.parse()).collect::<Result<Vec<ProviderName>, _>>()?;
-    let kinds = match a.kind.as_str() {
-        "both" => vec![CredentialKind::Password, CredentialKind::AccessKey],
-        k => vec![k.parse()?],
-    };
-    let folder = a.folder.as_deref().map(str::parse).transpose()?;
-    if let Some(f) = &a.filter {
-        rekey_domain::glob::Glob::new(f)?;
-    }
     let tags = Tags { exempt: a.exempt_tag, owner: a.owner_tag };
     let mode = if a.per_user { Mode::PerUser } else { Mode::Auto };
     let engine =
         Arc::new(if a.import { context::engine_for_write(global).await? } else { context::engine(global).await? });
-    let mut providers = names;
+    let mut providers = a.providers;
     if a.all {
         providers.extend(engine.providers().await?.into_iter().map(|p| p.name));
     }
@@ -57,7 +47,7 @@ pub async fn run(global: &Global, format: Format, a: DiscoverArgs) -> Result<()>
         }
         return Ok(());
     }
-    let opts = ImportOptions { kinds, folder, filter: a.filter };
+    let opts = ImportOptions { kinds: a.kind.kinds(), folder: a.folder, filter: a.filter };
     let mut imported = Vec::new();
     for d in &found {
         imported.extend(engine.import(d, &opts).await?);

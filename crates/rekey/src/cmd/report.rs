@@ -1,12 +1,11 @@
 //! `rekey report`: the compliance report as a table, JSON, CSV or one self-contained HTML file.
 
 use crate::{
-    cli::{Format, Global, ReportArgs},
+    cli::{Format, Global, ReportArgs, ReportFormat},
     cmd::report_html,
     context,
     output::{self, opt, time, Tabular},
 };
-use rekey_domain::{duration::parse_duration_ms, ProviderName};
 use rekey_engine::{
     report::{ReportOptions, Row},
     Error, Result,
@@ -14,28 +13,17 @@ use rekey_engine::{
 use serde::Serialize;
 
 pub async fn run(global: &Global, format: Format, a: ReportArgs) -> Result<()> {
-    let days = |s: &str| -> Result<chrono::Duration> {
-        let ms = parse_duration_ms(s)?;
-        Ok(chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX)))
+    let opts = ReportOptions {
+        max_age: chrono::Duration::milliseconds(a.max_age.ms_i64()),
+        unused: chrono::Duration::milliseconds(a.unused.ms_i64()),
     };
-    let opts = ReportOptions { max_age: days(&a.max_age)?, unused: days(&a.unused)? };
-    let html = match a.format.as_deref() {
-        None => false,
-        Some("html") => true,
-        Some("table" | "json" | "csv") => false,
-        Some(other) => {
-            return Err(Error::usage(format!("unknown report format {other:?}"), "use table, json, csv or html"))
-        }
-    };
-    let format = match a.format.as_deref() {
-        Some("json") => Format::Json,
-        Some("csv") => Format::Csv,
-        Some("table") => Format::Table,
+    let html = a.format == Some(ReportFormat::Html);
+    let format = match a.format {
+        Some(ReportFormat::Output(f)) => f,
         _ => format,
     };
-    let provider: Option<ProviderName> = a.provider.map(|p| p.parse()).transpose()?;
     let engine = context::engine(global).await?;
-    let providers = match provider {
+    let providers = match a.provider {
         Some(p) => vec![engine.provider(&p).await?.name],
         None => engine.providers().await?.into_iter().map(|p| p.name).collect(),
     };

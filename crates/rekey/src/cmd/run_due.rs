@@ -7,19 +7,13 @@ use crate::{
     cmd::rotate,
     context,
 };
-use rekey_domain::duration::parse_duration_ms;
 use rekey_engine::{Engine, Error, Result, TickOptions};
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 pub async fn run(global: &Global, format: Format, args: RunDueArgs) -> Result<()> {
-    let interval = parse_duration_ms(&args.interval)?;
-    let heartbeat_every = parse_duration_ms(&args.heartbeat_every)?;
-    if interval == 0 {
-        return Err(Error::usage("--interval must be positive", "use e.g. 60s"));
-    }
     let engine = Arc::new(context::engine(global).await?);
     loop {
-        let result = tick(&engine, format, heartbeat_every, usize::from(args.concurrency)).await;
+        let result = tick(&engine, format, args.heartbeat_every.ms(), usize::from(args.concurrency)).await;
         if args.once {
             return result;
         }
@@ -27,7 +21,7 @@ pub async fn run(global: &Global, format: Format, args: RunDueArgs) -> Result<()
             eprintln!("run-due: {e}");
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(interval)) => {}
+            _ = tokio::time::sleep(args.interval.duration()) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = terminated() => return Ok(()),
         }

@@ -3,7 +3,6 @@
 
 use crate::cli_targets::DeliveryArgs;
 use rekey_domain::{
-    duration::parse_duration_ms,
     targets::{GithubTarget, GitlabScope, GitlabTarget, KubernetesTarget, ManualTarget},
     RotationSettings, Target, ValueFormat,
 };
@@ -24,7 +23,7 @@ fn github(a: &DeliveryArgs, timeout_ms: u64) -> Result<Option<Target>> {
         repository: a.github_repo.clone(),
         environment: a.github_environment.clone(),
         organization: a.github_org.clone(),
-        visibility: a.github_visibility.as_deref().map(str::parse).transpose()?,
+        visibility: a.github_visibility,
         key_id_name: a.key_id_name.clone(),
         secret_name: a.secret_name.clone(),
         token_env: a.github_token_env.clone(),
@@ -81,15 +80,15 @@ fn manual(a: &DeliveryArgs) -> Result<Option<Target>> {
     let Some(instructions) = &a.manual else { return Ok(None) };
     Ok(Some(Target::Manual(ManualTarget {
         instructions: instructions.clone(),
-        deadline_ms: parse_duration_ms(&a.manual_deadline)?,
-        on_deadline: a.manual_on_deadline.parse()?,
+        deadline_ms: a.manual_deadline,
+        on_deadline: a.manual_on_deadline,
         format: None,
     })))
 }
 
 /// The targets these options add, each validated.
 pub fn parse(a: &DeliveryArgs) -> Result<Vec<Target>> {
-    let timeout_ms = parse_duration_ms(&a.api_timeout)?;
+    let timeout_ms = a.api_timeout;
     let targets: Vec<Target> = [github(a, timeout_ms)?, gitlab(a, timeout_ms)?, kubernetes(a, timeout_ms)?, manual(a)?]
         .into_iter()
         .flatten()

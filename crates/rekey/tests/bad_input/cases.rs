@@ -306,3 +306,32 @@ pub(super) fn minimums() -> Vec<Case<'static>> {
         ([&key(&webhook)[..], &["--webhook-timeout", "500ms"]].concat(), "", USAGE, "--webhook-timeout: 500ms"),
     ]
 }
+
+/// Options clap parses into typed values (durations, modes, names, patterns): refused before
+/// anything runs, naming the option, with the value's own error and hint.
+pub(super) fn typed_options() -> Vec<Case<'static>> {
+    let set = |rest: &[&'static str]| [&["account", "set", "p/svc/access-key"][..], rest].concat();
+    let github =
+        |rest: &[&'static str]| set(&[&["--github-repo", "acme/app", "--github-token-env", "T"][..], rest].concat());
+    let org = |rest: &[&'static str]| set(&[&["--github-org", "acme", "--github-token-env", "T"][..], rest].concat());
+    let manual = |rest: &[&'static str]| set(&[&["--manual", "Mail vendor > SMTP relay"][..], rest].concat());
+    let cmd = |args: &[&'static str]| args.to_vec();
+    vec![
+        (github(&["--api-timeout", "soon"]), "", USAGE, "'--api-timeout <DURATION>': invalid duration"),
+        (github(&["--api-timeout", "10"]), "", USAGE, r#""10" is not a duration"#),
+        (org(&["--github-visibility", "public"]), "", USAGE, "'--github-visibility <VISIBILITY>': invalid"),
+        (manual(&["--manual-deadline", "tomorrow"]), "", USAGE, "'--manual-deadline <DURATION>': invalid duration"),
+        (manual(&["--manual-on-deadline", "later"]), "", USAGE, "'--manual-on-deadline <ACTION>': invalid"),
+        (cmd(&["discover", "p", "--import", "--kind", "keys"]), "", USAGE, r#""keys" is not a credential kind"#),
+        (cmd(&["discover", "p", "--import", "--kind", "all"]), "", USAGE, "use `password`, `access-key` or `both`"),
+        (cmd(&["discover", "p", "--import", "--folder", "a//b"]), "", USAGE, "'--folder <FOLDER>': invalid folder"),
+        (cmd(&["discover", "bad name"]), "", USAGE, "is not a valid provider name"),
+        (cmd(&["report", "--unused", "3mo"]), "", USAGE, "'--unused <DURATION>': invalid duration"),
+        (cmd(&["report", "--max-age=-1d"]), "", USAGE, "'--max-age <DURATION>': invalid duration"),
+        (cmd(&["report", "--format", "pdf"]), "", USAGE, r#""pdf" is not a report format"#),
+        (cmd(&["report", "--provider", "bad name"]), "", USAGE, "is not a valid provider name"),
+        (cmd(&["run-due", "--once", "--interval", "0s"]), "", USAGE, r#""0s" is no pause between runs"#),
+        (cmd(&["run-due", "--once", "--interval", "every minute"]), "", USAGE, "'--interval <DURATION>': invalid"),
+        (cmd(&["run-due", "--once", "--heartbeat-every", "daily"]), "", USAGE, r#""daily" is not a duration"#),
+    ]
+}

@@ -15,7 +15,8 @@ mod vault_files;
 
 use assert_cmd::Command;
 use cases::{
-    account_options, bulk_and_docs, minimums, mistakes, provider_options, references, settings_and_audit, user_names,
+    account_options, bulk_and_docs, minimums, mistakes, provider_options, references, settings_and_audit,
+    typed_options, user_names,
 };
 use common::{iam, Moto, Sandbox};
 use std::{collections::BTreeMap, path::Path, process::Output};
@@ -179,6 +180,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         mistakes(),
         minimums(),
         bulk_and_docs(),
+        typed_options(),
     ]
     .concat();
     assert!(cases.len() >= 30, "{} cases", cases.len());
