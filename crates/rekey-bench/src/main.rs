@@ -304,7 +304,7 @@ async fn insert(store: &dyn rekey_store::Store, key: &VaultKey, provider: &Provi
     );
     let mut settings = s.settings.clone();
     settings.insert("every_ms".into(), s.every_ms.into());
-    a.settings = serde_json::Value::Object(settings);
+    a.settings = rekey_store::AccountSettings::from_stored(serde_json::Value::Object(settings));
     let id: &AccountId = &a.id;
     let sealed = seal(key, id.as_str(), 1, &Secret::new(s.secret));
     let version = SecretVersion {

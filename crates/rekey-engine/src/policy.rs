@@ -68,7 +68,7 @@ impl Engine {
         };
         let mut delivery = Vec::new();
         for a in accounts.iter().filter(|a| kinds.contains(&a.kind)) {
-            for t in Self::settings_of(a)?.targets {
+            for t in Self::settings_of(a)?.targets.iter().cloned() {
                 match t {
                     Target::SecretsManager { secret_id, .. } => {
                         let arn = if secret_id.starts_with("arn:") {

@@ -25,14 +25,14 @@ impl Engine {
         edit: impl FnOnce(&mut RotationSettings),
     ) -> Result<Account> {
         let account = self.account(r).await?;
-        let stored = Self::stored_settings(&account)?;
+        let stored = Self::settings_of(&account)?;
         let mut settings = stored.clone();
         edit(&mut settings);
         settings.validate()?;
-        rekey_domain::minimums::check(&settings, &stored)?;
+        rekey_domain::minimums::check(&settings, stored)?;
         let same_folder = changes.folder.as_ref().is_none_or(|f| f.as_ref() == account.folder.as_ref());
         let same_title = changes.title.as_ref().is_none_or(|t| t.as_ref() == account.title.as_ref());
-        if settings == stored && same_folder && same_title {
+        if settings == *stored && same_folder && same_title {
             return Err(Error::usage(
                 format!("nothing to change: account {} already has these settings", account.id),
                 "give at least one option with a new value (rekey account show lists the current ones)",
@@ -53,7 +53,7 @@ impl Engine {
         let base = account.last_rotated_at.unwrap_or(account.created_at);
         let next_due = rekey_domain::schedule::next_due(settings.every_ms, settings.cron.as_deref(), base);
         let patch = AccountPatch {
-            settings: Some(value.clone()),
+            settings: Some(settings),
             next_due_at: Some(next_due),
             folder: changes.folder.clone(),
             title: changes.title.clone(),

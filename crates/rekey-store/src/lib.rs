@@ -13,7 +13,8 @@
 //!
 //! - This file: the [`Store`] trait, [`open`], [`OpenMode`].
 //! - [`model`]: the records ([`Account`], [`SecretVersion`], [`Rotation`], [`Provider`], audit
-//!   entries, leases, journal writes). [`access`]: what the server adds (API tokens, check-outs).
+//!   entries, leases, journal writes); [`settings`]: an account's settings, typed as its row is
+//!   read ([`AccountSettings`]). [`access`]: what the server adds (API tokens, check-outs).
 //! - [`listing`]: paged, filtered, sorted listings and the overview's counts for front ends
 //!   ([`ListStore`]; queries in `listing_sql`).
 //! - `sql`: `SqlStore`, the `Backend` trait, the write helpers and the journal write's parts;
@@ -39,6 +40,7 @@ mod postgres;
 pub use postgres::{redact_url, SESSION_SETTINGS};
 mod queries;
 mod rows;
+pub mod settings;
 pub mod sign;
 mod sql;
 mod sqlite;
@@ -48,6 +50,7 @@ pub use barrier::Barrier;
 pub use error::{Result, StoreError};
 pub use listing::ListStore;
 pub use model::*;
+pub use settings::{AccountSettings, SettingsProblem};
 pub use sign::{BarrierStore, UpgradeCounts};
 
 use async_trait::async_trait;

@@ -1,10 +1,11 @@
 //! The records the store keeps. Plain data: validation happens in rekey-domain types, encryption
 //! in rekey-crypto; the store sees only sealed bytes.
 
+use crate::settings::AccountSettings;
 use chrono::{DateTime, Utc};
 use rekey_domain::{
-    AccountId, AccountStatus, Arn, CredentialKind, Folder, HeartbeatStatus, Phase, ProviderName, Region, SecretState,
-    UserName, VaultId,
+    AccountId, AccountStatus, Arn, CredentialKind, Folder, HeartbeatStatus, Phase, ProviderName, Region,
+    RotationSettings, SecretState, UserName, VaultId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -114,8 +115,9 @@ pub struct Account {
     /// integrity check.
     #[cfg_attr(feature = "openapi", schema(value_type = rekey_domain::ShownStatus))]
     pub status: AccountStatus,
-    /// Rotation settings (JSON; typed by the engine).
-    pub settings: serde_json::Value,
+    /// Rotation settings, typed when the row is read (shown as stored).
+    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
+    pub settings: AccountSettings,
     /// Created.
     #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
@@ -166,7 +168,7 @@ impl Account {
             folder: None,
             title: None,
             status: AccountStatus::Ok,
-            settings: serde_json::json!({}),
+            settings: AccountSettings::default(),
             created_at: now,
             updated_at: now,
             current_version: None,
@@ -270,8 +272,8 @@ pub enum LeaseOutcome {
 pub struct AccountPatch {
     /// New status.
     pub status: Option<AccountStatus>,
-    /// New settings.
-    pub settings: Option<serde_json::Value>,
+    /// New settings (stored as `{}` when they are the defaults).
+    pub settings: Option<RotationSettings>,
     /// New folder (Some(None) clears it).
     pub folder: Option<Option<Folder>>,
     /// New title (Some(None) clears it).

@@ -165,7 +165,7 @@ where
     }
 
     async fn insert_account(&self, a: &Account, secret: Option<&SecretVersion>, audit: &AuditEntry) -> Result<()> {
-        let settings = to_json(&a.settings);
+        let settings = to_json(a.settings.stored());
         let row = barrier::account_row(
             a.id.as_str(),
             a.provider.as_str(),

@@ -8,6 +8,7 @@
 //! ([`AccountRow::checked`]), so a listing still shows the others.
 
 use crate::barrier::{self, Barrier, RowParts};
+use crate::settings::AccountSettings;
 use crate::{from_millis, model::*, Result, StoreError};
 use rekey_domain::Folder;
 use sqlx::FromRow;
@@ -162,7 +163,7 @@ impl TryFrom<AccountRow> for Account {
             folder: r.folder.map(|f| parse_col::<Folder>(&f, "accounts.folder")).transpose()?,
             title: r.title,
             status: parse_col(&r.status, "accounts.status")?,
-            settings: json_col(&r.settings, "accounts.settings")?,
+            settings: AccountSettings::from_stored(json_col(&r.settings, "accounts.settings")?),
             created_at: from_millis(r.created_at),
             updated_at: from_millis(r.updated_at),
             current_version: r.current_version,

@@ -18,6 +18,7 @@
 use crate::barrier::{Barrier, Slot};
 use crate::chain::{keyed_event_hash, GENESIS};
 use crate::rows::{to_json, ProviderRow, SignedAccountRow};
+use crate::settings::AccountSettings;
 use crate::{barrier, from_millis, millis, model::*, Result, StoreError};
 use chrono::{DateTime, Utc};
 use rekey_domain::{AccountId, ProviderName, SecretState};
@@ -320,7 +321,7 @@ where
         )
         .bind(id.as_str())
         .bind(p.status.map(|s| s.as_str()))
-        .bind(p.settings.as_ref().map(to_json))
+        .bind(p.settings.as_ref().map(AccountSettings::text_of))
         .bind(p.folder.is_some())
         .bind(p.folder.clone().flatten().map(String::from))
         .bind(p.title.is_some())
@@ -353,7 +354,7 @@ where
             Some(f) => f.as_ref().map(|f| f.as_str().to_owned()),
             None => r.folder.clone(),
         };
-        let settings = p.settings.as_ref().map_or_else(|| r.settings.clone(), to_json);
+        let settings = p.settings.as_ref().map_or_else(|| r.settings.clone(), AccountSettings::text_of);
         Ok(Some(b.sign(&r.parts(folder.as_deref(), &settings))))
     }
 

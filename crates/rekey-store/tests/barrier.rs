@@ -10,11 +10,10 @@ mod common;
 
 use common::*;
 use rekey_crypto::VaultKey;
-use rekey_domain::{CredentialKind, SecretState};
+use rekey_domain::{CredentialKind, RotationSettings, SecretState};
 use rekey_store::{
     chain, AccountFilter, AccountPatch, ApiToken, Barrier, JournalWrite, OpenMode, ProviderAuth, Store, StoreError,
 };
-use serde_json::json;
 use std::sync::Arc;
 
 macro_rules! barrier_contract {
@@ -137,18 +136,19 @@ async fn l3_a_flipped_secret_state_is_refused(loc: Arc<Location>) {
 
 async fn h2_a_write_never_re_signs_an_altered_row(loc: Arc<Location>) {
     let (s, svc, _) = populated(&loc).await;
-    let patch = |v: serde_json::Value| JournalWrite {
+    let every = |ms| RotationSettings { every_ms: Some(ms), ..Default::default() };
+    let patch = |v: RotationSettings| JournalWrite {
         at: at(7),
         account: Some((svc.clone(), AccountPatch { settings: Some(v), ..Default::default() })),
         audit: vec![audit("account.set", None)],
         ..Default::default()
     };
-    s.write(&patch(json!({ "every_ms": 1000 }))).await.expect("a settings change through the store");
-    assert_eq!(s.account(&svc).await.expect("re-signed").settings, json!({ "every_ms": 1000 }));
+    s.write(&patch(every(1000))).await.expect("a settings change through the store");
+    assert_eq!(s.account(&svc).await.expect("re-signed").settings.typed(), Ok(&every(1000)));
 
     loc.execute(&format!("UPDATE accounts SET user_name = 'admin' WHERE id = '{svc}'")).await;
     let watch = AuditWatch::new(s.as_ref()).await;
-    assert!(is_tampered(&s.write(&patch(json!({ "every_ms": 2000 }))).await), "the altered row is not signed anew");
+    assert!(is_tampered(&s.write(&patch(every(2000))).await), "the altered row is not signed anew");
     watch.unchanged(s.as_ref(), "a refused write").await;
     assert!(is_tampered(&s.account(&svc).await), "and it stays refused");
 

@@ -38,7 +38,7 @@ pub fn account_rows(v: &AccountView) -> Vec<Row> {
         rows.push(("checked out by", opt(item.checked_out_by.clone())));
     }
     match Engine::settings_of(a) {
-        Ok(s) => rows.extend(settings_rows(&s, a.kind)),
+        Ok(s) => rows.extend(settings_rows(s, a.kind)),
         Err(e) => rows.push(("settings", format!("not valid: {e}"))),
     }
     rows.push(("created", time(a.created_at)));

@@ -28,7 +28,7 @@ mod run;
 
 use crate::{lease::Held, Engine, Error, Result};
 use rekey_domain::{Outcome, Phase, RotationSettings};
-use rekey_store::{Account, JournalWrite, Rotation, StoreError};
+use rekey_store::{Account, JournalWrite, Rotation, SettingsProblem, StoreError};
 use serde_json::json;
 use std::{sync::Arc, time::Instant};
 
@@ -63,37 +63,27 @@ fn new_rotation_id() -> String {
 }
 
 impl Engine {
-    /// The typed rotation settings of an account, validated again as they are loaded (another
-    /// process, or an older version, wrote them: a delivery target must never be used on
-    /// settings this process would refuse).
-    pub fn settings_of(account: &Account) -> Result<RotationSettings> {
-        let settings = Self::stored_settings(account)?;
-        settings.validate().map_err(|e| {
-            Error::usage(
-                format!("the stored settings of account {} are not valid: {e}", account.id),
-                format!("correct them with `rekey account set {}` ({})", account.id, e.hint),
-            )
-        })?;
-        Ok(settings)
-    }
-
-    /// The settings as stored, not validated (for `account set`, which validates the result).
-    pub(crate) fn stored_settings(account: &Account) -> Result<RotationSettings> {
-        if account.settings.as_object().is_some_and(serde_json::Map::is_empty) {
-            return Ok(RotationSettings::default());
+    /// The typed rotation settings of an account. The store read and validated them when it
+    /// read the row (another process, or an older version, wrote them: a delivery target must
+    /// never be used on settings this process would refuse, and the rules may have tightened
+    /// since they were set); settings that failed are an integrity error here, as are those of
+    /// an account that failed its integrity check (unless it never had settings of its own).
+    pub fn settings_of(account: &Account) -> Result<&RotationSettings> {
+        if !account.settings.is_unset() {
+            if let Some(why) = &account.tampered {
+                return Err(Error::Integrity {
+                    message: format!("account {} failed its integrity check ({why})", account.id),
+                });
+            }
         }
-        if let Some(why) = &account.tampered {
-            return Err(Error::Integrity {
-                message: format!("account {} failed its integrity check ({why})", account.id),
-            });
-        }
-        let settings: RotationSettings = serde_json::from_value(account.settings.clone())
-            .map_err(|e| Error::Integrity { message: format!("settings of account {}: {e}", account.id) })?;
-        // Checked again when loaded, not only when set: the rules may have tightened since.
-        settings.validate().map_err(|e| Error::Integrity {
-            message: format!("settings of account {} break a rule: {e}; nothing is delivered", account.id),
-        })?;
-        Ok(settings)
+        account.settings.typed().map_err(|problem| Error::Integrity {
+            message: match problem {
+                SettingsProblem::Unreadable(e) => format!("settings of account {}: {e}", account.id),
+                SettingsProblem::BreaksRule(e) => {
+                    format!("settings of account {} break a rule: {e}; nothing is delivered", account.id)
+                }
+            },
+        })
     }
 
     /// Rotates one account: finishes or resumes its unfinished rotation first, then runs a new
@@ -189,7 +179,7 @@ impl Engine {
 
     pub(crate) async fn run_for<'a>(&'a self, rot: Rotation, lease: &'a Held, opts: &RotateOptions) -> Result<Run<'a>> {
         let account = self.store.account(&rot.account_id).await?;
-        let settings = Self::settings_of(&account)?;
+        let settings = Self::settings_of(&account)?.clone();
         let provider = self.provider(&account.provider).await?;
         let conn = self.conn(&provider).await?;
         let iam = self.aws.iam(&conn).await;

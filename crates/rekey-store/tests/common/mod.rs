@@ -11,8 +11,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use rekey_crypto::{seal, Secret, VaultKey};
 use rekey_domain::{CredentialKind, SecretState};
 use rekey_store::{
-    chain, open, Account, AuditEntry, AuditRecord, Barrier, OpenMode, Origin, Provider, ProviderAuth, SecretVersion,
-    Store, StoreError, VaultHeader,
+    chain, open, Account, AccountSettings, AuditEntry, AuditRecord, Barrier, OpenMode, Origin, Provider, ProviderAuth,
+    SecretVersion, Store, StoreError, VaultHeader,
 };
 use serde_json::json;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -282,7 +282,7 @@ pub fn account(provider: &str, user: &str, kind: CredentialKind, folder: Option<
     );
     a.folder = folder.map(|f| f.parse().expect("a valid folder"));
     a.title = Some(format!("{user}'s {kind}"));
-    a.settings = json!({ "schedule": "@every 30d" });
+    a.settings = AccountSettings::from_stored(json!({ "schedule": "@every 30d" }));
     a
 }
 

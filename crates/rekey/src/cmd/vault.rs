@@ -32,7 +32,7 @@ pub async fn run(global: &Global, format: Format, cmd: VaultCmd) -> Result<()> {
                     a.user_name,
                     a.kind,
                     a.folder.as_ref().map_or("-", |f| f.as_str()),
-                    a.settings.get("targets").map(|t| t.to_string()).unwrap_or_else(|| "[]".into())
+                    a.settings.stored().get("targets").map(|t| t.to_string()).unwrap_or_else(|| "[]".into())
                 );
             }
             output::one(format, &Upgraded(counts));

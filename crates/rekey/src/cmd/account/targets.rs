@@ -58,7 +58,7 @@ pub async fn run(global: &Global, format: Format, cmd: TargetsCmd) -> Result<()>
 
 async fn targets_of(engine: &Engine, r: &AccountRef) -> Result<Vec<Target>> {
     let account = engine.account(r).await?;
-    Ok(Engine::settings_of(&account)?.targets)
+    Ok(Engine::settings_of(&account)?.targets.clone())
 }
 
 /// The one target `spec` names: a number from 1, an exact description, or text in exactly one
