@@ -8,14 +8,20 @@
 //!   10 ms to 1 s, not at once in a loop;
 //! - at shutdown, connections without a request under way (idle, half-open) are closed at once;
 //!   requests under way get `limits.shutdown_grace` to finish, then their connections are closed;
-//! - while every slot is taken, idle keep-alive connections give theirs up (as nginx reuses its
-//!   keep-alive connections when it runs short): a burst of more clients than slots is served as
-//!   slots free up, not after the idle connections' header timeout.
+//! - while every slot is taken, answers say `Connection: close` (the client closes the
+//!   connection after reading its answer, so no request is cut), and connections idle for
+//!   [`RECLAIM_IDLE`] give their slots up (as nginx reuses its keep-alive connections when it runs
+//!   short): a burst of more clients than slots is served as slots free up, not after the idle
+//!   connections' header timeout.
 //!
 //! Each request carries its client's address ([`ConnectInfo`]) for the throttling of failed
 //! authentication.
 
-use axum::{extract::ConnectInfo, Router};
+use axum::{
+    extract::ConnectInfo,
+    http::{header::CONNECTION, HeaderValue},
+    Router,
+};
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::{
@@ -23,10 +29,10 @@ use std::{
     io,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -79,7 +85,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let reclaim = Arc::new(Notify::new());
+    let pressure = Arc::new(Pressure::default());
     let (stop_tx, stop) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -87,7 +93,7 @@ pub async fn run(
         let accepted = tokio::select! {
             biased;
             () = &mut shutdown => break,
-            accepted = next(&mut listener, &slots, &reclaim) => accepted,
+            accepted = next(&mut listener, &slots, &pressure) => accepted,
         };
         let (stream, peer, permit) = accepted;
         let conn = Conn {
@@ -95,7 +101,7 @@ pub async fn run(
             router: router.clone(),
             limits,
             stop: stop.clone(),
-            reclaim: reclaim.clone(),
+            pressure: pressure.clone(),
             _permit: permit,
         };
         connections.spawn(conn.serve(stream, tls.clone()));
@@ -114,23 +120,42 @@ pub async fn run(
 /// How often, while every slot is taken, idle connections are asked to give theirs up.
 const RECLAIM_EVERY: Duration = Duration::from_millis(50);
 
-/// A free connection slot, then the next connection. While every slot is taken, idle
-/// connections are asked (every [`RECLAIM_EVERY`]) to close and free theirs.
+/// How long a connection must have been idle to give its slot up. A client may send its next
+/// request on a keep-alive connection at the very moment the server closes it, and that request
+/// is lost; a connection quiet this long is unlikely to be in that moment (the same race as its
+/// header timeout), while connections answered under pressure are closed by their client.
+pub const RECLAIM_IDLE: Duration = Duration::from_secs(1);
+
+/// Whether every slot is taken (the acceptor waits for one), and the call to idle connections
+/// to free theirs.
+#[derive(Debug, Default)]
+struct Pressure {
+    waiting: AtomicBool,
+    reclaim: Notify,
+}
+
+/// A free connection slot, then the next connection. While every slot is taken, answers say
+/// `Connection: close` and idle connections are asked (every [`RECLAIM_EVERY`]) to close.
 async fn next(
     listener: &mut impl Accept,
     slots: &Arc<Semaphore>,
-    reclaim: &Notify,
+    pressure: &Pressure,
 ) -> (TcpStream, SocketAddr, OwnedSemaphorePermit) {
-    let permit = loop {
-        if let Ok(p) = slots.clone().try_acquire_owned() {
-            break p;
-        }
-        reclaim.notify_waiters();
-        // The semaphore is never closed; should it be, waiting is all there is to do.
-        match tokio::time::timeout(RECLAIM_EVERY, slots.clone().acquire_owned()).await {
-            Ok(Ok(p)) => break p,
-            Ok(Err(_)) => std::future::pending::<()>().await,
-            Err(_) => {}
+    let permit = match slots.clone().try_acquire_owned() {
+        Ok(p) => p,
+        Err(_) => {
+            pressure.waiting.store(true, Ordering::Release);
+            let p = loop {
+                pressure.reclaim.notify_waiters();
+                // The semaphore is never closed; should it be, waiting is all there is to do.
+                match tokio::time::timeout(RECLAIM_EVERY, slots.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => break p,
+                    Ok(Err(_)) => std::future::pending::<()>().await,
+                    Err(_) => {}
+                }
+            };
+            pressure.waiting.store(false, Ordering::Release);
+            p
         }
     };
     let (stream, peer) = accept_with_backoff(listener).await;
@@ -171,8 +196,8 @@ struct Conn {
     router: Router,
     limits: Limits,
     stop: watch::Receiver<bool>,
-    /// Told when every slot is taken: an idle connection then closes.
-    reclaim: Arc<Notify>,
+    /// Whether every slot is taken: answers then close their connection, idle ones close.
+    pressure: Arc<Pressure>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -196,13 +221,19 @@ impl Conn {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let busy = Arc::new(AtomicUsize::new(0));
-        let (router, peer, counter) = (self.router.clone(), self.peer, busy.clone());
+        let activity = Arc::new(Activity::new());
+        let (router, peer, counter, pressure) =
+            (self.router.clone(), self.peer, activity.clone(), self.pressure.clone());
         let service = service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            let (router, in_flight) = (router.clone(), InFlight::enter(&counter));
+            let (router, in_flight, pressure) = (router.clone(), InFlight::enter(&counter), pressure.clone());
             async move {
-                let answer = tower::ServiceExt::oneshot(router, req.map(axum::body::Body::new)).await;
+                let mut answer = tower::ServiceExt::oneshot(router, req.map(axum::body::Body::new)).await;
+                if pressure.waiting.load(Ordering::Acquire) {
+                    if let Ok(a) = &mut answer {
+                        a.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                    }
+                }
                 drop(in_flight);
                 answer
             }
@@ -211,17 +242,17 @@ impl Conn {
         builder.timer(TokioTimer::new()).header_read_timeout(self.limits.header_timeout);
         let conn = builder.serve_connection(io, service);
         tokio::pin!(conn);
-        let reclaim = self.reclaim.clone();
+        let pressure = self.pressure.clone();
         loop {
             let reclaimed = tokio::select! {
                 _ = conn.as_mut() => return,
                 _ = self.stop.wait_for(|s| *s) => false,
-                () = reclaim.notified() => true,
+                () = pressure.reclaim.notified() => true,
             };
             if !reclaimed {
                 break;
             }
-            if busy.load(Ordering::Acquire) == 0 {
+            if activity.idle_for().is_some_and(|d| d >= RECLAIM_IDLE) {
                 // Idle while others wait for a slot: close once the connection is between
                 // requests (a request whose head is arriving is answered first).
                 conn.as_mut().graceful_shutdown();
@@ -229,7 +260,7 @@ impl Conn {
                 return;
             }
         }
-        if busy.load(Ordering::Acquire) == 0 {
+        if activity.idle_for().is_some() {
             return; // idle or half-open: dropping the connection closes it
         }
         conn.as_mut().graceful_shutdown();
@@ -237,19 +268,44 @@ impl Conn {
     }
 }
 
-/// A request under way on a connection (counted while its handler runs).
-struct InFlight(Arc<AtomicUsize>);
+/// What a connection is doing: its requests under way (counted while their handlers run), and
+/// since when it has had none.
+#[derive(Debug)]
+struct Activity {
+    busy: AtomicUsize,
+    idle_since: Mutex<Instant>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self { busy: AtomicUsize::new(0), idle_since: Mutex::new(Instant::now()) }
+    }
+
+    /// How long the connection has had no request under way; `None` while it has one.
+    fn idle_for(&self) -> Option<Duration> {
+        if self.busy.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        self.idle_since.lock().ok().map(|t| t.elapsed())
+    }
+}
+
+/// A request under way on a connection.
+struct InFlight(Arc<Activity>);
 
 impl InFlight {
-    fn enter(counter: &Arc<AtomicUsize>) -> Self {
-        counter.fetch_add(1, Ordering::AcqRel);
-        Self(counter.clone())
+    fn enter(activity: &Arc<Activity>) -> Self {
+        activity.busy.fetch_add(1, Ordering::AcqRel);
+        Self(activity.clone())
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        if let Ok(mut t) = self.0.idle_since.lock() {
+            *t = Instant::now();
+        }
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

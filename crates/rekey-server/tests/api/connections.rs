@@ -64,12 +64,18 @@ fn half_open(port: u16) -> TcpStream {
 
 /// A keep-alive connection that got its answer and then says nothing.
 fn idle(port: u16) -> TcpStream {
+    answered(port).0
+}
+
+/// A request on a new connection, and the head of its answer (lower case).
+fn answered(port: u16) -> (TcpStream, String) {
     let mut s = connect(port);
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "answered");
-    s
+    let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "answered: {head}");
+    (s, head)
 }
 
 /// Blocks until the server closes `s` (end of stream or reset); panics if it is still open
@@ -126,18 +132,43 @@ async fn m5_connections_beyond_the_limit_wait_for_a_free_slot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_close_their_connection_while_every_slot_is_taken() {
+    // One slot, held by this very client: its answer says `Connection: close` and the server
+    // closes the connection after it, so the next client is served without a request cut off.
+    let server = start(limits(1, "1h")).await;
+    let port = server.port;
+    tokio::task::spawn_blocking(move || {
+        let (a, head) = answered(port);
+        assert!(head.contains("connection: close"), "{head}");
+        closed_by_server(a);
+        drop(idle(port));
+    })
+    .await
+    .unwrap();
+    // With slots to spare, connections are kept alive.
+    let server = start(limits(8, "1h")).await;
+    let port = server.port;
+    tokio::task::spawn_blocking(move || {
+        let (_a, head) = answered(port);
+        assert!(!head.contains("connection: close"), "{head}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_keep_alive_connections_give_their_slots_up_to_a_waiting_client() {
-    // Both slots held by idle keep-alive clients, whose header timeout is an hour: the third
-    // client is answered at once, and the idle ones are closed to make room.
+    // One slot held by an idle keep-alive client, the other by a request still arriving; the
+    // header timeout is an hour. The third client is answered once the idle one has been quiet
+    // for the reclaim delay: the idle connection is closed to make room, the arriving one kept.
     let server = start(limits(2, "1h")).await;
     let port = server.port;
     tokio::task::spawn_blocking(move || {
-        let held = [idle(port), idle(port)];
+        let kept_alive = idle(port);
+        let arriving = half_open(port);
         let third = idle(port);
-        for c in held {
-            closed_by_server(c);
-        }
-        drop(third);
+        closed_by_server(kept_alive);
+        drop((third, arriving));
     })
     .await
     .unwrap();
