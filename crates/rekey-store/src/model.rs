@@ -118,7 +118,7 @@ pub struct Account {
     /// Rotation settings, typed when the row is read (shown as stored).
     #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
     pub settings: AccountSettings,
-    /// Created.
+    /// When the account was added to the vault.
     #[serde(serialize_with = "rekey_domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// Last changed.
