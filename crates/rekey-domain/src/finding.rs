@@ -2,9 +2,8 @@
 //! findings in a map keyed by spelling; the variants are declared in spelling order so that map
 //! keeps its alphabetical order.
 
-use crate::{error::ValidationError, spelling::Spelled};
+use crate::spelling::Spelled;
 use serde::{Deserialize, Serialize};
-use std::{fmt, str::FromStr};
 
 /// One problem of a credential in the compliance report.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -63,18 +62,7 @@ impl Finding {
     }
 }
 
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Finding {
-    type Err = ValidationError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse_spelling(s)
-    }
-}
+crate::spelling::spelled_text!(Finding);
 
 #[cfg(test)]
 mod tests {

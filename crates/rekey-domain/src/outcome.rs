@@ -1,9 +1,8 @@
 //! How things ended: one run of a rotation ([`Outcome`]), a journaled rotation as listed
 //! ([`JournalOutcome`]), and an audited operation ([`AuditOutcome`]).
 
-use crate::{error::ValidationError, phase::Phase, spelling::Spelled};
+use crate::{phase::Phase, spelling::Spelled};
 use serde::{Deserialize, Serialize};
-use std::{fmt, str::FromStr};
 
 /// What one run of a rotation (`rekey rotate`, the scheduler, recovery, the API) did.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -73,18 +72,7 @@ impl Outcome {
     }
 }
 
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Outcome {
-    type Err = ValidationError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse_spelling(s)
-    }
-}
+crate::spelling::spelled_text!(Outcome);
 
 /// How a journaled rotation ended, or that it has not: what the rotation list shows and filters
 /// by. Derived from the journal ([`JournalOutcome::of`]), never stored.
@@ -133,18 +121,7 @@ impl JournalOutcome {
     }
 }
 
-impl fmt::Display for JournalOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for JournalOutcome {
-    type Err = ValidationError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse_spelling(s)
-    }
-}
+crate::spelling::spelled_text!(JournalOutcome);
 
 /// How an audited operation ended. Part of each audit event's hashed content: the spellings
 /// never change.
@@ -186,18 +163,7 @@ impl AuditOutcome {
     }
 }
 
-impl fmt::Display for AuditOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AuditOutcome {
-    type Err = ValidationError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse_spelling(s)
-    }
-}
+crate::spelling::spelled_text!(AuditOutcome);
 
 #[cfg(test)]
 mod tests {

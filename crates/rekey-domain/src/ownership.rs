@@ -2,9 +2,8 @@
 //! compliance report show it. The engine's ownership module decides it from the vault's
 //! versions and the user's ownership tags; this is only its vocabulary.
 
-use crate::{error::ValidationError, spelling::Spelled};
+use crate::spelling::Spelled;
 use serde::{Deserialize, Serialize};
-use std::{fmt, str::FromStr};
 
 /// Who an access key belongs to, from the vault's point of view.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -48,18 +47,7 @@ impl KeyOwnership {
     }
 }
 
-impl fmt::Display for KeyOwnership {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for KeyOwnership {
-    type Err = ValidationError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse_spelling(s)
-    }
-}
+crate::spelling::spelled_text!(KeyOwnership);
 
 #[cfg(test)]
 mod tests {

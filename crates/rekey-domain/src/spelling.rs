@@ -31,6 +31,26 @@ pub trait Spelled: Copy + PartialEq + Sized + 'static {
     }
 }
 
+/// `Display` and `FromStr` of a [`Spelled`] type: its spelling, and
+/// [`Spelled::parse_spelling`] (a blanket impl of these foreign traits is not allowed).
+macro_rules! spelled_text {
+    ($t:ty) => {
+        impl ::std::fmt::Display for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str($crate::spelling::Spelled::as_str(*self))
+            }
+        }
+
+        impl ::std::str::FromStr for $t {
+            type Err = $crate::error::ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                <Self as $crate::spelling::Spelled>::parse_spelling(s)
+            }
+        }
+    };
+}
+pub(crate) use spelled_text;
+
 /// Checks everything a [`Spelled`] type promises, for its unit tests: each spelling reads back
 /// as its value through `FromStr` and serde, serde and `Display` write it, spellings are
 /// distinct, and an unknown spelling is refused with an error naming all of them.

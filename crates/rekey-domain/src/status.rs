@@ -2,9 +2,8 @@
 //! the [`HeartbeatStatus`] of its last heartbeat. Both are stored as their spellings in the
 //! `accounts` table (`status`, `heartbeat_status`) and shown as such in JSON.
 
-use crate::{error::ValidationError, spelling::Spelled};
+use crate::spelling::Spelled;
 use serde::{Deserialize, Serialize};
-use std::{fmt, str::FromStr};
 
 /// Whether the vault holds the credential an account's IAM user uses.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -59,18 +58,7 @@ pub enum ShownStatus {
     Tampered,
 }
 
-impl fmt::Display for AccountStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AccountStatus {
-    type Err = ValidationError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse_spelling(s)
-    }
-}
+crate::spelling::spelled_text!(AccountStatus);
 
 /// What the last heartbeat of an account found.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -106,18 +94,7 @@ impl HeartbeatStatus {
     }
 }
 
-impl fmt::Display for HeartbeatStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for HeartbeatStatus {
-    type Err = ValidationError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse_spelling(s)
-    }
-}
+crate::spelling::spelled_text!(HeartbeatStatus);
 
 #[cfg(test)]
 mod tests {
