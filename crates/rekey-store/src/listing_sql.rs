@@ -207,9 +207,10 @@ where
     /// instead of 1–4 ms at 100,000 accounts).
     async fn account_total(&self, q: &AccountQuery) -> Result<i64> {
         const ALL: &str = "SELECT COUNT(*) FROM accounts a";
-        let mut total = Qb::<B>::new(format!("{ALL} WHERE 1 = 1"));
+        let unfiltered = format!("{ALL} WHERE 1 = 1");
+        let mut total = Qb::<B>::new(unfiltered.clone());
         Self::filters(&mut total, q);
-        if total.sql().len() == ALL.len() + " WHERE 1 = 1".len() {
+        if total.sql() == unfiltered {
             total = Qb::<B>::new(ALL);
         }
         self.count(total).await
