@@ -20,6 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Filters, sort and paging of the account list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// At most this many, 1 to 500 (default 100).

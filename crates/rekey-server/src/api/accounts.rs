@@ -59,6 +59,7 @@ pub async fn versions(
 
 /// Options of a reveal.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RevealQuery {
     /// Reveal a password someone else has checked out (audited as an override).
@@ -103,6 +104,7 @@ pub async fn reveal(
 
 /// Rotation request options.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RotateQuery {
     /// Plan only; change nothing.

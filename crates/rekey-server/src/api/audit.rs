@@ -22,6 +22,7 @@ use utoipa::IntoParams;
 
 /// Which providers to report on.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     /// One provider; all when absent.
@@ -55,6 +56,7 @@ pub async fn compliance(
 
 /// Filters and paging of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Only this actor's (`token:ID`, `scheduler`, `cli:USER@HOST`, …).

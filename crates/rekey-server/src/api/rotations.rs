@@ -22,6 +22,7 @@ use utoipa::IntoParams;
 
 /// Filters and paging of the rotation journal.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this account's.

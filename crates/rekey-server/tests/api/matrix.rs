@@ -77,6 +77,23 @@ async fn every_documented_route_has_a_matrix_row_and_every_row_is_routed() {
 }
 
 #[tokio::test]
+async fn parameters_are_documented_where_they_are_read() {
+    let doc = World::new().await.doc().await;
+    let mut query = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let (name, at) = (p["name"].as_str().unwrap(), p["in"].as_str().unwrap());
+                let in_path = path.contains(&format!("{{{name}}}"));
+                assert_eq!(at, if in_path { "path" } else { "query" }, "{method} {path}: {name}");
+                query += usize::from(!in_path);
+            }
+        }
+    }
+    assert!(query >= 20, "the query parameters were found ({query})");
+}
+
+#[tokio::test]
 async fn the_schema_check_catches_answers_the_document_does_not_describe() {
     let w = World::new().await;
     let doc = w.doc().await;
