@@ -7,7 +7,7 @@ use crate::{AccountRef, Engine, Error, Result};
 use chrono::{DateTime, Utc};
 use rekey_domain::Folder;
 use rekey_store::listing::{
-    AccountItem, AccountPage, AccountQuery, AuditQuery, Cursor, Overview, Page, RotationQuery, VersionInfo,
+    AccountItem, AccountPage, AccountQuery, AuditQuery, Count, Cursor, Overview, Page, RotationQuery, VersionInfo,
 };
 use rekey_store::{AccountFilter, AuditRecord, Rotation, StoreError};
 
@@ -62,18 +62,25 @@ impl Engine {
         Ok((self.store.overview(&q).await?, now))
     }
 
-    /// One page of the rotation journal, newest first.
-    pub async fn rotation_page(&self, q: &RotationQuery, limit: i64, after: Option<&Cursor>) -> Result<Page<Rotation>> {
-        Ok(self.store.rotation_page(q, limit, after).await?)
+    /// One page of the rotation journal, newest first, its total counted as `count` says.
+    pub async fn rotation_page(
+        &self,
+        q: &RotationQuery,
+        limit: i64,
+        after: Option<&Cursor>,
+        count: Count,
+    ) -> Result<Page<Rotation>> {
+        Ok(self.store.rotation_page(q, limit, after, count).await?)
     }
 
-    /// One page of the audit log, newest first.
+    /// One page of the audit log, newest first, its total counted as `count` says.
     pub async fn audit_log_page(
         &self,
         q: &AuditQuery,
         limit: i64,
         after: Option<&Cursor>,
+        count: Count,
     ) -> Result<Page<AuditRecord>> {
-        Ok(self.store.audit_log_page(q, limit, after).await?)
+        Ok(self.store.audit_log_page(q, limit, after, count).await?)
     }
 }

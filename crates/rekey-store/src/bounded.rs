@@ -21,7 +21,9 @@
 
 use crate::{
     access::{AccessStore, ApiToken, Checkout},
-    listing::{AccountItem, AccountPage, AccountQuery, AuditQuery, Cursor, ListStore, Overview, Page, RotationQuery},
+    listing::{
+        AccountItem, AccountPage, AccountQuery, AuditQuery, Count, Cursor, ListStore, Overview, Page, RotationQuery,
+    },
     model::*,
     BarrierStore, Result, Store, StoreError,
 };
@@ -153,8 +155,8 @@ bounded! { ListStore {}
     fn account_page(&self, q: &AccountQuery, page: &AccountPage) -> Result<Page<AccountItem>>;
     fn account_item(&self, id: &AccountId, now: DateTime<Utc>) -> Result<Option<AccountItem>>;
     fn overview(&self, q: &AccountQuery) -> Result<Overview>;
-    fn rotation_page(&self, q: &RotationQuery, limit: i64, after: Option<&Cursor>) -> Result<Page<Rotation>>;
-    fn audit_log_page(&self, q: &AuditQuery, limit: i64, after: Option<&Cursor>) -> Result<Page<AuditRecord>>;
+    fn rotation_page(&self, q: &RotationQuery, limit: i64, after: Option<&Cursor>, count: Count) -> Result<Page<Rotation>>;
+    fn audit_log_page(&self, q: &AuditQuery, limit: i64, after: Option<&Cursor>, count: Count) -> Result<Page<AuditRecord>>;
 }
 
 bounded! { BarrierStore {

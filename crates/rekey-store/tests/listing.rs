@@ -2,7 +2,7 @@
 //! their order and never repeat or skip an item while accounts are added between pages; every
 //! filter and the folder scope select exactly the accounts a plain model of the fixture says;
 //! each overview count equals the total of the matching filter; the rotation journal and the
-//! audit log page newest first.
+//! audit log page newest first; a filtered total stops at its cap, an unfiltered one never.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -14,7 +14,8 @@ use common::*;
 use rekey_crypto::VaultKey;
 use rekey_domain::{AccountId, CredentialKind, JournalOutcome, Phase, SecretState};
 use rekey_store::listing::{
-    AccountPage, AccountQuery, AccountSort, AuditQuery, Cursor, CursorKey, HeartbeatFilter, Order, RotationQuery,
+    AccountPage, AccountQuery, AccountSort, AuditQuery, Count, Cursor, CursorKey, HeartbeatFilter, Order,
+    RotationQuery, TOTAL_CAP,
 };
 use rekey_store::{Account, AccountPatch, Checkout, Heartbeat, JournalWrite, Rotation, Store};
 use serde_json::json;
@@ -24,6 +25,7 @@ contract! {
     store account_pages_are_stable,
     store account_filters_and_overview,
     store journal_and_audit_newest_first,
+    store filtered_totals_stop_at_the_cap,
 }
 
 const N: usize = 30;
@@ -142,7 +144,7 @@ async fn fixture(s: &dyn Store) -> Vec<Fact> {
 /// Every page of `q` sorted by `sort`, `limit` at a time: the items' ids and sort keys, and the
 /// total each page reported.
 async fn all_pages(s: &dyn Store, q: &AccountQuery, sort: AccountSort, order: Order) -> (Vec<String>, i64) {
-    let mut page = AccountPage { sort, order, limit: 7, after: None };
+    let mut page = AccountPage { sort, order, limit: 7, after: None, count: Count::default() };
     let mut ids = Vec::new();
     let mut totals = BTreeSet::new();
     loop {
@@ -150,6 +152,7 @@ async fn all_pages(s: &dyn Store, q: &AccountQuery, sort: AccountSort, order: Or
         assert!(got.items.len() <= 7);
         ids.extend(got.items.iter().map(|i| i.account.id.to_string()));
         totals.insert(got.total);
+        assert!(got.total_exact, "{} accounts are under the cap", got.total);
         match got.next {
             Some(next) => page.after = Some(next),
             None => break,
@@ -191,7 +194,7 @@ async fn account_pages_are_stable(store: Arc<dyn Store>) {
         }
     }
     // Accounts added between pages neither repeat nor push out what was listed already.
-    let page = AccountPage { sort: AccountSort::Name, order: Order::Asc, limit: 7, after: None };
+    let page = AccountPage { sort: AccountSort::Name, order: Order::Asc, limit: 7, ..Default::default() };
     let first = s.account_page(&query(), &page).await.unwrap();
     for user in ["u03b", "u99"] {
         let a = account("p", user, CredentialKind::AccessKey, None);
@@ -334,7 +337,7 @@ async fn journal_and_audit_newest_first(store: Arc<dyn Store>) {
     let mut seen = Vec::new();
     let mut after: Option<Cursor> = None;
     loop {
-        let page = s.rotation_page(&RotationQuery::default(), 4, after.as_ref()).await.unwrap();
+        let page = s.rotation_page(&RotationQuery::default(), 4, after.as_ref(), Count::default()).await.unwrap();
         assert_eq!(page.total, all.len() as i64);
         seen.extend(page.items.iter().map(|r| (r.started_at, r.id.clone())));
         match page.next {
@@ -345,7 +348,7 @@ async fn journal_and_audit_newest_first(store: Arc<dyn Store>) {
     let expected: Vec<_> = all.iter().map(|r| (r.started_at, r.id.clone())).collect();
     assert_eq!(seen, expected, "newest first, each once");
     let ops = RotationQuery { scope: Some(vec!["ops".parse().unwrap()]), ..Default::default() };
-    let page = s.rotation_page(&ops, 500, None).await.unwrap();
+    let page = s.rotation_page(&ops, 500, None, Count::default()).await.unwrap();
     let in_ops: BTreeSet<_> = facts
         .iter()
         .filter(|f| f.folder.is_some_and(|x| x.starts_with("ops") && x != "opsx"))
@@ -353,14 +356,14 @@ async fn journal_and_audit_newest_first(store: Arc<dyn Store>) {
         .collect();
     assert!(!page.items.is_empty() && page.items.iter().all(|r| in_ops.contains(&r.account_id)));
     let aborted = RotationQuery { outcome: Some(JournalOutcome::Aborted), ..Default::default() };
-    let page = s.rotation_page(&aborted, 500, None).await.unwrap();
+    let page = s.rotation_page(&aborted, 500, None, Count::default()).await.unwrap();
     assert_eq!(page.total, all.iter().filter(|r| r.phase == Phase::Aborted).count() as i64);
 
     let chain = s.audit_page(0, 100_000).await.unwrap();
     let mut seqs = Vec::new();
     let mut after: Option<Cursor> = None;
     loop {
-        let page = s.audit_log_page(&AuditQuery::default(), 9, after.as_ref()).await.unwrap();
+        let page = s.audit_log_page(&AuditQuery::default(), 9, after.as_ref(), Count::default()).await.unwrap();
         assert_eq!(page.total, chain.len() as i64);
         seqs.extend(page.items.iter().map(|e| e.seq));
         match page.next {
@@ -370,7 +373,58 @@ async fn journal_and_audit_newest_first(store: Arc<dyn Store>) {
     }
     assert_eq!(seqs, chain.iter().rev().map(|e| e.seq).collect::<Vec<_>>(), "newest first, each once");
     let q = AuditQuery { action: Some("account.checkout".into()), ..Default::default() };
-    let page = s.audit_log_page(&q, 500, None).await.unwrap();
+    let page = s.audit_log_page(&q, 500, None, Count::default()).await.unwrap();
     assert_eq!(page.total, facts.iter().filter(|f| f.checked_out).count() as i64);
     assert!(page.items.iter().all(|e| e.entry.action == "account.checkout"));
+}
+
+/// The totals of a page of 3 of each listing counted as `count` says, filtered and not:
+/// access-key accounts and all accounts, aborted rotations and all rotations, `account.add`
+/// events and all events; each as (total, exact).
+async fn totals(s: &dyn Store, count: Count) -> [(i64, bool); 6] {
+    let mut out = Vec::new();
+    let keys = AccountQuery { kind: Some(CredentialKind::AccessKey), ..query() };
+    for q in [keys, query()] {
+        let page = s.account_page(&q, &AccountPage { limit: 3, count, ..Default::default() }).await.unwrap();
+        assert_eq!(page.items.len(), 3, "the cap never shortens a page");
+        out.push((page.total, page.total_exact));
+    }
+    for q in [RotationQuery { phase: Some(Phase::Aborted), ..Default::default() }, RotationQuery::default()] {
+        let page = s.rotation_page(&q, 3, None, count).await.unwrap();
+        assert_eq!(page.items.len(), 3, "the cap never shortens a page");
+        out.push((page.total, page.total_exact));
+    }
+    for q in [AuditQuery { action: Some("account.add".into()), ..Default::default() }, AuditQuery::default()] {
+        let page = s.audit_log_page(&q, 3, None, count).await.unwrap();
+        assert_eq!(page.items.len(), 3, "the cap never shortens a page");
+        out.push((page.total, page.total_exact));
+    }
+    out.try_into().unwrap()
+}
+
+async fn filtered_totals_stop_at_the_cap(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let facts = fixture(s).await;
+    assert_eq!(Count::default(), Count::AtMost(TOTAL_CAP));
+    let exact = totals(s, Count::Exact).await;
+    let rotations = s.rotations(None, false, 1000).await.unwrap();
+    let events = s.audit_page(0, 100_000).await.unwrap();
+    let model = [
+        facts.iter().filter(|f| f.kind == CredentialKind::AccessKey).count(),
+        N,
+        rotations.iter().filter(|r| r.phase == Phase::Aborted).count(),
+        rotations.len(),
+        events.iter().filter(|e| e.entry.action == "account.add").count(),
+        events.len(),
+    ];
+    assert_eq!(exact, model.map(|n| (n as i64, true)), "Count::Exact counts every match");
+    assert_eq!(totals(s, Count::default()).await, exact, "under the default cap every total is exact");
+    for cap in [0, 1, 3, 15, 16, 17, 20, 29, 30, 31, 40, 1000] {
+        let got = totals(s, Count::AtMost(cap)).await;
+        for (i, ((got, want), n)) in got.iter().zip(exact).zip(model).enumerate() {
+            let filtered = i % 2 == 0;
+            let expected = if filtered && want.0 > cap { (cap, false) } else { want };
+            assert_eq!(*got, expected, "listing {i} ({n} items) at most {cap}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `GET /api/v1/accounts` (one page of the accounts in the token's folders, filtered and
-//! sorted by the store) and `GET /api/v1/overview` (the counts that need action, each equal to
-//! the `total` of the account list with the matching filter).
+//! sorted by the store; a filtered total counted up to 10,000 unless `count=exact`) and
+//! `GET /api/v1/overview` (the counts that need action, each exact and equal to the `total` of
+//! the account list with the matching filter and `count=exact`).
 
 use super::{
     paged::{self, Paged},
@@ -27,6 +28,9 @@ pub struct ListQuery {
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// `exact`: count every match for `total` (without it a filtered total stops at 10,000,
+    /// `total_exact` false).
+    count: Option<String>,
     /// A case-insensitive substring of `PROVIDER/USER/KIND` or of the title.
     q: Option<String>,
     /// Only this provider.
@@ -114,7 +118,8 @@ impl ListQuery {
         let order = one_of("order", self.order.as_deref(), &[("asc", Order::Asc), ("desc", Order::Desc)])?;
         let order = order.unwrap_or_default();
         let after = paged::cursor(self.cursor.as_deref(), &AccountPage::cursor_name(sort, order))?;
-        Ok(AccountPage { sort, order, limit: paged::limit(self.limit)?, after })
+        let count = paged::count(self.count.as_deref())?;
+        Ok(AccountPage { sort, order, limit: paged::limit(self.limit)?, after, count })
     }
 }
 
@@ -179,7 +184,8 @@ pub struct OverviewBody {
     pub report_at: DateTime<Utc>,
 }
 
-/// The counts that need action, each the `total` of the account list with its filter.
+/// The counts that need action, each exact: the `total` of the account list with its filter and
+/// `count=exact`.
 #[utoipa::path(get, path = "/api/v1/overview", tag = "accounts",
     responses((status = 200, description = "The counts", body = OverviewBody)))]
 pub async fn overview(

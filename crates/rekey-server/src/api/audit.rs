@@ -69,6 +69,9 @@ pub struct EventsQuery {
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// `exact`: count every match for `total` (without it a filtered total stops at 10,000,
+    /// `total_exact` false).
+    count: Option<String>,
 }
 
 /// One page of the audit log, newest first.
@@ -82,9 +85,10 @@ pub async fn events(
 ) -> ApiResult<Json<Paged<AuditRecord>>> {
     require_unscoped(&caller, Action::Audit, "the audit log")?;
     let limit = paged::limit(q.limit)?;
+    let count = paged::count(q.count.as_deref())?;
     let after = paged::cursor(q.cursor.as_deref(), "seq")?;
     let query = AuditQuery { actor: q.actor, action: q.action, target: q.target };
-    let page = s.engine.audit_log_page(&query, limit, after.as_ref()).await?;
+    let page = s.engine.audit_log_page(&query, limit, after.as_ref(), count).await?;
     Ok(Json(Paged::of(page, |e| e)))
 }
 

@@ -1,9 +1,9 @@
-//! What every paged list answers (`{items, next_cursor, total}`) and how its `limit` and
-//! `cursor` parameters are read.
+//! What every paged list answers (`{items, next_cursor, total, total_exact}`) and how its
+//! `limit`, `cursor` and `count` parameters are read.
 
 use super::extract::in_range;
 use crate::error::{ApiError, ApiResult};
-use rekey_store::listing::{Cursor, Page};
+use rekey_store::listing::{Count, Cursor, Page, TOTAL_CAP};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -17,8 +17,13 @@ pub struct Paged<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
-    /// How many items match the filters, on every page together.
+    /// How many items match the filters, on every page together. A filtered total is counted
+    /// up to 10,000 unless `count=exact` asks for every match: when `total_exact` is false,
+    /// `total` is 10,000 and at least that many match.
     pub total: i64,
+    /// Whether `total` is the exact number of matches (always, unfiltered or with
+    /// `count=exact`); false when counting stopped at 10,000.
+    pub total_exact: bool,
 }
 
 impl<T> Paged<T> {
@@ -28,6 +33,7 @@ impl<T> Paged<T> {
             items: page.items.into_iter().map(f).collect(),
             next_cursor: page.next.map(|c| c.encode()),
             total: page.total,
+            total_exact: page.total_exact,
         }
     }
 }
@@ -35,6 +41,20 @@ impl<T> Paged<T> {
 /// `limit`, 1 to [`MAX_LIMIT`] (default 100).
 pub fn limit(value: Option<i64>) -> ApiResult<i64> {
     in_range("limit", value.unwrap_or(100), 1..=MAX_LIMIT)
+}
+
+/// `count`: absent, a filtered total stops at [`TOTAL_CAP`]; `exact`, every match is counted.
+pub fn count(value: Option<&str>) -> ApiResult<Count> {
+    match value {
+        None => Ok(Count::default()),
+        Some("exact") => Ok(Count::Exact),
+        Some(other) => Err(ApiError::bad_request(
+            format!("count={other:?} is not allowed"),
+            format!(
+                "use count=exact to count every match, or leave count out (a filtered total then stops at {TOTAL_CAP})"
+            ),
+        )),
+    }
 }
 
 /// The `cursor` of a listing sorted by `sort`, if one was given.

@@ -35,6 +35,9 @@ pub struct ListQuery {
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// `exact`: count every match for `total` (without it a filtered total stops at 10,000,
+    /// `total_exact` false).
+    count: Option<String>,
 }
 
 /// One page of the rotation journal, newest first (of the accounts in the token's folders).
@@ -48,6 +51,7 @@ pub async fn list(
 ) -> ApiResult<Json<Paged<Rotation>>> {
     require(&caller, Action::Read)?;
     let limit = paged::limit(q.limit)?;
+    let count = paged::count(q.count.as_deref())?;
     let after = paged::cursor(q.cursor.as_deref(), "started")?;
     let outcome = q
         .outcome
@@ -67,7 +71,7 @@ pub async fn list(
         outcome,
         phase: q.phase.as_deref().map(str::parse).transpose()?,
     };
-    let page = s.engine.rotation_page(&query, limit, after.as_ref()).await?;
+    let page = s.engine.rotation_page(&query, limit, after.as_ref(), count).await?;
     Ok(Json(Paged::of(page, |r| r)))
 }
 

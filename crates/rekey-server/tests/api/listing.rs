@@ -1,6 +1,7 @@
 //! The listings the console is built on: `whoami`, the account list's envelope, filters,
 //! paging and folder scope, the overview's counts (each the total of its filtered list, per
-//! token), the rotation journal and audit log newest first, and bad query values answered 400.
+//! token), the rotation journal and audit log newest first, filtered totals capped at 10,000
+//! unless `count=exact`, and bad query values answered 400.
 
 use crate::world::{assert_error, World};
 use serde_json::Value;
@@ -211,11 +212,83 @@ async fn bad_listing_parameters_are_400_with_the_error_shape() {
         "/api/v1/rotations?outcome=maybe".to_owned(),
         "/api/v1/audit?limit=501".to_owned(),
         "/api/v1/audit?cursor=zz".to_owned(),
+        "/api/v1/accounts?count=estimate".to_owned(),
+        "/api/v1/rotations?count=".to_owned(),
+        "/api/v1/audit?count=EXACT".to_owned(),
     ] {
         let a = w.call("GET", &uri, Some(w.token("admin")), None).await;
         assert_eq!(a.status, 400, "{uri}: {}", a.body);
         assert_error(&a, "usage", &uri);
     }
+}
+
+/// 10,001 more rows of each listing, written straight into the vault (far quicker than through
+/// rekey): access-key accounts copied from `svc` (their rows fail the integrity check, which
+/// counting never reads), finished rotations of `svc`, and `rotation.phase` events.
+async fn add_10001_of_each(w: &World) {
+    const N: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001) ";
+    let accounts = format!(
+        "{N}INSERT INTO accounts (id, provider, user_name, user_id, arn, kind, folder, title, status, settings, \
+         created_at, updated_at, mac) SELECT 'bk' || printf('%06d', i), provider, 'bulk' || printf('%05d', i), \
+         user_id, arn, kind, folder, title, status, settings, created_at, updated_at, mac FROM n, accounts \
+         WHERE accounts.id = ?1"
+    );
+    let rotations = format!(
+        "{N}INSERT INTO rotations (id, account_id, kind, phase, data, started_at, updated_at, finished_at) \
+         SELECT 'bulk' || i, ?1, 'access-key', 'done', '{{}}', i, i, i FROM n"
+    );
+    let events = format!(
+        "{N}INSERT INTO audit_events (at, actor, action, outcome, detail, prev_hash, hash) \
+         SELECT i, 'scheduler', 'rotation.phase', 'ok', '{{}}', '', '' FROM n"
+    );
+    for statement in [accounts, rotations] {
+        assert_eq!(w.sql(&statement, &[w.svc.id.as_str()]).await, 10_001, "{statement}");
+    }
+    assert_eq!(w.sql(&events, &[]).await, 10_001);
+}
+
+#[tokio::test]
+async fn a_filtered_total_stops_at_10000_unless_count_is_exact() {
+    let w = World::new().await;
+    let before = w.call("GET", "/api/v1/audit?limit=1", Some(w.token("admin")), None).await.body["total"].clone();
+    let phases = w.call("GET", "/api/v1/audit?limit=1&action=rotation.phase", Some(w.token("admin")), None).await.body
+        ["total"]
+        .clone();
+    add_10001_of_each(&w).await;
+    let events = before.as_i64().unwrap() + 10_001;
+    let phases = phases.as_i64().unwrap() + 10_001;
+    for (uri, total, exact) in [
+        ("/api/v1/accounts?limit=1", 10_004, true),
+        ("/api/v1/accounts?limit=1&kind=access_key", 10_000, false),
+        ("/api/v1/accounts?limit=1&kind=access_key&count=exact", 10_003, true),
+        ("/api/v1/accounts?limit=1&kind=password", 1, true),
+        ("/api/v1/accounts?limit=1&folder=finance&count=exact", 1, true),
+        ("/api/v1/rotations?limit=1", 10_003, true),
+        ("/api/v1/rotations?limit=1&outcome=done", 10_000, false),
+        ("/api/v1/rotations?limit=1&outcome=done&count=exact", 10_003, true),
+        ("/api/v1/rotations?limit=1&outcome=aborted", 0, true),
+        ("/api/v1/audit?limit=1", events, true),
+        ("/api/v1/audit?limit=1&action=rotation.phase", 10_000, false),
+        ("/api/v1/audit?limit=1&action=rotation.phase&count=exact", phases, true),
+    ] {
+        let a = w.call("GET", uri, Some(w.token("admin")), None).await;
+        assert_eq!(a.status, 200, "{uri}: {}", a.body);
+        assert_eq!((a.body["total"].as_i64(), a.body["total_exact"].as_bool()), (Some(total), Some(exact)), "{uri}");
+        assert_eq!(a.body["items"].as_array().map(Vec::len), Some(usize::from(total > 0)), "{uri}: one item a page");
+    }
+    let o = w.call("GET", "/api/v1/overview", Some(w.token("admin")), None).await;
+    assert_eq!(o.body["by_kind"]["access_key"].as_i64(), Some(10_003), "the overview's counts stay exact");
+    let doc = w.doc().await;
+    for path in ["/api/v1/accounts", "/api/v1/rotations", "/api/v1/audit"] {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let count = params.iter().find(|p| p["name"] == "count").unwrap_or_else(|| panic!("{path}: no count"));
+        assert_eq!(count["in"], "query", "{path}");
+        assert!(count["description"].as_str().unwrap().contains("exact"), "{path}: {count}");
+    }
+    let a = w.call("GET", "/api/v1/accounts?count=estimate", Some(w.token("admin")), None).await;
+    assert_error(&a, "usage", "count=estimate");
+    let (message, hint) = (a.body["message"].as_str().unwrap(), a.body["hint"].as_str().unwrap());
+    assert!(message.contains("count=\"estimate\"") && hint.contains("count=exact"), "{}", a.body);
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use clap::Subcommand;
 use rekey_domain::error::quote;
 use rekey_engine::{Engine, Error, Result};
 use rekey_store::{
-    listing::{AuditQuery, Cursor, CursorKey},
+    listing::{AuditQuery, Count, Cursor, CursorKey},
     AuditRecord,
 };
 
@@ -178,7 +178,7 @@ async fn list(engine: &Engine, before: Option<Position>, after: Option<Position>
     };
     let Some(after) = after else {
         let cursor = upper.map(|seq| Cursor { sort: "seq".into(), key: CursorKey::Int(seq), id: String::new() });
-        let page = engine.audit_log_page(&AuditQuery::default(), limit, cursor.as_ref()).await?;
+        let page = engine.audit_log_page(&AuditQuery::default(), limit, cursor.as_ref(), Count::Exact).await?;
         let oldest = page.items.last().map(|e| e.seq);
         let next = oldest
             .filter(|_| page.next.is_some())

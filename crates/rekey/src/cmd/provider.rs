@@ -10,7 +10,7 @@ use crate::{
 use clap::{Args, Subcommand};
 use rekey_domain::Arn;
 use rekey_engine::{AuthSpec, NewProvider, Result};
-use rekey_store::listing::{AccountPage, AccountQuery};
+use rekey_store::listing::{AccountPage, AccountQuery, Count};
 use serde::Serialize;
 
 #[derive(Debug, Subcommand)]
@@ -118,7 +118,8 @@ pub async fn run(global: &Global, format: Format, cmd: ProviderCmd) -> Result<()
             let engine = context::engine(global).await?;
             let view = ProviderView::from(&engine.provider(&name).await?);
             let query = AccountQuery { provider: Some(name), ..Default::default() };
-            let accounts = engine.account_page(query, &AccountPage { limit: 1, ..Default::default() }).await?.total;
+            let page = AccountPage { limit: 1, count: Count::Exact, ..Default::default() };
+            let accounts = engine.account_page(query, &page).await?.total;
             output::detail(format, &view, detail::provider_rows(&view, accounts));
         }
         ProviderCmd::Remove { name } => {

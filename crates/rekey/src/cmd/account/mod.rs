@@ -99,19 +99,20 @@ pub async fn print_account(engine: &Engine, format: Format, r: &AccountRef) -> R
 /// The largest page read at a time by listings that print every account.
 const PAGE: i64 = 500;
 
-/// Calls `each` with every account `query` matches, by user name, a page at a time.
+/// Calls `each` with every account `query` matches, by user name, a page at a time. The pages'
+/// totals go unread (every item is handed out), so they are counted only up to the cap.
 pub(super) async fn each_item(
     engine: &Engine,
     query: &AccountQuery,
     each: &mut (dyn FnMut(AccountView) + Send),
-) -> Result<i64> {
+) -> Result<()> {
     let mut page = AccountPage { limit: PAGE, ..Default::default() };
     loop {
         let got = engine.account_page(query.clone(), &page).await?;
         got.items.into_iter().for_each(|item| each(AccountView(item)));
         match got.next {
             Some(next) => page.after = Some(next),
-            None => return Ok(got.total),
+            None => return Ok(()),
         }
     }
 }
