@@ -1,7 +1,8 @@
 //! The web console in a real browser: Debian's chromium driven by playwright-core
 //! (`tests/browser/console.mjs`) against `rekey serve` on a vault with moto behind it and 10,000
 //! accounts: sign-in per role, the overview's counts against the API's, an account page, a
-//! rotation watched until done, check-out and check-in, reveal, filter and paging, a 360 px
+//! rotation watched until done, check-out and check-in, reveal, filter and paging (a filter past
+//! 10,000 matches shown as `10,000+`, a bulk confirmation counting them exactly), a 360 px
 //! layout, an axe-core scan. Screenshots and measurements go to the folder this test prints.
 //!
 //! Nothing here is optional: a missing chromium or npm install fails the test with the command

@@ -2,11 +2,12 @@
 //! (`GET /api/v1/accounts`). The filters live in the URL (replaced, not pushed, as they change),
 //! only one page of rows is ever in the DOM, typing in the search box waits for a short pause
 //! and cancels the request it replaces. Bulk rotate and heartbeat act on every account that
-//! matches the filters, after a confirmation that states how many, and end with each account's
-//! outcome (a rotation's real outcome, linked to its page).
+//! matches the filters, after a confirmation that states how many (counted exactly for it: the
+//! list's own total stops at 10,000, shown `10,000+`), and end with each account's outcome (a
+//! rotation's real outcome, linked to its page).
 
 import { api, qs, can, ref } from "/ui/api.js";
-import { el, td, when, fail, field, confirmDialog, tone, action, toast } from "/ui/ui.js";
+import { el, td, when, fail, field, confirmDialog, tone, action, toast, totalText, totalTitle } from "/ui/ui.js";
 
 const PAGE = 100;
 const enc = encodeURIComponent;
@@ -55,6 +56,12 @@ export function holder(a) {
 }
 
 const holderCell = (a) => el("td", {}, holder(a) || "—");
+
+/** How many accounts match `filters`, counted exactly (whatever the cap of the list's total). */
+async function exactCount(filters) {
+  const page = await api("GET", "/api/v1/accounts", { query: { ...filters, limit: 1, count: "exact" } });
+  return page.total;
+}
 
 /** Every account id matching `filters`, page by page. */
 async function allIds(filters) {
@@ -137,8 +144,9 @@ export async function render(root, route) {
       if (!page.items.length) body.append(el("tr", {}, el("td", { colSpan: 9, class: "muted" }, "No account matches these filters.")));
       const first = (cursors.length - 1) * PAGE;
       count.textContent = page.items.length
-        ? `${(first + 1).toLocaleString("en")}–${(first + page.items.length).toLocaleString("en")} of ${total.toLocaleString("en")}`
-        : `0 of ${total.toLocaleString("en")}`;
+        ? `${(first + 1).toLocaleString("en")}–${(first + page.items.length).toLocaleString("en")} of ${totalText(page)}`
+        : `0 of ${totalText(page)}`;
+      count.title = totalTitle(page);
       prev.disabled = cursors.length < 2;
       next.disabled = !page.next_cursor;
       next.dataset.cursor = page.next_cursor || "";
@@ -177,7 +185,9 @@ export async function render(root, route) {
   if (can("operate")) {
     for (const [verb, label] of [["heartbeat", "Heartbeat"], ["rotate", "Rotate"]]) {
       bulkBar.append(action(`${label} all matching…`, async () => {
-        const n = `${total.toLocaleString("en")} account${total === 1 ? "" : "s"}`;
+        const matching = await exactCount(filters);
+        if (!matching) { toast("No account matches these filters."); return; }
+        const n = `${matching.toLocaleString("en")} account${matching === 1 ? "" : "s"}`;
         const yes = await confirmDialog(`${label} ${n}?`,
           `This runs a ${verb} on each of the ${n} that match the current filters, four at a time.`, `${label} ${n}`, verb === "rotate");
         if (!yes) return;

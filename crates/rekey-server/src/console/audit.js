@@ -2,7 +2,7 @@
 //! actor, action and target; and a check of the hash chain (`GET /api/v1/audit/verify`).
 
 import { api, qs } from "/ui/api.js";
-import { el, td, when, field, action, fail } from "/ui/ui.js";
+import { el, td, when, field, action, fail, totalText, totalTitle } from "/ui/ui.js";
 
 const LABELS = ["At", "Actor", "Action", "Target", "Outcome", "Detail"];
 
@@ -14,12 +14,17 @@ export async function render(root, route) {
   const prev = el("button", { type: "button" }, "Newer");
   const next = el("button", { type: "button" }, "Older");
   const verdict = el("p", { role: "status", id: "verify-result" });
+  const count = el("p", { class: "muted", role: "status", id: "audit-count" });
   const load = async () => {
     const page = await api("GET", "/api/v1/audit", { query: { ...filters, limit: 100, cursor: cursors[cursors.length - 1] } });
     const items = Array.isArray(page) ? page : page.items;
     tbody.replaceChildren(...items.map((e) => el("tr", {}, td(when(e.at)), td(e.actor), td(e.action), td(e.target, "mono"),
       td(e.outcome, e.outcome === "ok" ? "ok" : "bad"), td(e.detail ? JSON.stringify(e.detail) : "", "mono detail"))));
     for (const tr of tbody.children) [...tr.children].forEach((c, i) => c.setAttribute("data-label", LABELS[i]));
+    if (!Array.isArray(page)) {
+      count.textContent = `${totalText(page)} event${page.total === 1 && page.total_exact !== false ? "" : "s"}`;
+      count.title = totalTitle(page);
+    }
     prev.disabled = cursors.length < 2;
     next.disabled = !page.next_cursor;
     next.dataset.cursor = page.next_cursor || "";
@@ -50,7 +55,7 @@ export async function render(root, route) {
   });
   root.replaceChildren(el("h1", {}, "Audit log"),
     el("form", { class: "filters", role: "search", "aria-label": "Filter events", onsubmit: (e) => e.preventDefault() }, inputs),
-    el("div", { class: "bar" }, prev, next, verify, verdict),
+    el("div", { class: "bar" }, count, prev, next, verify, verdict),
     el("table", { class: "rows" }, el("thead", {}, el("tr", {}, LABELS.map((h) => el("th", { scope: "col" }, h)))), tbody));
   root.focus({ preventScroll: true });
   await load();

@@ -7,7 +7,7 @@
 //! (outcome, what is waiting, foreign keys left alone) to that page when it answers.
 
 import { api, events, qs, ref } from "/ui/api.js";
-import { el, td, when, facts, fail, field, toast, tone } from "/ui/ui.js";
+import { el, td, when, facts, fail, field, toast, tone, totalText, totalTitle } from "/ui/ui.js";
 
 const enc = encodeURIComponent;
 const POLL_MS = 1000;
@@ -155,7 +155,8 @@ async function list(root, params) {
       td(when(r.finished_at)), td(r.error, r.error ? "bad" : ""))));
     if (!items.length) tbody.append(el("tr", {}, el("td", { colSpan: labels.length, class: "muted" }, "No rotation matches these filters.")));
     for (const tr of tbody.children) [...tr.children].forEach((c, i) => c.setAttribute("data-label", labels[i]));
-    count.textContent = `${page.total.toLocaleString("en")} rotation${page.total === 1 ? "" : "s"}`;
+    count.textContent = `${totalText(page)} rotation${page.total === 1 && page.total_exact !== false ? "" : "s"}`;
+    count.title = totalTitle(page);
     prev.disabled = cursors.length < 2;
     next.disabled = !page.next_cursor;
     next.dataset.cursor = page.next_cursor || "";

@@ -27,6 +27,15 @@ export const td = (text, cls) => el("td", { class: cls }, text ?? "—");
 /** `2026-12-06T02:14:13.5Z` → `2026-12-06 02:14 UTC`. */
 export const when = (t) => (t ? `${t.slice(0, 10)} ${t.slice(11, 16)} UTC` : "—");
 
+/**
+ * A page's `total` as shown: `10,000+` when the server stopped counting at its cap
+ * (`total_exact` false: at least that many match), else the exact number.
+ */
+export const totalText = (page) => `${page.total.toLocaleString("en")}${page.total_exact === false ? "+" : ""}`;
+
+/** The title of a count that stopped at the cap, saying what `+` means (none for an exact one). */
+export const totalTitle = (page) => (page.total_exact === false ? `more than ${page.total.toLocaleString("en")} match; counting stops there` : "");
+
 /** Days since `t` (whole days), or "—". */
 export function ageDays(t) {
   return t ? Math.floor((Date.now() - Date.parse(t)) / 86_400_000) : "—";

@@ -219,6 +219,20 @@ async function main() {
     const aborted = await api(TOKENS.admin, "GET", "/api/v1/rotations?phase=aborted&limit=1");
     await page.locator("#rotation-count", { hasText: new RegExp(`^${aborted.total} rotations?$`) }).waitFor();
   });
+  await step("a filter past 10,000 matches counts to 10,000+, a bulk confirmation counts them all", page, async () => {
+    await page.goto(`${BASE}/ui/#/accounts?checked_out=false`);
+    await page.locator("#account-count", { hasText: /^1–100 of 10,000\+$/ }).waitFor();
+    const capped = await api(TOKENS.admin, "GET", "/api/v1/accounts?limit=1&checked_out=false");
+    check(capped.total === 10_000 && capped.total_exact === false, `the list's total: ${JSON.stringify(capped)}`);
+    const { total } = await api(TOKENS.admin, "GET", "/api/v1/accounts?limit=1&checked_out=false&count=exact");
+    check(total > 10_000, `${total} accounts are not checked out`);
+    await page.locator("[data-bulk=heartbeat]").click();
+    await page.locator("#dialog[open]").waitFor();
+    const title = await page.locator("#dialog-title").textContent();
+    check(title === `Heartbeat ${total.toLocaleString("en")} accounts?`, `the confirmation states the exact count: ${title}`);
+    await page.locator("#dialog-cancel").click();
+    check(!(await page.locator("#dialog").isVisible()), "cancelled");
+  });
   await step("accessibility: no serious or critical axe violations", null, async () => {
     const scan = await newPage(browser, { bypassCSP: true });
     await signIn(scan, TOKENS.admin);
@@ -263,6 +277,7 @@ async function main() {
     await operator.goto(`${BASE}/ui/#/accounts?q=svc`);
     await operator.locator("#account-count", { hasText: / of 1$/ }).waitFor();
     await operator.locator("[data-bulk=heartbeat]").click();
+    await operator.locator("#dialog[open]").waitFor();
     const title = await operator.locator("#dialog-title").textContent();
     check(title === "Heartbeat 1 account?", `the confirmation states the count: ${title}`);
     await operator.locator("#dialog-ok").click();
@@ -273,6 +288,7 @@ async function main() {
     await operator.goto(`${BASE}/ui/#/accounts?q=svc&kind=access_key`);
     await operator.locator("#account-count", { hasText: / of 1$/ }).waitFor();
     await operator.locator("[data-bulk=rotate]").click();
+    await operator.locator("#dialog[open]").waitFor();
     const title = await operator.locator("#dialog-title").textContent();
     check(title === "Rotate 1 account?", `the confirmation states the count: ${title}`);
     await operator.locator("#dialog-ok").click();
