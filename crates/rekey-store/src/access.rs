@@ -224,7 +224,7 @@ where
         let b = self.barrier.get()?;
         let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read().await?)
             .await?;
         row.map(|r| r.verified(&b)).transpose()?.ok_or_else(|| StoreError::not_found(format!("token {id:?}")))
     }
@@ -232,7 +232,7 @@ where
     async fn tokens(&self) -> Result<Vec<ApiToken>> {
         let b = self.barrier.get()?;
         let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens ORDER BY created_at DESC, id");
-        let rows: Vec<TokenRow> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+        let rows: Vec<TokenRow> = sqlx::query_as(&sql).fetch_all(&mut *self.read().await?).await?;
         rows.into_iter().map(|r| r.verified(&b)).collect()
     }
 
@@ -300,7 +300,8 @@ where
 
     async fn open_checkout_of(&self, account: &AccountId) -> Result<Option<Checkout>> {
         let sql = format!("SELECT {CHECKOUT_COLS} FROM checkouts WHERE account_id = $1 AND ended_at IS NULL");
-        let row: Option<CheckoutRow> = sqlx::query_as(&sql).bind(account.as_str()).fetch_optional(&self.pool).await?;
+        let row: Option<CheckoutRow> =
+            sqlx::query_as(&sql).bind(account.as_str()).fetch_optional(&mut *self.read().await?).await?;
         row.map(Checkout::try_from).transpose()
     }
 
@@ -340,14 +341,15 @@ where
             "SELECT {CHECKOUT_COLS} FROM checkouts WHERE ended_at IS NULL AND expires_at <= $1 \
              ORDER BY expires_at LIMIT $2"
         );
-        let rows: Vec<CheckoutRow> = sqlx::query_as(&sql).bind(millis(now)).bind(limit).fetch_all(&self.pool).await?;
+        let rows: Vec<CheckoutRow> =
+            sqlx::query_as(&sql).bind(millis(now)).bind(limit).fetch_all(&mut *self.read().await?).await?;
         rows.into_iter().map(Checkout::try_from).collect()
     }
 
     async fn export_cursor(&self, name: &str) -> Result<i64> {
         let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM export_cursors WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read().await?)
             .await?;
         Ok(seq.unwrap_or(0))
     }
@@ -359,7 +361,7 @@ where
         )
         .bind(name)
         .bind(seq)
-        .execute(&self.pool)
+        .execute(&mut *self.read().await?)
         .await?;
         Ok(())
     }

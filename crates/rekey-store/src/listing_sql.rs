@@ -245,7 +245,7 @@ where
 
     /// The one row a statement answers (`RowNotFound` if none).
     async fn fetch_one(&self, qb: &mut Qb<B>) -> Result<<B::Db as Database>::Row> {
-        let rows = B::fetch_built(&self.pool, qb).await?;
+        let rows = B::fetch_built(&mut *self.read().await?, qb).await?;
         Ok(rows.into_iter().next().ok_or(sqlx::Error::RowNotFound)?)
     }
 
@@ -303,7 +303,7 @@ where
         Self::filters(&mut qb, q);
         Self::after(&mut qb, key, "a.id", page.order, &page.after);
         qb.push(format!(" ORDER BY {key} {dir}, a.id {dir} LIMIT ")).push_bind(page.limit + 1);
-        let rows = B::fetch_built(&self.pool, &mut qb).await?;
+        let rows = B::fetch_built(&mut *self.read().await?, &mut qb).await?;
         let mut items = Vec::with_capacity(rows.len());
         for r in &rows {
             let item = Self::item_from_row(r, &b, q.now)?;
@@ -320,7 +320,7 @@ where
         let mut qb = Qb::<B>::new(ACCOUNT_PAGE_SELECT);
         qb.push(format!("{ACCOUNT_PAGE_FROM} LEFT JOIN rotations lr ON lr.id = "));
         qb.push(LAST_ROTATION).push(" WHERE a.id = ").push_bind(id.as_str().to_owned());
-        let row = B::fetch_built(&self.pool, &mut qb).await?.into_iter().next();
+        let row = B::fetch_built(&mut *self.read().await?, &mut qb).await?.into_iter().next();
         row.map(|r| Self::item_from_row(&r, &b, now)).transpose()
     }
 
@@ -408,7 +408,8 @@ where
         Self::after(&mut qb, "r.started_at", "r.id", Order::Desc, &after_.cloned());
         qb.push(" ORDER BY r.started_at DESC, r.id DESC LIMIT ").push_bind(limit + 1);
         let mut items = Vec::new();
-        for r in &B::fetch_built(&self.pool, &mut qb).await? {
+        let rows = B::fetch_built(&mut *self.read().await?, &mut qb).await?;
+        for r in &rows {
             let rotation = rotation_from_row(r)?;
             let (key, id) = (CursorKey::Int(millis(rotation.started_at)), rotation.id.clone());
             items.push((rotation, key, id));
@@ -439,7 +440,8 @@ where
         }
         qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit + 1);
         let mut items = Vec::new();
-        for r in &B::fetch_built(&self.pool, &mut qb).await? {
+        let rows = B::fetch_built(&mut *self.read().await?, &mut qb).await?;
+        for r in &rows {
             let record = audit_from_row(r)?;
             let key = CursorKey::Int(record.seq);
             items.push((record, key, String::new()));
@@ -448,4 +450,5 @@ where
         let (total, total_exact) = self.total("audit_events", filter, count).await?;
         Ok(Page { items, next, total, total_exact })
     }
+
 }

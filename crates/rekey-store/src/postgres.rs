@@ -14,7 +14,8 @@
 
 use crate::sql::{Backend, SqlStore};
 use crate::{OpenMode, Result, StoreError};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult, PgRow};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgQueryResult, PgRow};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 use std::{str::FromStr, time::Duration};
 
@@ -63,6 +64,11 @@ impl Backend for PgBackend {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const LOCK_NOWAIT: &'static str = " FOR UPDATE NOWAIT";
     const LOCK_NOT_AVAILABLE: &'static str = "55P03";
+    type Reader<'a> = PoolConnection<Postgres>;
+
+    async fn reader(&self) -> Result<PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
@@ -77,8 +83,8 @@ impl Backend for PgBackend {
         done.rows_affected()
     }
 
-    async fn fetch_built(pool: &PgPool, qb: &mut QueryBuilder<'static, Postgres>) -> Result<Vec<PgRow>> {
-        Ok(qb.build().fetch_all(pool).await?)
+    async fn fetch_built(conn: &mut PgConnection, qb: &mut QueryBuilder<'static, Postgres>) -> Result<Vec<PgRow>> {
+        Ok(qb.build().fetch_all(conn).await?)
     }
 }
 
@@ -113,7 +119,7 @@ impl PgStore {
             .connect_with(with_session_settings(given))
             .await
             .map_err(unreachable)?;
-        Ok(Self::new(pool.clone(), PgBackend { pool }))
+        Ok(Self::new(PgBackend { pool }))
     }
 }
 

@@ -48,7 +48,7 @@ where
             "SELECT format, key_source, key_params, wrapped_vault_key, created_at, vault_id, key_check, \
              audit_keyed_from FROM vault_header WHERE id = 1",
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         row.map(VaultHeader::try_from).transpose()
     }
@@ -108,7 +108,7 @@ where
     async fn provider(&self, name: &ProviderName) -> Result<Provider> {
         let row: ProviderRow = sqlx::query_as(&format!("SELECT {PROVIDER_COLS} FROM providers WHERE name = $1"))
             .bind(name.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read().await?)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("provider {:?}", name.as_str())))?;
         row.verified(&*self.barrier.get()?)
@@ -117,7 +117,7 @@ where
     async fn providers(&self) -> Result<Vec<Provider>> {
         let b = self.barrier.get()?;
         let rows: Vec<ProviderRow> = sqlx::query_as(&format!("SELECT {PROVIDER_COLS} FROM providers ORDER BY name"))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read().await?)
             .await?;
         rows.into_iter().map(|r| r.verified(&b)).collect()
     }
@@ -210,7 +210,7 @@ where
     async fn account(&self, id: &AccountId) -> Result<Account> {
         let row: AccountRow = sqlx::query_as(&format!("{ACCOUNT_SELECT} WHERE a.id = $1"))
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read().await?)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("account {:?}", id.as_str())))?;
         verified(row.checked(&*self.barrier.get()?)?)
@@ -222,7 +222,7 @@ where
             .bind(provider.as_str())
             .bind(user.as_str())
             .bind(kind.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read().await?)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("account {provider}/{user}/{kind}")))?;
         verified(row.checked(&*self.barrier.get()?)?)
@@ -260,7 +260,8 @@ where
         // Rows are converted as the driver yields them (SQLite steps on its own thread
         // meanwhile), and none is kept: a listing's memory does not grow with the vault.
         let b = self.barrier.get()?;
-        let mut rows = query.fetch(&self.pool);
+        let mut conn = self.read().await?;
+        let mut rows = query.fetch(&mut *conn);
         while let Some(row) = rows.try_next().await? {
             each(row.checked(&b)?)?;
         }
@@ -279,7 +280,7 @@ where
     async fn secret_versions(&self, record_id: &str) -> Result<Vec<SecretVersion>> {
         let b = self.barrier.get()?;
         let sql = format!("SELECT {SECRET_COLS} FROM secret_versions WHERE record_id = $1 ORDER BY version");
-        let rows: Vec<SecretRow> = sqlx::query_as(&sql).bind(record_id).fetch_all(&self.pool).await?;
+        let rows: Vec<SecretRow> = sqlx::query_as(&sql).bind(record_id).fetch_all(&mut *self.read().await?).await?;
         rows.into_iter().map(|r| r.verified(&b)).collect()
     }
 
@@ -289,7 +290,8 @@ where
             "SELECT {SECRET_COLS} FROM secret_versions \
              WHERE record_id IN (SELECT id FROM accounts WHERE provider = $1) ORDER BY record_id, version"
         );
-        let rows: Vec<SecretRow> = sqlx::query_as(&sql).bind(provider.as_str()).fetch_all(&self.pool).await?;
+        let rows: Vec<SecretRow> =
+            sqlx::query_as(&sql).bind(provider.as_str()).fetch_all(&mut *self.read().await?).await?;
         rows.into_iter().map(|r| r.verified(&b)).collect()
     }
 
@@ -299,7 +301,7 @@ where
             "SELECT {SECRET_COLS} FROM secret_versions WHERE record_id = $1 AND state = $2 ORDER BY version DESC LIMIT 1"
         );
         let row: Option<SecretRow> =
-            sqlx::query_as(&sql).bind(record_id).bind(state.as_str()).fetch_optional(&self.pool).await?;
+            sqlx::query_as(&sql).bind(record_id).bind(state.as_str()).fetch_optional(&mut *self.read().await?).await?;
         row.map(|r| r.verified(&b)).transpose()
     }
 
@@ -381,7 +383,7 @@ where
                 .bind(fence.token)
                 .bind(millis(now) + ttl_ms)
                 .bind(millis(now))
-                .execute(&self.pool)
+                .execute(&mut *self.read().await?)
                 .await?;
         Ok(B::rows_affected(&done) == 1)
     }
@@ -390,7 +392,7 @@ where
         sqlx::query("UPDATE leases SET owner = '', expires_at = 0 WHERE account_id = $1 AND token = $2")
             .bind(fence.account_id.as_str())
             .bind(fence.token)
-            .execute(&self.pool)
+            .execute(&mut *self.read().await?)
             .await?;
         Ok(())
     }
@@ -399,7 +401,7 @@ where
         let row: Option<(i64, i64)> =
             sqlx::query_as("SELECT token, expires_at FROM leases WHERE account_id = $1 AND owner <> ''")
                 .bind(account.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.read().await?)
                 .await?;
         Ok(row.map(|(token, expires_at)| (token, crate::from_millis(expires_at))))
     }
@@ -407,7 +409,7 @@ where
     async fn rotation(&self, id: &str) -> Result<Rotation> {
         let row: RotationRow = sqlx::query_as(&format!("SELECT {ROTATION_COLS} FROM rotations WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read().await?)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("rotation {id:?}")))?;
         row.try_into()
@@ -427,7 +429,7 @@ where
             .bind(account.map(|a| a.as_str().to_owned()))
             .bind(open_only)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read().await?)
             .await?;
         rows.into_iter().map(Rotation::try_from).collect()
     }
@@ -453,19 +455,24 @@ where
 
     async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>> {
         let sql = format!("SELECT {AUDIT_COLS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2");
-        let rows: Vec<AuditRow> = sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(&self.pool).await?;
+        let rows: Vec<AuditRow> =
+            sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(&mut *self.read().await?).await?;
         rows.into_iter().map(AuditRecord::try_from).collect()
     }
 
     async fn audit_head(&self) -> Result<i64> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_events").fetch_one(&self.pool).await?;
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM audit_events").fetch_one(&mut *self.read().await?).await?;
         Ok(seq.unwrap_or(0))
     }
 
     async fn audit_events(&self, since: Option<DateTime<Utc>>, limit: i64) -> Result<Vec<AuditRecord>> {
         let sql = format!("SELECT {AUDIT_COLS} FROM audit_events WHERE at >= $1 ORDER BY seq LIMIT $2");
-        let rows: Vec<AuditRow> =
-            sqlx::query_as(&sql).bind(since.map_or(i64::MIN, millis)).bind(limit).fetch_all(&self.pool).await?;
+        let rows: Vec<AuditRow> = sqlx::query_as(&sql)
+            .bind(since.map_or(i64::MIN, millis))
+            .bind(limit)
+            .fetch_all(&mut *self.read().await?)
+            .await?;
         rows.into_iter().map(AuditRecord::try_from).collect()
     }
 }

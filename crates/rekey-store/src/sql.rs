@@ -22,8 +22,8 @@ use crate::settings::AccountSettings;
 use crate::{barrier, from_millis, millis, model::*, Result, StoreError};
 use chrono::{DateTime, Utc};
 use rekey_domain::{AccountId, ProviderName, SecretState};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Transaction, Type};
-use std::future::Future;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, QueryBuilder, Transaction, Type};
+use std::{future::Future, ops::DerefMut};
 
 /// What differs between the SQL dialects: implemented by `SqliteBackend` and `PgBackend`.
 pub(crate) trait Backend: Send + Sync + std::fmt::Debug + 'static {
@@ -39,6 +39,14 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// The error code of a `LOCK_NOWAIT` read that found the row locked (empty: never).
     const LOCK_NOT_AVAILABLE: &'static str;
 
+    /// A connection of this process's own, held for reads (and the few single-statement writes
+    /// that need no transaction) until the guard is dropped.
+    type Reader<'a>: DerefMut<Target = <Self::Db as Database>::Connection> + Send
+    where
+        Self: 'a;
+
+    /// Waits for a [`Backend::Reader`] to be free.
+    fn reader(&self) -> impl Future<Output = Result<Self::Reader<'_>>> + Send;
     /// Starts a write transaction (refused before it starts if this process may not write).
     fn begin_write(&self) -> impl Future<Output = Result<Tx<Self>>> + Send;
     /// Serialises appends to the audit chain until `tx` ends.
@@ -49,7 +57,7 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// concrete database type shows that the builder's arguments, which borrow nothing, serve
     /// a query that borrows the builder, so generic code cannot run it itself.
     fn fetch_built<'a>(
-        pool: &'a Pool<Self::Db>,
+        conn: &'a mut <Self::Db as Database>::Connection,
         qb: &'a mut QueryBuilder<'static, Self::Db>,
     ) -> impl Future<Output = Result<Vec<<Self::Db as Database>::Row>>> + Send + 'a;
 }
@@ -57,11 +65,10 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug + 'static {
 /// A write transaction of backend `B`.
 pub(crate) type Tx<B> = Transaction<'static, <B as Backend>::Db>;
 
-/// A vault in a SQL database: the pool reads go through, the barrier once the vault is
-/// unlocked, and the backend's own state (the SQLite writer connection, a read-only reason).
+/// A vault in a SQL database: the barrier once the vault is unlocked, and the backend's own
+/// state (its connections, SQLite's read-only reason).
 #[derive(Debug)]
 pub(crate) struct SqlStore<B: Backend> {
-    pub(crate) pool: Pool<B::Db>,
     /// The MAC keys, once the vault is unlocked.
     pub(crate) barrier: Slot,
     pub(crate) backend: B,
@@ -85,9 +92,14 @@ pub(crate) const AUDIT_COLS: &str = "seq, at, actor, action, target, outcome, de
 pub(crate) const ACCOUNT_SIGNED: &str = "id, provider, user_name, user_id, arn, kind, folder, settings, mac";
 
 impl<B: Backend> SqlStore<B> {
-    /// A store over `pool`, sealed until the barrier is installed.
-    pub(crate) fn new(pool: Pool<B::Db>, backend: B) -> Self {
-        Self { pool, barrier: Slot::default(), backend }
+    /// A store over `backend`, sealed until the barrier is installed.
+    pub(crate) fn new(backend: B) -> Self {
+        Self { barrier: Slot::default(), backend }
+    }
+
+    /// A connection to read through, once one is free.
+    pub(crate) async fn read(&self) -> Result<B::Reader<'_>> {
+        self.backend.reader().await
     }
 
     /// `Ok` if the statement that answered `done` changed a row, `missing()` otherwise.
@@ -159,7 +171,7 @@ where
             sqlx::query_as(&format!("{ACCOUNT_SELECT} WHERE {condition} LIMIT $2"))
                 .bind(millis(at))
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read().await?)
                 .await?;
         rows.into_iter().map(|r| r.checked(&b)).collect()
     }
@@ -169,7 +181,7 @@ where
         let (owner, expires_at): (String, i64) =
             sqlx::query_as("SELECT owner, expires_at FROM leases WHERE account_id = $1")
                 .bind(account.as_str())
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.read().await?)
                 .await?;
         Ok(LeaseOutcome::Held { owner, expires_at: from_millis(expires_at) })
     }

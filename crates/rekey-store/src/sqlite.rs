@@ -9,11 +9,17 @@
 use crate::sql::{Backend, SqlStore};
 use crate::{OpenMode, Result, StoreError};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite, Transaction};
-use std::{path::Path, time::Duration};
+use std::{
+    ops::{Deref, DerefMut},
+    path::Path,
+    sync::Mutex,
+    time::Duration,
+};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// A vault in one SQLite file.
 pub(crate) type SqliteStore = SqlStore<SqliteBackend>;
@@ -23,8 +29,78 @@ pub(crate) type SqliteStore = SqlStore<SqliteBackend>;
 /// transaction starts).
 #[derive(Debug)]
 pub(crate) struct SqliteBackend {
+    readers: Readers,
     writer: SqlitePool,
     read_only: Option<String>,
+}
+
+/// Connections reads go through at once.
+const READERS: usize = 4;
+
+/// The connections reads go through: [`READERS`] SQLite connections, each lent to one reader
+/// at a time and taken back as it was. sqlx's pool would check a connection with a round trip
+/// to its worker thread when lending it and again when taking it back: for a one-statement
+/// read, two of its three hand-offs between threads, which under load cost more CPU than the
+/// read itself. A connection to a local file cannot go stale in between; a statement that
+/// fails reports its error to its caller either way, and one whose caller gave up (a dropped
+/// future) ends on the connection's thread before the next statement there starts.
+#[derive(Debug)]
+struct Readers {
+    opts: SqliteConnectOptions,
+    idle: Mutex<Vec<SqliteConnection>>,
+    free: Semaphore,
+}
+
+/// A reader's connection, back among the idle ones when dropped.
+pub(crate) struct Reader<'a> {
+    conn: Option<SqliteConnection>,
+    readers: &'a Readers,
+    _turn: SemaphorePermit<'a>,
+}
+
+impl Readers {
+    /// Readers of the vault `opts` opens, `first` the first of their connections.
+    fn with(opts: SqliteConnectOptions, first: SqliteConnection) -> Self {
+        let mut idle = Vec::with_capacity(READERS);
+        idle.push(first);
+        Self { opts, idle: Mutex::new(idle), free: Semaphore::new(READERS) }
+    }
+
+    /// An idle connection, or a new one while fewer than [`READERS`] are open.
+    async fn lend(&self) -> Result<Reader<'_>> {
+        let turn = self.free.acquire().await.map_err(|_| StoreError::Database("the vault was closed".into()))?;
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.opts.connect().await?,
+        };
+        Ok(Reader { conn: Some(conn), readers: self, _turn: turn })
+    }
+}
+
+impl Deref for Reader<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        // Taken out only in `drop`.
+        self.conn.as_ref().unwrap_or_else(|| unreachable!("a reader's connection is taken only when it is dropped"))
+    }
+}
+
+impl DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.conn.as_mut().unwrap_or_else(|| unreachable!("a reader's connection is taken only when it is dropped"))
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        // A connection left inside a transaction is closed rather than lent again.
+        if let Some(conn) = self.conn.take().filter(|c| !c.is_in_transaction()) {
+            if let Ok(mut idle) = self.readers.idle.lock() {
+                idle.push(conn);
+            }
+        }
+    }
 }
 
 impl Backend for SqliteBackend {
@@ -34,6 +110,11 @@ impl Backend for SqliteBackend {
     const FOR_UPDATE: &'static str = "";
     const LOCK_NOWAIT: &'static str = "";
     const LOCK_NOT_AVAILABLE: &'static str = "";
+    type Reader<'a> = Reader<'a>;
+
+    async fn reader(&self) -> Result<Reader<'_>> {
+        self.readers.lend().await
+    }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         if let Some(reason) = &self.read_only {
@@ -51,8 +132,11 @@ impl Backend for SqliteBackend {
         done.rows_affected()
     }
 
-    async fn fetch_built(pool: &SqlitePool, qb: &mut QueryBuilder<'static, Sqlite>) -> Result<Vec<SqliteRow>> {
-        Ok(qb.build().fetch_all(pool).await?)
+    async fn fetch_built(
+        conn: &mut SqliteConnection,
+        qb: &mut QueryBuilder<'static, Sqlite>,
+    ) -> Result<Vec<SqliteRow>> {
+        Ok(qb.build().fetch_all(conn).await?)
     }
 }
 
@@ -81,14 +165,17 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts.clone()).await.map_err(corrupt)?;
+        let setup = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await.map_err(corrupt)?;
         if !exists || empty {
             restrict_permissions(path);
         }
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|e| StoreError::Corrupt {
+        sqlx::migrate!("./migrations/sqlite").run(&setup).await.map_err(|e| StoreError::Corrupt {
             location: path.to_owned(),
             problem: format!("migrating the vault: {e}"),
         })?;
+        setup.close().await;
+        let first = opts.clone().connect().await.map_err(corrupt)?;
+        let opts = opts.create_if_missing(false);
         // Opened at the first write: a read-only command never pays for the connection.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -97,8 +184,8 @@ impl SqliteStore {
             // refused on a full disk) is closed, not reused: sqlx would refuse every later
             // BEGIN on it ("begin_with at non-zero transaction depth").
             .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
-            .connect_lazy_with(opts.create_if_missing(false));
-        Ok(Self::new(pool, SqliteBackend { writer, read_only: None }))
+            .connect_lazy_with(opts.clone());
+        Ok(Self::new(SqliteBackend { readers: Readers::with(opts, first), writer, read_only: None }))
     }
 
     /// Opens a vault this process may not write (a read-only file or file system, another
@@ -111,13 +198,13 @@ impl SqliteStore {
             .read_only(true)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = match reader(opts.clone(), path).await {
-            Ok(pool) => pool,
-            Err(_) => reader(opts.immutable(true), path).await?,
+        let (opts, mut first) = match reader(opts.clone(), path).await {
+            Ok(first) => (opts, first),
+            Err(_) => (opts.clone().immutable(true), reader(opts.immutable(true), path).await?),
         };
         let latest = sqlx::migrate!("./migrations/sqlite").iter().map(|m| m.version).max().unwrap_or(0);
         let applied: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&pool)
+            .fetch_one(&mut first)
             .await
             .map_err(|e| StoreError::Corrupt { location: path.to_owned(), problem: e.to_string() })?;
         if applied < latest {
@@ -125,7 +212,9 @@ impl SqliteStore {
                 detail: format!("{reason}, and its schema needs an upgrade to this version of rekey (a write)"),
             });
         }
-        Ok(Self::new(pool.clone(), SqliteBackend { writer: pool, read_only: Some(reason) }))
+        // Never connected: every write is refused before it asks for the writer.
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_lazy_with(opts.clone());
+        Ok(Self::new(SqliteBackend { readers: Readers::with(opts, first), writer, read_only: Some(reason) }))
     }
 }
 
@@ -164,20 +253,19 @@ fn read_only_reason(path: &str) -> Result<Option<String>> {
     }
 }
 
-/// A pool of read-only connections to the vault at `path`, after one read that proves it is a
-/// rekey vault.
-async fn reader(opts: SqliteConnectOptions, path: &str) -> Result<SqlitePool> {
+/// A read-only connection to the vault at `path`, after one read that proves it is a rekey
+/// vault.
+async fn reader(opts: SqliteConnectOptions, path: &str) -> Result<SqliteConnection> {
     let corrupt = |problem: String| StoreError::Corrupt { location: path.to_owned(), problem };
-    let pool =
-        SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(|e| corrupt(e.to_string()))?;
+    let mut conn = opts.connect().await.map_err(|e| corrupt(e.to_string()))?;
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'vault_header'")
-        .fetch_one(&pool)
+        .fetch_one(&mut conn)
         .await
         .map_err(|e| corrupt(e.to_string()))?;
     if tables == 0 {
         return Err(corrupt("not a rekey vault (no vault header)".into()));
     }
-    Ok(pool)
+    Ok(conn)
 }
 
 /// Whether an existing file `init` was pointed at holds no tables (`true`) or a rekey vault
