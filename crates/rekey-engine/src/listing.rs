@@ -7,7 +7,8 @@ use crate::{AccountRef, Engine, Error, Result};
 use chrono::{DateTime, Utc};
 use rekey_domain::Folder;
 use rekey_store::listing::{
-    AccountItem, AccountPage, AccountQuery, AuditQuery, Count, Cursor, Overview, Page, RotationQuery, VersionInfo,
+    AccountItem, AccountPage, AccountQuery, AuditQuery, Count, Cursor, LastSuccess, Overview, Page, RotationQuery,
+    VersionInfo,
 };
 use rekey_store::{AccountFilter, AuditRecord, Rotation, StoreError};
 
@@ -82,5 +83,10 @@ impl Engine {
         count: Count,
     ) -> Result<Page<AuditRecord>> {
         Ok(self.store.audit_log_page(q, limit, after, count).await?)
+    }
+
+    /// When each account last rotated successfully (never-rotated accounts left out).
+    pub async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
+        Ok(self.store.last_successes().await?)
     }
 }

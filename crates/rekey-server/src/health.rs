@@ -10,8 +10,6 @@ use axum::{
     Json,
 };
 use chrono::{DateTime, Utc};
-use rekey_domain::HeartbeatStatus;
-use rekey_store::AccountFilter;
 use serde::Serialize;
 use serde_json::json;
 use std::time::Duration;
@@ -215,7 +213,6 @@ fn esc(v: &str) -> String {
 /// The exposition: counters of this process, gauges read from the store.
 async fn render(s: &AppState) -> rekey_engine::Result<String> {
     let mut out = String::new();
-    let now = s.engine.clock().now();
     let _ = writeln!(out, "# HELP rekey_rotations_total Rotations worked by this process, by outcome.");
     let _ = writeln!(out, "# TYPE rekey_rotations_total counter");
     for (outcome, n) in rekey_engine::stats::outcomes() {
@@ -262,25 +259,27 @@ async fn render(s: &AppState) -> rekey_engine::Result<String> {
         let _ = writeln!(out, "rekey_export_failures_total{{export=\"{}\"}} {failed}", esc(name));
     }
     lease_metrics(&mut out, s);
-    let overdue = s.engine.due_accounts(now, i64::MAX).await?.len();
+    // The list's own counts (the console's overview shows the same numbers).
+    let (overview, _) = s.engine.overview(None).await?;
     let _ = writeln!(out, "# HELP rekey_overdue_accounts Accounts whose scheduled rotation is due or past due.");
-    let _ = writeln!(out, "# TYPE rekey_overdue_accounts gauge\nrekey_overdue_accounts {overdue}");
-    let accounts = s.engine.accounts(&AccountFilter::default()).await?;
-    let failing =
-        accounts.iter().filter(|a| a.heartbeat.as_ref().is_some_and(|h| h.status != HeartbeatStatus::Ok)).count();
+    let _ = writeln!(out, "# TYPE rekey_overdue_accounts gauge\nrekey_overdue_accounts {}", overview.overdue);
     let _ = writeln!(out, "# HELP rekey_accounts_heartbeat_failing Accounts whose last heartbeat found problems.");
-    let _ = writeln!(out, "# TYPE rekey_accounts_heartbeat_failing gauge\nrekey_accounts_heartbeat_failing {failing}");
+    let _ = writeln!(
+        out,
+        "# TYPE rekey_accounts_heartbeat_failing gauge\nrekey_accounts_heartbeat_failing {}",
+        overview.heartbeat_failing
+    );
     let _ = writeln!(out, "# HELP rekey_account_last_success_timestamp_seconds Last successful rotation per account.");
     let _ = writeln!(out, "# TYPE rekey_account_last_success_timestamp_seconds gauge");
-    for a in accounts.iter().filter(|a| a.last_rotated_at.is_some()) {
-        let at = a.last_rotated_at.map_or(0, |t| t.timestamp());
+    for a in s.engine.last_successes().await? {
         let _ = writeln!(
             out,
-            "rekey_account_last_success_timestamp_seconds{{account=\"{}\",provider=\"{}\",user=\"{}\",kind=\"{}\"}} {at}",
-            a.id,
-            esc(a.provider.as_str()),
-            esc(a.user_name.as_str()),
-            a.kind
+            "rekey_account_last_success_timestamp_seconds{{account=\"{}\",provider=\"{}\",user=\"{}\",kind=\"{}\"}} {}",
+            esc(&a.id),
+            esc(&a.provider),
+            esc(&a.user_name),
+            esc(&a.kind),
+            a.at.timestamp()
         );
     }
     Ok(out)

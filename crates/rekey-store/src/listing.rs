@@ -414,6 +414,24 @@ pub trait ListStore: Send + Sync {
         after: Option<&Cursor>,
         count: Count,
     ) -> Result<Page<AuditRecord>>;
+    /// When each account last rotated successfully, accounts never rotated left out, by id.
+    async fn last_successes(&self) -> Result<Vec<LastSuccess>>;
+}
+
+/// An account's last successful rotation, with the columns that name the account (as stored:
+/// read for the metrics' labels, not decoded into an [`Account`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastSuccess {
+    /// The account's id.
+    pub id: String,
+    /// Its provider's name.
+    pub provider: String,
+    /// Its IAM user name.
+    pub user_name: String,
+    /// Its credential kind.
+    pub kind: String,
+    /// When its last rotation finished.
+    pub at: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -451,4 +451,22 @@ where
         Ok(Page { items, next, total, total_exact })
     }
 
+    async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
+        let mut qb = Qb::<B>::new(
+            "SELECT id, provider, user_name, kind, last_rotated_at FROM accounts \
+             WHERE last_rotated_at IS NOT NULL ORDER BY id",
+        );
+        let rows = B::fetch_built(&mut *self.read().await?, &mut qb).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LastSuccess {
+                    id: r.try_get("id")?,
+                    provider: r.try_get("provider")?,
+                    user_name: r.try_get("user_name")?,
+                    kind: r.try_get("kind")?,
+                    at: from_millis(r.try_get("last_rotated_at")?),
+                })
+            })
+            .collect()
+    }
 }
