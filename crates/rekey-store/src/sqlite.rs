@@ -37,6 +37,10 @@ pub(crate) struct SqliteBackend {
 /// Connections reads go through at once.
 const READERS: usize = 4;
 
+/// Rows a statement's thread may hand over before the reader takes them: a page of the API
+/// (at most 500) passes without that thread stopping to wait every 50 rows, sqlx's default.
+const ROWS_IN_FLIGHT: usize = 512;
+
 /// The connections reads go through: [`READERS`] SQLite connections, each lent to one reader
 /// at a time and taken back as it was. sqlx's pool would check a connection with a round trip
 /// to its worker thread when lending it and again when taking it back: for a one-statement
@@ -164,7 +168,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .row_buffer_size(ROWS_IN_FLIGHT);
         let setup = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await.map_err(corrupt)?;
         if !exists || empty {
             restrict_permissions(path);
@@ -197,7 +202,8 @@ impl SqliteStore {
             .filename(path)
             .read_only(true)
             .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .row_buffer_size(ROWS_IN_FLIGHT);
         let (opts, mut first) = match reader(opts.clone(), path).await {
             Ok(first) => (opts, first),
             Err(_) => (opts.clone().immutable(true), reader(opts.immutable(true), path).await?),
