@@ -7,7 +7,7 @@ use crate::{AccountRef, Engine, Error, Result};
 use chrono::{DateTime, Utc};
 use rekey_domain::Folder;
 use rekey_store::listing::{
-    AccountItem, AccountPage, AccountQuery, AuditQuery, Count, Cursor, LastSuccess, Overview, Page, RotationQuery,
+    AccountGauges, AccountItem, AccountPage, AccountQuery, AuditQuery, Count, Cursor, Overview, Page, RotationQuery,
     VersionInfo,
 };
 use rekey_store::{AccountFilter, AuditRecord, Rotation, StoreError};
@@ -85,8 +85,8 @@ impl Engine {
         Ok(self.store.audit_log_page(q, limit, after, count).await?)
     }
 
-    /// When each account last rotated successfully (never-rotated accounts left out).
-    pub async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
-        Ok(self.store.last_successes().await?)
+    /// The metrics' account gauges, now.
+    pub async fn account_gauges(&self) -> Result<AccountGauges> {
+        Ok(self.store.account_gauges(self.clock.now()).await?)
     }
 }

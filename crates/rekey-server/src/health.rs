@@ -259,19 +259,19 @@ async fn render(s: &AppState) -> rekey_engine::Result<String> {
         let _ = writeln!(out, "rekey_export_failures_total{{export=\"{}\"}} {failed}", esc(name));
     }
     lease_metrics(&mut out, s);
-    // The list's own counts (the console's overview shows the same numbers).
-    let (overview, _) = s.engine.overview(None).await?;
+    // Counted as the account list counts its `overdue` and `heartbeat=failing` filters.
+    let gauges = s.engine.account_gauges().await?;
     let _ = writeln!(out, "# HELP rekey_overdue_accounts Accounts whose scheduled rotation is due or past due.");
-    let _ = writeln!(out, "# TYPE rekey_overdue_accounts gauge\nrekey_overdue_accounts {}", overview.overdue);
+    let _ = writeln!(out, "# TYPE rekey_overdue_accounts gauge\nrekey_overdue_accounts {}", gauges.overdue);
     let _ = writeln!(out, "# HELP rekey_accounts_heartbeat_failing Accounts whose last heartbeat found problems.");
     let _ = writeln!(
         out,
         "# TYPE rekey_accounts_heartbeat_failing gauge\nrekey_accounts_heartbeat_failing {}",
-        overview.heartbeat_failing
+        gauges.heartbeat_failing
     );
     let _ = writeln!(out, "# HELP rekey_account_last_success_timestamp_seconds Last successful rotation per account.");
     let _ = writeln!(out, "# TYPE rekey_account_last_success_timestamp_seconds gauge");
-    for a in s.engine.last_successes().await? {
+    for a in &gauges.last_success {
         let _ = writeln!(
             out,
             "rekey_account_last_success_timestamp_seconds{{account=\"{}\",provider=\"{}\",user=\"{}\",kind=\"{}\"}} {}",

@@ -22,7 +22,7 @@
 use crate::{
     access::{AccessStore, ApiToken, Checkout},
     listing::{
-        AccountItem, AccountPage, AccountQuery, AuditQuery, Count, Cursor, LastSuccess, ListStore, Overview, Page,
+        AccountGauges, AccountItem, AccountPage, AccountQuery, AuditQuery, Count, Cursor, ListStore, Overview, Page,
         RotationQuery,
     },
     model::*,
@@ -158,7 +158,7 @@ bounded! { ListStore {}
     fn overview(&self, q: &AccountQuery) -> Result<Overview>;
     fn rotation_page(&self, q: &RotationQuery, limit: i64, after: Option<&Cursor>, count: Count) -> Result<Page<Rotation>>;
     fn audit_log_page(&self, q: &AuditQuery, limit: i64, after: Option<&Cursor>, count: Count) -> Result<Page<AuditRecord>>;
-    fn last_successes(&self) -> Result<Vec<LastSuccess>>;
+    fn account_gauges(&self, now: DateTime<Utc>) -> Result<AccountGauges>;
 }
 
 bounded! { BarrierStore {

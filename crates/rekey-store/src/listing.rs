@@ -414,8 +414,19 @@ pub trait ListStore: Send + Sync {
         after: Option<&Cursor>,
         count: Count,
     ) -> Result<Page<AuditRecord>>;
-    /// When each account last rotated successfully, accounts never rotated left out, by id.
-    async fn last_successes(&self) -> Result<Vec<LastSuccess>>;
+    /// The metrics' account gauges at `now`, counted as the list counts its filters.
+    async fn account_gauges(&self, now: DateTime<Utc>) -> Result<AccountGauges>;
+}
+
+/// What the metrics say about the accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountGauges {
+    /// `overdue`: due by now.
+    pub overdue: i64,
+    /// `heartbeat = failing`.
+    pub heartbeat_failing: i64,
+    /// The last successful rotation of every account that has one, in no particular order.
+    pub last_success: Vec<LastSuccess>,
 }
 
 /// An account's last successful rotation, with the columns that name the account (as stored:

@@ -451,13 +451,20 @@ where
         Ok(Page { items, next, total, total_exact })
     }
 
-    async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
+    async fn account_gauges(&self, now: DateTime<Utc>) -> Result<AccountGauges> {
+        let mut qb = Qb::<B>::new("SELECT COALESCE(SUM(CASE WHEN ");
+        Self::overdue(&mut qb, millis(now), true);
+        qb.push(" THEN 1 ELSE 0 END), 0) AS overdue, COALESCE(SUM(CASE WHEN ");
+        Self::heartbeat(&mut qb, HeartbeatFilter::Failing);
+        qb.push(" THEN 1 ELSE 0 END), 0) AS failing FROM accounts a");
+        let counts = self.fetch_one(&mut qb).await?;
+        // In the table's own order: sorting by id would look every row up through the id index.
         let mut qb = Qb::<B>::new(
-            "SELECT id, provider, user_name, kind, last_rotated_at FROM accounts \
-             WHERE last_rotated_at IS NOT NULL ORDER BY id",
+            "SELECT id, provider, user_name, kind, last_rotated_at FROM accounts WHERE last_rotated_at IS NOT NULL",
         );
         let rows = B::fetch_built(&mut *self.read().await?, &mut qb).await?;
-        rows.iter()
+        let last_success = rows
+            .iter()
             .map(|r| {
                 Ok(LastSuccess {
                     id: r.try_get("id")?,
@@ -467,6 +474,11 @@ where
                     at: from_millis(r.try_get("last_rotated_at")?),
                 })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(AccountGauges {
+            overdue: counts.try_get("overdue")?,
+            heartbeat_failing: counts.try_get("failing")?,
+            last_success,
+        })
     }
 }
