@@ -310,3 +310,65 @@ fn restrict_permissions(path: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+    use super::*;
+    use futures_util::FutureExt;
+
+    fn idle(readers: &Readers) -> usize {
+        readers.idle.lock().unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn readers_are_lent_one_at_a_time_and_taken_back_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let store = SqliteStore::open(path.to_str().unwrap(), OpenMode::Create).await.unwrap();
+        let readers = &store.backend.readers;
+        let mut held = Vec::new();
+        for _ in 0..READERS {
+            held.push(readers.lend().await.unwrap());
+        }
+        assert_eq!(idle(readers), 0);
+        assert!(readers.lend().now_or_never().is_none(), "a reader past {READERS} waits");
+        drop(held.pop());
+        assert_eq!(idle(readers), 1, "taken back without a round trip");
+        let mut again = readers.lend().now_or_never().unwrap().unwrap();
+        assert_eq!(idle(readers), 0, "the idle connection, not a new one");
+        let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *again).await.unwrap();
+        assert_eq!(one, 1);
+        // A transaction never ended (its future dropped before COMMIT or ROLLBACK ran).
+        std::mem::forget(again.begin().await.unwrap());
+        drop(again);
+        assert_eq!(idle(readers), 0, "a connection left inside a transaction is not lent again");
+        drop(held);
+        assert_eq!(idle(readers), READERS - 1);
+        let fresh = readers.lend().await.unwrap();
+        assert!(!fresh.is_in_transaction());
+    }
+
+    #[tokio::test]
+    async fn each_audit_filter_is_a_range_of_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("vault.db").to_str().unwrap(), OpenMode::Create).await.unwrap();
+        let mut conn = store.read().await.unwrap();
+        for column in ["actor", "action", "target"] {
+            // The shapes `audit_log_page` builds: the newest page and the count.
+            for sql in [
+                format!("SELECT seq FROM audit_events WHERE 1 = 1 AND {column} = 'x' ORDER BY seq DESC LIMIT 101"),
+                format!("SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE 1 = 1 AND {column} = 'x' LIMIT 10001)"),
+            ] {
+                let plan: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}")).fetch_all(&mut *conn).await.unwrap();
+                let plan: Vec<String> = plan.into_iter().map(|p| p.3).collect();
+                assert!(
+                    plan.iter().any(|step| step.contains(&format!("INDEX audit_events_by_{column} ({column}=?)"))),
+                    "{sql}: {plan:?}"
+                );
+                assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{sql}: no sort: {plan:?}");
+            }
+        }
+    }
+}

@@ -2,7 +2,8 @@
 //! their order and never repeat or skip an item while accounts are added between pages; every
 //! filter and the folder scope select exactly the accounts a plain model of the fixture says;
 //! each overview count equals the total of the matching filter; the rotation journal and the
-//! audit log page newest first; a filtered total stops at its cap, an unfiltered one never.
+//! audit log page newest first; a filtered total stops at its cap, an unfiltered one never;
+//! the metrics' account gauges count as the list does.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -293,6 +294,20 @@ async fn account_filters_and_overview(store: Arc<dyn Store>) {
         assert_eq!(o.age_days.iter().sum::<i64>(), o.accounts);
     }
     let o = s.overview(&query()).await.unwrap();
+    let gauges = s.account_gauges(now()).await.unwrap();
+    assert_eq!(
+        (gauges.overdue, gauges.heartbeat_failing),
+        (o.overdue, o.heartbeat_failing),
+        "the metrics count as the list"
+    );
+    let mut last: Vec<(String, DateTime<Utc>)> =
+        gauges.last_success.iter().map(|l| (l.user_name.clone(), l.at)).collect();
+    last.sort();
+    let mut rotated: Vec<(String, DateTime<Utc>)> =
+        facts.iter().filter_map(|f| f.rotated.map(|r| (f.user.clone(), at(r)))).collect();
+    rotated.sort();
+    assert!(!rotated.is_empty() && rotated.len() < N, "some accounts rotated, some never");
+    assert_eq!(last, rotated, "the last successes are those of the rotated accounts");
     assert_eq!(
         (o.accounts, o.overdue, o.checked_out),
         (N as i64, model(&facts, overdue).len() as i64, model(&facts, |f| f.checked_out).len() as i64)
