@@ -5,7 +5,7 @@
 # per-pair figures, medians and ratios, and writes them as Markdown to $BENCH_OUT
 # (default bench-out/results-DATE.md). See BENCHMARKS.md.
 #
-# Usage: scripts/bench.sh [P1 P1M P2 P3 P4 P5 L API R …]
+# Usage: scripts/bench.sh [P1 P1M P2 P3 P4 P5 L API ROUTES R …]
 # Sizes (defaults in brackets): PAIRS [5]; P1 (through the model of real AWS): P1_USERS [1000],
 #   P1_CONCURRENCIES [8,32,128,512], P1_D15_CONCURRENCY [128] (0: no run with D = 15 s), P1_SCRIPT_SAMPLE [20]
 #   and P1_SCRIPT_SAMPLE_D15 [5] (keys the safe sequential script rotates, extrapolated to P1_USERS);
@@ -13,7 +13,9 @@
 #   P2_USERS [1000], P2_CONCURRENCY [256], P3_USERS [2000], P4_ACCOUNTS [10000], P5_TOTAL [100000],
 #   P5_SMALL [1000], P5_DUE [100], P5_CONCURRENCY [32]; L (the server under load): L_ACCOUNTS [1000],
 #   L_REQUESTS [1000] per burst, L_ROUNDS [5], L_PAIRS [1], L_CONCURRENCY [64] (scheduler),
-#   L_HEARTBEAT_ACCOUNTS [20], L_TIMEOUT [600] s; API (authenticated reads beside /healthz, wrk):
+#   L_HEARTBEAT_ACCOUNTS [20], L_TIMEOUT [600] s (after each API burst, the heartbeats' IAM calls straight to
+#   moto: their floor); ROUTES (server CPU per request of each route of L's API mix, wrk): ROUTES_ACCOUNTS [1000],
+#   ROUTES_SECONDS [5], ROUTES_CONNECTIONS [8]; API (authenticated reads beside /healthz, wrk):
 #   API_ACCOUNTS [100000], API_SECONDS [10] per endpoint, API_CONNECTIONS [64,8] (a comma list: each endpoint at each), API_THREADS [2]; R (the
 #   compliance report through the CLI and the API, every user managed): R_USERS [10000].
 #   REKEY=/path/to/rekey skips building rekey.

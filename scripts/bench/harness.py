@@ -841,6 +841,14 @@ def load_burst(srv, users, hb_users, requests, mix):
     return json.loads(out)
 
 
+def heartbeat_floor(moto, hb_users, count):
+    """The IAM calls of COUNT heartbeats sent straight to moto at once, nothing stored: what the
+    emulator alone takes to answer the burst's heartbeats while the rotations go on."""
+    _, out, _, _ = run([BENCH, "heartbeat-floor", "--endpoint", moto.url, "--users", hb_users,
+                        "--requests", str(count)])
+    return json.loads(out)
+
+
 def load_side(moto, loaded, n, hb_n, requests, rounds, conc, bound):
     """One server run over N due accounts: with bursts of API load (alternating with /healthz
     bursts) while the scheduler rotates, or with no load; then waits for every rotation."""
@@ -864,6 +872,8 @@ def load_side(moto, loaded, n, hb_n, requests, rounds, conc, bound):
                 before = finished(srv.outcomes())
                 res = load_burst(srv, users, hb_users, requests, mix)
                 res["round"], res["before"], res["after"] = r + 1, before, finished(srv.outcomes())
+                if mix == "api" and hb_n:
+                    res["floor"] = heartbeat_floor(moto, hb_users, res["routes"]["account.heartbeat"]["count"])
                 bursts.append(res)
                 log(f"L {mix} burst {r + 1}: p50 {res['p50_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms, "
                     f"errors {res['errors']} {res['errors_by_kind'] or ''}, rotations finished {res['after']}")
@@ -943,6 +953,15 @@ def emit_load(runs, n, requests):
          f"{med([a['p50_ms'] for a in api]):.0f} ms, p99 {med([a['p99_ms'] for a in api]):.0f} ms "
          f"(worst p99 {max(a['p99_ms'] for a in api):.0f} ms); /healthz p50 {med([h['p50_ms'] for h in hz]):.1f} ms, "
          f"p99 {med([h['p99_ms'] for h in hz]):.1f} ms.\n")
+    floors = [a["floor"] for a in api if "floor" in a]
+    if floors:
+        p50s = ", ".join(f"{f['p50_ms']:.0f}" for f in floors)
+        p99s = ", ".join(f"{f['p99_ms']:.0f}" for f in floors)
+        emit(f"The heartbeats' IAM calls (GetUser, ListAccessKeys, GetCallerIdentity) sent straight to moto, "
+             f"{floors[0]['count']} at once after each API burst while the rotations go on (`rekey-bench "
+             f"heartbeat-floor`, nothing stored; the floor of the API's heartbeat route): per round p50 {p50s} ms, "
+             f"p99 {p99s} ms; median p50 {med([f['p50_ms'] for f in floors]):.0f} ms, "
+             f"p99 {med([f['p99_ms'] for f in floors]):.0f} ms.\n")
     routes = sorted({r for a in api for r in a["routes"]})
     emit(table(["API route", "requests per burst", "p50 (ms), median of rounds", "p99 (ms), median of rounds"],
                [[r, api[0]["routes"].get(r, {}).get("count", 0),
@@ -1032,6 +1051,56 @@ def api_scenario():
          + f"\n\nAudit events in the vault after the run: {audit} (answered reads are not audited by default).\n")
 
 
+def routes_scenario():
+    """What each route of the load scenario's API mix costs the server: ROUTES_ACCOUNTS due
+    accounts rotated once by the scheduler (rotations, audit events, last successes), then wrk
+    on each route in turn with the server's CPU time read before and after."""
+    n = int(os.environ.get("ROUTES_ACCOUNTS", "1000"))
+    secs = int(os.environ.get("ROUTES_SECONDS", "5"))
+    conns = int(os.environ.get("ROUTES_CONNECTIONS", "8"))
+    log(f"ROUTES: {n} accounts rotated once, wrk 2 threads, {conns} connections, {secs} s per route")
+    moto = Moto("routes")
+    rows = []
+    try:
+        users = os.path.join(WORK, "routes-users.tsv")
+        seed_iam(moto, "load", n, users)
+        vault = os.path.join(seeded_copy("routes-vault", moto.url, lambda v: seed_vault(v, users=users, due=True)),
+                             "vault.db")
+        _, out, _, _ = run([REKEY, "token", "create", "--role", "admin", "--name", "bench-routes", "--output",
+                            "json"], rekey_env(vault))
+        token = json.loads(out)["token"]
+        srv = Server("routes", vault, token, "1s", 64, {"REKEY_PROVIDER_CONCURRENCY": "64",
+                                                        "REKEY_AWS_PACE": MOTO_PACE})
+        try:
+            deadline = time.monotonic() + 600
+            while finished(srv.outcomes()) < n and time.monotonic() < deadline:
+                time.sleep(0.5)
+            account = json.loads(srv.get("/api/v1/accounts?limit=1")[1])["items"][0]["id"]
+            routes = [("`/healthz` (floor)", "/healthz", False),
+                      ("account.show", f"/api/v1/accounts/{account}", True),
+                      ("account.list (page of 100)", "/api/v1/accounts", True),
+                      ("rotation.list (20)", "/api/v1/rotations?limit=20", True),
+                      ("rotation.list_account (10)", f"/api/v1/rotations?account={account}&limit=10", True),
+                      ("audit.page (100)", "/api/v1/audit?limit=100", True),
+                      ("audit.page by action (100)", "/api/v1/audit?action=rotation.phase&limit=100", True),
+                      ("provider.list", "/api/v1/providers", True),
+                      ("provider.show", "/api/v1/providers/bench", True),
+                      ("metrics", "/metrics", True)]
+            for name, path, auth in routes:
+                cpu = srv.cpu()
+                rps, p50, p99, bad = wrk(srv.url + path, token if auth else None, secs, conns, 2)
+                cpu = srv.cpu() - cpu
+                rows.append([name, f"{rps:.0f}", f"{p50:.2f}", f"{p99:.2f}", f"{1e6 * cpu / (rps * secs):.0f}", bad])
+                log(f"ROUTES {name}: {rps:.0f} req/s, server CPU {1e6 * cpu / (rps * secs):.0f} us per request")
+        finally:
+            srv.terminate()
+    finally:
+        moto.stop()
+    emit(f"### ROUTES: the load scenario's API routes one at a time ({n} accounts rotated once, {conns} "
+         f"connections)\n\n" + table(["route", "req/s", "p50 ms", "p99 ms", "server CPU per request (µs)", "non-2xx"],
+                                     rows))
+
+
 def report_floor(moto):
     """The same three IAM calls the report makes, straight from boto3 with nothing done with the
     answers: what the emulator itself takes (the floor of any report through it)."""
@@ -1100,7 +1169,7 @@ def report_scenario():
 
 
 SCENARIOS = {"P1": p1, "P1M": p1m, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "L": load_scenario, "API": api_scenario,
-             "R": report_scenario}
+             "ROUTES": routes_scenario, "R": report_scenario}
 
 
 def main():

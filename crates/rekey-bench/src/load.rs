@@ -196,7 +196,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank - 1]
 }
 
-fn figures(mut latencies: Vec<Duration>) -> Map<String, Value> {
+/// Count, p50, p99 and max of `latencies`, in milliseconds.
+pub(crate) fn figures(mut latencies: Vec<Duration>) -> Map<String, Value> {
     latencies.sort_unstable();
     let mut m = Map::new();
     m.insert("count".into(), json!(latencies.len()));

@@ -11,6 +11,8 @@
 //!   answers them, with no journal and no waiting, to measure what the endpoint can serve.
 //! - `load` fires a burst of concurrent requests at a running `rekey serve` (the API mix, or
 //!   `/healthz` as the baseline) and prints count, errors and latency percentiles (see `load.rs`).
+//! - `heartbeat-floor` sends the IAM calls of N heartbeats straight to the endpoint at once,
+//!   with nothing stored: what the endpoint alone takes to answer a burst of heartbeats.
 //! - `rusage` runs a command and writes its wall time, CPU time and peak RSS as JSON.
 //! - `check-vault` checks after a run that no credential was lost: every vault key against
 //!   moto's own state (see `check.rs`).
@@ -153,6 +155,19 @@ enum Cmd {
         /// `api` (the authenticated mix) or `healthz` (the baseline).
         #[arg(long, value_enum, default_value = "api")]
         mix: load::Mix,
+    },
+    /// Send the IAM calls of N heartbeats at once (GetUser, ListAccessKeys, GetCallerIdentity
+    /// signed with the user's key: the calls `Engine::heartbeat` makes for an access key) and
+    /// print count and latency percentiles of the whole sequence as JSON.
+    HeartbeatFloor {
+        #[arg(long)]
+        endpoint: String,
+        /// TSV from `seed-iam` (users with keys), taken round-robin.
+        #[arg(long)]
+        users: String,
+        /// Heartbeats in all, every one in flight at once.
+        #[arg(long, default_value_t = 100)]
+        requests: usize,
     },
     /// Check a vault against moto's state (`/moto-api/data.json` saved to a file): every
     /// access-key account's current secret is its user's active key in IAM, and IAM holds no key
@@ -471,6 +486,42 @@ async fn ceiling(endpoint: &str, users: &str, concurrency: usize, seconds: f64) 
     Ok(())
 }
 
+/// See [`Cmd::HeartbeatFloor`]. The SDK clients are made before the clock starts, as the
+/// server's are (it keeps them per provider and key).
+async fn heartbeat_floor(endpoint: &str, users: &str, requests: usize) -> Result<()> {
+    let users: Vec<SeededUser> = read_users(users)?.into_iter().filter(|u| !u.key_id.is_empty()).collect();
+    if users.is_empty() {
+        bail!("heartbeat-floor: no user with an access key in the users file");
+    }
+    let admin = admin_conn(endpoint);
+    let iam = iam_client(&admin).await;
+    let mut stss = Vec::with_capacity(users.len());
+    for u in &users {
+        let conn = admin.with_key(&u.key_id, Secret::new(u.secret.clone()));
+        stss.push(aws_sdk_sts::Client::new(&conn.sdk_config().await));
+    }
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..requests {
+        let (iam, sts, user) = (iam.clone(), stss[i % users.len()].clone(), users[i % users.len()].user.clone());
+        tasks.spawn(async move {
+            let t = Instant::now();
+            iam.get_user().user_name(&user).send().await?;
+            iam.list_access_keys().user_name(&user).send().await?;
+            sts.get_caller_identity().send().await?;
+            anyhow::Ok(t.elapsed())
+        });
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    while let Some(r) = tasks.join_next().await {
+        latencies.push(r??);
+    }
+    let mut out = load::figures(latencies);
+    out.insert("wall_s".into(), serde_json::json!((started.elapsed().as_secs_f64() * 1e3).round() / 1e3));
+    println!("{}", serde_json::Value::from(out));
+    Ok(())
+}
+
 /// Access-key account references (`PROVIDER/USER/access-key`) for the users of a TSV.
 fn account_refs(provider: &str, path: Option<&str>) -> Result<Vec<String>> {
     let Some(path) = path else { return Ok(Vec::new()) };
@@ -515,6 +566,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::SeedVault { vault, provider, users, due, filler, filler_prefix, settings } => {
             seed_vault(&vault, &provider, users.as_deref(), due, filler, &filler_prefix, &settings).await
         }
+        Cmd::HeartbeatFloor { endpoint, users, requests } => heartbeat_floor(&endpoint, &users, requests).await,
         Cmd::CheckVault { vault, moto_state } => check::check_vault(&vault, &moto_state).await,
         Cmd::Ceiling { endpoint, users, concurrency, seconds } => {
             ceiling(&endpoint, &users, concurrency, seconds).await
