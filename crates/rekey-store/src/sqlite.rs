@@ -37,6 +37,13 @@ pub(crate) struct SqliteBackend {
 /// Connections reads go through at once.
 const READERS: usize = 4;
 
+/// How long a read waits for a free connection (sqlx's pool's default acquire timeout).
+const LEND_LIMIT: Duration = Duration::from_secs(30);
+
+fn millis_of(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Rows a statement's thread may hand over before the reader takes them: a page of the API
 /// (at most 500) passes without that thread stopping to wait every 50 rows, sqlx's default.
 const ROWS_IN_FLIGHT: usize = 512;
@@ -70,9 +77,13 @@ impl Readers {
         Self { opts, idle: Mutex::new(idle), free: Semaphore::new(READERS) }
     }
 
-    /// An idle connection, or a new one while fewer than [`READERS`] are open.
+    /// An idle connection, or a new one while fewer than [`READERS`] are open; refused after
+    /// [`LEND_LIMIT`] of waiting, as sqlx's pool refuses.
     async fn lend(&self) -> Result<Reader<'_>> {
-        let turn = self.free.acquire().await.map_err(|_| StoreError::Database("the vault was closed".into()))?;
+        let turn = tokio::time::timeout(LEND_LIMIT, self.free.acquire())
+            .await
+            .map_err(|_| StoreError::Unavailable { call: "read", after_ms: millis_of(LEND_LIMIT) })?
+            .map_err(|_| StoreError::Database("the vault was closed".into()))?;
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match idle {
             Some(conn) => conn,
@@ -322,7 +333,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn readers_are_lent_one_at_a_time_and_taken_back_as_they_are() {
+    async fn readers_are_lent_one_at_a_time_waited_for_and_taken_back_as_they_are() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vault.db");
         let store = SqliteStore::open(path.to_str().unwrap(), OpenMode::Create).await.unwrap();
@@ -333,6 +344,10 @@ mod tests {
         }
         assert_eq!(idle(readers), 0);
         assert!(readers.lend().now_or_never().is_none(), "a reader past {READERS} waits");
+        tokio::time::pause();
+        let refused = readers.lend().await.err().unwrap();
+        assert!(matches!(refused, StoreError::Unavailable { call: "read", .. }), "{refused}");
+        tokio::time::resume();
         drop(held.pop());
         assert_eq!(idle(readers), 1, "taken back without a round trip");
         let mut again = readers.lend().now_or_never().unwrap().unwrap();
