@@ -74,6 +74,8 @@ export function dialog(title, body, { ok = "OK", cancel = "Cancel", danger = fal
   return new Promise((resolve) => {
     d.addEventListener("close", () => {
       const result = d.returnValue === "ok";
+      // A closed dialog keeps nothing: its old title would still be a heading in the page.
+      $("dialog-title").textContent = "";
       $("dialog-body").replaceChildren();
       if (opener && opener.isConnected) opener.focus();
       resolve(result);

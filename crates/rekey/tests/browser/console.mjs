@@ -292,6 +292,8 @@ async function main() {
     const title = await operator.locator("#dialog-title").textContent();
     check(title === "Rotate 1 account?", `the confirmation states the count: ${title}`);
     await operator.locator("#dialog-ok").click();
+    await operator.locator("#dialog:not([open])").waitFor({ state: "attached" });
+    check((await operator.locator("#dialog-title").textContent()) === "", "a closed dialog keeps no title");
     const results = operator.locator("#bulk-results h2");
     await results.waitFor({ timeout: 120_000 });
     check((await results.textContent()) === "Rotation outcomes: 1 done", `outcomes: ${await results.textContent()}`);
