@@ -232,6 +232,14 @@ where
         Ok(if n > cap { (cap, false) } else { (n, true) })
     }
 
+    /// `COALESCE(SUM(CASE WHEN pred THEN 1 ELSE 0 END), 0) AS name`: how many rows of one pass
+    /// the predicate `pred` pushes lets through (the overview's counts and the metrics' gauges).
+    fn count_where(qb: &mut Qb<B>, name: &str, pred: &dyn Fn(&mut Qb<B>)) {
+        qb.push("COALESCE(SUM(CASE WHEN ");
+        pred(qb);
+        qb.push(format!(" THEN 1 ELSE 0 END), 0) AS {name}"));
+    }
+
     /// A row of `ACCOUNT_PAGE_SELECT` as the list shows it at `now`.
     fn item_from_row(r: &<B::Db as Database>::Row, b: &Barrier, now: DateTime<Utc>) -> Result<AccountItem> {
         let account = account_from_row(r, b)?;
@@ -328,9 +336,8 @@ where
         let now = millis(q.now);
         let mut qb = Qb::<B>::new("SELECT COUNT(*) AS accounts");
         let sum = |qb: &mut Qb<B>, name: &str, pred: &dyn Fn(&mut Qb<B>)| {
-            qb.push(", COALESCE(SUM(CASE WHEN ");
-            pred(qb);
-            qb.push(format!(" THEN 1 ELSE 0 END), 0) AS {name}"));
+            qb.push(", ");
+            Self::count_where(qb, name, pred);
         };
         sum(&mut qb, "overdue", &|qb| Self::overdue(qb, now, true));
         sum(&mut qb, "heartbeat_failing", &|qb| Self::heartbeat(qb, HeartbeatFilter::Failing));
@@ -452,11 +459,11 @@ where
     }
 
     async fn account_gauges(&self, now: DateTime<Utc>) -> Result<AccountGauges> {
-        let mut qb = Qb::<B>::new("SELECT COALESCE(SUM(CASE WHEN ");
-        Self::overdue(&mut qb, millis(now), true);
-        qb.push(" THEN 1 ELSE 0 END), 0) AS overdue, COALESCE(SUM(CASE WHEN ");
-        Self::heartbeat(&mut qb, HeartbeatFilter::Failing);
-        qb.push(" THEN 1 ELSE 0 END), 0) AS failing FROM accounts a");
+        let mut qb = Qb::<B>::new("SELECT ");
+        Self::count_where(&mut qb, "overdue", &|qb| Self::overdue(qb, millis(now), true));
+        qb.push(", ");
+        Self::count_where(&mut qb, "failing", &|qb| Self::heartbeat(qb, HeartbeatFilter::Failing));
+        qb.push(" FROM accounts a");
         let counts = self.fetch_one(&mut qb).await?;
         // In the table's own order: sorting by id would look every row up through the id index.
         let mut qb = Qb::<B>::new(
