@@ -60,9 +60,9 @@ impl Bounded {
         let out = self.out.load(Ordering::SeqCst);
         let limit = self.limit.map(|l| if out { self.out_limit.min(l) } else { l });
         let result = match limit {
-            Some(limit) => tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
-                Err(StoreError::Unavailable { call, after_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX) })
-            }),
+            Some(limit) => {
+                tokio::time::timeout(limit, f).await.unwrap_or_else(|_| Err(StoreError::unanswered(call, limit)))
+            }
             None => f.await,
         };
         self.note(&result);

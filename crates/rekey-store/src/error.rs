@@ -108,6 +108,11 @@ impl StoreError {
         matches!(self, Self::Database(_) | Self::Unavailable { .. })
     }
 
+    /// `call` went unanswered for `limit`.
+    pub(crate) fn unanswered(call: &'static str, limit: std::time::Duration) -> Self {
+        Self::Unavailable { call, after_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX) }
+    }
+
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound { what: what.into() }
     }

@@ -40,10 +40,6 @@ const READERS: usize = 4;
 /// How long a read waits for a free connection (sqlx's pool's default acquire timeout).
 const LEND_LIMIT: Duration = Duration::from_secs(30);
 
-fn millis_of(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// Rows a statement's thread may hand over before the reader takes them: a page of the API
 /// (at most 500) passes without that thread stopping to wait every 50 rows, sqlx's default.
 const ROWS_IN_FLIGHT: usize = 512;
@@ -82,7 +78,7 @@ impl Readers {
     async fn lend(&self) -> Result<Reader<'_>> {
         let turn = tokio::time::timeout(LEND_LIMIT, self.free.acquire())
             .await
-            .map_err(|_| StoreError::Unavailable { call: "read", after_ms: millis_of(LEND_LIMIT) })?
+            .map_err(|_| StoreError::unanswered("read", LEND_LIMIT))?
             .map_err(|_| StoreError::Database("the vault was closed".into()))?;
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match idle {
