@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     auth::{Action, Caller, Role},
-    error::{ApiResult, ErrorBody},
+    error::{ApiError, ApiResult, ErrorBody},
     AppState,
 };
 use axum::{extract::State, Extension, Json};
@@ -245,7 +245,8 @@ pub async fn checkin(
     params(("account" = String, Path, description = "Account")),
     request_body(content = SettingsPatch, description = "The settings to change"),
     responses((status = 200, description = "The account as changed", body = AccountItem),
-        (status = 400, description = "An unknown field, a bad value, or nothing to change", body = ErrorBody)))]
+        (status = 400, description = "An unknown field, a bad value, or nothing to change", body = ErrorBody),
+        (status = 403, description = "A folder the token does not cover", body = ErrorBody)))]
 pub async fn settings(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -253,6 +254,16 @@ pub async fn settings(
     Body(patch): Body<SettingsPatch>,
 ) -> ApiResult<Json<AccountItem>> {
     let (engine, r, _) = account_for(&s, &caller, &account, Action::Administer).await?;
+    // A token confined to folders moves accounts only between folders it covers.
+    if let Some(to) = &patch.folder {
+        if !caller.sees(to.as_ref()) {
+            let to = to.as_ref().map_or("no folder", |f| f.as_str());
+            return Err(ApiError::forbidden(format!(
+                "this token may not move an account to {to}: it is confined to folders {}",
+                caller.folders.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
     engine.patch_account(&r, &patch).await?;
     Ok(Json(engine.account_item(&r).await?))
 }

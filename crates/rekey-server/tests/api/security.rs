@@ -264,3 +264,25 @@ async fn a_revoked_token_stops_working_within_the_token_cache_ttl() {
     let other = w.call("GET", "/api/v1/whoami", Some(w.token("auditor")), None).await;
     assert_eq!(other.status, 200, "other tokens are untouched: {}", other.body);
 }
+
+/// An admin token confined to folders may move an account only between folders it covers: not
+/// into another team's folder, not out of every folder. Each refusal changes nothing.
+#[tokio::test]
+async fn a_confined_admin_moves_accounts_only_within_its_folders() {
+    let w = World::new().await;
+    let svc = format!("/api/v1/accounts/{}", w.svc.id);
+    let settings = format!("{svc}/settings");
+    for to in ["finance", "", "opsx"] {
+        let body = serde_json::json!({ "folder": to }).to_string();
+        let a = w.call("PATCH", &settings, Some(w.token("admin@ops")), Some(&body)).await;
+        assert_eq!(a.status, 403, "to {to:?}: {}", a.body);
+        assert_error(&a, "forbidden", "a folder outside the token's");
+        let now = w.call("GET", &svc, Some(w.token("admin")), None).await;
+        assert_eq!(now.body["folder"], "ops/team", "to {to:?} changed the account: {}", now.body);
+    }
+    let a = w.call("PATCH", &settings, Some(w.token("admin@ops")), Some(r#"{"folder":"ops/other"}"#)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["folder"], "ops/other", "{}", a.body);
+    let a = w.call("PATCH", &settings, Some(w.token("admin")), Some(r#"{"folder":""}"#)).await;
+    assert_eq!(a.status, 200, "an unconfined admin may: {}", a.body);
+}
