@@ -42,6 +42,15 @@ impl AccountSort {
         }
     }
 
+    /// The kind of its cursors' keys.
+    pub fn key_kind(self) -> KeyKind {
+        if self == Self::Name {
+            KeyKind::Text
+        } else {
+            KeyKind::Int
+        }
+    }
+
     /// The sort spelt `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         [Self::Name, Self::Due, Self::Age, Self::LastRotated].into_iter().find(|v| v.as_str() == s)
@@ -137,6 +146,15 @@ pub struct Cursor {
     pub id: String,
 }
 
+/// Which kind of sort key a listing's cursors carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// [`CursorKey::Int`].
+    Int,
+    /// [`CursorKey::Text`].
+    Text,
+}
+
 /// A sort key value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CursorKey {
@@ -156,9 +174,9 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(format!("{}\u{1f}{}\u{1f}{key}", self.sort, self.id))
     }
 
-    /// Reads a cursor handed out for a listing sorted by `sort`; what is wrong with it
-    /// otherwise.
-    pub fn decode(text: &str, sort: &str) -> std::result::Result<Self, String> {
+    /// Reads a cursor handed out for a listing sorted by `sort`, whose keys are of `kind`; what
+    /// is wrong with it otherwise (a key of the other kind would compare a name with a number).
+    pub fn decode(text: &str, sort: &str, kind: KeyKind) -> std::result::Result<Self, String> {
         let bad = || "the cursor is not one this listing handed out".to_owned();
         let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| bad())?;
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
@@ -167,9 +185,9 @@ impl Cursor {
         if s != sort {
             return Err(format!("the cursor belongs to a listing sorted by {s}, not by {sort}"));
         }
-        let key = match key.split_at_checked(1) {
-            Some(("i", n)) => CursorKey::Int(n.parse().map_err(|_| bad())?),
-            Some(("t", t)) => CursorKey::Text(t.to_owned()),
+        let key = match (key.split_at_checked(1), kind) {
+            (Some(("i", n)), KeyKind::Int) => CursorKey::Int(n.parse().map_err(|_| bad())?),
+            (Some(("t", t)), KeyKind::Text) => CursorKey::Text(t.to_owned()),
             _ => return Err(bad()),
         };
         Ok(Self { sort: s.to_owned(), key, id: id.to_owned() })
@@ -451,13 +469,17 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_what_they_did_not_hand_out() {
-        for key in [CursorKey::Int(-42), CursorKey::Text("a\u{1f}b/c".into())] {
+        for (key, kind, other) in [
+            (CursorKey::Int(-42), KeyKind::Int, KeyKind::Text),
+            (CursorKey::Text("a\u{1f}b/c".into()), KeyKind::Text, KeyKind::Int),
+        ] {
             let c = Cursor { sort: "due".into(), key, id: "abc".into() };
-            assert_eq!(Cursor::decode(&c.encode(), "due").expect("round trip"), c);
-            assert!(Cursor::decode(&c.encode(), "name").is_err(), "another sort");
+            assert_eq!(Cursor::decode(&c.encode(), "due", kind).expect("round trip"), c);
+            assert!(Cursor::decode(&c.encode(), "name", kind).is_err(), "another sort");
+            assert!(Cursor::decode(&c.encode(), "due", other).is_err(), "a key of the other kind");
         }
         for bad in ["", "!!", "Zm9v", &URL_SAFE_NO_PAD.encode("due\u{1f}id\u{1f}x1")] {
-            assert!(Cursor::decode(bad, "due").is_err(), "{bad:?}");
+            assert!(Cursor::decode(bad, "due", KeyKind::Int).is_err(), "{bad:?}");
         }
     }
 }

@@ -117,7 +117,7 @@ impl ListQuery {
         let sort = one_of("sort", self.sort.as_deref(), &sorts)?.unwrap_or_default();
         let order = one_of("order", self.order.as_deref(), &[("asc", Order::Asc), ("desc", Order::Desc)])?;
         let order = order.unwrap_or_default();
-        let after = paged::cursor(self.cursor.as_deref(), &AccountPage::cursor_name(sort, order))?;
+        let after = paged::cursor(self.cursor.as_deref(), &AccountPage::cursor_name(sort, order), sort.key_kind())?;
         let count = paged::count(self.count.as_deref())?;
         Ok(AccountPage { sort, order, limit: paged::limit(self.limit)?, after, count })
     }

@@ -16,7 +16,10 @@ use rekey_engine::{
     report::{Compliance, ReportOptions},
     ChainReport,
 };
-use rekey_store::{listing::AuditQuery, AuditRecord};
+use rekey_store::{
+    listing::{AuditQuery, KeyKind},
+    AuditRecord,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -86,7 +89,7 @@ pub async fn events(
     require_unscoped(&caller, Action::Audit, "the audit log")?;
     let limit = paged::limit(q.limit)?;
     let count = paged::count(q.count.as_deref())?;
-    let after = paged::cursor(q.cursor.as_deref(), "seq")?;
+    let after = paged::cursor(q.cursor.as_deref(), "seq", KeyKind::Int)?;
     let query = AuditQuery { actor: q.actor, action: q.action, target: q.target };
     let page = s.engine.audit_log_page(&query, limit, after.as_ref(), count).await?;
     Ok(Json(Paged::of(page, |e| e)))

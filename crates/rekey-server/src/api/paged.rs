@@ -3,7 +3,7 @@
 
 use super::extract::in_range;
 use crate::error::{ApiError, ApiResult};
-use rekey_store::listing::{Count, Cursor, Page, TOTAL_CAP};
+use rekey_store::listing::{Count, Cursor, KeyKind, Page, TOTAL_CAP};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -57,11 +57,11 @@ pub fn count(value: Option<&str>) -> ApiResult<Count> {
     }
 }
 
-/// The `cursor` of a listing sorted by `sort`, if one was given.
-pub fn cursor(value: Option<&str>, sort: &str) -> ApiResult<Option<Cursor>> {
+/// The `cursor` of a listing sorted by `sort` (keys of `kind`), if one was given.
+pub fn cursor(value: Option<&str>, sort: &str, kind: KeyKind) -> ApiResult<Option<Cursor>> {
     value
         .map(|text| {
-            Cursor::decode(text, sort).map_err(|why| {
+            Cursor::decode(text, sort, kind).map_err(|why| {
                 ApiError::bad_request(
                     format!("cursor: {why}"),
                     "pass the next_cursor of the previous page of the same listing, or no cursor for the first page",

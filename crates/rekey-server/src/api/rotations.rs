@@ -16,7 +16,10 @@ use crate::{
 use axum::{extract::State, Extension, Json};
 use rekey_domain::JournalOutcome;
 use rekey_engine::AccountRef;
-use rekey_store::{listing::RotationQuery, Rotation, StoreError};
+use rekey_store::{
+    listing::{KeyKind, RotationQuery},
+    Rotation, StoreError,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -52,7 +55,7 @@ pub async fn list(
     require(&caller, Action::Read)?;
     let limit = paged::limit(q.limit)?;
     let count = paged::count(q.count.as_deref())?;
-    let after = paged::cursor(q.cursor.as_deref(), "started")?;
+    let after = paged::cursor(q.cursor.as_deref(), "started", KeyKind::Int)?;
     let outcome = q
         .outcome
         .as_deref()

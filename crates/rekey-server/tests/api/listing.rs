@@ -4,6 +4,7 @@
 //! unless `count=exact`, and bad query values answered 400.
 
 use crate::world::{assert_error, World};
+use rekey_store::listing::{Cursor, CursorKey};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
