@@ -9,7 +9,10 @@ use crate::{Engine, Error, Result};
 use chrono::{DateTime, Utc};
 use rekey_crypto::Secret;
 use rekey_domain::{AuditOutcome, Folder, Role};
-use rekey_store::{ApiToken, StoreError};
+use rekey_store::{
+    listing::{AuditQuery, Count},
+    ApiToken, StoreError,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -116,14 +119,45 @@ impl Engine {
         if !constant_time_eq(digest(secret).as_bytes(), token.hash.as_bytes()) {
             return Err(Refused::Invalid(Some(id.to_owned())));
         }
-        if token.revoked_at.is_some() {
-            return Err(Refused::Revoked(id.to_owned()));
-        }
-        if token.expires_at.is_some_and(|t| t <= self.clock.now()) {
-            return Err(Refused::Expired(id.to_owned()));
-        }
+        self.standing(&token).await?;
         let ApiToken { id, name, role, folders, expires_at, .. } = token;
         Ok(Verified { id, name, role, folders, expires_at })
+    }
+
+    /// Whether the token `id`, verified earlier, still stands: its row intact, not revoked, not
+    /// expired. For what outlives one request's check (an event stream).
+    pub async fn token_stands(&self, id: &str) -> bool {
+        match self.store.token(id).await {
+            Ok(token) => self.standing(&token).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// A verified token's revocation and expiry.
+    async fn standing(&self, token: &ApiToken) -> std::result::Result<(), Refused> {
+        if token.revoked_at.is_some() || self.revoked_in_audit_log(&token.id).await? {
+            return Err(Refused::Revoked(token.id.clone()));
+        }
+        if token.expires_at.is_some_and(|t| t <= self.clock.now()) {
+            return Err(Refused::Expired(token.id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Whether the audit log holds the token's `token.revoke` event. The token row's MAC binds
+    /// its content, not its age: a database writer could put back the row as it was before the
+    /// revocation, and it would verify. The event stays: deleting it breaks the audit chain
+    /// (`rekey audit verify`), deleting the newest events is caught by an anchor. A failed read
+    /// refuses the token.
+    async fn revoked_in_audit_log(&self, id: &str) -> std::result::Result<bool, Refused> {
+        let q = AuditQuery { action: Some("token.revoke".into()), target: Some(id.to_owned()), actor: None };
+        match self.store.audit_log_page(&q, 1, None, Count::AtMost(0)).await {
+            Ok(page) => Ok(!page.items.is_empty()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the audit log to check a token's revocation");
+                Err(Refused::Invalid(Some(id.to_owned())))
+            }
+        }
     }
 
     /// A token row changed without the master key (an added token, a raised role).

@@ -5,12 +5,15 @@
 //! after the event of a finished rotation, when the server stops, or after [`MAX_AGE`]; a client
 //! then asks again or falls back to polling. The server reads the row every [`EVERY`] (one read
 //! by primary key per watcher), and a comment every 15 s keeps idle proxies from cutting it.
+//! The stream also ends once its token no longer stands (revoked or expired: checked every
+//! [`TOKEN_CACHE_TTL`], as long as a request's check is taken on trust) or the account has left
+//! the token's folders (checked at every read).
 
 use super::{extract::Param, require, rotations::visible};
 use crate::{
     auth::{Action, Caller},
     error::{ApiResult, ErrorBody},
-    AppState,
+    AppState, TOKEN_CACHE_TTL,
 };
 use axum::{
     extract::State,
@@ -33,8 +36,11 @@ const MAX_AGE: Duration = Duration::from_secs(600);
 /// What a stream remembers between events.
 struct Watch {
     s: AppState,
+    caller: Caller,
     id: String,
     started: Instant,
+    /// When the token was last found standing.
+    token_checked: Instant,
     /// The rotation read but not sent yet (the first one).
     unsent: Option<Rotation>,
     /// What the last event showed (phase, error, finish, last change).
@@ -62,7 +68,13 @@ impl Watch {
                     if self.s.engine.stopping() || self.started.elapsed() > MAX_AGE {
                         return None;
                     }
-                    self.s.engine.rotation(&self.id).await.ok()?
+                    if self.token_checked.elapsed() >= TOKEN_CACHE_TTL {
+                        if !self.s.engine.token_stands(&self.caller.token_id).await {
+                            return None;
+                        }
+                        self.token_checked = Instant::now();
+                    }
+                    visible(&self.s, &self.caller, &self.id).await.ok()?
                 }
             };
             let seen = fingerprint(&r);
@@ -89,7 +101,9 @@ pub async fn events(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     require(&caller, Action::Read)?;
     let first = visible(&s, &caller, &id).await?;
-    let watch = Watch { s, id, started: Instant::now(), unsent: Some(first), shown: None, over: false };
+    let now = Instant::now();
+    let watch =
+        Watch { s, caller, id, started: now, token_checked: now, unsent: Some(first), shown: None, over: false };
     let events = stream::unfold(watch, |mut w| async move {
         let r = w.next().await?;
         let event = Event::default().event("rotation").json_data(&r).unwrap_or_else(|e| {

@@ -194,7 +194,15 @@ async fn bad_listing_parameters_are_400_with_the_error_shape() {
     let w = World::new().await;
     let due = w.call("GET", "/api/v1/accounts?limit=1&sort=due", Some(w.token("admin")), None).await;
     let due_cursor = due.body["next_cursor"].as_str().unwrap().to_owned();
-    for uri in [
+    // Forged: a key of the kind the sort does not have (a name compared with a number).
+    let forged = |sort: &str, key: CursorKey| Cursor { sort: sort.into(), key, id: "x".into() }.encode();
+    let wrong_kinds = [
+        format!("/api/v1/accounts?cursor={}", forged("name.asc", CursorKey::Int(5))),
+        format!("/api/v1/accounts?sort=due&cursor={}", forged("due.asc", CursorKey::Text("abc".into()))),
+        format!("/api/v1/rotations?cursor={}", forged("started", CursorKey::Text("abc".into()))),
+        format!("/api/v1/audit?cursor={}", forged("seq", CursorKey::Text("abc".into()))),
+    ];
+    for uri in wrong_kinds.into_iter().chain([
         "/api/v1/accounts?limit=0".to_owned(),
         "/api/v1/accounts?limit=501".to_owned(),
         "/api/v1/accounts?cursor=%21%21".to_owned(),
@@ -216,7 +224,7 @@ async fn bad_listing_parameters_are_400_with_the_error_shape() {
         "/api/v1/accounts?count=estimate".to_owned(),
         "/api/v1/rotations?count=".to_owned(),
         "/api/v1/audit?count=EXACT".to_owned(),
-    ] {
+    ]) {
         let a = w.call("GET", &uri, Some(w.token("admin")), None).await;
         assert_eq!(a.status, 400, "{uri}: {}", a.body);
         assert_error(&a, "usage", &uri);
@@ -308,4 +316,47 @@ async fn a_finished_rotation_streams_one_event_as_shown_and_ends() {
     assert_eq!(data, [shown.body], "one event, the rotation as shown, then the end of the stream");
     let other = format!("/api/v1/rotations/{}/events", w.rotation_finance);
     assert_error(&w.call("GET", &other, Some(w.token("auditor@ops")), None).await, "not_found", "another folder's");
+}
+
+/// A stream that outlives what allowed it ends: once its token is revoked, and once the account
+/// leaves the token's folders. (Rotations carry no MAC: the rotation of `svc` is made to look
+/// under way with SQL, so its stream would otherwise go on for ten minutes.)
+#[tokio::test]
+async fn a_stream_ends_when_its_token_is_revoked_or_the_account_leaves_its_folders() {
+    use axum::{body::Body, extract::ConnectInfo, http::Request};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let w = World::new().await;
+    let under_way = "UPDATE rotations SET phase = 'verifying', finished_at = NULL WHERE id = ?";
+    assert_eq!(w.sql(under_way, &[&w.rotation_ops]).await, 1);
+    let uri = format!("/api/v1/rotations/{}/events", w.rotation_ops);
+    let ops = vec!["ops".parse().unwrap()];
+    for ending in ["revoked", "moved"] {
+        let minted = w.engine.create_token(ending, rekey_domain::Role::Auditor, ops.clone(), None).await.unwrap();
+        let mut req = Request::get(&uri)
+            .header("authorization", format!("Bearer {}", minted.bearer.expose()))
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut().insert(ConnectInfo(std::net::SocketAddr::from(([10, 9, 0, 1], 40000))));
+        let response = w.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(response.status(), 200, "{ending}");
+        let mut body = response.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert!(String::from_utf8_lossy(&first).contains("\"phase\":\"verifying\""), "{ending}: {first:?}");
+        match ending {
+            "revoked" => w.engine.revoke_token(&minted.token.id).await.unwrap(),
+            _ => {
+                let settings = format!("/api/v1/accounts/{}/settings", w.svc.id);
+                let a = w.call("PATCH", &settings, Some(w.token("admin")), Some(r#"{"folder":"finance"}"#)).await;
+                assert_eq!(a.status, 200, "{}", a.body);
+            }
+        }
+        // The rest of the stream: keep-alive comments at most, then its end.
+        let rest = tokio::time::timeout(std::time::Duration::from_secs(60), body.collect())
+            .await
+            .unwrap_or_else(|_| panic!("{ending}: the stream went on"))
+            .unwrap()
+            .to_bytes();
+        assert!(!String::from_utf8_lossy(&rest).contains("event: rotation"), "{ending}: {rest:?}");
+    }
 }

@@ -34,3 +34,29 @@ async fn an_altered_account_is_listed_and_shown_as_tampered() {
     let other = w.call("GET", &format!("/api/v1/accounts/{bob}"), token, None).await;
     assert_eq!(other.body["status"], "ok", "{}", other.body);
 }
+
+/// A revoked token whose row is put back as it was before the revocation (an authentic row: its
+/// MAC binds the content, not the age) stays revoked: the revocation is read from the audit log
+/// too.
+#[tokio::test]
+async fn a_revoked_token_put_back_as_it_was_stays_revoked() {
+    let w = World::new().await;
+    let minted = w.engine.create_token("leaked", rekey_domain::Role::Operator, vec![], None).await.unwrap();
+    let (id, bearer) = (minted.token.id.clone(), minted.bearer.expose().to_owned());
+    w.sql("CREATE TABLE before_revoke AS SELECT * FROM api_tokens WHERE id = ?", &[&id]).await;
+    w.engine.revoke_token(&id).await.unwrap();
+    let put_back = "UPDATE api_tokens SET revoked_at = (SELECT revoked_at FROM before_revoke), \
+                    mac = (SELECT mac FROM before_revoke) WHERE id = ?";
+    assert_eq!(w.sql(put_back, &[&id]).await, 1);
+    assert_eq!(
+        w.sql_texts("SELECT id FROM api_tokens WHERE revoked_at IS NULL AND id = ?", &[&id]).await,
+        [id.clone()]
+    );
+    for path in ["/api/v1/whoami", "/api/v1/accounts?limit=1"] {
+        let a = w.call("GET", path, Some(&bearer), None).await;
+        assert_eq!(a.status, 401, "{path}: {}", a.body);
+        assert_eq!(a.body["message"], "the API token was revoked", "{path}: {}", a.body);
+    }
+    let other = w.call("GET", "/api/v1/whoami", Some(w.token("operator")), None).await;
+    assert_eq!(other.status, 200, "other tokens are untouched: {}", other.body);
+}
