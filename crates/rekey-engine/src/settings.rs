@@ -39,8 +39,12 @@ impl Engine {
             ));
         }
         for t in settings.targets.iter().filter(|t| !stored.targets.contains(t)) {
-            if let rekey_domain::Target::AwsCredentialsFile { path, .. } = t {
-                crate::delivery::credentials_file::check_new_target(std::path::Path::new(path))?;
+            match t {
+                rekey_domain::Target::AwsCredentialsFile { path, .. } => {
+                    crate::delivery::credentials_file::check_new_target(std::path::Path::new(path))?;
+                }
+                rekey_domain::Target::Script { command, .. } => crate::delivery::script::check_new_target(command)?,
+                _ => {}
             }
         }
         if account.kind == rekey_domain::CredentialKind::Password && !settings.targets.is_empty() {

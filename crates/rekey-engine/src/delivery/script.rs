@@ -21,6 +21,30 @@ pub struct Script {
     pub timeout: Duration,
 }
 
+/// A script named as a new target can be started on this machine: the path names an
+/// executable regular file, or a bare name is found on `PATH` as one (the delivery starts it
+/// with `PATH` only). A typo caught now, not by the first rotation's abort. Every node that
+/// rotates runs the same script: install it on each.
+pub(crate) fn check_new_target(command: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable =
+        |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let found = if command.contains('/') {
+        runnable(std::path::Path::new(command))
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| runnable(&dir.join(command))))
+    };
+    if found {
+        return Ok(());
+    }
+    let what = if command.contains('/') { "is not an executable file" } else { "is not an executable file on PATH" };
+    Err(Error::usage(
+        format!("script target: {command} {what} on this machine"),
+        "give the path of an executable script (chmod +x); the rotation runs it on the machine that rotates",
+    ))
+}
+
 #[async_trait]
 impl Sink for Script {
     fn describe(&self) -> String {

@@ -168,6 +168,14 @@ pub(super) fn settings_and_audit() -> Vec<Case<'static>> {
         (set(&["--previous-key", "shred"]), "", USAGE, "not a policy"),
         (set(&["--folder", "a b"]), "", USAGE, "is not a valid folder"),
         (
+            set(&["--script", "/nonexistent/deploy.sh"]),
+            "",
+            USAGE,
+            "deploy.sh is not an executable file on this machine",
+        ),
+        (set(&["--script", "/etc/passwd"]), "", USAGE, "/etc/passwd is not an executable file"),
+        (set(&["--script", "no-such-deploy-script"]), "", USAGE, "no-such-deploy-script is not an executable file"),
+        (
             vec!["account", "set", "p/alice/password", "--secrets-manager", "prod/alice"],
             "",
             USAGE,
