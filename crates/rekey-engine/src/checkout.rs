@@ -86,6 +86,19 @@ impl Engine {
         if c.expires_at <= self.clock.now() || (c.holder == self.actor && action == "reveal") {
             return Ok(());
         }
+        if !force && c.holder == self.actor {
+            return Err(Error::conflict(
+                format!(
+                    "account {} is checked out by you until {}",
+                    account.id,
+                    rekey_domain::timestamp::rfc3339(&c.expires_at)
+                ),
+                format!(
+                    "check it in (`rekey account checkin`, POST …/checkin): the scheduler then rotates the password; \
+                     or {action} now with force (--force, ?force=true): that is audited"
+                ),
+            ));
+        }
         if !force {
             return Err(Error::conflict(
                 format!(

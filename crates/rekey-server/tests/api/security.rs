@@ -133,6 +133,11 @@ async fn l4_a_checked_out_password_is_not_rotated_or_revealed_without_force() {
     assert!(a.body["message"].as_str().unwrap().contains(&holder), "names the holder: {}", a.body);
     let a = w.call("POST", &path("rotate"), Some(w.token("operator")), None).await;
     assert_eq!(a.status, 409, "{}", a.body);
+    // The holder is told it is its own check-out, and how to end it.
+    let own = w.call("POST", &path("rotate"), Some(w.token("operator@ops")), None).await;
+    assert_eq!(own.status, 409, "{}", own.body);
+    assert!(own.body["message"].as_str().unwrap().contains("checked out by you"), "{}", own.body);
+    assert!(own.body["hint"].as_str().unwrap().contains("check it in"), "{}", own.body);
     assert_eq!(w.aws.password("alice").as_deref(), Some(seen.as_str()), "the holder's password still works");
 
     let a = w.call("POST", &format!("{}?force=true", path("reveal")), Some(w.token("admin")), None).await;
