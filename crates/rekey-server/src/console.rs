@@ -30,6 +30,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("rotations.js", JS, include_str!("console/rotations.js")),
     ("audit.js", JS, include_str!("console/audit.js")),
     ("report.js", JS, include_str!("console/report.js")),
+    ("targets.js", JS, include_str!("console/targets.js")),
     ("app.css", "text/css; charset=utf-8", include_str!("console/app.css")),
     ("favicon.svg", "image/svg+xml", include_str!("console/favicon.svg")),
 ];

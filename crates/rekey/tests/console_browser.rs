@@ -3,7 +3,9 @@
 //! accounts: sign-in per role, the overview's counts against the API's, an account page, a
 //! rotation watched until done, check-out and check-in, reveal, filter and paging (a filter past
 //! 10,000 matches shown as `10,000+`, a bulk confirmation counting them exactly), a 360 px
-//! layout, an axe-core scan. Screenshots and measurements go to the folder this test prints.
+//! layout, an axe-core scan; and how it fails: a refused value kept in its dialog, a filter,
+//! rotation or report the server refuses, a token that expires while signed in, the focus
+//! after each dialog. Screenshots and measurements go to the folder this test prints.
 //!
 //! Nothing here is optional: a missing chromium or npm install fails the test with the command
 //! that installs it (`scripts/test.sh` does both).
@@ -57,6 +59,11 @@ fn token(sb: &Sandbox, role: &str) -> String {
     sb.json(&args)["token"].as_str().unwrap().to_owned()
 }
 
+fn token_expiring(sb: &Sandbox, lifetime: &str) -> String {
+    let args = ["token", "create", "--role", "auditor", "--name", "expiring-console", "--expires", lifetime];
+    sb.json(&args)["token"].as_str().unwrap().to_owned()
+}
+
 fn id_of(sb: &Sandbox, account: &str) -> String {
     sb.json(&["account", "show", account])["id"].as_str().unwrap().to_owned()
 }
@@ -73,12 +80,21 @@ fn the_console_works_in_a_real_browser_at_ten_thousand_accounts() {
         .assert()
         .success();
     seed(&sb, FILLER);
+    // A vault-only account (no such IAM user: its heartbeat fails) with delivery targets to show.
+    let target_account = id_of(&sb, "p/bulk-000007/access-key");
+    sb.rekey()
+        .args(["account", "set", &target_account, "--ssm-parameter", "/ci/deploy-key"])
+        .args(["--secrets-manager", "ci/deploy"])
+        .assert()
+        .success();
     let (admin, operator, auditor) = (token(&sb, "admin"), token(&sb, "operator"), token(&sb, "auditor"));
     let (key_account, password_account) = (id_of(&sb, "p/svc/access-key"), id_of(&sb, "p/alice/password"));
     // The scheduler rotates a returned password; no periodic heartbeat changes the counts meanwhile.
     let server =
         Server::start(&sb, &[("REKEY_SCHEDULER_INTERVAL", "300ms"), ("REKEY_SCHEDULER_HEARTBEAT_EVERY", "365d")]);
 
+    // Signed in first, expired by the end of the run (which waits for it if need be).
+    let expiring = token_expiring(&sb, "45s");
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
     println!("browser artifacts (screenshots, measurements.json): {}", artifacts.display());
     let out = Command::new("node")
@@ -89,6 +105,8 @@ fn the_console_works_in_a_real_browser_at_ten_thousand_accounts() {
         .env("REKEY_AUDITOR_TOKEN", &auditor)
         .env("REKEY_KEY_ACCOUNT", &key_account)
         .env("REKEY_PASSWORD_ACCOUNT", &password_account)
+        .env("REKEY_TARGET_ACCOUNT", &target_account)
+        .env("REKEY_EXPIRING_TOKEN", &expiring)
         .env("REKEY_ARTIFACTS", &artifacts)
         .env("CHROMIUM", &chromium)
         .output()
@@ -102,7 +120,7 @@ fn the_console_works_in_a_real_browser_at_ten_thousand_accounts() {
         server.log_text()
     );
     assert!(stdout.contains(" passed, 0 failed"), "the browser run reported its checks: {stdout}");
-    for secret in [&admin, &operator, &auditor] {
+    for secret in [&admin, &operator, &auditor, &expiring] {
         assert!(!server.log_text().contains(secret.as_str()), "a token in the server log");
     }
 }

@@ -6,12 +6,14 @@
 
 import { api, can, ref } from "/ui/api.js";
 import { el, td, when, facts, tone, action, dialog, confirmDialog, field, secretView, toast } from "/ui/ui.js";
+import { targetText } from "/ui/targets.js";
 import { watchRotation, phaseTone } from "/ui/rotations.js";
 import { holder } from "/ui/accounts.js";
 
 const EDITABLE = [
-  ["title", "Title", "text"], ["folder", "Folder", "text"], ["every", "Rotate every", "text", "e.g. 90d"],
-  ["cron", "Or on a cron schedule", "text", "e.g. 0 3 * * 1"],
+  ["title", "Title", "text", "empty: no title"], ["folder", "Folder", "text", "empty: in no folder"],
+  ["every", "Rotate every", "text", "e.g. 90d"],
+  ["cron", "Or on a cron schedule", "text", "e.g. 0 3 * * 1 (UTC); both empty: no schedule"],
 ];
 const enc = encodeURIComponent;
 
@@ -26,19 +28,23 @@ function duration(ms) {
 const label = (k) => (k.endsWith("_ms") ? k.slice(0, -3) : k).replaceAll("_", " ");
 
 /** A setting's value as text: durations for `…_ms` numbers, a nested group as "name value, …",
- *  delivery targets by kind, never JSON. */
+ *  delivery targets by type and destination (never a secret), never JSON. */
 function settingText(k, v) {
   if (k.endsWith("_ms") && typeof v === "number") return duration(v);
-  if (Array.isArray(v)) return v.length ? v.map((x) => (x && typeof x === "object" ? x.kind || "target" : String(x))).join(", ") : "none";
+  if (k === "targets" && Array.isArray(v)) return v.length ? v.map(targetText).join("; ") : "none";
+  if (Array.isArray(v)) return v.length ? v.map(String).join(", ") : "none";
   if (v && typeof v === "object") {
     return Object.entries(v).filter(([, x]) => x !== null).map(([k2, x]) => `${label(k2)} ${settingText(k2, x)}`).join(", ");
   }
   return String(v);
 }
 
-/** Settings as [name, text], for reading: `…_ms` numbers as durations under the name without `_ms`. */
+/** Settings as [name, text], for reading: `…_ms` numbers as durations under the name without
+ *  `_ms`; "schedule none" when neither an interval nor a cron schedule is set. */
 function settingPairs(settings) {
-  return Object.entries(settings || {}).filter(([, v]) => v !== null).map(([k, v]) => [label(k), settingText(k, v)]);
+  const pairs = Object.entries(settings || {}).filter(([, v]) => v !== null).map(([k, v]) => [label(k), settingText(k, v)]);
+  if (settings && settings.every_ms == null && settings.cron == null) pairs.unshift(["schedule", "none"]);
+  return pairs;
 }
 
 /** The current values of the editable settings, as the edit dialog's fields take them. */
@@ -52,19 +58,42 @@ function settingsList(a) {
   return pairs.length ? facts(pairs) : el("p", { class: "muted" }, "Defaults.");
 }
 
+/**
+ * The `PATCH …/settings` body for what the user changed in the edit dialog (`current`: the
+ * values it opened with; `typed`: what its fields hold, trimmed). Only changed fields are sent.
+ * A schedule field is never sent empty (no duration or cron is ""): emptying one sends
+ * `no_schedule`, which removes both, with the one still filled in sent again.
+ */
+function settingsPatch(current, typed) {
+  const was = (k) => String(current[k] ?? "");
+  const patch = {};
+  for (const k of ["title", "folder"]) if (typed[k] !== was(k)) patch[k] = typed[k];
+  const schedule = ["every", "cron"];
+  if (schedule.some((k) => !typed[k] && was(k))) {
+    patch.no_schedule = true;
+    for (const k of schedule) if (typed[k]) patch[k] = typed[k];
+  } else {
+    for (const k of schedule) if (typed[k] && typed[k] !== was(k)) patch[k] = typed[k];
+  }
+  return patch;
+}
+
 async function editSettings(a, reload) {
   const current = { ...editableValues(a.settings), title: a.title || "", folder: a.folder || "" };
   const inputs = EDITABLE.map(([k, label, type, hint]) => {
     const input = el("input", { type, value: current[k] ?? "", name: k, autocomplete: "off" });
     return [k, input, field(`set-${k}`, label, input, hint)];
   });
-  if (!(await dialog(`Settings of ${ref(a)}`, inputs.map((i) => i[2]), { ok: "Save" }))) return;
-  const patch = {};
-  for (const [k, input] of inputs) if (input.value.trim() !== String(current[k] ?? "")) patch[k] = input.value.trim();
-  if (!Object.keys(patch).length) return toast("Nothing changed.");
-  await api("PATCH", `/api/v1/accounts/${enc(a.id)}/settings`, { body: patch });
+  let changed = true;
+  const save = async () => {
+    const patch = settingsPatch(current, Object.fromEntries(inputs.map(([k, input]) => [k, input.value.trim()])));
+    changed = Object.keys(patch).length > 0;
+    if (changed) await api("PATCH", `/api/v1/accounts/${enc(a.id)}/settings`, { body: patch });
+  };
+  if (!(await dialog(`Settings of ${ref(a)}`, inputs.map((i) => i[2]), { ok: "Save", submit: save }))) return;
+  if (!changed) return toast("Nothing changed.");
   toast("Settings saved (recorded in the audit log).");
-  reload();
+  await reload();
 }
 
 function heartbeatSection(a) {
@@ -106,14 +135,17 @@ async function heartbeat(a, reload) {
   const h = await api("POST", `/api/v1/accounts/${enc(a.id)}/heartbeat`);
   const findings = (h.detail && h.detail.findings) || [];
   toast(`Heartbeat ${h.status}${findings.length ? `: ${findings.join("; ")}` : ""}`, h.status !== "ok");
-  reload();
+  await reload();
 }
 
 async function checkout(a, reload) {
   const ttl = el("input", { type: "text", value: "30m", autocomplete: "off" });
-  if (!(await dialog(`Check out ${ref(a)}`, [field("checkout-ttl", "For how long", ttl, "e.g. 30m; at most 24h")], { ok: "Check out" }))) return;
-  const c = await api("POST", `/api/v1/accounts/${enc(a.id)}/checkout`, { body: ttl.value.trim() ? { ttl: ttl.value.trim() } : {} });
-  reload();
+  let c;
+  const take = async () => {
+    c = await api("POST", `/api/v1/accounts/${enc(a.id)}/checkout`, { body: ttl.value.trim() ? { ttl: ttl.value.trim() } : {} });
+  };
+  if (!(await dialog(`Check out ${ref(a)}`, [field("checkout-ttl", "For how long", ttl, "e.g. 30m; at most 24h")], { ok: "Check out", submit: take }))) return;
+  await reload();
   await dialog(`Checked out: ${ref(a)}`, [
     el("p", {}, `IAM user ${c.user}; yours until ${when(c.checkout && c.checkout.expires_at)}. It is rotated when you check in or the check-out ends.`),
     secretView(c.password, "Password")], { ok: "", cancel: "Close" });
@@ -122,7 +154,7 @@ async function checkout(a, reload) {
 async function checkin(a, reload) {
   const c = await api("POST", `/api/v1/accounts/${enc(a.id)}/checkin`);
   toast(`Checked in; the password is rotated ${c.rotation}.`);
-  reload();
+  await reload();
 }
 
 async function reveal(a) {
@@ -136,7 +168,7 @@ async function rollback(a, reload) {
   if (!(await confirmDialog(`Roll ${ref(a)} back?`, "The previous access key becomes current again.", "Roll back", true))) return;
   await api("POST", `/api/v1/accounts/${enc(a.id)}/rollback`);
   toast("Rolled back to the previous key.");
-  reload();
+  await reload();
 }
 
 function actions(a, reload) {

@@ -7,7 +7,7 @@
 //! rotation's real outcome, linked to its page).
 
 import { api, qs, can, ref } from "/ui/api.js";
-import { el, td, when, fail, field, confirmDialog, tone, action, toast, totalText, totalTitle } from "/ui/ui.js";
+import { el, td, when, field, confirmDialog, tone, action, toast, plural, totalText, totalTitle } from "/ui/ui.js";
 
 const PAGE = 100;
 const enc = encodeURIComponent;
@@ -153,8 +153,19 @@ export async function render(root, route) {
       for (const b of root.querySelectorAll("[data-bulk]")) b.disabled = total === 0;
       root.dataset.state = "ready";
     } catch (e) {
-      if (e.name !== "AbortError") { fail(e); root.dataset.state = "error"; }
+      if (e.name !== "AbortError" && !e.signedOut) failed(e);
     }
+  }
+
+  /** The error in place of the rows and their count (the last page shown no longer matches the filters). */
+  function failed(e) {
+    body.replaceChildren(el("tr", {}, el("td", { colSpan: 9, class: "bad" },
+      el("span", { role: "alert", id: "account-error" }, `Could not list accounts: ${e.detail || e.message}`))));
+    count.textContent = "No results";
+    count.title = "";
+    prev.disabled = next.disabled = true;
+    for (const b of root.querySelectorAll("[data-bulk]")) b.disabled = true;
+    root.dataset.state = "error";
   }
 
   function changed(key, value) {
@@ -187,7 +198,7 @@ export async function render(root, route) {
       bulkBar.append(action(`${label} all matching…`, async () => {
         const matching = await exactCount(filters);
         if (!matching) { toast("No account matches these filters."); return; }
-        const n = `${matching.toLocaleString("en")} account${matching === 1 ? "" : "s"}`;
+        const n = plural(matching, "account");
         const yes = await confirmDialog(`${label} ${n}?`,
           `This runs a ${verb} on each of the ${n} that match the current filters, four at a time.`, `${label} ${n}`, verb === "rotate");
         if (!yes) return;

@@ -1,6 +1,7 @@
 //! The console's one door to the server: every call goes through `api()` with the bearer token
 //! of this tab (sessionStorage only), answers are JSON, and errors carry the server's message and
-//! hint (`events()` reads a server-sent event stream the same way). A 401 signs the tab out. `session.who` is `GET /api/v1/whoami`, which decides what the
+//! hint (`events()` reads a server-sent event stream the same way). A 401 signs the tab out, saying
+//! why. `session.who` is `GET /api/v1/whoami`, which decides what the
 //! screens offer (`can("operate")` …); the server checks every action again.
 
 export const session = { token: sessionStorage.getItem("rekey-token") || "", who: null };
@@ -18,13 +19,33 @@ export async function api(method, path, { query, body, signal } = {}) {
   const text = await resp.text();
   let data;
   try { data = text ? JSON.parse(text) : {}; } catch { data = { message: text }; }
-  if (!resp.ok) {
-    if (resp.status === 401 && session.token) window.dispatchEvent(new CustomEvent("rekey-signed-out", { detail: "Your token was refused; sign in again." }));
-    const err = new Error(`${data.message || resp.statusText}${data.hint ? ` (${data.hint})` : ""}`);
-    err.status = resp.status;
-    throw err;
-  }
+  if (!resp.ok) throw refusal(resp, data);
   return data;
+}
+
+/**
+ * The Error for an answer that is not 2xx: `message` is the server's message and hint (for the
+ * status area), `detail` the message alone (for a form), `status` the HTTP status. A 401 to a
+ * signed-in tab signs it out, saying why in the console's words (the API's hint is for API
+ * clients), and is marked `signedOut` so that no view reports it again.
+ */
+function refusal(resp, data) {
+  const detail = data.message || resp.statusText;
+  const err = new Error(`${detail}${data.hint ? ` (${data.hint})` : ""}`);
+  err.status = resp.status;
+  err.detail = detail;
+  if (resp.status === 401 && session.who) {
+    err.signedOut = true;
+    window.dispatchEvent(new CustomEvent("rekey-signed-out", { detail: signedOutReason(detail) }));
+  }
+  return err;
+}
+
+/** Why the server refused a token that was signed in, as the sign-in screen says it. */
+export function signedOutReason(message) {
+  if (/expired/i.test(message)) return "Your token has expired; sign in again.";
+  if (/revoked/i.test(message)) return "Your token was revoked; sign in with another one.";
+  return "Your token is no longer accepted; sign in again.";
 }
 
 /**
@@ -35,9 +56,9 @@ export async function api(method, path, { query, body, signal } = {}) {
 export async function* events(path, signal) {
   const resp = await fetch(path, { headers: { Authorization: `Bearer ${session.token}`, Accept: "text/event-stream" }, cache: "no-store", signal });
   if (!resp.ok || !resp.body) {
-    const err = new Error(`${resp.status} ${resp.statusText}`);
-    err.status = resp.status;
-    throw err;
+    let data;
+    try { data = await resp.json(); } catch { data = {}; }
+    throw refusal(resp, data);
   }
   const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";

@@ -4,8 +4,8 @@
 //! `#/report`), so the back button and bookmarks work. A view's `render(root, route)` may
 //! return a function that stops its timers when the user leaves it.
 
-import { session, signIn, forget } from "/ui/api.js";
-import { el, toast, fail, closeDialog } from "/ui/ui.js";
+import { session, signIn, forget, signedOutReason } from "/ui/api.js";
+import { el, toast, clearError, closeDialog } from "/ui/ui.js";
 import * as overview from "/ui/overview.js";
 import * as accounts from "/ui/accounts.js";
 import * as account from "/ui/account.js";
@@ -34,6 +34,7 @@ function viewFor(route) {
 async function route() {
   if (leave) { leave(); leave = null; }
   if (!session.who) return showLogin();
+  clearError(); // an error of the page left behind says nothing about the next one
   const r = parse(location.hash);
   const view = viewFor(r);
   for (const a of document.querySelectorAll("#nav a")) {
@@ -51,16 +52,24 @@ async function route() {
   try {
     leave = (await view.render(root, r)) || null;
   } catch (e) {
-    fail(e);
-    root.replaceChildren(el("h1", {}, "Could not load this page"), el("p", { class: "bad" }, e.message));
+    if (e.signedOut || !session.who) return; // the sign-in screen has replaced the page
+    root.replaceChildren(el("h1", {}, "Could not load this page"), el("p", { class: "bad", role: "alert" }, e.message));
   }
 }
 
-function showLogin() {
+/** Says on the sign-in screen why the tab was signed out ("" says nothing). */
+function loginReason(text) {
+  $("login-reason").textContent = text;
+  $("login-reason").hidden = !text;
+}
+
+/** The sign-in screen; `reason`, when given, says why the tab was signed out (kept until the next sign-in). */
+function showLogin(reason) {
   $("nav").hidden = true;
   $("logout").hidden = true;
   $("who").textContent = "";
   $("view").replaceChildren(loginSection);
+  if (reason !== undefined) loginReason(reason); // once in the page, so that it is announced
   $("token").focus();
 }
 
@@ -77,8 +86,8 @@ function signOut(message) {
   if (leave) { leave(); leave = null; }
   closeDialog();
   forget();
-  showLogin();
-  if (message) toast(message, false, true);
+  clearError();
+  showLogin(message || "");
 }
 
 async function submitLogin(ev) {
@@ -90,6 +99,7 @@ async function submitLogin(ev) {
   button.disabled = true;
   try {
     await signIn(t);
+    loginReason("");
     lastActive = Date.now();
     showShell();
     if (!location.hash || location.hash === "#/" || location.hash === "#") location.hash = "#/overview";
@@ -120,7 +130,8 @@ async function start() {
       await signIn(session.token);
       showShell();
     } catch (e) {
-      fail(e);
+      if (e.status === 401) forget();
+      showLogin(e.status === 401 ? signedOutReason(e.detail) : `Could not check the saved token: ${e.message}`);
     }
   }
   route();

@@ -2,7 +2,7 @@
 //! actor, action and target; and a check of the hash chain (`GET /api/v1/audit/verify`).
 
 import { api, qs } from "/ui/api.js";
-import { el, td, when, field, action, fail, totalText, totalTitle } from "/ui/ui.js";
+import { el, td, when, field, action, plural, countText, totalTitle } from "/ui/ui.js";
 
 const LABELS = ["At", "Actor", "Action", "Target", "Outcome", "Detail"];
 
@@ -22,22 +22,30 @@ export async function render(root, route) {
       td(e.outcome, e.outcome === "ok" ? "ok" : "bad"), td(e.detail ? JSON.stringify(e.detail) : "", "mono detail"))));
     for (const tr of tbody.children) [...tr.children].forEach((c, i) => c.setAttribute("data-label", LABELS[i]));
     if (!Array.isArray(page)) {
-      count.textContent = `${totalText(page)} event${page.total === 1 && page.total_exact !== false ? "" : "s"}`;
+      count.textContent = countText(page, "event");
       count.title = totalTitle(page);
     }
     prev.disabled = cursors.length < 2;
     next.disabled = !page.next_cursor;
     next.dataset.cursor = page.next_cursor || "";
   };
-  prev.onclick = () => { cursors.pop(); load().catch(fail); };
-  next.onclick = () => { cursors.push(next.dataset.cursor); load().catch(fail); };
+  /** The error in place of the rows and their count (the page shown no longer matches the filters). */
+  const reload = () => load().catch((e) => {
+    if (e.signedOut) return;
+    tbody.replaceChildren(el("tr", {}, el("td", { colSpan: LABELS.length, class: "bad" }, el("span", { role: "alert" }, `Could not read the audit log: ${e.detail || e.message}`))));
+    count.textContent = "No results";
+    count.title = "";
+    prev.disabled = next.disabled = true;
+  });
+  prev.onclick = () => { cursors.pop(); reload(); };
+  next.onclick = () => { cursors.push(next.dataset.cursor); reload(); };
   const inputs = ["actor", "action", "target"].map((k) => {
     const input = el("input", { type: "search", value: filters[k] || "", autocomplete: "off", spellcheck: false });
     input.addEventListener("change", () => {
       if (input.value.trim()) filters[k] = input.value.trim(); else delete filters[k];
       cursors = [null];
       history.replaceState(null, "", `#/audit${qs(filters)}`);
-      load().catch(fail);
+      reload();
     });
     return field(`a-${k}`, k[0].toUpperCase() + k.slice(1), input);
   });
@@ -46,7 +54,7 @@ export async function render(root, route) {
     verdict.className = "muted";
     try {
       const r = await api("GET", "/api/v1/audit/verify");
-      verdict.textContent = `Chain ${r.status}: ${r.events} events, head ${String(r.head).slice(0, 16)}…`;
+      verdict.textContent = `Chain ${r.status}: ${plural(r.events, "event")}, head ${String(r.head).slice(0, 16)}…`;
       verdict.className = r.status === "ok" ? "ok" : "bad";
     } catch (e) {
       verdict.textContent = e.message;
@@ -58,5 +66,5 @@ export async function render(root, route) {
     el("div", { class: "bar" }, count, prev, next, verify, verdict),
     el("table", { class: "rows" }, el("thead", {}, el("tr", {}, LABELS.map((h) => el("th", { scope: "col" }, h)))), tbody));
   root.focus({ preventScroll: true });
-  await load();
+  await reload();
 }

@@ -3,19 +3,21 @@
 //! age of the current credentials is drawn as an SVG bar chart with a text equivalent.
 
 import { api } from "/ui/api.js";
-import { el, when } from "/ui/ui.js";
+import { el, when, plural } from "/ui/ui.js";
 
+/** [count, label for one, label for any other number, filter, whether a non-zero count needs attention]. */
 const CARDS = [
-  ["accounts", "Accounts", "", false],
-  ["overdue", "Overdue for rotation", "overdue=true", true],
-  ["heartbeat_failing", "Failing heartbeats", "heartbeat=failing", true],
-  ["rotations_failed", "Failed or aborted rotations", "rotation=failed", true],
-  ["foreign_keys", "Users with foreign keys", "owner=foreign", true],
-  ["checked_out", "Passwords checked out", "checked_out=true", false],
+  ["accounts", "Account", "Accounts", "", false],
+  ["overdue", "Overdue for rotation", "Overdue for rotation", "overdue=true", true],
+  ["heartbeat_failing", "Failing heartbeat", "Failing heartbeats", "heartbeat=failing", true],
+  ["rotations_failed", "Failed or aborted rotation", "Failed or aborted rotations", "rotation=failed", true],
+  ["foreign_keys", "User with foreign keys", "Users with foreign keys", "owner=foreign", true],
+  ["checked_out", "Password checked out", "Passwords checked out", "checked_out=true", false],
 ];
 
-function card(o, [key, label, filter, alarming]) {
+function card(o, [key, one, many, filter, alarming]) {
   const n = o[key] ?? 0;
+  const label = n === 1 ? one : many;
   const cls = `card${alarming && n > 0 ? " attention" : ""}`;
   return el("a", { class: cls, href: `#/accounts${filter ? `?${filter}` : ""}`, "data-count": key },
     el("b", {}, n.toLocaleString("en")), el("span", {}, label));
@@ -34,7 +36,7 @@ function svg(tag, attrs, text) {
 function ageChart(buckets) {
   const max = Math.max(1, ...buckets.map((b) => b.count));
   const w = 320, h = 160, pad = 24, bw = (w - pad) / buckets.length;
-  const summary = buckets.map((b) => `${b.bucket} days: ${b.count}`).join("; ");
+  const summary = buckets.map((b) => `${b.bucket} days: ${plural(b.count, "credential")}`).join("; ");
   const chart = svg("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", "aria-labelledby": "age-title age-desc", class: "chart" });
   chart.append(svg("title", { id: "age-title" }, "Age of current credentials"), svg("desc", { id: "age-desc" }, summary));
   buckets.forEach((b, i) => {
@@ -57,7 +59,7 @@ export async function render(root) {
     el("h1", {}, "Overview"),
     el("nav", { class: "cards", "aria-label": "Counts" }, CARDS.map((c) => card(o, c))),
     el("p", { class: "muted" },
-      `${(kinds.access_key ?? 0).toLocaleString("en")} access keys, ${(kinds.password ?? 0).toLocaleString("en")} passwords. `,
+      `${plural(kinds.access_key ?? 0, "access key")}, ${plural(kinds.password ?? 0, "password")}. `,
       `Facts as of ${when(o.report_at)}.`),
     el("section", { "aria-labelledby": "age-h" },
       el("h2", { id: "age-h" }, "Age of current credentials"),

@@ -7,7 +7,7 @@
 //! (outcome, what is waiting, foreign keys left alone) to that page when it answers.
 
 import { api, events, qs, ref } from "/ui/api.js";
-import { el, td, when, facts, fail, field, toast, tone, totalText, totalTitle } from "/ui/ui.js";
+import { el, td, when, facts, fail, field, toast, tone, countText, totalTitle, refused } from "/ui/ui.js";
 
 const enc = encodeURIComponent;
 const POLL_MS = 1000;
@@ -77,15 +77,20 @@ function detail(r) {
 /**
  * One rotation, live: its server-sent events (`…/events`) while the server streams them, then
  * (stream refused, cut or over before the rotation finished) polling about once a second.
- * `data-live` on the page says which is in use.
+ * `data-live` on the page says which is in use. An error is shown in the page: a refusal (4xx:
+ * no such rotation, not in the token's folders) ends the polling, a failure of the server or
+ * the network is retried every few seconds.
  */
 async function one(root, id) {
   let stopped = false, timer = null, finished = false;
   const stream = new AbortController();
   const body = el("div", { id: "rotation-detail" });
-  root.replaceChildren(el("p", {}, el("a", { href: "#/rotations" }, "← Rotations")), el("h1", {}, `Rotation ${id}`), body);
+  const problem = el("p", { id: "rotation-error", class: "bad", role: "alert", hidden: true });
+  root.replaceChildren(el("p", {}, el("a", { href: "#/rotations" }, "← Rotations")), el("h1", {}, `Rotation ${id}`), problem, body);
   root.focus({ preventScroll: true });
+  const say = (text) => { problem.textContent = text; problem.hidden = !text; };
   const draw = (r) => {
+    say("");
     body.replaceChildren(...detail(r));
     finished = Boolean(r.finished_at) || reports.has(id);
     root.dataset.state = finished ? "finished" : "running";
@@ -98,7 +103,15 @@ async function one(root, id) {
       draw(r);
       if (!finished) timer = setTimeout(refresh, POLL_MS);
     } catch (e) {
-      if (!stopped) { fail(e); timer = setTimeout(refresh, POLL_MS * 3); }
+      if (stopped || e.signedOut) return;
+      if (refused(e)) {
+        body.replaceChildren();
+        say(`This rotation cannot be shown: ${e.detail || e.message}`);
+        root.dataset.state = "error";
+      } else {
+        say(`Could not load this rotation; trying again in a few seconds (${e.message}).`);
+        timer = setTimeout(refresh, POLL_MS * 3);
+      }
     }
   };
   const live = async () => {
@@ -155,14 +168,21 @@ async function list(root, params) {
       td(when(r.finished_at)), td(r.error, r.error ? "bad" : ""))));
     if (!items.length) tbody.append(el("tr", {}, el("td", { colSpan: labels.length, class: "muted" }, "No rotation matches these filters.")));
     for (const tr of tbody.children) [...tr.children].forEach((c, i) => c.setAttribute("data-label", labels[i]));
-    count.textContent = `${totalText(page)} rotation${page.total === 1 && page.total_exact !== false ? "" : "s"}`;
+    count.textContent = countText(page, "rotation");
     count.title = totalTitle(page);
     prev.disabled = cursors.length < 2;
     next.disabled = !page.next_cursor;
     next.dataset.cursor = page.next_cursor || "";
     root.dataset.state = "ready";
   };
-  const reload = () => load().catch((e) => { fail(e); root.dataset.state = "error"; });
+  const reload = () => load().catch((e) => {
+    if (e.signedOut) return;
+    tbody.replaceChildren(el("tr", {}, el("td", { colSpan: labels.length, class: "bad" }, el("span", { role: "alert" }, `Could not list rotations: ${e.detail || e.message}`))));
+    count.textContent = "No results";
+    count.title = "";
+    prev.disabled = next.disabled = true;
+    root.dataset.state = "error";
+  });
   const changed = (key, value) => {
     if (value) filters[key] = value; else delete filters[key];
     cursors = [null];
@@ -183,7 +203,7 @@ async function list(root, params) {
     el("table", { class: "rows" }, el("caption", { class: "sr-only" }, "Rotations matching the filters, newest first"),
       el("thead", {}, el("tr", {}, labels.map((h) => el("th", { scope: "col" }, h)))), tbody));
   root.focus({ preventScroll: true });
-  await load();
+  await reload();
 }
 
 export function render(root, route) {

@@ -14,6 +14,8 @@ const BASE = env("REKEY_URL");
 const TOKENS = { admin: env("REKEY_ADMIN_TOKEN"), operator: env("REKEY_OPERATOR_TOKEN"), auditor: env("REKEY_AUDITOR_TOKEN") };
 const KEY_ACCOUNT = env("REKEY_KEY_ACCOUNT");
 const PASSWORD_ACCOUNT = env("REKEY_PASSWORD_ACCOUNT");
+const TARGET_ACCOUNT = env("REKEY_TARGET_ACCOUNT");
+const EXPIRING_TOKEN = env("REKEY_EXPIRING_TOKEN");
 const OUT = env("REKEY_ARTIFACTS");
 const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 rmSync(OUT, { recursive: true, force: true });
@@ -78,6 +80,20 @@ function keystroke(page, value) {
 
 const ready = (page) => page.locator("main[data-state=ready]").waitFor();
 
+/** The id of the focused element ("BODY" when nothing has the focus), once it is `want` (or after 5 s, whatever it is; "" waits not). */
+async function focusedId(page, want) {
+  const now = () => page.evaluate(() => (document.activeElement && document.activeElement !== document.body ? document.activeElement.id || document.activeElement.tagName : "BODY"));
+  for (let i = 0; want && i < 50 && (await now()) !== want; i += 1) await page.waitForTimeout(100);
+  return now();
+}
+
+/** The JSON bodies of the requests `page` sends to URLs matching `re`, as they are sent. */
+function requestsTo(page, re) {
+  const seen = [];
+  page.on("request", (r) => { if (re.test(r.url())) seen.push({ method: r.method(), body: r.postData() }); });
+  return seen;
+}
+
 async function openAccount(page, id) {
   await page.goto(`${BASE}/ui/#/accounts/${id}`);
   await page.locator("#account-title").waitFor();
@@ -97,6 +113,10 @@ async function main() {
   const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync"];
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args });
+  const expiring = await newPage(browser);
+  await step("a token that will expire signs in", expiring, async () => {
+    await signIn(expiring, EXPIRING_TOKEN);
+  });
   const page = await newPage(browser);
 
   await step("signed out: only the sign-in form, no navigation", page, async () => {
@@ -123,6 +143,30 @@ async function main() {
     check(page.url().includes("#/accounts?heartbeat=failing"), `link went to ${page.url()}`);
     const text = await page.locator("#account-count").textContent();
     check(text.endsWith(`of ${overview.heartbeat_failing.toLocaleString("en")}`), `list says ${text}`);
+  });
+  await step("the overview counts in words with the right number (1 password, not 1 passwords)", page, async () => {
+    await page.goto(`${BASE}/ui/#/overview`);
+    await page.locator("[data-count=accounts] b").waitFor();
+    const { by_kind: kinds } = await api(TOKENS.admin, "GET", "/api/v1/overview");
+    check(kinds.password === 1, `one password account in this vault: ${JSON.stringify(kinds)}`);
+    const text = await page.locator("main p.muted").first().textContent();
+    check(text.includes(", 1 password.") && !/\b1 passwords\b/.test(text), `the overview says: ${text}`);
+    const label = await page.locator("[data-count=checked_out] span").textContent();
+    const n = Number(await page.locator("[data-count=checked_out] b").textContent());
+    check(label === (n === 1 ? "Password checked out" : "Passwords checked out"), `${n} ${label}`);
+  });
+  await step("a filter the server refuses: its error replaces the rows and the count", page, async () => {
+    await page.goto(`${BASE}/ui/#/accounts?q=svc`);
+    await page.locator("#account-count", { hasText: / of 1$/ }).waitFor();
+    await page.locator("#f-folder").fill("bad folder");
+    await page.locator("main[data-state=error]").waitFor();
+    const error = await page.locator("#account-error").textContent();
+    check(/folder/i.test(error), `the error is shown in the list: ${error}`);
+    check((await page.locator("#account-rows tr").count()) === 1 && !(await page.locator("#account-rows a").count()), "no stale row");
+    const count = await page.locator("#account-count").textContent();
+    check(!/ of /.test(count), `no stale count: ${count}`);
+    await page.locator("#f-folder").fill("");
+    await page.locator("#account-count", { hasText: / of 1$/ }).waitFor();
   });
   await step("filter and paging at 10,000 accounts: one page of rows in the DOM", page, async () => {
     await page.goto(`${BASE}/ui/#/accounts`);
@@ -171,9 +215,91 @@ async function main() {
     const a = await api(TOKENS.admin, "GET", `/api/v1/accounts/${KEY_ACCOUNT}`);
     check(a.title === "Deploy key" && a.settings.every_ms === 30 * 86_400_000, `stored: ${a.title} ${a.settings.every_ms}`);
   });
+  await step("settings: a refused value stays in the dialog beside its fields; emptying the schedule removes it", page, async () => {
+    await openAccount(page, KEY_ACCOUNT);
+    await page.locator("#act-settings").click();
+    await page.keyboard.press("Escape");
+    check((await focusedId(page, "act-settings")) === "act-settings", "Escape gives the focus back to the button that opened the dialog");
+    const patches = requestsTo(page, /\/settings$/);
+    await page.locator("#act-settings").click();
+    await page.locator("#set-every").fill("10s");
+    await page.locator("#set-every").press("Enter");
+    const error = page.locator("#dialog-error");
+    await error.waitFor();
+    const said = await error.textContent();
+    check(await page.locator("#dialog").isVisible(), "the dialog stays open");
+    check(/every/i.test(said) && !/JSON|line \d+ column/.test(said), `the server's reason, in form words: ${said}`);
+    check((await page.locator("#set-every").inputValue()) === "10s", "what was typed is kept");
+    await page.screenshot({ path: join(OUT, "settings-refused.png") });
+    const every = page.locator("#set-every");
+    check((await every.getAttribute("aria-describedby")).split(" ").includes("dialog-error") && (await every.getAttribute("aria-invalid")) === "true",
+      "the field is marked invalid and described by the error");
+    check((await page.locator("#set-title").getAttribute("aria-invalid")) === null, "a field left as it was is not marked invalid");
+    check((await focusedId(page, "set-every")) === "set-every", "the focus stays in the field being corrected");
+    await every.fill("");
+    await page.locator("#set-cron").fill("");
+    await page.locator("#dialog-ok").click();
+    await page.locator("#toast", { hasText: "Settings saved" }).waitFor();
+    const bodies = patches.map((r) => r.body);
+    check(bodies.length === 2 && bodies[0] === JSON.stringify({ every: "10s" }) && bodies[1] === JSON.stringify({ no_schedule: true }),
+      `only what changed is sent, and no empty duration: ${bodies}`);
+    const a = await api(TOKENS.admin, "GET", `/api/v1/accounts/${KEY_ACCOUNT}`);
+    check(a.settings.every_ms == null && a.settings.cron == null, `the schedule is gone: ${JSON.stringify(a.settings)}`);
+    await page.locator("section[aria-labelledby=h-settings] dd", { hasText: /^none$/ }).first().waitFor();
+    check((await focusedId(page, "act-settings")) === "act-settings", "the focus is back on Edit settings after saving");
+  });
+  await step("delivery targets are listed by type and destination", page, async () => {
+    await openAccount(page, TARGET_ACCOUNT);
+    const text = await page.locator("section[aria-labelledby=h-settings]").innerText();
+    check(text.includes("ssm: SSM parameter /ci/deploy-key") && text.includes("secrets-manager: Secrets Manager secret ci/deploy"), `targets: ${text}`);
+    check(!/\btarget\b/.test(text), `no bare "target": ${text}`);
+  });
+  await step("an error toast does not outlive its page", page, async () => {
+    await openAccount(page, TARGET_ACCOUNT);
+    await page.locator("#act-heartbeat").click();
+    await page.locator("#toast.error").waitFor();
+    await page.locator("#nav a[data-view=accounts]").click();
+    await ready(page);
+    check(!(await page.locator("#toast").isVisible()), `the error still shows: ${await page.locator("#toast").textContent()}`);
+  });
+  await step("a rotation that does not exist: the error in the page, and no polling", page, async () => {
+    const polls = requestsTo(page, /\/api\/v1\/rotations\/rot_nope/);
+    await page.goto(`${BASE}/ui/#/rotations/rot_nope`);
+    await page.locator("main[data-state=error]").waitFor();
+    const said = await page.locator("#rotation-error").textContent();
+    check(/rot_nope|not found|no such/i.test(said), `the page says why: ${said}`);
+    await page.screenshot({ path: join(OUT, "rotation-missing.png") });
+    const before = polls.length;
+    await page.waitForTimeout(4_000);
+    check(polls.length === before, `asked again ${polls.length - before} times after a 404`);
+  });
+  await step("report: the maximum age is checked, and a refused report leaves a usable form", page, async () => {
+    const reports = requestsTo(page, /\/reports\/compliance/);
+    await page.goto(`${BASE}/ui/#/report`);
+    for (const bad of ["0", ""]) {
+      await page.locator("#max-age").fill(bad);
+      await page.locator("button", { hasText: "Run report" }).click();
+      await page.locator("#max-age-error").waitFor();
+      check((await page.locator("#max-age").getAttribute("aria-invalid")) === "true", `${JSON.stringify(bad)} is marked invalid`);
+    }
+    check(!reports.length, `a report ran for an invalid age: ${reports.length}`);
+    await page.route("**/api/v1/reports/compliance**", (r) => r.fulfill({ status: 400, contentType: "application/json",
+      body: JSON.stringify({ code: "usage", message: "max_age_days must be 1 to 3650", hint: "see /openapi.json" }) }));
+    await page.locator("#max-age").fill("30");
+    await page.locator("button", { hasText: "Run report" }).click();
+    await page.locator("#max-age-error", { hasText: "max_age_days must be 1 to 3650" }).waitFor();
+    check(!(await page.locator("#report-out", { hasText: "Running" }).count()), "no endless \"Running the report…\"");
+    await page.screenshot({ path: join(OUT, "report-refused.png") });
+    await page.unroute("**/api/v1/reports/compliance**");
+    await page.locator("button", { hasText: "Run report" }).click();
+    await page.locator("#report-out .cards").waitFor();
+    check(!(await page.locator("#max-age-error").isVisible()), "the error is gone once the report runs");
+    check((await page.locator("#report-out p.muted").textContent()).includes("max age 30 days"), "the report ran for 30 days");
+  });
   await step("reveal: masked until shown, hidden again on a second click", page, async () => {
     await openAccount(page, KEY_ACCOUNT);
     await page.locator("#act-reveal").click();
+    check((await focusedId(page, "dialog-cancel")) === "dialog-cancel", "a reveal's confirmation starts on Cancel");
     await page.locator("#dialog-ok").click();
     const value = page.locator("#dialog .secret");
     await value.waitFor();
@@ -186,12 +312,14 @@ async function main() {
     check((await value.textContent()).startsWith("••"), "masked again");
     await page.keyboard.press("Escape");
     check(!(await page.locator("#dialog").isVisible()), "Escape closes the dialog");
+    check((await focusedId(page, "act-reveal")) === "act-reveal", "the focus is back on Reveal secret");
   });
   await step("a rotation watched until it is done", page, async () => {
     await openAccount(page, KEY_ACCOUNT);
     const before = await page.locator("#current-key").textContent();
     await page.locator("#act-rotate").click();
     check((await page.locator("#dialog-title").textContent()).includes("Rotate"), "a confirmation first");
+    check((await focusedId(page, "dialog-cancel")) === "dialog-cancel", "a rotation's confirmation starts on Cancel");
     await page.locator("#dialog-ok").click();
     await page.waitForURL(/#\/rotations\//);
     await page.locator("main[data-state=finished]").waitFor({ timeout: 120_000 });
@@ -230,8 +358,12 @@ async function main() {
     await page.locator("#dialog[open]").waitFor();
     const title = await page.locator("#dialog-title").textContent();
     check(title === `Heartbeat ${total.toLocaleString("en")} accounts?`, `the confirmation states the exact count: ${title}`);
-    await page.locator("#dialog-cancel").click();
-    check(!(await page.locator("#dialog").isVisible()), "cancelled");
+    check((await focusedId(page, "dialog-cancel")) === "dialog-cancel", "a bulk confirmation starts on Cancel");
+    await page.keyboard.press("Enter");
+    check(!(await page.locator("#dialog").isVisible()), "Enter on the first focus cancels");
+    const back = await page.waitForFunction(() => document.activeElement === document.querySelector("[data-bulk=heartbeat]"), null, { timeout: 5_000 })
+      .then(() => true, () => false);
+    check(back, `the focus is back on the bulk button, not on ${await focusedId(page, "")}`);
   });
   await step("accessibility: no serious or critical axe violations", null, async () => {
     const scan = await newPage(browser, { bypassCSP: true });
@@ -253,6 +385,11 @@ async function main() {
     await openAccount(operator, PASSWORD_ACCOUNT);
     check(!(await operator.locator("#act-reveal").count()), "no reveal button for operators");
     await operator.locator("#act-checkout").click();
+    await operator.locator("#checkout-ttl").fill("99h");
+    await operator.locator("#checkout-ttl").press("Enter");
+    await operator.locator("#dialog-error").waitFor();
+    check(await operator.locator("#dialog").isVisible(), "a refused ttl keeps the dialog open");
+    check((await operator.locator("#checkout-ttl").inputValue()) === "99h", "with what was typed");
     await operator.locator("#checkout-ttl").fill("10m");
     await operator.locator("#checkout-ttl").press("Enter");
     const secret = operator.locator("#dialog .secret");
@@ -333,6 +470,21 @@ async function main() {
     }
   });
   await phone.context().close();
+
+  await step("a token that expires while signed in: signed out, told why in the console's words", expiring, async () => {
+    const who = await api(EXPIRING_TOKEN, "GET", "/api/v1/whoami").catch(() => null);
+    const until = who && who.expires_at ? Date.parse(who.expires_at) + 1_000 - Date.now() : 0;
+    if (until > 0) await expiring.waitForTimeout(until);
+    await expiring.locator("#nav a[data-view=accounts]").click();
+    await expiring.locator("#token").waitFor();
+    check(!(await expiring.locator("#nav").isVisible()), "signed out");
+    const reason = await expiring.locator("#login-reason").textContent();
+    check(reason === "Your token has expired; sign in again.", `the sign-in screen says: ${reason}`);
+    await expiring.screenshot({ path: join(OUT, "expired.png") });
+    const toastText = (await expiring.locator("#toast").isVisible()) ? await expiring.locator("#toast").textContent() : "";
+    check(!/Authorization|rekey token create/.test(toastText), `an API client's hint: ${toastText}`);
+  });
+  await expiring.context().close();
   await browser.close();
 
   results.push(!problems.length);
