@@ -127,25 +127,33 @@ async fn self_rotation_of_a_password_uses_change_password() {
     assert_eq!(t.aws.password("ops").as_deref(), Some(vault.as_str()));
 }
 
+/// IAM applies the change but the response never arrives: the next attempt (journaled first)
+/// finds the old password rejected, and the evidence — the new password changed to itself —
+/// shows IAM holds the new one. (Were the SDK to repeat the call by itself, nothing would be
+/// journaled and the rejection would abort the rotation with IAM holding the new password.)
 #[tokio::test]
 async fn a_change_password_whose_response_was_lost_is_resolved_by_evidence() {
     let (t, a) = self_password_world().await;
-    // IAM applies the change but the response never arrives.
     t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 1, lands: true });
     let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
-    assert_eq!(r.outcome, Outcome::Interrupted, "{r:?}");
-    assert_eq!(reveal(&t, &a).await, "Old-Password-1!", "nothing committed yet");
-    let reports = t.engine.recover().await.unwrap();
-    assert_eq!(reports[0].outcome, Outcome::Done, "{reports:?}");
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
+    // Entered once, then journaled again before each of the two attempts.
+    assert_eq!(r.phases.iter().filter(|p| *p == "update_requested").count(), 3, "each attempt journaled: {r:?}");
+    let calls = t.aws.calls().iter().filter(|c| *c == "iam:ChangePassword").count();
+    assert_eq!(calls, 3, "the lost attempt, the one that met the old password rejected, the evidence");
     let vault = reveal(&t, &a).await;
+    assert_ne!(vault, "Old-Password-1!");
     assert_eq!(t.aws.password("ops").as_deref(), Some(vault.as_str()), "IAM and the vault agree");
 }
 
+/// Every attempt of the run fails without landing: the rotation stays in `update_requested`,
+/// and recovery finishes it.
 #[tokio::test]
 async fn a_change_password_that_never_landed_is_retried() {
     let (t, a) = self_password_world().await;
-    t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 1, lands: false });
+    t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 4, lands: false });
     assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, Outcome::Interrupted);
+    assert_eq!(reveal(&t, &a).await, "Old-Password-1!", "nothing committed yet");
     assert_eq!(t.engine.recover().await.unwrap()[0].outcome, Outcome::Done);
     let vault = reveal(&t, &a).await;
     assert_ne!(vault, "Old-Password-1!");
@@ -208,6 +216,25 @@ async fn a_transient_create_failure_is_resumed_by_recover() {
     let current = t.engine.account(&AccountRef::Id(a.id.clone())).await.unwrap().current_key_id.unwrap();
     let keys: Vec<String> = t.aws.keys("svc").into_iter().filter(|k| k.1).map(|k| k.0).collect();
     assert_eq!(keys, vec![current], "the orphan was deleted; only the vault's key is active");
+}
+
+/// A resumed rotation's first CreateAccessKey answered LimitExceeded: an earlier attempt may have
+/// landed a key the sweep did not see yet (ListAccessKeys lags), so the rotation keeps its phase
+/// for the next recovery to sweep again instead of aborting with that key in IAM.
+#[tokio::test]
+async fn a_resumed_create_refused_for_the_limit_keeps_its_phase() {
+    let (t, a, _) = access_key_world().await;
+    t.aws.inject(Fault { op: "iam:CreateAccessKey", class: AwsErrorClass::Retryable, times: 4, lands: false });
+    assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, Outcome::Interrupted);
+    t.aws.clear_faults();
+    t.aws.inject(Fault { op: "iam:CreateAccessKey", class: AwsErrorClass::Limit, times: 1, lands: false });
+    let r = t.engine.recover().await.unwrap().remove(0);
+    assert_eq!((r.outcome, r.phase.as_deref()), (Outcome::Interrupted, Some("create_requested")), "{r:?}");
+    let r = t.engine.recover().await.unwrap().remove(0);
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
+    let current = t.engine.account(&AccountRef::Id(a.id.clone())).await.unwrap().current_key_id.unwrap();
+    let active: Vec<String> = t.aws.keys("svc").into_iter().filter(|k| k.1).map(|k| k.0).collect();
+    assert_eq!(active, vec![current]);
 }
 
 /// Rewrites the phase of `a`'s open rotation, as a journal of an earlier version would hold it.

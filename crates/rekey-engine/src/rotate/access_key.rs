@@ -172,12 +172,11 @@ impl Run<'_> {
         // attempt the key a failed one may have left — and before the first one too, unless
         // this process's pre-flight listed the keys just now (after a crash or an interrupted
         // run, a create of an earlier attempt may have landed).
-        let mut once = self.conn.clone();
-        once.max_attempts = 1;
-        let create_iam = self.engine.aws.iam(&once).await;
-        let attempts = self.conn.max_attempts.max(1);
+        let (create_iam, attempts) = self.single_attempt_iam().await;
         let mut backoff = Duration::from_millis(200);
         let mut attempt = 1;
+        // Resumed (after a crash, an interrupted run): an attempt of an earlier run may have landed.
+        let resumed = !self.keys_just_listed;
         let (meta, secret) = loop {
             if attempt > 1 || !std::mem::take(&mut self.keys_just_listed) {
                 self.sweep_create_orphans(&user).await?;
@@ -191,10 +190,10 @@ impl Run<'_> {
                     backoff *= 2;
                     attempt += 1;
                 }
-                // After an attempt that may have landed, any failure (e.g. LimitExceeded because
-                // the sweep did not see that key yet) leaves the rotation in this phase: recovery
-                // sweeps again before it creates.
-                Err(e) if e.is_retryable() || attempt > 1 => return Err(e.into()),
+                // After an attempt that may have landed — this run's or an earlier run's — any
+                // failure (e.g. LimitExceeded because the sweep did not see that key yet: listings
+                // lag) leaves the rotation in this phase: recovery sweeps again before it creates.
+                Err(e) if e.is_retryable() || attempt > 1 || resumed => return Err(e.into()),
                 Err(e) => return self.aborted(format!("CreateAccessKey failed: {e}"), JournalWrite::default()).await,
             }
         };

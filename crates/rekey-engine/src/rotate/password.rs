@@ -114,9 +114,12 @@ impl Run<'_> {
     }
 
     /// `iam:ChangePassword` signed as the user. It needs the old password, so it cannot simply
-    /// be repeated: the attempt is journaled first, and if a repeated attempt finds the old
+    /// be repeated: each attempt is journaled first, and if a repeated attempt finds the old
     /// password rejected, the evidence is a ChangePassword from the new password to itself —
-    /// it succeeds only if IAM already holds the new password.
+    /// it succeeds only if IAM already holds the new password. The SDK makes one attempt per
+    /// call (its own retry of an attempt whose answer was lost would meet the old password
+    /// rejected with nothing journaled, and the rotation would abort with IAM holding the new
+    /// password); this loop retries instead.
     async fn change_own_password(
         &mut self,
         versions: &[rekey_store::SecretVersion],
@@ -128,20 +131,32 @@ impl Run<'_> {
             return self.aborted(why, JournalWrite::default()).await;
         };
         let old = self.engine.open_version(current)?;
-        self.facts.update_attempts += 1;
-        self.journal(Phase::UpdateRequested, JournalWrite::default()).await?;
-        self.guard("ChangePassword").await?;
-        match self.iam.change_password(&old, new).await {
-            Ok(()) => {}
-            Err(e) if e.is_retryable() => return Err(e.into()),
-            Err(e) if self.facts.update_attempts > 1 => {
-                if let Err(e2) = self.iam.change_password(new, new).await {
-                    let why =
-                        format!("ChangePassword failed ({e}) and IAM does not hold the new password either ({e2})");
-                    return self.aborted(why, JournalWrite::default()).await;
+        let (iam, attempts) = self.single_attempt_iam().await;
+        let mut backoff = std::time::Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            self.facts.update_attempts += 1;
+            self.journal(Phase::UpdateRequested, JournalWrite::default()).await?;
+            self.guard("ChangePassword").await?;
+            match iam.change_password(&old, new).await {
+                Ok(()) => break,
+                Err(e) if e.is_retryable() && attempt < attempts => {
+                    tracing::warn!(attempt, error = %e, "ChangePassword failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
                 }
+                Err(e) if e.is_retryable() => return Err(e.into()),
+                Err(e) if self.facts.update_attempts > 1 => {
+                    if let Err(e2) = iam.change_password(new, new).await {
+                        let why =
+                            format!("ChangePassword failed ({e}) and IAM does not hold the new password either ({e2})");
+                        return self.aborted(why, JournalWrite::default()).await;
+                    }
+                    break;
+                }
+                Err(e) => return self.aborted(format!("ChangePassword failed: {e}"), JournalWrite::default()).await,
             }
-            Err(e) => return self.aborted(format!("ChangePassword failed: {e}"), JournalWrite::default()).await,
         }
         crash_point("password:after-update-call");
         self.commit_password(versions, version).await

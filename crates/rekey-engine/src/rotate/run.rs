@@ -144,6 +144,15 @@ impl Run<'_> {
         self.rot.kind.as_str()
     }
 
+    /// For a call that must not be repeated blind (CreateAccessKey, ChangePassword): an IAM
+    /// client that makes one attempt per call, and how many attempts the connection allows — the
+    /// caller retries, sweeping or journaling between attempts.
+    pub(super) async fn single_attempt_iam(&self) -> (Arc<dyn IamApi>, u32) {
+        let mut once = self.conn.clone();
+        once.max_attempts = 1;
+        (self.engine.aws.iam(&once).await, self.conn.max_attempts.max(1))
+    }
+
     /// Journals `phase` together with `extra` (secret versions, account patch …) and an audit
     /// event, under the lease's fence; then passes the crash point of that phase.
     pub async fn journal(&mut self, phase: Phase, extra: JournalWrite) -> Result<()> {
