@@ -8,7 +8,9 @@
 //! `password:after-update-call` right after the IAM call returned, before its result is stored;
 //! `access-key:after-delivery-call` after a target acknowledged, before that is journaled;
 //! `delivery:github:after-key-id`, `delivery:gitlab:after-key-id` between a target's two
-//! writes, `delivery:kubernetes:after-secret` between the Secret's write and the restarts.
+//! writes, `delivery:kubernetes:after-secret` between the Secret's write and the restarts;
+//! `rotation-abort:before-lease` between an operator abort's first read of the rotation and its
+//! lease (paused there with `sleep(MS)`, another process can move the rotation on).
 
 /// Aborts the process if the failpoint `name` is enabled.
 #[cfg(feature = "failpoints")]
@@ -48,5 +50,6 @@ pub fn all() -> Vec<String> {
         names.push(format!("delivery:{d}"));
     }
     names.push("password:after-update-call".into());
+    names.push("rotation-abort:before-lease".into());
     names
 }

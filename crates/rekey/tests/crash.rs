@@ -150,3 +150,45 @@ fn no_crash_baseline() {
     let vault = w.sb.json(&["account", "reveal", "p/alice/password"])["secret"].as_str().unwrap().to_owned();
     assert_eq!(iam::stored_password(&w.moto, "alice").as_deref(), Some(vault.as_str()));
 }
+
+/// An operator's abort reads the rotation, then takes the account's lease. If another process
+/// commits the rotation in between, the abort must not act on what it read first (it would
+/// delete the key that is current by now): it reads the rotation again under the lease and is
+/// refused. The abort is held between its read and its lease at a failpoint while `recover`
+/// commits the rotation.
+#[test]
+fn an_abort_that_read_the_rotation_before_it_committed_is_refused() {
+    use std::io::{BufRead, BufReader};
+    let w = world(false);
+    // A grace period before the previous key is deactivated: the committed rotation waits in
+    // `retiring`.
+    w.sb.rekey().args(["account", "set", "p/svc/access-key", "--deactivate-after", "1d"]).assert().success();
+    crash_at(&w, "p/svc/access-key", "access-key:verifying");
+    let open = w.sb.json(&["rotation", "list", "--open"]);
+    let id = open[0]["id"].as_str().unwrap().to_owned();
+    let mut abort =
+        w.sb.std_rekey()
+            .args(["rotation", "abort", &id])
+            .env("FAILPOINTS", "rotation-abort:before-lease=sleep(20000)")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let mut stderr = BufReader::new(abort.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("failpoint rotation-abort:before-lease: reached") {
+        assert!(stderr.read_line(&mut seen).unwrap() > 0, "the abort ended before its lease: {seen}");
+    }
+    // While the abort waits, recovery takes the lease and commits the rotation.
+    w.sb.rekey().arg("recover").assert().code(0);
+    let phase = w.sb.json(&["rotation", "list"])[0]["phase"].as_str().unwrap().to_owned();
+    assert_eq!(phase, "retiring", "recovery committed the rotation");
+    let (current, _) = common::svc_key_works(&w.moto, &w.sb);
+    let status = abort.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(4), "the abort is refused as a conflict: {seen}{rest}");
+    assert!(rest.contains("cannot be aborted"), "{rest}");
+    assert_eq!(common::svc_key_works(&w.moto, &w.sb).0, current, "the committed key is still current and works");
+    let phase = w.sb.json(&["rotation", "list"])[0]["phase"].as_str().unwrap().to_owned();
+    assert_eq!(phase, "retiring", "the rotation was not touched");
+}

@@ -3,7 +3,7 @@
 //! where the waiting ones (manual confirmation, confirmed cut-over) stand.
 
 use super::{confirm, Facts, RotateOptions, RotationReport};
-use crate::{Engine, Error, Result};
+use crate::{failpoint::crash_point, Engine, Error, Result};
 use rekey_domain::{Outcome, Phase};
 use rekey_store::{Rotation, StoreError};
 use std::{sync::Arc, time::Instant};
@@ -140,33 +140,15 @@ impl Engine {
     pub async fn abort_rotation(&self, id: &str) -> Result<RotationReport> {
         let started = Instant::now();
         let rot = self.store.rotation(id).await?;
-        let allowed = matches!(
-            rot.phase,
-            Phase::Planned
-                | Phase::Preflight
-                | Phase::CreateRequested
-                | Phase::Created
-                | Phase::Tagged
-                | Phase::Verifying
-                | Phase::Delivering
-                | Phase::Aborting
-                | Phase::Generated
-        );
-        if !allowed {
-            let hint = match rot.phase {
-                Phase::UpdateRequested => {
-                    "the new password may already be set in IAM: run `rekey recover` to finish it"
-                }
-                p if p.is_final() => "it has already finished",
-                _ => "it has committed; `rekey rollback` restores the previous key",
-            };
-            return Err(Error::conflict(
-                format!("rotation {id} is in phase {} and cannot be aborted", rot.phase),
-                hint,
-            ));
-        }
+        abortable(&rot)?;
+        crash_point("rotation-abort:before-lease");
         let lease = self.lease(&rot.account_id).await?;
         let result = async {
+            // Read again with the lease held: whoever held it before may have moved the rotation
+            // on (committed it, even), and an abort of the stale copy would delete the key that
+            // is current by now.
+            let rot = self.store.rotation(id).await?;
+            abortable(&rot)?;
             let mut run = self.run_for(rot, &lease, &RotateOptions::default()).await?;
             run.operator_abort().await?;
             Ok::<_, Error>(run.report(started))
@@ -202,4 +184,30 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// Whether `rot` may still be aborted: it has not committed, and no password update is under
+/// way (the change may already have reached IAM's users).
+fn abortable(rot: &Rotation) -> Result<()> {
+    let allowed = matches!(
+        rot.phase,
+        Phase::Planned
+            | Phase::Preflight
+            | Phase::CreateRequested
+            | Phase::Created
+            | Phase::Tagged
+            | Phase::Verifying
+            | Phase::Delivering
+            | Phase::Aborting
+            | Phase::Generated
+    );
+    if allowed {
+        return Ok(());
+    }
+    let hint = match rot.phase {
+        Phase::UpdateRequested => "the new password may already be set in IAM: run `rekey recover` to finish it",
+        p if p.is_final() => "it has already finished",
+        _ => "it has committed; `rekey rollback` restores the previous key",
+    };
+    Err(Error::conflict(format!("rotation {} is in phase {} and cannot be aborted", rot.id, rot.phase), hint))
 }
