@@ -301,9 +301,9 @@ impl Run<'_> {
                 };
                 self.guard(&format!("delivery to {}", s.describe())).await?;
                 if let Err(e) = s.deliver(&d).await {
-                    if s.writes_in_parts() {
-                        self.facts.failed_target = Some(i);
-                    }
+                    // It may hold part of the new key (a write in parts), or all of it (a
+                    // one-request delivery whose answer was lost): the abort gives it the old one.
+                    self.facts.failed_target = Some(i);
                     self.start_abort(format!("delivery to {} failed: {e}", s.describe())).await?;
                     return Ok(Step::Next);
                 }
@@ -449,6 +449,13 @@ impl Run<'_> {
     async fn abort(&mut self) -> Result<()> {
         let user = self.user();
         if let Some(new) = self.rot.new_key_id.clone() {
+            if self.account.current_key_id.as_deref() == Some(new.as_str()) {
+                // Only a stale copy of a committed rotation gets here; its key is the one in use.
+                return Err(Error::conflict(
+                    format!("rotation {}: its new key {new} is the account's current key, not deleted", self.rot.id),
+                    "the rotation has committed; `rekey rollback` restores the previous key",
+                ));
+            }
             self.guard("DeleteAccessKey").await?;
             gone_is_fine(self.iam.delete_access_key(&user, &new).await)?;
             crash_point("access-key:after-abort-delete-call");
@@ -459,7 +466,7 @@ impl Run<'_> {
     }
 
     /// Targets that already received the aborted key, and the one whose delivery failed (it
-    /// may hold part of it), get the old one back (best effort).
+    /// may hold part or all of it), get the old one back (best effort).
     async fn redeliver_old(&mut self) {
         let mut touched = std::mem::take(&mut self.facts.acks);
         touched.extend(self.facts.failed_target.take());
