@@ -50,7 +50,7 @@ async fn a_revoked_token_put_back_as_it_was_stays_revoked() {
     assert_eq!(w.sql(put_back, &[&id]).await, 1);
     assert_eq!(
         w.sql_texts("SELECT id FROM api_tokens WHERE revoked_at IS NULL AND id = ?", &[&id]).await,
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     for path in ["/api/v1/whoami", "/api/v1/accounts?limit=1"] {
         let a = w.call("GET", path, Some(&bearer), None).await;
