@@ -390,16 +390,50 @@ pub struct ImportOptions {
     pub filter: Option<String>,
 }
 
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct Imported {
+    /// The accounts created.
+    pub accounts: Vec<Account>,
+    /// The users whose access key was left alone, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A user whose access keys all belong to someone else: no account was created for it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub provider: String,
+    pub user_name: String,
+    pub kind: CredentialKind,
+    /// Its active keys, each `ID: whose it is`.
+    pub keys: Vec<String>,
+    /// Why, in a sentence.
+    pub reason: String,
+}
+
+/// The access key an import may take for a user, or why it takes none.
+enum Candidate {
+    /// The newest active key that is nobody's.
+    Key(String),
+    /// The user has no active key.
+    None,
+    /// Every active key is someone's: `ID: whose` for each.
+    Held(Vec<String>),
+}
+
 impl Engine {
     /// Creates accounts for discovered credentials the vault does not manage yet. A password
     /// is imported as `no-secret` (its first rotation sets one); an access key, whose secret
-    /// rekey cannot know, is imported as `needs-rotation` (its first rotation replaces it).
-    pub async fn import(&self, d: &Discovery, opts: &ImportOptions) -> Result<Vec<Account>> {
+    /// rekey cannot know, is imported as `needs-rotation` (its first rotation replaces it) —
+    /// only a key that is nobody's (see [`Candidate`]): a user whose active keys are all another
+    /// vault's or another account's is skipped, with an audit event saying why.
+    pub async fn import(&self, d: &Discovery, opts: &ImportOptions) -> Result<Imported> {
         let provider: ProviderName = d.provider.parse()?;
         let p = self.provider(&provider).await?;
         let iam = self.aws.iam(&self.conn(&p).await?).await;
         let filter = opts.filter.as_deref().map(rekey_domain::glob::Glob::new).transpose()?;
-        let mut created = Vec::new();
+        let mut done = Imported::default();
         for u in d.users.iter().filter(|u| !u.exempt) {
             if filter.as_ref().is_some_and(|f| !f.matches(&u.user_name)) {
                 continue;
@@ -413,42 +447,106 @@ impl Engine {
                     CredentialKind::Password if !u.password_enabled => continue,
                     CredentialKind::Password => None,
                     CredentialKind::AccessKey => {
-                        let mut keys = iam.list_access_keys(&u.user_name).await?;
-                        keys.retain(|k| k.active);
-                        keys.sort_by_key(|k| k.created);
-                        match keys.pop() {
-                            Some(k) => Some(k.id),
-                            None => continue,
+                        match self.import_candidate(iam.as_ref(), &provider, &user, u).await? {
+                            Candidate::Key(k) => Some(k),
+                            Candidate::None => continue,
+                            Candidate::Held(keys) => {
+                                done.skipped.push(self.skip_import(&provider, &user, keys).await?);
+                                continue;
+                            }
                         }
                     }
                 };
-                let now = self.clock.now();
-                let mut account = Account {
-                    folder: opts.folder.clone(),
-                    title: u.owner.as_ref().map(|o| format!("owner: {o}")),
-                    status: if key_id.is_some() { AccountStatus::NeedsRotation } else { AccountStatus::NoSecret },
-                    ..Account::new(provider.clone(), user.clone(), u.user_id.clone(), u.arn.parse()?, *kind, now)
-                };
-                // The key is recorded with an empty placeholder secret: it is the current key in
-                // IAM (so rotation retires it), but its secret is unknown (reveal refuses it).
-                let version = key_id.clone().map(|k| {
-                    self.seal_version(
-                        account.id.as_str(),
-                        1,
-                        SecretState::Current,
-                        Some(k),
-                        rekey_store::Origin::Adopted,
-                        &rekey_crypto::Secret::new(""),
-                    )
-                });
-                let detail = serde_json::json!({ "provider": provider, "user": user, "kind": kind, "key_id": key_id, "owner": u.owner });
-                let audit = self.audit_entry("account.import", Some(account.id.as_str()), AuditOutcome::Ok, detail);
-                self.store.insert_account(&account, version.as_ref(), &audit).await?;
-                account.current_version = version.as_ref().map(|v| v.version);
-                account.current_key_id = key_id;
-                created.push(account);
+                done.accounts.push(self.import_one(&provider, &user, u, *kind, key_id, opts).await?);
             }
         }
-        Ok(created)
+        Ok(done)
+    }
+
+    /// Which key of `u` an import may take, from IAM's keys and tags as they are now (a key
+    /// another vault's rotation made is tagged once its secret is stored).
+    async fn import_candidate(
+        &self,
+        iam: &dyn IamApi,
+        provider: &ProviderName,
+        user: &rekey_domain::UserName,
+        u: &FoundUser,
+    ) -> Result<Candidate> {
+        let mut keys = iam.list_access_keys(&u.user_name).await?;
+        keys.retain(|k| k.active);
+        if keys.is_empty() {
+            return Ok(Candidate::None);
+        }
+        let tags = iam.list_user_tags(&u.user_name).await?;
+        let knowledge = self.import_knowledge(provider, user, &u.user_id, tags).await?;
+        keys.sort_by_key(|k| k.created);
+        let mut held = Vec::new();
+        for k in keys.iter().rev() {
+            match knowledge.claimed(&k.id) {
+                None => return Ok(Candidate::Key(k.id.clone())),
+                Some(whose) => held.push(format!("{}: {whose}", k.id)),
+            }
+        }
+        Ok(Candidate::Held(held))
+    }
+
+    /// Records that `user`'s access key was not imported: its keys are all someone else's.
+    async fn skip_import(
+        &self,
+        provider: &ProviderName,
+        user: &rekey_domain::UserName,
+        keys: Vec<String>,
+    ) -> Result<Skipped> {
+        let reason = format!(
+            "not imported: every active access key of IAM user {user} belongs to someone else ({}); this vault \
+             would retire it under its holder",
+            keys.join("; ")
+        );
+        let kind = CredentialKind::AccessKey;
+        let target = format!("{provider}/{user}/{kind}");
+        let detail =
+            serde_json::json!({ "provider": provider, "user": user, "kind": kind, "skipped": reason, "keys": keys });
+        self.store
+            .append_audit(&self.audit_entry("account.import", Some(&target), AuditOutcome::Failed, detail))
+            .await?;
+        Ok(Skipped { provider: provider.to_string(), user_name: user.to_string(), kind, keys, reason })
+    }
+
+    /// Creates the account of one imported credential (`key_id`: the access key taken).
+    async fn import_one(
+        &self,
+        provider: &ProviderName,
+        user: &rekey_domain::UserName,
+        u: &FoundUser,
+        kind: CredentialKind,
+        key_id: Option<String>,
+        opts: &ImportOptions,
+    ) -> Result<Account> {
+        let now = self.clock.now();
+        let mut account = Account {
+            folder: opts.folder.clone(),
+            title: u.owner.as_ref().map(|o| format!("owner: {o}")),
+            status: if key_id.is_some() { AccountStatus::NeedsRotation } else { AccountStatus::NoSecret },
+            ..Account::new(provider.clone(), user.clone(), u.user_id.clone(), u.arn.parse()?, kind, now)
+        };
+        // The key is recorded with an empty placeholder secret: it is the current key in
+        // IAM (so rotation retires it), but its secret is unknown (reveal refuses it).
+        let version = key_id.clone().map(|k| {
+            self.seal_version(
+                account.id.as_str(),
+                1,
+                SecretState::Current,
+                Some(k),
+                rekey_store::Origin::Adopted,
+                &rekey_crypto::Secret::new(""),
+            )
+        });
+        let detail =
+            serde_json::json!({ "provider": provider, "user": user, "kind": kind, "key_id": key_id, "owner": u.owner });
+        let audit = self.audit_entry("account.import", Some(account.id.as_str()), AuditOutcome::Ok, detail);
+        self.store.insert_account(&account, version.as_ref(), &audit).await?;
+        account.current_version = version.as_ref().map(|v| v.version);
+        account.current_key_id = key_id;
+        Ok(account)
     }
 }

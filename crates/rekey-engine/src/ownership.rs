@@ -39,7 +39,7 @@
 
 use crate::{Engine, Result};
 use rekey_aws::AccessKeyMeta;
-use rekey_domain::{CredentialKind, KeyOwnership};
+use rekey_domain::{AccountId, CredentialKind, KeyOwnership, ProviderName, UserName};
 use rekey_store::Account;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -378,6 +378,38 @@ impl Knowledge {
         }
     }
 
+    /// Whether an import (which has no account yet, so no current key or versions) may take
+    /// `key`: only a key that is nobody's — no ownership tag of any vault names it and no
+    /// account of this vault holds it. Otherwise whose it is: a key another vault's rotation
+    /// made, or one of this vault's, is held, and the importing account's first rotation would
+    /// retire it under its holder.
+    pub fn claimed(&self, key: &str) -> Option<Foreign> {
+        match self.owner(key) {
+            Owner::Foreign(Foreign::Untagged) => None,
+            Owner::Foreign(f) => Some(f),
+            // Knowledge for an import names no key of its own; a key it named would be held.
+            Owner::Current | Owner::Ours(_) | Owner::Orphan(_) => Some(Foreign::Sibling(self.account.clone())),
+        }
+    }
+
+    /// Why this account must not replace its current key: another vault's tag names it, or
+    /// another account of this vault holds it. Only an import can have made such a key current
+    /// (one of an earlier version, which took the newest key whoever held it, or one that raced
+    /// the other vault's rotation before its tag was written); a rotation would retire the key
+    /// under its holder, so it is refused.
+    pub fn current_held_elsewhere(&self) -> Option<String> {
+        let key = self.current.as_deref()?;
+        let whose = match (self.siblings.get(key), self.tagged(key)) {
+            (Some(a), _) => Foreign::Sibling(a.clone()),
+            (None, Some((Some((vault, _)), _))) if vault != self.vault => Foreign::OtherVault(vault),
+            _ => return None,
+        };
+        Some(format!(
+            "the current key {key} of this account is not its own ({whose}): a rotation would retire it under its \
+             holder; remove this account (`rekey account remove`, which leaves the key in IAM)"
+        ))
+    }
+
     /// Classifies a key found while `rotation`'s `CreateAccessKey` is tried again: an untagged
     /// key no account of the vault holds, not in the pre-flight `snapshot` and created since the
     /// create was requested (`since`; unknown counts as since) is that create's orphan. A
@@ -519,17 +551,29 @@ pub fn free_slot(user: &str, classified: &[(AccessKeyMeta, Owner)], reclaim_fore
 /// account of the same user name (and UserId) under another provider: one indexed lookup per
 /// provider, not a scan of the vault (a rotation's cost must not grow with the vault).
 pub(crate) async fn keys_of_other_accounts(engine: &Engine, account: &Account) -> Result<HashMap<String, String>> {
+    keys_held_elsewhere(engine, &account.provider, &account.user_name, &account.user_id, Some(&account.id)).await
+}
+
+/// [`keys_of_other_accounts`] for the user `user_id` named `user` under `provider`, whether or
+/// not `account` (this provider's account of the user) exists yet.
+async fn keys_held_elsewhere(
+    engine: &Engine,
+    provider: &ProviderName,
+    user: &UserName,
+    user_id: &str,
+    account: Option<&AccountId>,
+) -> Result<HashMap<String, String>> {
     let mut keys = HashMap::new();
     for p in engine.store.providers().await? {
-        if p.name == account.provider {
+        if p.name == *provider {
             continue;
         }
-        let other = match engine.store.find_account(&p.name, &account.user_name, CredentialKind::AccessKey).await {
+        let other = match engine.store.find_account(&p.name, user, CredentialKind::AccessKey).await {
             Ok(a) => a,
             Err(rekey_store::StoreError::NotFound { .. }) => continue,
             Err(e) => return Err(e.into()),
         };
-        if other.user_id == account.user_id && other.id != account.id {
+        if other.user_id == user_id && Some(&other.id) != account {
             for v in engine.store.secret_versions(other.id.as_str()).await? {
                 keys.extend(v.key_id.map(|k| (k, other.id.to_string())));
             }
@@ -553,8 +597,40 @@ impl Engine {
             .into_iter()
             .filter_map(|v| v.key_id.map(|k| (k, v.version)))
             .collect();
+        Ok(Knowledge {
+            vault: self.vault_id().to_string(),
+            account: account.id.to_string(),
+            current: account.current_key_id.clone(),
+            known,
+            siblings: keys_of_other_accounts(self, account).await?,
+            rotations: self.named_rotations_known(&tags).await?,
+            tags,
+        })
+    }
+
+    /// What this vault knows of the keys of user `user_id` (named `user` under `provider`),
+    /// which has no account of `provider` yet, and of the rotations its `tags` name: the input of
+    /// [`Knowledge::claimed`] for an import.
+    pub(crate) async fn import_knowledge(
+        &self,
+        provider: &ProviderName,
+        user: &UserName,
+        user_id: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<Knowledge> {
+        Ok(Knowledge {
+            vault: self.vault_id().to_string(),
+            siblings: keys_held_elsewhere(self, provider, user, user_id, None).await?,
+            rotations: self.named_rotations_known(&tags).await?,
+            tags,
+            ..Knowledge::default()
+        })
+    }
+
+    /// The rotations the legacy tags among `tags` name that this vault knows.
+    async fn named_rotations_known(&self, tags: &[(String, String)]) -> Result<HashMap<String, KnownRotation>> {
         let mut rotations = HashMap::new();
-        for id in named_rotations(&tags) {
+        for id in named_rotations(tags) {
             match self.store.rotation(&id).await {
                 Ok(r) => {
                     rotations.insert(id, KnownRotation { account: r.account_id.to_string() });
@@ -563,15 +639,7 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(Knowledge {
-            vault: self.vault_id().to_string(),
-            account: account.id.to_string(),
-            current: account.current_key_id.clone(),
-            known,
-            siblings: keys_of_other_accounts(self, account).await?,
-            rotations,
-            tags,
-        })
+        Ok(rotations)
     }
 }
 

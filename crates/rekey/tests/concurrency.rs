@@ -398,6 +398,77 @@ fn two_vaults_on_one_iam_user_in_turn_and_at_once() {
     );
 }
 
+/// Vault B imports (`discover --import`, and with `--reset-on-import` every other trial) a
+/// user whose only key vault A manages, beside a user whose key nobody manages. B takes the
+/// unmanaged key and skips A's user, saying whose its key is (output, JSON and audit event);
+/// B's accounts then rotate several times, A's again, and every key survives with its vault:
+/// every account's key authenticates, IAM holds no key without a secret, and A's key is the
+/// one A holds.
+#[test]
+fn importing_a_user_another_vault_manages_leaves_its_key_alone() {
+    let (moto, a, seeded) = suite::world(None);
+    let b = Sandbox::new();
+    b.init_with_key_file();
+    b.add_provider(&moto, "p", &seeded.admin);
+    let id_a = vault_id(&a);
+    let admin = common::iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
+    let trials = soak("REKEY_SOAK_TRIALS", 4, 2);
+    for trial in 1..=trials {
+        let (held, free) = (format!("held{trial}"), format!("free{trial}"));
+        let held_account = format!("p/{held}/access-key");
+        for user in [&held, &free] {
+            common::iam::block_on(admin.create_user().user_name(user.as_str()).send()).unwrap();
+        }
+        a.rekey()
+            .args(["account", "add", "--provider", "p", "--user", &held, "--kind", "access-key", "--create"])
+            .assert()
+            .success();
+        a.rekey().args(["account", "set", &held_account]).args(FAST).assert().success();
+        a.rekey().args(["rotate", &held_account]).assert().success();
+        // A key nobody manages (its secret is dropped): B's to import and replace.
+        let unmanaged = common::iam::block_on(admin.create_access_key().user_name(free.as_str()).send())
+            .unwrap()
+            .access_key
+            .unwrap();
+        let reset = trial % 2 == 0;
+        let filter = format!("{{{held},{free}}}");
+        let mut import = vec!["discover", "p", "--import", "--kind", "access-key", "--filter", &filter];
+        if reset {
+            import.push("--reset-on-import");
+        }
+        let out = b.std_rekey().args(&import).args(["-o", "json"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "trial {trial}: {stderr}");
+        let done: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let refs: Vec<&str> = done["imported"].as_array().unwrap().iter().map(|a| a["ref"].as_str().unwrap()).collect();
+        assert_eq!(refs, vec![format!("p/{free}/access-key")], "trial {trial}: {done}");
+        assert_eq!(done["imported"][0]["current_key_id"], unmanaged.access_key_id.as_str(), "trial {trial}: {done}");
+        let why = format!("managed by another rekey vault {id_a}");
+        let skipped = &done["skipped"];
+        assert_eq!(skipped.as_array().unwrap().len(), 1, "trial {trial}: {done}");
+        assert_eq!(skipped[0]["user_name"], held.as_str(), "trial {trial}: {done}");
+        assert!(skipped[0]["reason"].as_str().unwrap().contains(&why), "trial {trial}: {done}");
+        assert!(stderr.contains(&format!("skipped p/{held}/access-key: ")) && stderr.contains(&why), "{stderr}");
+        assert_eq!(done["rotations"].as_array().unwrap().len(), usize::from(reset), "trial {trial}: {done}");
+        let events: Vec<(String, String)> = Db::of(&b.vault)
+            .rows("SELECT target, detail FROM audit_events WHERE action = 'account.import' AND outcome = 'failed'");
+        let event = events.iter().find(|(t, _)| *t == held_account).unwrap_or_else(|| panic!("{events:?}"));
+        assert!(event.1.contains(&why), "trial {trial}: {event:?}");
+        // B's accounts rotate a few times; A's then rotates too, its slot untouched by B.
+        b.rekey().args(["account", "set", &format!("p/{free}/access-key")]).args(FAST).assert().success();
+        for _ in 0..3 {
+            let (code, r) = reports(&b, &["rotate", "--all"]);
+            assert_eq!(code, 0, "trial {trial}: {r}");
+        }
+        let a_key = common::iam::keys_of(&admin, &held);
+        let (_, r) = reports(&a, &["rotate", &held_account]);
+        assert_eq!(r[0]["outcome"], "done", "trial {trial}: {r}");
+        assert_eq!(a_key.len(), 1, "trial {trial}: only A's key: {a_key:?}");
+        invariants::check(&moto, &seeded.admin, &[&a, &b]);
+    }
+    eprintln!("{trials} trials: B imported the unmanaged key, skipped A's user, and every key survived with its vault");
+}
+
 /// A vault restored from a copy taken during a rotation (the rotation journaled
 /// `create_requested`; its process died), while the original vault lives on and finishes that
 /// rotation. The restored vault's `recover` resumes the same rotation: it leaves the key the

@@ -120,6 +120,38 @@ fn an_orphan_is_an_untagged_key_a_retried_create_left() {
 }
 
 #[test]
+fn an_import_takes_only_a_key_that_is_nobodys() {
+    // An import's knowledge: no account yet, so no current key and no versions.
+    let mut f = Knowledge { vault: VAULT.into(), ..Knowledge::default() };
+    f.tags = vec![
+        (tag_key(OTHER, "ZZZZ0001"), format!("{K1}={R1}")),
+        (tag_key(VAULT, "ACCT0002"), format!("{K2}={R2}")),
+        (K3.into(), "managed-by-rekey".into()),
+    ];
+    f.siblings.insert("AKIA0000000000000008".into(), "SIBL0001".into());
+    assert_eq!(f.claimed(K1), Some(Foreign::OtherVault(OTHER.into())), "another vault's rotation made it");
+    assert_eq!(f.claimed(K2), Some(Foreign::AfterLastState(Some(R2.into()))), "this vault's tag names it");
+    assert_eq!(f.claimed(K3), Some(Foreign::LegacyUnknown), "an earlier version's tag names it");
+    assert_eq!(f.claimed("AKIA0000000000000008"), Some(Foreign::Sibling("SIBL0001".into())));
+    assert_eq!(f.claimed("AKIA0000000000000007"), None, "untagged and held by no account: nobody's");
+}
+
+#[test]
+fn a_current_key_another_holder_names_is_not_replaced() {
+    let mut f = facts(&[(tag_key(OTHER, "ZZZZ0001"), format!("{K1}={R1}")), own_tag(&format!("{K2}={R2}"))]);
+    assert_eq!(f.current_held_elsewhere(), None, "no current key");
+    f.current = Some(K1.into());
+    let why = f.current_held_elsewhere().unwrap();
+    assert!(why.contains(K1) && why.contains(&format!("managed by another rekey vault {OTHER}")), "{why}");
+    f.current = Some(K2.into());
+    assert_eq!(f.current_held_elsewhere(), None, "this account's own tag");
+    f.current = Some(K3.into());
+    assert_eq!(f.current_held_elsewhere(), None, "an untagged key (an import's)");
+    f.siblings.insert(K3.into(), "SIBL0001".into());
+    assert!(f.current_held_elsewhere().unwrap().contains("held by account SIBL0001 of this vault"));
+}
+
+#[test]
 fn legacy_tags_count_only_where_unambiguous() {
     let mut f = facts(&[(K3.into(), format!("managed-by-rekey:{R1}")), (K2.into(), "managed-by-rekey".into())]);
     assert_eq!(f.owner(K3), Owner::Foreign(Foreign::LegacyUnknown), "unknown rotation: another vault's");

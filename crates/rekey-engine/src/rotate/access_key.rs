@@ -88,6 +88,9 @@ impl Run<'_> {
         // The provider signs with this very key: the rotation switches the provider at commit.
         self.facts.self_rotation = matches!(&self.provider.auth, ProviderAuth::StaticKey { access_key_id }
             if Some(access_key_id) == current.as_ref());
+        if let Some(why) = knowledge.current_held_elsewhere() {
+            return self.aborted(why, JournalWrite::default()).await;
+        }
         let classified = knowledge.classify(&keys);
         let slot = ownership::free_slot(&user, &classified, self.opts.reclaim_foreign);
         self.facts.foreign = slot.foreign.iter().map(|(k, f)| format!("{k}: {f}; left alone")).collect();

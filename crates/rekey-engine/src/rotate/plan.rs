@@ -62,7 +62,12 @@ pub(super) async fn plan(engine: &Engine, account: &Account, opts: &RotateOption
     }
     let keys = iam.list_access_keys(user).await?;
     let knowledge = engine.ownership_knowledge(account, iam.tags_of(&u).await?).await?;
-    // The rotation's pre-flight decides with the same call on the same facts.
+    // The rotation's pre-flight decides with the same calls on the same facts.
+    if let Some(why) = knowledge.current_held_elsewhere() {
+        p.steps.push(format!("refuse: {why}"));
+        p.blocked = true;
+        return Ok(p);
+    }
     let slot = ownership::free_slot(user, &knowledge.classify(&keys), opts.reclaim_foreign);
     p.foreign = slot.foreign.iter().map(|(k, f)| format!("{k}: {f}; left alone")).collect();
     for note in &p.foreign {

@@ -48,11 +48,16 @@ pub async fn run(global: &Global, format: Format, a: DiscoverArgs) -> Result<()>
         return Ok(());
     }
     let opts = ImportOptions { kinds: a.kind.kinds(), folder: a.folder, filter: a.filter };
-    let mut imported = Vec::new();
+    let (mut imported, mut skipped) = (Vec::new(), Vec::new());
     for d in &found {
-        imported.extend(engine.import(d, &opts).await?);
+        let done = engine.import(d, &opts).await?;
+        imported.extend(done.accounts);
+        skipped.extend(done.skipped);
     }
-    eprintln!("imported {} account(s)", imported.len());
+    for s in &skipped {
+        eprintln!("skipped {}/{}/{}: {}", s.provider, s.user_name, s.kind, s.reason);
+    }
+    eprintln!("imported {} account(s), skipped {} held by someone else", imported.len(), skipped.len());
     let now = engine.clock().now();
     let views: Vec<AccountView> = imported.iter().map(|a| AccountView::fresh(a, now)).collect();
     let reports = if a.reset_on_import && !imported.is_empty() {
@@ -61,7 +66,7 @@ pub async fn run(global: &Global, format: Format, a: DiscoverArgs) -> Result<()>
         vec![]
     };
     if format == Format::Json {
-        output::json_out(&serde_json::json!({ "imported": views, "rotations": reports }));
+        output::json_out(&serde_json::json!({ "imported": views, "skipped": skipped, "rotations": reports }));
     } else {
         output::list(format, &views);
         if !reports.is_empty() {
