@@ -15,6 +15,8 @@
 //!   account with a key rekey creates; then each rotates in turn, then both at once. Neither
 //!   deletes the other's key; each refuses naming the other vault (as do `rotate --dry-run`,
 //!   `heartbeat` and `discover`).
+//! - Vault B imports (`discover --import`, `--reset-on-import`) a user vault A manages: it
+//!   skips the user, naming A, and B's rotations leave A's key alone.
 //! - A vault restored from a copy taken during a rotation, beside the original: both `recover`
 //!   the same rotation, each leaves the other's key alone, and each `rotate` reports the other's
 //!   key as created after its last known state.
