@@ -68,7 +68,7 @@ pub fn take_environment() {
     let _ = ENV_PASSPHRASE.set(passphrase);
     if std::env::var_os("LOG_SIGNABLE_BODY").is_some() {
         std::env::remove_var("LOG_SIGNABLE_BODY");
-        eprintln!("warning: LOG_SIGNABLE_BODY is ignored: rekey never logs request bodies, which carry secrets");
+        errln!("warning: LOG_SIGNABLE_BODY is ignored: rekey never logs request bodies, which carry secrets");
     }
 }
 
@@ -202,7 +202,7 @@ pub async fn engine_for_write(global: &Global) -> Result<Engine> {
     }
     for r in recovered? {
         if matches!(r.outcome, Outcome::Done | Outcome::Aborted | Outcome::Interrupted) {
-            eprintln!(
+            errln!(
                 "recovered rotation {} of {}: {}{}",
                 r.rotation.as_deref().unwrap_or("-"),
                 r.reference,

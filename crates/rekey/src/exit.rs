@@ -44,11 +44,11 @@ pub fn report(e: &Error, format: Format) -> ExitCode {
     let hint = e.hint();
     if format == Format::Json {
         let v = serde_json::json!({ "error": { "class": name(class), "exit_code": code(class), "message": e.to_string(), "hint": hint } });
-        eprintln!("{v}");
+        errln!("{v}");
     } else {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         if let Some(h) = hint {
-            eprintln!("  hint: {h}");
+            errln!("  hint: {h}");
         }
     }
     ExitCode::from(code(class))

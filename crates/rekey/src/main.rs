@@ -1,5 +1,10 @@
 //! The `rekey` binary: parse the command line, run the command, map failures to exit codes.
 
+// Output goes through `outln!`/`errln!` (mod stdio): the std macros panic on a closed pipe.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+#[macro_use]
+mod stdio;
 mod cli;
 mod cli_targets;
 mod cmd;
@@ -35,7 +40,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(exit::INTERNAL);
         }
     };
@@ -50,7 +55,7 @@ fn main() -> ExitCode {
 fn harden_process() {
     use nix::sys::resource::{setrlimit, Resource};
     if let Err(e) = setrlimit(Resource::RLIMIT_CORE, 0, 0) {
-        eprintln!("warning: cannot disable core dumps: {e}");
+        errln!("warning: cannot disable core dumps: {e}");
     }
     context::take_environment();
 }

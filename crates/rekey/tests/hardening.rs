@@ -272,3 +272,34 @@ fn l1_a_webhook_host_that_only_looks_like_loopback_is_refused() {
     assert_eq!(shown["settings"]["targets"].as_array().map_or(0, Vec::len), 0, "nothing was saved: {shown}");
     set("http://127.0.0.1:9/hook").assert().success();
 }
+
+/// A reader that went away (`rekey report 2>&1 | head -1`): writing to the closed stdout or
+/// stderr must neither panic (exit 101) nor change the exit code the command has anyway.
+#[test]
+fn a_closed_stdout_or_stderr_keeps_the_commands_exit_code() {
+    use std::process::Stdio;
+    let closed = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        Stdio::from(writer)
+    };
+    let sb = Sandbox::new();
+    sb.init();
+    let cases: [(&[&str], i32); 5] = [
+        (&["completions", "bash"], 0),         // a long script on stdout
+        (&["account", "list"], 0),             // a table on stdout
+        (&["report"], 0),                      // the report on stdout, its summary on stderr
+        (&["account", "show", "zzzzzzzz"], 3), // an error report on stderr
+        (&["init"], 4),                        // the vault exists: an error on stderr
+    ];
+    for (args, code) in cases {
+        for (out, err, which) in [(true, false, "stdout"), (false, true, "stderr"), (true, true, "both")] {
+            let mut cmd = sb.std_rekey();
+            cmd.args(args).stdin(Stdio::null());
+            cmd.stdout(if out { closed() } else { Stdio::null() });
+            cmd.stderr(if err { closed() } else { Stdio::null() });
+            let status = cmd.status().unwrap();
+            assert_eq!(status.code(), Some(code), "rekey {args:?} with {which} closed");
+        }
+    }
+}

@@ -78,7 +78,7 @@ pub async fn run(global: &Global, format: Format, cmd: AuditCmd) -> Result<()> {
             let views: Vec<AuditView> = page.events.into_iter().map(AuditView).collect();
             output::list(format, &views);
             if let Some(next) = page.next {
-                eprintln!("More events exist; the next page: {next}");
+                errln!("More events exist; the next page: {next}");
             }
         }
         AuditCmd::Verify { expect_head, expect_count } => {

@@ -30,7 +30,7 @@ pub async fn run(global: &Global, format: Format, a: DiscoverArgs) -> Result<()>
     for p in &providers {
         let d = engine.discover_observed(p, mode, &tags, &progress_bar(p.as_str())).await?;
         finish_progress();
-        eprintln!(
+        errln!(
             "{}: {} user(s) via the {} path, {} API call(s), {} ms",
             d.provider,
             d.users.len(),
@@ -55,9 +55,9 @@ pub async fn run(global: &Global, format: Format, a: DiscoverArgs) -> Result<()>
         skipped.extend(done.skipped);
     }
     for s in &skipped {
-        eprintln!("skipped {}/{}/{}: {}", s.provider, s.user_name, s.kind, s.reason);
+        errln!("skipped {}/{}/{}: {}", s.provider, s.user_name, s.kind, s.reason);
     }
-    eprintln!("imported {} account(s), skipped {} held by someone else", imported.len(), skipped.len());
+    errln!("imported {} account(s), skipped {} held by someone else", imported.len(), skipped.len());
     let now = engine.clock().now();
     let views: Vec<AccountView> = imported.iter().map(|a| AccountView::fresh(a, now)).collect();
     let reports = if a.reset_on_import && !imported.is_empty() {
@@ -121,13 +121,13 @@ fn progress_bar(label: &str) -> impl Fn(usize, usize) + Sync + '_ {
         if tty && (done % 25 == 0 || done == total) {
             let width = 30;
             let filled = (width * done).checked_div(total).unwrap_or(width).min(width);
-            eprint!("\r{label}: [{}{}] {done}/{total} users", "#".repeat(filled), " ".repeat(width - filled));
+            err!("\r{label}: [{}{}] {done}/{total} users", "#".repeat(filled), " ".repeat(width - filled));
         }
     }
 }
 
 fn finish_progress() {
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        eprint!("\r\x1b[K");
+        err!("\r\x1b[K");
     }
 }

@@ -62,6 +62,6 @@ pub fn man(a: &ManArgs) -> Result<()> {
             "pass a directory you may write",
         )
     })?;
-    eprintln!("Wrote the manual pages into {}.", dir.display());
+    errln!("Wrote the manual pages into {}.", dir.display());
     Ok(())
 }

@@ -44,19 +44,19 @@ pub async fn run(global: &Global, format: Format, args: IncidentArgs) -> Result<
     let incident = engine.rotate_incident(accounts, args.reason.clone(), usize::from(args.concurrency)).await?;
     print_reports(format, &incident.reports, false);
     let counts: Vec<String> = incident.outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    eprintln!("Incident {}: {} account(s): {}.", incident.id, incident.reports.len(), counts.join(", "));
+    errln!("Incident {}: {} account(s): {}.", incident.id, incident.reports.len(), counts.join(", "));
     check_reports(&incident.reports)
 }
 
 fn print_plan(format: Format, plan: &[rekey_engine::incident::PlanItem]) {
     if format == Format::Json {
-        eprintln!("{}", serde_json::json!({ "plan": plan }));
+        errln!("{}", serde_json::json!({ "plan": plan }));
         return;
     }
-    eprintln!("Incident plan: {} account(s) rotated at once; each previous key is deactivated as soon as the new one is delivered (no grace, no cut-over wait).", plan.len());
+    errln!("Incident plan: {} account(s) rotated at once; each previous key is deactivated as soon as the new one is delivered (no grace, no cut-over wait).", plan.len());
     for p in plan {
         let targets = if p.targets.is_empty() { "no delivery targets".to_owned() } else { p.targets.join(", ") };
-        eprintln!("  {} ({}): replace {} → {}", p.reference, p.account, output::opt(p.current_key_id.clone()), targets);
+        errln!("  {} ({}): replace {} → {}", p.reference, p.account, output::opt(p.current_key_id.clone()), targets);
     }
 }
 
@@ -68,7 +68,7 @@ fn confirmed(n: usize) -> Result<bool> {
             "check the plan above, then run again with --yes",
         ));
     }
-    eprint!("Rotate these {n} account(s) now? [y/N] ");
+    err!("Rotate these {n} account(s) now? [y/N] ");
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).map_err(|e| Error::Internal(format!("reading the answer: {e}")))?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))

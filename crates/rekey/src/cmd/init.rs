@@ -34,7 +34,7 @@ pub async fn run(global: &Global, args: InitArgs) -> Result<()> {
     let result = async { Engine::init(context::deps(global, OpenMode::Create).await?, master).await }.await;
     match result {
         Ok(engine) => {
-            eprintln!(
+            errln!(
                 "Created a {} vault at {} (vault id {}).",
                 engine.backend(),
                 rekey_store::redact_url(&url),

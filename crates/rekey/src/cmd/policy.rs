@@ -50,12 +50,12 @@ pub async fn run(global: &Global, args: PolicyArgs) -> Result<()> {
     }
     let fitted = engine.least_privilege_fitted(provider, &kinds, discovery, delivery, kind, &scope, split).await?;
     for w in &fitted.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     let out = match fitted.documents.as_slice() {
         [one] if !split => serde_json::to_string_pretty(one),
         all => serde_json::to_string_pretty(all),
     };
-    println!("{}", out.unwrap_or_default());
+    outln!("{}", out.unwrap_or_default());
     Ok(())
 }

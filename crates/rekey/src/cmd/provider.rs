@@ -99,11 +99,11 @@ pub async fn run(global: &Global, format: Format, cmd: ProviderCmd) -> Result<()
             let engine = context::engine_for_write(global).await?;
             let p = if test {
                 let (p, id) = engine.add_provider_tested(new).await?;
-                eprintln!("Tested: the credentials are {} in AWS account {}.", id.arn, id.account);
+                errln!("Tested: the credentials are {} in AWS account {}.", id.arn, id.account);
                 p
             } else {
                 let p = engine.add_provider(new).await?;
-                eprintln!("Added without a test: `rekey provider test {}` checks the credentials.", p.name);
+                errln!("Added without a test: `rekey provider test {}` checks the credentials.", p.name);
                 p
             };
             output::one(format, &ProviderView::from(&p));
@@ -125,7 +125,7 @@ pub async fn run(global: &Global, format: Format, cmd: ProviderCmd) -> Result<()
         ProviderCmd::Remove { name } => {
             let name = name.parse()?;
             context::engine_for_write(global).await?.remove_provider(&name).await?;
-            eprintln!("Removed provider {name}.");
+            errln!("Removed provider {name}.");
         }
         ProviderCmd::AddOrg { name, role_name, external_id, source, exclude } => {
             let opts = rekey_engine::org::OrgOptions {
@@ -138,7 +138,7 @@ pub async fn run(global: &Global, format: Format, cmd: ProviderCmd) -> Result<()
             opts.validate()?;
             let engine = context::engine_for_write(global).await?;
             let sync = engine.add_org(&opts).await?;
-            eprintln!(
+            errln!(
                 "{} added, {} unchanged, {} removed, {} kept (still used), {} excluded",
                 sync.added.len(),
                 sync.unchanged.len(),

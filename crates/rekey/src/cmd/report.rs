@@ -44,7 +44,7 @@ pub async fn run(global: &Global, format: Format, a: ReportArgs) -> Result<()> {
         None => output::emit(&text),
     }
     let with_findings = report.rows.iter().filter(|r| !r.findings.is_empty()).count();
-    eprintln!(
+    errln!(
         "{} credential(s), {with_findings} with findings: {}",
         report.rows.len(),
         report.findings.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")

@@ -78,7 +78,7 @@ pub async fn rotate(global: &Global, format: Format, args: RotateArgs) -> Result
 /// Tells the operator when `--concurrency` will not be reached because of a per-provider cap.
 pub fn say_capped(engine: &Engine, accounts: &[Account], concurrency: usize) {
     if let Some(why) = rekey_engine::batch::capped(engine, accounts, concurrency) {
-        eprintln!("note: {why}");
+        errln!("note: {why}");
     }
 }
 
@@ -91,7 +91,7 @@ pub async fn recover(global: &Global, format: Format) -> Result<()> {
     }
     let reports = reports?;
     if reports.is_empty() && format == Format::Table {
-        eprintln!("No unfinished rotations.");
+        errln!("No unfinished rotations.");
         return Ok(());
     }
     print_reports(format, &reports, false);
@@ -101,12 +101,12 @@ pub async fn recover(global: &Global, format: Format) -> Result<()> {
 pub fn print_reports(format: Format, reports: &[RotationReport], dry_run: bool) {
     if dry_run && format == Format::Table {
         for r in reports {
-            println!("{} ({}): {}", r.reference, r.account, r.outcome);
+            outln!("{} ({}): {}", r.reference, r.account, r.outcome);
             for step in &r.plan {
-                println!("  - {step}");
+                outln!("  - {step}");
             }
             if let (true, Some(e)) = (r.plan.is_empty(), &r.error) {
-                println!("  - {e}");
+                outln!("  - {e}");
             }
         }
         return;
@@ -118,7 +118,7 @@ pub fn print_reports(format: Format, reports: &[RotationReport], dry_run: bool) 
         // by a later state of this vault): worth knowing, not an error.
         for r in reports {
             for note in &r.foreign_keys {
-                eprintln!("note: {}: key {note}", r.reference);
+                errln!("note: {}: key {note}", r.reference);
             }
         }
     }

@@ -18,7 +18,7 @@ pub async fn run(global: &Global, format: Format, args: RunDueArgs) -> Result<()
             return result;
         }
         if let Err(e) = result {
-            eprintln!("run-due: {e}");
+            errln!("run-due: {e}");
         }
         tokio::select! {
             _ = tokio::time::sleep(args.interval.duration()) => {}
@@ -56,7 +56,7 @@ async fn tick(engine: &Arc<Engine>, format: Format, heartbeat_every: u64, concur
             done.backed_off
         ));
     }
-    eprintln!(
+    errln!(
         "run-due: {} rotation(s) worked, {} heartbeat(s), {failed_beats} with problems{skipped}",
         done.rotations.len(),
         done.heartbeats.len(),

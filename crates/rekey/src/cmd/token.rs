@@ -49,13 +49,13 @@ pub async fn run(global: &Global, format: Format, cmd: TokenCmd) -> Result<()> {
             });
             let minted = engine.create_token(&name, role, folders, expires_at).await?;
             match format {
-                Format::Json => println!(
+                Format::Json => outln!(
                     "{}",
                     serde_json::json!({ "id": minted.token.id, "role": minted.token.role, "token": minted.bearer.expose() })
                 ),
                 _ => {
-                    println!("{}", minted.bearer.expose());
-                    eprintln!("token {} ({}) created; it is shown only now", minted.token.id, minted.token.role);
+                    outln!("{}", minted.bearer.expose());
+                    errln!("token {} ({}) created; it is shown only now", minted.token.id, minted.token.role);
                 }
             }
         }
@@ -66,7 +66,7 @@ pub async fn run(global: &Global, format: Format, cmd: TokenCmd) -> Result<()> {
         }
         TokenCmd::Revoke { id } => {
             context::engine(global).await?.revoke_token(&id).await?;
-            eprintln!("token {id} revoked");
+            errln!("token {id} revoked");
         }
     }
     Ok(())

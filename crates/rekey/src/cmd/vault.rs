@@ -16,7 +16,7 @@ pub async fn run(global: &Global, format: Format, cmd: VaultCmd) -> Result<()> {
             let master = context::master_key(global, &deps).await?;
             let (engine, counts) = Engine::upgrade(deps, master).await?;
             for p in engine.providers().await? {
-                eprintln!(
+                errln!(
                     "signed provider {}: region {}, endpoint {}, auth {}",
                     p.name,
                     p.region,
@@ -25,7 +25,7 @@ pub async fn run(global: &Global, format: Format, cmd: VaultCmd) -> Result<()> {
                 );
             }
             for a in engine.accounts(&AccountFilter::default()).await? {
-                eprintln!(
+                errln!(
                     "signed account {} ({}/{}/{}): folder {}, targets {}",
                     a.id,
                     a.provider,

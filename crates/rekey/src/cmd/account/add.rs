@@ -48,7 +48,7 @@ pub async fn run(global: &Global, format: Format, args: AccountAddArgs) -> Resul
     let engine = context::engine_for_write(global).await?;
     let a = engine.add_account(new).await?;
     if adopted_password {
-        eprintln!(
+        errln!(
             "note: IAM cannot check a console password without a sign-in, so the adopted password is stored \
              as given and shown as unverified until its first rotation replaces it."
         );

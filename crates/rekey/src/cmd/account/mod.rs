@@ -71,7 +71,7 @@ pub async fn run(global: &Global, format: Format, cmd: AccountCmd) -> Result<()>
         AccountCmd::Due { account } => {
             let engine = context::engine_for_write(global).await?;
             let a = engine.mark_due(&account).await?;
-            eprintln!("Account {} is due now: the next run-due or scheduler tick rotates it.", a.id);
+            errln!("Account {} is due now: the next run-due or scheduler tick rotates it.", a.id);
             print_account(&engine, format, &AccountRef::Id(a.id)).await?;
         }
         AccountCmd::Show { account } => {

@@ -55,20 +55,20 @@ pub async fn run(global: &Global, format: Format, a: RemoveArgs) -> Result<()> {
         let Some(r) = &a.account else { return Ok(()) };
         let removed = context::engine_for_write(global).await?.remove_account(r, a.delete_managed_key).await?;
         match removed.deleted_key {
-            Some(k) => eprintln!("Removed account {} and deleted its access key {k} in IAM.", removed.account),
-            None => eprintln!("Removed account {} (IAM left untouched).", removed.account),
+            Some(k) => errln!("Removed account {} and deleted its access key {k} in IAM.", removed.account),
+            None => errln!("Removed account {} (IAM left untouched).", removed.account),
         }
         return Ok(());
     };
     // A dry run changes nothing, not even by recovering earlier rotations.
     let engine = if a.dry_run { context::engine(global).await? } else { context::engine_for_write(global).await? };
     let matched = matching(&engine, &a, filter).await?;
-    eprintln!("{} account(s) match:", matched.len());
+    errln!("{} account(s) match:", matched.len());
     for m in &matched {
-        eprintln!("  {} ({})", reference(m), m.id);
+        errln!("  {} ({})", reference(m), m.id);
     }
     if a.dry_run {
-        eprintln!("Dry run: nothing was removed.");
+        errln!("Dry run: nothing was removed.");
         let rows: Vec<Removal> = matched.iter().map(|m| Removal::of(m, false, None)).collect();
         output::list(format, &rows);
         return Ok(());
@@ -131,7 +131,7 @@ fn confirmed(n: usize) -> Result<bool> {
             "check the list above, then run again with --yes (or --dry-run to only list them)",
         ));
     }
-    eprint!("Remove these {n} account(s) from the vault? [y/N] ");
+    err!("Remove these {n} account(s) from the vault? [y/N] ");
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).map_err(|e| Error::Internal(format!("reading the answer: {e}")))?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
@@ -147,14 +147,14 @@ async fn remove_all(engine: &Engine, format: Format, matched: Vec<Account>, dele
         match engine.remove_account(&AccountRef::Id(m.id.clone()), delete).await {
             Ok(removed) => rows.push(Removal::of(m, true, removed.deleted_key)),
             Err(e) => {
-                eprintln!("error: {}: {e}", reference(m));
+                errln!("error: {}: {e}", reference(m));
                 rows.push(Removal::of(m, false, None));
                 first_error.get_or_insert(e);
             }
         }
     }
     let done = rows.iter().filter(|r| r.removed).count();
-    eprintln!("Removed {done} of {} account(s).", rows.len());
+    errln!("Removed {done} of {} account(s).", rows.len());
     output::list(format, &rows);
     first_error.map_or(Ok(()), Err)
 }

@@ -49,7 +49,7 @@ pub async fn run(global: &Global, format: Format, cmd: TargetsCmd) -> Result<()>
                 .set_account(&account, AccountChanges::default(), |s| s.targets.retain(|t| t != &chosen))
                 .await?
                 .id;
-            eprintln!("Removed the delivery target {} of account {id}.", sink_for(&chosen).describe());
+            errln!("Removed the delivery target {} of account {id}.", sink_for(&chosen).describe());
             print_account(&engine, format, &AccountRef::Id(id)).await?;
         }
     }
