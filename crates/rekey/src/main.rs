@@ -105,24 +105,34 @@ async fn run(cli: Cli) -> rekey_engine::Result<()> {
     }
 }
 
+/// The log filter without `REKEY_LOG`: warnings, except the AWS SDK's report that it could not
+/// mark a pooled connection for closure (logged at ERROR on every call through a proxy-less
+/// HTTP/1 endpoint such as moto, and nothing an operator can act on). `REKEY_LOG` replaces the
+/// whole filter, so `REKEY_LOG=warn` shows it again.
+const DEFAULT_LOG: &str = "warn,aws_smithy_runtime::client::http::connection_poisoning=off";
+
 /// Logs go to stderr, warnings by default; `REKEY_LOG` takes an env-filter directive. A value
 /// that is not one is refused rather than ignored: someone who asked for logs gets them or
 /// knows why not.
 fn init_logging() -> rekey_engine::Result<()> {
-    let filter = match std::env::var("REKEY_LOG") {
-        Err(std::env::VarError::NotPresent) => tracing_subscriber::EnvFilter::new("warn"),
-        Ok(v) if v.trim().is_empty() => tracing_subscriber::EnvFilter::new("warn"),
-        Ok(v) => parse_log_filter(&v)?,
-        Err(std::env::VarError::NotUnicode(_)) => return Err(bad_log_filter("REKEY_LOG is not valid UTF-8".into())),
-    };
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter(std::env::var("REKEY_LOG"))?)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         // A closed stderr (e.g. `2>&1 | head`) must not turn every log line into an error report.
         .log_internal_errors(false)
         .init();
     Ok(())
+}
+
+/// The filter `REKEY_LOG` (as read from the environment) asks for.
+fn log_filter(rekey_log: Result<String, std::env::VarError>) -> rekey_engine::Result<tracing_subscriber::EnvFilter> {
+    match rekey_log {
+        Err(std::env::VarError::NotPresent) => Ok(tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
+        Ok(v) if v.trim().is_empty() => Ok(tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
+        Ok(v) => parse_log_filter(&v),
+        Err(std::env::VarError::NotUnicode(_)) => Err(bad_log_filter("REKEY_LOG is not valid UTF-8".into())),
+    }
 }
 
 /// `REKEY_LOG`'s filter. The env-filter syntax reads any bare word as a target name
@@ -146,4 +156,49 @@ fn bad_log_filter(message: String) -> rekey_engine::Error {
         "use a level (error, warn, info, debug, trace) or TARGET=LEVEL pairs separated by commas, \
          e.g. REKEY_LOG=info,rekey_engine=debug; unset it for warnings only",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    /// What one ERROR event of `target` logs under the filter `REKEY_LOG` asks for.
+    fn logged(rekey_log: Option<&str>, target_is_pool: bool) -> String {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let var = rekey_log.map(str::to_owned).ok_or(std::env::VarError::NotPresent);
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(super::log_filter(var).unwrap())
+            .with_writer(move || Capture(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            if target_is_pool {
+                tracing::error!(target: "aws_smithy_runtime::client::http::connection_poisoning", "unable to mark");
+            } else {
+                tracing::error!(target: "rekey_engine::rotate", "a real error");
+            }
+        });
+        let text = seen.lock().unwrap().clone();
+        String::from_utf8(text).unwrap()
+    }
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_sdks_connection_pool_noise_is_silent_by_default_and_shown_when_asked_for() {
+        assert_eq!(logged(None, true), "", "default filter");
+        assert_eq!(logged(Some(" "), true), "", "an empty REKEY_LOG is the default");
+        assert!(logged(None, false).contains("a real error"), "other errors are still logged");
+        assert!(logged(Some("warn"), true).contains("unable to mark"), "an explicit REKEY_LOG shows it");
+    }
 }
