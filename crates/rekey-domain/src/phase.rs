@@ -103,16 +103,30 @@ impl fmt::Display for Phase {
 impl std::str::FromStr for Phase {
     type Err = crate::ValidationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| crate::ValidationError::new("phase", format!("{s:?} is not a phase"), "a stored phase"))
+        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
+            let all: Vec<&str> = Self::ALL.iter().map(|p| p.as_str()).collect();
+            crate::ValidationError::new(
+                "phase",
+                format!("{s:?} is not a phase"),
+                format!("use one of {}", all.join(", ")),
+            )
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_phase_lists_the_phases() {
+        let e = "weird".parse::<Phase>().unwrap_err();
+        assert!(
+            e.hint.contains(Phase::ALL[0].as_str()) && e.hint.contains(Phase::ALL[Phase::ALL.len() - 1].as_str()),
+            "{}",
+            e.hint
+        );
+    }
 
     #[test]
     fn phases_round_trip() {

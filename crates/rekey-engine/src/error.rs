@@ -203,9 +203,7 @@ impl Error {
                     .into(),
             ),
             Self::Store(StoreError::Sealed) => Some("unlock the vault first (a bug if you see this)".into()),
-            Self::Store(StoreError::NotFound { .. }) => {
-                Some("`rekey provider list` and `rekey account list` show what exists".into())
-            }
+            Self::Store(StoreError::NotFound { what }) => Some(not_found_hint(what)),
             Self::Store(StoreError::Conflict { .. }) => Some("choose another name, or remove the existing one".into()),
             Self::Store(StoreError::Fenced { .. }) => Some("another rekey worker took the work over".into()),
             Self::Store(StoreError::NotDue { .. }) => Some("another worker rotated it already; nothing to do".into()),
@@ -244,6 +242,19 @@ impl Error {
     }
 }
 
+/// Where to look for what exists, by the kind of object `what` names (`rotation "rot_…"`): the
+/// CLI command and the API collection that list it.
+fn not_found_hint(what: &str) -> String {
+    let list = |cli: &str, api: &str| format!("`rekey {cli} list` (GET /api/v1/{api}) shows what exists");
+    match what.split_once(' ').map_or(what, |(kind, _)| kind) {
+        "rotation" => list("rotation", "rotations"),
+        "account" => list("account", "accounts"),
+        "provider" => list("provider", "providers"),
+        "token" => list("token", "tokens"),
+        _ => "`rekey provider list` and `rekey account list` show what exists".into(),
+    }
+}
+
 fn aws_hint(e: &AwsError) -> String {
     if e.unanswered {
         return "AWS did not answer: check the provider's region and endpoint URL, and the network (proxy, firewall) \
@@ -264,9 +275,7 @@ fn aws_hint(e: &AwsError) -> String {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound { what } => {
-                Self::NotFound { what, hint: "`rekey provider list` and `rekey account list` show what exists".into() }
-            }
+            StoreError::NotFound { what } => Self::NotFound { hint: not_found_hint(&what), what },
             StoreError::Conflict { what } => Self::Conflict { what, hint: String::new() },
             other => Self::Store(other),
         }

@@ -136,3 +136,21 @@ async fn filtering_on_tampered_says_why_it_cannot() {
     assert_error(&a, "usage", "status=tampered");
     assert!(a.body["message"].as_str().unwrap().contains("cannot be filtered on"), "{}", a.body);
 }
+
+/// An unknown rotation points to the rotations (not to providers and accounts); an unknown
+/// phase lists the phases.
+#[tokio::test]
+async fn unknown_rotations_and_phases_say_where_to_look() {
+    let w = World::new().await;
+    let admin = w.token("admin");
+    for (method, uri) in [("GET", "/api/v1/rotations/rot_nope"), ("POST", "/api/v1/rotations/rot_nope/confirm")] {
+        let a = w.call(method, uri, Some(admin), None).await;
+        assert_eq!(a.status, 404, "{uri}: {}", a.body);
+        let hint = a.body["hint"].as_str().unwrap();
+        assert!(hint.contains("rekey rotation list") && hint.contains("GET /api/v1/rotations"), "{uri}: {hint}");
+    }
+    let a = w.call("GET", "/api/v1/rotations?phase=weird", Some(admin), None).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    let hint = a.body["hint"].as_str().unwrap();
+    assert!(hint.contains("planned") && hint.contains("retiring"), "{hint}");
+}
