@@ -61,10 +61,13 @@ impl Default for PasswordRules {
     }
 }
 
+/// The lengths rekey generates passwords of.
+pub const LENGTHS: std::ops::RangeInclusive<u8> = 8..=128;
+
 impl PasswordRules {
     /// Checks the rules themselves.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        if !(8..=128).contains(&self.length) {
+        if !LENGTHS.contains(&self.length) {
             return Err(ValidationError::new(
                 "password length",
                 format!("{} is out of range", self.length),

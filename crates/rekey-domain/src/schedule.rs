@@ -14,6 +14,9 @@ pub fn parse_cron(expr: &str) -> Result<Cron, ValidationError> {
             "use MINUTE HOUR DAY MONTH WEEKDAY, e.g. \"0 3 1 * *\" for 03:00 UTC on the 1st",
         ));
     }
+    if let Some(e) = out_of_range(expr) {
+        return Err(e);
+    }
     let cron = Cron::new(expr).parse().map_err(|e| {
         ValidationError::new("cron schedule", format!("{}: {e}", quote(expr)), "check each field's range and syntax")
     })?;
@@ -30,6 +33,30 @@ pub fn parse_cron(expr: &str) -> Result<Cron, ValidationError> {
         ));
     }
     Ok(cron)
+}
+
+/// The fields of a cron expression, in order, with the numbers each allows (a day of week is
+/// 0–7, Sunday being 0 and 7).
+const FIELDS: [(&str, u32, u32); 5] =
+    [("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7)];
+
+/// The first number outside its field's range (`61 * * * *`), named with the field and the
+/// range: the cron parser's own message ("Number out of bounds.") names neither.
+fn out_of_range(expr: &str) -> Option<ValidationError> {
+    for (text, (name, low, high)) in expr.split_whitespace().zip(FIELDS) {
+        // `a-b/step`: the step is a count, not a value of the field.
+        let values = text.split(',').flat_map(|part| part.split('/').next().unwrap_or("").split('-'));
+        if let Some(n) =
+            values.filter_map(|v| v.parse::<u64>().ok()).find(|n| !(u64::from(low)..=u64::from(high)).contains(n))
+        {
+            return Some(ValidationError::new(
+                "cron schedule",
+                format!("{}: the {name} field is {n}, outside {low}–{high}", quote(expr)),
+                format!("use a {name} from {low} to {high}"),
+            ));
+        }
+    }
+    None
 }
 
 /// The next time a rotation is due after `last` (the last rotation, or when the account was
@@ -66,8 +93,23 @@ mod tests {
         {
             assert!(parse_cron(bad).is_err(), "{bad}");
         }
-        for rare in ["0 0 29 2 *", "0 3 31 1-12 *", "0 0 1 1 *"] {
+        for rare in ["0 0 29 2 *", "0 3 31 1-12 *", "0 0 1 1 *", "*/59 0-23/6 1 1,12 7"] {
             assert!(parse_cron(rare).is_ok(), "{rare}");
+        }
+    }
+
+    #[test]
+    fn a_number_out_of_range_names_its_field_and_the_range() {
+        for (bad, field, range) in [
+            ("61 * * * *", "minute", "0 to 59"),
+            ("0 24 * * *", "hour", "0 to 23"),
+            ("0 0 0 * *", "day of month", "1 to 31"),
+            ("0 0 1 1-13 *", "month", "1 to 12"),
+            ("0 0 * * 1,8", "day of week", "0 to 7"),
+        ] {
+            let e = parse_cron(bad).unwrap_err();
+            assert!(e.problem.contains(&format!("the {field} field is")), "{bad}: {e}");
+            assert!(e.hint.contains(range), "{bad}: {}", e.hint);
         }
     }
 }

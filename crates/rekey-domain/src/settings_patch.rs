@@ -18,7 +18,7 @@ use serde::{de, Deserialize, Deserializer};
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     /// Rotate every interval, e.g. `90d`.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "interval")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub every: Option<u64>,
     /// Rotate on a cron schedule (5 fields, UTC), e.g. `0 3 1 * *`.
@@ -58,6 +58,8 @@ pub struct SettingsPatch {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub cutover_past_deadline: Option<PastDeadline>,
     /// Length of generated passwords (8–128).
+    #[serde(default, deserialize_with = "password_length")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 8, maximum = 128))]
     pub password_length: Option<u8>,
     /// Symbols generated passwords may use (a subset of IAM's).
     pub password_symbols: Option<String>,
@@ -100,11 +102,19 @@ pub fn parse_folder(text: &str) -> Result<Option<Folder>, ValidationError> {
 /// A title as `account set --name` and the API's `title` take it: `""` clears it, else at most
 /// [`MAX_TITLE`] printable characters.
 pub fn parse_title(text: &str) -> Result<Option<String>, ValidationError> {
-    if text.chars().count() > MAX_TITLE || text.chars().any(char::is_control) {
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
         return Err(ValidationError::new(
             "title",
-            format!("a title is at most {MAX_TITLE} printable characters"),
-            "shorten it, without line breaks or control characters (\"\" clears it)",
+            format!("the title contains a control character ({c:?})"),
+            "write it on one line, without tabs, line breaks or other control characters",
+        ));
+    }
+    let length = text.chars().count();
+    if length > MAX_TITLE {
+        return Err(ValidationError::new(
+            "title",
+            format!("the title is {length} characters long; a title is at most {MAX_TITLE}"),
+            "shorten it (\"\" clears it)",
         ));
     }
     Ok((!text.is_empty()).then(|| text.to_owned()))
@@ -120,16 +130,81 @@ fn title<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::E
     parse_title(&text).map(Some).map_err(de::Error::custom)
 }
 
+/// What to send instead of an empty string for a setting that cannot be empty.
+const KEEP_IT: &str = "leave the field out to keep the current value";
+/// The same for the schedule's fields, which can be removed.
+const REMOVE_SCHEDULE: &str = "use no_schedule: true to remove the schedule";
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Option::<String>::deserialize(d)?.map(|s| parse_duration_ms(&s).map_err(de::Error::custom)).transpose()
+    duration_or(d, KEEP_IT)
+}
+
+fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    duration_or(d, REMOVE_SCHEDULE)
+}
+
+/// A duration; an empty string is refused with `instead` (it does not clear the setting).
+fn duration_or<'de, D: Deserializer<'de>>(d: D, instead: &str) -> Result<Option<u64>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else { return Ok(None) };
+    if text.trim().is_empty() {
+        return Err(de::Error::custom(format!("{text:?} is not a duration; {instead}")));
+    }
+    parse_duration_ms(&text).map(Some).map_err(de::Error::custom)
 }
 
 fn cron<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let spec = Option::<String>::deserialize(d)?;
     if let Some(s) = &spec {
+        if s.trim().is_empty() {
+            return Err(de::Error::custom(format!("{s:?} is not a cron schedule; {REMOVE_SCHEDULE}")));
+        }
         parse_cron(s).map_err(de::Error::custom)?;
     }
     Ok(spec)
+}
+
+/// A password length: a whole number in [`crate::password::LENGTHS`] (not whatever fits a `u8`).
+fn password_length<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    struct Length;
+    impl de::Visitor<'_> for Length {
+        type Value = u8;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let r = crate::password::LENGTHS;
+            write!(f, "a whole number from {} to {}", r.start(), r.end())
+        }
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<u8, E> {
+            u8::try_from(n).ok().filter(|n| crate::password::LENGTHS.contains(n)).ok_or_else(|| {
+                let r = crate::password::LENGTHS;
+                E::custom(format!(
+                    "{n} is out of range: a generated password is {} to {} characters",
+                    r.start(),
+                    r.end()
+                ))
+            })
+        }
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<u8, E> {
+            u64::try_from(n)
+                .map_err(|_| E::invalid_value(de::Unexpected::Signed(n), &self))
+                .and_then(|n| self.visit_u64(n))
+        }
+    }
+    struct Optional;
+    impl<'de> de::Visitor<'de> for Optional {
+        type Value = Option<u8>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            Length.expecting(f)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Option<u8>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<u8>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<u8>, D::Error> {
+            d.deserialize_u64(Length).map(Some)
+        }
+    }
+    d.deserialize_option(Optional)
 }
 
 fn by_name<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
@@ -141,6 +216,23 @@ where
 }
 
 impl SettingsPatch {
+    /// Refuses fields that contradict each other: `no_schedule` removes the schedule that
+    /// `every` and `cron` would set (applied, one would silently win).
+    pub fn check(&self) -> Result<(), ValidationError> {
+        let set: Vec<&str> = [("every", self.every.is_some()), ("cron", self.cron.is_some())]
+            .into_iter()
+            .filter_map(|(name, given)| given.then_some(name))
+            .collect();
+        if self.no_schedule && !set.is_empty() {
+            return Err(ValidationError::new(
+                "settings",
+                format!("no_schedule conflicts with {}: it removes the schedule they set", set.join(" and ")),
+                format!("give either no_schedule: true or {}, not both", set.join(" and ")),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether it changes nothing.
     pub fn is_empty(&self) -> bool {
         self == &Self::default()
@@ -263,6 +355,47 @@ mod tests {
         assert_eq!(parse_folder("").unwrap(), None);
         assert_eq!(parse_folder("prod/payments").unwrap().unwrap().as_str(), "prod/payments");
         assert!(parse_folder("../etc").is_err());
+    }
+
+    #[test]
+    fn no_schedule_with_a_schedule_is_refused_naming_both() {
+        for (json, named) in [
+            (r#"{"every":"60d","no_schedule":true}"#, "every"),
+            (r#"{"cron":"0 3 1 * *","no_schedule":true}"#, "cron"),
+            (r#"{"every":"1d","cron":"0 3 1 * *","no_schedule":true}"#, "every and cron"),
+        ] {
+            let e = patch(json).unwrap().check().unwrap_err();
+            assert!(e.problem.contains("no_schedule conflicts with") && e.problem.contains(named), "{json}: {e}");
+        }
+        for fine in [
+            r#"{"no_schedule":true}"#,
+            r#"{"every":"60d","cron":"0 3 1 * *"}"#,
+            r#"{"every":"60d","no_schedule":false}"#,
+        ] {
+            assert!(patch(fine).unwrap().check().is_ok(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn empty_values_and_out_of_range_lengths_say_what_to_send() {
+        let says = |json: &str| patch(json).unwrap_err().to_string();
+        assert!(says(r#"{"every":""}"#).contains("use no_schedule: true to remove the schedule"));
+        assert!(says(r#"{"cron":""}"#).contains("use no_schedule: true to remove the schedule"));
+        assert!(says(r#"{"max_age":""}"#).contains("leave the field out"));
+        for bad in [r#"{"password_length":500}"#, r#"{"password_length":7}"#, r#"{"password_length":-1}"#] {
+            let e = says(bad);
+            assert!(e.contains("8 to 128") && !e.contains("u8"), "{bad}: {e}");
+        }
+        assert_eq!(patch(r#"{"password_length":128}"#).unwrap().password_length, Some(128));
+        assert_eq!(patch(r#"{"password_length":null}"#).unwrap().password_length, None);
+    }
+
+    #[test]
+    fn a_title_with_a_control_character_says_so() {
+        let e = parse_title("a\tb").unwrap_err();
+        assert!(e.problem.contains("control character"), "{e}");
+        let e = parse_title(&"x".repeat(MAX_TITLE + 1)).unwrap_err();
+        assert!(e.problem.contains("201 characters"), "{e}");
     }
 
     #[test]

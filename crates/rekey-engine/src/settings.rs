@@ -97,6 +97,7 @@ impl Engine {
     /// Applies `patch` (settings, folder, title) to the account; options that mean nothing for
     /// its kind are refused (they would be stored and ignored). Audited as `account.set`.
     pub async fn patch_account(&self, r: &AccountRef, patch: &SettingsPatch) -> Result<Account> {
+        patch.check()?;
         let account = self.account(r).await?;
         let (access_key, password) = patch.kind_only();
         let (wrong, kind, right) = match account.kind {
@@ -104,8 +105,9 @@ impl Engine {
             CredentialKind::AccessKey => (password, "an access key", "password"),
         };
         if !wrong.is_empty() {
+            let verb = if wrong.len() == 1 { "applies" } else { "apply" };
             return Err(Error::usage(
-                format!("account {} is {kind}; {} apply to {right} accounts only", account.id, wrong.join(", ")),
+                format!("account {} is {kind}; {} {verb} to {right} accounts only", account.id, wrong.join(", ")),
                 "leave these settings out",
             ));
         }

@@ -48,12 +48,49 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for Body<T> {
                 "send Content-Type: application/json",
             ));
         }
-        serde_json::from_slice(&bytes).map(Self).map_err(|e| {
+        parse(&bytes).map(Self).map_err(|message| {
             ApiError::bad_request(
-                format!("invalid JSON body: {e}"),
+                message,
                 "see the operation's request body in /openapi.json (unknown fields are refused)",
             )
         })
+    }
+}
+
+/// `bytes` as `T`, or what was wrong: a body that is JSON but not an object says so (not what
+/// the parser expected of it); a bad value names its field and leaves out the parser's position.
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let e = match serde_path_to_error::deserialize(&mut de) {
+        Ok(v) => return de.end().map(|()| v).map_err(|e| format!("invalid JSON body: {e}")),
+        Err(e) => e,
+    };
+    let inner = e.inner();
+    if inner.is_data() {
+        if let Some(kind) = not_an_object(bytes) {
+            return Err(format!("the request body must be a JSON object ({{…}}), not {kind}"));
+        }
+        let position = format!(" at line {} column {}", inner.line(), inner.column());
+        let why = inner.to_string();
+        let why = why.strip_suffix(&position).unwrap_or(&why);
+        let path = e.path().to_string();
+        return Err(match path.as_str() {
+            "." | "" => format!("invalid request body: {why}"),
+            field => format!("invalid request body: {field}: {why}"),
+        });
+    }
+    Err(format!("invalid JSON body: {inner}"))
+}
+
+/// What the body is, when it is JSON but not an object.
+fn not_an_object(bytes: &[u8]) -> Option<&'static str> {
+    match serde_json::from_slice::<serde_json::Value>(bytes).ok()? {
+        serde_json::Value::Object(_) => None,
+        serde_json::Value::Array(_) => Some("an array"),
+        serde_json::Value::String(_) => Some("a string"),
+        serde_json::Value::Number(_) => Some("a number"),
+        serde_json::Value::Bool(_) => Some("a boolean"),
+        serde_json::Value::Null => Some("null"),
     }
 }
 

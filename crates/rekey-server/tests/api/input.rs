@@ -15,10 +15,10 @@ async fn bad_json_bodies_are_400_with_the_parsers_message() {
     let checkout = format!("/api/v1/accounts/{}/checkout", w.alice.id);
     for (body, says) in [
         ("{", "EOF"),
-        ("[1, 2]", "invalid type"),
+        ("[1, 2]", "the request body must be a JSON object ({…}), not an array"),
         (r#"{"ttl": 5}"#, "invalid type"),
         (r#"{"ttl": "1h", "tll": "2h"}"#, "unknown field `tll`"),
-        ("null", "invalid type"),
+        ("null", "must be a JSON object ({…}), not null"),
     ] {
         let a = w.call("POST", &checkout, Some(admin), Some(body)).await;
         assert_eq!(a.status, 400, "{body}: {}", a.body);
@@ -153,4 +153,49 @@ async fn unknown_rotations_and_phases_say_where_to_look() {
     assert_eq!(a.status, 400, "{}", a.body);
     let hint = a.body["hint"].as_str().unwrap();
     assert!(hint.contains("planned") && hint.contains("retiring"), "{hint}");
+}
+
+/// A bad settings change names the field and what to send instead, in the API's words (not
+/// the JSON parser's types and positions), and changes nothing.
+#[tokio::test]
+async fn settings_patch_errors_name_the_field_and_the_fix() {
+    let w = World::new().await;
+    let admin = w.token("admin");
+    let (svc, alice) = (format!("/api/v1/accounts/{}", w.svc.id), format!("/api/v1/accounts/{}", w.alice.id));
+    let before =
+        (w.call("GET", &svc, Some(admin), None).await.body, w.call("GET", &alice, Some(admin), None).await.body);
+    for (account, body, says) in [
+        (&svc, r#"{"every":"60d","no_schedule":true}"#, "no_schedule conflicts with every"),
+        (&svc, r#"{"cron":"0 3 1 * *","no_schedule":true}"#, "no_schedule conflicts with cron"),
+        (&svc, r#"{"every":""}"#, r#"every: "" is not a duration; use no_schedule: true to remove the schedule"#),
+        (&svc, r#"{"cron":""}"#, r#"cron: "" is not a cron schedule; use no_schedule: true"#),
+        (&svc, r#"{"max_age":""}"#, r#"max_age: "" is not a duration; leave the field out"#),
+        (&svc, r#"{"cron":"61 * * * *"}"#, "the minute field is 61, outside 0–59"),
+        (&svc, "[]", "the request body must be a JSON object ({…}), not an array"),
+        (&svc, r#"{"title":"a\tb"}"#, "title contains a control character"),
+        (
+            &alice,
+            r#"{"password_length":500}"#,
+            "password_length: 500 is out of range: a generated password is 8 to 128",
+        ),
+        (&alice, r#"{"password_length":"long"}"#, "expected a whole number from 8 to 128"),
+        (&alice, r#"{"previous_key":"keep"}"#, "previous_key applies to access-key accounts only"),
+    ] {
+        let a = w.call("PATCH", &format!("{account}/settings"), Some(admin), Some(body)).await;
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+        assert_error(&a, "usage", body);
+        let message = a.body["message"].as_str().unwrap();
+        assert!(message.contains(says), "{body}: {message}");
+        for leak in ["u8", "line 1 column", "SettingsPatch", "elements"] {
+            assert!(!message.contains(leak), "{body}: {message}");
+        }
+    }
+    let after =
+        (w.call("GET", &svc, Some(admin), None).await.body, w.call("GET", &alice, Some(admin), None).await.body);
+    assert_eq!(after, before, "a refused change changed nothing");
+    let a = w.call("PATCH", &format!("{alice}/settings"), Some(admin), Some(r#"{"password_length":128}"#)).await;
+    assert_eq!(a.status, 200, "128 is in range: {}", a.body);
+    // The document says what the validation accepts.
+    let length = &w.doc().await["components"]["schemas"]["SettingsPatch"]["properties"]["password_length"];
+    assert_eq!((&length["minimum"], &length["maximum"]), (&8.into(), &128.into()), "{length}");
 }
