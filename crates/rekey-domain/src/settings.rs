@@ -188,6 +188,19 @@ impl Target {
         }
     }
 
+    /// Every kind [`Target::kind`] names.
+    pub const KINDS: [&'static str; 9] = [
+        "aws-credentials-file",
+        "secrets-manager",
+        "ssm",
+        "script",
+        "webhook",
+        "github-actions",
+        "gitlab",
+        "kubernetes",
+        "manual",
+    ];
+
     /// The target's kind, as stored (`github-actions`, `kubernetes` …), for selections.
     pub fn kind(&self) -> &'static str {
         match self {

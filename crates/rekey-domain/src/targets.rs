@@ -276,7 +276,13 @@ impl GithubTarget {
         validate_api_url(&self.api_url, F)?;
         match (&self.repository, &self.organization) {
             (Some(repo), None) => {
-                let (owner, name) = repo.split_once('/').unwrap_or((repo, ""));
+                let Some((owner, name)) = repo.split_once('/') else {
+                    return Err(bad(
+                        F,
+                        format!("{repo:?} is not a repository: OWNER/REPO is expected"),
+                        "use --github-repo OWNER/REPO, e.g. acme/payments",
+                    ));
+                };
                 validate_segment(owner, F, "use --github-repo OWNER/REPO")?;
                 validate_segment(name, F, "use --github-repo OWNER/REPO")?;
                 if self.visibility.is_some() {

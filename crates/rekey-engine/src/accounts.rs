@@ -95,11 +95,13 @@ pub struct Removed {
     pub deleted_key: Option<String>,
 }
 
+/// A new account's title: what `account set` takes (which names a control character or the
+/// length as the problem), but not empty.
 fn check_title(t: &str) -> Result<()> {
-    if t.is_empty() || t.chars().count() > 200 || t.chars().any(char::is_control) {
-        return Err(Error::usage(format!("invalid title {}", quote(t)), "use 1 to 200 printable characters"));
+    match rekey_domain::settings_patch::parse_title(t)? {
+        Some(_) => Ok(()),
+        None => Err(Error::usage("the title is empty", "give 1 to 200 characters, or leave the title out")),
     }
-    Ok(())
 }
 
 impl NewAccount {

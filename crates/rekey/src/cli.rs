@@ -137,6 +137,17 @@ fn run_interval(s: &str) -> Result<DurationMs, String> {
     }
 }
 
+/// A value parser for the report's `--max-age` and `--unused`, which must be longer than zero
+/// (a zero age would make every credential overdue or unused; the API refuses 0 days too).
+fn report_window(s: &str) -> Result<DurationMs, String> {
+    match hinted::<DurationMs>(s)? {
+        d if d.ms() == 0 => {
+            Err(format!("{} is no age: every credential would be past it\n  hint: use e.g. 90d", quote(s)))
+        }
+        d => Ok(d),
+    }
+}
+
 /// A value parser for name patterns (`rekey_domain::glob`), checked here and matched later.
 fn glob(s: &str) -> Result<String, String> {
     rekey_domain::glob::Glob::new(s).map(|_| s.to_owned()).map_err(|e| format!("{e}\n  hint: {}", e.hint))
@@ -301,10 +312,10 @@ pub struct ReportArgs {
     #[arg(long, value_parser = hinted::<ProviderName>)]
     pub provider: Option<ProviderName>,
     /// Credentials older than this are overdue
-    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = hinted::<DurationMs>)]
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = report_window)]
     pub max_age: DurationMs,
     /// Credentials not used within this window are unused
-    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = hinted::<DurationMs>)]
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = report_window)]
     pub unused: DurationMs,
     /// Report format (overrides --output): table, json, csv or html
     #[arg(long, value_name = "FORMAT", value_parser = hinted::<ReportFormat>)]

@@ -127,6 +127,19 @@ pub struct DeliveryArgs {
 }
 
 /// `rekey incident`.
+/// A value parser for `--target-kind`: one of the kinds a delivery target has (an unknown one
+/// would select nothing and read as "not found").
+fn target_kind(s: &str) -> Result<String, String> {
+    if rekey_domain::Target::KINDS.contains(&s) {
+        return Ok(s.to_owned());
+    }
+    Err(format!(
+        "{} is not a delivery target kind\n  hint: use one of {}",
+        rekey_domain::error::quote(s),
+        rekey_domain::Target::KINDS.join(", ")
+    ))
+}
+
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["accounts", "all", "folder", "provider", "target_kind", "target"])))]
 pub struct IncidentArgs {
@@ -142,7 +155,7 @@ pub struct IncidentArgs {
     #[arg(long)]
     pub provider: Option<String>,
     /// Only accounts with a delivery target of this kind (github-actions, gitlab, kubernetes, webhook …)
-    #[arg(long, value_name = "KIND")]
+    #[arg(long, value_name = "KIND", value_parser = target_kind)]
     pub target_kind: Option<String>,
     /// Only accounts with a delivery target whose description contains TEXT (e.g. "org acme", "acme/")
     #[arg(long, value_name = "TEXT")]

@@ -162,3 +162,20 @@ fn bad_gitlab_kubernetes_and_manual_targets() {
         RotationSettings { targets: vec![Target::Manual(manual()), Target::Manual(manual())], ..Default::default() };
     assert!(two.validate().is_err());
 }
+
+#[test]
+fn a_repository_without_an_owner_says_owner_repo_is_expected() {
+    let t = GithubTarget { repository: Some("acme".into()), ..github() };
+    let e = t.validate().unwrap_err();
+    assert!(e.problem.contains("OWNER/REPO is expected"), "{e}");
+    assert!(!e.problem.contains("\"\""), "{e}");
+}
+
+#[test]
+fn every_kind_is_listed() {
+    for t in
+        [Target::GithubActions(github()), Target::Gitlab(gitlab()), Target::Kubernetes(k8s()), Target::Manual(manual())]
+    {
+        assert!(Target::KINDS.contains(&t.kind()), "{}", t.kind());
+    }
+}

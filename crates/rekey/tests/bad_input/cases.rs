@@ -100,7 +100,7 @@ pub(super) fn account_options(svc_key: &str) -> Vec<Case<'_>> {
         ),
         (add_account("bob", "password", &["--folder", "a//b"]), "", USAGE, "is not a valid folder"),
         (add_account("bob", "password", &["--folder", "/prod"]), "", USAGE, "is not a valid folder"),
-        (add_account("bob", "password", &["--name", "tab\there"]), "", USAGE, "invalid title"),
+        (add_account("bob", "password", &["--name", "tab\there"]), "", USAGE, "contains a control character"),
         // Already managed (checked before IAM is asked).
         (add_account("svc", "access-key", &["--create"]), "", CONFLICT, "account p/svc/access-key already exists"),
         (add_account("alice", "password", &[]), "", CONFLICT, "account p/alice/password already exists"),
@@ -163,7 +163,7 @@ pub(super) fn settings_and_audit() -> Vec<Case<'static>> {
     vec![
         (set(&["--every", "soon"]), "", USAGE, r#""soon" is not a duration"#),
         (set(&["--max-age", "5 days"]), "", USAGE, "is not a duration"),
-        (set(&["--cron", "61 * * * *"]), "", USAGE, "cron"),
+        (set(&["--cron", "61 * * * *"]), "", USAGE, "the minute field is 61, outside 0–59"),
         (vec!["account", "set", "p/alice/password", "--password-length", "4"], "", USAGE, "password length"),
         (set(&["--previous-key", "shred"]), "", USAGE, "not a policy"),
         (set(&["--folder", "a b"]), "", USAGE, "is not a valid folder"),
@@ -244,7 +244,7 @@ pub(super) fn bulk_and_docs() -> Vec<Case<'static>> {
             "not a valid folder",
         ),
         (vec!["policy", "--kinds", "password,keys"], "", USAGE, r#""keys" is not a credential kind"#),
-        (vec!["account", "set", "p/svc/access-key", "--name", "tab\there"], "", USAGE, "invalid title"),
+        (vec!["account", "set", "p/svc/access-key", "--name", "tab\there"], "", USAGE, "contains a control character"),
         (vec!["account", "set", "p/svc/access-key", "--retirement", "soon"], "", USAGE, "use grace or confirmed"),
         (vec!["account", "set", "p/svc/access-key", "--cutover-deadline", "2w"], "", USAGE, "is not a duration"),
     ]
@@ -337,6 +337,16 @@ pub(super) fn typed_options() -> Vec<Case<'static>> {
         (cmd(&["report", "--unused", "3mo"]), "", USAGE, "'--unused <DURATION>': invalid duration"),
         (cmd(&["report", "--max-age=-1d"]), "", USAGE, "'--max-age <DURATION>': invalid duration"),
         (cmd(&["report", "--format", "pdf"]), "", USAGE, r#""pdf" is not a report format"#),
+        (cmd(&["report", "--max-age", "0d"]), "", USAGE, r#""0d" is no age"#),
+        (cmd(&["report", "--unused", "0s"]), "", USAGE, r#""0s" is no age"#),
+        (cmd(&["incident", "--target-kind", "bogus"]), "", USAGE, r#""bogus" is not a delivery target kind"#),
+        (cmd(&["incident", "--target-kind", "github"]), "", USAGE, "use one of aws-credentials-file, secrets-manager"),
+        (
+            set(&["--github-repo", "acme", "--github-token-env", "T"]),
+            "",
+            USAGE,
+            r#""acme" is not a repository: OWNER/REPO"#,
+        ),
         (cmd(&["report", "--provider", "bad name"]), "", USAGE, "is not a valid provider name"),
         (cmd(&["run-due", "--once", "--interval", "0s"]), "", USAGE, r#""0s" is no pause between runs"#),
         (cmd(&["run-due", "--once", "--interval", "every minute"]), "", USAGE, "'--interval <DURATION>': invalid"),
