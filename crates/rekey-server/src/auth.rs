@@ -91,8 +91,10 @@ fn within(folder: &Folder, root: &Folder) -> bool {
 /// Why a bearer token was not accepted (the answer is 401 either way).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejected {
-    /// No `Authorization: Bearer` header.
+    /// No `Authorization` header.
     Missing,
+    /// An `Authorization` header of another scheme (`Basic …`).
+    NotBearer,
     /// Not of the form `rk_ID_SECRET`, unknown id, or wrong secret.
     Invalid(Option<String>),
     /// Revoked (`rekey token revoke`); the token id.
@@ -109,6 +111,7 @@ impl Rejected {
     pub fn message(&self) -> &'static str {
         match self {
             Self::Missing => "no API token",
+            Self::NotBearer => "the Authorization header is not a Bearer token; rekey takes an API token as Bearer",
             Self::Invalid(_) => "the API token is not valid",
             Self::Revoked(_) => "the API token was revoked",
             Self::Expired(_) => "the API token has expired",

@@ -20,7 +20,10 @@ use crate::{
 };
 use axum::{
     extract::ConnectInfo,
-    http::{header::RETRY_AFTER, HeaderMap, HeaderValue, StatusCode},
+    http::{
+        header::{AUTHORIZATION, RETRY_AFTER},
+        HeaderMap, HeaderValue, StatusCode,
+    },
     response::{IntoResponse, Response},
 };
 use rekey_engine::Engine;
@@ -170,20 +173,21 @@ fn prune<K: std::hash::Hash + Eq + Clone, V>(map: &mut HashMap<K, V>, ended: imp
 
 /// Whether the failure is a guess (a token was presented).
 fn counts(why: &Rejected) -> bool {
-    !matches!(why, Rejected::Missing)
+    !matches!(why, Rejected::Missing | Rejected::NotBearer)
 }
 
 fn claimed(why: &Rejected) -> Option<&str> {
     match why {
         Rejected::Invalid(Some(id)) | Rejected::Revoked(id) | Rejected::Expired(id) => Some(id),
         Rejected::Throttled(id) => id.as_deref(),
-        Rejected::Missing | Rejected::Invalid(None) => None,
+        Rejected::Missing | Rejected::NotBearer | Rejected::Invalid(None) => None,
     }
 }
 
 fn reason(why: &Rejected) -> &'static str {
     match why {
         Rejected::Missing => "missing",
+        Rejected::NotBearer => "not-bearer",
         Rejected::Invalid(_) => "invalid",
         Rejected::Revoked(_) => "revoked",
         Rejected::Expired(_) => "expired",
@@ -233,6 +237,7 @@ pub(crate) async fn authenticate(
                     }
                     return Ok(caller);
                 }
+                Err(Rejected::Missing) if headers.contains_key(AUTHORIZATION) => (Rejected::NotBearer, None),
                 Err(why) => (why, None),
             }
         }

@@ -121,10 +121,12 @@ async fn guard(State(s): State<AppState>, mut req: Request, next: Next) -> Respo
     response
 }
 
-/// The bearer token of a request, if it sends one.
+/// The bearer token of a request, if it sends one (the scheme's name is case-insensitive,
+/// RFC 9110 §11.1: `bearer rk_…` is a bearer token too).
 pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    value.strip_prefix("Bearer ").map(str::trim)
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 async fn audit(s: &AppState, actor: &str, method: &str, route: &str, status: u16) {

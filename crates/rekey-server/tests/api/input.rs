@@ -137,24 +137,6 @@ async fn filtering_on_tampered_says_why_it_cannot() {
     assert!(a.body["message"].as_str().unwrap().contains("cannot be filtered on"), "{}", a.body);
 }
 
-/// An unknown rotation points to the rotations (not to providers and accounts); an unknown
-/// phase lists the phases.
-#[tokio::test]
-async fn unknown_rotations_and_phases_say_where_to_look() {
-    let w = World::new().await;
-    let admin = w.token("admin");
-    for (method, uri) in [("GET", "/api/v1/rotations/rot_nope"), ("POST", "/api/v1/rotations/rot_nope/confirm")] {
-        let a = w.call(method, uri, Some(admin), None).await;
-        assert_eq!(a.status, 404, "{uri}: {}", a.body);
-        let hint = a.body["hint"].as_str().unwrap();
-        assert!(hint.contains("rekey rotation list") && hint.contains("GET /api/v1/rotations"), "{uri}: {hint}");
-    }
-    let a = w.call("GET", "/api/v1/rotations?phase=weird", Some(admin), None).await;
-    assert_eq!(a.status, 400, "{}", a.body);
-    let hint = a.body["hint"].as_str().unwrap();
-    assert!(hint.contains("planned") && hint.contains("retiring"), "{hint}");
-}
-
 /// A bad settings change names the field and what to send instead, in the API's words (not
 /// the JSON parser's types and positions), and changes nothing.
 #[tokio::test]
@@ -198,4 +180,43 @@ async fn settings_patch_errors_name_the_field_and_the_fix() {
     // The document says what the validation accepts.
     let length = &w.doc().await["components"]["schemas"]["SettingsPatch"]["properties"]["password_length"];
     assert_eq!((&length["minimum"], &length["maximum"]), (&8.into(), &128.into()), "{length}");
+}
+
+/// An unknown rotation points to the rotations (not to providers and accounts); an unknown
+/// phase lists the phases.
+#[tokio::test]
+async fn unknown_rotations_and_phases_say_where_to_look() {
+    let w = World::new().await;
+    let admin = w.token("admin");
+    for (method, uri) in [("GET", "/api/v1/rotations/rot_nope"), ("POST", "/api/v1/rotations/rot_nope/confirm")] {
+        let a = w.call(method, uri, Some(admin), None).await;
+        assert_eq!(a.status, 404, "{uri}: {}", a.body);
+        let hint = a.body["hint"].as_str().unwrap();
+        assert!(hint.contains("rekey rotation list") && hint.contains("GET /api/v1/rotations"), "{uri}: {hint}");
+    }
+    let a = w.call("GET", "/api/v1/rotations?phase=weird", Some(admin), None).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    let hint = a.body["hint"].as_str().unwrap();
+    assert!(hint.contains("planned") && hint.contains("retiring"), "{hint}");
+}
+
+/// The scheme's name is case-insensitive (RFC 9110 §11.1); another scheme is told that rekey
+/// takes a Bearer token, not that none was sent.
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_named() {
+    let w = World::new().await;
+    let with = |authorization: String| {
+        Request::get("/api/v1/accounts").header("authorization", authorization).body(Body::empty()).unwrap()
+    };
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let a = w.send(SocketAddr::from(SOURCE), with(format!("{scheme} {}", w.token("admin")))).await;
+        assert_eq!(a.status, 200, "{scheme}: {}", a.body);
+    }
+    let a = w.send(SocketAddr::from(SOURCE), with("Basic dXNlcjpwYXNz".into())).await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    assert_error(&a, "unauthorized", "Basic");
+    let message = a.body["message"].as_str().unwrap();
+    assert!(message.contains("not a Bearer token"), "{message}");
+    let a = w.call("GET", "/api/v1/accounts", None, None).await;
+    assert_eq!(a.body["message"], "no API token", "no header at all");
 }
