@@ -85,7 +85,8 @@ pub struct Revealed {
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/reveal", tag = "accounts",
     params(("account" = String, Path, description = "Account"), RevealQuery),
     responses((status = 200, description = "The secret", body = Revealed),
-        (status = 409, description = "Checked out by someone else", body = ErrorBody)))]
+        (status = 403, description = "Not an admin token", body = ErrorBody),
+        (status = 409, description = "Checked out by someone else (`force=true` reveals it anyway)", body = ErrorBody)))]
 pub async fn reveal(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -121,7 +122,8 @@ pub struct RotateQuery {
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/rotate", tag = "accounts",
     params(("account" = String, Path, description = "Account"), RotateQuery),
     responses((status = 200, description = "The rotation's report", body = RotationReport),
-        (status = 409, description = "Checked out, or another rotation holds the account", body = ErrorBody)))]
+        (status = 403, description = "An auditor token (rotating takes an operator or admin)", body = ErrorBody),
+        (status = 409, description = "Checked out (`force=true` rotates it anyway), or another rotation holds the account", body = ErrorBody)))]
 pub async fn rotate(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -143,7 +145,8 @@ pub async fn rotate(
 /// Check that the stored credential still works.
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/heartbeat", tag = "accounts",
     params(("account" = String, Path, description = "Account")),
-    responses((status = 200, description = "The heartbeat", body = Heartbeat)))]
+    responses((status = 200, description = "The heartbeat", body = Heartbeat),
+        (status = 403, description = "An auditor token (a heartbeat takes an operator or admin)", body = ErrorBody)))]
 pub async fn heartbeat(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -160,7 +163,8 @@ pub async fn heartbeat(
 /// Restore the previous access key (admin only).
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/rollback", tag = "accounts",
     params(("account" = String, Path, description = "Account")),
-    responses((status = 200, description = "The account after the rollback", body = AccountItem)))]
+    responses((status = 200, description = "The account after the rollback", body = AccountItem),
+        (status = 403, description = "Not an admin token", body = ErrorBody)))]
 pub async fn rollback(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -198,6 +202,8 @@ pub struct CheckedOut {
     params(("account" = String, Path, description = "A password account")),
     request_body(content = CheckoutBody, description = "Optional"),
     responses((status = 200, description = "The password and the check-out", body = CheckedOut),
+        (status = 400, description = "A bad body, or an account that is not a password", body = ErrorBody),
+        (status = 403, description = "An auditor token (a check-out takes an operator or admin)", body = ErrorBody),
         (status = 409, description = "Checked out by someone else", body = ErrorBody)))]
 pub async fn checkout(
     State(s): State<AppState>,
@@ -226,7 +232,9 @@ pub struct CheckedIn {
 /// Return a check-out; the password is rotated on the next scheduler tick.
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/checkin", tag = "accounts",
     params(("account" = String, Path, description = "A checked-out account")),
-    responses((status = 200, description = "The returned check-out", body = CheckedIn)))]
+    responses((status = 200, description = "The returned check-out", body = CheckedIn),
+        (status = 403, description = "An auditor token (a check-in takes an operator or admin)", body = ErrorBody),
+        (status = 409, description = "The account is not checked out", body = ErrorBody)))]
 pub async fn checkin(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -246,7 +254,7 @@ pub async fn checkin(
     request_body(content = SettingsPatch, description = "The settings to change"),
     responses((status = 200, description = "The account as changed", body = AccountItem),
         (status = 400, description = "An unknown field, a bad value, or nothing to change", body = ErrorBody),
-        (status = 403, description = "A folder the token does not cover", body = ErrorBody)))]
+        (status = 403, description = "Not an admin token, or a folder the token does not cover", body = ErrorBody)))]
 pub async fn settings(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,

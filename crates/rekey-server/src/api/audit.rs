@@ -39,7 +39,8 @@ pub struct ReportQuery {
 /// The compliance report (CIS 1.12/1.14 style) over every IAM user of the providers.
 #[utoipa::path(get, path = "/api/v1/reports/compliance", tag = "audit", params(ReportQuery),
     responses((status = 200, description = "The report", body = Compliance),
-        (status = 400, description = "A parameter out of range", body = ErrorBody)))]
+        (status = 400, description = "A parameter out of range", body = ErrorBody),
+        (status = 403, description = "A token confined to folders, or one whose role may not read the audit log", body = ErrorBody)))]
 pub async fn compliance(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -80,7 +81,8 @@ pub struct EventsQuery {
 /// One page of the audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(EventsQuery),
     responses((status = 200, description = "A page of events", body = Paged<AuditRecord>),
-        (status = 400, description = "A parameter out of range", body = ErrorBody)))]
+        (status = 400, description = "A parameter out of range", body = ErrorBody),
+        (status = 403, description = "A token confined to folders, or one whose role may not read the audit log", body = ErrorBody)))]
 pub async fn events(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -98,6 +100,7 @@ pub async fn events(
 /// Verify the audit log's hash chain; 500 with the first broken event if it does not hold.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
     responses((status = 200, description = "The chain is intact", body = ChainReport),
+        (status = 403, description = "A token confined to folders, or one whose role may not read the audit log", body = ErrorBody),
         (status = 500, description = "The first broken link", body = ErrorBody)))]
 pub async fn verify(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<Json<ChainReport>> {
     require_unscoped(&caller, Action::Audit, "the audit log")?;

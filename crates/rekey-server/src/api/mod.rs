@@ -99,7 +99,34 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::health::routes())
         .with_state(state)
         .split_for_parts();
+    let mut doc = doc;
+    document_guard(&mut doc);
     (router, doc)
+}
+
+/// Lists what `guard` and the path parameters answer on every operation behind them, so each
+/// operation need not repeat it: 401 for a missing or refused token, 404 for an object that
+/// does not exist (or is in folders the token does not cover). 403s depend on the operation's
+/// role and are declared with it.
+fn document_guard(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+        ResponseBuilder::new().description(description).content("application/json", content).build().into()
+    };
+    for (path, item) in doc.paths.paths.iter_mut().filter(|(p, _)| p.starts_with("/api/v1/")) {
+        let names_an_object = path.contains('{');
+        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+        for op in operations.into_iter().flatten() {
+            let answers = &mut op.responses.responses;
+            answers
+                .entry("401".into())
+                .or_insert_with(|| error("No API token, or one that is not valid, revoked or expired"));
+            if names_an_object {
+                answers.entry("404".into()).or_insert_with(|| error("No such object in the token's folders"));
+            }
+        }
+    }
 }
 
 /// Authenticates, then audits the request with its outcome.

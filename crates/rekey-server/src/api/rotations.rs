@@ -127,6 +127,7 @@ async fn rotation_for(
 #[utoipa::path(post, path = "/api/v1/rotations/{id}/confirm", tag = "rotations",
     params(("id" = String, Path, description = "Rotation id")),
     responses((status = 200, description = "The rotation's report", body = rekey_engine::RotationReport),
+        (status = 403, description = "An auditor token (confirming takes an operator or admin)", body = ErrorBody),
         (status = 409, description = "The rotation is not waiting for a confirmation", body = ErrorBody)))]
 pub async fn confirm(
     State(s): State<AppState>,
@@ -162,6 +163,7 @@ pub struct PendingValue {
 #[utoipa::path(post, path = "/api/v1/rotations/{id}/reveal", tag = "rotations",
     params(("id" = String, Path, description = "Rotation id")),
     responses((status = 200, description = "What to enter", body = PendingValue),
+        (status = 403, description = "Not an admin token", body = ErrorBody),
         (status = 409, description = "The rotation is not waiting for a manual delivery", body = ErrorBody)))]
 pub async fn reveal(
     State(s): State<AppState>,
