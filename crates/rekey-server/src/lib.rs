@@ -20,6 +20,9 @@
 //! - [`export`]: the audit log to a SIEM. [`notify`]: webhooks for failures and overdue
 //!   credentials.
 
+// Lines on stderr go through `say` (the std macros panic on a closed pipe).
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod api;
 pub mod audit_log;
 pub mod auth;
@@ -166,9 +169,9 @@ pub async fn serve_on(
     let Jobs { exporters, notifier } = jobs;
     let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(warning) = plain_http_warning(local, tls.is_some()) {
-        eprintln!("rekey serve: warning: {warning}");
+        say(format_args!("warning: {warning}"));
     }
-    eprintln!("rekey serve: listening on {scheme}://{local}");
+    say(format_args!("listening on {scheme}://{local}"));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut background = Vec::new();
     // The node answers (not ready) while it recovers; the scheduler starts once it has.
@@ -185,7 +188,7 @@ pub async fn serve_on(
     let engine = state.engine.clone();
     let on_shutdown = async move {
         shutdown.await;
-        eprintln!("rekey serve: stopping (rotations stop at their next journal boundary)");
+        say(format_args!("stopping (rotations stop at their next journal boundary)"));
         engine.request_stop();
         let _ = stop_tx.send(true);
     };
@@ -194,8 +197,15 @@ pub async fn serve_on(
         let _ = task.await;
     }
     state.flush_auth_failures().await;
-    eprintln!("rekey serve: stopped");
+    say(format_args!("stopped"));
     Ok(())
+}
+
+/// A `rekey serve: …` line on stderr. A failed write is dropped: `eprintln!` would panic when
+/// stderr is a closed pipe (`rekey serve 2>&1 | head -1`) and take the server down with it.
+fn say(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "rekey serve: {text}");
 }
 
 /// The start-up recovery of unfinished rotations (while `/readyz` says so), then the scheduler.
@@ -203,7 +213,7 @@ async fn recover_then_schedule(state: AppState, stop: tokio::sync::watch::Receiv
     match state.engine.recover().await {
         Ok(reports) => {
             for r in reports.iter().filter(|r| r.outcome != rekey_domain::Outcome::Retiring) {
-                eprintln!("rekey serve: recovered rotation of {}: {}", r.reference, r.outcome);
+                say(format_args!("recovered rotation of {}: {}", r.reference, r.outcome));
             }
         }
         Err(e) => tracing::error!(error = %e, "recovery at start failed; the scheduler retries it"),

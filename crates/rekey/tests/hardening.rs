@@ -303,3 +303,43 @@ fn a_closed_stdout_or_stderr_keeps_the_commands_exit_code() {
         }
     }
 }
+
+/// `rekey serve` with a closed stderr (`rekey serve 2>&1 | head -1`) serves, and stops on
+/// SIGTERM with exit 0: its "listening on" line must not panic the server.
+#[test]
+fn the_server_runs_and_stops_with_a_closed_stderr() {
+    use std::{process::Stdio, time::Duration};
+    let sb = Sandbox::new();
+    sb.init();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = sb
+        .std_rekey()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    // Up once /healthz answers (by then the server also waits for SIGTERM).
+    let healthy = || {
+        use std::io::{Read, Write};
+        let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+        let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut answer = String::new();
+        let _ = c.read_to_string(&mut answer);
+        answer.starts_with("HTTP/1.1 200")
+    };
+    let up = (0..300).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        child.try_wait().unwrap().is_none() && healthy()
+    });
+    let early = child.try_wait().unwrap();
+    if !up || early.is_some() {
+        let _ = child.kill();
+        panic!("rekey serve did not come up with a closed stderr: {:?}", child.wait().unwrap());
+    }
+    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(0), "rekey serve stopped cleanly");
+}
