@@ -17,14 +17,16 @@ use serde::{de, Deserialize, Deserializer};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
-    /// Rotate every interval, e.g. `90d`.
+    /// Rotate every interval, e.g. `90d`; `null` removes the interval (a cron schedule stays).
     #[serde(default, deserialize_with = "interval")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    pub every: Option<u64>,
-    /// Rotate on a cron schedule (5 fields, UTC), e.g. `0 3 1 * *`.
+    pub every: Option<Option<u64>>,
+    /// Rotate on a cron schedule (5 fields, UTC), e.g. `0 3 1 * *`; `null` removes it (an
+    /// interval stays).
     #[serde(default, deserialize_with = "cron")]
-    pub cron: Option<String>,
-    /// Remove the schedule (interval and cron).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub cron: Option<Option<String>>,
+    /// Remove the schedule (interval and cron); not with a value for `every` or `cron`.
     #[serde(default)]
     pub no_schedule: bool,
     /// Report the credential as overdue past this age.
@@ -133,14 +135,15 @@ fn title<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::E
 /// What to send instead of an empty string for a setting that cannot be empty.
 const KEEP_IT: &str = "leave the field out to keep the current value";
 /// The same for the schedule's fields, which can be removed.
-const REMOVE_SCHEDULE: &str = "use no_schedule: true to remove the schedule";
+const REMOVE_SCHEDULE: &str = "use no_schedule: true to remove the schedule (null removes this field only)";
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     duration_or(d, KEEP_IT)
 }
 
-fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    duration_or(d, REMOVE_SCHEDULE)
+/// `every`: absent is `None` (serde's default), `null` is `Some(None)` (remove the interval).
+fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    duration_or(d, REMOVE_SCHEDULE).map(Some)
 }
 
 /// A duration; an empty string is refused with `instead` (it does not clear the setting).
@@ -152,7 +155,8 @@ fn duration_or<'de, D: Deserializer<'de>>(d: D, instead: &str) -> Result<Option<
     parse_duration_ms(&text).map(Some).map_err(de::Error::custom)
 }
 
-fn cron<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+/// `cron`: absent is `None` (serde's default), `null` is `Some(None)` (remove the cron schedule).
+fn cron<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     let spec = Option::<String>::deserialize(d)?;
     if let Some(s) = &spec {
         if s.trim().is_empty() {
@@ -160,7 +164,7 @@ fn cron<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
         }
         parse_cron(s).map_err(de::Error::custom)?;
     }
-    Ok(spec)
+    Ok(Some(spec))
 }
 
 /// A password length: a whole number in [`crate::password::LENGTHS`] (not whatever fits a `u8`).
@@ -217,17 +221,19 @@ where
 
 impl SettingsPatch {
     /// Refuses fields that contradict each other: `no_schedule` removes the schedule that
-    /// `every` and `cron` would set (applied, one would silently win).
+    /// `every` and `cron` would set (applied, one would silently win). `null` for either (which
+    /// removes it) agrees with `no_schedule`.
     pub fn check(&self) -> Result<(), ValidationError> {
-        let set: Vec<&str> = [("every", self.every.is_some()), ("cron", self.cron.is_some())]
-            .into_iter()
-            .filter_map(|(name, given)| given.then_some(name))
-            .collect();
+        let given = [("every", matches!(self.every, Some(Some(_)))), ("cron", matches!(self.cron, Some(Some(_))))];
+        let set: Vec<&str> = given.into_iter().filter_map(|(name, given)| given.then_some(name)).collect();
         if self.no_schedule && !set.is_empty() {
             return Err(ValidationError::new(
                 "settings",
                 format!("no_schedule conflicts with {}: it removes the schedule they set", set.join(" and ")),
-                format!("give either no_schedule: true or {}, not both", set.join(" and ")),
+                format!(
+                    "give either no_schedule: true (no schedule) or {}, not both; null removes one of them",
+                    set.join(" and ")
+                ),
             ));
         }
         Ok(())
@@ -269,11 +275,11 @@ impl SettingsPatch {
             s.every_ms = None;
             s.cron = None;
         }
-        if self.every.is_some() {
-            s.every_ms = self.every;
+        if let Some(every) = self.every {
+            s.every_ms = every;
         }
-        if self.cron.is_some() {
-            s.cron.clone_from(&self.cron);
+        if let Some(cron) = &self.cron {
+            s.cron.clone_from(cron);
         }
         if self.max_age.is_some() {
             s.max_age_ms = self.max_age;
@@ -310,7 +316,7 @@ mod tests {
     #[test]
     fn values_are_parsed_when_the_patch_is_read() {
         let p = patch(r#"{"every":"30d","previous_key":"delete","verify_successes":2,"cron":"0 3 1 * *"}"#).unwrap();
-        assert_eq!(p.every, Some(30 * 86_400_000));
+        assert_eq!(p.every, Some(Some(30 * 86_400_000)));
         assert_eq!(p.previous_key, Some(PreviousKeyPolicy::Delete));
         for bad in [
             r#"{"every":"soon"}"#,
@@ -371,9 +377,23 @@ mod tests {
             r#"{"no_schedule":true}"#,
             r#"{"every":"60d","cron":"0 3 1 * *"}"#,
             r#"{"every":"60d","no_schedule":false}"#,
+            r#"{"every":null,"no_schedule":true}"#,
         ] {
             assert!(patch(fine).unwrap().check().is_ok(), "{fine}");
         }
+    }
+
+    #[test]
+    fn null_removes_one_part_of_the_schedule_and_absent_keeps_it() {
+        let mut s = RotationSettings::default();
+        patch(r#"{"every":"7d","cron":"0 3 1 * *"}"#).unwrap().apply(&mut s);
+        patch(r#"{"every":null}"#).unwrap().apply(&mut s);
+        assert_eq!((s.every_ms, s.cron.as_deref()), (None, Some("0 3 1 * *")));
+        patch(r#"{"every":"7d"}"#).unwrap().apply(&mut s);
+        patch(r#"{"cron":null}"#).unwrap().apply(&mut s);
+        assert_eq!((s.every_ms, s.cron.as_deref()), (Some(7 * 86_400_000), None));
+        patch(r#"{"max_age":"30d"}"#).unwrap().apply(&mut s);
+        assert_eq!(s.every_ms, Some(7 * 86_400_000), "absent keeps it");
     }
 
     #[test]

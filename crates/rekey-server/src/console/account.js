@@ -61,20 +61,18 @@ function settingsList(a) {
 /**
  * The `PATCH …/settings` body for what the user changed in the edit dialog (`current`: the
  * values it opened with; `typed`: what its fields hold, trimmed). Only changed fields are sent.
- * A schedule field is never sent empty (no duration or cron is ""): emptying one sends
- * `no_schedule`, which removes both, with the one still filled in sent again.
+ * A schedule field is never sent empty (no duration or cron is ""): emptying both sends
+ * `no_schedule`; emptying one sends it as `null`, which removes that one only.
  */
 function settingsPatch(current, typed) {
   const was = (k) => String(current[k] ?? "");
   const patch = {};
   for (const k of ["title", "folder"]) if (typed[k] !== was(k)) patch[k] = typed[k];
   const schedule = ["every", "cron"];
-  if (schedule.some((k) => !typed[k] && was(k))) {
-    patch.no_schedule = true;
-    for (const k of schedule) if (typed[k]) patch[k] = typed[k];
-  } else {
-    for (const k of schedule) if (typed[k] && typed[k] !== was(k)) patch[k] = typed[k];
-  }
+  const emptied = schedule.filter((k) => !typed[k] && was(k));
+  if (emptied.length && schedule.every((k) => !typed[k])) patch.no_schedule = true;
+  else for (const k of emptied) patch[k] = null;
+  for (const k of schedule) if (typed[k] && typed[k] !== was(k)) patch[k] = typed[k];
   return patch;
 }
 

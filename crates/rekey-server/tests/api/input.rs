@@ -4,6 +4,7 @@
 
 use crate::world::{assert_error, World};
 use axum::{body::Body, http::Request};
+use serde_json::json;
 use std::net::SocketAddr;
 
 const SOURCE: ([u8; 4], u16) = ([10, 9, 9, 9], 1);
@@ -177,6 +178,13 @@ async fn settings_patch_errors_name_the_field_and_the_fix() {
     assert_eq!(after, before, "a refused change changed nothing");
     let a = w.call("PATCH", &format!("{alice}/settings"), Some(admin), Some(r#"{"password_length":128}"#)).await;
     assert_eq!(a.status, 200, "128 is in range: {}", a.body);
+    // null removes one part of the schedule (what the console sends when one field is emptied).
+    let settings = format!("{svc}/settings");
+    let a = w.call("PATCH", &settings, Some(admin), Some(r#"{"every":"7d","cron":"0 3 1 * *"}"#)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = w.call("PATCH", &settings, Some(admin), Some(r#"{"every":null}"#)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!((&a.body["settings"]["every_ms"], &a.body["settings"]["cron"]), (&json!(null), &json!("0 3 1 * *")));
     // The document says what the validation accepts.
     let length = &w.doc().await["components"]["schemas"]["SettingsPatch"]["properties"]["password_length"];
     assert_eq!((&length["minimum"], &length["maximum"]), (&8.into(), &128.into()), "{length}");

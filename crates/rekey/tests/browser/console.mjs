@@ -247,6 +247,26 @@ async function main() {
     check(a.settings.every_ms == null && a.settings.cron == null, `the schedule is gone: ${JSON.stringify(a.settings)}`);
     await page.locator("section[aria-labelledby=h-settings] dd", { hasText: /^none$/ }).first().waitFor();
     check((await focusedId(page, "act-settings")) === "act-settings", "the focus is back on Edit settings after saving");
+    // Emptying one schedule field removes that one only (sent as null; no_schedule would remove both).
+    const saved = async (n) => {
+      await page.locator("#dialog-ok").click();
+      await page.locator("#dialog").waitFor({ state: "hidden" });
+      check(patches.length === n, `${n} settings requests: ${patches.map((r) => r.body)}`);
+    };
+    await page.locator("#act-settings").click();
+    await page.locator("#set-every").fill("7d");
+    await page.locator("#set-cron").fill("0 3 * * 1");
+    await saved(3);
+    await page.locator("#act-settings").click();
+    await page.locator("#set-every").fill("");
+    await saved(4);
+    check(patches[3].body === JSON.stringify({ every: null }), `emptying one field sends it as null: ${patches[3].body}`);
+    const b = await api(TOKENS.admin, "GET", `/api/v1/accounts/${KEY_ACCOUNT}`);
+    check(b.settings.every_ms == null && b.settings.cron === "0 3 * * 1", `the cron schedule stays: ${JSON.stringify(b.settings)}`);
+    await page.locator("#act-settings").click();
+    await page.locator("#set-cron").fill("");
+    await saved(5);
+    check(patches[4].body === JSON.stringify({ no_schedule: true }), `emptying the last one sends no_schedule: ${patches[4].body}`);
   });
   await step("delivery targets are listed by type and destination", page, async () => {
     await openAccount(page, TARGET_ACCOUNT);

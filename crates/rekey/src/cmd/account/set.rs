@@ -167,8 +167,8 @@ pub async fn run(global: &Global, format: Format, a: AccountSetArgs) -> Result<(
 fn patch(a: &AccountSetArgs) -> SettingsPatch {
     let r = &a.retirement;
     SettingsPatch {
-        every: a.every,
-        cron: a.cron.clone(),
+        every: a.every.map(Some),
+        cron: a.cron.clone().map(Some),
         no_schedule: a.no_schedule,
         max_age: a.max_age,
         previous_key: a.previous_key,
