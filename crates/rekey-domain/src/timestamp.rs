@@ -36,6 +36,17 @@ pub mod option {
     }
 }
 
+/// The same for a list of timestamps.
+pub mod vec {
+    use chrono::{DateTime, Utc};
+    use serde::Serializer;
+
+    /// Serialises timestamps with [`super::rfc3339`].
+    pub fn serialize<S: Serializer>(ts: &[DateTime<Utc>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(ts.iter().map(super::rfc3339))
+    }
+}
+
 /// The same for free-form JSON: every string in it that is an RFC 3339 time is serialised
 /// with [`super::rfc3339`], everything else as it is.
 pub mod json {

@@ -409,12 +409,12 @@ impl Knowledge {
     }
 
     /// Classifies a key found while `rotation`'s `CreateAccessKey` is tried again: an untagged
-    /// key no account of the vault holds, not in the pre-flight `snapshot` and created since the
-    /// create was requested (`since`; unknown counts as since) is that create's orphan. A
-    /// tagged key is not: its secret was stored when it was tagged.
-    pub fn after_create(&self, key: &str, snapshot: &[String], since: bool, rotation: &str) -> Owner {
+    /// key no account of the vault holds, not in the pre-flight `snapshot` and created about when
+    /// one of the create's attempts was made (`made_then`) is that create's orphan. A tagged key
+    /// is not: its secret was stored when it was tagged.
+    pub fn after_create(&self, key: &str, snapshot: &[String], made_then: bool, rotation: &str) -> Owner {
         match self.owner(key) {
-            Owner::Foreign(Foreign::Untagged) if since && !snapshot.iter().any(|k| k == key) => {
+            Owner::Foreign(Foreign::Untagged) if made_then && !snapshot.iter().any(|k| k == key) => {
                 Owner::Orphan(rotation.to_owned())
             }
             other => other,

@@ -237,6 +237,24 @@ async fn a_resumed_create_refused_for_the_limit_keeps_its_phase() {
     assert_eq!(active, vec![current]);
 }
 
+/// The sweep before a resumed CreateAccessKey deletes only keys made about when one of the
+/// rotation's attempts was: a key a person (or another vault) made for the user a day later,
+/// while the rotation waited in `create_requested`, is not this rotation's orphan and stays.
+#[tokio::test]
+async fn a_key_made_while_a_create_waited_is_not_swept() {
+    let (t, a, (old, _)) = access_key_world().await;
+    t.aws.inject(Fault { op: "iam:CreateAccessKey", class: AwsErrorClass::Retryable, times: 4, lands: false });
+    assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, Outcome::Interrupted);
+    t.aws.clear_faults();
+    t.clock.advance(Duration::days(1));
+    let (theirs, _) = t.aws.add_key("svc");
+    // The user's two slots are full: the resumed create is refused and the rotation waits.
+    let r = t.engine.recover().await.unwrap().remove(0);
+    assert_eq!((r.outcome, r.phase.as_deref()), (Outcome::Interrupted, Some("create_requested")), "{r:?}");
+    let keys: Vec<String> = t.aws.keys("svc").into_iter().map(|k| k.0).collect();
+    assert_eq!(keys, vec![old, theirs], "the key made a day later is still there");
+}
+
 /// Rewrites the phase of `a`'s open rotation, as a journal of an earlier version would hold it.
 async fn set_open_phase(t: &World, a: &Account, phase: Phase) {
     let mut rot = t.store.rotations(Some(&a.id), true, 10).await.unwrap().remove(0);

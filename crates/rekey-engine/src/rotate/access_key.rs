@@ -139,19 +139,19 @@ impl Run<'_> {
     }
 
     /// Deletes the keys an interrupted or failed CreateAccessKey of this phase left behind: not
-    /// there at pre-flight, unknown to the vault, untagged, created since the create was requested
-    /// ([`Knowledge::after_create`]). Their secrets are lost, so they go.
+    /// there at pre-flight, unknown to the vault, untagged, created about when one of its
+    /// attempts was made ([`Knowledge::after_create`], [`made_by_an_attempt`]). Their secrets
+    /// are lost, so they go. A key made at another time — by a person, by another vault while
+    /// this rotation waited — is not this rotation's and stays.
     pub(super) async fn sweep_create_orphans(&mut self, user: &str) -> Result<()> {
         let iam_user = self.iam.get_user(user).await?;
         let knowledge = self.knowledge(&iam_user).await?;
-        let since = self.facts.create_requested_at.map(|t| t - chrono::Duration::minutes(5));
+        let attempts: Vec<_> =
+            self.facts.create_requested_at.iter().chain(&self.facts.create_attempts).copied().collect();
         let mut remaining = Vec::new();
         for k in self.iam.list_access_keys(user).await? {
-            let new_since = match (k.created, since) {
-                (Some(c), Some(s)) => c >= s,
-                _ => true,
-            };
-            let owner = knowledge.after_create(&k.id, &self.facts.keys_before, new_since, &self.rot.id);
+            let ours = made_by_an_attempt(k.created, &attempts);
+            let owner = knowledge.after_create(&k.id, &self.facts.keys_before, ours, &self.rot.id);
             if matches!(owner, ownership::Owner::Orphan(_)) {
                 self.guard("DeleteAccessKey").await?;
                 gone_is_fine(self.iam.delete_access_key(user, &k.id).await)?;
@@ -183,6 +183,10 @@ impl Run<'_> {
         let (meta, secret) = loop {
             if attempt > 1 || !std::mem::take(&mut self.keys_just_listed) {
                 self.sweep_create_orphans(&user).await?;
+                // Not the attempt right after `create_requested` was journaled: its time is
+                // journaled first, so that a later sweep knows when its key may have been made.
+                self.facts.create_attempts.push(self.engine.clock.now());
+                self.journal(Phase::CreateRequested, JournalWrite::default()).await?;
             }
             self.guard("CreateAccessKey").await?;
             match create_iam.create_access_key(&user).await {
@@ -565,4 +569,17 @@ async fn poll(
 
 pub(super) fn ms(v: u64) -> chrono::Duration {
     chrono::Duration::milliseconds(i64::try_from(v).unwrap_or(i64::MAX / 2))
+}
+
+/// Whether a key created at `created` may be the one an attempt made at one of `attempts` left:
+/// created at most 5 minutes before an attempt (IAM's clock and ours differ) and at most 10
+/// minutes after it (an attempt's request may wait for its provider's pace and be sent again
+/// while IAM throttles it). Unknown times count as such a key.
+fn made_by_an_attempt(
+    created: Option<chrono::DateTime<chrono::Utc>>,
+    attempts: &[chrono::DateTime<chrono::Utc>],
+) -> bool {
+    let Some(c) = created else { return true };
+    attempts.is_empty()
+        || attempts.iter().any(|a| c >= *a - chrono::Duration::minutes(5) && c <= *a + chrono::Duration::minutes(10))
 }

@@ -23,9 +23,14 @@ use std::{sync::Arc, time::Instant};
 pub(crate) struct Facts {
     /// Access keys the user had at pre-flight.
     pub keys_before: Vec<String>,
-    /// When CreateAccessKey was requested (keys created after it and unknown are ours).
+    /// When CreateAccessKey was requested, and so its first attempt made (an unknown key
+    /// created about then is that attempt's orphan).
     #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub create_requested_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When each later CreateAccessKey attempt was made (a retry, a resumed run): the orphan
+    /// sweep looks only at keys created about then.
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "rekey_domain::timestamp::vec::serialize")]
+    pub create_attempts: Vec<chrono::DateTime<chrono::Utc>>,
     /// Keys deleted to free a slot, and why.
     pub reclaimed: Vec<String>,
     /// Keys of the user that are not this account's, and why (see [`crate::ownership`]).

@@ -122,9 +122,8 @@ fn caller_arn(moto: &Moto, key_id: &str, secret: &str) -> Result<String, String>
     out.map(|o| o.arn.unwrap_or_default()).map_err(|e| format!("{e:?}"))
 }
 
-/// The order of phases: a rotation's journal moves strictly forward, except that `delivering`
-/// (one write per acknowledged target), `retiring` (a postponed retirement) and
-/// `update_requested` (a journaled ChangePassword attempt) may be written again.
+/// The order of phases: a rotation's journal moves strictly forward, except for the
+/// [`REPEATABLE`] phases, which may be written again.
 fn rank(phase: &str) -> u32 {
     match phase {
         "planned" => 0,
@@ -143,7 +142,9 @@ fn rank(phase: &str) -> u32 {
     }
 }
 
-const REPEATABLE: [&str; 3] = ["delivering", "retiring", "update_requested"];
+/// Phases journaled again without moving on: each delivery acknowledged, each grace checked,
+/// each later attempt of ChangePassword or CreateAccessKey.
+const REPEATABLE: [&str; 4] = ["create_requested", "delivering", "retiring", "update_requested"];
 
 /// 4a: per rotation, the journaled phases in audit order; returns how many rotations.
 fn phases_never_go_backwards(f: &VaultFacts) -> usize {
