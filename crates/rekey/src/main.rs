@@ -44,9 +44,18 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::INTERNAL);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => exit::report(&e, format),
+    };
+    match stdio::lost() {
+        // What the command printed (a new token, a checked-out password) did not arrive.
+        Some(why) => {
+            errln!("error: the output could not be written: {why}");
+            errln!("  hint: write it where there is room (the command itself has run; a token or password shown once must be made again)");
+            ExitCode::from(exit::INTERNAL)
+        }
+        None => code,
     }
 }
 

@@ -304,6 +304,20 @@ fn a_closed_stdout_or_stderr_keeps_the_commands_exit_code() {
     }
 }
 
+/// Standard output that cannot be written for another reason than a closed pipe (a full disk)
+/// fails the command: a token shown once would otherwise be lost with exit 0.
+#[test]
+fn output_lost_to_a_full_disk_fails_the_command() {
+    let sb = Sandbox::new();
+    sb.init();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out =
+        sb.std_rekey().args(["token", "create", "--name", "lost", "--role", "auditor"]).stdout(full).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the output could not be written"), "{stderr}");
+}
+
 /// `rekey serve` with a closed stderr (`rekey serve 2>&1 | head -1`) serves, and stops on
 /// SIGTERM with exit 0: its "listening on" line must not panic the server.
 #[test]
