@@ -50,6 +50,8 @@ pub enum Refused {
     Revoked(String),
     /// Past its expiry.
     Expired(String),
+    /// Not checked: the vault could not be read (nothing is known of the token either way).
+    Unavailable,
 }
 
 /// The token id a bearer token names, if it has the form `rk_ID_SECRET` (not checked against the
@@ -114,7 +116,11 @@ impl Engine {
                 self.audit_tampered_token(id, &e).await;
                 return Err(Refused::Invalid(None));
             }
-            Err(_) => return Err(Refused::Invalid(None)),
+            Err(StoreError::NotFound { .. }) => return Err(Refused::Invalid(None)),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the vault to check an API token");
+                return Err(Refused::Unavailable);
+            }
         };
         if !constant_time_eq(digest(secret).as_bytes(), token.hash.as_bytes()) {
             return Err(Refused::Invalid(Some(id.to_owned())));
@@ -148,14 +154,14 @@ impl Engine {
     /// its content, not its age: a database writer could put back the row as it was before the
     /// revocation, and it would verify. The event stays: deleting it breaks the audit chain
     /// (`rekey audit verify`), deleting the newest events is caught by an anchor. A failed read
-    /// refuses the token.
+    /// leaves the token unchecked.
     async fn revoked_in_audit_log(&self, id: &str) -> std::result::Result<bool, Refused> {
         let q = AuditQuery { action: Some("token.revoke".into()), target: Some(id.to_owned()), actor: None };
         match self.store.audit_log_page(&q, 1, None, Count::AtMost(0)).await {
             Ok(page) => Ok(!page.items.is_empty()),
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the audit log to check a token's revocation");
-                Err(Refused::Invalid(Some(id.to_owned())))
+                Err(Refused::Unavailable)
             }
         }
     }

@@ -104,6 +104,8 @@ pub enum Rejected {
     /// Not looked at: too many failures from the request's source address (with the token id
     /// the request named, if it is well-formed).
     Throttled(Option<String>),
+    /// Not checked: the vault could not be read (answered 503, not counted as a failure).
+    Unavailable,
 }
 
 impl Rejected {
@@ -116,6 +118,7 @@ impl Rejected {
             Self::Revoked(_) => "the API token was revoked",
             Self::Expired(_) => "the API token has expired",
             Self::Throttled(_) => "too many failed authentication attempts from this address",
+            Self::Unavailable => "the API token could not be checked: the vault did not answer",
         }
     }
 }
@@ -126,6 +129,7 @@ impl From<Refused> for Rejected {
             Refused::Invalid(id) => Self::Invalid(id),
             Refused::Revoked(id) => Self::Revoked(id),
             Refused::Expired(id) => Self::Expired(id),
+            Refused::Unavailable => Self::Unavailable,
         }
     }
 }

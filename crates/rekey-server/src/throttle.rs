@@ -173,14 +173,14 @@ fn prune<K: std::hash::Hash + Eq + Clone, V>(map: &mut HashMap<K, V>, ended: imp
 
 /// Whether the failure is a guess (a token was presented).
 fn counts(why: &Rejected) -> bool {
-    !matches!(why, Rejected::Missing | Rejected::NotBearer)
+    !matches!(why, Rejected::Missing | Rejected::NotBearer | Rejected::Unavailable)
 }
 
 fn claimed(why: &Rejected) -> Option<&str> {
     match why {
         Rejected::Invalid(Some(id)) | Rejected::Revoked(id) | Rejected::Expired(id) => Some(id),
         Rejected::Throttled(id) => id.as_deref(),
-        Rejected::Missing | Rejected::NotBearer | Rejected::Invalid(None) => None,
+        Rejected::Missing | Rejected::NotBearer | Rejected::Invalid(None) | Rejected::Unavailable => None,
     }
 }
 
@@ -192,6 +192,7 @@ fn reason(why: &Rejected) -> &'static str {
         Rejected::Revoked(_) => "revoked",
         Rejected::Expired(_) => "expired",
         Rejected::Throttled(_) => "throttled",
+        Rejected::Unavailable => "unavailable",
     }
 }
 
@@ -238,6 +239,12 @@ pub(crate) async fn authenticate(
                     return Ok(caller);
                 }
                 Err(Rejected::Missing) if headers.contains_key(AUTHORIZATION) => (Rejected::NotBearer, None),
+                Err(Rejected::Unavailable) => {
+                    // Nothing is known of the token: no failure to count or audit.
+                    let why = Rejected::Unavailable.message();
+                    let e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", why, "try again in a moment");
+                    return Err(e.into_response());
+                }
                 Err(why) => (why, None),
             }
         }

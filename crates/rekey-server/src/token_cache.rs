@@ -1,6 +1,6 @@
 //! Tokens verified a moment ago. Checking a bearer token reads its row from the vault (a
-//! SHA-256 of the secret compared in constant time; no KDF); a client sending many requests
-//! would pay that read on each. A token that checked out is remembered for [`TTL`] under a
+//! SHA-256 of the secret compared in constant time; no KDF) and looks for its revocation in the
+//! audit log; a client sending many requests would pay those reads on each. A token that checked out is remembered for [`TTL`] under a
 //! SHA-256 of the whole bearer token (never the token itself), so only a request presenting the
 //! very same token finds it. A revocation (`rekey token revoke`, another process) or a change
 //! of the token row therefore takes effect within [`TTL`]; an expiry is checked at every

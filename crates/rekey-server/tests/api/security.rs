@@ -291,3 +291,23 @@ async fn a_confined_admin_moves_accounts_only_within_its_folders() {
     let a = w.call("PATCH", &settings, Some(w.token("admin")), Some(r#"{"folder":""}"#)).await;
     assert_eq!(a.status, 200, "an unconfined admin may: {}", a.body);
 }
+
+/// A token the server cannot check (the vault does not answer the revocation look-up) is
+/// answered 503, and those answers are not counted as failed guesses: once the vault answers
+/// again, the same client from the same address gets in.
+#[tokio::test]
+async fn a_token_that_cannot_be_checked_is_a_503_not_a_failed_guess() {
+    let w = World::new().await;
+    let minted = w.engine.create_token("busy", rekey_domain::Role::Auditor, vec![], None).await.unwrap();
+    let bearer = minted.bearer.expose().to_owned();
+    let source = std::net::SocketAddr::from(([10, 7, 0, 1], 40000));
+    w.sql("ALTER TABLE audit_events RENAME TO audit_events_away", &[]).await;
+    for _ in 0..15 {
+        let a = w.call_from(source, "GET", "/api/v1/whoami", Some(&bearer), None).await;
+        assert_eq!(a.status, 503, "{}", a.body);
+        assert_error(&a, "storage", "an unchecked token");
+    }
+    w.sql("ALTER TABLE audit_events_away RENAME TO audit_events", &[]).await;
+    let a = w.call_from(source, "GET", "/api/v1/whoami", Some(&bearer), None).await;
+    assert_eq!(a.status, 200, "not throttled: {}", a.body);
+}
