@@ -34,8 +34,8 @@
 //!
 //! An [`Owner::Orphan`] is a key nobody can hold: one a `CreateAccessKey` of the rotation
 //! holding the lease left when its answer was lost — not in the pre-flight snapshot, unknown
-//! to the vault, untagged, created since the create was requested ([`Knowledge::after_create`]). It is
-//! deleted before the create is tried again.
+//! to the vault, untagged, created about when one of the create's attempts was made
+//! ([`Knowledge::after_create`]). It is deleted before the create is tried again.
 
 use rekey_aws::AccessKeyMeta;
 use rekey_domain::KeyOwnership;

@@ -121,6 +121,7 @@ impl Run<'_> {
         self.facts.legacy_untag = knowledge.legacy_to_remove(&remaining);
         self.facts.keys_before = remaining;
         self.facts.create_requested_at = Some(self.engine.clock.now());
+        self.facts.attempts_journaled = true;
         self.journal(Phase::CreateRequested, extra).await?;
         self.keys_just_listed = true;
         Ok(())
@@ -150,7 +151,7 @@ impl Run<'_> {
             self.facts.create_requested_at.iter().chain(&self.facts.create_attempts).copied().collect();
         let mut remaining = Vec::new();
         for k in self.iam.list_access_keys(user).await? {
-            let ours = made_by_an_attempt(k.created, &attempts);
+            let ours = made_by_an_attempt(k.created, &attempts, !self.facts.attempts_journaled);
             let owner = knowledge.after_create(&k.id, &self.facts.keys_before, ours, &self.rot.id);
             if matches!(owner, ownership::Owner::Orphan(_)) {
                 self.guard("DeleteAccessKey").await?;
@@ -178,10 +179,9 @@ impl Run<'_> {
         let (create_iam, attempts) = self.single_attempt_iam().await;
         let mut backoff = Duration::from_millis(200);
         let mut attempt = 1;
-        // Resumed (after a crash, an interrupted run): an attempt of an earlier run may have landed.
-        let resumed = !self.keys_just_listed;
         let (meta, secret) = loop {
-            if attempt > 1 || !std::mem::take(&mut self.keys_just_listed) {
+            let journaled = attempt > 1 || !std::mem::take(&mut self.keys_just_listed);
+            if journaled {
                 self.sweep_create_orphans(&user).await?;
                 // Not the attempt right after `create_requested` was journaled: its time is
                 // journaled first, so that a later sweep knows when its key may have been made.
@@ -197,11 +197,26 @@ impl Run<'_> {
                     backoff *= 2;
                     attempt += 1;
                 }
-                // After an attempt that may have landed — this run's or an earlier run's — any
-                // failure (e.g. LimitExceeded because the sweep did not see that key yet: listings
-                // lag) leaves the rotation in this phase: recovery sweeps again before it creates.
-                Err(e) if e.is_retryable() || attempt > 1 || resumed => return Err(e.into()),
-                Err(e) => return self.aborted(format!("CreateAccessKey failed: {e}"), JournalWrite::default()).await,
+                Err(e) if e.is_retryable() => return Err(e.into()),
+                Err(e) => {
+                    // IAM answered: this attempt made no key, and its time is no window for a
+                    // later sweep (a key someone makes then is not this rotation's).
+                    if journaled {
+                        self.facts.create_attempts.pop();
+                    }
+                    // An attempt whose outcome is unknown, made minutes ago, may have made a key
+                    // the listing does not show yet (hence this LimitExceeded): the phase stays,
+                    // and the next recovery sweeps again. Past that, the refusal stands.
+                    // (Not journaled apart, this was the attempt made at `create_requested`.)
+                    let now = self.engine.clock.now();
+                    let first = self.facts.create_requested_at.filter(|_| journaled);
+                    let mut unknown = first.iter().chain(&self.facts.create_attempts);
+                    if unknown.any(|t| now - *t < chrono::Duration::minutes(10)) {
+                        self.journal(Phase::CreateRequested, JournalWrite::default()).await?;
+                        return Err(e.into());
+                    }
+                    return self.aborted(format!("CreateAccessKey failed: {e}"), JournalWrite::default()).await;
+                }
             }
         };
         crash_point("access-key:after-create-call");
@@ -574,12 +589,17 @@ pub(super) fn ms(v: u64) -> chrono::Duration {
 /// Whether a key created at `created` may be the one an attempt made at one of `attempts` left:
 /// created at most 5 minutes before an attempt (IAM's clock and ours differ) and at most 10
 /// minutes after it (an attempt's request may wait for its provider's pace and be sent again
-/// while IAM throttles it). Unknown times count as such a key.
+/// while IAM throttles it). Unknown times count as such a key. A journal of an earlier version
+/// (`open_ended`) did not record its later attempts: any key created since the first counts.
 fn made_by_an_attempt(
     created: Option<chrono::DateTime<chrono::Utc>>,
     attempts: &[chrono::DateTime<chrono::Utc>],
+    open_ended: bool,
 ) -> bool {
     let Some(c) = created else { return true };
-    attempts.is_empty()
-        || attempts.iter().any(|a| c >= *a - chrono::Duration::minutes(5) && c <= *a + chrono::Duration::minutes(10))
+    let after = |a: &chrono::DateTime<chrono::Utc>| c >= *a - chrono::Duration::minutes(5);
+    if open_ended {
+        return attempts.first().is_none_or(after);
+    }
+    attempts.is_empty() || attempts.iter().any(|a| after(a) && c <= *a + chrono::Duration::minutes(10))
 }

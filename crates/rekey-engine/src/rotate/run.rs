@@ -29,8 +29,12 @@ pub(crate) struct Facts {
     pub create_requested_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When each later CreateAccessKey attempt was made (a retry, a resumed run): the orphan
     /// sweep looks only at keys created about then.
+    /// Each an attempt whose outcome is unknown (one IAM answered made no key and is taken out).
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "rekey_domain::timestamp::vec::serialize")]
     pub create_attempts: Vec<chrono::DateTime<chrono::Utc>>,
+    /// This journal records every CreateAccessKey attempt's time (an earlier version's did not:
+    /// its sweep looks at every key made since the first).
+    pub attempts_journaled: bool,
     /// Keys deleted to free a slot, and why.
     pub reclaimed: Vec<String>,
     /// Keys of the user that are not this account's, and why (see [`crate::ownership`]).

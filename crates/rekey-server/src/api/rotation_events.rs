@@ -4,7 +4,8 @@
 //! `GET /api/v1/rotations/{id}` answers it; the first event is sent at once. The stream ends
 //! after the event of a finished rotation, when the server stops, or after [`MAX_AGE`]; a client
 //! then asks again or falls back to polling. The server reads the row every [`EVERY`] (one read
-//! by primary key per watcher), and a comment every 15 s keeps idle proxies from cutting it.
+//! by primary key per watcher, and the account's for a token confined to folders), and a
+//! comment every 15 s keeps idle proxies from cutting it.
 //! The stream also ends once its token no longer stands (revoked or expired: checked every
 //! [`TOKEN_CACHE_TTL`], as long as a request's check is taken on trust) or the account has left
 //! the token's folders (checked at every read).
