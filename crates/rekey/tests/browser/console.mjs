@@ -96,6 +96,8 @@ function requestsTo(page, re) {
 
 async function openAccount(page, id) {
   await page.goto(`${BASE}/ui/#/accounts/${id}`);
+  // From another account's page the hash changes without a load: wait for this account's page.
+  await page.locator("main code", { hasText: new RegExp(`^${id}$`) }).first().waitFor();
   await page.locator("#account-title").waitFor();
 }
 
