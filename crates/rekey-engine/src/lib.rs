@@ -29,6 +29,8 @@
 //! - [`connect`]: how the engine gets AWS clients (the SDK, or doubles in tests).
 //! - `error`: [`Error`] and its classes (the exit codes and HTTP statuses follow from them).
 //! - [`failpoint`], [`progress`], [`stats`]: crash points for tests, progress, metrics.
+//! - [`stderr`]: lines on standard error that a closed pipe cannot turn into a panic (the CLI's
+//!   and the server's).
 
 pub mod accounts;
 mod audit;
@@ -57,6 +59,7 @@ pub mod report;
 pub mod rotate;
 pub mod settings;
 pub mod stats;
+pub mod stderr;
 mod tick;
 pub mod tokens;
 mod upgrade;

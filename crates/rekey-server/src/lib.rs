@@ -204,8 +204,7 @@ pub async fn serve_on(
 /// A `rekey serve: …` line on stderr. A failed write is dropped: `eprintln!` would panic when
 /// stderr is a closed pipe (`rekey serve 2>&1 | head -1`) and take the server down with it.
 fn say(text: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "rekey serve: {text}");
+    rekey_engine::stderr::write(format_args!("rekey serve: {text}\n"));
 }
 
 /// The start-up recovery of unfinished rotations (while `/readyz` says so), then the scheduler.

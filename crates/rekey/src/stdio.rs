@@ -47,7 +47,4 @@ pub fn lost() -> Option<String> {
 }
 
 /// Writes `text` to standard error, ignoring a failure (a closed pipe).
-pub fn err(text: std::fmt::Arguments<'_>) {
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_fmt(text).and_then(|()| err.flush());
-}
+pub use rekey_engine::stderr::write as err;
