@@ -25,6 +25,7 @@
 //! - [`clock`]: time, injected ([`Clock`], [`SystemClock`], [`ManualClock`]); [`timestamp`]: how
 //!   every record's times read in JSON (RFC 3339, milliseconds, `Z`).
 //! - [`error`]: [`ValidationError`], what was wrong and how to fix it; [`glob`]: name patterns.
+//! - [`whole`]: [`Whole`], a whole-number field's range, and the messages that say it.
 
 pub mod arn;
 pub mod clock;
@@ -48,6 +49,7 @@ pub mod status;
 pub mod targets;
 pub mod timestamp;
 pub mod webhook;
+pub mod whole;
 
 pub use arn::Arn;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -68,6 +70,7 @@ pub use spelling::Spelled;
 pub use status::ShownStatus;
 pub use status::{AccountStatus, HeartbeatStatus};
 pub use targets::ValueFormat;
+pub use whole::Whole;
 
 /// The JSON schema of a validated string type (its rules are in its documentation).
 #[cfg(feature = "openapi")]

@@ -64,6 +64,9 @@ impl Default for PasswordRules {
 /// The lengths rekey generates passwords of.
 pub const LENGTHS: std::ops::RangeInclusive<u8> = 8..=128;
 
+/// The password length as a setting takes it (`password_length`, `--password-length`).
+pub const LENGTH: crate::Whole = crate::Whole::new(8, 128, 32, "a generated password is", "characters");
+
 impl PasswordRules {
     /// Checks the rules themselves.
     pub fn validate(&self) -> Result<(), ValidationError> {

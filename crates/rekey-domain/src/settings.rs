@@ -217,6 +217,11 @@ impl Target {
     }
 }
 
+/// The successes that verify a new access key, as a setting takes them (`verify_successes`,
+/// `--verify-successes`).
+pub const VERIFY_SUCCESSES: crate::Whole =
+    crate::Whole::new(1, 20, 3, "a new key is verified by", "consecutive successes");
+
 /// How a rotation verifies a new access key: `successes` consecutive GetCallerIdentity calls
 /// signed with it, retried with exponential backoff from `backoff_ms` until `deadline_ms`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,8 +294,13 @@ impl RotationSettings {
                 "IAM records key use with a delay: use e.g. 14d",
             ));
         }
-        if self.verify.successes == 0 || self.verify.successes > 20 {
-            return Err(ValidationError::new("verify successes", "must be 1 to 20", "use e.g. 3"));
+        let successes = self.verify.successes;
+        if VERIFY_SUCCESSES.check::<u32>(successes.into()).is_err() {
+            return Err(ValidationError::new(
+                "verify successes",
+                format!("{successes} is out of range"),
+                VERIFY_SUCCESSES.allowed(),
+            ));
         }
         if self.verify.deadline_ms == 0 || self.verify.backoff_ms == 0 {
             return Err(ValidationError::new(

@@ -69,7 +69,9 @@ pub struct SettingsPatch {
     pub password_use_symbols: Option<bool>,
     /// Create the console password if the user has none.
     pub create_login_profile: Option<bool>,
-    /// Consecutive GetCallerIdentity successes that verify a new key.
+    /// Consecutive GetCallerIdentity successes that verify a new key (1–20).
+    #[serde(default, deserialize_with = "verify_successes")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 20))]
     pub verify_successes: Option<u32>,
     /// Abort the rotation if the new key has not verified within this time.
     #[serde(default, deserialize_with = "duration")]
@@ -167,48 +169,14 @@ fn cron<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Er
     Ok(Some(spec))
 }
 
-/// A password length: a whole number in [`crate::password::LENGTHS`] (not whatever fits a `u8`).
+/// A password length: a whole number in [`crate::password::LENGTH`] (not whatever fits a `u8`).
 fn password_length<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
-    struct Length;
-    impl de::Visitor<'_> for Length {
-        type Value = u8;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            let r = crate::password::LENGTHS;
-            write!(f, "a whole number from {} to {}", r.start(), r.end())
-        }
-        fn visit_u64<E: de::Error>(self, n: u64) -> Result<u8, E> {
-            u8::try_from(n).ok().filter(|n| crate::password::LENGTHS.contains(n)).ok_or_else(|| {
-                let r = crate::password::LENGTHS;
-                E::custom(format!(
-                    "{n} is out of range: a generated password is {} to {} characters",
-                    r.start(),
-                    r.end()
-                ))
-            })
-        }
-        fn visit_i64<E: de::Error>(self, n: i64) -> Result<u8, E> {
-            u64::try_from(n)
-                .map_err(|_| E::invalid_value(de::Unexpected::Signed(n), &self))
-                .and_then(|n| self.visit_u64(n))
-        }
-    }
-    struct Optional;
-    impl<'de> de::Visitor<'de> for Optional {
-        type Value = Option<u8>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            Length.expecting(f)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Option<u8>, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Option<u8>, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<u8>, D::Error> {
-            d.deserialize_u64(Length).map(Some)
-        }
-    }
-    d.deserialize_option(Optional)
+    crate::password::LENGTH.optional(d)
+}
+
+/// Verification successes: a whole number in [`crate::settings::VERIFY_SUCCESSES`].
+fn verify_successes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    crate::settings::VERIFY_SUCCESSES.optional(d)
 }
 
 fn by_name<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
@@ -348,7 +316,7 @@ mod tests {
         );
         patch(r#"{"no_schedule":true}"#).unwrap().apply(&mut s);
         assert_eq!((s.every_ms, s.cron.as_deref()), (None, None));
-        patch(r#"{"verify_successes":0}"#).unwrap().apply(&mut s);
+        patch(r#"{"password_symbols":""}"#).unwrap().apply(&mut s);
         assert!(s.validate().is_err(), "apply does not validate; the settings are validated as a whole after");
     }
 
@@ -406,6 +374,14 @@ mod tests {
             let e = says(bad);
             assert!(e.contains("8 to 128") && !e.contains("u8"), "{bad}: {e}");
         }
+        for bad in [r#"{"verify_successes":0}"#, r#"{"verify_successes":21}"#, r#"{"verify_successes":"three"}"#] {
+            let e = says(bad);
+            assert!(
+                e.contains("verified by 1 to 20 consecutive successes; use e.g. 3") && !e.contains("u32"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(patch(r#"{"verify_successes":20}"#).unwrap().verify_successes, Some(20));
         assert_eq!(patch(r#"{"password_length":128}"#).unwrap().password_length, Some(128));
         assert_eq!(patch(r#"{"password_length":null}"#).unwrap().password_length, None);
     }

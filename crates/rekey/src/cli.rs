@@ -5,7 +5,7 @@
 
 use crate::cmd;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use rekey_domain::{error::quote, CredentialKind, DurationMs, Folder, ProviderName, ValidationError};
+use rekey_domain::{error::quote, CredentialKind, DurationMs, Folder, ProviderName, ValidationError, Whole};
 use rekey_engine::AccountRef;
 use std::{path::PathBuf, str::FromStr};
 
@@ -124,6 +124,18 @@ pub fn account_ref(s: &str) -> Result<AccountRef, String> {
     })
 }
 
+/// A value parser for a whole-number option: a value that is not a whole number, or is out of
+/// range, is refused saying so, with the range and an example as its hint (not the parser's
+/// "invalid digit found in string").
+pub fn whole<T: TryFrom<u64> + Clone + Send + Sync + 'static>(
+    w: Whole,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
+    move |s| w.read(s).map_err(|problem| format!("{problem}\n  hint: {}", w.allowed()))
+}
+
+/// `--concurrency` of the commands that work on many accounts.
+pub const CONCURRENCY: Whole = Whole::new(1, 1024, 4, "rekey works on", "accounts at once");
+
 /// A value parser for durations (`500ms`, `30s`, `15m`, `12h`, `90d`), in milliseconds.
 pub fn duration_ms(s: &str) -> Result<u64, String> {
     rekey_domain::duration::parse_duration_ms(s).map_err(|e| format!("{e}\n  hint: {}", e.hint))
@@ -193,7 +205,7 @@ pub struct Selection {
     #[arg(long)]
     pub provider: Option<String>,
     /// How many accounts to work on at once (one lease per account)
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = whole::<u16>(CONCURRENCY))]
     pub concurrency: u16,
 }
 
@@ -343,7 +355,7 @@ pub struct RunDueArgs {
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = hinted::<DurationMs>)]
     pub heartbeat_every: DurationMs,
     /// How many accounts to work on at once
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = whole::<u16>(CONCURRENCY))]
     pub concurrency: u16,
 }
 

@@ -1,11 +1,11 @@
 //! `account set` options of the delivery targets that reach CI secret stores, clusters and
 //! people (GitHub Actions, GitLab CI/CD, Kubernetes, manual), and the SES SMTP format.
 
-use crate::cli::{duration_ms, hinted};
+use crate::cli::{duration_ms, hinted, whole};
 use clap::Args;
 use rekey_domain::{
     targets::{OnDeadline, OrgVisibility},
-    PastDeadline, Retirement,
+    PastDeadline, Retirement, Whole,
 };
 
 #[derive(Debug, Args, Default)]
@@ -140,6 +140,9 @@ fn target_kind(s: &str) -> Result<String, String> {
     ))
 }
 
+/// `incident --concurrency`.
+const INCIDENT_CONCURRENCY: Whole = Whole::new(1, 256, 16, "an incident rotates", "accounts at once");
+
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["accounts", "all", "folder", "provider", "target_kind", "target"])))]
 pub struct IncidentArgs {
@@ -167,7 +170,7 @@ pub struct IncidentArgs {
     #[arg(long)]
     pub yes: bool,
     /// How many accounts to work on at once
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = whole::<u16>(INCIDENT_CONCURRENCY))]
     pub concurrency: u16,
 }
 

@@ -25,6 +25,7 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// At most this many, 1 to 500 (default 100).
+    #[serde(default, deserialize_with = "paged::limit_param")]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -119,7 +120,7 @@ impl ListQuery {
         let order = order.unwrap_or_default();
         let after = paged::cursor(self.cursor.as_deref(), &AccountPage::cursor_name(sort, order), sort.key_kind())?;
         let count = paged::count(self.count.as_deref())?;
-        Ok(AccountPage { sort, order, limit: paged::limit(self.limit)?, after, count })
+        Ok(AccountPage { sort, order, limit: paged::limit(self.limit), after, count })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Compliance reports and the audit log (admin and auditor tokens not confined to folders).
 
 use super::{
-    extract::{in_range, Params},
+    extract::Params,
     paged::{self, Paged},
     require_unscoped,
 };
@@ -11,6 +11,7 @@ use crate::{
     AppState,
 };
 use axum::{extract::State, Extension, Json};
+use rekey_domain::Whole;
 use rekey_engine::{
     discover::Tags,
     report::{Compliance, ReportOptions},
@@ -20,7 +21,7 @@ use rekey_store::{
     listing::{AuditQuery, KeyKind},
     AuditRecord,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use utoipa::IntoParams;
 
 /// Which providers to report on.
@@ -31,9 +32,18 @@ pub struct ReportQuery {
     /// One provider; all when absent.
     provider: Option<String>,
     /// Credentials older than this many days are overdue, 1 to 3650 (default 90).
+    #[serde(default, deserialize_with = "days")]
     max_age_days: Option<i64>,
     /// Credentials unused for this many days are flagged, 1 to 3650 (default 90).
+    #[serde(default, deserialize_with = "days")]
     unused_days: Option<i64>,
+}
+
+/// `max_age_days` and `unused_days`.
+const DAYS: Whole = Whole::new(1, 3650, 90, "the report's window is", "days");
+
+fn days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    DAYS.optional_text(d)
 }
 
 /// The compliance report (CIS 1.12/1.14 style) over every IAM user of the providers.
@@ -47,9 +57,8 @@ pub async fn compliance(
     Params(q): Params<ReportQuery>,
 ) -> ApiResult<Json<Compliance>> {
     require_unscoped(&caller, Action::Audit, "a compliance report")?;
-    let days = |name: &str, d: Option<i64>| in_range(name, d.unwrap_or(90), 1..=3650).map(chrono::Duration::days);
-    let opts =
-        ReportOptions { max_age: days("max_age_days", q.max_age_days)?, unused: days("unused_days", q.unused_days)? };
+    let days = |d: Option<i64>| chrono::Duration::days(d.unwrap_or(90));
+    let opts = ReportOptions { max_age: days(q.max_age_days), unused: days(q.unused_days) };
     let providers = match q.provider {
         Some(p) => vec![s.engine.provider(&p.parse()?).await?.name],
         None => s.engine.providers().await?.into_iter().map(|p| p.name).collect(),
@@ -70,6 +79,7 @@ pub struct EventsQuery {
     /// Only events about this object (an account id, a provider name, …).
     target: Option<String>,
     /// At most this many, 1 to 500 (default 100).
+    #[serde(default, deserialize_with = "paged::limit_param")]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -89,7 +99,7 @@ pub async fn events(
     Params(q): Params<EventsQuery>,
 ) -> ApiResult<Json<Paged<AuditRecord>>> {
     require_unscoped(&caller, Action::Audit, "the audit log")?;
-    let limit = paged::limit(q.limit)?;
+    let limit = paged::limit(q.limit);
     let count = paged::count(q.count.as_deref())?;
     let after = paged::cursor(q.cursor.as_deref(), "seq", KeyKind::Int)?;
     let query = AuditQuery { actor: q.actor, action: q.action, target: q.target };

@@ -133,15 +133,3 @@ impl<S: Send + Sync> FromRequestParts<S> for Param {
         Ok(Self(p))
     }
 }
-
-/// `value`, or 400 naming `name` and the range it must be in (out-of-range values are refused,
-/// not clamped).
-pub fn in_range(name: &str, value: i64, range: std::ops::RangeInclusive<i64>) -> Result<i64, ApiError> {
-    if range.contains(&value) {
-        return Ok(value);
-    }
-    Err(ApiError::bad_request(
-        format!("{name}={value} is out of range"),
-        format!("use a whole number from {} to {}", range.start(), range.end()),
-    ))
-}

@@ -1,10 +1,10 @@
 //! What every paged list answers (`{items, next_cursor, total, total_exact}`) and how its
 //! `limit`, `cursor` and `count` parameters are read.
 
-use super::extract::in_range;
 use crate::error::{ApiError, ApiResult};
+use rekey_domain::Whole;
 use rekey_store::listing::{Count, Cursor, KeyKind, Page, TOTAL_CAP};
-use serde::Serialize;
+use serde::{Deserializer, Serialize};
 use utoipa::ToSchema;
 
 /// The largest page.
@@ -38,9 +38,18 @@ impl<T> Paged<T> {
     }
 }
 
-/// `limit`, 1 to [`MAX_LIMIT`] (default 100).
-pub fn limit(value: Option<i64>) -> ApiResult<i64> {
-    in_range("limit", value.unwrap_or(100), 1..=MAX_LIMIT)
+/// The `limit` parameter: how many items a page holds.
+pub const LIMIT: Whole = Whole::new(1, MAX_LIMIT.unsigned_abs(), 100, "a page holds", "items");
+
+/// Reads `limit` from the query string (`#[serde(deserialize_with)]`): a whole number in
+/// [`LIMIT`], refused with the range and an example otherwise.
+pub fn limit_param<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    LIMIT.optional_text(d)
+}
+
+/// The page size: `limit` as read by [`limit_param`], or 100.
+pub fn limit(value: Option<i64>) -> i64 {
+    value.unwrap_or(100)
 }
 
 /// `count`: absent, a filtered total stops at [`TOTAL_CAP`]; `exact`, every match is counted.

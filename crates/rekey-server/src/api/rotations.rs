@@ -35,6 +35,7 @@ pub struct ListQuery {
     /// Only those in this phase (`created`, `retiring`, …).
     phase: Option<String>,
     /// At most this many, 1 to 500 (default 100).
+    #[serde(default, deserialize_with = "paged::limit_param")]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -53,7 +54,7 @@ pub async fn list(
     Params(q): Params<ListQuery>,
 ) -> ApiResult<Json<Paged<Rotation>>> {
     require(&caller, Action::Read)?;
-    let limit = paged::limit(q.limit)?;
+    let limit = paged::limit(q.limit);
     let count = paged::count(q.count.as_deref())?;
     let after = paged::cursor(q.cursor.as_deref(), "started", KeyKind::Int)?;
     let outcome = q

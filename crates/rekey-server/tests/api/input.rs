@@ -78,9 +78,26 @@ async fn bad_query_values_are_refused_not_clamped() {
         assert_eq!(a.status, 400, "{uri}: {}", a.body);
         assert_error(&a, "usage", uri);
     }
-    let a = w.call("GET", "/api/v1/rotations?limit=-1", Some(admin), None).await;
-    assert!(a.body["message"].as_str().unwrap().contains("limit=-1"), "{}", a.body);
-    assert!(a.body["hint"].as_str().unwrap().contains("1 to 500"), "{}", a.body);
+    // A whole-number parameter says what was wrong, its range and an example (not the
+    // parser's "invalid digit found in string").
+    for (uri, says) in [
+        ("/api/v1/rotations?limit=-1", "limit: -1 is out of range: a page holds 1 to 500 items; use e.g. 100"),
+        ("/api/v1/accounts?limit=ten", r#"limit: "ten" is not a whole number: a page holds 1 to 500 items"#),
+        ("/api/v1/audit?limit=2.5", r#"limit: "2.5" is not a whole number"#),
+        ("/api/v1/audit?limit=99999999999999999999", "limit: 99999999999999999999 is out of range"),
+        (
+            "/api/v1/reports/compliance?unused_days=4000",
+            "unused_days: 4000 is out of range: the report's window is 1 to 3650 days; use e.g. 90",
+        ),
+        ("/api/v1/reports/compliance?max_age_days=", r#"max_age_days: "" is not a whole number"#),
+    ] {
+        let a = w.call("GET", uri, Some(admin), None).await;
+        assert_eq!(a.status, 400, "{uri}: {}", a.body);
+        assert_error(&a, "usage", uri);
+        let message = a.body["message"].as_str().unwrap();
+        assert!(message.contains(says), "{uri}: {message}");
+        assert!(!message.contains("invalid digit") && !message.contains("i64"), "{uri}: {message}");
+    }
     let a = w.call("GET", "/api/v1/rotations?limit=1", Some(admin), None).await;
     assert_eq!((a.status.as_u16(), a.body["items"].as_array().map(Vec::len)), (200, Some(1)), "in range: {}", a.body);
     for (uri, flag) in [(format!("/api/v1/accounts/{}/rotate?dry_run=true&dryrun=1", w.svc.id), "dryrun")] {
@@ -161,7 +178,21 @@ async fn settings_patch_errors_name_the_field_and_the_fix() {
             r#"{"password_length":500}"#,
             "password_length: 500 is out of range: a generated password is 8 to 128",
         ),
-        (&alice, r#"{"password_length":"long"}"#, "expected a whole number from 8 to 128"),
+        (
+            &alice,
+            r#"{"password_length":"long"}"#,
+            r#"password_length: "long" is not a whole number: a generated password is 8 to 128 characters; use e.g. 32"#,
+        ),
+        (
+            &svc,
+            r#"{"verify_successes":"three"}"#,
+            r#"verify_successes: "three" is not a whole number: a new key is verified by 1 to 20 consecutive successes; use e.g. 3"#,
+        ),
+        (&svc, r#"{"verify_successes":0}"#, "verify_successes: 0 is out of range: a new key is verified by 1 to 20"),
+        (&svc, r#"{"verify_successes":-2}"#, "verify_successes: -2 is out of range"),
+        (&svc, r#"{"verify_successes":1.5}"#, "verify_successes: 1.5 is not a whole number"),
+        (&svc, r#"{"verify_successes":"3"}"#, r#"verify_successes: "3" is text, not a number: send 3 without quotes"#),
+        (&svc, r#"{"verify_successes":4294967296}"#, "verify_successes: 4294967296 is out of range"),
         (&alice, r#"{"previous_key":"keep"}"#, "previous_key applies to access-key accounts only"),
     ] {
         let a = w.call("PATCH", &format!("{account}/settings"), Some(admin), Some(body)).await;
@@ -169,7 +200,7 @@ async fn settings_patch_errors_name_the_field_and_the_fix() {
         assert_error(&a, "usage", body);
         let message = a.body["message"].as_str().unwrap();
         assert!(message.contains(says), "{body}: {message}");
-        for leak in ["u8", "line 1 column", "SettingsPatch", "elements"] {
+        for leak in ["u8", "u32", "invalid type", "line 1 column", "SettingsPatch", "elements"] {
             assert!(!message.contains(leak), "{body}: {message}");
         }
     }
@@ -188,6 +219,8 @@ async fn settings_patch_errors_name_the_field_and_the_fix() {
     // The document says what the validation accepts.
     let length = &w.doc().await["components"]["schemas"]["SettingsPatch"]["properties"]["password_length"];
     assert_eq!((&length["minimum"], &length["maximum"]), (&8.into(), &128.into()), "{length}");
+    let successes = &w.doc().await["components"]["schemas"]["SettingsPatch"]["properties"]["verify_successes"];
+    assert_eq!((&successes["minimum"], &successes["maximum"]), (&1.into(), &20.into()), "{successes}");
 }
 
 /// An unknown rotation points to the rotations (not to providers and accounts); an unknown

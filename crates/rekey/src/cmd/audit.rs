@@ -8,23 +8,25 @@
 //! events whatever the paging.
 
 use crate::{
-    cli::{Format, Global},
+    cli::{whole, Format, Global},
     context, output,
     views::AuditView,
 };
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use clap::Subcommand;
-use rekey_domain::error::quote;
+use rekey_domain::{error::quote, Whole};
 use rekey_engine::{Engine, Error, Result};
 use rekey_store::{
     listing::{AuditQuery, Count, Cursor, CursorKey},
     AuditRecord,
 };
 
-/// The most events one `audit list` prints.
-pub const MAX_LIMIT: i64 = 10_000;
+/// How many events one `audit list` prints (`--limit`).
+const LIMIT: Whole = Whole::new(1, 10_000, 100, "audit list prints", "events");
 /// Events `audit list` prints without `--limit`.
 const DEFAULT_LIMIT: i64 = 100;
+/// `--expect-count`.
+const COUNT: Whole = Whole::at_least(0, 120, "the chain holds", "events");
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
@@ -39,7 +41,7 @@ pub enum AuditCmd {
         #[arg(long, value_name = "SEQ|TIME", visible_alias = "since")]
         after: Option<String>,
         /// At most this many events, 1 to 10000
-        #[arg(long, default_value_t = DEFAULT_LIMIT)]
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_LIMIT, value_parser = whole::<i64>(LIMIT))]
         limit: i64,
     },
     /// Walk the hash chain and report the first broken link (exit 8 if there is one), and the
@@ -50,7 +52,7 @@ pub enum AuditCmd {
         #[arg(long, value_name = "HASH")]
         expect_head: Option<String>,
         /// The event count printed by an earlier verify: exit 8 if the chain holds fewer
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = whole::<i64>(COUNT))]
         expect_count: Option<i64>,
     },
     /// Print the chain's head hash and event count (the anchor to keep outside the database)
@@ -60,9 +62,6 @@ pub enum AuditCmd {
 pub async fn run(global: &Global, format: Format, cmd: AuditCmd) -> Result<()> {
     match cmd {
         AuditCmd::List { before, after, limit } => {
-            if !(1..=MAX_LIMIT).contains(&limit) {
-                return Err(Error::usage(format!("--limit {limit} is out of range"), "use 1 to 10000"));
-            }
             let before = before.as_deref().map(|b| Position::parse("--before", b)).transpose()?;
             let after = after.as_deref().map(|a| Position::parse("--after", a)).transpose()?;
             if let (Some(Position::Seq(b)), Some(Position::Seq(a))) = (&before, &after) {
@@ -88,12 +87,6 @@ pub async fn run(global: &Global, format: Format, cmd: AuditCmd) -> Result<()> {
                 return Err(Error::usage(
                     format!("--expect-head {} is not a head hash", quote(h)),
                     "pass the 64 hex digits `rekey audit verify` or `rekey audit head` printed",
-                ));
-            }
-            if expect_count.is_some_and(|n| n < 0) {
-                return Err(Error::usage(
-                    "--expect-count must not be negative",
-                    "pass the event count printed earlier",
                 ));
             }
             let anchor = rekey_engine::Anchor { head: expect_head, count: expect_count };

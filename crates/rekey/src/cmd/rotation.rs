@@ -2,15 +2,19 @@
 //! and confirmation.
 
 use crate::{
-    cli::{Format, Global},
+    cli::{whole, Format, Global},
     cmd::rotate::{check_reports, print_reports},
     context,
     output::{self, opt, time, Tabular},
 };
 use clap::Subcommand;
+use rekey_domain::Whole;
 use rekey_engine::{AccountRef, Error, Result};
 use rekey_store::Rotation;
 use serde::Serialize;
+
+/// How many rotations `rotation list` prints (`--limit`).
+const LIMIT: Whole = Whole::new(1, 100_000, 100, "rotation list prints", "rotations");
 
 #[derive(Debug, Subcommand)]
 pub enum RotationCmd {
@@ -22,8 +26,8 @@ pub enum RotationCmd {
         /// Only unfinished rotations
         #[arg(long)]
         open: bool,
-        /// At most this many
-        #[arg(long, default_value_t = 100)]
+        /// At most this many, 1 to 100000
+        #[arg(long, value_name = "N", default_value_t = 100, value_parser = whole::<i64>(LIMIT))]
         limit: i64,
     },
     /// Show one rotation with its phases
@@ -52,9 +56,6 @@ pub async fn run(global: &Global, format: Format, cmd: RotationCmd) -> Result<()
     match cmd {
         RotationCmd::List { account, open, limit } => {
             let r: Option<AccountRef> = account.map(|a| a.parse()).transpose()?;
-            if !(1..=100_000).contains(&limit) {
-                return Err(Error::usage(format!("--limit {limit} is out of range"), "use 1 to 100000"));
-            }
             let engine = context::engine(global).await?;
             let id = match r {
                 Some(r) => Some(engine.account(&r).await?.id),

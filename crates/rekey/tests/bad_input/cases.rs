@@ -164,7 +164,12 @@ pub(super) fn settings_and_audit() -> Vec<Case<'static>> {
         (set(&["--every", "soon"]), "", USAGE, r#""soon" is not a duration"#),
         (set(&["--max-age", "5 days"]), "", USAGE, "is not a duration"),
         (set(&["--cron", "61 * * * *"]), "", USAGE, "the minute field is 61, outside 0–59"),
-        (vec!["account", "set", "p/alice/password", "--password-length", "4"], "", USAGE, "password length"),
+        (
+            vec!["account", "set", "p/alice/password", "--password-length", "4"],
+            "",
+            USAGE,
+            "'--password-length <N>': 4 is out of range\n  hint: a generated password is 8 to 128 characters; use e.g. 32",
+        ),
         (set(&["--previous-key", "shred"]), "", USAGE, "not a policy"),
         (set(&["--folder", "a b"]), "", USAGE, "is not a valid folder"),
         (
@@ -192,9 +197,9 @@ pub(super) fn settings_and_audit() -> Vec<Case<'static>> {
         ),
         (vec!["audit", "list", "--since", "yesterday"], "", USAGE, r#""yesterday" is not a time"#),
         (vec!["audit", "list", "--since", "5y"], "", USAGE, "is not a time"),
-        (vec!["audit", "list", "--limit", "0"], "", USAGE, "--limit 0 is out of range"),
-        (vec!["audit", "list", "--limit=-1"], "", USAGE, "--limit -1 is out of range"),
-        (vec!["audit", "list", "--limit", "10001"], "", USAGE, "use 1 to 10000"),
+        (vec!["audit", "list", "--limit", "0"], "", USAGE, "'--limit <N>': 0 is out of range"),
+        (vec!["audit", "list", "--limit=-1"], "", USAGE, "'--limit <N>': -1 is out of range"),
+        (vec!["audit", "list", "--limit", "10001"], "", USAGE, "audit list prints 1 to 10000 events; use e.g. 100"),
         (vec!["audit", "list", "--before", "yesterday"], "", USAGE, r#""yesterday" is not a time"#),
         (vec!["audit", "list", "--after", "5y"], "", USAGE, "is not a time"),
         (vec!["audit", "list", "--after", "100000000d"], "", USAGE, "is not a time"),
@@ -203,6 +208,48 @@ pub(super) fn settings_and_audit() -> Vec<Case<'static>> {
         (vec!["rotation", "list", "--limit", "0"], "", USAGE, "out of range"),
         (vec!["report", "--max-age", "soon"], "", USAGE, "is not a duration"),
         (vec!["init"], "", CONFLICT, "already holds rekey vault "),
+    ]
+}
+
+/// Whole-number options: not a number, or out of range, says so with the range and an example
+/// (not the parser's "invalid digit found in string").
+pub(super) fn whole_numbers() -> Vec<Case<'static>> {
+    let key = |rest: &[&'static str]| [&["account", "set", "p/svc/access-key"][..], rest].concat();
+    let pw = |rest: &[&'static str]| [&["account", "set", "p/alice/password"][..], rest].concat();
+    let cmd = |args: &[&'static str]| args.to_vec();
+    const SUCCESSES: &str = "hint: a new key is verified by 1 to 20 consecutive successes; use e.g. 3";
+    const LENGTH: &str = "hint: a generated password is 8 to 128 characters; use e.g. 32";
+    const CONCURRENCY: &str = "hint: rekey works on 1 to 1024 accounts at once; use e.g. 4";
+    vec![
+        (
+            key(&["--verify-successes", "three"]),
+            "",
+            USAGE,
+            r#"'--verify-successes <N>': "three" is not a whole number"#,
+        ),
+        (key(&["--verify-successes", "three"]), "", USAGE, SUCCESSES),
+        (key(&["--verify-successes", "0"]), "", USAGE, "'--verify-successes <N>': 0 is out of range"),
+        (key(&["--verify-successes", "21"]), "", USAGE, SUCCESSES),
+        (key(&["--verify-successes=-1"]), "", USAGE, "-1 is out of range"),
+        (key(&["--verify-successes", "99999999999"]), "", USAGE, "99999999999 is out of range"),
+        (key(&["--verify-successes", "2.5"]), "", USAGE, r#""2.5" is not a whole number"#),
+        (pw(&["--password-length", "long"]), "", USAGE, r#"'--password-length <N>': "long" is not a whole number"#),
+        (pw(&["--password-length", "300"]), "", USAGE, LENGTH),
+        (pw(&["--password-length", ""]), "", USAGE, r#""" is not a whole number"#),
+        (cmd(&["rotate", "--all", "--concurrency", "0"]), "", USAGE, "'--concurrency <N>': 0 is out of range"),
+        (cmd(&["rotate", "--all", "--concurrency", "many"]), "", USAGE, CONCURRENCY),
+        (cmd(&["heartbeat", "--all", "--concurrency", "2000"]), "", USAGE, CONCURRENCY),
+        (cmd(&["run-due", "--once", "--concurrency", "x"]), "", USAGE, r#""x" is not a whole number"#),
+        (
+            cmd(&["incident", "--all", "--concurrency", "257"]),
+            "",
+            USAGE,
+            "257 is out of range\n  hint: an incident rotates 1 to 256 accounts at once; use e.g. 16",
+        ),
+        (cmd(&["audit", "list", "--limit", "ten"]), "", USAGE, r#"'--limit <N>': "ten" is not a whole number"#),
+        (cmd(&["rotation", "list", "--limit", "1e3"]), "", USAGE, "hint: rotation list prints 1 to 100000 rotations"),
+        (cmd(&["audit", "verify", "--expect-count=-1"]), "", USAGE, "'--expect-count <N>': -1 is out of range"),
+        (cmd(&["audit", "verify", "--expect-count", "n"]), "", USAGE, "hint: the chain holds 0 or more events"),
     ]
 }
 

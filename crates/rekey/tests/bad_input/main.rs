@@ -16,7 +16,7 @@ mod vault_files;
 use assert_cmd::Command;
 use cases::{
     account_options, bulk_and_docs, minimums, mistakes, provider_options, references, settings_and_audit,
-    typed_options, user_names,
+    typed_options, user_names, whole_numbers,
 };
 use common::{iam, Moto, Sandbox};
 use std::{collections::BTreeMap, path::Path, process::Output};
@@ -181,6 +181,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         minimums(),
         bulk_and_docs(),
         typed_options(),
+        whole_numbers(),
     ]
     .concat();
     assert!(cases.len() >= 30, "{} cases", cases.len());

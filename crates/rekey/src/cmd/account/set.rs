@@ -5,13 +5,15 @@
 
 use super::print_account;
 use crate::{
-    cli::{account_ref, duration_ms, hinted, Format, Global},
+    cli::{account_ref, duration_ms, hinted, whole, Format, Global},
     cli_targets::{DeliveryArgs, RetirementArgs},
     cmd::targets as delivery,
     context,
 };
 use clap::Args;
 use rekey_domain::{
+    password,
+    settings::VERIFY_SUCCESSES,
     settings_patch::{parse_folder, parse_title},
     Folder, PreviousKeyPolicy, RotationSettings, SettingsPatch, Target,
 };
@@ -68,7 +70,7 @@ pub struct AccountSetArgs {
     #[arg(long, value_name = "BOOL")]
     pub retire_only_if_unused: Option<bool>,
     /// Length of generated passwords (8-128)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = whole::<u8>(password::LENGTH))]
     pub password_length: Option<u8>,
     /// Symbols generated passwords may use (a subset of IAM's)
     #[arg(long, value_name = "CHARS")]
@@ -80,7 +82,7 @@ pub struct AccountSetArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub create_login_profile: Option<bool>,
     /// Consecutive GetCallerIdentity successes that verify a new key
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = whole::<u32>(VERIFY_SUCCESSES))]
     pub verify_successes: Option<u32>,
     /// Abort the rotation if the new key has not verified within this time
     #[arg(long, value_name = "DURATION", value_parser = duration_ms)]
