@@ -10,7 +10,9 @@
 //! `delivery:github:after-key-id`, `delivery:gitlab:after-key-id` between a target's two
 //! writes, `delivery:kubernetes:after-secret` between the Secret's write and the restarts;
 //! `rotation-abort:before-lease` between an operator abort's first read of the rotation and its
-//! lease (paused there with `sleep(MS)`, another process can move the rotation on).
+//! lease (paused there with `sleep(MS)`, another process can move the rotation on);
+//! `serve:start-up` in `rekey serve` after the vault is unlocked, before it binds (held there
+//! with `sleep(MS)`, the process is signalled during its start-up).
 
 /// Aborts the process if the failpoint `name` is enabled.
 #[cfg(feature = "failpoints")]

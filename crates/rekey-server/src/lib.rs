@@ -140,7 +140,9 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Runs the server until `shutdown` resolves (SIGTERM/ctrl-c in the binary), then stops the
-/// scheduler at a journal boundary and drains in-flight requests.
+/// scheduler at a journal boundary and drains in-flight requests. A `shutdown` resolved before
+/// the server starts serving (a signal during start-up) stops it before it answers or starts
+/// any work.
 pub async fn serve(
     state: AppState,
     jobs: Jobs,
@@ -162,6 +164,12 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ConfigError> {
     let local = listener.local_addr().map_err(|e| ConfigError { message: e.to_string(), hint: String::new() })?;
+    let mut shutdown = Box::pin(shutdown);
+    // Asked to stop already (a signal during start-up): serve nothing, start nothing.
+    if tokio::select! { biased; () = &mut shutdown => true, () = std::future::ready(()) => false } {
+        say(format_args!("stopped during start-up, before serving; nothing else was started"));
+        return Ok(());
+    }
     let tls = match (&state.config.tls_cert, &state.config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,

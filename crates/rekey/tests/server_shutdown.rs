@@ -1,6 +1,7 @@
 //! SIGTERM while the server is in the middle of a rotation: the server stops the rotation at
 //! its next journal boundary, answers, exits 0; `rekey recover` then finishes the rotation,
-//! and IAM holds no key whose secret the vault lacks.
+//! and IAM holds no key whose secret the vault lacks. SIGTERM or SIGINT during start-up: the
+//! server stops cleanly before serving, exits 0, and the vault is as it was.
 
 #![cfg(feature = "failpoints")]
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
@@ -46,4 +47,32 @@ fn sigterm_mid_rotation_stops_at_a_journal_boundary_and_recovery_finishes() {
     assert!(keys.iter().all(|k| *k == current || *k == seeded.svc.0), "no key nobody has the secret of: {keys:?}");
     let me = iam::block_on(iam::client_with(&moto, &current, &secret).get_user().send());
     assert!(me.is_ok(), "the stored secret works");
+}
+
+/// A signal while the server starts (held after unlocking the vault, before it binds) is caught,
+/// not fatal: the step under way ends, nothing after it starts (no listener, no recovery, no
+/// scheduler), a line says so and the exit is 0. The vault is as it was and serves afterwards.
+#[test]
+fn a_signal_during_start_up_stops_the_server_cleanly_before_it_serves() {
+    let (_moto, sb, _) = common::svc_world();
+    let before = sb.json(&["audit", "head"]);
+    for signal in ["TERM", "INT"] {
+        let mut server = Server::spawn(&sb, &[], &[("FAILPOINTS", "serve:start-up=sleep(1500)")]);
+        server.wait_for("failpoint serve:start-up: reached");
+        server.signal(signal);
+        server.wait_for(&format!("rekey serve: SIG{signal}: stopping (during start-up"));
+        let status = server.wait();
+        assert_eq!(status.code(), Some(0), "a clean exit, not death by SIG{signal}: {}", server.log_text());
+        let log = server.log_text();
+        assert!(
+            log.contains(&format!("stopped during start-up (SIG{signal}), after opening and unlocking the vault")),
+            "{log}"
+        );
+        assert!(!log.contains("listening on"), "it never served: {log}");
+    }
+    assert_eq!(sb.json(&["audit", "head"]), before, "nothing was written");
+    sb.rekey().args(["audit", "verify"]).assert().success();
+    let server = Server::start(&sb, &[("REKEY_SCHEDULER_ENABLED", "false")]);
+    assert_eq!(server.call("GET", "/healthz", None, None).0, 200, "the vault serves afterwards");
+    assert_eq!(server.terminate().code(), Some(0));
 }

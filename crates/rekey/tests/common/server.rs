@@ -25,6 +25,15 @@ impl Server {
 
     /// Starts `rekey serve` on 127.0.0.1:0 with `args` (e.g. `--config FILE`) and `env` added.
     pub fn start_with(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut s = Self::spawn(sb, args, env);
+        let line = s.wait_for("listening on");
+        s.port = line.rsplit(':').next().and_then(|p| p.trim().parse().ok()).expect("a port in the listening line");
+        s
+    }
+
+    /// Starts `rekey serve` like [`Server::start_with`] without waiting for it to listen (`port`
+    /// stays 0), for tests of its start-up.
+    pub fn spawn(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = sb.std_rekey();
         cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args).envs(env.iter().copied());
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start rekey serve");
@@ -38,10 +47,12 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let mut s = Self { child, port: 0, log, lines };
-        let line = s.wait_for("listening on");
-        s.port = line.rsplit(':').next().and_then(|p| p.trim().parse().ok()).expect("a port in the listening line");
-        s
+        Self { child, port: 0, log, lines }
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.child.wait().expect("wait")
     }
 
     /// Waits (up to a minute) for a stderr line containing `needle`.
