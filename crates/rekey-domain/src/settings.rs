@@ -3,6 +3,7 @@
 
 use crate::{
     error::ValidationError,
+    kind::CredentialKind,
     password::PasswordRules,
     targets::{GithubTarget, GitlabTarget, KubernetesTarget, ManualTarget, ValueFormat},
 };
@@ -278,6 +279,35 @@ pub struct RotationSettings {
 }
 
 impl RotationSettings {
+    /// The settings, by their stored names, that mean something to accounts of `kind` only:
+    /// the other kind's are stored (one settings document fits both) but never used, and
+    /// front ends leave them out of an account they show.
+    pub fn only_for(kind: CredentialKind) -> &'static [&'static str] {
+        match kind {
+            CredentialKind::AccessKey => &[
+                "previous_key",
+                "deactivate_after_ms",
+                "delete_after_ms",
+                "retire_only_if_unused",
+                "retirement",
+                "cutover_deadline_ms",
+                "cutover_past_deadline",
+                "verify",
+                "targets",
+            ],
+            CredentialKind::Password => &["password", "create_login_profile"],
+        }
+    }
+
+    /// Whether the setting stored as `name` applies to an account of `kind`.
+    pub fn applies(name: &str, kind: CredentialKind) -> bool {
+        let other = match kind {
+            CredentialKind::AccessKey => CredentialKind::Password,
+            CredentialKind::Password => CredentialKind::AccessKey,
+        };
+        !Self::only_for(other).contains(&name)
+    }
+
     /// Checks the settings as a whole.
     pub fn validate(&self) -> Result<(), ValidationError> {
         self.password.validate()?;
@@ -373,5 +403,38 @@ impl RotationSettings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every stored setting is either common or one kind's; none is both.
+    #[test]
+    fn every_setting_belongs_to_both_kinds_or_one() {
+        let s = RotationSettings {
+            every_ms: Some(1),
+            cron: Some("0 3 1 * *".into()),
+            max_age_ms: Some(1),
+            cutover_deadline_ms: Some(60_000),
+            ..Default::default()
+        };
+        let serde_json::Value::Object(all) = serde_json::to_value(&s).unwrap() else { panic!("an object") };
+        let (key, pw) = (
+            RotationSettings::only_for(CredentialKind::AccessKey),
+            RotationSettings::only_for(CredentialKind::Password),
+        );
+        for name in [key, pw].concat() {
+            assert!(all.contains_key(name), "{name} is a stored setting");
+        }
+        let common: Vec<&str> =
+            all.keys().map(String::as_str).filter(|k| !key.contains(k) && !pw.contains(k)).collect();
+        assert_eq!(common, ["cron", "every_ms", "max_age_ms"]);
+        assert!(key.iter().all(|k| !pw.contains(k)));
+        assert!(RotationSettings::applies("verify", CredentialKind::AccessKey));
+        assert!(!RotationSettings::applies("verify", CredentialKind::Password));
+        assert!(!RotationSettings::applies("password", CredentialKind::AccessKey));
+        assert!(RotationSettings::applies("every_ms", CredentialKind::Password));
     }
 }

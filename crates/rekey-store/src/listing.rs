@@ -283,13 +283,18 @@ pub struct AccountItem {
 }
 
 /// `a` as listed: with the status `tampered` in place of the stored one when its row failed its
-/// integrity check (the CLI and the API show it alike; nothing acts on such an account).
+/// integrity check (the CLI and the API show it alike; nothing acts on such an account), and
+/// only the settings of its kind (`AccountSettings::shown_for`).
 fn shown_account<S: serde::Serializer>(a: &Account, s: S) -> std::result::Result<S::Ok, S::Error> {
-    if a.tampered.is_none() {
+    let settings = a.settings.shown_for(a.kind);
+    if a.tampered.is_none() && matches!(settings, std::borrow::Cow::Borrowed(_)) {
         return a.serialize(s);
     }
     let mut v = serde_json::to_value(a).map_err(serde::ser::Error::custom)?;
-    v["status"] = AccountStatus::TAMPERED.into();
+    if a.tampered.is_some() {
+        v["status"] = AccountStatus::TAMPERED.into();
+    }
+    v["settings"] = settings.into_owned();
     v.serialize(s)
 }
 

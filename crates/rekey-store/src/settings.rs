@@ -6,9 +6,9 @@
 //! another version, or altered in the database) still read: the account is listed, its JSON is
 //! shown as stored, and whatever acts on its settings is refused with the [`SettingsProblem`].
 
-use rekey_domain::{RotationSettings, ValidationError};
+use rekey_domain::{CredentialKind, RotationSettings, ValidationError};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 /// An account's rotation settings: the stored JSON (what outputs show) and its typed reading.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +49,19 @@ impl AccountSettings {
     /// The JSON as stored (`{}`: all defaults).
     pub fn stored(&self) -> &serde_json::Value {
         &self.stored
+    }
+
+    /// The JSON as an account of `kind` shows it: without the settings of the other kind
+    /// (stored, never used). Settings that do not read are shown whole, as stored, so what is
+    /// wrong with them can be seen.
+    pub fn shown_for(&self, kind: CredentialKind) -> Cow<'_, serde_json::Value> {
+        match (&self.typed, &self.stored) {
+            (Ok(_), serde_json::Value::Object(m)) if m.keys().any(|k| !RotationSettings::applies(k, kind)) => {
+                let kept = m.iter().filter(|(k, _)| RotationSettings::applies(k, kind));
+                Cow::Owned(serde_json::Value::Object(kept.map(|(k, v)| (k.clone(), v.clone())).collect()))
+            }
+            _ => Cow::Borrowed(&self.stored),
+        }
     }
 
     /// Whether the account has never had settings of its own (stored as `{}`).
@@ -146,5 +159,28 @@ mod tests {
         let back: AccountSettings =
             serde_json::from_value(serde_json::to_value(&zero).expect("serializes")).expect("deserializes");
         assert_eq!(back, zero);
+    }
+
+    #[test]
+    fn an_account_shows_only_the_settings_of_its_kind() {
+        let s = RotationSettings { every_ms: Some(86_400_000), ..Default::default() };
+        let set = AccountSettings::from(s);
+        let keys = |kind| {
+            let shown = set.shown_for(kind).into_owned();
+            shown.as_object().expect("an object").keys().cloned().collect::<Vec<_>>()
+        };
+        let key = keys(CredentialKind::AccessKey);
+        assert!(key.contains(&"verify".into()) && key.contains(&"every_ms".into()), "{key:?}");
+        assert!(!key.contains(&"password".into()) && !key.contains(&"create_login_profile".into()), "{key:?}");
+        let pw = keys(CredentialKind::Password);
+        assert!(pw.contains(&"password".into()) && pw.contains(&"every_ms".into()), "{pw:?}");
+        assert!(
+            !pw.iter().any(|k| RotationSettings::only_for(CredentialKind::AccessKey).contains(&k.as_str())),
+            "{pw:?}"
+        );
+        assert!(set.stored()["password"].is_object(), "stored whole");
+        // Settings that do not read are shown as stored, every key of them.
+        let bad = AccountSettings::from_stored(json!({ "password": { "length": "long" }, "every_ms": 5 }));
+        assert_eq!(bad.shown_for(CredentialKind::AccessKey).as_ref(), bad.stored());
     }
 }

@@ -74,6 +74,8 @@ fn the_console_works_in_a_real_browser_at_ten_thousand_accounts() {
     check_node_modules();
     let (_moto, sb, _seeded) = common::svc_world();
     sb.adopt_password("p", "alice", "Alice-Initial-1!");
+    // Settings of its own (stored whole, key settings too): its page shows the password's only.
+    sb.rekey().args(["account", "set", "p/alice/password", "--password-length", "40"]).assert().success();
     sb.rekey()
         .args(["account", "set", "p/svc/access-key", "--previous-key", "delete"])
         .args(["--verify-successes", "1", "--verify-backoff", "50ms"])

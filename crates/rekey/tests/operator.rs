@@ -122,6 +122,10 @@ fn show_tables_spell_out_the_settings() {
     let json = sb.json(&["account", "show", "p/alice/password"]);
     assert_eq!((json["ref"].as_str(), json["folder"].as_str()), (Some("p/alice/password"), Some("ops")));
     assert_eq!(json["settings"]["every_ms"], 30 * 86_400_000_u64);
+    assert_eq!(json["settings"]["password"]["length"], 40, "{json}");
+    for key_only in ["verify", "previous_key", "targets", "retirement"] {
+        assert!(json["settings"].get(key_only).is_none(), "no {key_only} on a password, as in the table: {json}");
+    }
     assert!(json.get("overdue").is_some() && json.get("last_rotation").is_some(), "{json}");
     let p = sb.json(&["provider", "show", "p"]);
     assert_eq!(p["auth"]["kind"], "static-key", "{p}");

@@ -360,3 +360,29 @@ async fn a_stream_ends_when_its_token_is_revoked_or_the_account_leaves_its_folde
         assert!(!String::from_utf8_lossy(&rest).contains("event: rotation"), "{ending}: {rest:?}");
     }
 }
+
+/// An account shows only the settings of its kind: no password rules on an access key, no key
+/// settings on a password (stored settings hold both; the other kind's are never used).
+#[tokio::test]
+async fn an_account_shows_only_the_settings_of_its_kind() {
+    let w = World::new().await;
+    let admin = w.token("admin");
+    let (svc, alice) = (format!("/api/v1/accounts/{}", w.svc.id), format!("/api/v1/accounts/{}", w.alice.id));
+    let shown = |body: &Value| body["settings"].as_object().unwrap().keys().cloned().collect::<BTreeSet<String>>();
+    let a = w.call("PATCH", &format!("{svc}/settings"), Some(admin), Some(r#"{"every":"7d"}"#)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = w.call("PATCH", &format!("{alice}/settings"), Some(admin), Some(r#"{"password_length":40}"#)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let key_only: &[&str] = &["verify", "previous_key", "targets", "retirement", "deactivate_after_ms"];
+    let password_only: &[&str] = &["password", "create_login_profile"];
+    for (uri, has, lacks) in [(&svc, key_only, password_only), (&alice, password_only, key_only)] {
+        let a = w.call("GET", uri, Some(admin), None).await;
+        let keys = shown(&a.body);
+        assert!(keys.contains("every_ms") || keys.contains("max_age_ms"), "{uri}: the common ones stay: {keys:?}");
+        assert!(has.iter().all(|k| keys.contains(*k)), "{uri}: {keys:?}");
+        assert!(lacks.iter().all(|k| !keys.contains(*k)), "{uri}: {keys:?}");
+        let listed = w.call("GET", "/api/v1/accounts?limit=500", Some(admin), None).await;
+        let item = listed.body["items"].as_array().unwrap().iter().find(|i| uri.ends_with(i["id"].as_str().unwrap()));
+        assert_eq!(shown(item.unwrap()), keys, "{uri}: listed as shown");
+    }
+}

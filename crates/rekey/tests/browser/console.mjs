@@ -276,6 +276,17 @@ async function main() {
     check(text.includes("ssm: SSM parameter /ci/deploy-key") && text.includes("secrets-manager: Secrets Manager secret ci/deploy"), `targets: ${text}`);
     check(!/\btarget\b/.test(text), `no bare "target": ${text}`);
   });
+  await step("an account page shows only the settings of its kind", page, async () => {
+    const terms = async () => (await page.locator("section[aria-labelledby=h-settings] dt").allTextContents()).map((t) => t.trim());
+    await openAccount(page, TARGET_ACCOUNT);
+    const key = await terms();
+    check(key.includes("verify") && key.includes("targets"), `an access key's settings: ${key}`);
+    check(!key.some((t) => /password|login profile/.test(t)), `no password rules on an access key: ${key}`);
+    await openAccount(page, PASSWORD_ACCOUNT);
+    const pw = await terms();
+    check(pw.includes("password") && pw.includes("create login profile"), `a password's settings: ${pw}`);
+    check(!pw.some((t) => /verify|previous key|deactivate|delete after|retire|cutover|targets/.test(t)), `no access-key settings on a password: ${pw}`);
+  });
   await step("an error toast does not outlive its page", page, async () => {
     await openAccount(page, TARGET_ACCOUNT);
     await page.locator("#act-heartbeat").click();
