@@ -33,6 +33,7 @@ pub mod barrier;
 mod bounded;
 pub mod chain;
 mod error;
+mod gather;
 pub mod listing;
 mod listing_sql;
 pub mod model;

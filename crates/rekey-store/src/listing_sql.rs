@@ -6,6 +6,7 @@
 //! disagree. The three listings count their totals one way (`total`: exact when unfiltered,
 //! else up to a cap unless asked for every match).
 
+use crate::gather::{Waiter, GATHER_MAX};
 use crate::listing::*;
 use crate::rows::{account_from_row, audit_from_row, parse_col, rotation_from_row};
 use crate::sql::{Backend, SqlStore};
@@ -14,9 +15,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rekey_domain::{AccountId, Folder, JournalOutcome};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+use std::collections::HashMap;
+use tokio::sync::oneshot::error::RecvError;
 
 /// A statement being assembled for backend `B`.
 type Qb<B> = QueryBuilder<'static, <B as Backend>::Db>;
+
+/// A read of one account's list item waiting to be answered (`gather`).
+type ItemRead = Waiter<AccountId, DateTime<Utc>, Result<Option<AccountItem>>>;
 
 /// The last rotation of account `a` (by start, then id).
 const LAST_ROTATION: &str = "(SELECT r0.id FROM rotations r0 WHERE r0.account_id = a.id \
@@ -251,6 +257,34 @@ where
         Ok(item)
     }
 
+    /// Answers each waiting read of one item with its row among `rows`, as of its own time.
+    fn answer_items(waiting: Vec<ItemRead>, rows: &[<B::Db as Database>::Row], b: &Barrier) {
+        let by_id: HashMap<String, &<B::Db as Database>::Row> =
+            rows.iter().filter_map(|r| Some((r.try_get::<String, _>("id").ok()?, r))).collect();
+        for w in waiting {
+            let item = by_id.get(w.key.as_str()).map(|r| Self::item_from_row(r, b, w.arg)).transpose();
+            w.answer(item);
+        }
+    }
+
+    /// A read of one item once answered, or read alone if the statement that took it failed.
+    async fn item_answered(
+        &self,
+        answered: std::result::Result<Result<Option<AccountItem>>, RecvError>,
+        id: &AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountItem>> {
+        if let Ok(item) = answered {
+            return item;
+        }
+        let b = self.barrier.get()?;
+        let mut qb = Qb::<B>::new(ACCOUNT_PAGE_SELECT);
+        qb.push(format!("{ACCOUNT_PAGE_FROM} LEFT JOIN rotations lr ON lr.id = "));
+        qb.push(LAST_ROTATION).push(" WHERE a.id = ").push_bind(id.as_str().to_owned());
+        let row = B::fetch_built(&mut *self.read().await?, &mut qb).await?.into_iter().next();
+        row.map(|r| Self::item_from_row(&r, &b, now)).transpose()
+    }
+
     /// The one row a statement answers (`RowNotFound` if none).
     async fn fetch_one(&self, qb: &mut Qb<B>) -> Result<<B::Db as Database>::Row> {
         let rows = B::fetch_built(&mut *self.read().await?, qb).await?;
@@ -323,13 +357,32 @@ where
         Ok(Page { items, next, total, total_exact })
     }
 
+    /// Gathered with the other reads of one item waiting at the same time (`gather`).
     async fn account_item(&self, id: &AccountId, now: DateTime<Utc>) -> Result<Option<AccountItem>> {
         let b = self.barrier.get()?;
-        let mut qb = Qb::<B>::new(ACCOUNT_PAGE_SELECT);
-        qb.push(format!("{ACCOUNT_PAGE_FROM} LEFT JOIN rotations lr ON lr.id = "));
-        qb.push(LAST_ROTATION).push(" WHERE a.id = ").push_bind(id.as_str().to_owned());
-        let row = B::fetch_built(&mut *self.read().await?, &mut qb).await?.into_iter().next();
-        row.map(|r| Self::item_from_row(&r, &b, now)).transpose()
+        let mut answer = self.items.join(id.clone(), now);
+        let reader = tokio::select! {
+            biased;
+            answered = &mut answer => return self.item_answered(answered, id, now).await,
+            reader = self.read() => reader?,
+        };
+        let waiting = self.items.take(GATHER_MAX);
+        if !waiting.is_empty() {
+            let ids = serde_json::Value::from(waiting.iter().map(|w| w.key.as_str()).collect::<Vec<_>>());
+            let (before, after) = B::JSON_TEXT_SET;
+            let mut qb = Qb::<B>::new(ACCOUNT_PAGE_SELECT);
+            qb.push(format!("{ACCOUNT_PAGE_FROM} LEFT JOIN rotations lr ON lr.id = "));
+            qb.push(LAST_ROTATION).push(format!(" WHERE a.id IN ({before}"));
+            qb.push_bind(ids.to_string()).push(format!("{after})"));
+            let mut reader = reader;
+            let rows = B::fetch_built(&mut *reader, &mut qb).await;
+            drop(reader);
+            // Unanswered (dropped), the reads of a statement that failed read alone.
+            if let Ok(rows) = rows {
+                Self::answer_items(waiting, &rows, &b);
+            }
+        }
+        self.item_answered(answer.await, id, now).await
     }
 
     async fn overview(&self, q: &AccountQuery) -> Result<Overview> {

@@ -64,6 +64,7 @@ impl Backend for PgBackend {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const LOCK_NOWAIT: &'static str = " FOR UPDATE NOWAIT";
     const LOCK_NOT_AVAILABLE: &'static str = "55P03";
+    const JSON_TEXT_SET: (&'static str, &'static str) = ("SELECT json_array_elements_text(", "::json)");
     type Reader<'a> = PoolConnection<Postgres>;
 
     async fn reader(&self) -> Result<PoolConnection<Postgres>> {

@@ -17,6 +17,8 @@
 
 use crate::barrier::{Barrier, Slot};
 use crate::chain::{keyed_event_hash, GENESIS};
+use crate::gather::Gathered;
+use crate::listing::AccountItem;
 use crate::rows::{to_json, ProviderRow, SignedAccountRow};
 use crate::settings::AccountSettings;
 use crate::{barrier, from_millis, millis, model::*, Result, StoreError};
@@ -38,6 +40,9 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug + 'static {
     const LOCK_NOWAIT: &'static str;
     /// The error code of a `LOCK_NOWAIT` read that found the row locked (empty: never).
     const LOCK_NOT_AVAILABLE: &'static str;
+    /// A set of text values given as one JSON array parameter: the text before the parameter
+    /// and after it (`x IN (<before>$1<after>)`), so one prepared statement serves any number.
+    const JSON_TEXT_SET: (&'static str, &'static str);
 
     /// A connection of this process's own, held for reads (and the few single-statement writes
     /// that need no transaction) until the guard is dropped.
@@ -72,6 +77,8 @@ pub(crate) struct SqlStore<B: Backend> {
     /// The MAC keys, once the vault is unlocked.
     pub(crate) barrier: Slot,
     pub(crate) backend: B,
+    /// Reads of one account's list item waiting to be answered together (`listing_sql`).
+    pub(crate) items: Gathered<AccountId, DateTime<Utc>, Result<Option<AccountItem>>>,
 }
 
 pub(crate) const ROTATION_COLS: &str = "id, account_id, kind, phase, old_key_id, new_key_id, old_version, \
@@ -94,7 +101,7 @@ pub(crate) const ACCOUNT_SIGNED: &str = "id, provider, user_name, user_id, arn, 
 impl<B: Backend> SqlStore<B> {
     /// A store over `backend`, sealed until the barrier is installed.
     pub(crate) fn new(backend: B) -> Self {
-        Self { barrier: Slot::default(), backend }
+        Self { barrier: Slot::default(), backend, items: Gathered::default() }
     }
 
     /// A connection to read through, once one is free.

@@ -121,6 +121,7 @@ impl Backend for SqliteBackend {
     const FOR_UPDATE: &'static str = "";
     const LOCK_NOWAIT: &'static str = "";
     const LOCK_NOT_AVAILABLE: &'static str = "";
+    const JSON_TEXT_SET: (&'static str, &'static str) = ("SELECT value FROM json_each(", ")");
     type Reader<'a> = Reader<'a>;
 
     async fn reader(&self) -> Result<Reader<'_>> {

@@ -3,7 +3,8 @@
 //! filter and the folder scope select exactly the accounts a plain model of the fixture says;
 //! each overview count equals the total of the matching filter; the rotation journal and the
 //! audit log page newest first; a filtered total stops at its cap, an unfiltered one never;
-//! the metrics' account gauges count as the list does.
+//! the metrics' account gauges count as the list does; reads of single items made at once (which
+//! one statement may answer together) each get what a read alone gets.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -27,6 +28,7 @@ contract! {
     store account_filters_and_overview,
     store journal_and_audit_newest_first,
     store filtered_totals_stop_at_the_cap,
+    location items_read_at_once_are_each_answered_as_if_alone,
 }
 
 const N: usize = 30;
@@ -442,4 +444,34 @@ async fn filtered_totals_stop_at_the_cap(store: Arc<dyn Store>) {
             assert_eq!(*got, expected, "listing {i} ({n} items) at most {cap}");
         }
     }
+}
+
+/// Hundreds of reads of single items at once, from several threads: some of the same account,
+/// some of no account, one of an account altered with SQL (listed flagged, as read alone). Each
+/// is answered as a read alone is, whichever statement answered it.
+async fn items_read_at_once_are_each_answered_as_if_alone(loc: Arc<Location>) {
+    let s = initialised(&loc).await;
+    let facts = fixture(s.as_ref()).await;
+    let altered = facts[7].id.clone();
+    loc.execute(&format!("UPDATE accounts SET folder = 'elsewhere' WHERE id = '{altered}'")).await;
+    let mut alone = Vec::new();
+    for f in &facts {
+        alone.push(s.account_item(&f.id, now()).await.unwrap().unwrap());
+    }
+    assert!(alone[7].account.tampered.is_some(), "the altered account is flagged");
+    assert_eq!(alone.iter().filter(|i| i.account.tampered.is_some()).count(), 1, "and only it");
+    let mut reads = tokio::task::JoinSet::new();
+    for i in 0..600 {
+        let s = s.clone();
+        let id = if i % 11 == 0 { AccountId::random() } else { facts[i % N].id.clone() };
+        reads.spawn(async move { (i, s.account_item(&id, now()).await) });
+    }
+    let mut answered = 0;
+    while let Some(read) = reads.join_next().await {
+        let (i, got) = read.unwrap();
+        answered += 1;
+        let expected = (i % 11 != 0).then(|| &alone[i % N]);
+        assert_eq!(got.unwrap().as_ref(), expected, "read {i}: as read alone");
+    }
+    assert_eq!(answered, 600);
 }
