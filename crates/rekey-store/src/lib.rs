@@ -23,6 +23,7 @@
 //! - `sqlite` and `postgres`: what differs per dialect (write transactions, the audit lock,
 //!   row locks, PostgreSQL's session timeouts [`SESSION_SETTINGS`]).
 //! - `bounded`: every store call with a time bound, and an outage noticed once.
+//! - `gather`: reads of one row made at once, answered by one statement.
 //! - [`barrier`]: the MACs on rows that steer where secrets go (keys derived from the vault
 //!   key, checked on every read); [`sign`]: installing the barrier, signing an older vault.
 //! - [`chain`]: the audit hash chain. `error`: [`StoreError`].
