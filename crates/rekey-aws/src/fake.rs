@@ -355,6 +355,17 @@ impl IamApi for FakeIam {
                     unanswered: false,
                 });
             }
+            // Like a password-reuse policy (or a rule against it), setting the password IAM holds
+            // is refused: a caller cannot test what IAM holds by changing a password to itself.
+            if old.expose() == new.expose() {
+                return Err(AwsError {
+                    class: AwsErrorClass::Invalid,
+                    operation: "iam:ChangePassword",
+                    code: Some("PasswordPolicyViolation".into()),
+                    message: "the new password must differ from the current one".into(),
+                    unanswered: false,
+                });
+            }
             user.password = Some(new.expose().into());
             user.password_changed = Some(now);
             Ok(())

@@ -128,22 +128,76 @@ async fn self_rotation_of_a_password_uses_change_password() {
 }
 
 /// IAM applies the change but the response never arrives: the next attempt (journaled first)
-/// finds the old password rejected, and the evidence — the new password changed to itself —
-/// shows IAM holds the new one. (Were the SDK to repeat the call by itself, nothing would be
-/// journaled and the rejection would abort the rotation with IAM holding the new password.)
+/// is refused, since IAM no longer holds the old password. Changing the new password to itself
+/// would prove nothing (IAM may refuse to set the password it holds, as the double does), so
+/// the evidence is a change from the new password to a fresh one, sealed first: it succeeds,
+/// and IAM and the vault hold the fresh one. (Were the SDK to repeat the call by itself, nothing
+/// would be journaled and the refusal would abort the rotation with IAM holding the new one.)
 #[tokio::test]
 async fn a_change_password_whose_response_was_lost_is_resolved_by_evidence() {
     let (t, a) = self_password_world().await;
     t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 1, lands: true });
     let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
     assert_eq!(r.outcome, Outcome::Done, "{r:?}");
-    // Entered once, then journaled again before each of the two attempts.
-    assert_eq!(r.phases.iter().filter(|p| *p == "update_requested").count(), 3, "each attempt journaled: {r:?}");
+    // Entered once, then journaled again before each of the three attempts.
+    assert_eq!(r.phases.iter().filter(|p| *p == "update_requested").count(), 4, "each attempt journaled: {r:?}");
     let calls = t.aws.calls().iter().filter(|c| *c == "iam:ChangePassword").count();
-    assert_eq!(calls, 3, "the lost attempt, the one that met the old password rejected, the evidence");
-    let vault = reveal(&t, &a).await;
+    assert_eq!(calls, 3, "the lost attempt, the one that met the old password refused, the evidence");
+    assert_iam_and_vault_agree(&t, &a, 3).await;
+}
+
+/// The password IAM holds, the vault's current one, and every other version retired.
+async fn assert_iam_and_vault_agree(t: &World, a: &Account, current: i64) {
+    let vault = reveal(t, a).await;
     assert_ne!(vault, "Old-Password-1!");
     assert_eq!(t.aws.password("ops").as_deref(), Some(vault.as_str()), "IAM and the vault agree");
+    let versions = t.engine.secret_history(&AccountRef::Id(a.id.clone())).await.unwrap();
+    let states: Vec<(i64, String)> = versions.iter().map(|v| (v.version, v.state.to_string())).collect();
+    let expected: Vec<(i64, String)> =
+        (1..=current).rev().map(|v| (v, if v == current { "current" } else { "retired" }.to_owned())).collect();
+    assert_eq!(states, expected, "the password set is current, every other one retired");
+}
+
+/// The evidence's own answer is lost too: its repeat is refused (IAM now holds the fresh
+/// password), so a second fresh password tests that one, and IAM and the vault agree.
+#[tokio::test]
+async fn a_change_password_whose_evidence_is_lost_too_is_resolved() {
+    let (t, a) = self_password_world().await;
+    // Lost (lands), refused (the fault's turn, but IAM answers), lost (lands).
+    t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 3, lands: true });
+    let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
+    let calls = t.aws.calls().iter().filter(|c| *c == "iam:ChangePassword").count();
+    assert_eq!(calls, 5, "lost, refused, lost, refused, the second evidence");
+    assert_iam_and_vault_agree(&t, &a, 4).await;
+}
+
+/// A run that ran out of attempts after a lost answer stops unfinished; recovery's attempt is
+/// refused, and the evidence (from the journal alone) finishes it.
+#[tokio::test]
+async fn a_change_password_interrupted_after_a_lost_answer_is_finished_by_recovery() {
+    let (t, a) = self_password_world().await;
+    t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 1, lands: true });
+    t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 3, lands: false });
+    assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, Outcome::Interrupted);
+    assert_eq!(reveal(&t, &a).await, "Old-Password-1!", "nothing committed yet");
+    assert_ne!(t.aws.password("ops").as_deref(), Some("Old-Password-1!"), "though IAM holds the new password");
+    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, Outcome::Done);
+    assert_iam_and_vault_agree(&t, &a, 3).await;
+}
+
+/// Someone changed the password outside rekey: the first attempt is refused, no change can
+/// have landed, and the rotation aborts with the vault as it was.
+#[tokio::test]
+async fn a_change_password_refused_at_once_aborts_and_changes_nothing() {
+    let (t, a) = self_password_world().await;
+    t.aws.set_password("ops", "Changed-By-Someone-1!");
+    let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Aborted, "{r:?}");
+    assert_eq!(reveal(&t, &a).await, "Old-Password-1!", "the vault keeps its password");
+    assert_eq!(t.aws.password("ops").as_deref(), Some("Changed-By-Someone-1!"));
+    let calls = t.aws.calls().iter().filter(|c| *c == "iam:ChangePassword").count();
+    assert_eq!(calls, 1);
 }
 
 /// Every attempt of the run fails without landing: the rotation stays in `update_requested`,

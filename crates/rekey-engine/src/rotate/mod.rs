@@ -17,6 +17,7 @@
 //! - `report`: [`RotationReport`]; `plan`: dry runs; `history`: listing journaled rotations.
 
 mod access_key;
+mod change_password;
 mod confirm;
 mod cutover;
 mod history;

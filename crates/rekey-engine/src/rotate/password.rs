@@ -3,7 +3,8 @@
 //!
 //! A crash between `update_requested` and `committed` leaves IAM holding either the old or the
 //! new password; recovery re-applies the stored pending password, which makes IAM and the vault
-//! agree whichever it was — no guessing.
+//! agree whichever it was — no guessing. A password that rotates itself (ChangePassword, which
+//! must name the password IAM holds) cannot simply be re-applied: see `change_password`.
 
 use super::{Run, Step, UserCheck};
 use crate::{failpoint::crash_point, Error, Result};
@@ -70,7 +71,7 @@ impl Run<'_> {
             .ok_or_else(|| Error::Integrity { message: format!("rotation {} lost its new password", self.rot.id) })?;
         let password = self.engine.open_version(pending)?;
         if self.facts.self_rotation {
-            return self.change_own_password(&versions, &password, version).await;
+            return self.change_own_password(version).await;
         }
         // Re-read: the profile may have been created by an earlier attempt of this very phase.
         let profile = self.iam.login_profile(&user).await?;
@@ -98,7 +99,7 @@ impl Run<'_> {
         self.commit_password(&versions, version).await
     }
 
-    async fn commit_password(&mut self, versions: &[rekey_store::SecretVersion], version: i64) -> Result<()> {
+    pub(super) async fn commit_password(&mut self, versions: &[rekey_store::SecretVersion], version: i64) -> Result<()> {
         let id = self.account.id.to_string();
         let mut w = JournalWrite {
             account: Some((self.account.id.clone(), self.commit_patch())),
@@ -106,59 +107,12 @@ impl Run<'_> {
             ..Default::default()
         };
         w.secret_states.push((id.clone(), version, SecretState::Current));
-        for v in versions.iter().filter(|v| matches!(v.state, SecretState::Current | SecretState::Previous)) {
-            // A replaced password works nowhere: it is retired at once.
+        let others = versions.iter().filter(|v| v.version != version);
+        for v in others.filter(|v| matches!(v.state, SecretState::Current | SecretState::Previous | SecretState::Pending)) {
+            // A replaced password works nowhere: it is retired at once (and so are the other
+            // passwords a self-rotation sealed on its way, see `change_password`).
             w.secret_states.push((id.clone(), v.version, SecretState::Retired));
         }
         self.journal(Phase::Committed, w).await
-    }
-
-    /// `iam:ChangePassword` signed as the user. It needs the old password, so it cannot simply
-    /// be repeated: each attempt is journaled first, and if a repeated attempt finds the old
-    /// password rejected, the evidence is a ChangePassword from the new password to itself —
-    /// it succeeds only if IAM already holds the new password. The SDK makes one attempt per
-    /// call (its own retry of an attempt whose answer was lost would meet the old password
-    /// rejected with nothing journaled, and the rotation would abort with IAM holding the new
-    /// password); this loop retries instead.
-    async fn change_own_password(
-        &mut self,
-        versions: &[rekey_store::SecretVersion],
-        new: &Secret,
-        version: i64,
-    ) -> Result<()> {
-        let Some(current) = versions.iter().rev().find(|v| v.state == SecretState::Current) else {
-            let why = "self-rotation needs the current password, and the vault has none".to_owned();
-            return self.aborted(why, JournalWrite::default()).await;
-        };
-        let old = self.engine.open_version(current)?;
-        let (iam, attempts) = self.single_attempt_iam().await;
-        let mut backoff = std::time::Duration::from_millis(200);
-        let mut attempt = 1;
-        loop {
-            self.facts.update_attempts += 1;
-            self.journal(Phase::UpdateRequested, JournalWrite::default()).await?;
-            self.guard("ChangePassword").await?;
-            match iam.change_password(&old, new).await {
-                Ok(()) => break,
-                Err(e) if e.is_retryable() && attempt < attempts => {
-                    tracing::warn!(attempt, error = %e, "ChangePassword failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    attempt += 1;
-                }
-                Err(e) if e.is_retryable() => return Err(e.into()),
-                Err(e) if self.facts.update_attempts > 1 => {
-                    if let Err(e2) = iam.change_password(new, new).await {
-                        let why =
-                            format!("ChangePassword failed ({e}) and IAM does not hold the new password either ({e2})");
-                        return self.aborted(why, JournalWrite::default()).await;
-                    }
-                    break;
-                }
-                Err(e) => return self.aborted(format!("ChangePassword failed: {e}"), JournalWrite::default()).await,
-            }
-        }
-        crash_point("password:after-update-call");
-        self.commit_password(versions, version).await
     }
 }

@@ -68,6 +68,9 @@ pub(crate) struct Facts {
     pub profile_existed: Option<bool>,
     /// Password updates attempted (a second attempt means the first one's outcome is unknown).
     pub update_attempts: u32,
+    /// Self-rotation: each ChangePassword sent, in order (see `change_password`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sent: Vec<super::change_password::Sent>,
     /// A manual target's confirmation: when the rotation started waiting for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
