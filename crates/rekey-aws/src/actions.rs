@@ -39,8 +39,8 @@ pub enum Scope {
 pub const ACTIONS: &[(&str, Need, Scope)] = &[
     ("iam:GetUser", Need::Account, Scope::User),
     ("iam:ListUserTags", Need::Account, Scope::User),
-    ("iam:TagUser", Need::AccessKey, Scope::User),
-    ("iam:UntagUser", Need::AccessKey, Scope::User),
+    ("iam:TagUser", Need::Account, Scope::User),
+    ("iam:UntagUser", Need::Account, Scope::User),
     ("iam:ListAccessKeys", Need::Account, Scope::User),
     ("iam:CreateAccessKey", Need::AccessKey, Scope::User),
     ("iam:UpdateAccessKey", Need::AccessKey, Scope::User),

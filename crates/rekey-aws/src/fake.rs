@@ -56,6 +56,8 @@ struct World {
     serial: u64,
     policy: Option<PasswordPolicy>,
     faults: Vec<Fault>,
+    /// Faults that fire once their operation has succeeded this many more times.
+    delayed: Vec<(u32, Fault)>,
     calls: Vec<String>,
 }
 
@@ -159,9 +161,16 @@ impl FakeAws {
         self.w().faults.push(f);
     }
 
+    /// Injects a fault that fires once `f.op` has been called `skip` more times.
+    pub fn inject_after(&self, skip: u32, f: Fault) {
+        self.w().delayed.push((skip, f));
+    }
+
     /// Removes every injected fault that has not fired yet.
     pub fn clear_faults(&self) {
-        self.w().faults.clear();
+        let mut w = self.w();
+        w.faults.clear();
+        w.delayed.clear();
     }
 
     /// Operations called so far, in order.
@@ -183,6 +192,13 @@ impl FakeAws {
     fn enter(&self, op: &'static str) -> Option<(AwsError, bool)> {
         let mut w = self.w();
         w.calls.push(op.into());
+        if let Some((skip, f)) = w.delayed.iter_mut().find(|(_, f)| f.op == op && f.times > 0) {
+            if *skip == 0 {
+                f.times -= 1;
+                return Some((AwsError::new(f.class, op, "injected fault"), f.lands));
+            }
+            *skip -= 1;
+        }
         let f = w.faults.iter_mut().find(|f| f.op == op && f.times > 0)?;
         f.times -= 1;
         Some((AwsError::new(f.class, op, "injected fault"), f.lands))

@@ -2,7 +2,7 @@
 //! records its immutable UserId), adopts a supplied secret or creates a fresh managed key, and
 //! seals the secret in the same transaction that records the account.
 
-use crate::{vault::check_secret_size, Engine, Error, Result};
+use crate::{ownership, vault::check_secret_size, Engine, Error, Result};
 use rekey_aws::{AwsErrorClass, Conn, IamApi};
 use rekey_crypto::Secret;
 use rekey_domain::{
@@ -194,6 +194,13 @@ impl Engine {
                 self.check_adopted_key(&account, &conn, iam.as_ref(), &access_key_id, &secret).await?;
                 let v = self.first_version(&account, Some(access_key_id.to_string()), Origin::Adopted, &secret);
                 self.insert_account(&mut account, Some(v), "adopted").await?;
+                // Its secret is sealed now: the tag says so to other vaults' imports.
+                let entry = ownership::Entry { key_id: access_key_id.to_string(), origin: ownership::Origin::Adopted };
+                let tag =
+                    (ownership::tag_key(self.vault_id().as_str(), account.id.as_str()), ownership::render(&[entry]));
+                if let Err(e) = iam.tag_user(new.user.as_str(), &[tag]).await {
+                    tracing::warn!(key_id = %access_key_id, error = %e, "could not tag the user with the adopted key id");
+                }
                 Ok(account)
             }
             (CredentialKind::Password, _, password) => {
@@ -207,7 +214,19 @@ impl Engine {
                 if v.is_none() {
                     account.status = AccountStatus::NoSecret;
                 }
-                self.insert_account(&mut account, v, if password.is_some() { "adopted" } else { "no-secret" }).await?;
+                let mark = if v.is_some() { ownership::Origin::Adopted } else { ownership::Origin::Added };
+                if let Err(whose) = self.take_password(iam.as_ref(), new.user.as_str(), &account.id, &mark).await? {
+                    return Err(Error::conflict(
+                        format!("the console password of IAM user {} is someone else's ({whose})", new.user),
+                        "two accounts setting one password leave one of them holding a dead password; manage it \
+                         where it is managed, or remove that account first",
+                    ));
+                }
+                let how = if password.is_some() { "adopted" } else { "no-secret" };
+                if let Err(e) = self.insert_account(&mut account, v, how).await {
+                    self.release_password(iam.as_ref(), new.user.as_str(), &account.id).await;
+                    return Err(e);
+                }
                 Ok(account)
             }
             (CredentialKind::AccessKey, None, _) => {
@@ -304,7 +323,20 @@ impl Engine {
                  with `rotate --reclaim-foreign` once inactive)"
             );
         }
-        let (meta, secret) = iam.create_access_key(&user).await?;
+        // Until its tag names the key, a mark says a key is being created (see [`ownership`]).
+        let own = ownership::tag_key(self.vault_id().as_str(), account.id.as_str());
+        iam.tag_user(&user, &[(own.clone(), ownership::creating(&ownership::Origin::Added, ""))]).await?;
+        let (meta, secret) = match iam.create_access_key(&user).await {
+            Ok(created) => created,
+            Err(e) => {
+                // A key it may have made (its answer lost) has a secret nobody holds: no mark
+                // need keep anyone from taking it.
+                if let Err(untag) = iam.untag_user(&user, &[own]).await {
+                    tracing::warn!(user, error = %untag, "could not remove the mark of a failed create");
+                }
+                return Err(e.into());
+            }
+        };
         let v = self.first_version(&account, Some(meta.id.clone()), Origin::Created, &secret);
         if let Err(e) = self.insert_account(&mut account, Some(v), "created").await {
             // Nobody else has this secret: a key we cannot store must not stay in IAM.
@@ -313,11 +345,8 @@ impl Engine {
             }
             return Err(e);
         }
-        let entry = crate::ownership::Entry { key_id: meta.id.clone(), origin: crate::ownership::Origin::Added };
-        let tag = (
-            crate::ownership::tag_key(self.vault_id().as_str(), account.id.as_str()),
-            crate::ownership::render(&[entry]),
-        );
+        let entry = ownership::Entry { key_id: meta.id.clone(), origin: ownership::Origin::Added };
+        let tag = (own, ownership::render(&[entry]));
         if let Err(e) = iam.tag_user(&user, &[tag]).await {
             tracing::warn!(key_id = %meta.id, error = %e, "could not tag the user with the managed key id");
         }
@@ -413,6 +442,16 @@ impl Engine {
         let mut deleted_key = None;
         if delete_managed_key {
             deleted_key = self.delete_managed_key(&account).await?;
+        }
+        if account.kind == CredentialKind::Password {
+            // Its mark would keep every other account from taking the password.
+            match self.conn(&self.provider(&account.provider).await?).await {
+                Ok(conn) => {
+                    let iam = self.aws.iam(&conn).await;
+                    self.release_password(iam.as_ref(), account.user_name.as_str(), &account.id).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not reach IAM to remove the console password's mark"),
+            }
         }
         let audit = self.audit_entry(
             "account.remove",

@@ -9,16 +9,16 @@
 //! which source it came from. Reports go further ([`Mode::Report`]): a managed user's keys are
 //! named from the vault's facts, so a report of any size makes a handful of calls.
 
-use crate::ownership::{self, KnownRotation, Owner};
+use crate::ownership::{self, Foreign, Knowledge, KnownRotation};
 use crate::{Engine, Error, Result};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use rekey_aws::{IamApi, IamUser, ReportRow};
-use rekey_domain::{AccountStatus, AuditOutcome, CredentialKind, KeyOwnership, ProviderName, SecretState};
+use rekey_domain::{AccountStatus, CredentialKind, KeyOwnership, ProviderName, SecretState};
 use rekey_store::{Account, AccountFilter};
 use serde::Serialize;
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -86,6 +86,12 @@ pub struct FoundUser {
     pub owner: Option<String>,
     pub exempt: bool,
     pub password_enabled: bool,
+    /// How the console password relates to the vault (`managed`/`known` by an account of this
+    /// provider, else `foreign`); absent without a password. Why when foreign is in
+    /// `password_ownership_detail`.
+    pub password_ownership: Option<KeyOwnership>,
+    /// Whose the password is when foreign ("managed by another rekey vault 0123456789abcdef").
+    pub password_ownership_detail: Option<String>,
     #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
     pub password_last_used: Option<DateTime<Utc>>,
     #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
@@ -130,6 +136,10 @@ struct Ctx {
     /// This vault's id and rotations, for keys its ownership tags name (see [`ownership`]).
     vault: String,
     rotations: HashMap<String, KnownRotation>,
+    /// Keys that accounts of this vault under other providers hold → that account.
+    elsewhere: HashMap<String, String>,
+    /// Every account of this vault (any provider), for the accounts password marks name.
+    vault_accounts: HashSet<String>,
     calls: Calls,
 }
 
@@ -142,6 +152,22 @@ impl Ctx {
     /// The vault's account of `user` of `kind`.
     fn account_of(&self, user: &str, kind: CredentialKind) -> Option<&Account> {
         self.accounts_of(user).find(|a| a.kind == kind)
+    }
+
+    /// What decides whose `key` of a user with `tags` is, as an import would decide it (see
+    /// [`Knowledge::claimed`]); the rotations and accounts are only those the tags name.
+    fn knowledge(&self, tags: &BTreeMap<String, String>, key: Option<&str>) -> Knowledge {
+        let tags: Vec<(String, String)> = tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let rotations = ownership::named_rotations(&tags)
+            .into_iter()
+            .filter_map(|r| Some((r.clone(), self.rotations.get(&r)?.clone())))
+            .collect();
+        let accounts = ownership::named_accounts(&self.vault, &tags)
+            .into_iter()
+            .filter(|a| self.vault_accounts.contains(a))
+            .collect();
+        let siblings = key.and_then(|k| Some((k.to_owned(), self.elsewhere.get(k)?.clone()))).into_iter().collect();
+        Knowledge { vault: self.vault.clone(), rotations, accounts, siblings, tags, ..Knowledge::default() }
     }
 }
 
@@ -175,6 +201,7 @@ impl Engine {
         for r in self.store.rotations(None, false, 1_000_000).await? {
             rotations.insert(r.id, KnownRotation { account: r.account_id.to_string() });
         }
+        let (elsewhere, vault_accounts) = self.held_elsewhere(provider).await?;
         let mut by_user: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, a) in accounts.iter().enumerate() {
             by_user.entry(a.user_name.to_string()).or_default().push(i);
@@ -187,6 +214,8 @@ impl Engine {
             known,
             vault: self.vault_id().to_string(),
             rotations,
+            elsewhere,
+            vault_accounts,
             calls: Calls::default(),
         };
         let (path, users) = match mode {
@@ -209,6 +238,24 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The keys accounts of this vault under providers other than `provider` hold (→ that
+    /// account), and the ids of all its accounts.
+    async fn held_elsewhere(&self, provider: &ProviderName) -> Result<(HashMap<String, String>, HashSet<String>)> {
+        let all = self.accounts(&AccountFilter::default()).await?;
+        let others: HashSet<&str> = all.iter().filter(|a| a.provider != *provider).map(|a| a.id.as_str()).collect();
+        let mut held = HashMap::new();
+        for p in self.store.providers().await?.into_iter().filter(|p| p.name != *provider) {
+            for v in self.store.provider_secret_versions(&p.name).await? {
+                if let Some(k) = v.key_id.filter(|_| others.contains(v.record_id.as_str())) {
+                    held.insert(k, v.record_id);
+                }
+            }
+        }
+        Ok((held, all.iter().map(|a| a.id.to_string()).collect()))
+    }
+}
+
 fn base_user(ctx: &Ctx, u: &IamUser, tags: Vec<(String, String)>, tag_source: &str) -> FoundUser {
     let tags: BTreeMap<String, String> = tags.into_iter().collect();
     let accounts = ctx.accounts_of(&u.user_name).map(|a| format!("{} ({})", a.id, a.kind)).collect();
@@ -222,6 +269,8 @@ fn base_user(ctx: &Ctx, u: &IamUser, tags: Vec<(String, String)>, tag_source: &s
         exempt: tags.get(&ctx.tags.exempt).is_some_and(|v| v.eq_ignore_ascii_case("true")),
         tags,
         password_enabled: false,
+        password_ownership: None,
+        password_ownership_detail: None,
         password_last_used: None,
         password_last_changed: None,
         mfa_active: None,
@@ -231,16 +280,31 @@ fn base_user(ctx: &Ctx, u: &IamUser, tags: Vec<(String, String)>, tag_source: &s
     }
 }
 
-/// How a key relates to the vault, and why when it is not the vault's.
+/// How a key relates to the vault, and why when it is not the vault's: the question an import
+/// asks ([`Knowledge::claimed`]), a key nobody holds being one rekey did not create.
 fn ownership(ctx: &Ctx, id: &str, tags: &BTreeMap<String, String>) -> (KeyOwnership, Option<String>) {
     if let Some(s) = ctx.known.get(id) {
         return (*s, None);
     }
-    let tags: Vec<(String, String)> = tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    match ownership::unheld(&ctx.vault, &tags, &ctx.rotations, id) {
-        Owner::Foreign(f) => (KeyOwnership::Foreign, Some(f.to_string())),
-        o => (o.ownership(), None),
+    let whose = ctx.knowledge(tags, Some(id)).claimed(id).unwrap_or(Foreign::Untagged);
+    (KeyOwnership::Foreign, Some(whose.to_string()))
+}
+
+/// How the user's console password relates to the vault: managed (or known, while the account
+/// is not ok) by this provider's password account, else foreign — another account's (of any
+/// vault) by its mark ([`Knowledge::password_claimed`]), or nobody's.
+fn password_ownership(ctx: &Ctx, u: &mut FoundUser) {
+    if !u.password_enabled {
+        return;
     }
+    if let Some(a) = ctx.account_of(&u.user_name, CredentialKind::Password) {
+        let managed = a.status == AccountStatus::Ok;
+        u.password_ownership = Some(if managed { KeyOwnership::Managed } else { KeyOwnership::Known });
+        return;
+    }
+    let whose = ctx.knowledge(&u.tags, None).password_claimed();
+    u.password_ownership = Some(KeyOwnership::Foreign);
+    u.password_ownership_detail = Some(whose.map_or_else(|| "not managed by rekey".to_owned(), |f| f.to_string()));
 }
 
 /// Exact keys for a user the vault manages.
@@ -335,6 +399,7 @@ async fn report_path(ctx: &Ctx, iam: &dyn IamApi, stored: bool) -> Result<Vec<Fo
                 f.sources.insert(fact.into(), "credential-report".into());
             }
         }
+        password_ownership(ctx, &mut f);
         let named_from_facts = stored && !f.accounts.is_empty() && stored_keys(ctx, &mut f);
         if !f.accounts.is_empty() && !named_from_facts {
             exact_keys(ctx, iam, &mut f).await?;
@@ -367,6 +432,7 @@ async fn per_user_path(
         )?;
         let mut f = base_user(ctx, &u, tags, "per-user");
         f.password_enabled = profile.is_some();
+        password_ownership(ctx, &mut f);
         f.mfa_active = Some(mfa > 0);
         for fact in ["password", "mfa"] {
             f.sources.insert(fact.into(), "per-user".into());
@@ -381,172 +447,5 @@ async fn per_user_path(
     .await
 }
 
-/// What `--import` should create.
-#[derive(Debug, Clone)]
-pub struct ImportOptions {
-    pub kinds: Vec<CredentialKind>,
-    pub folder: Option<rekey_domain::Folder>,
-    /// Only users whose name matches this glob (see [`rekey_domain::glob`]).
-    pub filter: Option<String>,
-}
-
-/// What an import did.
-#[derive(Debug, Clone, Default)]
-pub struct Imported {
-    /// The accounts created.
-    pub accounts: Vec<Account>,
-    /// The users whose access key was left alone, and why.
-    pub skipped: Vec<Skipped>,
-}
-
-/// A user whose access keys all belong to someone else: no account was created for it.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Serialize)]
-pub struct Skipped {
-    pub provider: String,
-    pub user_name: String,
-    pub kind: CredentialKind,
-    /// Its active keys, each `ID: whose it is`.
-    pub keys: Vec<String>,
-    /// Why, in a sentence.
-    pub reason: String,
-}
-
-/// The access key an import may take for a user, or why it takes none.
-enum Candidate {
-    /// The newest active key that is nobody's.
-    Key(String),
-    /// The user has no active key.
-    None,
-    /// Every active key is someone's: `ID: whose` for each.
-    Held(Vec<String>),
-}
-
-impl Engine {
-    /// Creates accounts for discovered credentials the vault does not manage yet. A password
-    /// is imported as `no-secret` (its first rotation sets one); an access key, whose secret
-    /// rekey cannot know, is imported as `needs-rotation` (its first rotation replaces it) —
-    /// only a key that is nobody's (see [`Candidate`]): a user whose active keys are all another
-    /// vault's or another account's is skipped, with an audit event saying why.
-    pub async fn import(&self, d: &Discovery, opts: &ImportOptions) -> Result<Imported> {
-        let provider: ProviderName = d.provider.parse()?;
-        let p = self.provider(&provider).await?;
-        let iam = self.aws.iam(&self.conn(&p).await?).await;
-        let filter = opts.filter.as_deref().map(rekey_domain::glob::Glob::new).transpose()?;
-        let mut done = Imported::default();
-        for u in d.users.iter().filter(|u| !u.exempt) {
-            if filter.as_ref().is_some_and(|f| !f.matches(&u.user_name)) {
-                continue;
-            }
-            let user: rekey_domain::UserName = u.user_name.parse()?;
-            for kind in &opts.kinds {
-                if self.store.find_account(&provider, &user, *kind).await.is_ok() {
-                    continue;
-                }
-                let key_id = match kind {
-                    CredentialKind::Password if !u.password_enabled => continue,
-                    CredentialKind::Password => None,
-                    CredentialKind::AccessKey => {
-                        match self.import_candidate(iam.as_ref(), &provider, &user, u).await? {
-                            Candidate::Key(k) => Some(k),
-                            Candidate::None => continue,
-                            Candidate::Held(keys) => {
-                                done.skipped.push(self.skip_import(&provider, &user, keys).await?);
-                                continue;
-                            }
-                        }
-                    }
-                };
-                done.accounts.push(self.import_one(&provider, &user, u, *kind, key_id, opts).await?);
-            }
-        }
-        Ok(done)
-    }
-
-    /// Which key of `u` an import may take, from IAM's keys and tags as they are now (a key
-    /// another vault's rotation made is tagged once its secret is stored).
-    async fn import_candidate(
-        &self,
-        iam: &dyn IamApi,
-        provider: &ProviderName,
-        user: &rekey_domain::UserName,
-        u: &FoundUser,
-    ) -> Result<Candidate> {
-        let mut keys = iam.list_access_keys(&u.user_name).await?;
-        keys.retain(|k| k.active);
-        if keys.is_empty() {
-            return Ok(Candidate::None);
-        }
-        let tags = iam.list_user_tags(&u.user_name).await?;
-        let knowledge = self.import_knowledge(provider, user, &u.user_id, tags).await?;
-        keys.sort_by_key(|k| k.created);
-        let mut held = Vec::new();
-        for k in keys.iter().rev() {
-            match knowledge.claimed(&k.id) {
-                None => return Ok(Candidate::Key(k.id.clone())),
-                Some(whose) => held.push(format!("{}: {whose}", k.id)),
-            }
-        }
-        Ok(Candidate::Held(held))
-    }
-
-    /// Records that `user`'s access key was not imported: its keys are all someone else's.
-    async fn skip_import(
-        &self,
-        provider: &ProviderName,
-        user: &rekey_domain::UserName,
-        keys: Vec<String>,
-    ) -> Result<Skipped> {
-        let reason = format!(
-            "not imported: every active access key of IAM user {user} belongs to someone else ({}); this vault \
-             would retire it under its holder",
-            keys.join("; ")
-        );
-        let kind = CredentialKind::AccessKey;
-        let target = format!("{provider}/{user}/{kind}");
-        let detail =
-            serde_json::json!({ "provider": provider, "user": user, "kind": kind, "skipped": reason, "keys": keys });
-        self.store
-            .append_audit(&self.audit_entry("account.import", Some(&target), AuditOutcome::Failed, detail))
-            .await?;
-        Ok(Skipped { provider: provider.to_string(), user_name: user.to_string(), kind, keys, reason })
-    }
-
-    /// Creates the account of one imported credential (`key_id`: the access key taken).
-    async fn import_one(
-        &self,
-        provider: &ProviderName,
-        user: &rekey_domain::UserName,
-        u: &FoundUser,
-        kind: CredentialKind,
-        key_id: Option<String>,
-        opts: &ImportOptions,
-    ) -> Result<Account> {
-        let now = self.clock.now();
-        let mut account = Account {
-            folder: opts.folder.clone(),
-            title: u.owner.as_ref().map(|o| format!("owner: {o}")),
-            status: if key_id.is_some() { AccountStatus::NeedsRotation } else { AccountStatus::NoSecret },
-            ..Account::new(provider.clone(), user.clone(), u.user_id.clone(), u.arn.parse()?, kind, now)
-        };
-        // The key is recorded with an empty placeholder secret: it is the current key in
-        // IAM (so rotation retires it), but its secret is unknown (reveal refuses it).
-        let version = key_id.clone().map(|k| {
-            self.seal_version(
-                account.id.as_str(),
-                1,
-                SecretState::Current,
-                Some(k),
-                rekey_store::Origin::Adopted,
-                &rekey_crypto::Secret::new(""),
-            )
-        });
-        let detail =
-            serde_json::json!({ "provider": provider, "user": user, "kind": kind, "key_id": key_id, "owner": u.owner });
-        let audit = self.audit_entry("account.import", Some(account.id.as_str()), AuditOutcome::Ok, detail);
-        self.store.insert_account(&account, version.as_ref(), &audit).await?;
-        account.current_version = version.as_ref().map(|v| v.version);
-        account.current_key_id = key_id;
-        Ok(account)
-    }
-}
+mod import;
+pub use import::{ImportOptions, Imported, Skipped};

@@ -1,6 +1,7 @@
-//! Key ownership: who an IAM user's access keys belong to, and which of them a rotation may
-//! delete. The rotation's pre-flight, the dry-run plan, `heartbeat` and `discover` all decide
-//! here, so a plan can never disagree with the rotation it describes.
+//! Key and password ownership: who an IAM user's access keys and console password belong to,
+//! and which keys a rotation may delete. The rotation's pre-flight, the dry-run plan,
+//! `heartbeat`, `discover` and its import all decide here, so a plan can never disagree with
+//! the rotation it describes, nor an import with the discovery it follows.
 //!
 //! # The ownership tag
 //!
@@ -23,6 +24,66 @@
 //! Tags of earlier versions (`<key-id> = managed-by-rekey[:rot_…]`) are read where they are
 //! unambiguous — their rotation is one this vault knows — and replaced by the next rotation.
 //!
+//! The tag of a password account marks the console password instead (`password=ORIGIN`, see
+//! below), and an access-key account's value carries `creating=ORIGIN` while a key is being
+//! created. The format is in [`tag`]. Budget: one tag per account of each vault on the user
+//! (IAM allows 50 per user): an access-key and a password account per provider of each vault
+//! that manages the user. A value stays within 256 characters: the `creating` item (45 at
+//! most) goes first and key entries follow as far as they fit — IAM's two keys always do.
+//!
+//! # Passwords
+//!
+//! Two accounts that both set one console password leave one of them holding a dead password.
+//! So an account marks the password as its own, and nothing takes or sets a password another
+//! account (of any vault, or another provider's of this one) marks:
+//!
+//! - `discover --import` and `account add --kind password` read the user's tags, refuse a
+//!   marked password, write the new account's mark, read the tags again, and create the account
+//!   only if no other mark appeared (else they remove their mark and refuse). Two takers racing
+//!   each write before they read, so at least one of them sees the other's mark: at most one
+//!   takes the password (both may refuse; neither has set anything).
+//! - A rotation refuses at pre-flight when another account marks the password; once its new
+//!   password is sealed, it writes its mark (`password=rot_…`, keeping it current) and reads the
+//!   tags again before it sets the password, so it also refuses an import that raced it. An
+//!   account of an earlier version has no mark until its first rotation writes one.
+//! - `account remove` removes the account's mark (best effort; a mark left names its account,
+//!   which this vault no longer has, and the password is refused until the tag is removed).
+//!
+//! Two marks on one password can only come from an account of an earlier version: each of the
+//! two accounts' rotations then refuses, naming the other, until one account is removed.
+//!
+//! # A key being created
+//!
+//! Between `CreateAccessKey` and the `TagUser` that names the key, a rotation's new key (its
+//! secret sealed, or about to be) is untagged, and an import would take it for nobody's. So the
+//! rotation first writes its account's tag with `creating=rot_…` in front (one more `TagUser`
+//! per rotation, before its first create and again whenever the create phase is resumed —
+//! after the sweep, which read the tag as it is, so no entry another state of this vault wrote
+//! is lost), and the `TagUser` after the create replaces the value, dropping it; an abort takes
+//! the item out of the value IAM has then. `account add --create` does the same with
+//! `creating=add`.
+//!
+//! An import lists the user's keys *first* and reads the tags *after*. A key in that listing
+//! was created after its creator's `creating` item was written, and that item is only replaced
+//! by the value naming the key: so the tags read afterwards either name the key or carry the
+//! item — whatever the interleaving, as long as IAM answers a read with the writes that
+//! finished before it (moto does; real IAM is eventually consistent, so this holds once its
+//! writes have propagated, seconds at most). While another account's item is on the user, no
+//! untagged key of the user is nobody's ([`Knowledge::claimed`]): the import skips it, naming
+//! the rotation. A window of time after a key's creation proves nothing — a rotation can stop
+//! for hours between the two calls — whereas the item stays until the rotation tags its key or
+//! aborts. A vault that never resumes its rotation leaves the item; remove the tag by hand
+//! once that rotation is known dead. A rotation's sweep of its own orphans reads the same way
+//! (keys, then tags) and deletes no untagged key while another account's item is on the user.
+//!
+//! # One question
+//!
+//! Whether a key is someone's is answered by [`Knowledge::claimed`] alone: an import asks it of
+//! the keys it might take, and discovery of every key no account of the provider holds (so both
+//! see the same tags, the same sibling accounts under other providers, and the same `creating`
+//! items). Whose a password is: [`Knowledge::password_claimed`], for import, `account add`,
+//! rotation and discovery alike.
+//!
 //! # What is deleted
 //!
 //! The tag is written only after the key's secret is sealed in a vault. So a tagged key this
@@ -42,193 +103,13 @@ use rekey_domain::KeyOwnership;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-/// The prefix of an ownership tag's key.
-pub const TAG_PREFIX: &str = "rekey:";
-/// The value earlier versions put under the key id of each key they created.
-pub const LEGACY_TAG_VALUE: &str = "managed-by-rekey";
-/// Most entries a tag value holds (42 characters each, IAM's limit is 256).
-pub const MAX_ENTRIES: usize = 6;
-const MAX_VALUE: usize = 256;
-/// What separates a tag value's entries (rendered with the first).
-const SEPARATORS: [char; 2] = ['/', ' '];
-
-/// What created a key named in a tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// A rotation of the vault (its id).
-    Rotation(String),
-    /// `account add --create`.
-    Added,
-    /// An adopted key (not created by rekey; the vault holds its secret).
-    Adopted,
-}
-
-impl Origin {
-    fn render(&self) -> &str {
-        match self {
-            Self::Rotation(id) => id,
-            Self::Added => "add",
-            Self::Adopted => "adopted",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "add" => Some(Self::Added),
-            "adopted" => Some(Self::Adopted),
-            s if is_rotation_id(s) => Some(Self::Rotation(s.to_owned())),
-            _ => None,
-        }
-    }
-
-    fn rotation(&self) -> Option<&str> {
-        match self {
-            Self::Rotation(id) => Some(id),
-            _ => None,
-        }
-    }
-}
-
-fn is_rotation_id(s: &str) -> bool {
-    s.strip_prefix("rot_").is_some_and(|h| !h.is_empty() && h.len() <= 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-fn is_key_id(s: &str) -> bool {
-    (16..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-/// One entry of a tag value: a key and what created it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Access key id.
-    pub key_id: String,
-    /// What created it.
-    pub origin: Origin,
-}
-
-impl Entry {
-    /// An entry for a key created by rotation `id`.
-    pub fn rotation(key_id: &str, id: &str) -> Self {
-        Self { key_id: key_id.to_owned(), origin: Origin::Rotation(id.to_owned()) }
-    }
-}
-
-/// One ownership tag, parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tag {
-    /// `rekey:<vault>/<account> = KEY=ORIGIN …`.
-    Vault {
-        /// The vault that wrote it.
-        vault: String,
-        /// The account of that vault.
-        account: String,
-        /// The keys it names.
-        entries: Vec<Entry>,
-    },
-    /// `<key> = managed-by-rekey[:rot_…]`, written by earlier versions.
-    Legacy {
-        /// The key.
-        key_id: String,
-        /// The rotation that created it, when the tag says.
-        rotation: Option<String>,
-    },
-}
-
-/// The tag key of `account` of `vault`.
-pub fn tag_key(vault: &str, account: &str) -> String {
-    format!("{TAG_PREFIX}{vault}/{account}")
-}
-
-/// Parses a user tag; `None` when it is not an ownership tag (or is malformed: a tag rekey
-/// cannot read proves nothing, and the keys it would name are then untagged, hence foreign).
-pub fn parse(key: &str, value: &str) -> Option<Tag> {
-    if let Some(rest) = key.strip_prefix(TAG_PREFIX) {
-        let (vault, account) = rest.split_once('/')?;
-        let vault_ok = vault.len() == 16 && vault.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !vault_ok || account.is_empty() || !account.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return None;
-        }
-        let mut entries = Vec::new();
-        for item in value.split(SEPARATORS).filter(|i| !i.is_empty()) {
-            let (key_id, origin) = item.split_once('=')?;
-            if !is_key_id(key_id) {
-                return None;
-            }
-            entries.push(Entry { key_id: key_id.to_owned(), origin: Origin::parse(origin)? });
-        }
-        return Some(Tag::Vault { vault: vault.to_owned(), account: account.to_owned(), entries });
-    }
-    let rest = value.strip_prefix(LEGACY_TAG_VALUE)?;
-    if !is_key_id(key) {
-        return None;
-    }
-    let rotation = match rest.strip_prefix(':') {
-        None if rest.is_empty() => None,
-        Some(id) if is_rotation_id(id) => Some(id.to_owned()),
-        _ => return None,
-    };
-    Some(Tag::Legacy { key_id: key.to_owned(), rotation })
-}
-
-/// Renders a tag value: one `KEY=ORIGIN` per key, `/` between them, the first ones kept if there are more than
-/// [`MAX_ENTRIES`] (put the newest key first). Keys are never repeated.
-pub fn render(entries: &[Entry]) -> String {
-    let mut seen = HashSet::new();
-    let mut out = String::new();
-    for e in entries.iter().filter(|e| seen.insert(e.key_id.clone())).take(MAX_ENTRIES) {
-        let item = format!("{}={}", e.key_id, e.origin.render());
-        if out.len() + 1 + item.len() > MAX_VALUE {
-            break;
-        }
-        if !out.is_empty() {
-            out.push(SEPARATORS[0]);
-        }
-        out.push_str(&item);
-    }
-    out
-}
-
-/// A tag value with `new` first, then the entries of `kept` (a value [`render`] made).
-pub fn with_new(new: Entry, kept: &str) -> String {
-    let mut entries = vec![new];
-    entries.extend(kept.split(SEPARATORS).filter(|i| !i.is_empty()).filter_map(|item| {
-        let (key_id, origin) = item.split_once('=')?;
-        Some(Entry { key_id: key_id.to_owned(), origin: Origin::parse(origin)? })
-    }));
-    render(&entries)
-}
-
-/// Every key any ownership tag names (of any vault, in any format).
-pub fn tagged_keys(tags: &[(String, String)]) -> HashSet<String> {
-    let mut keys = HashSet::new();
-    for (k, v) in tags {
-        match parse(k, v) {
-            Some(Tag::Vault { entries, .. }) => keys.extend(entries.into_iter().map(|e| e.key_id)),
-            Some(Tag::Legacy { key_id, .. }) => {
-                keys.insert(key_id);
-            }
-            None => {}
-        }
-    }
-    keys
-}
+pub use tag::*;
 
 /// What this vault knows of a rotation a tag names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownRotation {
     /// The account it rotated.
     pub account: String,
-}
-
-/// How a key that no account of this vault holds relates to the vault, as a rotation of the
-/// account its tag names would see it (for discovery, which looks at every user at once).
-pub fn unheld(vault: &str, tags: &[(String, String)], rotations: &HashMap<String, KnownRotation>, key: &str) -> Owner {
-    let mut k =
-        Knowledge { vault: vault.into(), tags: tags.to_vec(), rotations: rotations.clone(), ..Default::default() };
-    if let Some((Some((_, account)), _)) = k.tagged(key) {
-        k.account = account;
-    }
-    k.owner(key)
 }
 
 /// Everything the classifier needs, read beforehand (it makes no call).
@@ -246,6 +127,9 @@ pub struct Knowledge {
     pub siblings: HashMap<String, String>,
     /// Rotations of this vault that the user's legacy tags name (see [`named_rotations`]).
     pub rotations: HashMap<String, KnownRotation>,
+    /// Accounts of this vault that its password marks on the user name and that it has (see
+    /// [`named_accounts`]).
+    pub accounts: HashSet<String>,
     /// The user's tags.
     pub tags: Vec<(String, String)>,
 }
@@ -264,6 +148,17 @@ pub enum Foreign {
     AfterLastState(Option<String>),
     /// A tag of an earlier version names it, with a rotation this vault does not know.
     LegacyUnknown,
+    /// A rotation of an account of a vault (or its `account add --create`) is creating a key
+    /// that its tag does not name yet: an untagged key may be it.
+    Creating {
+        /// The vault.
+        vault: String,
+        /// What is creating it.
+        by: Origin,
+    },
+    /// This vault's password mark names an account this vault does not have (removed, or made
+    /// by a state of this vault after the one it has).
+    UnknownAccount(String),
 }
 
 impl Foreign {
@@ -290,6 +185,18 @@ impl fmt::Display for Foreign {
             Self::LegacyUnknown => {
                 write!(f, "tagged {LEGACY_TAG_VALUE} by a rotation this vault does not know (another vault's)")
             }
+            Self::Creating { vault, by } => {
+                match by {
+                    Origin::Rotation(r) => write!(f, "maybe the key rotation {r}")?,
+                    _ => write!(f, "maybe the key an `account add --create`")?,
+                }
+                write!(f, " of rekey vault {vault} is creating (its ownership tag does not name the key yet)")
+            }
+            Self::UnknownAccount(a) => write!(
+                f,
+                "marked as managed by account {a} of this vault, which this vault does not have (removed, or a \
+                 state after its last known one)"
+            ),
         }
     }
 }
@@ -332,13 +239,68 @@ pub fn named_rotations(tags: &[(String, String)]) -> HashSet<String> {
         .collect()
 }
 
+/// The accounts of `vault` that password marks among `tags` name: the only ones to look up
+/// before deciding whose a password is.
+pub fn named_accounts(vault: &str, tags: &[(String, String)]) -> HashSet<String> {
+    tags.iter()
+        .filter_map(|(k, v)| match parse(k, v)? {
+            Tag::Vault { vault: v, account, password: Some(_), .. } if v == vault => Some(account),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Knowledge {
+    /// Whether a tag of `vault`'s `account` is this account's own.
+    fn own(&self, vault: &str, account: &str) -> bool {
+        vault == self.vault && account == self.account
+    }
+
+    /// A rotation of another account (of any vault) that is creating a key its tag does not
+    /// name yet (see the module docs).
+    pub fn creating_elsewhere(&self) -> Option<Foreign> {
+        self.tags.iter().find_map(|(k, v)| match parse(k, v)? {
+            Tag::Vault { vault, account, creating: Some(by), .. } if !self.own(&vault, &account) => {
+                Some(Foreign::Creating { vault, by })
+            }
+            _ => None,
+        })
+    }
+
+    /// Whose the user's console password is, if another account's (of any vault) marks it as
+    /// managed: the question an import or `account add` asks before taking the password, and a
+    /// rotation before it sets one.
+    pub fn password_claimed(&self) -> Option<Foreign> {
+        self.tags.iter().find_map(|(k, v)| match parse(k, v)? {
+            Tag::Vault { vault, account, password: Some(_), .. } if !self.own(&vault, &account) => {
+                Some(if vault != self.vault {
+                    Foreign::OtherVault(vault)
+                } else if self.accounts.contains(&account) {
+                    Foreign::Sibling(account)
+                } else {
+                    Foreign::UnknownAccount(account)
+                })
+            }
+            _ => None,
+        })
+    }
+
+    /// Why this password account must not set a password: another account marks the password
+    /// as its own, and one of them would hold a dead password.
+    pub fn password_held_elsewhere(&self) -> Option<String> {
+        let whose = self.password_claimed()?;
+        Some(format!(
+            "the console password is not this account's alone ({whose}): two accounts setting it leave one of them \
+             holding a dead password; remove one of the accounts (`rekey account remove`, which releases its mark)"
+        ))
+    }
+
     /// What the tags say of `key`: the vault and account (`None` for a legacy tag) and origin.
     fn tagged(&self, key: &str) -> Option<(Option<(String, String)>, Origin)> {
         let mut legacy = None;
         for (k, v) in &self.tags {
             match parse(k, v) {
-                Some(Tag::Vault { vault, account, entries }) => {
+                Some(Tag::Vault { vault, account, entries, .. }) => {
                     if let Some(e) = entries.into_iter().find(|e| e.key_id == key) {
                         return Some((Some((vault, account)), e.origin));
                     }
@@ -376,14 +338,15 @@ impl Knowledge {
         }
     }
 
-    /// Whether an import (which has no account yet, so no current key or versions) may take
-    /// `key`: only a key that is nobody's — no ownership tag of any vault names it and no
-    /// account of this vault holds it. Otherwise whose it is: a key another vault's rotation
-    /// made, or one of this vault's, is held, and the importing account's first rotation would
-    /// retire it under its holder.
+    /// Whether a key is someone's — the one question an import (which has no account yet, so no
+    /// current key or versions) and discovery (which reports a key no account of the provider
+    /// holds) ask. `None` only for a key that is nobody's: no ownership tag of any vault names
+    /// it, no account of this vault holds it (`siblings`), and no rotation of another account is
+    /// creating a key its tag does not name yet (the key may be that one). Otherwise whose it is:
+    /// an import's first rotation would retire it under its holder.
     pub fn claimed(&self, key: &str) -> Option<Foreign> {
         match self.owner(key) {
-            Owner::Foreign(Foreign::Untagged) => None,
+            Owner::Foreign(Foreign::Untagged) => self.creating_elsewhere(),
             Owner::Foreign(f) => Some(f),
             // Knowledge for an import names no key of its own; a key it named would be held.
             Owner::Current | Owner::Ours(_) | Owner::Orphan(_) => Some(Foreign::Sibling(self.account.clone())),
@@ -410,12 +373,16 @@ impl Knowledge {
 
     /// Classifies a key found while `rotation`'s `CreateAccessKey` is tried again: an untagged
     /// key no account of the vault holds, not in the pre-flight `snapshot` and created about when
-    /// one of the create's attempts was made (`made_then`) is that create's orphan. A tagged key
+    /// one of the create's attempts was made (`made_then`) is that create's orphan — unless
+    /// another account's rotation is creating a key too (the key may be that one's). A tagged key
     /// is not: its secret was stored when it was tagged.
     pub fn after_create(&self, key: &str, snapshot: &[String], made_then: bool, rotation: &str) -> Owner {
         match self.owner(key) {
             Owner::Foreign(Foreign::Untagged) if made_then && !snapshot.iter().any(|k| k == key) => {
-                Owner::Orphan(rotation.to_owned())
+                match self.creating_elsewhere() {
+                    None => Owner::Orphan(rotation.to_owned()),
+                    Some(f) => Owner::Foreign(f),
+                }
             }
             other => other,
         }
@@ -542,7 +509,9 @@ pub fn free_slot(user: &str, classified: &[(AccessKeyMeta, Owner)], reclaim_fore
     slot
 }
 
+mod mark;
 mod read;
+mod tag;
 
 #[cfg(test)]
 mod tests;

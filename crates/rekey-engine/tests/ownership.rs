@@ -32,17 +32,17 @@ fn key_ids(t: &World) -> Vec<String> {
     t.aws.keys("svc").into_iter().map(|k| k.0).collect()
 }
 
-/// A rotation of the account that aborts after creating its key (tagging is refused): a
-/// rotation this vault knows, finished, whose key is deleted.
+/// A rotation of the account that aborts after creating its key (tagging is refused, after
+/// the `creating` mark went through): a rotation this vault knows, finished, whose key is deleted.
 async fn aborted_rotation(t: &World) -> String {
-    t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Invalid, times: 1, lands: false });
+    t.aws.inject_after(1, Fault { op: "iam:TagUser", class: AwsErrorClass::Invalid, times: 1, lands: false });
     let r = t.rotate().await;
     assert_eq!(r.outcome, Outcome::Aborted, "{r:?}");
     r.rotation.unwrap()
 }
 
 #[tokio::test]
-async fn a_rotation_marks_its_key_with_one_tag_user_and_retires_without_untag() {
+async fn a_rotation_marks_its_key_with_two_tag_users_and_retires_without_untag() {
     let t = world().await;
     t.settings(|_| {}).await;
     let mut previous = (t.old.0.clone(), "adopted".to_owned());
@@ -52,7 +52,10 @@ async fn a_rotation_marks_its_key_with_one_tag_user_and_retires_without_untag() 
         assert_eq!(r.outcome, Outcome::Done, "{r:?}");
         let calls = t.aws.calls().split_off(before);
         let count = |op: &str| calls.iter().filter(|c| *c == op).count();
-        assert_eq!((count("iam:TagUser"), count("iam:UntagUser")), (1, 0), "{calls:?}");
+        // The `creating` mark before the create, then the tag naming the key.
+        assert_eq!((count("iam:TagUser"), count("iam:UntagUser")), (2, 0), "{calls:?}");
+        let create = calls.iter().position(|c| c == "iam:CreateAccessKey").unwrap();
+        assert_eq!(calls.iter().position(|c| c == "iam:TagUser"), Some(create - 1), "marked just before: {calls:?}");
         // The tag names exactly the user's keys, newest first, each with what created it.
         let (new, rot) = (r.new_key_id.unwrap(), r.rotation.unwrap());
         assert_eq!(tags(&t).await, vec![(own_tag(&t), format!("{new}={rot}/{}={}", previous.0, previous.1))]);
@@ -142,7 +145,9 @@ async fn a_legacy_tag_of_this_vault_is_carried_over_and_removed() {
     let t = world().await;
     t.settings(|_| {}).await;
     let rot = aborted_rotation(&t).await;
-    // An earlier version tagged the account's key, and a key IAM no longer has.
+    // An earlier version tagged the account's key, and a key IAM no longer has (and wrote no
+    // tag of this format: the one the aborted rotation's mark left goes).
+    t.aws.iam(None).untag_user("svc", &[own_tag(&t)]).await.unwrap();
     tag(&t, &t.old.0, &format!("managed-by-rekey:{rot}")).await;
     tag(&t, "AKIAGONE000000000001", "managed-by-rekey:rot_0000000000000001").await;
     let before = t.aws.calls().len();
@@ -150,7 +155,7 @@ async fn a_legacy_tag_of_this_vault_is_carried_over_and_removed() {
     assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     let calls = t.aws.calls().split_off(before);
     let count = |op: &str| calls.iter().filter(|c| *c == op).count();
-    assert_eq!((count("iam:TagUser"), count("iam:UntagUser")), (1, 1), "one UntagUser, once: {calls:?}");
+    assert_eq!((count("iam:TagUser"), count("iam:UntagUser")), (2, 1), "one UntagUser, once: {calls:?}");
     let want = format!("{}={}/{}={rot}", r.new_key_id.unwrap(), r.rotation.unwrap(), t.old.0);
     assert_eq!(tags(&t).await, vec![(own_tag(&t), want)], "only the new tag is left");
     let r = t.rotate().await;

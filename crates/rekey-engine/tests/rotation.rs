@@ -338,7 +338,8 @@ async fn a_planned_rotation_is_resumed_as_preflight() {
 #[tokio::test]
 async fn a_tagged_rotation_is_resumed_as_verifying() {
     let (t, a, old) = access_key_world().await;
-    t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Retryable, times: u32::MAX, lands: true });
+    // The first TagUser (the `creating` mark before the create) goes through.
+    t.aws.inject_after(1, Fault { op: "iam:TagUser", class: AwsErrorClass::Retryable, times: u32::MAX, lands: true });
     let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
     assert_eq!((r.outcome, r.phase.as_deref()), (Outcome::Interrupted, Some("created")), "{r:?}");
     set_open_phase(&t, &a, Phase::Tagged).await;
@@ -386,7 +387,8 @@ async fn preflight_on_an_endpoint_without_simulation_says_so() {
 
 /// A rotation of `a` interrupted after creating its key (tagging keeps failing); its id.
 async fn interrupted_after_create(t: &World, a: &Account) -> String {
-    t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Retryable, times: 100, lands: false });
+    // The first TagUser (the `creating` mark before the create) goes through.
+    t.aws.inject_after(1, Fault { op: "iam:TagUser", class: AwsErrorClass::Retryable, times: 100, lands: false });
     let r = t.engine.rotate(a, &RotateOptions::default()).await.unwrap();
     assert_eq!(r.outcome, Outcome::Interrupted);
     assert_eq!(t.aws.keys("svc").len(), 2, "the new key exists, untagged");

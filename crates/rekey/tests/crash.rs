@@ -2,7 +2,8 @@
 //! rotation machines, then `rekey recover` runs, and the promise is checked against moto with
 //! real request authentication: the vault's current credential works, IAM holds no key the
 //! vault does not know, the previous key is gone as the policy says, and moto's stored password
-//! is the vault's.
+//! is the vault's. A second vault importing the user while a rotation is stopped between its
+//! `CreateAccessKey` and its `TagUser` takes no key of it.
 
 #![cfg(feature = "failpoints")] // the crash points exist only in a `--features failpoints` build
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
@@ -139,6 +140,48 @@ cases!(password_case:
     pw_update_requested => "password:update_requested",
     pw_after_update_call => "password:after-update-call",
     pw_committed => "password:committed",
+);
+
+/// Vault A's rotation dies after its `CreateAccessKey` — its key's secret sealed (`created`) or
+/// not (`after-create-call`), the key untagged either way — and vault B (PostgreSQL when
+/// REKEY_TEST_POSTGRES_URL is set) imports the user meanwhile: B takes neither A's current key
+/// nor the new one, naming A's rotation; A's recovery finishes the rotation, and B still takes
+/// nothing.
+fn import_during_create_case(failpoint: &str) {
+    let w = world(false);
+    let pg = common::pg::schema();
+    let b = pg.as_ref().map_or_else(Sandbox::new, |s| Sandbox::with_vault(s.url.clone()));
+    b.init_with_key_file();
+    b.add_provider(&w.moto, "p", &w.seeded.admin);
+    let admin = iam::client_with(&w.moto, &w.seeded.admin.0, &w.seeded.admin.1);
+    crash_at(&w, "p/svc/access-key", failpoint);
+    let rotation = w.sb.json(&["rotation", "list", "--open"])[0]["id"].as_str().unwrap().to_owned();
+    let keys: Vec<String> = iam::keys_of(&admin, "svc").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys.len(), 2, "the new key is in IAM: {keys:?}");
+    let import = || {
+        let out = b.std_rekey().args(["discover", "p", "--import", "--filter", "svc", "-o", "json"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let done = import();
+    assert_eq!(done["imported"], serde_json::json!([]), "{done}");
+    let skipped = done["skipped"][0]["keys"].as_array().unwrap();
+    assert_eq!(skipped.len(), 2, "{done}");
+    let new_key = keys.iter().find(|k| **k != w.seeded.svc.0).unwrap();
+    let new_entry = skipped.iter().map(|k| k.as_str().unwrap()).find(|k| k.starts_with(new_key.as_str())).unwrap();
+    assert!(new_entry.contains(&format!("maybe the key rotation {rotation}")), "{new_entry}");
+    let now: Vec<String> = iam::keys_of(&admin, "svc").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(now, keys, "B touched no key");
+    recover(&w, 0);
+    check_access_key(&w, true);
+    let done = import();
+    assert_eq!(done["imported"], serde_json::json!([]), "{done}");
+    assert_eq!(done["skipped"][0]["keys"].as_array().unwrap().len(), 1, "A's one key, tagged: {done}");
+}
+
+cases!(import_during_create_case:
+    import_after_create_call => "access-key:after-create-call",
+    import_created => "access-key:created",
 );
 
 /// Without a crash, the same world rotates cleanly (the baseline the crash cases compare to).

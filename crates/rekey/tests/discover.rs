@@ -1,12 +1,13 @@
 //! Discovery and import end to end against moto: the credential-report path and the per-user
 //! path find the same users and facts; credentials are classified against the vault; exempt
-//! and owner tags are honoured; imported accounts are rotated so the vault knows their secrets.
+//! and owner tags are honoured; imported accounts are rotated so the vault knows their secrets;
+//! a second vault neither imports nor adds a password or key the first one manages.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;
 
-use common::{iam, Moto, Sandbox};
+use common::{iam, invariants::Db, Moto, Sandbox};
 use serde_json::Value;
 
 fn tag(moto: &Moto, user: &str, key: &str, value: &str) {
@@ -56,6 +57,9 @@ fn both_paths_agree_and_import_brings_credentials_under_management() {
     assert_eq!(names(&report), names(&per_user));
     for d in [&report, &per_user] {
         assert_eq!(user(d, "alice")["password_enabled"], true);
+        assert_eq!(user(d, "alice")["password_ownership"], "foreign");
+        assert_eq!(user(d, "alice")["password_ownership_detail"], "not managed by rekey");
+        assert_eq!(user(d, "svc-old")["password_ownership"], Value::Null, "no password");
         assert_eq!(user(d, "svc-ci")["keys"][0]["ownership"], "managed");
         assert_eq!(user(d, "svc-ci")["keys"][0]["id"], ci.0.as_str());
         assert_eq!(user(d, "svc-old")["keys"][0]["ownership"], "foreign");
@@ -215,4 +219,115 @@ fn add_org_creates_one_provider_per_account_and_is_idempotent() {
     let who = sb.json(&["provider", "test", name]);
     assert!(who["arn"].as_str().unwrap().contains("assumed-role/OrganizationAccountAccessRole"), "{who}");
     sb.rekey().args(["provider", "add-org", "org", "--role-name", "bad role", "--source", "mgmt"]).assert().code(2);
+}
+
+fn vault_id(sb: &Sandbox) -> String {
+    Db::of(&sb.vault).rows::<(String,)>("SELECT vault_id FROM vault_header").remove(0).0
+}
+
+/// `discover --import -o json` in `sb` of the users `filter` matches: its JSON and stderr.
+fn import(sb: &Sandbox, filter: &str) -> (Value, String) {
+    let out = sb.std_rekey().args(["discover", "p", "--import", "--filter", filter, "-o", "json"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+fn refs(done: &Value, what: &str) -> Vec<String> {
+    let mut r: Vec<String> = done[what]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ref"].as_str().map_or_else(|| format!("p/{}/{}", a["user_name"], a["kind"]), str::to_owned))
+        .map(|r| r.replace('"', ""))
+        .collect();
+    r.sort();
+    r
+}
+
+/// Vault A (SQLite) manages `shared`'s console password and an access key; vault B (PostgreSQL
+/// when REKEY_TEST_POSTGRES_URL is set) discovers them as A's and neither imports nor adds them,
+/// while it imports `free`'s, which nobody manages — and A then refuses `free`'s password as
+/// B's. A's password rotation still works, and once A removes its password account, B may take
+/// the password.
+#[test]
+fn a_second_vault_takes_neither_the_password_nor_the_key_another_vault_manages() {
+    let moto = Moto::start();
+    let admin = iam::admin(&moto);
+    for u in ["shared", "free"] {
+        iam::create_user(&moto, u);
+        iam::create_login_profile(&moto, u, "Initial-Pw-1!");
+    }
+    let a = Sandbox::new();
+    a.init();
+    a.add_provider(&moto, "p", &admin);
+    let pg = common::pg::schema();
+    let b = pg.as_ref().map_or_else(Sandbox::new, |s| Sandbox::with_vault(s.url.clone()));
+    b.init();
+    b.add_provider(&moto, "p", &admin);
+    let id_a = vault_id(&a);
+    let id_b = vault_id(&b);
+    a.rekey().args(["account", "add", "--provider", "p", "--user", "shared", "--kind", "password"]).assert().success();
+    a.rekey()
+        .args(["account", "add", "--provider", "p", "--user", "shared", "--kind", "access-key", "--create"])
+        .assert()
+        .success();
+    let a_key = a.json(&["account", "show", "p/shared/access-key"])["current_key_id"].as_str().unwrap().to_owned();
+
+    // B sees both of A's credentials as A's, on both paths.
+    let why_a = format!("managed by another rekey vault {id_a}");
+    for args in [&["discover", "p"][..], &["discover", "p", "--per-user"]] {
+        let d = b.json(args);
+        let u = user(&d, "shared");
+        assert_eq!(
+            (&u["password_ownership"], &u["password_ownership_detail"]),
+            (&"foreign".into(), &why_a.clone().into())
+        );
+        assert_eq!(user(&d, "free")["password_ownership_detail"], "not managed by rekey");
+    }
+    let d = b.json(&["discover", "p", "--per-user"]);
+    let key = &user(&d, "shared")["keys"][0];
+    assert_eq!((&key["id"], &key["ownership_detail"]), (&a_key.clone().into(), &why_a.clone().into()));
+
+    // B's import skips both, saying whose they are, and takes free's password.
+    let (done, stderr) = import(&b, "{shared,free}");
+    assert_eq!(refs(&done, "imported"), vec!["p/free/password"], "{done}");
+    assert_eq!(refs(&done, "skipped"), vec!["p/shared/access-key", "p/shared/password"], "{done}");
+    for s in done["skipped"].as_array().unwrap() {
+        assert!(s["reason"].as_str().unwrap().contains(&why_a), "{s}");
+    }
+    assert!(stderr.contains("skipped p/shared/password: ") && stderr.contains("dead password"), "{stderr}");
+    let failed: Vec<(String,)> = Db::of(&b.vault)
+        .rows("SELECT target FROM audit_events WHERE action = 'account.import' AND outcome = 'failed' ORDER BY target");
+    assert_eq!(failed, vec![("p/shared/access-key".into(),), ("p/shared/password".into(),)]);
+    // Nor does `account add` take A's password; A refuses B's.
+    let out = b
+        .rekey()
+        .args(["account", "add", "--provider", "p", "--user", "shared", "--kind", "password"])
+        .assert()
+        .code(4);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains(&why_a), "{stderr}");
+    let (done, _) = import(&a, "free");
+    assert_eq!(refs(&done, "imported"), Vec::<String>::new(), "{done}");
+    let reason = done["skipped"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("managed by another rekey vault {id_b}")), "{done}");
+    assert!(b.json(&["account", "list"]).as_array().unwrap().iter().all(|x| x["user_name"] != "shared"));
+
+    // Each vault's password rotation sets the password it holds; A's key is untouched.
+    for (sb, user) in [(&a, "shared"), (&b, "free")] {
+        let r = sb.json(&["rotate", &format!("p/{user}/password")]);
+        assert_eq!(r[0]["outcome"], "done", "{r}");
+        let revealed =
+            sb.json(&["account", "reveal", &format!("p/{user}/password")])["secret"].as_str().unwrap().to_owned();
+        assert_eq!(iam::stored_password(&moto, user), Some(revealed), "{user}'s password is its vault's");
+    }
+    assert_eq!(iam::key_ids(&moto, "shared"), vec![a_key], "A's key alone");
+
+    // A's rotation kept its mark: B still refuses; once A removes the account, B may take it.
+    let (done, _) = import(&b, "shared");
+    assert_eq!(refs(&done, "imported"), Vec::<String>::new(), "{done}");
+    a.rekey().args(["account", "remove", "p/shared/password"]).assert().success();
+    let (done, _) = import(&b, "shared");
+    assert_eq!(refs(&done, "imported"), vec!["p/shared/password"], "{done}");
 }

@@ -6,7 +6,7 @@ use super::{named_rotations, Knowledge, KnownRotation};
 use crate::{Engine, Result};
 use rekey_domain::{AccountId, CredentialKind, ProviderName, UserName};
 use rekey_store::Account;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Keys that other accounts of the vault hold for the same IAM user (e.g. through another
 /// provider of the same AWS account) → that account: never this account's rotation's to delete.
@@ -68,13 +68,14 @@ impl Engine {
             known,
             siblings: keys_of_other_accounts(self, account).await?,
             rotations: self.named_rotations_known(&tags).await?,
+            accounts: HashSet::new(),
             tags,
         })
     }
 
     /// What this vault knows of the keys of user `user_id` (named `user` under `provider`),
-    /// which has no account of `provider` yet, and of the rotations its `tags` name: the input of
-    /// [`Knowledge::claimed`] for an import.
+    /// which has no account of `provider` yet, and of the rotations and accounts its `tags` name:
+    /// the input of [`Knowledge::claimed`] and [`Knowledge::password_claimed`] for an import.
     pub(crate) async fn import_knowledge(
         &self,
         provider: &ProviderName,
@@ -86,6 +87,7 @@ impl Engine {
             vault: self.vault_id().to_string(),
             siblings: keys_held_elsewhere(self, provider, user, user_id, None).await?,
             rotations: self.named_rotations_known(&tags).await?,
+            accounts: self.named_accounts_known(&tags).await?,
             tags,
             ..Knowledge::default()
         })

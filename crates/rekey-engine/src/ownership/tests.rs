@@ -31,7 +31,13 @@ fn a_tag_renders_and_parses_back() {
     assert_eq!(key, "rekey:0123456789abcdef/ACCT0001");
     assert_eq!(
         parse(&key, &value),
-        Some(Tag::Vault { vault: VAULT.into(), account: "ACCT0001".into(), entries: entries.clone() })
+        Some(Tag::Vault {
+            vault: VAULT.into(),
+            account: "ACCT0001".into(),
+            entries: entries.clone(),
+            password: None,
+            creating: None
+        })
     );
     // IAM's limits and character set: key ≤ 128, value ≤ 256, letters digits space _ . : / = + - @.
     let ok = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c));
@@ -232,4 +238,95 @@ fn a_slot_is_freed_from_this_accounts_keys_or_refused() {
     assert!(s.free.is_none());
     assert_eq!(s.foreign.len(), 2);
     assert!(s.refused.unwrap().contains(&format!("{K1} (active, managed by another rekey vault {OTHER})")));
+}
+
+#[test]
+fn password_and_creating_items_render_and_parse_back() {
+    let key = tag_key(VAULT, "ACCT0001");
+    let value = password(&Origin::Rotation(R1.into()));
+    assert_eq!(value, format!("password={R1}"));
+    let Some(Tag::Vault { entries, password: Some(p), creating: None, .. }) = parse(&key, &value) else {
+        panic!("{value}")
+    };
+    assert_eq!((entries, p), (vec![], Origin::Rotation(R1.into())));
+    for (origin, text) in [(Origin::Imported, "import"), (Origin::Added, "add"), (Origin::Adopted, "adopted")] {
+        assert_eq!(password(&origin), format!("password={text}"));
+        assert!(matches!(parse(&key, &password(&origin)), Some(Tag::Vault { password: Some(o), .. }) if o == origin));
+    }
+    // The creating item goes first, before the entries kept; the tag after the create drops it.
+    let kept = render(&[Entry::rotation(K1, R1)]);
+    let marked = creating(&Origin::Rotation(R2.into()), &kept);
+    assert_eq!(marked, format!("creating={R2}/{K1}={R1}"));
+    let Some(Tag::Vault { entries, creating: Some(by), .. }) = parse(&key, &marked) else { panic!("{marked}") };
+    assert_eq!((entries, by), (vec![Entry::rotation(K1, R1)], Origin::Rotation(R2.into())));
+    let tagged = with_new(Entry::rotation(K2, R2), &kept);
+    assert!(matches!(parse(&key, &tagged), Some(Tag::Vault { creating: None, .. })), "{tagged}");
+    assert_eq!(creating(&Origin::Added, ""), "creating=add");
+    // An abort takes only its own item out, whatever else the value holds now.
+    let now = format!("creating={R2}/{K2}={R1}/{K1}={R1}");
+    assert_eq!(without_creating(&now, &Origin::Rotation(R2.into())), Some(format!("{K2}={R1}/{K1}={R1}")));
+    assert_eq!(without_creating(&now, &Origin::Rotation(R1.into())), None, "another rotation's item");
+    assert_eq!(without_creating(&kept, &Origin::Rotation(R2.into())), None, "no item");
+    assert_eq!(without_creating(&creating(&Origin::Added, ""), &Origin::Added), Some(String::new()));
+    // Within IAM's 256 characters whatever is kept, the item always there.
+    let many: Vec<Entry> = (0..20).map(|i| Entry::rotation(&format!("AKIA{i:016}"), R1)).collect();
+    let long = creating(&Origin::Rotation(format!("rot_{}", "f".repeat(32))), &render(&many));
+    assert!(long.len() <= 256 && long.starts_with("creating=rot_"), "{}", long.len());
+    // Nothing but these words and key ids: a value holding anything else proves nothing.
+    assert_eq!(parse(&key, "passwd=add"), None);
+    assert_eq!(parse(&key, "creating=later"), None);
+    assert_eq!(parse(&key, "password=someone"), None);
+}
+
+#[test]
+fn an_untagged_key_is_someones_while_another_account_creates_one() {
+    let mut import = Knowledge { vault: VAULT.into(), ..Knowledge::default() };
+    assert_eq!(import.claimed(K3), None, "untagged, nothing being created: nobody's");
+    // Another vault's rotation is between its CreateAccessKey and its TagUser.
+    import.tags = vec![(tag_key(OTHER, "ZZZZ0001"), creating(&Origin::Rotation(R1.into()), ""))];
+    let theirs = Some(Foreign::Creating { vault: OTHER.into(), by: Origin::Rotation(R1.into()) });
+    assert_eq!(import.claimed(K3), theirs);
+    let why = import.claimed(K3).unwrap().to_string();
+    assert!(why.contains(R1) && why.contains(OTHER), "{why}");
+    // An account of this very vault creating one counts too (the import is not that account).
+    import.tags = vec![(tag_key(VAULT, "ACCT0002"), creating(&Origin::Added, ""))];
+    assert_eq!(import.claimed(K3), Some(Foreign::Creating { vault: VAULT.into(), by: Origin::Added }));
+    assert!(import.claimed(K3).unwrap().to_string().contains("account add --create"));
+    // A tagged key stays whose its tag says.
+    import.tags.push((tag_key(OTHER, "ZZZZ0001"), format!("{K1}={R1}")));
+    assert_eq!(import.claimed(K1), Some(Foreign::OtherVault(OTHER.into())));
+    // The rotation's own item does not make its own orphan someone else's; another's does.
+    let mut own = facts(&[own_tag(&creating(&Origin::Rotation(R1.into()), ""))]);
+    assert_eq!(own.creating_elsewhere(), None);
+    assert_eq!(own.after_create(K3, &[], true, R1), Owner::Orphan(R1.into()));
+    own.tags.push((tag_key(OTHER, "ZZZZ0001"), creating(&Origin::Rotation(R2.into()), "")));
+    assert_eq!(
+        own.after_create(K3, &[], true, R1),
+        Owner::Foreign(Foreign::Creating { vault: OTHER.into(), by: Origin::Rotation(R2.into()) }),
+        "maybe the other rotation's key: never deleted"
+    );
+}
+
+#[test]
+fn a_password_another_account_marks_is_not_taken() {
+    let mut f = Knowledge { vault: VAULT.into(), account: "ACCT0001".into(), ..Knowledge::default() };
+    assert_eq!(f.password_claimed(), None, "no mark");
+    f.tags = vec![own_tag(&password(&Origin::Imported)), (tag_key(OTHER, "ZZZZ0001"), format!("{K1}={R1}"))];
+    assert_eq!(f.password_claimed(), None, "its own mark, and another vault's key tag");
+    f.tags.push((tag_key(VAULT, "ACCT0002"), password(&Origin::Rotation(R1.into()))));
+    assert_eq!(f.password_claimed(), Some(Foreign::UnknownAccount("ACCT0002".into())), "an account it lacks");
+    f.accounts.insert("ACCT0002".into());
+    assert_eq!(f.password_claimed(), Some(Foreign::Sibling("ACCT0002".into())), "another provider's account");
+    f.tags.insert(0, (tag_key(OTHER, "ZZZZ0002"), password(&Origin::Imported)));
+    assert_eq!(f.password_claimed(), Some(Foreign::OtherVault(OTHER.into())));
+    let why = f.password_held_elsewhere().unwrap();
+    assert!(why.contains(&format!("managed by another rekey vault {OTHER}")) && why.contains("dead password"), "{why}");
+    // Only this vault's marks name accounts to look up.
+    let mut named: Vec<String> = named_accounts(VAULT, &f.tags).into_iter().collect();
+    named.sort();
+    assert_eq!(named, vec!["ACCT0001".to_owned(), "ACCT0002".to_owned()]);
+    // An import (no account yet) counts every mark, this vault's too.
+    let import =
+        Knowledge { vault: VAULT.into(), tags: vec![own_tag(&password(&Origin::Added))], ..Knowledge::default() };
+    assert_eq!(import.password_claimed(), Some(Foreign::UnknownAccount("ACCT0001".into())));
 }

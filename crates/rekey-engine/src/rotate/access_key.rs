@@ -18,7 +18,7 @@ fn gone_is_fine(r: Result<(), AwsError>) -> Result<(), AwsError> {
 }
 
 impl Run<'_> {
-    fn user(&self) -> String {
+    pub(super) fn user(&self) -> String {
         self.account.user_name.to_string()
     }
 
@@ -26,27 +26,6 @@ impl Run<'_> {
     async fn knowledge(&self, user: &IamUser) -> Result<Knowledge> {
         let tags = self.iam.tags_of(user).await?;
         self.engine.ownership_knowledge(&self.account, tags).await
-    }
-
-    /// Marks the new key as this vault's: one `TagUser` writes this account's tag with the new
-    /// key first and the keys pre-flight kept (see [`ownership`]); then legacy tags this tag
-    /// replaces go (only the first rotation after an upgrade has any).
-    async fn tag_new_key(&mut self) -> Result<()> {
-        let user = self.user();
-        let new = ownership::Entry::rotation(self.rot.new_key_id.as_deref().unwrap_or_default(), &self.rot.id);
-        let key = ownership::tag_key(self.engine.vault_id().as_str(), self.account.id.as_str());
-        let value = ownership::with_new(new, self.facts.tag_kept.as_deref().unwrap_or_default());
-        // Tagged and about to verify are one durable write: verification has no side
-        // effect to announce (`tagged` is only resumed from journals that hold it).
-        self.guard("TagUser").await?;
-        match self.iam.tag_user(&user, &[(key, value)]).await {
-            Ok(()) => {}
-            Err(e) if e.is_retryable() => return Err(e.into()),
-            Err(e) => return self.start_abort(format!("tagging the user failed: {e}")).await,
-        }
-        let legacy = std::mem::take(&mut self.facts.legacy_untag);
-        self.untag_best_effort(&user, &legacy).await;
-        self.journal(Phase::Verifying, JournalWrite::default()).await
     }
 
     pub(super) async fn access_key_step(&mut self) -> Result<Step> {
@@ -127,30 +106,21 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Removes legacy ownership tags; a failure only warns (the next rotation tries again).
-    async fn untag_best_effort(&self, user: &str, keys: &[String]) {
-        for chunk in keys.chunks(50) {
-            if self.guard("UntagUser").await.is_err() {
-                return;
-            }
-            if let Err(e) = self.iam.untag_user(user, chunk).await {
-                tracing::warn!(user, error = %e, "could not remove legacy ownership tags");
-            }
-        }
-    }
-
     /// Deletes the keys an interrupted or failed CreateAccessKey of this phase left behind: not
     /// there at pre-flight, unknown to the vault, untagged, created about when one of its
     /// attempts was made ([`Knowledge::after_create`], [`made_by_an_attempt`]). Their secrets
     /// are lost, so they go. A key made at another time — by a person, by another vault while
     /// this rotation waited — is not this rotation's and stays.
     pub(super) async fn sweep_create_orphans(&mut self, user: &str) -> Result<()> {
+        // Keys first, then tags: another rotation's key in this listing has its `creating`
+        // mark or its tag entry in the tags read after (see [`ownership`]).
+        let keys = self.iam.list_access_keys(user).await?;
         let iam_user = self.iam.get_user(user).await?;
         let knowledge = self.knowledge(&iam_user).await?;
         let attempts: Vec<_> =
             self.facts.create_requested_at.iter().chain(&self.facts.create_attempts).copied().collect();
         let mut remaining = Vec::new();
-        for k in self.iam.list_access_keys(user).await? {
+        for k in keys {
             let ours = made_by_an_attempt(k.created, &attempts, !self.facts.attempts_journaled);
             let owner = knowledge.after_create(&k.id, &self.facts.keys_before, ours, &self.rot.id);
             if matches!(owner, ownership::Owner::Orphan(_)) {
@@ -188,6 +158,14 @@ impl Run<'_> {
                 self.facts.create_attempts.push(self.engine.clock.now());
                 self.journal(Phase::CreateRequested, JournalWrite::default()).await?;
             }
+            if attempt == 1 {
+                // After the sweep (or pre-flight), which read this account's tag as it is now:
+                // the mark keeps every entry it had.
+                self.mark_creating().await?;
+                if self.rot.phase != Phase::CreateRequested {
+                    return Ok(());
+                }
+            }
             self.guard("CreateAccessKey").await?;
             match create_iam.create_access_key(&user).await {
                 Ok(k) => break k,
@@ -215,6 +193,7 @@ impl Run<'_> {
                         self.journal(Phase::CreateRequested, JournalWrite::default()).await?;
                         return Err(e.into());
                     }
+                    self.clear_creating().await;
                     return self.aborted(format!("CreateAccessKey failed: {e}"), JournalWrite::default()).await;
                 }
             }
@@ -482,6 +461,7 @@ impl Run<'_> {
             gone_is_fine(self.iam.delete_access_key(&user, &new).await)?;
             crash_point("access-key:after-abort-delete-call");
         }
+        self.clear_creating().await;
         self.redeliver_old().await;
         let why = self.rot.error.clone().unwrap_or_else(|| "aborted".into());
         self.aborted(why, JournalWrite::default()).await

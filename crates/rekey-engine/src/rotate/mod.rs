@@ -26,6 +26,7 @@ mod plan;
 mod recover;
 mod report;
 mod run;
+mod tagging;
 
 use crate::{lease::Held, Engine, Error, Result};
 use rekey_domain::{Outcome, Phase, RotationSettings};

@@ -5,8 +5,14 @@
 //! new password; recovery re-applies the stored pending password, which makes IAM and the vault
 //! agree whichever it was — no guessing. A password that rotates itself (ChangePassword, which
 //! must name the password IAM holds) cannot simply be re-applied: see `change_password`.
+//!
+//! The password is marked as this account's (see [`crate::ownership`]) once the new one is
+//! sealed, before it is set: pre-flight refuses a password another account marks, and the
+//! marks are read again after this one is written, so of two accounts (of any vaults) racing to
+//! take one password, at least one sees the other's mark and refuses before setting it.
 
 use super::{Run, Step, UserCheck};
+use crate::ownership;
 use crate::{failpoint::crash_point, Error, Result};
 use rekey_aws::AwsErrorClass;
 use rekey_crypto::Secret;
@@ -18,7 +24,7 @@ impl Run<'_> {
         match self.rot.phase {
             Phase::Planned => self.journal(Phase::Preflight, JournalWrite::default()).await?,
             Phase::Preflight => self.password_preflight().await?,
-            Phase::Generated => self.journal(Phase::UpdateRequested, JournalWrite::default()).await?,
+            Phase::Generated => self.mark_password().await?,
             Phase::UpdateRequested => self.apply_password().await?,
             Phase::Committed => self.journal(Phase::Done, JournalWrite::default()).await?,
             other => return Err(Error::Internal(format!("phase {other} is not part of the password machine"))),
@@ -28,7 +34,12 @@ impl Run<'_> {
 
     async fn password_preflight(&mut self) -> Result<()> {
         let user = self.account.user_name.to_string();
-        if let UserCheck::Gone(why) = self.checked_user().await? {
+        let iam_user = match self.checked_user().await? {
+            UserCheck::Present(u) => u,
+            UserCheck::Gone(why) => return self.aborted(why, JournalWrite::default()).await,
+        };
+        let tags = self.iam.tags_of(&iam_user).await?;
+        if let Some(why) = self.engine.password_knowledge(&self.account.id, tags).await?.password_held_elsewhere() {
             return self.aborted(why, JournalWrite::default()).await;
         }
         let profile = self.iam.login_profile(&user).await?;
@@ -58,6 +69,25 @@ impl Run<'_> {
         self.rot.new_version = Some(version);
         self.facts.profile_existed = Some(profile.is_some());
         self.journal(Phase::Generated, JournalWrite { new_secrets: vec![sealed], ..Default::default() }).await
+    }
+
+    /// Marks the password as this account's (this rotation's), then reads the marks again: one
+    /// another account wrote meanwhile makes this rotation refuse before it sets a password.
+    async fn mark_password(&mut self) -> Result<()> {
+        let user = self.account.user_name.to_string();
+        let key = ownership::tag_key(self.engine.vault_id().as_str(), self.account.id.as_str());
+        let value = ownership::password(&ownership::Origin::Rotation(self.rot.id.clone()));
+        self.guard("TagUser").await?;
+        match self.iam.tag_user(&user, &[(key, value)]).await {
+            Ok(()) => {}
+            Err(e) if e.is_retryable() => return Err(e.into()),
+            Err(e) => return self.aborted(format!("marking the password failed: {e}"), JournalWrite::default()).await,
+        }
+        let tags = self.iam.list_user_tags(&user).await?;
+        if let Some(why) = self.engine.password_knowledge(&self.account.id, tags).await?.password_held_elsewhere() {
+            return self.aborted(why, JournalWrite::default()).await;
+        }
+        self.journal(Phase::UpdateRequested, JournalWrite::default()).await
     }
 
     async fn apply_password(&mut self) -> Result<()> {

@@ -87,11 +87,10 @@ pub(super) async fn plan(engine: &Engine, account: &Account, opts: &RotateOption
         }
         (None, None) => {}
     }
+    let tag = ownership::tag_key(engine.vault_id().as_str(), account.id.as_str());
+    p.steps.push(format!("TagUser {user}: {tag} = a creating mark and this account's other keys"));
     p.steps.push(format!("CreateAccessKey for {user}; seal the secret in the vault at once"));
-    p.steps.push(format!(
-        "TagUser {user}: {} = the new key and this account's other keys (one call)",
-        ownership::tag_key(engine.vault_id().as_str(), account.id.as_str())
-    ));
+    p.steps.push(format!("TagUser {user}: {tag} = the new key and this account's other keys (one call)"));
     let v = &settings.verify;
     p.steps.push(format!(
         "verify with GetCallerIdentity: {} consecutive successes within {}",

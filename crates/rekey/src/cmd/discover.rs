@@ -87,7 +87,9 @@ impl Tabular for UserRow<'_> {
     fn cells(&self) -> Vec<String> {
         let u = self.0;
         let password = if u.password_enabled {
-            format!("yes (changed {})", opt(u.password_last_changed.map(time)))
+            let whose = u.password_ownership.map(|o| format!(" {o}")).unwrap_or_default();
+            let why = u.password_ownership_detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+            format!("yes (changed {}){whose}{why}", opt(u.password_last_changed.map(time)))
         } else {
             "no".into()
         };
