@@ -205,7 +205,7 @@ use Expect::{Aborted, Done, Interrupted};
 // (by the verification loop for GetCallerIdentity, which signs with the new key and makes one
 // attempt per try); a persistent fault leaves the rotation interrupted where it stopped, except
 // during verification, which aborts and deletes the new key once its deadline passes. Retiring
-// a key needs no UntagUser: the next rotation's one TagUser leaves the deleted key out.
+// a key needs no UntagUser: the next rotation's TagUser leaves the deleted key out.
 cases! {
     ak_get_user_500 => KEY "GetUser" ServiceFailure x 1 => Done;
     ak_get_user_throttling => KEY "GetUser" Throttling x 1 => Done;
@@ -232,7 +232,8 @@ cases! {
     ak_tag_throttling => KEY "TagUser" Throttling x 1 => Done;
     ak_tag_reset => KEY "TagUser" Reset x 1 => Done;
     ak_tag_lost => KEY "TagUser" Lost x 1 => Done;
-    ak_tag_500_persistent => KEY "TagUser" ServiceFailure x ALWAYS => Interrupted("created");
+    // The first TagUser is the `creating` mark, before any key is created.
+    ak_tag_500_persistent => KEY "TagUser" ServiceFailure x ALWAYS => Interrupted("create_requested");
 
     ak_verify_500 => KEY "GetCallerIdentity" ServiceFailure x 1 => Done;
     ak_verify_throttling => KEY "GetCallerIdentity" Throttling x 1 => Done;
@@ -330,6 +331,7 @@ fn baseline_through_the_proxy() {
     let expected = [
         "GetUser",
         "ListAccessKeys",
+        "TagUser",
         "CreateAccessKey",
         "TagUser",
         "GetCallerIdentity",
@@ -339,6 +341,8 @@ fn baseline_through_the_proxy() {
         "GetLoginProfile",
         "ListAccessKeys",
         "GetAccountPasswordPolicy",
+        "TagUser",
+        "ListUserTags",
         "GetLoginProfile",
         "UpdateLoginProfile",
     ];
