@@ -1,6 +1,8 @@
 //! Crash points for the crash tests. Built with the `failpoints` feature, `FAILPOINTS=NAME=return`
-//! makes the process abort (no unwinding, no cleanup — like `kill -9`) when it reaches NAME.
-//! Without the feature these compile to nothing.
+//! makes the process abort (no unwinding, no cleanup — like `kill -9`) when it reaches NAME;
+//! `NAME=return(stop)` makes it stop itself there (SIGSTOP) until continued (SIGCONT), so a
+//! test does something else at that exact step without a timed pause. Without the feature
+//! these compile to nothing.
 //!
 //! Names: `access-key:PHASE` / `password:PHASE` right after PHASE is journaled, and
 //! `access-key:after-create-call`, `access-key:after-deactivate-call`,
@@ -12,7 +14,11 @@
 //! `rotation-abort:before-lease` between an operator abort's first read of the rotation and its
 //! lease (paused there with `sleep(MS)`, another process can move the rotation on);
 //! `serve:start-up` in `rekey serve` after the vault is unlocked, before it binds (held there
-//! with `sleep(MS)`, the process is signalled during its start-up).
+//! with `sleep(MS)`, the process is signalled during its start-up);
+//! `heartbeat:read` between a heartbeat's read of the account (and its lease) and its IAM
+//! checks; `checkout:listed` between a tick's read of the lapsed check-outs and its taking the
+//! account's lease for one, `checkout:leased` right after; `account-remove:leased` once
+//! `account remove` holds the account's lease, before it reads the account again.
 
 /// Aborts the process if the failpoint `name` is enabled.
 #[cfg(feature = "failpoints")]
@@ -21,7 +27,17 @@ pub fn crash_point(name: &str) {
     if std::env::var("FAILPOINTS").is_ok_and(|v| v.split(';').any(|f| f.split('=').next() == Some(name))) {
         eprintln!("failpoint {name}: reached");
     }
-    fail::eval(name, |_| {
+    fail::eval(name, |arg| {
+        if arg.as_deref() == Some("stop") {
+            // `NAME=return(stop)`: the process stops itself (SIGSTOP) right here, and goes on
+            // when the test continues it (SIGCONT) once it has done what must happen meanwhile.
+            eprintln!("failpoint {name}: stopping");
+            let pid = std::process::id().to_string();
+            if let Err(e) = std::process::Command::new("kill").args(["-STOP", &pid]).status() {
+                eprintln!("failpoint {name}: could not stop ({e})");
+            }
+            return;
+        }
         eprintln!("failpoint {name}: aborting");
         std::process::abort()
     });
@@ -53,5 +69,8 @@ pub fn all() -> Vec<String> {
     }
     names.push("password:after-update-call".into());
     names.push("rotation-abort:before-lease".into());
+    for extra in ["heartbeat:read", "checkout:listed", "checkout:leased", "account-remove:leased"] {
+        names.push(extra.into());
+    }
     names
 }
