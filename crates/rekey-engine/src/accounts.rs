@@ -2,7 +2,7 @@
 //! records its immutable UserId), adopts a supplied secret or creates a fresh managed key, and
 //! seals the secret in the same transaction that records the account.
 
-use crate::{ownership, vault::check_secret_size, Engine, Error, Result};
+use crate::{failpoint::crash_point, lease::Held, ownership, vault::check_secret_size, Engine, Error, Result};
 use rekey_aws::{AwsErrorClass, Conn, IamApi};
 use rekey_crypto::Secret;
 use rekey_domain::{
@@ -436,11 +436,29 @@ impl Engine {
         }
     }
 
-    /// Removes an account from the vault (IAM untouched unless `delete_managed_key`).
+    /// Removes an account from the vault (IAM untouched unless `delete_managed_key`), holding
+    /// its lease: [`Error::Busy`] while a rotation of it is under way, and a conflict while one
+    /// stands unfinished before its commit (its new key would stay in IAM with nobody holding
+    /// it). The removal, and the key deletions, go ahead only while the lease is held.
     pub async fn remove_account(&self, r: &AccountRef, delete_managed_key: bool) -> Result<Removed> {
         let account = self.account(r).await?;
+        if delete_managed_key && account.kind != CredentialKind::AccessKey {
+            return Err(Error::usage("--delete-managed-key applies to access-key accounts", "drop the option"));
+        }
+        let lease = self.lease(&account.id).await?;
+        let result = self.remove_leased(&account.id, delete_managed_key, &lease).await;
+        lease.release().await;
+        result
+    }
+
+    async fn remove_leased(&self, id: &AccountId, delete_managed_key: bool, lease: &Held) -> Result<Removed> {
+        crash_point("account-remove:leased");
+        // Read again under the lease: a rotation may have changed the current key since.
+        let account = self.account(&AccountRef::Id(id.clone())).await?;
+        self.refuse_unfinished_rotation(&account).await?;
         let mut deleted_key = None;
         if delete_managed_key {
+            lease.ensure(self.clock.now(), "deleting the managed key in IAM").await?;
             deleted_key = self.delete_managed_key(&account).await?;
         }
         if account.kind == CredentialKind::Password {
@@ -459,14 +477,45 @@ impl Engine {
             AuditOutcome::Ok,
             json!({ "deleted_key": deleted_key }),
         );
-        self.store.delete_account(&account.id, &audit).await?;
-        Ok(Removed { account: account.id, deleted_key })
+        match self.store.delete_account(&account.id, Some(&lease.fence), &audit).await {
+            Ok(()) => Ok(Removed { account: account.id, deleted_key }),
+            Err(StoreError::Fenced { .. }) => {
+                lease.fenced("removing the account");
+                Err(Error::conflict(
+                    format!("account {} was not removed: its lease was taken over by another worker", account.id),
+                    "see what that worker did (`rekey account show`), then remove it again",
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Refuses to remove an account while a rotation of it stands unfinished before its
+    /// commit (an operator's confirmation it waits for, or a run that stopped): the new key it
+    /// may have made is not the account's current one, and would stay in IAM with nobody
+    /// holding it. A committed rotation retiring the previous key does not stand in the way.
+    async fn refuse_unfinished_rotation(&self, account: &Account) -> Result<()> {
+        use rekey_domain::Phase;
+        let open = self.store.rotations(Some(&account.id), true, 10).await?;
+        let Some(r) = open.iter().find(|r| !matches!(r.phase, Phase::Committed | Phase::Retiring | Phase::Deactivated))
+        else {
+            return Ok(());
+        };
+        Err(Error::conflict(
+            format!(
+                "rotation {} of account {} is unfinished (phase {}): removing the account now could leave a key it \
+                 made in IAM with nobody holding it",
+                r.id, account.id, r.phase
+            ),
+            format!(
+                "finish it with `rekey recover` (or confirm it: `rekey rotation confirm {}`), or abort it with `rekey \
+                 rotation abort {}`; then remove the account",
+                r.id, r.id
+            ),
+        ))
     }
 
     async fn delete_managed_key(&self, account: &Account) -> Result<Option<String>> {
-        if account.kind != CredentialKind::AccessKey {
-            return Err(Error::usage("--delete-managed-key applies to access-key accounts", "drop the option"));
-        }
         let current = self.store.secret_in_state(account.id.as_str(), SecretState::Current).await?;
         let Some((key_id, Origin::Created)) = current.map(|v| (v.key_id.unwrap_or_default(), v.origin)) else {
             return Err(Error::conflict(

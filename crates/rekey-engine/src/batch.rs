@@ -128,7 +128,8 @@ impl Engine {
         .await
     }
 
-    /// Heartbeats every account.
+    /// Heartbeats every account. A busy one (a rotation works it: [`crate::Error::is_busy`]) comes
+    /// back as that error, for the caller to report as skipped; it counts as done, not failed.
     pub async fn heartbeat_many(
         self: &Arc<Self>,
         accounts: Vec<Account>,
@@ -136,7 +137,10 @@ impl Engine {
     ) -> Vec<(Account, Result<Heartbeat>)> {
         for_each(self, accounts, concurrency, |engine, account| async move {
             let r = engine.heartbeat(&account).await;
-            engine.progress.finish(matches!(&r, Ok(h) if h.status == HeartbeatStatus::Ok));
+            engine.progress.finish(match &r {
+                Ok(h) => h.status == HeartbeatStatus::Ok,
+                Err(e) => e.is_busy(),
+            });
             (account, r)
         })
         .await

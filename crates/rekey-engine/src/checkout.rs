@@ -2,11 +2,17 @@
 //! current password to one holder for a while and keeps everyone else out; check-in or expiry
 //! makes the scheduler rotate the password (see [`crate::tick`]), so the password the holder
 //! saw stops working. The check-out ends only once that rotation succeeded.
+//!
+//! Ending a lapsed check-out is the work of whichever scheduler (of several nodes, or `rekey
+//! run-due` processes) takes the account's lease first: under it, the check-out is read again
+//! (another worker may have ended it), the password is rotated unless a rotation committed
+//! since the lapse already changed it, and the check-out is ended in a write fenced by that
+//! lease. So a lapsed check-out is rotated and ended once, however many workers tick.
 
-use crate::{AccountRef, Engine, Error, Result};
+use crate::{failpoint::crash_point, lease::Held, AccountRef, Engine, Error, Result, RotateOptions, RotationReport};
 use rekey_crypto::Secret;
 use rekey_domain::{AccountStatus, AuditOutcome, CredentialKind, SecretState};
-use rekey_store::{Account, Checkout};
+use rekey_store::{Account, Checkout, StoreError};
 use serde_json::json;
 
 /// Longest check-out rekey grants: a day.
@@ -116,11 +122,65 @@ impl Engine {
         Ok(())
     }
 
-    /// Ends a check-out whose password was rotated (or whose account is gone).
-    pub(crate) async fn end_checkout(&self, c: &Checkout, reason: &str) -> Result<()> {
+    /// Ends check-out `c`, which lapsed or was returned (see the module docs): the report of
+    /// the rotation that killed the password the holder saw, or `None` when nothing was left to
+    /// rotate (another worker ended the check-out, a rotation since the lapse changed the
+    /// password, or the account is gone). [`Error::Busy`] while another worker holds the
+    /// account: its rotation ends the check-out, or a later tick does.
+    pub(crate) async fn end_lapsed_checkout(&self, c: &Checkout) -> Result<Option<RotationReport>> {
+        let lease = self.lease(&c.account_id).await?;
+        let result = self.end_lapsed_leased(c, &lease).await;
+        lease.release().await;
+        result
+    }
+
+    async fn end_lapsed_leased(&self, c: &Checkout, lease: &Held) -> Result<Option<RotationReport>> {
+        crash_point("checkout:leased");
+        // Read again under the lease: the list was read before it, and another worker may have
+        // rotated and ended it since.
+        let Some(c) = self.store.open_checkout_of(&c.account_id).await?.filter(|o| o.id == c.id) else {
+            return Ok(None);
+        };
+        let account = match self.store.account(&c.account_id).await {
+            Ok(a) => a,
+            Err(StoreError::NotFound { .. }) => {
+                self.end_checkout(&c, "account-removed", lease).await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // A rotation committed at or after the lapse (a forced one, or one whose worker stopped
+        // before ending the check-out) already changed the password the holder saw.
+        if account.last_rotated_at.is_some_and(|t| t >= c.expires_at) {
+            self.end_checkout(&c, "rotated", lease).await?;
+            return Ok(None);
+        }
+        let rotated = match self.refuse_tampered(&account).await {
+            Ok(()) => self.rotate_leased(&account, &RotateOptions::default(), lease).await,
+            Err(e) => Err(e),
+        };
+        let report = rotated.unwrap_or_else(|e| RotationReport::refused(&account, &e));
+        if report.outcome.committed() {
+            self.end_checkout(&c, "rotated", lease).await?;
+        }
+        Ok(Some(report))
+    }
+
+    /// Ends a check-out whose password was rotated (or whose account is gone), in a write
+    /// fenced by the account's lease.
+    async fn end_checkout(&self, c: &Checkout, reason: &str, lease: &Held) -> Result<()> {
         let detail = json!({ "checkout": c.id, "holder": c.holder, "reason": reason });
         let audit = self.audit_entry("account.checkout-end", Some(c.account_id.as_str()), AuditOutcome::Ok, detail);
-        self.store.end_checkout(&c.id, self.clock.now(), reason, &audit).await?;
-        Ok(())
+        match self.store.end_checkout(&c.id, self.clock.now(), reason, Some(&lease.fence), &audit).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Fenced { .. }) => {
+                lease.fenced("ending a check-out");
+                Err(Error::conflict(
+                    format!("check-out {} was not ended: the lease on account {} was lost", c.id, c.account_id),
+                    "the worker holding the lease now ends it",
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }

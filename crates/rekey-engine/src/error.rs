@@ -142,6 +142,12 @@ impl Error {
         matches!(self, Self::Store(e) if e.is_outage())
     }
 
+    /// Whether another worker holds the account (see [`Error::Busy`]): healthy contention,
+    /// which scheduled and bulk work skips rather than counts as a failure.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Busy { .. })
+    }
+
     /// The class of this error.
     pub fn class(&self) -> ErrorClass {
         match self {

@@ -2,18 +2,38 @@
 //! believes? Access keys are checked by signing GetCallerIdentity with the stored secret;
 //! both kinds are checked for drift (user re-created, key or login profile missing, unknown
 //! keys). The result is stored on the account and audited.
+//!
+//! A heartbeat holds no lease, so it never keeps a rotation waiting: it reads the account's
+//! lease first, and is [`Error::Busy`] while a worker holds it (a rotation under way, named).
+//! It then reads the account again and judges IAM from that, and its write applies only if
+//! nobody has taken the lease since ([`rekey_store::JournalWrite::unleased`]): a rotation that
+//! worked the account meanwhile keeps its result, and the heartbeat, which may have judged a
+//! key the rotation replaced, is `Busy` too, naming that rotation, with nothing stored or
+//! audited. Scheduled and bulk heartbeats skip a busy account ([`Error::is_busy`]).
 
+use crate::failpoint::crash_point;
 use crate::ownership::{Foreign, Owner};
-use crate::{Engine, Result};
+use crate::{Engine, Error, Result};
+use chrono::{DateTime, Utc};
 use rekey_aws::AwsErrorClass;
 use rekey_domain::{AccountStatus, AuditOutcome, CredentialKind, HeartbeatStatus, SecretState};
-use rekey_store::{Account, AccountPatch, Heartbeat, JournalWrite};
+use rekey_store::{Account, AccountPatch, Heartbeat, JournalWrite, StoreError, Unleased};
 use serde_json::json;
 
 impl Engine {
-    /// Runs a heartbeat of `account`, stores and audits it.
+    /// Runs a heartbeat of `account`, stores and audits it; [`Error::Busy`] (nothing stored)
+    /// while a rotation works the account, or when one did while the heartbeat checked it.
     pub async fn heartbeat(&self, account: &Account) -> Result<Heartbeat> {
         self.refuse_tampered(account).await?;
+        let since = self.clock.now();
+        let lease = self.store.lease_record(&account.id).await?;
+        if let Some(held) = lease.as_ref().filter(|l| l.held_at(since)) {
+            return Err(self.busy(&account.id, &held.owner, held.expires_at).await);
+        }
+        let unleased = Unleased { account_id: account.id.clone(), token: lease.map_or(0, |l| l.token) };
+        // Read again now that no rotation holds it: the caller's copy may predate a rotation.
+        let account = &self.store.account(&account.id).await?;
+        crash_point("heartbeat:read");
         let (status, findings, foreign) = match self.check(account).await {
             Ok(r) => r,
             Err(e) => {
@@ -38,10 +58,44 @@ impl Engine {
             at: hb.at,
             account: Some((account.id.clone(), AccountPatch { heartbeat: Some(hb.clone()), ..Default::default() })),
             audit: vec![audit],
+            unleased: Some(unleased),
             ..Default::default()
         };
-        self.store.write(&w).await?;
-        Ok(hb)
+        match self.store.write(&w).await {
+            Ok(()) => Ok(hb),
+            Err(StoreError::Fenced { .. }) => Err(self.worked_meanwhile(&account.id, since).await),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The answer to a heartbeat begun at `since` whose write found that a worker took the
+    /// account's lease while it checked: what it judged may be a key that worker replaced. It
+    /// names the worker still holding the lease (and its rotation), or the rotation that ran.
+    async fn worked_meanwhile(&self, account: &rekey_domain::AccountId, since: DateTime<Utc>) -> Error {
+        if let Ok(Some(held)) = self.store.lease_record(account).await {
+            if held.held_at(self.clock.now()) {
+                return self.busy(account, &held.owner, held.expires_at).await;
+            }
+        }
+        let latest = self.store.rotations(Some(account), false, 1).await.ok().and_then(|r| r.into_iter().next());
+        let hint = "nothing was stored; the rotation's own result stands (`rekey account show`), and the next \
+                    heartbeat judges the account as it is now";
+        match latest.filter(|r| r.started_at >= since) {
+            Some(r) => Error::Busy {
+                what: format!(
+                    "rotation {} of account {account} worked it while the heartbeat checked (phase {}); the heartbeat \
+                     may have judged a key it replaced",
+                    r.id, r.phase
+                ),
+                hint: format!("{hint}; follow the rotation with `rekey rotation show {}`", r.id),
+                rotation: Some(r.id),
+            },
+            None => Error::Busy {
+                what: format!("another rekey worker took account {account}'s lease while the heartbeat checked it"),
+                hint: hint.into(),
+                rotation: None,
+            },
+        }
     }
 
     /// What was found, in a word and in sentences, and the ids of the keys of the user that no

@@ -309,7 +309,7 @@ impl Engine {
     }
 
     /// The answer to a request for an account another live worker holds.
-    async fn busy(&self, account: &AccountId, owner: &str, until: DateTime<Utc>) -> Error {
+    pub(crate) async fn busy(&self, account: &AccountId, owner: &str, until: DateTime<Utc>) -> Error {
         let open = self.store.rotations(Some(account), true, 1).await.ok().and_then(|r| r.into_iter().next());
         let whose = if process_of(owner) == self.leases.settings.process() {
             "another task of this process"

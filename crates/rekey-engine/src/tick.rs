@@ -33,6 +33,10 @@ pub struct TickReport {
     pub rotations: Vec<RotationReport>,
     /// Heartbeats run, with their results.
     pub heartbeats: Vec<(Account, Result<Heartbeat>)>,
+    /// Stale accounts whose heartbeat was skipped because a rotation worked them (under way,
+    /// or it ran while the heartbeat checked): the rotation proved the credential, and the
+    /// next tick judges the account as it is then (healthy contention, not a failure).
+    pub heartbeats_busy: usize,
     /// Accounts passed over because their password is checked out.
     pub deferred: usize,
     /// Due accounts passed over because their last scheduled attempts failed and the wait
@@ -149,7 +153,13 @@ impl Engine {
         }
         let every = i64::try_from(opts.heartbeat_every_ms).unwrap_or(i64::MAX / 2);
         let stale = self.store.stale_heartbeats(now - chrono::Duration::milliseconds(every), opts.limit).await?;
-        out.heartbeats = self.heartbeat_many(stale, opts.concurrency).await;
+        let (busy, run): (Vec<_>, Vec<_>) = self
+            .heartbeat_many(stale, opts.concurrency)
+            .await
+            .into_iter()
+            .partition(|(_, r)| r.as_ref().is_err_and(Error::is_busy));
+        out.heartbeats_busy = busy.len();
+        out.heartbeats = run;
         Ok(out)
     }
 
@@ -164,8 +174,9 @@ impl Engine {
     }
 
     /// Rotates every password whose check-out expired or was checked in, and ends the
-    /// check-out once the password the holder saw is dead. A failed rotation leaves the
-    /// check-out open (so nobody else checks out the seen password) for the next tick.
+    /// check-out once the password the holder saw is dead (see [`crate::checkout`]). A failed
+    /// rotation leaves the check-out open (so nobody else checks out the seen password) for
+    /// the next tick; one another worker holds is left to it.
     async fn end_lapsed_checkouts(self: &Arc<Self>, opts: &TickOptions) -> Result<Vec<RotationReport>> {
         let now = self.clock.now();
         let mut reports = Vec::new();
@@ -173,23 +184,16 @@ impl Engine {
             if self.stopping() {
                 break;
             }
-            let report = match self.store.account(&c.account_id).await {
-                Ok(account) => match self.rotate(&account, &RotateOptions::default()).await {
-                    Ok(r) => r,
-                    // Under way elsewhere; the check-out ends once a tick finds it rotated.
-                    Err(Error::Busy { .. }) => continue,
-                    Err(e) => RotationReport::refused(&account, &e),
-                },
-                Err(rekey_store::StoreError::NotFound { .. }) => {
-                    self.end_checkout(&c, "account-removed").await?;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if report.outcome.committed() {
-                self.end_checkout(&c, "rotated").await?;
+            crate::failpoint::crash_point("checkout:listed");
+            match self.end_lapsed_checkout(&c).await {
+                Ok(Some(report)) => reports.push(report),
+                // Ended by another worker, or under way in one that ends it.
+                Ok(None) | Err(Error::Busy { .. }) => {}
+                Err(e) if e.is_store_outage() => return Err(e),
+                // The check-out stays open; the next tick tries it again.
+                Err(e) => tracing::warn!(checkout = %c.id, account = %c.account_id, error = %e,
+                    "could not end a lapsed check-out"),
             }
-            reports.push(report);
         }
         Ok(reports)
     }

@@ -65,6 +65,9 @@ fn report(done: &TickReport, outage: bool, out: &std::sync::atomic::AtomicBool) 
     if done.backed_off > 0 {
         tracing::debug!(accounts = done.backed_off, "due rotations waiting after failed attempts");
     }
+    if done.heartbeats_busy > 0 {
+        tracing::debug!(accounts = done.heartbeats_busy, "heartbeats skipped: a rotation works the account");
+    }
     if done.busy + done.skipped > 0 {
         tracing::debug!(
             busy = done.busy,

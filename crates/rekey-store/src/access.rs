@@ -5,7 +5,11 @@
 use crate::barrier::{self, Barrier, RowParts};
 use crate::rows::{json_col, parse_col, to_json};
 use crate::sql::{Backend, SqlStore};
-use crate::{from_millis, millis, model::AuditEntry, Result, StoreError};
+use crate::{
+    from_millis, millis,
+    model::{AuditEntry, Fence},
+    Result, StoreError,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rekey_domain::{AccountId, Folder, Role};
@@ -79,8 +83,16 @@ pub trait AccessStore: Send + Sync {
     async fn open_checkout_of(&self, account: &AccountId) -> Result<Option<Checkout>>;
     /// Marks an open check-out returned: it lapses at `at` (the scheduler then rotates).
     async fn return_checkout(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<()>;
-    /// Ends an open check-out; `Conflict` if it had already ended.
-    async fn end_checkout(&self, id: &str, at: DateTime<Utc>, reason: &str, audit: &AuditEntry) -> Result<()>;
+    /// Ends an open check-out; `Conflict` if it had already ended. With `fence` (the lease of
+    /// the check-out's account), only while the writer still holds it (`Fenced` otherwise).
+    async fn end_checkout(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        reason: &str,
+        fence: Option<&Fence>,
+        audit: &AuditEntry,
+    ) -> Result<()>;
     /// Open check-outs whose expiry is at or before `now`, oldest first.
     async fn expired_checkouts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Checkout>>;
 
@@ -320,8 +332,18 @@ where
         Ok(())
     }
 
-    async fn end_checkout(&self, id: &str, at: DateTime<Utc>, reason: &str, audit: &AuditEntry) -> Result<()> {
+    async fn end_checkout(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        reason: &str,
+        fence: Option<&Fence>,
+        audit: &AuditEntry,
+    ) -> Result<()> {
         let mut tx = self.backend.begin_write().await?;
+        if let Some(f) = fence {
+            Self::check_fence(&mut tx, f).await?;
+        }
         let done = sqlx::query(
             "UPDATE checkouts SET ended_at = $1, end_reason = COALESCE(end_reason, $2) \
              WHERE id = $3 AND ended_at IS NULL",

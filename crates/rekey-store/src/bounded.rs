@@ -119,7 +119,7 @@ bounded! { Store {
     fn find_account(&self, provider: &ProviderName, user: &UserName, kind: CredentialKind) -> Result<Account>;
     fn accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>>;
     fn each_account(&self, filter: &AccountFilter, each: &mut (dyn FnMut(Account) -> Result<()> + Send)) -> Result<()>;
-    fn delete_account(&self, id: &AccountId, audit: &AuditEntry) -> Result<()>;
+    fn delete_account(&self, id: &AccountId, fence: Option<&Fence>, audit: &AuditEntry) -> Result<()>;
     fn secret_versions(&self, record_id: &str) -> Result<Vec<SecretVersion>>;
     fn provider_secret_versions(&self, provider: &ProviderName) -> Result<Vec<SecretVersion>>;
     fn secret_in_state(&self, record_id: &str, state: SecretState) -> Result<Option<SecretVersion>>;
@@ -128,6 +128,7 @@ bounded! { Store {
     fn renew_lease(&self, fence: &Fence, now: DateTime<Utc>, ttl_ms: i64) -> Result<bool>;
     fn release_lease(&self, fence: &Fence) -> Result<()>;
     fn lease_state(&self, account: &AccountId) -> Result<Option<(i64, DateTime<Utc>)>>;
+    fn lease_record(&self, account: &AccountId) -> Result<Option<LeaseRecord>>;
     fn rotation(&self, id: &str) -> Result<Rotation>;
     fn rotations(&self, account: Option<&AccountId>, open_only: bool, limit: i64) -> Result<Vec<Rotation>>;
     fn due_accounts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Account>>;
@@ -146,7 +147,7 @@ bounded! { AccessStore {}
     fn open_checkout(&self, c: &Checkout, audit: &AuditEntry) -> Result<()>;
     fn open_checkout_of(&self, account: &AccountId) -> Result<Option<Checkout>>;
     fn return_checkout(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<()>;
-    fn end_checkout(&self, id: &str, at: DateTime<Utc>, reason: &str, audit: &AuditEntry) -> Result<()>;
+    fn end_checkout(&self, id: &str, at: DateTime<Utc>, reason: &str, fence: Option<&Fence>, audit: &AuditEntry) -> Result<()>;
     fn expired_checkouts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Checkout>>;
     fn export_cursor(&self, name: &str) -> Result<i64>;
     fn set_export_cursor(&self, name: &str, seq: i64) -> Result<()>;

@@ -104,8 +104,9 @@ pub trait Store: AccessStore + BarrierStore + ListStore + Send + Sync + std::fmt
         filter: &AccountFilter,
         each: &mut (dyn FnMut(Account) -> Result<()> + Send),
     ) -> Result<()>;
-    /// Removes an account and its secret versions.
-    async fn delete_account(&self, id: &AccountId, audit: &AuditEntry) -> Result<()>;
+    /// Removes an account and its secret versions; with `fence`, only while the writer still
+    /// holds the account's lease (`Fenced` otherwise, and nothing is removed).
+    async fn delete_account(&self, id: &AccountId, fence: Option<&Fence>, audit: &AuditEntry) -> Result<()>;
 
     /// Every version of a record, oldest first.
     async fn secret_versions(&self, record_id: &str) -> Result<Vec<SecretVersion>>;
@@ -136,6 +137,9 @@ pub trait Store: AccessStore + BarrierStore + ListStore + Send + Sync + std::fmt
     /// The token and expiry of `account`'s lease as stored now (`None`: never taken). Never
     /// waits on a write under way.
     async fn lease_state(&self, account: &AccountId) -> Result<Option<(i64, DateTime<Utc>)>>;
+    /// `account`'s lease as stored, held or released (`None`: never taken). Never waits on a
+    /// write under way.
+    async fn lease_record(&self, account: &AccountId) -> Result<Option<LeaseRecord>>;
     /// One rotation.
     async fn rotation(&self, id: &str) -> Result<Rotation>;
     /// Rotations, newest first: of one account or all; only unfinished ones if `open_only`.

@@ -241,6 +241,35 @@ pub struct Fence {
     pub token: i64,
 }
 
+/// An account's lease as stored, held or released (see [`crate::Store::lease_record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    /// The worker holding it; empty once released.
+    pub owner: String,
+    /// The token of its latest acquisition (it grows at every one).
+    pub token: i64,
+    /// When it expires unless renewed.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl LeaseRecord {
+    /// Whether a worker holds it at `now` (taken, not released, not expired).
+    pub fn held_at(&self, now: DateTime<Utc>) -> bool {
+        !self.owner.is_empty() && self.expires_at > now
+    }
+}
+
+/// The condition of a write made without the account's lease from what was read before it
+/// (a heartbeat): no worker has taken the lease since `token` was read, and none holds it
+/// when the write is applied (see [`JournalWrite::unleased`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unleased {
+    /// The account.
+    pub account_id: AccountId,
+    /// The lease's token as read before (0: never taken).
+    pub token: i64,
+}
+
 /// The result of trying to take an account's lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {
@@ -314,6 +343,11 @@ pub struct JournalWrite {
     /// period with its first write, so each due account is rotated once per period however
     /// many workers read the due list (`NotDue` otherwise, and nothing is written).
     pub claim_due: Option<AccountId>,
+    /// Only if nobody has taken this account's lease since it was read and nobody holds it at
+    /// `at`: a write that holds no lease, made from what it read before (a heartbeat), is never
+    /// applied over a rotation that worked the account meanwhile (`Fenced` otherwise, and
+    /// nothing is written).
+    pub unleased: Option<Unleased>,
 }
 
 /// Filters for listing accounts.

@@ -268,8 +268,11 @@ where
         Ok(())
     }
 
-    async fn delete_account(&self, id: &AccountId, audit: &AuditEntry) -> Result<()> {
+    async fn delete_account(&self, id: &AccountId, fence: Option<&Fence>, audit: &AuditEntry) -> Result<()> {
         let mut tx = self.backend.begin_write().await?;
+        if let Some(f) = fence {
+            Self::check_fence(&mut tx, f).await?;
+        }
         let done = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         Self::changed(&done, || StoreError::not_found(format!("account {:?}", id.as_str())))?;
         sqlx::query("DELETE FROM secret_versions WHERE record_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
@@ -404,6 +407,19 @@ where
                 .fetch_optional(&mut *self.read().await?)
                 .await?;
         Ok(row.map(|(token, expires_at)| (token, crate::from_millis(expires_at))))
+    }
+
+    async fn lease_record(&self, account: &AccountId) -> Result<Option<LeaseRecord>> {
+        let row: Option<(String, i64, i64)> =
+            sqlx::query_as("SELECT owner, token, expires_at FROM leases WHERE account_id = $1")
+                .bind(account.as_str())
+                .fetch_optional(&mut *self.read().await?)
+                .await?;
+        Ok(row.map(|(owner, token, expires_at)| LeaseRecord {
+            owner,
+            token,
+            expires_at: crate::from_millis(expires_at),
+        }))
     }
 
     async fn rotation(&self, id: &str) -> Result<Rotation> {

@@ -202,6 +202,9 @@ where
         if let Some(f) = &w.fence {
             Self::check_fence(&mut tx, f).await?;
         }
+        if let Some(u) = &w.unleased {
+            Self::check_unleased(&mut tx, u, w.at).await?;
+        }
         if let Some(account) = &w.claim_due {
             Self::check_due(&mut tx, account, w.at).await?;
         }
@@ -239,7 +242,7 @@ where
 
     /// Fails with `Fenced` unless `fence` is still the account's lease token. The lease row is
     /// locked for the rest of the transaction, so a takeover waits for this write.
-    async fn check_fence(tx: &mut Tx<B>, fence: &Fence) -> Result<()> {
+    pub(crate) async fn check_fence(tx: &mut Tx<B>, fence: &Fence) -> Result<()> {
         let token: Option<i64> =
             sqlx::query_scalar(&format!("SELECT token FROM leases WHERE account_id = $1{}", B::FOR_UPDATE))
                 .bind(fence.account_id.as_str())
@@ -247,6 +250,35 @@ where
                 .await?;
         if token != Some(fence.token) {
             return Err(StoreError::Fenced { account: fence.account_id.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Fails with `Fenced` if `u`'s account's lease was taken since `u.token` was read, or is
+    /// held at `at`. The account's row is locked first, so a rotation whose lease is taken
+    /// after the lease is read here writes the account only after this write. The lease row
+    /// is read without a lock: a worker taking the lease never waits for a lock on it.
+    async fn check_unleased(tx: &mut Tx<B>, u: &Unleased, at: DateTime<Utc>) -> Result<()> {
+        let id = u.account_id.as_str();
+        let found: Option<String> =
+            sqlx::query_scalar(&format!("SELECT id FROM accounts WHERE id = $1{}", B::FOR_UPDATE))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if found.is_none() {
+            return Err(StoreError::not_found(format!("account {id:?}")));
+        }
+        let lease: Option<(String, i64, i64)> =
+            sqlx::query_as("SELECT owner, token, expires_at FROM leases WHERE account_id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        let quiet = match lease {
+            None => u.token == 0,
+            Some((owner, token, expires_at)) => token == u.token && (owner.is_empty() || expires_at <= millis(at)),
+        };
+        if !quiet {
+            return Err(StoreError::Fenced { account: id.to_owned() });
         }
         Ok(())
     }

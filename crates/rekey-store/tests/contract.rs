@@ -12,8 +12,8 @@ use common::*;
 use rekey_crypto::{Sealed, VaultKey};
 use rekey_domain::{AccountId, AccountStatus, CredentialKind, Phase, Role, SecretState};
 use rekey_store::{
-    chain, Account, AccountFilter, AccountPatch, ApiToken, AuditEntry, Barrier, Checkout, JournalWrite, LeaseOutcome,
-    OpenMode, Provider, ProviderAuth, Rotation, SecretVersion, Store, StoreError,
+    chain, Account, AccountFilter, AccountPatch, ApiToken, AuditEntry, Barrier, Checkout, Heartbeat, JournalWrite,
+    LeaseOutcome, LeaseRecord, OpenMode, Provider, ProviderAuth, Rotation, SecretVersion, Store, StoreError, Unleased,
 };
 use serde_json::json;
 use std::{collections::BTreeSet, sync::Arc};
@@ -32,6 +32,7 @@ contract! {
     location a_frozen_holder_stalls_nobody,
     location encryption_at_rest,
     store tokens_checkouts_cursors,
+    store writes_beside_the_lease,
 }
 
 async fn open_and_init(loc: Arc<Location>) {
@@ -206,11 +207,11 @@ async fn accounts(store: Arc<dyn Store>) {
     assert_eq!(users(s, None, None).await.len(), 6);
 
     let e = audit("account.remove", Some(alice.id.as_str()));
-    s.delete_account(&alice.id, &e).await.expect("delete alice");
+    s.delete_account(&alice.id, None, &e).await.expect("delete alice");
     watch.appended(s, &e).await;
     assert!(is_not_found(&s.account(&alice.id).await));
     assert!(s.secret_versions(alice.id.as_str()).await.expect("versions").is_empty(), "secrets go with it");
-    assert!(is_not_found(&s.delete_account(&alice.id, &e).await));
+    assert!(is_not_found(&s.delete_account(&alice.id, None, &e).await));
     watch.unchanged(s, "deleting a missing account").await;
 }
 
@@ -762,9 +763,9 @@ async fn tokens_checkouts_cursors(store: Arc<dyn Store>) {
     assert_eq!(lapsed.len(), 1, "a returned check-out lapses at once");
     assert_eq!((lapsed[0].expires_at, lapsed[0].end_reason.as_deref()), (at(20), Some("checked-in")));
     let e = audit("account.checkout-end", Some(bob.id.as_str()));
-    s.end_checkout("co1", at(21), "rotated", &e).await.expect("end");
+    s.end_checkout("co1", at(21), "rotated", None, &e).await.expect("end");
     watch.appended(s, &e).await;
-    assert!(is_conflict(&s.end_checkout("co1", at(22), "rotated", &e).await), "ended twice");
+    assert!(is_conflict(&s.end_checkout("co1", at(22), "rotated", None, &e).await), "ended twice");
     assert_eq!(s.open_checkout_of(&bob.id).await.expect("open"), None);
     assert!(s.expired_checkouts(at(59), 10).await.expect("expired").is_empty());
     s.open_checkout(&second, &audit("account.checkout", None)).await.expect("checked out again after the end");
@@ -778,4 +779,95 @@ async fn tokens_checkouts_cursors(store: Arc<dyn Store>) {
     let stale: Vec<String> =
         s.stale_heartbeats(at(30), 10).await.expect("stale").iter().map(|a| a.user_name.to_string()).collect();
     assert_eq!(stale, ["bob"], "an account never heartbeaten is stale");
+}
+
+/// Writes of the work that holds no lease (a heartbeat) apply only while nobody took the lease
+/// since it was read; removing an account and ending a check-out can be fenced by the lease.
+async fn writes_beside_the_lease(store: Arc<dyn Store>) {
+    let (s, key) = (store.as_ref(), VaultKey::random());
+    let mut watch = AuditWatch::new(s).await;
+    let (id, _) = account_with_secret(s, &key, &mut watch).await;
+    assert_eq!(s.lease_record(&id).await.expect("lease"), None, "never taken");
+    let beat = |minute: u32, token: i64| JournalWrite {
+        at: at(minute),
+        account: Some((
+            id.clone(),
+            AccountPatch {
+                heartbeat: Some(Heartbeat {
+                    at: at(minute),
+                    status: rekey_domain::HeartbeatStatus::Ok,
+                    detail: json!({}),
+                }),
+                ..Default::default()
+            },
+        )),
+        audit: vec![audit("account.heartbeat", Some(id.as_str()))],
+        unleased: Some(Unleased { account_id: id.clone(), token }),
+        ..Default::default()
+    };
+    let w = beat(1, 0);
+    s.write(&w).await.expect("never leased: the heartbeat is written");
+    watch.appended(s, &w.audit[0]).await;
+
+    let LeaseOutcome::Acquired(f1) = s.acquire_lease(&id, "rotation", at(2), 60_000, None).await.expect("acquire")
+    else {
+        panic!("a free lease is taken")
+    };
+    let held = s.lease_record(&id).await.expect("lease").expect("a lease row");
+    assert_eq!(held, LeaseRecord { owner: "rotation".into(), token: f1.token, expires_at: at(3) });
+    assert!(held.held_at(at(2)) && !held.held_at(at(3)), "held until it expires");
+    let refused = s.write(&beat(2, 0)).await;
+    assert!(matches!(refused, Err(StoreError::Fenced { .. })), "taken since the read: {refused:?}");
+    let refused = s.write(&beat(2, f1.token)).await;
+    assert!(matches!(refused, Err(StoreError::Fenced { .. })), "held now: {refused:?}");
+    watch.unchanged(s, "heartbeats beside a rotation").await;
+    s.release_lease(&f1).await.expect("release");
+    let released = s.lease_record(&id).await.expect("lease").expect("a lease row");
+    assert!(!released.held_at(at(2)) && released.token == f1.token, "released, its token kept: {released:?}");
+    let w = beat(4, f1.token);
+    s.write(&w).await.expect("nobody took it since the read");
+    watch.appended(s, &w.audit[0]).await;
+    assert_eq!(s.account(&id).await.expect("account").heartbeat.map(|h| h.at), Some(at(4)));
+
+    let LeaseOutcome::Acquired(f2) = s.acquire_lease(&id, "remover", at(5), 60_000, None).await.expect("acquire")
+    else {
+        panic!("a released lease is taken")
+    };
+    let e = audit("account.remove", Some(id.as_str()));
+    assert!(matches!(s.delete_account(&id, Some(&f1), &e).await, Err(StoreError::Fenced { .. })), "a stale remover");
+    watch.unchanged(s, "a fenced removal").await;
+    s.account(&id).await.expect("still there");
+    s.delete_account(&id, Some(&f2), &e).await.expect("removed by the lease holder");
+    watch.appended(s, &e).await;
+    assert!(is_not_found(&s.account(&id).await));
+
+    let bob = account("p", "bob", CredentialKind::Password, None);
+    s.insert_account(&bob, None, &audit("account.add", Some(bob.id.as_str()))).await.expect("account");
+    let c = Checkout {
+        id: "co1".into(),
+        account_id: bob.id.clone(),
+        holder: "token:tk1".into(),
+        started_at: at(10),
+        expires_at: at(20),
+        ended_at: None,
+        end_reason: None,
+    };
+    s.open_checkout(&c, &audit("account.checkout", Some(bob.id.as_str()))).await.expect("check out");
+    let LeaseOutcome::Acquired(old) = s.acquire_lease(&bob.id, "one", at(21), 60_000, None).await.expect("acquire")
+    else {
+        panic!("a free lease is taken")
+    };
+    let LeaseOutcome::TakenOver { fence: new, .. } =
+        s.acquire_lease(&bob.id, "two", at(23), 60_000, None).await.expect("acquire")
+    else {
+        panic!("an expired lease is taken over")
+    };
+    let mut watch = AuditWatch::new(s).await;
+    let e = audit("account.checkout-end", Some(bob.id.as_str()));
+    let stale = s.end_checkout("co1", at(23), "rotated", Some(&old), &e).await;
+    assert!(matches!(stale, Err(StoreError::Fenced { .. })), "a stale worker ends nothing: {stale:?}");
+    watch.unchanged(s, "a fenced check-out end").await;
+    s.end_checkout("co1", at(23), "rotated", Some(&new), &e).await.expect("ended by the lease holder");
+    watch.appended(s, &e).await;
+    assert_eq!(s.open_checkout_of(&bob.id).await.expect("open"), None);
 }

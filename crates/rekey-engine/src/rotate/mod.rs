@@ -91,14 +91,27 @@ impl Engine {
     /// Rotates one account: finishes or resumes its unfinished rotation first, then runs a new
     /// one to completion (or to its retirement grace period).
     pub async fn rotate(&self, account: &Account, opts: &RotateOptions) -> Result<RotationReport> {
-        let started = Instant::now();
         self.refuse_tampered(account).await?;
         self.respect_checkout(account, "rotate", opts.force_checkout).await?;
         let lease = self.lease(&account.id).await?;
-        let counts = Arc::new(rekey_aws::pace::TaskCounts::default());
-        let result = rekey_aws::pace::observe(counts.clone(), self.rotate_held(account, opts, &lease, started)).await;
-        let result = result.map(|r| r.with_counts(&counts));
+        let result = self.rotate_leased(account, opts, &lease).await;
         lease.release().await;
+        result
+    }
+
+    /// [`Engine::rotate`] for a caller that holds the account's lease already (and has checked
+    /// the account's integrity and check-out): ending a lapsed check-out rotates and ends it
+    /// under one lease.
+    pub(crate) async fn rotate_leased(
+        &self,
+        account: &Account,
+        opts: &RotateOptions,
+        lease: &Held,
+    ) -> Result<RotationReport> {
+        let started = Instant::now();
+        let counts = Arc::new(rekey_aws::pace::TaskCounts::default());
+        let result = rekey_aws::pace::observe(counts.clone(), self.rotate_held(account, opts, lease, started)).await;
+        let result = result.map(|r| r.with_counts(&counts));
         crate::stats::record_outcome(result.as_ref().map_or(Outcome::Refused, |r| r.outcome));
         result
     }

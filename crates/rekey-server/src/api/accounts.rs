@@ -142,11 +142,14 @@ pub async fn rotate(
     Ok(Json(report?))
 }
 
-/// Check that the stored credential still works.
+/// Check that the stored credential still works. While a rotation works the account (or when
+/// one ran during the check) nothing is stored and the answer is 409 `rotation_under_way`,
+/// naming the rotation.
 #[utoipa::path(post, path = "/api/v1/accounts/{account}/heartbeat", tag = "accounts",
     params(("account" = String, Path, description = "Account")),
     responses((status = 200, description = "The heartbeat", body = Heartbeat),
-        (status = 403, description = "An auditor token (a heartbeat takes an operator or admin)", body = ErrorBody)))]
+        (status = 403, description = "An auditor token (a heartbeat takes an operator or admin)", body = ErrorBody),
+        (status = 409, description = "A rotation of the account is under way, or ran during the check (`rotation_under_way`)", body = ErrorBody)))]
 pub async fn heartbeat(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -154,7 +157,7 @@ pub async fn heartbeat(
 ) -> ApiResult<Json<Heartbeat>> {
     let (engine, _, account) = account_for(&s, &caller, &account, Action::Operate).await?;
     let hb = engine.heartbeat(&account).await;
-    if !matches!(&hb, Ok(h) if h.status == HeartbeatStatus::Ok) {
+    if !matches!(&hb, Ok(h) if h.status == HeartbeatStatus::Ok) && !hb.as_ref().is_err_and(|e| e.is_busy()) {
         s.count_heartbeat_failures(1);
     }
     Ok(Json(hb?))

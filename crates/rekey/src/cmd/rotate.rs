@@ -20,6 +20,13 @@ pub struct Parsed {
     pub concurrency: usize,
 }
 
+impl Parsed {
+    /// Whether the selection names its accounts one by one (no --all, --folder or --provider).
+    pub fn named_only(&self) -> bool {
+        self.filter.is_none()
+    }
+}
+
 pub fn parse_selection(s: &Selection) -> Result<Parsed> {
     let refs = s.accounts.iter().map(|a| a.parse()).collect::<Result<Vec<AccountRef>>>()?;
     let filter = (s.all || s.folder.is_some() || s.provider.is_some()).then(|| AccountFilter {

@@ -50,6 +50,9 @@ async fn tick(engine: &Arc<Engine>, format: Format, heartbeat_every: u64, concur
             done.busy, done.skipped
         ));
     }
+    if done.heartbeats_busy > 0 {
+        skipped.push_str(&format!(", {} heartbeat(s) skipped (a rotation works the account)", done.heartbeats_busy));
+    }
     if done.backed_off > 0 {
         skipped.push_str(&format!(
             ", {} waiting after failed attempts (`rekey rotate ACCOUNT` retries at once)",
