@@ -157,7 +157,7 @@ impl Engine {
     /// leaves the token unchecked.
     async fn revoked_in_audit_log(&self, id: &str) -> std::result::Result<bool, Refused> {
         let q = AuditQuery { action: Some("token.revoke".into()), target: Some(id.to_owned()), actor: None };
-        match self.store.audit_log_page(&q, 1, None, Count::AtMost(0)).await {
+        match self.store.audit_log_page(&q, 1, None, Count::Uncounted).await {
             Ok(page) => Ok(!page.items.is_empty()),
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the audit log to check a token's revocation");

@@ -209,6 +209,9 @@ pub enum Count {
     Exact,
     /// Matches up to this many; past it the total is this many and not exact.
     AtMost(i64),
+    /// No total (0, not exact): the caller reads the items only, and the page costs one
+    /// statement.
+    Uncounted,
 }
 
 impl Default for Count {

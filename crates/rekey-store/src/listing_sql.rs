@@ -216,6 +216,9 @@ where
     /// With one, a capped count reads at most one row past the cap: past it, the total is the
     /// cap and not exact.
     async fn total(&self, from: &str, filter: impl Fn(&mut Qb<B>) + Send, count: Count) -> Result<(i64, bool)> {
+        if count == Count::Uncounted {
+            return Ok((0, false));
+        }
         let unfiltered = format!("SELECT 1 FROM {from} WHERE 1 = 1");
         let filtered = {
             let mut probe = Qb::<B>::new(unfiltered.clone());

@@ -444,6 +444,7 @@ async fn filtered_totals_stop_at_the_cap(store: Arc<dyn Store>) {
             assert_eq!(*got, expected, "listing {i} ({n} items) at most {cap}");
         }
     }
+    assert_eq!(totals(s, Count::Uncounted).await, [(0, false); 6], "an uncounted page has its items, no total");
 }
 
 /// Hundreds of reads of single items at once, from several threads: some of the same account,
