@@ -139,8 +139,8 @@ async fn a_change_password_whose_response_was_lost_is_resolved_by_evidence() {
     t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 1, lands: true });
     let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
     assert_eq!(r.outcome, Outcome::Done, "{r:?}");
-    // Entered once, then journaled again before each of the three attempts.
-    assert_eq!(r.phases.iter().filter(|p| *p == "update_requested").count(), 4, "each attempt journaled: {r:?}");
+    // Entered once, then journaled again before each of the three attempts and at the refusal.
+    assert_eq!(r.phases.iter().filter(|p| *p == "update_requested").count(), 5, "each attempt journaled: {r:?}");
     let calls = t.aws.calls().iter().filter(|c| *c == "iam:ChangePassword").count();
     assert_eq!(calls, 3, "the lost attempt, the one that met the old password refused, the evidence");
     assert_iam_and_vault_agree(&t, &a, 3).await;
@@ -182,6 +182,26 @@ async fn a_change_password_interrupted_after_a_lost_answer_is_finished_by_recove
     assert_eq!(t.engine.rotate(&a, &RotateOptions::default()).await.unwrap().outcome, Outcome::Interrupted);
     assert_eq!(reveal(&t, &a).await, "Old-Password-1!", "nothing committed yet");
     assert_ne!(t.aws.password("ops").as_deref(), Some("Old-Password-1!"), "though IAM holds the new password");
+    assert_eq!(t.engine.recover().await.unwrap()[0].outcome, Outcome::Done);
+    assert_iam_and_vault_agree(&t, &a, 3).await;
+}
+
+/// After a lost answer IAM refuses every change for a while (`LimitExceeded`): the run stops
+/// unfinished with every password IAM may hold kept, and the next run tries them again — the
+/// one IAM holds works, and IAM and the vault agree.
+#[tokio::test]
+async fn a_change_password_refused_after_a_lost_answer_is_tried_again_by_the_next_run() {
+    let (t, a) = self_password_world().await;
+    t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Retryable, times: 1, lands: true });
+    t.aws.inject(Fault { op: "iam:ChangePassword", class: AwsErrorClass::Limit, times: 3, lands: false });
+    let r = t.engine.rotate(&a, &RotateOptions::default()).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Interrupted, "{r:?}");
+    assert_eq!(reveal(&t, &a).await, "Old-Password-1!", "nothing committed");
+    let held = t.aws.password("ops").unwrap();
+    assert_ne!(held, "Old-Password-1!", "IAM holds the first new password");
+    let versions = t.engine.secret_history(&AccountRef::Id(a.id.clone())).await.unwrap();
+    let pending: Vec<i64> = versions.iter().filter(|v| v.state.to_string() == "pending").map(|v| v.version).collect();
+    assert_eq!(pending, [3, 2], "every password IAM may hold is kept");
     assert_eq!(t.engine.recover().await.unwrap()[0].outcome, Outcome::Done);
     assert_iam_and_vault_agree(&t, &a, 3).await;
 }

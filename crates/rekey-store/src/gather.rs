@@ -8,7 +8,13 @@
 //! reader that took it along. A statement that fails answers none of the reads it took: each
 //! of them is dropped unanswered and reads alone, so it meets the error itself.
 
-use std::{fmt, sync::Mutex};
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
+};
 use tokio::sync::oneshot;
 
 /// Most reads one statement answers.
@@ -18,18 +24,20 @@ pub(crate) const GATHER_MAX: usize = 128;
 /// answer is computed at), answered with `V`.
 pub(crate) struct Gathered<K, A, V> {
     waiting: Mutex<Vec<Waiter<K, A, V>>>,
+    tickets: AtomicU64,
 }
 
 /// One waiting read.
 pub(crate) struct Waiter<K, A, V> {
     pub key: K,
     pub arg: A,
+    ticket: u64,
     answer: oneshot::Sender<V>,
 }
 
 impl<K, A, V> Default for Gathered<K, A, V> {
     fn default() -> Self {
-        Self { waiting: Mutex::new(Vec::new()) }
+        Self { waiting: Mutex::new(Vec::new()), tickets: AtomicU64::new(0) }
     }
 }
 
@@ -41,14 +49,20 @@ impl<K, A, V> fmt::Debug for Gathered<K, A, V> {
 }
 
 impl<K, A, V> Gathered<K, A, V> {
-    /// Adds a read of `key`; its answer arrives on the receiver, which fails if the read was
-    /// taken by a statement that failed (then it reads alone).
-    pub(crate) fn join(&self, key: K, arg: A) -> oneshot::Receiver<V> {
+    /// Adds a read of `key`: its ticket and the receiver its answer arrives on, which fails if
+    /// the read was taken by a statement that failed (then it reads alone).
+    pub(crate) fn join(&self, key: K, arg: A) -> (u64, oneshot::Receiver<V>) {
         let (answer, receiver) = oneshot::channel();
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut waiting) = self.waiting.lock() {
-            waiting.push(Waiter { key, arg, answer });
+            waiting.push(Waiter { key, arg, ticket, answer });
         }
-        receiver
+        (ticket, receiver)
+    }
+
+    /// Whether the read of `ticket` still waits to be taken by a statement.
+    pub(crate) fn is_waiting(&self, ticket: u64) -> bool {
+        self.waiting.lock().is_ok_and(|waiting| waiting.iter().any(|w| w.ticket == ticket))
     }
 
     /// Up to `max` waiting reads, oldest first, leaving out those whose caller gave up.
@@ -74,12 +88,14 @@ mod tests {
     #[test]
     fn reads_are_taken_oldest_first_and_abandoned_ones_left_out() {
         let g = Gathered::<u32, (), u32>::default();
-        let first = g.join(1, ());
+        let (_, first) = g.join(1, ());
         drop(g.join(2, ()));
-        let mut third = g.join(3, ());
+        let (ticket, mut third) = g.join(3, ());
+        assert!(g.is_waiting(ticket));
         let taken = g.take(GATHER_MAX);
         assert_eq!(taken.iter().map(|w| w.key).collect::<Vec<_>>(), [1, 3], "the abandoned read is left out");
         assert!(g.take(GATHER_MAX).is_empty(), "taken reads are no longer waiting");
+        assert!(!g.is_waiting(ticket));
         let mut taken = taken.into_iter();
         if let Some(w) = taken.next() {
             w.answer(10);

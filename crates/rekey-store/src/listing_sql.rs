@@ -363,14 +363,19 @@ where
     /// Gathered with the other reads of one item waiting at the same time (`gather`).
     async fn account_item(&self, id: &AccountId, now: DateTime<Utc>) -> Result<Option<AccountItem>> {
         let b = self.barrier.get()?;
-        let mut answer = self.items.join(id.clone(), now);
-        let reader = tokio::select! {
-            biased;
-            answered = &mut answer => return self.item_answered(answered, id, now).await,
-            reader = self.read() => reader?,
-        };
-        let waiting = self.items.take(GATHER_MAX);
-        if !waiting.is_empty() {
+        let (ticket, mut answer) = self.items.join(id.clone(), now);
+        // Until a statement has taken this read: one that took the oldest reads only may have
+        // left it waiting.
+        while self.items.is_waiting(ticket) {
+            let reader = tokio::select! {
+                biased;
+                answered = &mut answer => return self.item_answered(answered, id, now).await,
+                reader = self.read() => reader?,
+            };
+            let waiting = self.items.take(GATHER_MAX);
+            if waiting.is_empty() {
+                continue;
+            }
             let ids = serde_json::Value::from(waiting.iter().map(|w| w.key.as_str()).collect::<Vec<_>>());
             let (before, after) = B::JSON_TEXT_SET;
             let mut qb = Qb::<B>::new(ACCOUNT_PAGE_SELECT);

@@ -71,6 +71,10 @@ pub(crate) struct Facts {
     /// Self-rotation: each ChangePassword sent, in order (see `change_password`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sent: Vec<super::change_password::Sent>,
+    /// Self-rotation: the round of changes under way (a run after one that stopped on a
+    /// refusal starts the next).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub change_round: u32,
     /// A manual target's confirmation: when the rotation started waiting for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(serialize_with = "rekey_domain::timestamp::option::serialize")]
@@ -106,6 +110,10 @@ pub(crate) struct Facts {
     /// Time from CreateAccessKey to the new key's first successful verification: how long IAM
     /// took to propagate it.
     pub propagation_ms: Option<u64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What the pre-flight found of the account's IAM user.
