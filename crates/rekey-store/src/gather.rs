@@ -110,6 +110,9 @@ mod tests {
         let g = Gathered::<usize, (), ()>::default();
         let _answers: Vec<_> = (0..GATHER_MAX + 5).map(|k| g.join(k, ())).collect();
         assert_eq!(g.take(GATHER_MAX).len(), GATHER_MAX);
-        assert_eq!(g.take(GATHER_MAX).iter().map(|w| w.key).collect::<Vec<_>>(), (GATHER_MAX..GATHER_MAX + 5).collect::<Vec<_>>());
+        assert_eq!(
+            g.take(GATHER_MAX).iter().map(|w| w.key).collect::<Vec<_>>(),
+            (GATHER_MAX..GATHER_MAX + 5).collect::<Vec<_>>()
+        );
     }
 }

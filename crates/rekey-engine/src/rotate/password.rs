@@ -129,7 +129,11 @@ impl Run<'_> {
         self.commit_password(&versions, version).await
     }
 
-    pub(super) async fn commit_password(&mut self, versions: &[rekey_store::SecretVersion], version: i64) -> Result<()> {
+    pub(super) async fn commit_password(
+        &mut self,
+        versions: &[rekey_store::SecretVersion],
+        version: i64,
+    ) -> Result<()> {
         let id = self.account.id.to_string();
         let mut w = JournalWrite {
             account: Some((self.account.id.clone(), self.commit_patch())),
@@ -138,7 +142,9 @@ impl Run<'_> {
         };
         w.secret_states.push((id.clone(), version, SecretState::Current));
         let others = versions.iter().filter(|v| v.version != version);
-        for v in others.filter(|v| matches!(v.state, SecretState::Current | SecretState::Previous | SecretState::Pending)) {
+        for v in
+            others.filter(|v| matches!(v.state, SecretState::Current | SecretState::Previous | SecretState::Pending))
+        {
             // A replaced password works nowhere: it is retired at once (and so are the other
             // passwords a self-rotation sealed on its way, see `change_password`).
             w.secret_states.push((id.clone(), v.version, SecretState::Retired));
