@@ -458,15 +458,17 @@ impl Engine {
         self.refuse_unfinished_rotation(&account).await?;
         let mut deleted_key = None;
         if delete_managed_key {
-            lease.ensure(self.clock.now(), "deleting the managed key in IAM").await?;
-            deleted_key = self.delete_managed_key(&account).await?;
+            // Abandoned (the lease could not be renewed), the account stays: removing it again
+            // deletes what is left (a key already gone is fine).
+            deleted_key = lease.act("deleting the managed key in IAM", self.delete_managed_key(&account)).await??;
         }
         if account.kind == CredentialKind::Password {
             // Its mark would keep every other account from taking the password.
             match self.conn(&self.provider(&account.provider).await?).await {
                 Ok(conn) => {
                     let iam = self.aws.iam(&conn).await;
-                    self.release_password(iam.as_ref(), account.user_name.as_str(), &account.id).await;
+                    let release = self.release_password(iam.as_ref(), account.user_name.as_str(), &account.id);
+                    lease.act("removing the console password's mark", release).await?;
                 }
                 Err(e) => tracing::warn!(error = %e, "could not reach IAM to remove the console password's mark"),
             }

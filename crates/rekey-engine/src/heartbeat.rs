@@ -27,7 +27,7 @@ impl Engine {
         self.refuse_tampered(account).await?;
         let since = self.clock.now();
         let lease = self.store.lease_record(&account.id).await?;
-        if let Some(held) = lease.as_ref().filter(|l| l.held_at(since)) {
+        if let Some(held) = lease.as_ref().filter(|l| l.held()) {
             return Err(self.busy(&account.id, &held.owner, held.expires_at).await);
         }
         let unleased = Unleased { account_id: account.id.clone(), token: lease.map_or(0, |l| l.token) };
@@ -73,7 +73,7 @@ impl Engine {
     /// names the worker still holding the lease (and its rotation), or the rotation that ran.
     async fn worked_meanwhile(&self, account: &rekey_domain::AccountId, since: DateTime<Utc>) -> Error {
         if let Ok(Some(held)) = self.store.lease_record(account).await {
-            if held.held_at(self.clock.now()) {
+            if held.held() {
                 return self.busy(account, &held.owner, held.expires_at).await;
             }
         }

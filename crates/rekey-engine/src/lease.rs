@@ -11,6 +11,16 @@
 //! that wakes after that is fenced: its next lease check or journal write fails, and it says
 //! so, once, in its log. The workers a process holds are listed for its readiness probe
 //! ([`crate::Engine::workers`]).
+//!
+//! Time, two ways. Expiry is judged by the database's clock (the store's `acquire_lease`,
+//! `renew_lease`, `lease_state`), never a node's: nodes whose clocks disagree still agree on
+//! when a lease expires. And a holder knows, by its own monotonic clock, until when the lease
+//! is surely still its own: a renewal sent at instant `s` that succeeded was executed after
+//! `s`, so the lease expires no sooner than `s + ttl` ([`Held::act`] keeps that instant). Every
+//! side effect made under a lease goes through [`Held::act`], which checks the lease first and
+//! gives the call only until that instant, less [`LeaseSettings::safety_gap_ms`]: a call still
+//! running then (an IAM call retried, paced or hung, a slow delivery target) while renewals
+//! fail is abandoned as of unknown outcome, before any other worker can take the lease over.
 
 use crate::{Engine, Error, Result};
 use chrono::{DateTime, Utc};
@@ -24,7 +34,7 @@ use std::{
     },
     time::{Duration, Instant},
 };
-use tokio::task::JoinHandle;
+use tokio::{sync::watch, task::JoinHandle};
 
 /// How long a lease lasts unless renewed, by default.
 pub const DEFAULT_TTL_MS: i64 = 30_000;
@@ -53,9 +63,20 @@ impl Default for LeaseSettings {
 
 impl LeaseSettings {
     /// A holder renews a lease that expires sooner than this before it makes a side effect, so
-    /// no other worker can take it over by expiry while the call is under way.
+    /// that the call starts with at least this much of the lease ahead of it.
     fn side_effect_margin_ms(&self) -> i64 {
         self.ttl_ms / 2
+    }
+
+    /// How long before the lease can expire a side effect still running is abandoned: time for
+    /// a request already sent to reach IAM or a target, and for the database's clock and this
+    /// node's to drift apart over one lease.
+    pub fn safety_gap_ms(&self) -> i64 {
+        self.ttl_ms / 6
+    }
+
+    fn ttl(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.ttl_ms).unwrap_or(0))
     }
 
     /// This process, as a lease owner: `node:pid:start` (start = boot-relative start time).
@@ -144,12 +165,29 @@ struct Worker {
     told_lost: AtomicBool,
     /// Set while renewals fail (logged once).
     renewal_failing: AtomicBool,
+    /// Until when, by this process's monotonic clock, the lease is surely still this worker's
+    /// (see the module's header); `None` once it was found taken over.
+    held_until: watch::Sender<Option<Instant>>,
 }
 
 impl Worker {
+    /// Notes that a lease check or renewal sent at `sent` found the lease this worker's with
+    /// `left` of it ahead, by the database's clock: it is surely held until `sent + left`.
+    fn held_for(&self, sent: Instant, left: Duration) {
+        let until = sent + left;
+        self.held_until.send_if_modified(|h| match h {
+            Some(known) if *known < until && !self.lost.load(Ordering::SeqCst) => {
+                *known = until;
+                true
+            }
+            _ => false,
+        });
+    }
+
     /// Logs, once, that this worker was fenced, and counts it.
     fn fenced(&self, what: &str) {
         self.lost.store(true, Ordering::SeqCst);
+        self.held_until.send_replace(None);
         if !self.told_lost.swap(true, Ordering::SeqCst) {
             crate::stats::record_fenced();
             tracing::warn!(account = %self.account, owner = %self.owner, stopped_at = what,
@@ -208,18 +246,22 @@ impl Held {
     }
 
     /// Checks, right before a side effect (`what`: an IAM call, a delivery), that this worker
-    /// still holds the lease and that it will not expire during the call (it is renewed when it
-    /// would expire within half its length). A worker paused or cut off past its lease
-    /// (another worker took over) stops here instead of calling IAM with a stale view.
-    pub async fn ensure(&self, now: DateTime<Utc>, what: &str) -> Result<()> {
+    /// still holds the lease and has at least half of it ahead, by the database's clock (it is
+    /// renewed otherwise). A worker paused or cut off past its lease (another worker took over)
+    /// stops here instead of calling IAM with a stale view. Side effects go through
+    /// [`Held::act`], which also bounds the call.
+    pub async fn ensure(&self, what: &str) -> Result<()> {
         self.progress();
         if !self.worker.lost.load(Ordering::SeqCst) {
             let settings = &self.leases.settings;
+            let sent = Instant::now();
             let state = self.store.lease_state(&self.fence.account_id).await?;
             let held = match state {
-                Some((token, expires_at)) if token == self.fence.token => {
-                    expires_at.timestamp_millis() - now.timestamp_millis() > settings.side_effect_margin_ms()
-                        || self.store.renew_lease(&self.fence, now, settings.ttl_ms).await?
+                Some(s) if s.token == self.fence.token => {
+                    if s.left_ms > 0 {
+                        self.worker.held_for(sent, Duration::from_millis(s.left_ms.unsigned_abs()));
+                    }
+                    s.left_ms > settings.side_effect_margin_ms() || self.renew(settings).await?
                 }
                 _ => false,
             };
@@ -234,6 +276,58 @@ impl Held {
                 self.fence.account_id
             ),
             "the worker holding the lease now continues the work; nothing was called after the lease was lost",
+        ))
+    }
+
+    async fn renew(&self, settings: &LeaseSettings) -> Result<bool> {
+        let sent = Instant::now();
+        let renewed = self.store.renew_lease(&self.fence, settings.ttl_ms).await?;
+        if renewed {
+            self.worker.held_for(sent, settings.ttl());
+        }
+        Ok(renewed)
+    }
+
+    /// Makes side effect `what` (an IAM call, a delivery): checks the lease ([`Held::ensure`]),
+    /// then runs `call` only as long as the lease is surely this worker's, less the safety gap.
+    /// The background renewals push that bound on while they succeed; once they fail long
+    /// enough (the node is cut off from the store) or find the lease taken over, the call is
+    /// dropped — its connection closed, its retries and pacing waits ended, a script killed —
+    /// before any other worker can take the lease over, and this is an error: the call's
+    /// outcome is unknown, and the worker stops. The journal says what was under way (each
+    /// caller's phase is written before its call), so whoever resumes the rotation re-reads
+    /// IAM or the target and finishes or undoes it.
+    pub async fn act<T>(&self, what: &str, call: impl std::future::Future<Output = T>) -> Result<T> {
+        self.ensure(what).await?;
+        let gap = Duration::from_millis(self.leases.settings.safety_gap_ms().unsigned_abs());
+        let mut held = self.worker.held_until.subscribe();
+        tokio::pin!(call);
+        loop {
+            let deadline = held.borrow_and_update().and_then(|until| until.checked_sub(gap));
+            let Some(deadline) = deadline.filter(|d| *d > Instant::now()) else { break };
+            tokio::select! {
+                biased;
+                out = &mut call => return Ok(out),
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+                changed = held.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        crate::stats::record_abandoned();
+        tracing::warn!(account = %self.fence.account_id, owner = %self.owner, call = what,
+            "gave up on a call before the lease it was made under could expire (renewals failed or the lease was \
+             taken over); its outcome is unknown and the worker stops; whoever resumes the work checks what it did");
+        Err(Error::conflict(
+            format!(
+                "gave up on {what} for account {}: the lease could not be renewed before the call would outlast it; \
+                 the call's outcome is unknown",
+                self.fence.account_id
+            ),
+            "the rotation stays at its journaled phase; `rekey recover` (or the next worker) checks what the call \
+             did and finishes it",
         ))
     }
 }
@@ -266,15 +360,15 @@ impl Engine {
         let me = format!("{}#{id}", settings.process());
         let mut steal: Option<String> = None;
         loop {
-            let now = self.clock.now();
-            match self.store.acquire_lease(account, &me, now, settings.ttl_ms, steal.as_deref()).await? {
-                LeaseOutcome::Acquired(fence) => return Ok(self.hold(fence, me, id)),
-                LeaseOutcome::TakenOver { fence, from, last_renewed } => {
-                    let stood_still = last_renewed.map(|t| (now - t).to_std().unwrap_or_default());
+            let sent = Instant::now();
+            match self.store.acquire_lease(account, &me, settings.ttl_ms, steal.as_deref()).await? {
+                LeaseOutcome::Acquired(fence) => return Ok(self.hold(fence, me, id, sent)),
+                LeaseOutcome::TakenOver { fence, from, last_renewed, at } => {
+                    let stood_still = last_renewed.map(|t| (at - t).to_std().unwrap_or_default());
                     crate::stats::record_takeover(stood_still);
                     tracing::info!(%account, previous = %from, stood_still_ms = stood_still.map(|d| d.as_millis()),
                         "took over a lease whose holder stopped renewing it");
-                    return Ok(self.hold(fence, me, id));
+                    return Ok(self.hold(fence, me, id, sent));
                 }
                 LeaseOutcome::Held { owner, expires_at } => {
                     if steal.is_none() && settings.owner_is_dead(&owner) {
@@ -348,7 +442,8 @@ impl Engine {
         }
     }
 
-    fn hold(&self, fence: Fence, owner: String, id: u64) -> Held {
+    /// A lease taken by a request sent at `sent`.
+    fn hold(&self, fence: Fence, owner: String, id: u64, sent: Instant) -> Held {
         let now = Instant::now();
         let worker = Arc::new(Worker {
             owner: owner.clone(),
@@ -358,15 +453,11 @@ impl Engine {
             lost: AtomicBool::new(false),
             told_lost: AtomicBool::new(false),
             renewal_failing: AtomicBool::new(false),
+            held_until: watch::Sender::new(Some(sent + self.leases.settings.ttl())),
         });
         self.leases.workers().insert(id, worker.clone());
-        let renewer = tokio::spawn(renew(
-            self.store.clone(),
-            self.clock.clone(),
-            fence.clone(),
-            self.leases.settings.ttl_ms,
-            worker.clone(),
-        ));
+        let renewer =
+            tokio::spawn(renew(self.store.clone(), fence.clone(), self.leases.settings.ttl_ms, worker.clone()));
         Held {
             fence,
             owner,
@@ -382,18 +473,14 @@ impl Engine {
 
 /// Renews a held lease every third of its length until it is found taken over. A failing
 /// renewal is logged once (the store logs its outage too), and again once it works.
-async fn renew(
-    store: Arc<dyn Store>,
-    clock: Arc<dyn rekey_domain::Clock>,
-    fence: Fence,
-    ttl_ms: i64,
-    worker: Arc<Worker>,
-) {
-    let period = Duration::from_millis(u64::try_from(ttl_ms / 3).unwrap_or(10_000));
+async fn renew(store: Arc<dyn Store>, fence: Fence, ttl_ms: i64, worker: Arc<Worker>) {
+    let ttl = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(30_000));
     loop {
-        tokio::time::sleep(period).await;
-        match store.renew_lease(&fence, clock.now(), ttl_ms).await {
+        tokio::time::sleep(ttl / 3).await;
+        let sent = Instant::now();
+        match store.renew_lease(&fence, ttl_ms).await {
             Ok(true) => {
+                worker.held_for(sent, ttl);
                 if worker.renewal_failing.swap(false, Ordering::SeqCst) {
                     tracing::info!(account = %fence.account_id, "the lease is renewed again");
                 }

@@ -149,8 +149,9 @@ impl Engine {
         }
         let prev_key = prev.key_id.clone().unwrap_or_default();
         let iam = self.aws.iam(&self.conn(&self.provider(&account.provider).await?).await?).await;
-        lease.ensure(self.clock.now(), "UpdateAccessKey").await?;
-        match iam.update_access_key(account.user_name.as_str(), &prev_key, true).await {
+        // Abandoned (the lease could not be renewed), nothing is written: the key may be active
+        // again, and running the rollback again finishes it.
+        match lease.act("UpdateAccessKey", iam.update_access_key(account.user_name.as_str(), &prev_key, true)).await? {
             Ok(()) => {}
             Err(e) if e.class == AwsErrorClass::NotFound => {
                 return Err(Error::conflict(

@@ -83,6 +83,7 @@ static OUTCOMES: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
 static FAILOVERS: Mutex<Histogram> = Mutex::new(Histogram::new());
 static TAKEOVERS: AtomicU64 = AtomicU64::new(0);
 static FENCED: AtomicU64 = AtomicU64::new(0);
+static ABANDONED: AtomicU64 = AtomicU64::new(0);
 
 /// Records that a rotation of `kind` reached `phase` `took` after its previous phase.
 pub fn record_phase(kind: &str, phase: &str, took: Duration) {
@@ -104,6 +105,17 @@ pub fn record_takeover(stood_still: Option<Duration>) {
 /// or cut off.
 pub fn record_fenced() {
     FENCED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records a side effect of this process abandoned before its lease could expire (renewals
+/// failed while the call ran): its outcome is unknown.
+pub fn record_abandoned() {
+    ABANDONED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Side effects abandoned before their lease could expire.
+pub fn abandoned() -> u64 {
+    ABANDONED.load(Ordering::Relaxed)
 }
 
 /// Leases taken over, and the failover-time histogram.

@@ -568,35 +568,89 @@ async fn a_scheduled_rotation_of_an_account_rotated_since_the_due_list_was_read_
 async fn a_worker_that_lost_its_lease_makes_no_side_effect() {
     let (t, a, _) = access_key_world().await;
     let held = t.engine.lease(&a.id).await.unwrap();
-    held.ensure(t.clock.now(), "CreateAccessKey").await.expect("the holder may call IAM");
-    // The lease expires (the holder was paused) and another worker takes it over.
-    t.clock.advance(Duration::minutes(2));
-    let taken = t.store.acquire_lease(&a.id, "other-host:1:1#1", t.clock.now(), 60_000, None).await.unwrap();
+    held.ensure("CreateAccessKey").await.expect("the holder may call IAM");
+    // Another worker takes the lease over (it found the holder's process gone).
+    let taken = t.store.acquire_lease(&a.id, "other-host:1:1#1", 60_000, Some(&held.owner)).await.unwrap();
     assert!(matches!(taken, rekey_store::LeaseOutcome::TakenOver { .. }), "{taken:?}");
-    let e = held.ensure(t.clock.now(), "CreateAccessKey").await.unwrap_err();
+    let e = held.ensure("CreateAccessKey").await.unwrap_err();
     assert!(e.to_string().contains("stopped before CreateAccessKey"), "{e}");
+    let called = std::sync::atomic::AtomicBool::new(false);
+    let acted = held.act("DeleteAccessKey", async { called.store(true, std::sync::atomic::Ordering::SeqCst) }).await;
+    assert!(acted.is_err() && !called.load(std::sync::atomic::Ordering::SeqCst), "no call after the lease was lost");
+}
+
+/// A side effect still running when the lease it was made under is found lost (here: taken
+/// over; in a partition: renewals failing until the lease's sure time, less a margin, is up)
+/// is abandoned: its future is dropped, and the worker is told the outcome is unknown.
+#[tokio::test]
+async fn a_call_that_outlasts_its_lease_is_abandoned() {
+    let (t, a, _) = access_key_world().await;
+    let short = rekey_engine::lease::LeaseSettings { ttl_ms: 600, ..Default::default() };
+    let engine = t.engine.acting_as("test").with_leases(short);
+    let held = engine.lease(&a.id).await.unwrap();
+    let started = tokio::sync::Notify::new();
+    let call = held.act("CreateAccessKey", async {
+        started.notify_one();
+        std::future::pending::<()>().await
+    });
+    let thief = async {
+        started.notified().await;
+        t.store.acquire_lease(&a.id, "other-host:1:1#1", 60_000, Some(&held.owner)).await.unwrap()
+    };
+    let (acted, taken) = tokio::join!(call, thief);
+    assert!(matches!(taken, rekey_store::LeaseOutcome::TakenOver { .. }), "{taken:?}");
+    let e = acted.unwrap_err();
+    assert!(e.to_string().contains("gave up on CreateAccessKey") && e.to_string().contains("unknown"), "{e}");
+    assert!(rekey_engine::stats::abandoned() >= 1, "counted");
+}
+
+/// The lease's expiry is the database's time: a holder's fake clock moving on expires nothing.
+#[tokio::test]
+async fn a_lease_expires_by_the_database_clock_not_the_workers() {
+    let (t, a, _) = access_key_world().await;
+    let held = t.engine.lease(&a.id).await.unwrap();
+    t.clock.advance(Duration::hours(2));
+    let other = t.store.acquire_lease(&a.id, "other-host:1:1#1", 60_000, None).await.unwrap();
+    assert!(matches!(other, rekey_store::LeaseOutcome::Held { .. }), "a live lease is not taken over: {other:?}");
+    held.ensure("CreateAccessKey").await.expect("still held");
+}
+
+/// Waits until `account`'s lease has expired by the database's clock.
+async fn until_expired(t: &World, account: &rekey_domain::AccountId) {
+    for _ in 0..3_000 {
+        if t.store.lease_state(account).await.unwrap().is_none_or(|s| s.left_ms <= 0) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the lease never expired");
 }
 
 #[tokio::test]
 async fn a_lease_about_to_expire_is_renewed_before_a_side_effect() {
     let (t, _, _) = access_key_world().await;
     let own = t.engine.lease(&rekey_domain::AccountId::random()).await.unwrap();
-    t.clock.advance(Duration::seconds(20));
-    own.ensure(t.clock.now(), "TagUser").await.expect("renewed");
-    let (_, expires) = t.store.lease_state(&own.fence.account_id).await.unwrap().unwrap();
+    // Renewed for a moment only: the next side effect must renew it first.
+    assert!(t.store.renew_lease(&own.fence, 1_000).await.unwrap());
+    let before = t.store.lease_state(&own.fence.account_id).await.unwrap().unwrap();
+    assert!(before.left_ms <= 1_000, "{before:?}");
+    own.ensure("TagUser").await.expect("renewed");
+    let after = t.store.lease_state(&own.fence.account_id).await.unwrap().unwrap();
     let ttl = t.engine.lease_settings().ttl_ms;
-    assert_eq!(expires, t.clock.now() + Duration::milliseconds(ttl), "renewed for a whole lease");
+    assert!(after.expires_at > before.expires_at && after.left_ms > ttl / 2, "renewed for a whole lease: {after:?}");
 }
 
 #[tokio::test]
 async fn a_takeover_is_counted() {
     let (t, a, _) = access_key_world().await;
-    // Another node's worker holds the lease and stops renewing it.
+    // Another node's worker holds the lease ...
     let ttl = t.engine.lease_settings().ttl_ms;
-    let taken = t.store.acquire_lease(&a.id, "other-host:1:1#1", t.clock.now(), ttl, None).await.unwrap();
-    assert!(matches!(taken, rekey_store::LeaseOutcome::Acquired(_)), "{taken:?}");
+    let taken = t.store.acquire_lease(&a.id, "other-host:1:1#1", ttl, None).await.unwrap();
+    let rekey_store::LeaseOutcome::Acquired(theirs) = taken else { panic!("{taken:?}") };
     assert!(matches!(t.engine.lease(&a.id).await, Err(rekey_engine::Error::Busy { .. })), "held by a live worker");
-    t.clock.advance(Duration::milliseconds(ttl + 1_500));
+    // ... renews it one last time, for a moment, and stops.
+    assert!(t.store.renew_lease(&theirs, 50).await.unwrap());
+    until_expired(&t, &a.id).await;
     let (before, _) = rekey_engine::stats::takeovers();
     let held = t.engine.lease(&a.id).await.expect("taken over once it expired");
     let (after, failovers) = rekey_engine::stats::takeovers();

@@ -312,6 +312,12 @@ fn lease_metrics(out: &mut String, s: &AppState) {
         "# TYPE rekey_fenced_workers_total counter\nrekey_fenced_workers_total {}",
         rekey_engine::stats::fenced()
     );
+    let _ = writeln!(out, "# HELP rekey_abandoned_calls_total Side effects (IAM calls, deliveries) this process gave up on before the lease they were made under could expire.");
+    let _ = writeln!(
+        out,
+        "# TYPE rekey_abandoned_calls_total counter\nrekey_abandoned_calls_total {}",
+        rekey_engine::stats::abandoned()
+    );
     let stall_after = s.config.scheduler.stall_after.duration();
     let workers = s.engine.workers();
     let stuck = workers.iter().filter(|w| w.idle_for > stall_after).count();

@@ -124,10 +124,10 @@ bounded! { Store {
     fn provider_secret_versions(&self, provider: &ProviderName) -> Result<Vec<SecretVersion>>;
     fn secret_in_state(&self, record_id: &str, state: SecretState) -> Result<Option<SecretVersion>>;
     fn write(&self, w: &JournalWrite) -> Result<()>;
-    fn acquire_lease(&self, account: &AccountId, owner: &str, now: DateTime<Utc>, ttl_ms: i64, steal_from: Option<&str>) -> Result<LeaseOutcome>;
-    fn renew_lease(&self, fence: &Fence, now: DateTime<Utc>, ttl_ms: i64) -> Result<bool>;
+    fn acquire_lease(&self, account: &AccountId, owner: &str, ttl_ms: i64, steal_from: Option<&str>) -> Result<LeaseOutcome>;
+    fn renew_lease(&self, fence: &Fence, ttl_ms: i64) -> Result<bool>;
     fn release_lease(&self, fence: &Fence) -> Result<()>;
-    fn lease_state(&self, account: &AccountId) -> Result<Option<(i64, DateTime<Utc>)>>;
+    fn lease_state(&self, account: &AccountId) -> Result<Option<LeaseState>>;
     fn lease_record(&self, account: &AccountId) -> Result<Option<LeaseRecord>>;
     fn rotation(&self, id: &str) -> Result<Rotation>;
     fn rotations(&self, account: Option<&AccountId>, open_only: bool, limit: i64) -> Result<Vec<Rotation>>;

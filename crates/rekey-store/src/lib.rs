@@ -118,25 +118,26 @@ pub trait Store: AccessStore + BarrierStore + ListStore + Send + Sync + std::fmt
 
     /// Applies a journal write atomically (see [`JournalWrite`]); `Fenced` if the lease was lost.
     async fn write(&self, w: &JournalWrite) -> Result<()>;
-    /// Takes `account`'s lease for `owner` if it is free, expired, already `owner`'s, or held by
-    /// `steal_from` (an owner the caller proved dead). The token grows at every acquisition.
+    /// Takes `account`'s lease for `owner` for `ttl_ms` if it is free, expired, already
+    /// `owner`'s, or held by `steal_from` (an owner the caller proved dead). The token grows at
+    /// every acquisition. Expiry is judged by the database's clock, never the caller's.
     /// Never waits on another transaction's lock of the lease row (PostgreSQL: `NOWAIT`): a row
     /// locked by a write under way is `Held` by its stored owner.
     async fn acquire_lease(
         &self,
         account: &AccountId,
         owner: &str,
-        now: DateTime<Utc>,
         ttl_ms: i64,
         steal_from: Option<&str>,
     ) -> Result<LeaseOutcome>;
-    /// Extends a held lease; `false` if it was taken over.
-    async fn renew_lease(&self, fence: &Fence, now: DateTime<Utc>, ttl_ms: i64) -> Result<bool>;
+    /// Extends a held lease to `ttl_ms` from now by the database's clock; `false` if it was
+    /// taken over.
+    async fn renew_lease(&self, fence: &Fence, ttl_ms: i64) -> Result<bool>;
     /// Releases a held lease (no-op if it was taken over).
     async fn release_lease(&self, fence: &Fence) -> Result<()>;
-    /// The token and expiry of `account`'s lease as stored now (`None`: never taken). Never
-    /// waits on a write under way.
-    async fn lease_state(&self, account: &AccountId) -> Result<Option<(i64, DateTime<Utc>)>>;
+    /// `account`'s lease as stored now, with the time it has left by the database's clock
+    /// (`None`: never taken, or released). Never waits on a write under way.
+    async fn lease_state(&self, account: &AccountId) -> Result<Option<LeaseState>>;
     /// `account`'s lease as stored, held or released (`None`: never taken). Never waits on a
     /// write under way.
     async fn lease_record(&self, account: &AccountId) -> Result<Option<LeaseRecord>>;
@@ -144,8 +145,9 @@ pub trait Store: AccessStore + BarrierStore + ListStore + Send + Sync + std::fmt
     async fn rotation(&self, id: &str) -> Result<Rotation>;
     /// Rotations, newest first: of one account or all; only unfinished ones if `open_only`.
     async fn rotations(&self, account: Option<&AccountId>, open_only: bool, limit: i64) -> Result<Vec<Rotation>>;
-    /// Accounts whose next rotation is due at `now` and whose lease no worker holds (a rotation
-    /// under way is not due again), earliest first (uses the next-due index).
+    /// Accounts whose next rotation is due at `now` and whose lease no worker holds by the
+    /// database's clock (a rotation under way is not due again), earliest first (uses the
+    /// next-due index).
     async fn due_accounts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Account>>;
 
     /// Accounts in good standing whose last heartbeat is older than `before` (or missing),

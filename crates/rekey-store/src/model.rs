@@ -250,12 +250,14 @@ pub struct LeaseRecord {
     pub token: i64,
     /// When it expires unless renewed.
     pub expires_at: DateTime<Utc>,
+    /// How long until then, by the database's clock (zero or less: expired).
+    pub left_ms: i64,
 }
 
 impl LeaseRecord {
-    /// Whether a worker holds it at `now` (taken, not released, not expired).
-    pub fn held_at(&self, now: DateTime<Utc>) -> bool {
-        !self.owner.is_empty() && self.expires_at > now
+    /// Whether a worker holds it, by the database's clock (taken, not released, not expired).
+    pub fn held(&self) -> bool {
+        !self.owner.is_empty() && self.left_ms > 0
     }
 }
 
@@ -286,6 +288,8 @@ pub enum LeaseOutcome {
         /// When the previous holder last took or renewed it (its last sign of life); `None` for
         /// a lease written before renewals were recorded.
         last_renewed: Option<DateTime<Utc>>,
+        /// When it was taken over, by the database's clock (as `last_renewed`).
+        at: DateTime<Utc>,
     },
     /// Someone else holds it.
     Held {
@@ -294,6 +298,19 @@ pub enum LeaseOutcome {
         /// Until when, unless renewed.
         expires_at: DateTime<Utc>,
     },
+}
+
+/// A held lease as the database sees it now. Its times are the database's: leases are judged
+/// by the database's clock, never by a node's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseState {
+    /// The token of its current holder.
+    pub token: i64,
+    /// When it expires unless renewed.
+    pub expires_at: DateTime<Utc>,
+    /// How long until then, by the database's clock (zero or less: expired, and free to be
+    /// taken over).
+    pub left_ms: i64,
 }
 
 /// Changes to an account made together with a journal write.
@@ -343,10 +360,10 @@ pub struct JournalWrite {
     /// period with its first write, so each due account is rotated once per period however
     /// many workers read the due list (`NotDue` otherwise, and nothing is written).
     pub claim_due: Option<AccountId>,
-    /// Only if nobody has taken this account's lease since it was read and nobody holds it at
-    /// `at`: a write that holds no lease, made from what it read before (a heartbeat), is never
-    /// applied over a rotation that worked the account meanwhile (`Fenced` otherwise, and
-    /// nothing is written).
+    /// Only if nobody has taken this account's lease since it was read and nobody holds it when
+    /// the write is applied (by the database's clock): a write that holds no lease, made from
+    /// what it read before (a heartbeat), is never applied over a rotation that worked the
+    /// account meanwhile (`Fenced` otherwise, and nothing is written).
     pub unleased: Option<Unleased>,
 }
 

@@ -65,6 +65,8 @@ impl Backend for PgBackend {
     const LOCK_NOWAIT: &'static str = " FOR UPDATE NOWAIT";
     const LOCK_NOT_AVAILABLE: &'static str = "55P03";
     const JSON_TEXT_SET: (&'static str, &'static str) = ("SELECT json_array_elements_text(", "::json)");
+    // The server's clock as the statement runs (`now()` would be its transaction's start).
+    const NOW_MS: &'static str = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
     type Reader<'a> = PoolConnection<Postgres>;
 
     async fn reader(&self) -> Result<PoolConnection<Postgres>> {

@@ -316,7 +316,6 @@ where
         &self,
         account: &AccountId,
         owner: &str,
-        now: DateTime<Utc>,
         ttl_ms: i64,
         steal_from: Option<&str>,
     ) -> Result<LeaseOutcome> {
@@ -341,22 +340,23 @@ where
         };
         // One statement takes the lease when it is free (never held, released, held by this
         // owner, expired, or being stolen from `steal_from`), atomically in both databases: the
-        // conflicting row is locked and the condition evaluated on it.
-        let token: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO leases (account_id, owner, token, expires_at, renewed_at) VALUES ($1, $2, 1, $3, $4) \
+        // conflicting row is locked and the condition evaluated on it. Expiry is the database's
+        // time: a node whose clock runs ahead cannot find a live holder's lease expired.
+        let now = B::NOW_MS;
+        let taken: Option<(i64, i64)> = sqlx::query_as(&format!(
+            "INSERT INTO leases (account_id, owner, token, expires_at, renewed_at) VALUES ($1, $2, 1, {now} + $3, {now}) \
              ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, token = leases.token + 1, \
              expires_at = excluded.expires_at, renewed_at = excluded.renewed_at \
-             WHERE leases.owner = '' OR leases.owner = $2 OR leases.expires_at <= $4 OR leases.owner = $5 \
-             RETURNING token",
-        )
+             WHERE leases.owner = '' OR leases.owner = $2 OR leases.expires_at <= {now} OR leases.owner = $4 \
+             RETURNING token, renewed_at"
+        ))
         .bind(account.as_str())
         .bind(owner)
-        .bind(millis(now) + ttl_ms)
-        .bind(millis(now))
+        .bind(ttl_ms)
         .bind(steal_from)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(token) = token else {
+        let Some((token, at)) = taken else {
             // Explicitly, so the row lock is gone before the caller tries again (a dropped
             // transaction is rolled back later, on its own).
             tx.rollback().await?;
@@ -373,21 +373,22 @@ where
         Ok(match prior {
             Some((from, _, renewed)) if !from.is_empty() && from != owner => {
                 let last_renewed = (renewed > 0).then(|| crate::from_millis(renewed));
-                LeaseOutcome::TakenOver { fence, from, last_renewed }
+                LeaseOutcome::TakenOver { fence, from, last_renewed, at: crate::from_millis(at) }
             }
             _ => LeaseOutcome::Acquired(fence),
         })
     }
 
-    async fn renew_lease(&self, fence: &Fence, now: DateTime<Utc>, ttl_ms: i64) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE leases SET expires_at = $3, renewed_at = $4 WHERE account_id = $1 AND token = $2")
-                .bind(fence.account_id.as_str())
-                .bind(fence.token)
-                .bind(millis(now) + ttl_ms)
-                .bind(millis(now))
-                .execute(&mut *self.read().await?)
-                .await?;
+    async fn renew_lease(&self, fence: &Fence, ttl_ms: i64) -> Result<bool> {
+        let now = B::NOW_MS;
+        let done = sqlx::query(&format!(
+            "UPDATE leases SET expires_at = {now} + $3, renewed_at = {now} WHERE account_id = $1 AND token = $2"
+        ))
+        .bind(fence.account_id.as_str())
+        .bind(fence.token)
+        .bind(ttl_ms)
+        .execute(&mut *self.read().await?)
+        .await?;
         Ok(B::rows_affected(&done) == 1)
     }
 
@@ -400,25 +401,34 @@ where
         Ok(())
     }
 
-    async fn lease_state(&self, account: &AccountId) -> Result<Option<(i64, DateTime<Utc>)>> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT token, expires_at FROM leases WHERE account_id = $1 AND owner <> ''")
-                .bind(account.as_str())
-                .fetch_optional(&mut *self.read().await?)
-                .await?;
-        Ok(row.map(|(token, expires_at)| (token, crate::from_millis(expires_at))))
+    async fn lease_state(&self, account: &AccountId) -> Result<Option<LeaseState>> {
+        let row: Option<(i64, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT token, expires_at, expires_at - {} FROM leases WHERE account_id = $1 AND owner <> ''",
+            B::NOW_MS
+        ))
+        .bind(account.as_str())
+        .fetch_optional(&mut *self.read().await?)
+        .await?;
+        Ok(row.map(|(token, expires_at, left_ms)| LeaseState {
+            token,
+            expires_at: crate::from_millis(expires_at),
+            left_ms,
+        }))
     }
 
     async fn lease_record(&self, account: &AccountId) -> Result<Option<LeaseRecord>> {
-        let row: Option<(String, i64, i64)> =
-            sqlx::query_as("SELECT owner, token, expires_at FROM leases WHERE account_id = $1")
-                .bind(account.as_str())
-                .fetch_optional(&mut *self.read().await?)
-                .await?;
-        Ok(row.map(|(owner, token, expires_at)| LeaseRecord {
+        let row: Option<(String, i64, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT owner, token, expires_at, expires_at - {} FROM leases WHERE account_id = $1",
+            B::NOW_MS
+        ))
+        .bind(account.as_str())
+        .fetch_optional(&mut *self.read().await?)
+        .await?;
+        Ok(row.map(|(owner, token, expires_at, left_ms)| LeaseRecord {
             owner,
             token,
             expires_at: crate::from_millis(expires_at),
+            left_ms,
         }))
     }
 
@@ -453,10 +463,14 @@ where
     async fn due_accounts(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Account>> {
         // An account whose lease a worker holds has its rotation under way: it is not handed
         // out again (the lease is checked again when it is taken).
-        let condition = "a.next_due_at IS NOT NULL AND a.next_due_at <= $1 \
-            AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.account_id = a.id AND l.owner <> '' \
-            AND l.expires_at > $1) ORDER BY a.next_due_at";
-        self.accounts_at(condition, now, limit).await
+        // Due by the caller's clock (the schedule's), held by the database's (the lease's).
+        let condition = format!(
+            "a.next_due_at IS NOT NULL AND a.next_due_at <= $1 \
+             AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.account_id = a.id AND l.owner <> '' \
+             AND l.expires_at > {}) ORDER BY a.next_due_at",
+            B::NOW_MS
+        );
+        self.accounts_at(&condition, now, limit).await
     }
 
     async fn stale_heartbeats(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<Account>> {

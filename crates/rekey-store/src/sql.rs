@@ -43,6 +43,9 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// A set of text values given as one JSON array parameter: the text before the parameter
     /// and after it (`x IN (<before>$1<after>)`), so one prepared statement serves any number.
     const JSON_TEXT_SET: (&'static str, &'static str);
+    /// The database's clock, in milliseconds since the epoch, as an SQL expression: leases are
+    /// judged by it, so that nodes whose clocks disagree agree on when a lease expires.
+    const NOW_MS: &'static str;
 
     /// A connection of this process's own, held for reads (and the few single-statement writes
     /// that need no transaction) until the guard is dropped.
@@ -203,7 +206,7 @@ where
             Self::check_fence(&mut tx, f).await?;
         }
         if let Some(u) = &w.unleased {
-            Self::check_unleased(&mut tx, u, w.at).await?;
+            Self::check_unleased(&mut tx, u).await?;
         }
         if let Some(account) = &w.claim_due {
             Self::check_due(&mut tx, account, w.at).await?;
@@ -255,10 +258,10 @@ where
     }
 
     /// Fails with `Fenced` if `u`'s account's lease was taken since `u.token` was read, or is
-    /// held at `at`. The account's row is locked first, so a rotation whose lease is taken
+    /// held now by the database's clock. The account's row is locked first, so a rotation whose lease is taken
     /// after the lease is read here writes the account only after this write. The lease row
     /// is read without a lock: a worker taking the lease never waits for a lock on it.
-    async fn check_unleased(tx: &mut Tx<B>, u: &Unleased, at: DateTime<Utc>) -> Result<()> {
+    async fn check_unleased(tx: &mut Tx<B>, u: &Unleased) -> Result<()> {
         let id = u.account_id.as_str();
         let found: Option<String> =
             sqlx::query_scalar(&format!("SELECT id FROM accounts WHERE id = $1{}", B::FOR_UPDATE))
@@ -268,14 +271,17 @@ where
         if found.is_none() {
             return Err(StoreError::not_found(format!("account {id:?}")));
         }
-        let lease: Option<(String, i64, i64)> =
-            sqlx::query_as("SELECT owner, token, expires_at FROM leases WHERE account_id = $1")
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?;
+        // Expiry by the database's clock, as the lease is taken and renewed by it.
+        let lease: Option<(String, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT owner, token, expires_at - {} FROM leases WHERE account_id = $1",
+            B::NOW_MS
+        ))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
         let quiet = match lease {
             None => u.token == 0,
-            Some((owner, token, expires_at)) => token == u.token && (owner.is_empty() || expires_at <= millis(at)),
+            Some((owner, token, left_ms)) => token == u.token && (owner.is_empty() || left_ms <= 0),
         };
         if !quiet {
             return Err(StoreError::Fenced { account: id.to_owned() });

@@ -122,6 +122,8 @@ impl Backend for SqliteBackend {
     const LOCK_NOWAIT: &'static str = "";
     const LOCK_NOT_AVAILABLE: &'static str = "";
     const JSON_TEXT_SET: (&'static str, &'static str) = ("SELECT value FROM json_each(", ")");
+    // The clock of the host the file lives on: every process of a SQLite vault shares it.
+    const NOW_MS: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
     type Reader<'a> = Reader<'a>;
 
     async fn reader(&self) -> Result<Reader<'_>> {

@@ -358,25 +358,30 @@ async fn leases_and_journal(store: Arc<dyn Store>) {
     let (s, key) = (store.as_ref(), VaultKey::random());
     let mut watch = AuditWatch::new(s).await;
     let (id, _) = account_with_secret(s, &key, &mut watch).await;
-    let acquire = |owner: &'static str, now, steal: Option<&'static str>| {
+    let acquire = |owner: &'static str, steal: Option<&'static str>| {
         let (store, id) = (store.clone(), id.clone());
-        async move { store.acquire_lease(&id, owner, now, 60_000, steal).await.expect("acquire") }
+        async move { store.acquire_lease(&id, owner, 60_000, steal).await.expect("acquire") }
     };
-    let LeaseOutcome::Acquired(f1) = acquire("one", at(0), None).await else { panic!("a free lease is taken") };
-    let held = acquire("two", at(0), None).await;
-    assert_eq!(held, LeaseOutcome::Held { owner: "one".into(), expires_at: at(1) });
-    let stolen = acquire("two", at(0), Some("one")).await;
-    let LeaseOutcome::TakenOver { fence: f2, from, last_renewed } = stolen else {
+    let LeaseOutcome::Acquired(f1) = acquire("one", None).await else { panic!("a free lease is taken") };
+    let state = s.lease_state(&id).await.expect("state").expect("held");
+    assert!(
+        state.token == f1.token && (1..=60_000).contains(&state.left_ms),
+        "60 s by the database's clock: {state:?}"
+    );
+    let held = acquire("two", None).await;
+    assert!(
+        matches!(&held, LeaseOutcome::Held { owner, expires_at } if owner == "one" && *expires_at == state.expires_at),
+        "{held:?}"
+    );
+    let stolen = acquire("two", Some("one")).await;
+    let LeaseOutcome::TakenOver { fence: f2, from, last_renewed, at: taken_at } = stolen else {
         panic!("stolen from the dead: {stolen:?}")
     };
-    assert_eq!(
-        (from.as_str(), last_renewed),
-        ("one", Some(at(0))),
-        "the takeover names the holder and its last renewal"
-    );
+    assert_eq!(from, "one", "the takeover names the holder");
+    assert!(last_renewed.is_some_and(|t| t <= taken_at), "and its last renewal, by the database's clock");
     assert!(f2.token > f1.token, "the token grows");
-    assert!(!s.renew_lease(&f1, at(0), 60_000).await.expect("renew"), "the old holder lost it");
-    assert!(s.renew_lease(&f2, at(0), 60_000).await.expect("renew"));
+    assert!(!s.renew_lease(&f1, 60_000).await.expect("renew"), "the old holder lost it");
+    assert!(s.renew_lease(&f2, 60_000).await.expect("renew"));
 
     let rot = Rotation {
         id: "rot_1".into(),
@@ -432,26 +437,48 @@ async fn leases_and_journal(store: Arc<dyn Store>) {
     assert!(s.rotations(Some(&id), true, 10).await.expect("open").is_empty(), "finished");
     assert_eq!(s.rotations(None, false, 10).await.expect("all"), vec![done]);
     assert_eq!(s.account(&id).await.expect("account").current_version, Some(2));
+    assert!(s.due_accounts(at(30), 10).await.expect("due").is_empty(), "its lease is held: under way");
+    s.release_lease(&f2).await.expect("release");
     assert!(s.due_accounts(at(29), 10).await.expect("due").is_empty());
     let due = s.due_accounts(at(30), 10).await.expect("due");
     assert_eq!(due.iter().map(|a| &a.id).collect::<Vec<_>>(), [&id]);
 
-    s.release_lease(&f2).await.expect("release");
-    assert!(matches!(acquire("three", at(0), None).await, LeaseOutcome::Acquired(_)), "released");
-    assert!(matches!(acquire("four", at(0), None).await, LeaseOutcome::Held { .. }));
-    let expired = acquire("four", at(2), None).await;
-    let LeaseOutcome::TakenOver { fence: f4, from, last_renewed } = expired else { panic!("expired: {expired:?}") };
-    assert_eq!((from.as_str(), last_renewed), ("three", Some(at(0))), "its holder stood still since minute 0");
-    let LeaseOutcome::Acquired(again) = acquire("four", at(2), None).await else { panic!("the holder takes it again") };
+    let LeaseOutcome::Acquired(f3) = acquire("three", None).await else { panic!("released") };
+    assert!(matches!(acquire("four", None).await, LeaseOutcome::Held { .. }));
+    // Its holder renews it for a moment and stops: it expires by the database's clock.
+    assert!(s.renew_lease(&f3, 20).await.expect("renew"));
+    until_expired(s, &id).await;
+    let expired = acquire("four", None).await;
+    let LeaseOutcome::TakenOver { fence: f4, from, last_renewed, at: taken_at } = expired else {
+        panic!("expired: {expired:?}")
+    };
+    assert_eq!(from, "three");
+    assert!(last_renewed.is_some_and(|t| t < taken_at), "its holder stood still since its last renewal");
+    let LeaseOutcome::Acquired(again) = acquire("four", None).await else { panic!("the holder takes it again") };
     assert!(again.token > f4.token, "taking it again fences off the holder's earlier token");
-    let held = acquire("five", at(2), Some("nobody")).await;
-    assert_eq!(held, LeaseOutcome::Held { owner: "four".into(), expires_at: at(3) }, "a steal must name the holder");
-    assert!(s.renew_lease(&again, at(2), 60_000).await.expect("renew"), "renewed at minute 2");
-    let at_expiry = acquire("five", at(3), None).await;
+    let held = acquire("five", Some("nobody")).await;
     assert!(
-        matches!(&at_expiry, LeaseOutcome::TakenOver { from, last_renewed: Some(t), .. } if from == "four" && *t == at(2)),
-        "free at its expiry, last renewed at minute 2: {at_expiry:?}"
+        matches!(&held, LeaseOutcome::Held { owner, .. } if owner == "four"),
+        "a steal must name the holder: {held:?}"
     );
+    assert!(s.renew_lease(&again, 20).await.expect("renew"), "renewed");
+    until_expired(s, &id).await;
+    let at_expiry = acquire("five", None).await;
+    assert!(
+        matches!(&at_expiry, LeaseOutcome::TakenOver { from, last_renewed: Some(t), at, .. } if from == "four" && t < at),
+        "free at its expiry: {at_expiry:?}"
+    );
+}
+
+/// Waits until `account`'s lease has expired by the database's clock (or is free).
+async fn until_expired(s: &dyn Store, account: &AccountId) {
+    for _ in 0..3_000 {
+        if s.lease_state(account).await.expect("state").is_none_or(|l| l.left_ms <= 0) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("the lease of {account} never expired");
 }
 
 /// At most one `current` version per record, whatever a writer asks for; a commit names the
@@ -516,7 +543,7 @@ async fn scheduled_claim(store: Arc<dyn Store>) {
     let (id, _) = account_with_secret(s, &key, &mut watch).await;
     let due_at = |t| Some((id.clone(), AccountPatch { next_due_at: Some(Some(t)), ..Default::default() }));
     s.write(&JournalWrite { at: at(0), account: due_at(at(10)), ..Default::default() }).await.expect("schedule");
-    let LeaseOutcome::Acquired(fence) = s.acquire_lease(&id, "w#1", at(10), 60_000, None).await.expect("lease") else {
+    let LeaseOutcome::Acquired(fence) = s.acquire_lease(&id, "w#1", 60_000, None).await.expect("lease") else {
         panic!("a free lease")
     };
     let rot = |n: &str| Rotation {
@@ -567,9 +594,13 @@ async fn scheduled_claim(store: Arc<dyn Store>) {
     assert!(is_not_found(&s.rotation("rot_second").await));
     assert!(s.due_accounts(at(39), 10).await.expect("due").is_empty());
 
-    // A due account whose lease a worker holds is not handed out; its expiry frees it.
-    assert_eq!(s.due_accounts(at(40), 10).await.expect("due").len(), 1, "lease expired at minute 11");
-    assert!(s.renew_lease(&fence, at(40), 60_000).await.expect("renew"));
+    // A due account whose lease a worker holds is not handed out, however late the caller's
+    // clock says it is; its expiry by the database's clock frees it.
+    assert!(s.due_accounts(at(40), 10).await.expect("due").is_empty(), "under way: not due again");
+    assert!(s.renew_lease(&fence, 20).await.expect("renew"));
+    until_expired(s, &id).await;
+    assert_eq!(s.due_accounts(at(40), 10).await.expect("due").len(), 1, "the lease expired");
+    assert!(s.renew_lease(&fence, 60_000).await.expect("renew"));
     assert!(s.due_accounts(at(40), 10).await.expect("due").is_empty(), "under way: not due again");
     s.release_lease(&fence).await.expect("release");
     assert_eq!(s.due_accounts(at(40), 10).await.expect("due").len(), 1, "released");
@@ -627,7 +658,7 @@ async fn a_frozen_holder_stalls_nobody(loc: Arc<Location>) {
     let s = initialised(&loc).await;
     let mut watch = AuditWatch::new(s.as_ref()).await;
     let (id, _) = account_with_secret(s.as_ref(), &VaultKey::random(), &mut watch).await;
-    let LeaseOutcome::Acquired(_) = s.acquire_lease(&id, "frozen#1", at(0), 60_000, None).await.expect("lease") else {
+    let LeaseOutcome::Acquired(_) = s.acquire_lease(&id, "frozen#1", 60_000, None).await.expect("lease") else {
         panic!("a free lease")
     };
     // The frozen node: a session with the settings of every rekey session, stopped inside a
@@ -645,9 +676,8 @@ async fn a_frozen_holder_stalls_nobody(loc: Arc<Location>) {
     frozen.execute("SELECT pg_advisory_xact_lock(x'72656b6579'::bigint)").await.expect("lock the audit chain");
 
     let other = loc.open(OpenMode::Existing).await.expect("another node");
-    let grab =
-        other.acquire_lease(&id, "other#1", at(0), 60_000, None).await.expect("answered while the row is locked");
-    assert_eq!(grab, LeaseOutcome::Held { owner: "frozen#1".into(), expires_at: at(1) });
+    let grab = other.acquire_lease(&id, "other#1", 60_000, None).await.expect("answered while the row is locked");
+    assert!(matches!(&grab, LeaseOutcome::Held { owner, .. } if owner == "frozen#1"), "{grab:?}");
     let e = audit("rotation.phase", Some(id.as_str()));
     other.append_audit(&e).await.expect("the write goes through once the frozen transaction is ended");
     watch.appended(other.as_ref(), &e).await;
@@ -809,13 +839,21 @@ async fn writes_beside_the_lease(store: Arc<dyn Store>) {
     s.write(&w).await.expect("never leased: the heartbeat is written");
     watch.appended(s, &w.audit[0]).await;
 
-    let LeaseOutcome::Acquired(f1) = s.acquire_lease(&id, "rotation", at(2), 60_000, None).await.expect("acquire")
-    else {
+    let LeaseOutcome::Acquired(f1) = s.acquire_lease(&id, "rotation", 60_000, None).await.expect("acquire") else {
         panic!("a free lease is taken")
     };
     let held = s.lease_record(&id).await.expect("lease").expect("a lease row");
-    assert_eq!(held, LeaseRecord { owner: "rotation".into(), token: f1.token, expires_at: at(3) });
-    assert!(held.held_at(at(2)) && !held.held_at(at(3)), "held until it expires");
+    assert_eq!((held.owner.as_str(), held.token), ("rotation", f1.token));
+    assert!(held.held() && held.left_ms <= 60_000, "held for the lease's time by the database's clock: {held:?}");
+    let LeaseRecord { expires_at, .. } = held;
+    assert!(s.renew_lease(&f1, 1).await.expect("renew"), "still held");
+    until_expired(s, &id).await;
+    let lapsed = s.lease_record(&id).await.expect("lease").expect("a lease row");
+    assert!(!lapsed.held() && lapsed.expires_at < expires_at, "held until it expires: {lapsed:?}");
+    let w = beat(2, f1.token);
+    s.write(&w).await.expect("expired by the database's clock, and not taken since the read");
+    watch.appended(s, &w.audit[0]).await;
+    assert!(s.renew_lease(&f1, 60_000).await.expect("renew"), "renewed by its holder");
     let refused = s.write(&beat(2, 0)).await;
     assert!(matches!(refused, Err(StoreError::Fenced { .. })), "taken since the read: {refused:?}");
     let refused = s.write(&beat(2, f1.token)).await;
@@ -823,14 +861,13 @@ async fn writes_beside_the_lease(store: Arc<dyn Store>) {
     watch.unchanged(s, "heartbeats beside a rotation").await;
     s.release_lease(&f1).await.expect("release");
     let released = s.lease_record(&id).await.expect("lease").expect("a lease row");
-    assert!(!released.held_at(at(2)) && released.token == f1.token, "released, its token kept: {released:?}");
+    assert!(!released.held() && released.token == f1.token, "released, its token kept: {released:?}");
     let w = beat(4, f1.token);
     s.write(&w).await.expect("nobody took it since the read");
     watch.appended(s, &w.audit[0]).await;
     assert_eq!(s.account(&id).await.expect("account").heartbeat.map(|h| h.at), Some(at(4)));
 
-    let LeaseOutcome::Acquired(f2) = s.acquire_lease(&id, "remover", at(5), 60_000, None).await.expect("acquire")
-    else {
+    let LeaseOutcome::Acquired(f2) = s.acquire_lease(&id, "remover", 60_000, None).await.expect("acquire") else {
         panic!("a released lease is taken")
     };
     let e = audit("account.remove", Some(id.as_str()));
@@ -853,12 +890,12 @@ async fn writes_beside_the_lease(store: Arc<dyn Store>) {
         end_reason: None,
     };
     s.open_checkout(&c, &audit("account.checkout", Some(bob.id.as_str()))).await.expect("check out");
-    let LeaseOutcome::Acquired(old) = s.acquire_lease(&bob.id, "one", at(21), 60_000, None).await.expect("acquire")
-    else {
+    let LeaseOutcome::Acquired(old) = s.acquire_lease(&bob.id, "one", 1, None).await.expect("acquire") else {
         panic!("a free lease is taken")
     };
+    until_expired(s, &bob.id).await;
     let LeaseOutcome::TakenOver { fence: new, .. } =
-        s.acquire_lease(&bob.id, "two", at(23), 60_000, None).await.expect("acquire")
+        s.acquire_lease(&bob.id, "two", 60_000, None).await.expect("acquire")
     else {
         panic!("an expired lease is taken over")
     };

@@ -79,8 +79,7 @@ impl Run<'_> {
             return self.aborted(why, extra).await;
         }
         if let Some((k, freed)) = &slot.free {
-            self.guard("DeleteAccessKey").await?;
-            gone_is_fine(self.iam.delete_access_key(&user, k).await)?;
+            gone_is_fine(self.act("DeleteAccessKey", self.iam.delete_access_key(&user, k)).await?)?;
             deleted.push(k.clone());
             match freed {
                 Freed::Ours(v) => {
@@ -124,8 +123,7 @@ impl Run<'_> {
             let ours = made_by_an_attempt(k.created, &attempts, !self.facts.attempts_journaled);
             let owner = knowledge.after_create(&k.id, &self.facts.keys_before, ours, &self.rot.id);
             if matches!(owner, ownership::Owner::Orphan(_)) {
-                self.guard("DeleteAccessKey").await?;
-                gone_is_fine(self.iam.delete_access_key(user, &k.id).await)?;
+                gone_is_fine(self.act("DeleteAccessKey", self.iam.delete_access_key(user, &k.id)).await?)?;
                 self.facts.reclaimed.push(format!("{} (orphan of an interrupted create)", k.id));
             } else {
                 remaining.push(k.id);
@@ -166,8 +164,9 @@ impl Run<'_> {
                     return Ok(());
                 }
             }
-            self.guard("CreateAccessKey").await?;
-            match create_iam.create_access_key(&user).await {
+            // Abandoned (the lease could not be renewed), the attempt's outcome is unknown like
+            // a lost answer's: its time is journaled, and whoever resumes sweeps first.
+            match self.act("CreateAccessKey", create_iam.create_access_key(&user)).await? {
                 Ok(k) => break k,
                 Err(e) if e.is_retryable() && attempt < attempts => {
                     tracing::warn!(attempt, error = %e, "CreateAccessKey failed; retrying");
@@ -300,8 +299,9 @@ impl Run<'_> {
                     secret: &value,
                     clock: &*self.engine.clock,
                 };
-                self.guard(&format!("delivery to {}", s.describe())).await?;
-                if let Err(e) = s.deliver(&d).await {
+                // Abandoned, the target may hold the new key or part of it: the phase stays, and
+                // whoever resumes delivers to it again (deliveries overwrite).
+                if let Err(e) = self.act(&format!("delivery to {}", s.describe()), s.deliver(&d)).await? {
                     // It may hold part of the new key (a write in parts), or all of it (a
                     // one-request delivery whose answer was lost): the abort gives it the old one.
                     self.facts.failed_target = Some(i);
@@ -417,8 +417,7 @@ impl Run<'_> {
                 }
             }
         }
-        self.guard("UpdateAccessKey").await?;
-        gone_is_fine(self.iam.update_access_key(&user, &old, false).await)?;
+        gone_is_fine(self.act("UpdateAccessKey", self.iam.update_access_key(&user, &old, false)).await?)?;
         crash_point("access-key:after-deactivate-call");
         self.rot.error = None;
         self.facts.delete_at = Some(now + ms(self.settings.delete_after_ms));
@@ -436,8 +435,7 @@ impl Run<'_> {
         }
         let user = self.user();
         let old = self.rot.old_key_id.clone().unwrap_or_default();
-        self.guard("DeleteAccessKey").await?;
-        gone_is_fine(self.iam.delete_access_key(&user, &old).await)?;
+        gone_is_fine(self.act("DeleteAccessKey", self.iam.delete_access_key(&user, &old)).await?)?;
         crash_point("access-key:after-delete-call");
         let mut w = JournalWrite::default();
         if let Some(v) = self.rot.old_version {
@@ -457,8 +455,7 @@ impl Run<'_> {
                     "the rotation has committed; `rekey rollback` restores the previous key",
                 ));
             }
-            self.guard("DeleteAccessKey").await?;
-            gone_is_fine(self.iam.delete_access_key(&user, &new).await)?;
+            gone_is_fine(self.act("DeleteAccessKey", self.iam.delete_access_key(&user, &new)).await?)?;
             crash_point("access-key:after-abort-delete-call");
         }
         self.clear_creating().await;
@@ -496,11 +493,13 @@ impl Run<'_> {
                     secret: &value,
                     clock: &*self.engine.clock,
                 };
-                if self.guard("a delivery of the previous secret").await.is_err() {
-                    return;
-                }
-                if let Err(e) = delivery::sink_for(t).deliver(&d).await {
-                    tracing::error!(error = %e, "could not restore the previous secret to a delivery target");
+                let sink = delivery::sink_for(t);
+                match self.act("a delivery of the previous secret", sink.deliver(&d)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "could not restore the previous secret to a delivery target");
+                    }
+                    Err(_) => return,
                 }
             }
         }

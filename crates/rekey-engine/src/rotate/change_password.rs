@@ -139,8 +139,9 @@ impl Run<'_> {
             }
             let write = JournalWrite { new_secrets: fresh.into_iter().collect(), ..Default::default() };
             self.journal(Phase::UpdateRequested, write).await?;
-            self.guard("ChangePassword").await?;
-            match iam.change_password(&old, &new).await {
+            // Abandoned (the lease could not be renewed), this attempt is one of unknown outcome,
+            // as a lost answer's: it was journaled, and whoever resumes goes on from it.
+            match self.act("ChangePassword", iam.change_password(&old, &new)).await? {
                 Ok(()) => break,
                 Err(e) if e.is_retryable() && retries + 1 < budget => {
                     tracing::warn!(attempt = retries + 1, error = %e, "ChangePassword failed; retrying");

@@ -77,8 +77,9 @@ impl Run<'_> {
         let user = self.account.user_name.to_string();
         let key = ownership::tag_key(self.engine.vault_id().as_str(), self.account.id.as_str());
         let value = ownership::password(&ownership::Origin::Rotation(self.rot.id.clone()));
-        self.guard("TagUser").await?;
-        match self.iam.tag_user(&user, &[(key, value)]).await {
+        // Abandoned (the lease could not be renewed), the phase stays `generated`: whoever
+        // resumes writes the same mark again and reads the marks after it.
+        match self.act("TagUser", self.iam.tag_user(&user, &[(key, value)])).await? {
             Ok(()) => {}
             Err(e) if e.is_retryable() => return Err(e.into()),
             Err(e) => return self.aborted(format!("marking the password failed: {e}"), JournalWrite::default()).await,
@@ -105,15 +106,20 @@ impl Run<'_> {
         }
         // Re-read: the profile may have been created by an earlier attempt of this very phase.
         let profile = self.iam.login_profile(&user).await?;
-        self.guard("UpdateLoginProfile").await?;
+        // Abandoned (the lease could not be renewed), the phase stays and whoever resumes sets
+        // the password again (re-reading the profile first).
         let result = match profile {
-            Some(_) => self.iam.update_login_profile(&user, &password).await,
-            None if self.settings.create_login_profile => match self.iam.create_login_profile(&user, &password).await {
-                // The profile exists after all: an SDK retry of a create whose answer was lost
-                // (it landed), or a concurrent create. Setting our password on it resolves both.
-                Err(e) if e.class == AwsErrorClass::Conflict => self.iam.update_login_profile(&user, &password).await,
-                other => other,
-            },
+            Some(_) => self.act("UpdateLoginProfile", self.iam.update_login_profile(&user, &password)).await?,
+            None if self.settings.create_login_profile => {
+                match self.act("CreateLoginProfile", self.iam.create_login_profile(&user, &password)).await? {
+                    // The profile exists after all: an SDK retry of a create whose answer was lost
+                    // (it landed), or a concurrent create. Setting our password on it resolves both.
+                    Err(e) if e.class == AwsErrorClass::Conflict => {
+                        self.act("UpdateLoginProfile", self.iam.update_login_profile(&user, &password)).await?
+                    }
+                    other => other,
+                }
+            }
             None => {
                 let why = format!("IAM user {user}'s console password was removed during the rotation");
                 return self.aborted(why, JournalWrite::default()).await;

@@ -1,7 +1,8 @@
 //! One rotation being worked: `Run` holds the account's lease, its settings and IAM client,
 //! the journaled `Rotation` and its `Facts`, and walks the state machine one step at a time.
 //! Every phase goes through `Run::journal` (under the lease's fence) before the side effect it
-//! announces; `Run::guard` is called before each side effect.
+//! announces; each side effect is made through `Run::act`, which checks the lease and bounds
+//! the call by it.
 
 use super::RotateOptions;
 use crate::{failpoint::crash_point, lease::Held, Engine, Error, Result};
@@ -211,10 +212,17 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Before a side effect (`what`): this worker must still hold the lease (see
-    /// [`Held::ensure`]), so a worker that lost it makes no IAM call and no delivery.
+    /// Before reads a decision rests on (`what`): this worker must still hold the lease (see
+    /// [`Held::ensure`]).
     pub async fn guard(&self, what: &str) -> Result<()> {
-        self.lease.ensure(self.engine.clock.now(), what).await
+        self.lease.ensure(what).await
+    }
+
+    /// Makes side effect `what` (an IAM call, a delivery) under the lease: a worker that lost
+    /// it makes no call, and a call that would outlast it is abandoned, of unknown outcome
+    /// (see [`Held::act`]). The phase journaled before it says what was under way.
+    pub async fn act<T>(&self, what: &str, call: impl std::future::Future<Output = T>) -> Result<T> {
+        self.lease.act(what, call).await
     }
 
     /// The account's current secret version must still be the one this rotation replaces

@@ -18,9 +18,10 @@ impl Run<'_> {
         let key = ownership::tag_key(self.engine.vault_id().as_str(), self.account.id.as_str());
         let value = ownership::with_new(new, self.facts.tag_kept.as_deref().unwrap_or_default());
         // Tagged and about to verify are one durable write: verification has no side
-        // effect to announce (`tagged` is only resumed from journals that hold it).
-        self.guard("TagUser").await?;
-        match self.iam.tag_user(&user, &[(key, value)]).await {
+        // effect to announce (`tagged` is only resumed from journals that hold it). Abandoned
+        // (the lease could not be renewed), the phase stays `created` and whoever resumes
+        // writes the same tag again.
+        match self.act("TagUser", self.iam.tag_user(&user, &[(key, value)])).await? {
             Ok(()) => {}
             Err(e) if e.is_retryable() => return Err(e.into()),
             Err(e) => return self.start_abort(format!("tagging the user failed: {e}")).await,
@@ -42,8 +43,9 @@ impl Run<'_> {
             &ownership::Origin::Rotation(self.rot.id.clone()),
             self.facts.tag_kept.as_deref().unwrap_or_default(),
         );
-        self.guard("TagUser").await?;
-        match self.iam.tag_user(&user, &[(key, value)]).await {
+        // Abandoned (the lease could not be renewed), the phase stays `create_requested`:
+        // whoever resumes sweeps with the tag as it then is, and writes the mark again.
+        match self.act("TagUser", self.iam.tag_user(&user, &[(key, value)])).await? {
             Ok(()) => Ok(()),
             Err(e) if e.is_retryable() => Err(e.into()),
             Err(e) => {
@@ -66,15 +68,13 @@ impl Run<'_> {
         else {
             return;
         };
-        if self.guard("TagUser").await.is_err() {
-            return;
-        }
+        // Abandoned (the lease could not be renewed), the item may stay: as when this fails.
         let done = if value.is_empty() {
-            self.iam.untag_user(&user, &[key]).await
+            self.act("UntagUser", self.iam.untag_user(&user, &[key])).await
         } else {
-            self.iam.tag_user(&user, &[(key, value)]).await
+            self.act("TagUser", self.iam.tag_user(&user, &[(key, value)])).await
         };
-        if let Err(e) = done {
+        if let Ok(Err(e)) = done {
             tracing::warn!(user, error = %e, "could not clear the ownership tag's creating mark");
         }
     }
@@ -82,11 +82,10 @@ impl Run<'_> {
     /// Removes legacy ownership tags; a failure only warns (the next rotation tries again).
     pub(super) async fn untag_best_effort(&self, user: &str, keys: &[String]) {
         for chunk in keys.chunks(50) {
-            if self.guard("UntagUser").await.is_err() {
-                return;
-            }
-            if let Err(e) = self.iam.untag_user(user, chunk).await {
-                tracing::warn!(user, error = %e, "could not remove legacy ownership tags");
+            match self.act("UntagUser", self.iam.untag_user(user, chunk)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(user, error = %e, "could not remove legacy ownership tags"),
+                Err(_) => return,
             }
         }
     }
