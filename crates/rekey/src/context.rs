@@ -51,7 +51,39 @@ pub async fn deps(global: &Global, mode: OpenMode) -> Result<Deps> {
         }
     }
     let store = rekey_store::open(&url, mode).await?;
-    Ok(Deps { store, clock: Arc::new(SystemClock), actor: actor(), aws: Arc::new(SdkConnector) })
+    Ok(Deps { store, clock: clock()?, actor: actor(), aws: Arc::new(SdkConnector) })
+}
+
+/// The wall clock.
+#[cfg(not(feature = "test-clock"))]
+fn clock() -> Result<Arc<dyn rekey_domain::Clock>> {
+    Ok(Arc::new(SystemClock))
+}
+
+/// The wall clock, moved by `REKEY_TEST_CLOCK_OFFSET` (`2h`, `-90s`): a node whose clock is
+/// wrong, for the tests that prove leases do not depend on it. Only test builds (the
+/// `test-clock` feature) read it; a release build has no way to move its clock.
+#[cfg(feature = "test-clock")]
+fn clock() -> Result<Arc<dyn rekey_domain::Clock>> {
+    let Ok(v) = std::env::var("REKEY_TEST_CLOCK_OFFSET") else { return Ok(Arc::new(SystemClock)) };
+    let (sign, magnitude) = v.strip_prefix('-').map_or((1, v.as_str()), |m| (-1, m));
+    let ms = rekey_domain::duration::parse_duration_ms(magnitude)
+        .ok()
+        .and_then(|ms| i64::try_from(ms).ok())
+        .ok_or_else(|| Error::usage(format!("REKEY_TEST_CLOCK_OFFSET: not a duration: {v:?}"), "e.g. 2h or -90s"))?;
+    Ok(Arc::new(OffsetClock(chrono::Duration::milliseconds(sign * ms))))
+}
+
+/// The wall clock plus an offset (test builds only).
+#[cfg(feature = "test-clock")]
+#[derive(Debug)]
+struct OffsetClock(chrono::Duration);
+
+#[cfg(feature = "test-clock")]
+impl rekey_domain::Clock for OffsetClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        rekey_domain::Clock::now(&SystemClock) + self.0
+    }
 }
 
 /// `REKEY_PASSPHRASE`, taken out of the environment by [`take_environment`].
