@@ -25,7 +25,7 @@ mod common;
 
 use common::{
     invariants::{self, Db},
-    link::Link,
+    link::{through, Link},
     pg,
     server::Server,
     suite::{self, now_ms, soak, until},
@@ -160,20 +160,6 @@ fn failover(sb: &Sandbox, rotation: &str, t0: i64) -> i64 {
             .map(drop)
     });
     first - t0
-}
-
-/// The URL `url` with its host and port replaced by 127.0.0.1:`port`, and the original
-/// `host:port`.
-fn through(url: &str, port: u16) -> (String, String) {
-    let scheme_end = url.find("://").unwrap() + 3;
-    let rest = &url[scheme_end..];
-    let path_at = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..path_at];
-    let host_at = authority.rfind('@').map_or(0, |a| a + 1);
-    let upstream = authority[host_at..].to_owned();
-    let upstream = if upstream.contains(':') { upstream } else { format!("{upstream}:5432") };
-    let url = format!("{}{}127.0.0.1:{port}{}", &url[..scheme_end], &authority[..host_at], &rest[path_at..]);
-    (url, upstream)
 }
 
 #[test]

@@ -97,3 +97,17 @@ fn pump(mut from: TcpStream, mut to: TcpStream, cut: &AtomicBool, stop: &AtomicB
     let _ = to.shutdown(Shutdown::Write);
     let _ = from.shutdown(Shutdown::Read);
 }
+
+/// The URL `url` with its host and port replaced by 127.0.0.1:`port`, and the original
+/// `host:port`.
+pub fn through(url: &str, port: u16) -> (String, String) {
+    let scheme_end = url.find("://").unwrap() + 3;
+    let rest = &url[scheme_end..];
+    let path_at = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..path_at];
+    let host_at = authority.rfind('@').map_or(0, |a| a + 1);
+    let upstream = authority[host_at..].to_owned();
+    let upstream = if upstream.contains(':') { upstream } else { format!("{upstream}:5432") };
+    let url = format!("{}{}127.0.0.1:{port}{}", &url[..scheme_end], &authority[..host_at], &rest[path_at..]);
+    (url, upstream)
+}

@@ -6,7 +6,8 @@
 //! on a fresh connection with `Connection: close`; moto's response is relayed with its body
 //! re-framed by Content-Length. A request whose form-encoded body says `Action=X` (IAM and STS
 //! speak the query protocol) meets the first armed [`Fault`] for X instead, as many times as it
-//! says. Every request's action is recorded, so a test can prove its fault was reached.
+//! says. Every request's action is recorded, so a test can prove its fault was reached, and so
+//! is the moment the client of a held request gave up on it.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -35,6 +36,10 @@ pub enum FaultKind {
     Hang,
     /// Forwarded (moto acts on it), and the answer withheld until the client gives up.
     HangAfter,
+    /// Held back, as a request waiting in a slow network or a client's queue: forwarded (and
+    /// answered) once the test calls [`Proxy::release`] if the client still waits for it, dropped
+    /// if the client gave up first.
+    Held,
 }
 
 /// A fault for one action: the first `skip` requests of it pass, the next `times` meet the
@@ -52,6 +57,14 @@ struct State {
     /// The armed faults, each with how many requests met it.
     faults: Vec<(Fault, u32)>,
     seen: Vec<String>,
+    /// Faulted requests whose client gave up (closed the connection): action, when (ms since
+    /// the epoch, by the host's clock).
+    given_up: Vec<(String, i64)>,
+    /// Held requests forwarded on their release (their client still waited).
+    forwarded_late: Vec<String>,
+    /// Held requests not yet released or given up.
+    holding: usize,
+    released: bool,
 }
 
 /// A running proxy; its threads stop when it is dropped (held connections end when their
@@ -87,9 +100,12 @@ impl Proxy {
         Self { url: format!("http://127.0.0.1:{port}"), state, stop, port }
     }
 
-    /// Arms a fault (replacing any other), with a fresh injection count.
+    /// Arms a fault (replacing any other), with a fresh injection count; held requests are held
+    /// again until the next [`Proxy::release`].
     pub fn arm(&self, fault: Fault) {
-        self.state.lock().unwrap().faults = vec![(fault, 0)];
+        let mut s = self.state.lock().unwrap();
+        s.faults = vec![(fault, 0)];
+        s.released = false;
     }
 
     /// Arms one more fault beside those armed (for another action: for the same one, the
@@ -111,6 +127,26 @@ impl Proxy {
     /// The actions of all requests so far, in order.
     pub fn seen(&self) -> Vec<String> {
         self.state.lock().unwrap().seen.clone()
+    }
+
+    /// Faulted requests whose client gave up, and when (ms since the epoch).
+    pub fn given_up(&self) -> Vec<(String, i64)> {
+        self.state.lock().unwrap().given_up.clone()
+    }
+
+    /// Lets held requests go: each is forwarded if its client still waits.
+    pub fn release(&self) {
+        self.state.lock().unwrap().released = true;
+    }
+
+    /// Held requests not yet released or given up.
+    pub fn holding(&self) -> usize {
+        self.state.lock().unwrap().holding
+    }
+
+    /// Held requests forwarded on their release: their client still waited.
+    pub fn forwarded_late(&self) -> Vec<String> {
+        self.state.lock().unwrap().forwarded_late.clone()
     }
 }
 
@@ -211,12 +247,26 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) {
             }
             Some(FaultKind::Hang) => {
                 wait_for_close(&mut reader);
+                gave_up(state, &action);
                 false
             }
             Some(FaultKind::HangAfter) => {
                 let _ = forward(upstream, &req);
                 wait_for_close(&mut reader);
+                gave_up(state, &action);
                 false
+            }
+            Some(FaultKind::Held) => {
+                if hold(&mut reader, state) {
+                    state.lock().unwrap().forwarded_late.push(action.clone().unwrap_or_default());
+                    match forward(upstream, &req) {
+                        Some(resp) => relay(&mut client, &resp, close),
+                        None => false,
+                    }
+                } else {
+                    gave_up(state, &action);
+                    false
+                }
             }
         };
         if !answered || close {
@@ -356,6 +406,33 @@ fn error_xml(kind: &str, code: &str, message: &str) -> Vec<u8> {
          <RequestId>00000000-0000-0000-0000-00000000fa17</RequestId></ErrorResponse>"
     )
     .into_bytes()
+}
+
+/// Notes that the client of a faulted request gave up on it.
+fn gave_up(state: &Mutex<State>, action: &Option<String>) {
+    state.lock().unwrap().given_up.push((action.clone().unwrap_or_default(), super::suite::now_ms()));
+}
+
+/// Holds a request until the test releases it (`true`) or its client closes the connection
+/// (`false`), whichever comes first.
+fn hold(reader: &mut BufReader<TcpStream>, state: &Mutex<State>) -> bool {
+    state.lock().unwrap().holding += 1;
+    let _ = reader.get_ref().set_read_timeout(Some(Duration::from_millis(20)));
+    let mut buf = [0u8; 1];
+    let released = loop {
+        if state.lock().unwrap().released {
+            break true;
+        }
+        match reader.get_ref().peek(&mut buf) {
+            Ok(0) => break false,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            // Bytes of another request (never sent while one waits), or a broken connection.
+            Ok(_) | Err(_) => break false,
+        }
+    };
+    state.lock().unwrap().holding -= 1;
+    let _ = reader.get_ref().set_read_timeout(Some(IDLE));
+    released
 }
 
 /// Holds a request unanswered until the client closes its connection (it gave up), or [`IDLE`].

@@ -1,0 +1,312 @@
+//! The lease suite: who may act on IAM, judged across processes whose view of time differs. A
+//! `rekey serve` node (leases of 5 s, named so that no other process can judge it dead by its
+//! pid) rotates an account whose IAM calls go through the fault proxy (common/proxy.rs), beside
+//! moto with authentication through the model of real AWS; the vault is SQLite, or PostgreSQL
+//! when REKEY_TEST_POSTGRES_URL is set.
+//!
+//! - A holder whose IAM call is held back (a request waiting in a slow network or a client's
+//!   queue) while it is cut off from the database (PostgreSQL: its link cut; SQLite: the test
+//!   holds the vault's write lock, so its renewals fail) gives the call up before its lease can
+//!   expire by the database's clock. Once it has expired, `rekey recover` takes the rotation
+//!   over and finishes it; the held request, let go only then, is dropped, since nobody waits
+//!   for it any more. Each trial holds another call: CreateAccessKey, TagUser, UpdateAccessKey,
+//!   DeleteAccessKey (`REKEY_SOAK_TRIALS`, default 4).
+//! - A node whose clock is two hours fast cannot take a live lease over, nor can a live holder
+//!   whose clock is two hours slow lose it (the test build's `REKEY_TEST_CLOCK_OFFSET`): the
+//!   other worker is refused as busy, the lease keeps its holder and token, and the holder
+//!   finishes the rotation alone.
+//!
+//! After each trial the promise is checked (common/invariants.rs).
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use common::{
+    iam,
+    invariants::{self, Db},
+    link::{through, Link},
+    pg,
+    proxy::{Fault, FaultKind, Proxy},
+    server::Server,
+    suite::{self, now_ms, soak, until},
+    Moto, Sandbox,
+};
+use std::{sync::mpsc, thread, time::Duration};
+
+/// A bound on any one wait of the test (a hung test fails instead of hanging CI).
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Fast verification, retirement at once, a schedule the test moves by hand.
+const SETTINGS: &[&str] = &[
+    "--verify-successes",
+    "1",
+    "--verify-backoff",
+    "50ms",
+    "--verify-deadline",
+    "20s",
+    "--previous-key",
+    "delete",
+    "--deactivate-after",
+    "0s",
+    "--delete-after",
+    "0s",
+    "--every",
+    "1h",
+];
+
+struct World {
+    moto: Moto,
+    proxy: Proxy,
+    sb: Sandbox,
+    seeded: iam::Seeded,
+    /// The account (reference, id).
+    account: (String, String),
+}
+
+/// moto with authentication, the proxy in front of it, a vault (SQLite, or `vault`) whose
+/// provider `p` goes through the proxy, and one account with a key rekey created.
+fn world(vault: Option<String>) -> World {
+    let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", iam::SEED_REQUESTS)]);
+    let seeded = iam::seed_with_auth(&moto);
+    let admin = iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
+    // IAM holds no key no vault has: the seeded svc key goes.
+    iam::block_on(admin.delete_access_key().user_name("svc").access_key_id(&seeded.svc.0).send()).unwrap();
+    let proxy = Proxy::start(moto.port);
+    let sb = vault.map_or_else(Sandbox::new, Sandbox::with_vault);
+    sb.init_with_key_file();
+    sb.rekey()
+        .args(["provider", "add", "p", "--region", "us-east-1", "--endpoint-url", &proxy.url])
+        .args(["--access-key-id", &seeded.admin.0, "--secret-stdin"])
+        .write_stdin(seeded.admin.1.clone())
+        .assert()
+        .success();
+    let account = suite::accounts(&moto, &sb, &seeded.admin, "app", 1, "apps", SETTINGS).remove(0);
+    let id = sb.json(&["account", "show", &account])["id"].as_str().unwrap().to_owned();
+    World { moto, proxy, sb, seeded, account: (account, id) }
+}
+
+impl World {
+    fn db(&self) -> Db {
+        Db::of(&self.sb.vault)
+    }
+
+    /// A node: leases of 5 s, a scheduler, and the database at `vault`.
+    fn node(&self, vault: &str, extra: &[(&str, &str)]) -> Server {
+        let mut env = vec![
+            ("REKEY_VAULT", vault),
+            ("REKEY_NODE", "node-a"),
+            ("REKEY_LEASE_TTL", "5s"),
+            ("REKEY_SCHEDULER_INTERVAL", "200ms"),
+            // Only the lease may end a held call: the SDK would wait a minute.
+            ("REKEY_AWS_ATTEMPT_TIMEOUT", "60s"),
+            ("REKEY_LOG", "info"),
+        ];
+        env.extend_from_slice(extra);
+        Server::start(&self.sb, &env)
+    }
+
+    /// Makes the account due (for any clock within hours of the host's).
+    fn due_now(&self) {
+        let due = now_ms() - 3 * 3_600_000;
+        self.db().execute(&format!("UPDATE accounts SET next_due_at = {due} WHERE id = '{}'", self.account.1));
+    }
+
+    /// The account's lease: owner, token, expiry, and the database's time now (ms).
+    fn lease(&self) -> (String, i64, i64, i64) {
+        let now = if self.sb.vault.starts_with("sqlite:") {
+            "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+        } else {
+            "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+        };
+        let sql = format!("SELECT owner, token, expires_at, {now} FROM leases WHERE account_id = '{}'", self.account.1);
+        self.db().rows(&sql).remove(0)
+    }
+
+    fn no_rotation_open(&self) -> bool {
+        let open: Vec<(i64,)> = self.db().rows(&format!(
+            "SELECT COUNT(*) FROM rotations WHERE account_id = '{}' AND phase NOT IN ('done', 'aborted')",
+            self.account.1
+        ));
+        open[0].0 == 0
+    }
+
+    /// Who journaled the phases of rotations after audit event `after`, in order.
+    fn phase_writers(&self, after: i64) -> Vec<(String, String)> {
+        let rows: Vec<(String, String)> = self.db().rows(&format!(
+            "SELECT actor, detail FROM audit_events WHERE action = 'rotation.phase' AND seq > {after} ORDER BY seq"
+        ));
+        rows.into_iter()
+            .map(|(actor, detail)| {
+                let v: serde_json::Value = serde_json::from_str(&detail).unwrap();
+                (actor, v["phase"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect()
+    }
+
+    fn audit_head(&self) -> i64 {
+        let head: Vec<(i64,)> = self.db().rows("SELECT COALESCE(MAX(seq), 0) FROM audit_events");
+        head[0].0
+    }
+}
+
+/// The vault's write lock, held by the test (SQLite): every process's writes wait for it and
+/// fail after their busy timeout, a node's lease renewals among them, while reads go on.
+struct WriteLock {
+    release: mpsc::Sender<()>,
+    holder: thread::JoinHandle<()>,
+}
+
+impl WriteLock {
+    fn take(vault: &str) -> Self {
+        let path = vault.strip_prefix("sqlite:").unwrap().to_owned();
+        let (locked, is_locked) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let holder = thread::spawn(move || {
+            iam::block_on(async move {
+                let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+                let mut c = sqlx::ConnectOptions::connect(&opts).await.unwrap();
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut c).await.unwrap();
+                locked.send(()).unwrap();
+                let _ = released.recv();
+                sqlx::query("ROLLBACK").execute(&mut c).await.unwrap();
+            });
+        });
+        is_locked.recv().unwrap();
+        Self { release, holder }
+    }
+
+    fn release(self) {
+        drop(self.release);
+        self.holder.join().unwrap();
+    }
+}
+
+fn held_call_is_given_up_before_the_lease_can_expire(vault: Option<String>) {
+    let w = world(vault);
+    let sqlite = w.sb.vault.starts_with("sqlite:");
+    let trials = soak("REKEY_SOAK_TRIALS", 4, 1);
+    for trial in 0..trials {
+        let action = ["CreateAccessKey", "TagUser", "UpdateAccessKey", "DeleteAccessKey"][trial % 4];
+        let link = (!sqlite).then(|| Link::start(&through(&w.sb.vault, 0).1));
+        let node_vault = link.as_ref().map_or_else(|| w.sb.vault.clone(), |l| through(&w.sb.vault, l.port).0);
+        let before = w.audit_head();
+        w.proxy.arm(Fault { action: action.into(), kind: FaultKind::Held, skip: 0, times: 1 });
+        let mut node = w.node(&node_vault, &[]);
+        w.due_now();
+        until(&format!("trial {trial}: the node's {action} is held"), PATIENCE, || {
+            (w.proxy.injected() == 1).then_some(())
+        });
+        // Cut off from the database, its renewals fail; IAM still answers it.
+        let lock = match &link {
+            Some(link) => {
+                link.cut();
+                None
+            }
+            None => Some(WriteLock::take(&w.sb.vault)),
+        };
+        let (owner, _, expires_at, _) = until("the node's lease expires by the database's clock", PATIENCE, || {
+            Some(w.lease()).filter(|(_, _, expires_at, now)| expires_at <= now)
+        });
+        assert!(owner.starts_with("node-a:"), "trial {trial}: {owner}");
+        // Frozen from here on, it cannot race the worker that takes over (fencing is the cluster
+        // suite's business); what it did before is what this test is about.
+        node.signal("STOP");
+        let given_up = w.proxy.given_up();
+        if let Some(lock) = lock {
+            lock.release();
+        }
+        let out = w.sb.rekey().args(["recover", "-o", "json"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "trial {trial}: {}", String::from_utf8_lossy(&out.stderr));
+        // The held request goes now: to IAM if its client still waits for it.
+        w.proxy.release();
+        until("the held request is forwarded or dropped", PATIENCE, || (w.proxy.holding() == 0).then_some(()));
+        node.signal("CONT");
+        if let Some(link) = &link {
+            link.heal();
+        }
+        let status = node.terminate_within(PATIENCE);
+        let log = node.log_text();
+        assert_eq!(status.and_then(|s| s.code()), Some(0), "trial {trial}: the node stops cleanly: {log}");
+
+        assert!(
+            given_up.iter().any(|(a, at)| a == action && *at < expires_at),
+            "trial {trial}: the node gave its {action} up before its lease expired at {expires_at}: {given_up:?}\n{log}"
+        );
+        assert!(w.proxy.forwarded_late().is_empty(), "trial {trial}: a request of the cut-off node reached IAM late");
+        assert!(log.contains("gave up on a call") && log.contains(action), "trial {trial}: {log}");
+        assert!(!log.contains("panicked"), "{log}");
+        assert!(w.no_rotation_open(), "trial {trial}: recover finished the rotation");
+        let writers = w.phase_writers(before);
+        let taken = writers.iter().position(|(actor, _)| actor.starts_with("cli:")).unwrap();
+        assert!(writers[taken..].iter().all(|(actor, _)| actor.starts_with("cli:")), "trial {trial}: {writers:?}");
+        assert_eq!(writers.last().map(|(_, p)| p.as_str()), Some("done"), "trial {trial}: {writers:?}");
+        invariants::check(&w.moto, &w.seeded.admin, &[&w.sb]);
+    }
+}
+
+#[test]
+fn a_held_call_is_given_up_before_the_lease_can_expire_sqlite() {
+    held_call_is_given_up_before_the_lease_can_expire(None);
+}
+
+#[test]
+fn a_held_call_is_given_up_before_the_lease_can_expire_postgres() {
+    let Some(schema) = pg::schema() else { return };
+    held_call_is_given_up_before_the_lease_can_expire(Some(schema.url.clone()));
+}
+
+/// (holder's clock offset, other worker's clock offset).
+const SKEWS: [(Option<&str>, Option<&str>); 2] = [(None, Some("2h")), (Some("-2h"), None)];
+
+fn a_skewed_clock_takes_no_live_lease(vault: Option<String>) {
+    let w = world(vault);
+    let trials = soak("REKEY_SOAK_TRIALS", 2, 2);
+    for trial in 0..trials {
+        let (holder, other) = SKEWS[trial % 2];
+        let before = w.audit_head();
+        w.proxy.arm(Fault { action: "CreateAccessKey".into(), kind: FaultKind::Held, skip: 0, times: 1 });
+        let skew: Vec<(&str, &str)> = holder.map(|h| ("REKEY_TEST_CLOCK_OFFSET", h)).into_iter().collect();
+        let mut node = w.node(&w.sb.vault, &skew);
+        w.due_now();
+        until(&format!("trial {trial}: the node holds the lease, in CreateAccessKey"), PATIENCE, || {
+            (w.proxy.injected() == 1).then_some(())
+        });
+        let (owner, token, _, _) = w.lease();
+        let mut rotate = w.sb.rekey();
+        if let Some(offset) = other {
+            rotate.env("REKEY_TEST_CLOCK_OFFSET", offset);
+        }
+        let out = rotate.args(["rotate", &w.account.0, "-o", "json"]).output().unwrap();
+        let text = format!("{} {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let after = w.lease();
+        let given_up = w.proxy.given_up();
+        w.proxy.release();
+        until("the node finishes the rotation", PATIENCE, || w.no_rotation_open().then_some(()));
+        let status = node.terminate_within(PATIENCE);
+        let log = node.log_text();
+        assert_eq!(status.and_then(|s| s.code()), Some(0), "trial {trial}: the node stops cleanly: {log}");
+
+        let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        assert_eq!(reports[0]["outcome"], "refused", "trial {trial} ({holder:?}, {other:?}): {text}");
+        assert!(text.contains("being worked by") || text.contains("under way"), "trial {trial}: {text}");
+        assert_eq!((&after.0, after.1), (&owner, token), "trial {trial}: the lease kept its holder and token");
+        assert!(given_up.is_empty(), "trial {trial}: the holder kept its call: {given_up:?}");
+        assert!(!log.contains("fenced") && !log.contains("gave up on a call"), "trial {trial}: {log}");
+        let writers = w.phase_writers(before);
+        assert!(writers.iter().all(|(actor, _)| actor == "scheduler"), "trial {trial}: {writers:?}");
+        assert_eq!(writers.last().map(|(_, p)| p.as_str()), Some("done"), "trial {trial}: {writers:?}");
+        invariants::check(&w.moto, &w.seeded.admin, &[&w.sb]);
+    }
+}
+
+#[test]
+fn a_skewed_clock_takes_no_live_lease_sqlite() {
+    a_skewed_clock_takes_no_live_lease(None);
+}
+
+#[test]
+fn a_skewed_clock_takes_no_live_lease_postgres() {
+    let Some(schema) = pg::schema() else { return };
+    a_skewed_clock_takes_no_live_lease(Some(schema.url.clone()));
+}
