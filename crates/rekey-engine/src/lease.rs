@@ -301,7 +301,7 @@ impl Held {
         self.ensure(what).await?;
         let gap = Duration::from_millis(self.leases.settings.safety_gap_ms().unsigned_abs());
         let mut held = self.worker.held_until.subscribe();
-        tokio::pin!(call);
+        let mut call = Box::pin(call);
         loop {
             let deadline = held.borrow_and_update().and_then(|until| until.checked_sub(gap));
             let Some(deadline) = deadline.filter(|d| *d > Instant::now()) else { break };
@@ -316,7 +316,24 @@ impl Held {
                 }
             }
         }
+        // Dropped first: its connection closes, its waits and retries end, now.
+        drop(call);
         crate::stats::record_abandoned();
+        // A worker paused past its lease wakes here: if another took over, it was fenced.
+        let state = self.store.lease_state(&self.fence.account_id).await;
+        if self.worker.lost.load(Ordering::SeqCst)
+            || matches!(&state, Ok(s) if s.as_ref().is_none_or(|s| s.token != self.fence.token))
+        {
+            self.worker.fenced(what);
+            return Err(Error::conflict(
+                format!(
+                    "stopped during {what}: the lease on account {} was taken over by another worker; the call was \
+                     abandoned and its outcome is unknown",
+                    self.fence.account_id
+                ),
+                "the worker holding the lease now continues the work and checks what the call did",
+            ));
+        }
         tracing::warn!(account = %self.fence.account_id, owner = %self.owner, call = what,
             "gave up on a call before the lease it was made under could expire (renewals failed or the lease was \
              taken over); its outcome is unknown and the worker stops; whoever resumes the work checks what it did");

@@ -600,7 +600,7 @@ async fn a_call_that_outlasts_its_lease_is_abandoned() {
     let (acted, taken) = tokio::join!(call, thief);
     assert!(matches!(taken, rekey_store::LeaseOutcome::TakenOver { .. }), "{taken:?}");
     let e = acted.unwrap_err();
-    assert!(e.to_string().contains("gave up on CreateAccessKey") && e.to_string().contains("unknown"), "{e}");
+    assert!(e.to_string().contains("stopped during CreateAccessKey") && e.to_string().contains("unknown"), "{e}");
     assert!(rekey_engine::stats::abandoned() >= 1, "counted");
 }
 
