@@ -165,6 +165,10 @@ struct Worker {
     told_lost: AtomicBool,
     /// Set while renewals fail (logged once).
     renewal_failing: AtomicBool,
+    /// Set once a call made under the lease was abandoned: a request of it may still be on its
+    /// way to IAM, so the lease is left to expire rather than released (a release would let
+    /// another worker take over at once, inside the gap kept for that request).
+    abandoned: AtomicBool,
     /// Until when, by this process's monotonic clock, the lease is surely still this worker's
     /// (see the module's header); `None` once it was found taken over.
     held_until: watch::Sender<Option<Instant>>,
@@ -229,6 +233,11 @@ impl Held {
     /// Releases the lease.
     pub async fn release(mut self) {
         self.renewer.abort();
+        if self.worker.abandoned.load(Ordering::SeqCst) {
+            // Left to expire: see `Worker::abandoned`.
+            self.released = true;
+            return;
+        }
         if let Err(e) = self.store.release_lease(&self.fence).await {
             tracing::warn!(error = %e, account = %self.fence.account_id, "could not release a lease; it will expire");
         }
@@ -305,19 +314,22 @@ impl Held {
         loop {
             let deadline = held.borrow_and_update().and_then(|until| until.checked_sub(gap));
             let Some(deadline) = deadline.filter(|d| *d > Instant::now()) else { break };
+            // The deadline first: a worker that wakes past it (paused, starved) must not poll the
+            // call once more, which could send a retry after another worker took over.
             tokio::select! {
                 biased;
-                out = &mut call => return Ok(out),
                 _ = tokio::time::sleep_until(deadline.into()) => {}
                 changed = held.changed() => {
                     if changed.is_err() {
                         break;
                     }
                 }
+                out = &mut call => return Ok(out),
             }
         }
         // Dropped first: its connection closes, its waits and retries end, now.
         drop(call);
+        self.worker.abandoned.store(true, Ordering::SeqCst);
         crate::stats::record_abandoned();
         // A worker paused past its lease wakes here: if another took over, it was fenced.
         let state = self.store.lease_state(&self.fence.account_id).await;
@@ -353,7 +365,7 @@ impl Drop for Held {
     fn drop(&mut self) {
         self.renewer.abort();
         self.leases.workers().remove(&self.id);
-        if self.released {
+        if self.released || self.worker.abandoned.load(Ordering::SeqCst) {
             return;
         }
         // Dropped without a release (its task was cancelled): free the lease now rather than
@@ -470,6 +482,7 @@ impl Engine {
             lost: AtomicBool::new(false),
             told_lost: AtomicBool::new(false),
             renewal_failing: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
             held_until: watch::Sender::new(Some(sent + self.leases.settings.ttl())),
         });
         self.leases.workers().insert(id, worker.clone());
