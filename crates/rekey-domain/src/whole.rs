@@ -4,6 +4,11 @@
 //! API's JSON bodies, its query strings and on the command line — never with the parser's
 //! "invalid type: string, expected u32" or "invalid digit found in string".
 //!
+//! Text is read exactly as given: digits, with a `-` only to say that a negative number is out
+//! of range. A leading `+` or spaces around the digits are refused, each saying so, rather than
+//! quietly dropped: a value is the same wherever it is read, and a stray character usually
+//! means the value is not the one that was meant (a quoting or templating slip).
+//!
 //! A [`Whole`] describes one field; [`Whole::parse`] reads text (a flag, a query parameter),
 //! [`Whole::optional`] a JSON number behind `#[serde(deserialize_with)]`, [`Whole::optional_text`]
 //! a query parameter the same way.
@@ -69,10 +74,16 @@ impl Whole {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!("{text:?} is not a whole number"));
         }
-        match trimmed.parse::<i128>() {
+        if trimmed != text {
+            return Err(format!("{text:?} has spaces around the number: write the digits alone"));
+        }
+        if text.starts_with('+') {
+            return Err(format!("{text:?} has a \"+\" sign: write the digits alone"));
+        }
+        match text.parse::<i128>() {
             Ok(n) => self.within(n),
             // Too many digits even for an i128: out of range, whatever the field.
-            Err(_) => Err(format!("{trimmed} is out of range")),
+            Err(_) => Err(format!("{text} is out of range")),
         }
     }
 
@@ -88,6 +99,12 @@ impl Whole {
     /// `problem`, then what is allowed.
     fn explain(&self, problem: &str) -> String {
         format!("{problem}: {}", self.allowed())
+    }
+
+    /// A number (JSON, TOML), for `#[serde(deserialize_with)]` on a field that must be a number
+    /// when it is given (a configuration key, whose default stands when it is absent).
+    pub fn value<'de, D: Deserializer<'de>, T: TryFrom<u64>>(&self, d: D) -> Result<T, D::Error> {
+        d.deserialize_any(Field { whole: *self, text: false, of: PhantomData })
     }
 
     /// An optional JSON number (absent or `null`: `None`), for `#[serde(deserialize_with)]`.
@@ -142,7 +159,10 @@ impl<'de, T: TryFrom<u64>> de::Visitor<'de> for Field<T> {
             return self.whole.parse(s).map_err(E::custom);
         }
         if self.whole.parse::<T>(s).is_ok() {
-            return Err(E::custom(format!("{s:?} is text, not a number: send {} without quotes", s.trim())));
+            return Err(E::custom(format!(
+                "{s:?} is text, not a number: write {s} without quotes: {}",
+                self.whole.allowed()
+            )));
         }
         Err(self.wrong(format_args!("{s:?}")))
     }
@@ -233,7 +253,39 @@ mod tests {
             assert!(e.contains(wrong) && e.contains("8 to 128 characters; use e.g. 32"), "{json}: {e}");
             assert!(!e.contains("u8") && !e.contains("invalid type"), "{json}: {e}");
         }
-        assert!(says(r#"{"n":"20"}"#).contains(r#""20" is text, not a number: send 20 without quotes"#));
+        assert!(says(r#"{"n":"20"}"#).contains(r#""20" is text, not a number: write 20 without quotes"#));
+        // Text that would not be read as a whole number elsewhere is not offered as one.
+        for json in [r#"{"n":"+20"}"#, r#"{"n":" 20"}"#] {
+            let e = says(json);
+            assert!(!e.contains("without quotes") && e.contains("8 to 128 characters; use e.g. 32"), "{json}: {e}");
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Required {
+        #[serde(deserialize_with = "required")]
+        n: u8,
+    }
+
+    fn required<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+        LENGTH.value(d)
+    }
+
+    #[test]
+    fn a_number_that_must_be_given_is_read_the_same_way() {
+        assert_eq!(serde_json::from_str::<Required>(r#"{"n":32}"#).unwrap().n, 32);
+        for (json, wrong) in [
+            (r#"{"n":null}"#, "null is not a whole number"),
+            (r#"{"n":"+20"}"#, r#""+20" is not a whole number"#),
+            (r#"{"n":200}"#, "200 is out of range"),
+            (r#"{"n":"20"}"#, r#""20" is text, not a number: write 20 without quotes"#),
+        ] {
+            let e = serde_json::from_str::<Required>(json).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{wrong}: a generated password is 8 to 128 characters; use e.g. 32")),
+                "{e}"
+            );
+        }
     }
 
     #[test]
@@ -253,6 +305,21 @@ mod tests {
         ] {
             let e = LENGTH.parse::<u8>(text).unwrap_err();
             assert!(e.starts_with(wrong) && e.ends_with("8 to 128 characters; use e.g. 32"), "{text}: {e}");
+        }
+        for (text, wrong) in [
+            ("+20", r#""+20" has a "+" sign: write the digits alone"#),
+            ("+0", r#""+0" has a "+" sign: write the digits alone"#),
+            (" 20", r#"" 20" has spaces around the number: write the digits alone"#),
+            ("20 ", r#""20 " has spaces around the number: write the digits alone"#),
+            ("\t20\n", r#""\t20\n" has spaces around the number: write the digits alone"#),
+            (" +20", r#"" +20" has spaces around the number: write the digits alone"#),
+            ("2 0", r#""2 0" is not a whole number"#),
+            ("++20", r#""++20" is not a whole number"#),
+            ("+", r#""+" is not a whole number"#),
+            (" ", r#"" " is not a whole number"#),
+        ] {
+            let e = LENGTH.parse::<u8>(text).unwrap_err();
+            assert_eq!(e, format!("{wrong}: a generated password is 8 to 128 characters; use e.g. 32"), "{text:?}");
         }
         let count = Whole::at_least(0, 120, "the chain holds", "events");
         assert_eq!(

@@ -40,15 +40,22 @@ impl Limits {
     }
 }
 
-/// `REKEY_PROVIDER_CONCURRENCY`: 1 to [`MAX_CONCURRENCY`].
+/// What [`Limits::provider_concurrency`] takes.
+pub const PROVIDER_CONCURRENCY: rekey_domain::Whole =
+    rekey_domain::Whole::new(1, MAX_CONCURRENCY as u64, 32, "a provider's cap is", "accounts worked at once");
+
+/// `REKEY_PROVIDER_CONCURRENCY`: 1 to [`MAX_CONCURRENCY`], written as a whole number is
+/// everywhere ([`rekey_domain::Whole`]: no sign, no spaces).
 pub fn provider_concurrency(v: &str) -> Result<usize> {
-    match v.trim().parse::<usize>() {
-        Ok(n) if (1..=MAX_CONCURRENCY).contains(&n) => Ok(n),
-        _ => Err(Error::usage(
-            format!("{PROVIDER_CONCURRENCY_ENV} must be a number from 1 to {MAX_CONCURRENCY}, not {v:?}"),
-            format!("unset it (the pace keeps IAM from throttling; --concurrency limits the rest) or set it to e.g. {PROVIDER_CONCURRENCY_ENV}=32"),
-        )),
-    }
+    PROVIDER_CONCURRENCY.read(v).map_err(|problem| {
+        Error::usage(
+            format!("{PROVIDER_CONCURRENCY_ENV}: {problem}"),
+            format!(
+                "{}; or unset it (the pace keeps IAM from throttling; --concurrency limits the rest)",
+                PROVIDER_CONCURRENCY.allowed()
+            ),
+        )
+    })
 }
 
 /// `REKEY_AWS_ATTEMPT_TIMEOUT`: a positive duration.
@@ -89,6 +96,23 @@ mod tests {
         for (k, v) in [(PROVIDER_CONCURRENCY_ENV, "0"), (ATTEMPT_TIMEOUT_ENV, "0s"), (PACE_ENV, "iam=fast")] {
             let e = Limits::from_settings(|n| (n == k).then(|| v.to_owned())).expect_err(k);
             assert!(e.to_string().contains(k), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_provider_cap_is_a_whole_number_written_alone() {
+        assert_eq!(provider_concurrency("32").ok(), Some(32));
+        for (v, wrong) in [
+            ("0", "0 is out of range"),
+            ("1025", "1025 is out of range"),
+            ("+32", r#""+32" has a "+" sign"#),
+            (" 32", r#"" 32" has spaces around the number"#),
+            ("many", r#""many" is not a whole number"#),
+        ] {
+            let e = provider_concurrency(v).expect_err(v);
+            assert!(e.to_string().starts_with(&format!("{PROVIDER_CONCURRENCY_ENV}: {wrong}")), "{v}: {e}");
+            let hint = e.hint().unwrap_or_default();
+            assert!(hint.starts_with("a provider's cap is 1 to 1024 accounts worked at once; use e.g. 32"), "{hint}");
         }
     }
 }

@@ -191,7 +191,7 @@ async fn settings_patch_errors_name_the_field_and_the_fix() {
         (&svc, r#"{"verify_successes":0}"#, "verify_successes: 0 is out of range: a new key is verified by 1 to 20"),
         (&svc, r#"{"verify_successes":-2}"#, "verify_successes: -2 is out of range"),
         (&svc, r#"{"verify_successes":1.5}"#, "verify_successes: 1.5 is not a whole number"),
-        (&svc, r#"{"verify_successes":"3"}"#, r#"verify_successes: "3" is text, not a number: send 3 without quotes"#),
+        (&svc, r#"{"verify_successes":"3"}"#, r#"verify_successes: "3" is text, not a number: write 3 without quotes"#),
         (&svc, r#"{"verify_successes":4294967296}"#, "verify_successes: 4294967296 is out of range"),
         (&alice, r#"{"previous_key":"keep"}"#, "previous_key applies to access-key accounts only"),
     ] {
