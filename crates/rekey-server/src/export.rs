@@ -135,8 +135,8 @@ impl Exporter {
                 ));
             }
         }
-        if !(1..=10_000).contains(&c.batch) {
-            return Err(bad(format!("{what}: batch must be from 1 to 10000"), "the default is 500"));
+        if let Err(problem) = crate::config::BATCH.check::<i64>(c.batch.into()) {
+            return Err(bad(format!("{what}: {problem}"), "the default is 500"));
         }
         let interval = positive(&format!("{what}.interval"), c.interval)?;
         let only = |allowed: &[&str]| -> Result<(), ConfigError> {

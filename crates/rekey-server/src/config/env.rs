@@ -1,16 +1,17 @@
 //! The `REKEY_*` environment variables: which key each one sets and how its text is read, and
 //! where in the file a value that does not deserialize stands.
 
-use super::ConfigError;
+use super::{sections, ConfigError};
 use crate::error::bad;
-use rekey_domain::DurationMs;
+use rekey_domain::{DurationMs, Whole};
 
 /// What an environment variable's text is.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Kind {
     Text,
     Bool,
-    Int,
+    /// A count: refused here, naming the variable, when it is not a whole number in its range.
+    Whole(Whole),
     /// A duration (`30s`): refused here, naming the variable, when it is not one.
     Duration,
 }
@@ -26,17 +27,17 @@ pub(super) const ENV_KEYS: [(&str, &[&str], Kind); 22] = [
     ("REKEY_SCHEDULER_ENABLED", &["scheduler", "enabled"], Kind::Bool),
     ("REKEY_SCHEDULER_INTERVAL", &["scheduler", "interval"], Kind::Duration),
     ("REKEY_SCHEDULER_HEARTBEAT_EVERY", &["scheduler", "heartbeat_every"], Kind::Duration),
-    ("REKEY_SCHEDULER_CONCURRENCY", &["scheduler", "concurrency"], Kind::Int),
+    ("REKEY_SCHEDULER_CONCURRENCY", &["scheduler", "concurrency"], Kind::Whole(sections::SCHEDULER_CONCURRENCY)),
     ("REKEY_SCHEDULER_STALL_AFTER", &["scheduler", "stall_after"], Kind::Duration),
     ("REKEY_LEASE_TTL", &["cluster", "lease_ttl"], Kind::Duration),
     ("REKEY_NODE", &["cluster", "node"], Kind::Text),
     ("REKEY_CHECKOUT_DEFAULT_TTL", &["checkout", "default_ttl"], Kind::Duration),
-    ("REKEY_AUTH_MAX_FAILURES", &["auth", "max_failures"], Kind::Int),
+    ("REKEY_AUTH_MAX_FAILURES", &["auth", "max_failures"], Kind::Whole(sections::MAX_FAILURES)),
     ("REKEY_AUTH_FAILURE_WINDOW", &["auth", "failure_window"], Kind::Duration),
-    ("REKEY_MAX_CONNECTIONS", &["limits", "max_connections"], Kind::Int),
+    ("REKEY_MAX_CONNECTIONS", &["limits", "max_connections"], Kind::Whole(sections::MAX_CONNECTIONS)),
     ("REKEY_HEADER_TIMEOUT", &["limits", "header_timeout"], Kind::Duration),
     ("REKEY_SHUTDOWN_GRACE", &["limits", "shutdown_grace"], Kind::Duration),
-    ("REKEY_PROVIDER_CONCURRENCY", &["aws", "provider_concurrency"], Kind::Int),
+    ("REKEY_PROVIDER_CONCURRENCY", &["aws", "provider_concurrency"], Kind::Whole(sections::PROVIDER_CONCURRENCY)),
     ("REKEY_AWS_ATTEMPT_TIMEOUT", &["aws", "attempt_timeout"], Kind::Duration),
     ("REKEY_AWS_PACE", &["aws", "pace"], Kind::Text),
 ];
@@ -50,10 +51,10 @@ pub(super) fn typed(var: &str, v: &str, kind: Kind) -> Result<toml::Value, Confi
             "false" | "0" | "no" => Ok(toml::Value::Boolean(false)),
             _ => Err(bad(format!("{var}={v:?} is not a boolean"), "use true or false")),
         },
-        Kind::Int => v
-            .parse::<i64>()
+        Kind::Whole(whole) => whole
+            .read::<i64>(v)
             .map(toml::Value::Integer)
-            .map_err(|_| bad(format!("{var}={v:?} is not a whole number"), "use e.g. 8")),
+            .map_err(|problem| bad(format!("{var}: {problem}"), whole.allowed())),
         Kind::Duration => match v.parse::<DurationMs>() {
             Ok(_) => Ok(toml::Value::String(v.to_owned())),
             Err(e) => Err(bad(format!("{var}: {}", e.problem), e.hint)),

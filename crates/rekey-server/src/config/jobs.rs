@@ -2,8 +2,8 @@
 //! signed webhook told of failures). Their destinations are checked when the jobs are built
 //! (`export.rs`, `notify.rs`); their durations are parsed here, when the file is read.
 
-use rekey_domain::DurationMs;
-use serde::Deserialize;
+use rekey_domain::{DurationMs, Whole};
+use serde::{Deserialize, Deserializer};
 use std::path::PathBuf;
 
 /// One `[[export]]`: where audit events go, which classes of them, and how often.
@@ -22,7 +22,7 @@ pub struct ExportConfig {
     #[serde(default = "ten_seconds")]
     pub interval: DurationMs,
     /// Events read per batch (default 500).
-    #[serde(default = "default_batch")]
+    #[serde(default = "default_batch", deserialize_with = "batch")]
     pub batch: i64,
     /// `file`: the file to append to.
     pub path: Option<PathBuf>,
@@ -83,6 +83,13 @@ fn one_day() -> DurationMs {
 }
 fn default_batch() -> i64 {
     500
+}
+
+/// `[[export]]`'s `batch`.
+pub const BATCH: Whole = Whole::new(1, 10_000, 500, "an [[export]]'s batch takes", "events");
+
+fn batch<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    BATCH.value(d)
 }
 fn all_notifications() -> Vec<NotifyKind> {
     NotifyKind::ALL.to_vec()

@@ -4,7 +4,9 @@
 //!
 //! Values are typed where they are read: a duration is a [`DurationMs`], so `soon` where a
 //! duration goes is refused while the file or the variable is read, and what is out of bounds
-//! by [`Config::validate`], each naming its key. Nothing downstream parses a setting again.
+//! by [`Config::validate`], each naming its key. A count is a [`Whole`] number, refused while it
+//! is read when it is not one or out of its range, saying what was given, the key, the range and
+//! an example. Nothing downstream parses a setting again.
 //!
 //! - `sections`: `[scheduler]`, `[cluster]`, `[auth]`, `[limits]`, `[aws]`, `[checkout]`.
 //! - `jobs`: `[[export]]` and `[notify]`.
@@ -17,8 +19,8 @@ mod sections;
 use crate::error::bad;
 pub use crate::error::ConfigError;
 use env::{locate, set, typed, ENV_KEYS};
-pub use jobs::{ExportConfig, NotifyConfig, NotifyKind, DEFAULT_TIMEOUT};
-use rekey_domain::DurationMs;
+pub use jobs::{ExportConfig, NotifyConfig, NotifyKind, BATCH, DEFAULT_TIMEOUT};
+use rekey_domain::{DurationMs, Whole};
 pub use sections::{AuthConfig, AwsConfig, CheckoutConfig, ClusterConfig, LimitsConfig, SchedulerConfig};
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -159,6 +161,13 @@ impl Config {
 pub(crate) fn positive(key: &str, value: DurationMs) -> Result<Duration, ConfigError> {
     at_least(key, value, 1, "use e.g. 10s")?;
     Ok(value.duration())
+}
+
+/// Refuses `n` when `whole` does not allow it, in the words of a value refused as it is read
+/// (the file and the environment are checked then; this catches a [`Config`] built otherwise).
+fn within<T: TryInto<i128>>(whole: &Whole, n: T) -> Result<(), ConfigError> {
+    let n = n.try_into().unwrap_or(i128::MAX);
+    whole.check::<u64>(n).map(drop).map_err(|problem| bad(problem, "see the README's server configuration keys"))
 }
 
 /// Refuses `value` of `key` when it is shorter than `min_ms`, saying so with `hint`.

@@ -1,12 +1,43 @@
 //! The server's own sections: `[scheduler]`, `[cluster]`, `[auth]`, `[limits]`, `[aws]` and
 //! `[checkout]`, with their defaults and the bounds each value must keep. Durations are
 //! [`DurationMs`]: a value that is not a duration is refused while the file is read; one out of
-//! its bounds by [`super::Config::validate`], naming its key.
+//! its bounds by [`super::Config::validate`], naming its key. Counts are [`Whole`] numbers,
+//! read against their range as the file is read: what was given, the key, the range and an
+//! example, as every whole-number field says it.
 
-use super::{at_least, ConfigError};
+use super::{at_least, within, ConfigError};
 use crate::error::bad;
-use rekey_domain::DurationMs;
-use serde::Deserialize;
+use rekey_domain::{DurationMs, Whole};
+use serde::{Deserialize, Deserializer};
+
+/// `scheduler.concurrency`.
+pub(super) const SCHEDULER_CONCURRENCY: Whole =
+    Whole::new(1, 64, 8, "scheduler.concurrency takes", "accounts calling AWS at once");
+/// `auth.max_failures`.
+pub(super) const MAX_FAILURES: Whole =
+    Whole::new(1, 10_000, 10, "auth.max_failures takes", "failed authentications per window");
+/// `limits.max_connections`.
+pub(super) const MAX_CONNECTIONS: Whole =
+    Whole::new(1, 100_000, 512, "limits.max_connections takes", "open connections");
+/// `aws.provider_concurrency` (the engine's bounds, under the configuration's key).
+pub(super) const PROVIDER_CONCURRENCY: Whole = Whole {
+    rule: "aws.provider_concurrency takes",
+    unit: "accounts of one provider at once",
+    ..rekey_engine::limits::PROVIDER_CONCURRENCY
+};
+
+fn scheduler_concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    SCHEDULER_CONCURRENCY.value(d)
+}
+fn max_failures<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    MAX_FAILURES.value(d)
+}
+fn max_connections<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    MAX_CONNECTIONS.value(d)
+}
+fn provider_concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    PROVIDER_CONCURRENCY.optional(d)
+}
 
 /// `[scheduler]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,6 +50,7 @@ pub struct SchedulerConfig {
     /// Heartbeat accounts whose last heartbeat is older than this (`REKEY_SCHEDULER_HEARTBEAT_EVERY`).
     pub heartbeat_every: DurationMs,
     /// Accounts calling AWS at once (`REKEY_SCHEDULER_CONCURRENCY`).
+    #[serde(deserialize_with = "scheduler_concurrency")]
     pub concurrency: usize,
     /// `/readyz` says not ready when a worker of this node made no progress for this long, or
     /// when no tick ended for `interval` plus this long (`REKEY_SCHEDULER_STALL_AFTER`).
@@ -41,9 +73,7 @@ impl SchedulerConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         at_least("scheduler.interval", self.interval, 1, "the default is 30s")?;
         at_least("scheduler.heartbeat_every", self.heartbeat_every, 1, "the default is 24h")?;
-        if !(1..=64).contains(&self.concurrency) {
-            return Err(bad("scheduler.concurrency must be from 1 to 64", "the default is 8"));
-        }
+        within(&SCHEDULER_CONCURRENCY, self.concurrency)?;
         at_least("scheduler.stall_after", self.stall_after, 10_000, "the default is 5m")
     }
 }
@@ -103,6 +133,7 @@ impl ClusterConfig {
 pub struct AuthConfig {
     /// Failed attempts (a wrong, revoked or expired token) per source address and window
     /// before the source is answered 429 for the rest of the window (`REKEY_AUTH_MAX_FAILURES`).
+    #[serde(deserialize_with = "max_failures")]
     pub max_failures: u32,
     /// The window (`REKEY_AUTH_FAILURE_WINDOW`); also how long failures are added up before
     /// they are audited.
@@ -118,10 +149,7 @@ impl Default for AuthConfig {
 impl AuthConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         at_least("auth.failure_window", self.failure_window, 1_000, "the default is 1m")?;
-        if !(1..=10_000).contains(&self.max_failures) {
-            return Err(bad("auth.max_failures must be from 1 to 10000", "the default is 10"));
-        }
-        Ok(())
+        within(&MAX_FAILURES, self.max_failures)
     }
 }
 
@@ -130,6 +158,7 @@ impl AuthConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Open connections at most; more wait in the listen backlog (`REKEY_MAX_CONNECTIONS`).
+    #[serde(deserialize_with = "max_connections")]
     pub max_connections: usize,
     /// Time a connection has to send a complete request head after it opens or after its
     /// previous answer (idle keep-alive connections close after it too); also the limit of a
@@ -152,9 +181,7 @@ impl Default for LimitsConfig {
 
 impl LimitsConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        if !(1..=100_000).contains(&self.max_connections) {
-            return Err(bad("limits.max_connections must be from 1 to 100000", "the default is 512"));
-        }
+        within(&MAX_CONNECTIONS, self.max_connections)?;
         at_least("limits.header_timeout", self.header_timeout, 100, "the default is 10s")?;
         at_least("limits.shutdown_grace", self.shutdown_grace, 1, "the default is 30s")
     }
@@ -166,6 +193,7 @@ impl LimitsConfig {
 pub struct AwsConfig {
     /// Most accounts worked at once against one provider; none by default: every provider's
     /// calls are paced to what IAM accepts (`REKEY_PROVIDER_CONCURRENCY`).
+    #[serde(deserialize_with = "provider_concurrency")]
     pub provider_concurrency: Option<usize>,
     /// Timeout of one attempt of an AWS call, default 20s (`REKEY_AWS_ATTEMPT_TIMEOUT`).
     pub attempt_timeout: Option<DurationMs>,
@@ -177,6 +205,9 @@ impl AwsConfig {
     /// The engine's limits.
     pub fn limits(&self) -> Result<rekey_engine::Limits, ConfigError> {
         use rekey_engine::limits::{ATTEMPT_TIMEOUT_ENV, PACE_ENV, PROVIDER_CONCURRENCY_ENV};
+        if let Some(n) = self.provider_concurrency {
+            within(&PROVIDER_CONCURRENCY, n)?;
+        }
         rekey_engine::Limits::from_settings(|k| match k {
             PROVIDER_CONCURRENCY_ENV => self.provider_concurrency.map(|n| n.to_string()),
             ATTEMPT_TIMEOUT_ENV => self.attempt_timeout.map(|d| d.to_string()),

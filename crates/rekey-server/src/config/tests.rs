@@ -31,7 +31,7 @@ fn unknown_keys_and_bad_values_are_rejected() {
     assert!(e.message.contains("at line 2, column 1"), "the typo's place in the file: {e}");
     let e = load("listen = \"127.0.0.1:9000\"\n[scheduler]\nenabled = true\nconcurrency = \"four\"\n", &[])
         .expect_err("a string where a number goes");
-    assert!(e.message.contains("line 4, column 15") && e.message.contains("invalid type"), "{e}");
+    assert!(e.message.contains("line 4, column 15") && e.message.contains(r#""four" is not a whole number"#), "{e}");
     assert!(load("listen = \"nowhere\"", &[]).is_err());
     assert!(load("tls_cert = \"/a.pem\"", &[]).is_err(), "a certificate without a key");
     assert!(load("[scheduler]\ninterval = \"0s\"", &[]).is_err());
@@ -121,4 +121,95 @@ fn a_duration_out_of_bounds_names_its_key() {
     let n = c.notify.expect("[notify]");
     assert_eq!((n.overdue_after.ms(), n.overdue_every.ms(), n.interval.ms()), (5_400_000, 86_400_000, 10_000));
     assert_eq!(c.scheduler.interval, DurationMs::from_secs(30), "the defaults are durations too");
+}
+
+/// Every count of the configuration, given wrong in the file or the environment, is refused as
+/// it is read in the words of every whole-number field: what was given, the key, the range and
+/// an example; never the parser's "invalid type: …, expected u32".
+#[test]
+fn a_count_that_is_wrong_says_what_the_key_takes() {
+    let takes = [
+        (
+            "scheduler",
+            "concurrency",
+            "REKEY_SCHEDULER_CONCURRENCY",
+            "scheduler.concurrency takes 1 to 64 accounts calling AWS at once; use e.g. 8",
+        ),
+        (
+            "auth",
+            "max_failures",
+            "REKEY_AUTH_MAX_FAILURES",
+            "auth.max_failures takes 1 to 10000 failed authentications per window; use e.g. 10",
+        ),
+        (
+            "limits",
+            "max_connections",
+            "REKEY_MAX_CONNECTIONS",
+            "limits.max_connections takes 1 to 100000 open connections; use e.g. 512",
+        ),
+        (
+            "aws",
+            "provider_concurrency",
+            "REKEY_PROVIDER_CONCURRENCY",
+            "aws.provider_concurrency takes 1 to 1024 accounts of one provider at once; use e.g. 32",
+        ),
+    ];
+    for (table, key, var, allowed) in takes {
+        for (value, wrong) in [
+            ("\"four\"", r#""four" is not a whole number"#),
+            ("\"8\"", r#""8" is text, not a number: write 8 without quotes"#),
+            ("2.5", "2.5 is not a whole number"),
+            ("true", "true is not a whole number"),
+            ("[1]", "a list is not a whole number"),
+            ("0", "0 is out of range"),
+            ("-3", "-3 is out of range"),
+            ("100001", "100001 is out of range"),
+        ] {
+            let e = load(&format!("[{table}]\n{key} = {value}\n"), &[]).expect_err(value);
+            let at = format!("at line 2, column {}: {wrong}", key.len() + 4);
+            assert!(e.message.contains(&at) && e.message.ends_with(allowed), "{key} = {value}: {e}");
+            assert!(!e.message.contains("invalid type") && !e.message.contains("expected"), "{key} = {value}: {e}");
+        }
+        for (value, wrong) in [
+            ("four", r#""four" is not a whole number"#),
+            ("+8", r#""+8" has a "+" sign: write the digits alone"#),
+            (" 8", r#"" 8" has spaces around the number: write the digits alone"#),
+            ("0", "0 is out of range"),
+            ("100001", "100001 is out of range"),
+        ] {
+            let e = load("", &[(var, value)]).expect_err(value);
+            assert_eq!(
+                (e.message.as_str(), e.hint.as_str()),
+                (format!("{var}: {wrong}").as_str(), allowed),
+                "{var}={value:?}"
+            );
+        }
+    }
+    let e =
+        load("[[export]]\nname = \"f\"\nkind = \"file\"\npath = \"/tmp/a\"\nbatch = 0\n", &[]).expect_err("batch 0");
+    assert!(
+        e.message.contains("line 5")
+            && e.message.ends_with("0 is out of range: an [[export]]'s batch takes 1 to 10000 events; use e.g. 500"),
+        "{e}"
+    );
+    let c = load("[scheduler]\nconcurrency = 64\n[auth]\nmax_failures = 1\n[aws]\nprovider_concurrency = 1024\n", &[])
+        .expect("the bounds themselves are allowed");
+    assert_eq!((c.scheduler.concurrency, c.auth.max_failures, c.aws.provider_concurrency), (64, 1, Some(1024)));
+    let d = load("", &[]).expect("defaults");
+    assert_eq!((d.scheduler.concurrency, d.limits.max_connections, d.aws.provider_concurrency), (8, 512, None));
+}
+
+/// A [`Config`] built in code is held to the same bounds, in the same words.
+#[test]
+fn validation_holds_counts_built_in_code_to_their_range() {
+    let mut c = Config::default();
+    c.scheduler.concurrency = 65;
+    let e = c.validate().expect_err("65");
+    assert_eq!(
+        e.message,
+        "65 is out of range: scheduler.concurrency takes 1 to 64 accounts calling AWS at once; use e.g. 8"
+    );
+    let mut c = Config::default();
+    c.aws.provider_concurrency = Some(0);
+    assert!(c.validate().expect_err("0").message.contains("aws.provider_concurrency takes 1 to 1024"));
 }
