@@ -123,12 +123,14 @@ pub struct Failure {
     pub class: ErrorClass,
     /// How to fix it.
     pub hint: Option<String>,
+    /// Whether it was [`Error::Busy`]: another worker held the account, and nothing was done.
+    pub busy: bool,
 }
 
 impl Failure {
     /// The class and hint of `e`.
     pub fn of(e: &Error) -> Self {
-        Self { class: e.class(), hint: e.hint() }
+        Self { class: e.class(), hint: e.hint(), busy: e.is_busy() }
     }
 }
 
@@ -143,9 +145,14 @@ impl Error {
     }
 
     /// Whether another worker holds the account (see [`Error::Busy`]): healthy contention,
-    /// which scheduled and bulk work skips rather than counts as a failure.
+    /// which scheduled and bulk work skips rather than counts as a failure. A failure a report
+    /// carried ([`Error::Reported`]) is busy when its original error was.
     pub fn is_busy(&self) -> bool {
-        matches!(self, Self::Busy { .. })
+        match self {
+            Self::Busy { .. } => true,
+            Self::Reported { failure, .. } => failure.busy,
+            _ => false,
+        }
     }
 
     /// The class of this error.

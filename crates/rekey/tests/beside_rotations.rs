@@ -15,6 +15,9 @@
 //! - `account remove --delete-managed-key` ∥ rotation: refused as busy (exit 4, naming the
 //!   rotation) while a rotation is under way; a rotation is refused while a removal holds the
 //!   account; both at once, in any order: the account goes, and IAM keeps no key of its user.
+//! - Every command beside a rotation under way: each one refused because the account is busy
+//!   exits 4 (conflict) naming the rotation, and changes nothing; a batch whose only shortfall
+//!   is the busy account exits 4 too; a heartbeat by folder skips it (exit 0).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -145,10 +148,11 @@ macro_rules! on_both {
 on_both!(heartbeat_beside_rotation: heartbeat_beside_rotation_sqlite, heartbeat_beside_rotation_postgres);
 on_both!(lapsed_checkout_with_several_ticks: lapsed_checkout_sqlite, lapsed_checkout_postgres);
 on_both!(remove_beside_rotation: remove_beside_rotation_sqlite, remove_beside_rotation_postgres);
+on_both!(every_command_beside_rotation: busy_exit_codes_sqlite, busy_exit_codes_postgres);
 
 /// A heartbeat that read the account before a rotation replaced its key stores nothing; the
-/// rotation's result stands. Odd trials name the account (a busy heartbeat is a problem, exit
-/// 9, as `rekey rotate` of a busy account); even ones select it by folder (skipped, exit 0).
+/// rotation's result stands. Odd trials name the account (the heartbeat was refused as busy,
+/// exit 4, as `rekey rotate` of a busy account); even ones select it by folder (skipped, exit 0).
 fn heartbeat_beside_rotation(vault: Option<String>) {
     let (moto, sb, seeded) = suite::world(vault);
     let account = suite::accounts(&moto, &sb, &seeded.admin, "hb", 1, "beats", FAST).remove(0);
@@ -199,7 +203,7 @@ fn heartbeat_beside_rotation(vault: Option<String>) {
         assert_eq!(row["status"], "busy", "trial {trial}: the stale heartbeat: {rows} {err}");
         let why = row["findings"][0].as_str().unwrap();
         assert!(why.contains(&new[0]) && why.contains("while the heartbeat checked"), "trial {trial}: {why}");
-        assert_eq!(code, if named { 9 } else { 0 }, "trial {trial}: {out}{err}");
+        assert_eq!(code, if named { 4 } else { 0 }, "trial {trial}: {out}{err}");
         assert!(err.contains("1 account(s) skipped"), "trial {trial}: {err}");
 
         for handle in loops {
@@ -207,7 +211,7 @@ fn heartbeat_beside_rotation(vault: Option<String>) {
                 let rows: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
                 match (code, rows[0]["status"].as_str().unwrap()) {
                     (0, "ok") => {}
-                    (9, "busy") => {
+                    (4, "busy") => {
                         // The rotation, once journaled; before that, the worker holding the
                         // lease, or that one took it (a `recover` that found nothing to do).
                         let why = rows[0]["findings"][0].as_str().unwrap();
@@ -352,7 +356,7 @@ fn remove_beside_rotation(vault: Option<String>) {
             c.args(["rotate", &holding, "-o", "json"]);
             c
         });
-        assert_eq!(code, 9, "trial {trial}: the rotation is refused: {out}{err}");
+        assert_eq!(code, 4, "trial {trial}: the rotation is refused as busy: {out}{err}");
         let reports: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(reports[0]["outcome"], "refused", "trial {trial}: {reports}");
         assert!(reports[0]["error"].as_str().unwrap().contains("being worked by another rekey worker"), "{reports}");
@@ -372,7 +376,7 @@ fn remove_beside_rotation(vault: Option<String>) {
         let rotate = spawn(vec!["rotate".into(), raced.clone(), "-o".into(), "json".into()]);
         let remove = spawn(vec!["account".into(), "remove".into(), raced.clone(), "--delete-managed-key".into()]);
         let (rotated, removed) = (rotate.join().unwrap(), remove.join().unwrap());
-        assert!(matches!(rotated.0, 0 | 3 | 9), "trial {trial}: rotate: {rotated:?}");
+        assert!(matches!(rotated.0, 0 | 3 | 4 | 9), "trial {trial}: rotate: {rotated:?}");
         match removed.0 {
             0 => raced_removals += 1,
             4 => {
@@ -391,4 +395,74 @@ fn remove_beside_rotation(vault: Option<String>) {
     eprintln!(
         "{trials} trials; the raced removal went first {raced_removals} time(s) and met the rotation {raced_busy} time(s)"
     );
+}
+
+/// Every command that meets an account another worker holds — a rotation stopped right after its
+/// new key was made — is refused with exit 4 (conflict), says which rotation holds it, and
+/// changes nothing; the rotation then goes on as if nothing had happened.
+fn every_command_beside_rotation(vault: Option<String>) {
+    let (moto, sb, seeded) = suite::world(vault);
+    let admin = iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
+    let [held, free]: [String; 2] =
+        suite::accounts(&moto, &sb, &seeded.admin, "busy", 2, "held", FAST).try_into().unwrap();
+    let (id, user) = (id_of(&sb, &held), held.split('/').nth(1).unwrap().to_owned());
+    let trials = soak("REKEY_SOAK_TRIALS", 5, 5);
+    for trial in 1..=trials {
+        let mut rotate = sb.std_rekey();
+        rotate.args(["rotate", &held, "-o", "json"]);
+        let rotating = stopped_at(rotate, "access-key:created");
+        let open = sb.json(&["rotation", "list", "--open"]);
+        let rot = open.as_array().unwrap().iter().find(|r| r["account_id"] == id.as_str()).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let keys = iam::keys_of(&admin, &user);
+        let current = sb.json(&["account", "show", &held])["current_key_id"].clone();
+        // (arguments, exit code, what the message says besides naming the rotation)
+        let cases: [(Vec<&str>, i32, &str); 12] = [
+            (vec!["rotate", &held], 4, "is under way"),
+            (vec!["incident", &held, "--yes"], 4, "is under way"),
+            (vec!["recover"], 4, "is under way"),
+            (vec!["heartbeat", &held], 4, "is under way"),
+            (vec!["rollback", &held], 4, "is under way"),
+            (vec!["rotation", "abort", &rot], 4, "is under way"),
+            (vec!["rotation", "confirm", &rot], 4, "is under way"),
+            (vec!["account", "remove", &held], 4, "is under way"),
+            // Batches whose other account completed: the busy one is their only shortfall.
+            (vec!["rotate", &held, &free], 4, "1 of 2 account(s) were left alone"),
+            (vec!["rotate", "--folder", "held"], 4, "1 of 2 account(s) were left alone"),
+            (vec!["heartbeat", &held, &free], 4, "1 of 2 heartbeat(s) were left alone"),
+            // Skipped by design: the rotation's own check stands.
+            (vec!["heartbeat", "--folder", "held"], 0, "1 account(s) skipped"),
+        ];
+        for (args, want, says) in cases {
+            let (code, out, err) = run({
+                let mut c = sb.std_rekey();
+                c.args(&args);
+                c
+            });
+            let what = format!("trial {trial}: rekey {}: {out}{err}", args.join(" "));
+            assert_eq!(code, want, "{what}");
+            assert!(err.contains(says) && format!("{out}{err}").contains(&rot), "{what}");
+            if want == 4 {
+                assert!(err.contains("  hint: "), "a hint says what to do: {what}");
+            }
+        }
+        assert_eq!(iam::keys_of(&admin, &user), keys, "trial {trial}: IAM untouched");
+        assert_eq!(sb.json(&["account", "show", &held])["current_key_id"], current, "trial {trial}");
+        let still: Vec<String> = sb
+            .json(&["rotation", "list", "--open"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(still, vec![rot.clone()], "trial {trial}: only the held rotation is open");
+        let (code, out, err) = rotating.resume();
+        assert_eq!(code, 0, "trial {trial}: the rotation went on: {out}{err}");
+        let reports: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(reports[0]["outcome"], "done", "trial {trial}: {reports}");
+        invariants::check(&moto, &seeded.admin, &[&sb]);
+    }
+    eprintln!("{trials} trials: 12 commands beside a rotation under way each");
 }

@@ -1,8 +1,9 @@
 //! `rekey heartbeat`: checks that each selected account's stored credential still works and
 //! that IAM has not drifted from what the vault knows (exit 9 when any check finds a problem).
 //! An account a rotation works (under way, or it ran during the check) is `busy`: skipped and
-//! said so when selected by --all, --folder or --provider; a problem (exit 9, as `rekey rotate`
-//! of a busy account) when every account was named.
+//! said so when selected by --all, --folder or --provider; when every account was named, the
+//! command was refused for it: exit 4 (conflict), as every command refused because another
+//! worker holds the account, unless another heartbeat found a problem (exit 9).
 
 use crate::{
     cli::{Format, Global, Selection},
@@ -11,7 +12,7 @@ use crate::{
     output::{self, time, Tabular},
     views::reference,
 };
-use rekey_engine::{Error, Result};
+use rekey_engine::{Error, Failure, Result};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -55,12 +56,26 @@ pub async fn run(global: &Global, format: Format, s: Selection) -> Result<()> {
              check stands, and a later heartbeat judges them as they are then"
         );
     }
-    let counted = |v: &&HeartbeatView| v.status != "ok" && (v.status != "busy" || sel.named_only());
-    let bad = views.iter().filter(counted).count();
+    let bad = views.iter().filter(|v| v.status != "ok" && v.status != "busy").count();
     if bad > 0 {
         return Err(Error::Findings(format!("{bad} of {} heartbeat(s) found problems", views.len())));
     }
-    Ok(())
+    if !sel.named_only() {
+        return Ok(());
+    }
+    let mut held = results.iter().filter_map(|(_, r)| r.as_ref().err()).filter(|e| e.is_busy());
+    match (held.next(), busy, results.len()) {
+        (None, ..) => Ok(()),
+        // The one account asked for: its own words, naming the rotation.
+        (Some(e), 1, 1) => Err(Error::Reported { message: e.to_string(), failure: Failure::of(e) }),
+        (Some(_), busy, of) => Err(Error::Busy {
+            what: format!("{busy} of {of} heartbeat(s) were left alone: a rotation works those accounts"),
+            hint: "nothing was stored for them; `rekey rotation list --open` shows the rotations under way; run \
+                   the heartbeat again once they have finished"
+                .into(),
+            rotation: None,
+        }),
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -8,7 +8,7 @@ use crate::{
     output::{self, opt, Tabular},
 };
 use rekey_domain::Outcome;
-use rekey_engine::{AccountRef, Engine, Error, ErrorClass, Result, RotateOptions, RotationReport};
+use rekey_engine::{AccountRef, Engine, Error, ErrorClass, Failure, Result, RotateOptions, RotationReport};
 use rekey_store::{Account, AccountFilter};
 use serde::Serialize;
 use std::sync::Arc;
@@ -135,7 +135,10 @@ pub fn print_reports(format: Format, reports: &[RotationReport], dry_run: bool) 
 /// the error each report carries (never by its message): a refusal because stored data failed
 /// its integrity check gives the integrity class, so that an altered vault is not mistaken for
 /// a failed rotation; a vault that cannot be written (read-only, disk full) gives the storage
-/// class, so that it is not mistaken for failing rotations.
+/// class, so that it is not mistaken for failing rotations. When the only rotations that did
+/// not complete were refused because another worker held their accounts ([`Error::Busy`]), the
+/// class is conflict, as for every other command refused that way: nothing failed, nothing was
+/// done to them, and the same command succeeds once the other worker has finished.
 pub fn check_reports(reports: &[RotationReport]) -> Result<()> {
     let bad = reports.iter().filter(|r| !r.succeeded()).count();
     let class_of = |r: &RotationReport| r.failure.as_ref().map(|f| f.class);
@@ -156,13 +159,31 @@ pub fn check_reports(reports: &[RotationReport]) -> Result<()> {
     {
         return Err(Error::Reported { message: r.error.clone().unwrap_or_default(), failure: failure.clone() });
     }
-    if bad > 0 {
+    let busy: Vec<(&RotationReport, &Failure)> =
+        reports.iter().filter_map(|r| r.failure.as_ref().filter(|f| f.busy).map(|f| (r, f))).collect();
+    if bad > busy.len() {
         return Err(Error::Findings(format!(
             "{bad} of {} rotation(s) did not complete; see the output above",
             reports.len()
         )));
     }
-    Ok(())
+    match (busy.as_slice(), reports.len()) {
+        ([], _) => Ok(()),
+        // The one account asked for: its own words, naming the rotation under way.
+        ([(r, failure)], 1) => {
+            Err(Error::Reported { message: r.error.clone().unwrap_or_default(), failure: (*failure).clone() })
+        }
+        (busy, of) => Err(Error::Busy {
+            what: format!(
+                "{} of {of} account(s) were left alone: another rekey worker holds them (see the output above)",
+                busy.len()
+            ),
+            hint: "nothing was done to them; `rekey rotation list --open` shows the rotations under way; run the \
+                   command again once they have finished"
+                .into(),
+            rotation: None,
+        }),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -191,7 +212,6 @@ impl Tabular for ReportView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rekey_engine::Failure;
 
     fn report(outcome: Outcome, error: Option<&str>, class: Option<ErrorClass>) -> RotationReport {
         RotationReport {
@@ -205,7 +225,7 @@ mod tests {
             phases: vec![],
             duration_ms: 0,
             error: error.map(str::to_owned),
-            failure: class.map(|class| Failure { class, hint: Some("what to do".into()) }),
+            failure: class.map(|class| Failure { class, hint: Some("what to do".into()), busy: false }),
             waiting: None,
             plan: vec![],
             throttled: 0,
@@ -242,5 +262,34 @@ mod tests {
         }
         let aborted = report(Outcome::Aborted, Some("the new key did not work"), None);
         assert_eq!(class_of(&[aborted]), Some(ErrorClass::Findings));
+    }
+
+    fn busy() -> RotationReport {
+        let mut r = report(Outcome::Refused, Some("rotation rot_1 of account a1b2c3d4 is under way"), None);
+        r.failure = Some(Failure { class: ErrorClass::Conflict, hint: Some("follow it".into()), busy: true });
+        r
+    }
+
+    #[test]
+    fn accounts_another_worker_holds_are_a_conflict_unless_something_failed() {
+        let done = report(Outcome::Done, None, None);
+        // One account asked for: its own words and hint, the conflict class.
+        let e = check_reports(&[busy()]).unwrap_err();
+        assert_eq!((e.class(), e.is_busy()), (ErrorClass::Conflict, true));
+        assert_eq!(e.to_string(), "rotation rot_1 of account a1b2c3d4 is under way");
+        assert_eq!(e.hint().as_deref(), Some("follow it"));
+        // Several: counted, still a conflict when the rest completed.
+        let e = check_reports(&[done.clone(), busy(), busy()]).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Conflict);
+        assert!(e.to_string().starts_with("2 of 3 account(s) were left alone"), "{e}");
+        assert!(e.hint().is_some_and(|h| h.contains("rotation list --open")), "{e:?}");
+        // Anything else that did not complete wins: the findings class.
+        let conflict = report(Outcome::Refused, Some("checked out"), Some(ErrorClass::Conflict));
+        assert_eq!(class_of(&[busy(), conflict]), Some(ErrorClass::Findings));
+        let aborted = report(Outcome::Aborted, Some("the new key did not work"), None);
+        assert_eq!(class_of(&[aborted, busy()]), Some(ErrorClass::Findings));
+        // And an altered account wins over both.
+        let altered = report(Outcome::Refused, Some("altered"), Some(ErrorClass::Integrity));
+        assert_eq!(class_of(&[busy(), altered]), Some(ErrorClass::Integrity));
     }
 }
