@@ -143,11 +143,18 @@ pub fn passphrase(global: &Global, confirm: bool) -> Result<Secret> {
     })
 }
 
-/// Prompts without echo.
+/// Prompts without echo (see [`crate::prompt`]).
 pub fn prompt(label: &str) -> Result<Secret> {
-    rpassword::prompt_password(label)
-        .map(Secret::new)
-        .map_err(|e| Error::usage(format!("cannot read from the terminal: {e}"), "supply the value on standard input"))
+    match crate::prompt::hidden(label) {
+        Ok(crate::prompt::Answer::Line(secret)) => Ok(secret),
+        Ok(crate::prompt::Answer::Interrupted) => Err(Error::usage(
+            format!("the prompt {:?} was ended by a signal; nothing was read", label.trim_end_matches([':', ' '])),
+            "run the command again and enter the value",
+        )),
+        Err(e) => {
+            Err(Error::usage(format!("cannot read from the terminal: {e}"), "supply the value on standard input"))
+        }
+    }
 }
 
 /// The engine's limits from the environment: `REKEY_PROVIDER_CONCURRENCY`,

@@ -13,6 +13,7 @@ mod detail;
 mod exit;
 mod output;
 mod progress;
+mod prompt;
 mod views;
 
 use clap::Parser;

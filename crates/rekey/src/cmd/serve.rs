@@ -3,9 +3,11 @@
 //! SIGTERM and SIGINT are caught from the first moment ([`Stop::install`]), not only once the
 //! server answers: a signal during start-up (reading the configuration, opening and upgrading
 //! the vault, unlocking it, binding) lets the step under way finish — an upgrade of the vault's
-//! schema is never cut in half — starts nothing after it, says so on stderr and exits 0. Once
-//! serving, [`rekey_server::serve`] stops as it always has (rotations at their next journal
-//! boundary, in-flight requests answered).
+//! schema is never cut in half — starts nothing after it, says so on stderr and exits 0. The
+//! passphrase prompt is the exception: nothing is under way while it waits, so a signal ends it
+//! at once ([`crate::prompt::interrupt`]: echo back on, what was typed discarded), and the
+//! process exits 0 the same way. Once serving, [`rekey_server::serve`] stops as it always has
+//! (rotations at their next journal boundary, in-flight requests answered).
 
 use crate::{
     cli::{Global, ServeArgs},
@@ -30,8 +32,11 @@ pub async fn run(global: &Global, args: ServeArgs) -> Result<()> {
         return Ok(());
     }
     // Unlocking first proves the key; recovery runs once the server answers.
-    let engine =
-        context::engine(global).await?.acting_as("server").with_limits(limits).with_leases(config.cluster.leases());
+    let engine = context::engine(global).await;
+    if engine.is_err() && stop.ended_prompt() {
+        return Ok(());
+    }
+    let engine = engine?.acting_as("server").with_limits(limits).with_leases(config.cluster.leases());
     // Tests hold the start-up here (`sleep(MS)`) to signal the process in it.
     crash_point("serve:start-up");
     if stop.stopped_after("opening and unlocking the vault") {
@@ -49,6 +54,8 @@ struct Stop {
     signal: watch::Receiver<Option<&'static str>>,
     /// Whether start-up is still under way (what a signal's line says).
     starting: Arc<AtomicBool>,
+    /// Whether the signal ended the passphrase prompt.
+    at_prompt: Arc<AtomicBool>,
 }
 
 impl Stop {
@@ -56,17 +63,34 @@ impl Stop {
     /// awaited, leaving the default action — death — until then).
     fn install() -> Self {
         let (tx, signal) = watch::channel(None);
-        let starting = Arc::new(AtomicBool::new(true));
+        let (starting, at_prompt) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicBool::new(false)));
         let mut handlers = handlers();
-        let during_start_up = starting.clone();
+        let (during_start_up, ended_prompt) = (starting.clone(), at_prompt.clone());
         tokio::spawn(async move {
             let name = first(&mut handlers).await;
-            if during_start_up.load(Ordering::Relaxed) {
-                errln!("rekey serve: {name}: stopping (during start-up, once the step under way ends)");
-            }
             let _ = tx.send(Some(name));
+            if during_start_up.load(Ordering::Relaxed) {
+                // Said and recorded before the prompt answers, so that its caller finds it so.
+                let ended = move || {
+                    errln!("rekey serve: {name}: stopping (at the passphrase prompt, at once)");
+                    ended_prompt.store(true, Ordering::SeqCst);
+                };
+                if crate::prompt::interrupt(ended) == crate::prompt::Interrupted::Closed {
+                    errln!("rekey serve: {name}: stopping (during start-up, once the step under way ends)");
+                }
+            }
         });
-        Self { signal, starting }
+        Self { signal, starting, at_prompt }
+    }
+
+    /// Whether a signal ended the passphrase prompt; if so, says so.
+    fn ended_prompt(&self) -> bool {
+        if !self.at_prompt.load(Ordering::SeqCst) {
+            return false;
+        }
+        let name = (*self.signal.borrow()).unwrap_or("a signal");
+        errln!("rekey serve: stopped during start-up ({name}) at the passphrase prompt; nothing was started");
+        true
     }
 
     /// Whether a signal arrived; if so, says where start-up stopped.
