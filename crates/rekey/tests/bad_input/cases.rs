@@ -238,6 +238,16 @@ pub(super) fn whole_numbers() -> Vec<Case<'static>> {
         (pw(&["--password-length", ""]), "", USAGE, r#""" is not a whole number"#),
         (cmd(&["rotate", "--all", "--concurrency", "0"]), "", USAGE, "'--concurrency <N>': 0 is out of range"),
         (cmd(&["rotate", "--all", "--concurrency", "many"]), "", USAGE, CONCURRENCY),
+        // Written as a number is everywhere: digits alone, no sign, no spaces.
+        (
+            cmd(&["rotate", "--all", "--concurrency", "+4"]),
+            "",
+            USAGE,
+            "'--concurrency <N>': \"+4\" has a \"+\" sign: write the digits alone\n  hint: rekey works on 1 to 1024",
+        ),
+        (cmd(&["heartbeat", "--all", "--concurrency", " 4"]), "", USAGE, "\" 4\" has spaces around the number"),
+        (key(&["--verify-successes", "3 "]), "", USAGE, SUCCESSES),
+        (cmd(&["audit", "list", "--limit", "+10"]), "", USAGE, "hint: audit list prints 1 to 10000 events"),
         (cmd(&["heartbeat", "--all", "--concurrency", "2000"]), "", USAGE, CONCURRENCY),
         (cmd(&["run-due", "--once", "--concurrency", "x"]), "", USAGE, r#""x" is not a whole number"#),
         (
