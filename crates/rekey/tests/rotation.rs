@@ -66,8 +66,9 @@ fn a_rotation_is_refused_while_another_process_holds_the_lease() {
     let (moto, sb, seeded) = world();
     fast(&sb, "p/svc/access-key", &["--previous-key", "delete"]);
     hold_lease(&sb, "p/svc/access-key", 600_000);
+    // Busy: a conflict (exit 4), as for every command refused because another worker holds the account.
     let out =
-        sb.rekey().args(["rotate", "p/svc/access-key", "-o", "json"]).assert().code(9).get_output().stdout.clone();
+        sb.rekey().args(["rotate", "p/svc/access-key", "-o", "json"]).assert().code(4).get_output().stdout.clone();
     let reports: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(reports[0]["outcome"], "refused");
     assert!(reports[0]["error"].as_str().unwrap().contains("being worked by another rekey worker"), "{reports}");
