@@ -159,10 +159,25 @@ pub struct SdkIam {
     client: aws_sdk_iam::Client,
 }
 
+/// How many times a tag listing of several pages is read at most (see `list_user_tags`).
+const TAG_READS: usize = 5;
+
 impl SdkIam {
     /// A client for `conn`.
     pub async fn connect(conn: &Conn) -> Self {
         Self { client: aws_sdk_iam::Client::new(&conn.sdk_config().await) }
+    }
+
+    /// One read of `user`'s tags, every page, and how many pages it took.
+    async fn user_tags_once(&self, user: &str) -> Result<(Vec<(String, String)>, usize)> {
+        let (mut tags, mut n) = (Vec::new(), 0);
+        let mut pages = self.client.list_user_tags().user_name(user).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("iam:ListUserTags", e))?;
+            tags.extend(tag_pairs(page.tags));
+            n += 1;
+        }
+        Ok((tags, n))
     }
 }
 
@@ -307,13 +322,27 @@ impl IamApi for SdkIam {
     }
 
     async fn list_user_tags(&self, user: &str) -> Result<Vec<(String, String)>> {
-        let mut tags = Vec::new();
-        let mut pages = self.client.list_user_tags().user_name(user).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| AwsError::from_sdk("iam:ListUserTags", e))?;
-            tags.extend(tag_pairs(page.tags));
+        // A read of several pages while another process writes or removes a tag can miss a tag
+        // that was there all along (those after a removed one move up into a page already read),
+        // or hold a marker that no longer points into the list. Whoever takes a credential
+        // decides on this read (see the engine's ownership module), so a read that took several
+        // pages is repeated until two in a row agree (IAM answers 50 tags, its most per user, in
+        // one page of its default 100, but may answer with fewer).
+        let mut last = None;
+        for _ in 0..TAG_READS {
+            match self.user_tags_once(user).await {
+                Ok((tags, 1)) => return Ok(tags),
+                Ok((tags, _)) if last.as_ref() == Some(&tags) => return Ok(tags),
+                Ok((tags, _)) => last = Some(tags),
+                Err(e) if e.code.as_deref() == Some("ValidationError") && e.message.contains("Marker") => last = None,
+                Err(e) => return Err(e),
+            }
         }
-        Ok(tags)
+        Err(AwsError::new(
+            crate::AwsErrorClass::Retryable,
+            "iam:ListUserTags",
+            format!("the tags of IAM user {user} changed during each of {TAG_READS} reads"),
+        ))
     }
 
     async fn login_profile(&self, user: &str) -> Result<Option<LoginProfileInfo>> {
