@@ -192,14 +192,12 @@ impl Engine {
             }
             (CredentialKind::AccessKey, Some(InitialKey::Adopt { access_key_id, secret }), _) => {
                 self.check_adopted_key(&account, &conn, iam.as_ref(), &access_key_id, &secret).await?;
+                self.take_adopted_key(&account, iam.as_ref(), &access_key_id).await?;
+                crash_point("account-add:marked");
                 let v = self.first_version(&account, Some(access_key_id.to_string()), Origin::Adopted, &secret);
-                self.insert_account(&mut account, Some(v), "adopted").await?;
-                // Its secret is sealed now: the tag says so to other vaults' imports.
-                let entry = ownership::Entry { key_id: access_key_id.to_string(), origin: ownership::Origin::Adopted };
-                let tag =
-                    (ownership::tag_key(self.vault_id().as_str(), account.id.as_str()), ownership::render(&[entry]));
-                if let Err(e) = iam.tag_user(new.user.as_str(), &[tag]).await {
-                    tracing::warn!(key_id = %access_key_id, error = %e, "could not tag the user with the adopted key id");
+                if let Err(e) = self.insert_account(&mut account, Some(v), "adopted").await {
+                    self.release_mark(iam.as_ref(), new.user.as_str(), &account.id).await;
+                    return Err(e);
                 }
                 Ok(account)
             }
@@ -218,13 +216,18 @@ impl Engine {
                 if let Err(whose) = self.take_password(iam.as_ref(), new.user.as_str(), &account.id, &mark).await? {
                     return Err(Error::conflict(
                         format!("the console password of IAM user {} is someone else's ({whose})", new.user),
-                        "two accounts setting one password leave one of them holding a dead password; manage it \
-                         where it is managed, or remove that account first",
+                        self.refusal_hint(
+                            &account,
+                            &whose,
+                            "two accounts setting one password leave one of them holding a dead password; manage it \
+                             where it is managed, or remove that account first",
+                        ),
                     ));
                 }
+                crash_point("account-add:marked");
                 let how = if password.is_some() { "adopted" } else { "no-secret" };
                 if let Err(e) = self.insert_account(&mut account, v, how).await {
-                    self.release_password(iam.as_ref(), new.user.as_str(), &account.id).await;
+                    self.release_mark(iam.as_ref(), new.user.as_str(), &account.id).await;
                     return Err(e);
                 }
                 Ok(account)
@@ -436,7 +439,8 @@ impl Engine {
         }
     }
 
-    /// Removes an account from the vault (IAM untouched unless `delete_managed_key`), holding
+    /// Removes an account from the vault (IAM untouched but for the account's ownership tag,
+    /// unless `delete_managed_key`), holding
     /// its lease: [`Error::Busy`] while a rotation of it is under way, and a conflict while one
     /// stands unfinished before its commit (its new key would stay in IAM with nobody holding
     /// it). The removal, and the key deletions, go ahead only while the lease is held.
@@ -462,15 +466,17 @@ impl Engine {
             // deletes what is left (a key already gone is fine).
             deleted_key = lease.act("deleting the managed key in IAM", self.delete_managed_key(&account)).await??;
         }
-        if account.kind == CredentialKind::Password {
-            // Its mark would keep every other account from taking the password.
+        if account.kind == CredentialKind::Password || !delete_managed_key {
+            // Its tag (a password's mark, or the keys it names) would keep every other account,
+            // of any vault, from taking what this vault no longer holds (`--delete-managed-key`
+            // removed an access-key account's tag with its key).
             match self.conn(&self.provider(&account.provider).await?).await {
                 Ok(conn) => {
                     let iam = self.aws.iam(&conn).await;
-                    let release = self.release_password(iam.as_ref(), account.user_name.as_str(), &account.id);
-                    lease.act("removing the console password's mark", release).await?;
+                    let release = self.release_mark(iam.as_ref(), account.user_name.as_str(), &account.id);
+                    lease.act("removing the account's ownership tag", release).await?;
                 }
-                Err(e) => tracing::warn!(error = %e, "could not reach IAM to remove the console password's mark"),
+                Err(e) => tracing::warn!(error = %e, "could not reach IAM to remove the account's ownership tag"),
             }
         }
         let audit = self.audit_entry(

@@ -18,7 +18,10 @@
 //! `heartbeat:read` between a heartbeat's read of the account (and its lease) and its IAM
 //! checks; `checkout:listed` between a tick's read of the lapsed check-outs and its taking the
 //! account's lease for one, `checkout:leased` right after; `account-remove:leased` once
-//! `account remove` holds the account's lease, before it reads the account again.
+//! `account remove` holds the account's lease, before it reads the account again;
+//! `account-add:marked` and `import:marked` once `account add` (a password, or an adopted key)
+//! or `discover --import` has written its account's tag and read the tags back, before it
+//! stores the account.
 
 /// Aborts the process if the failpoint `name` is enabled.
 #[cfg(feature = "failpoints")]
@@ -69,7 +72,14 @@ pub fn all() -> Vec<String> {
     }
     names.push("password:after-update-call".into());
     names.push("rotation-abort:before-lease".into());
-    for extra in ["heartbeat:read", "checkout:listed", "checkout:leased", "account-remove:leased"] {
+    for extra in [
+        "heartbeat:read",
+        "checkout:listed",
+        "checkout:leased",
+        "account-remove:leased",
+        "account-add:marked",
+        "import:marked",
+    ] {
         names.push(extra.into());
     }
     names

@@ -46,8 +46,9 @@
 //!   password is sealed, it writes its mark (`password=rot_…`, keeping it current) and reads the
 //!   tags again before it sets the password, so it also refuses an import that raced it. An
 //!   account of an earlier version has no mark until its first rotation writes one.
-//! - `account remove` removes the account's mark (best effort; a mark left names its account,
-//!   which this vault no longer has, and the password is refused until the tag is removed).
+//! - `account remove` removes the account's tag, mark or key entries (best effort; a tag left
+//!   names its account, which this vault no longer has, and what it names is refused until
+//!   `rekey account clear-tag` removes it).
 //!
 //! Two marks on one password can only come from an account of an earlier version: each of the
 //! two accounts' rotations then refuses, naming the other, until one account is removed.
@@ -76,10 +77,22 @@
 //! once that rotation is known dead. A rotation's sweep of its own orphans reads the same way
 //! (keys, then tags) and deletes no untagged key while another account's item is on the user.
 //!
+//! # Taking an existing key
+//!
+//! A key rekey did not create (`discover --import`, `account add --access-key-id`) is taken as
+//! a password is: once [`Knowledge::claimed`] finds it nobody's, the new account's tag naming
+//! it (`KEY=import`, `KEY=adopted`) is written, the tags are read again, and the account is
+//! created only if no other account of any vault claims the key then (else the tag is removed
+//! and nothing taken). Two takers each write before they read, so at most one takes the key:
+//! two vaults never both hold one key as current, where the first rotation of one would delete
+//! the key the other holds. A taker stopped between its tag and its account leaves a tag naming
+//! an account this vault does not have ([`Foreign::UnknownAccount`]), which refuses every later
+//! taker until `rekey account clear-tag` removes it (`clear.rs`).
+//!
 //! # One question
 //!
-//! Whether a key is someone's is answered by [`Knowledge::claimed`] alone: an import asks it of
-//! the keys it might take, and discovery of every key no account of the provider holds (so both
+//! Whether a key is someone's is answered by [`Knowledge::claimed`] alone: an import or
+//! adoption asks it of the keys it might take (before and after writing its tag), and discovery of every key no account of the provider holds (so both
 //! see the same tags, the same sibling accounts under other providers, and the same `creating`
 //! items). Whose a password is: [`Knowledge::password_claimed`], for import, `account add`,
 //! rotation and discovery alike.
@@ -156,8 +169,10 @@ pub enum Foreign {
         /// What is creating it.
         by: Origin,
     },
-    /// This vault's password mark names an account this vault does not have (removed, or made
-    /// by a state of this vault after the one it has).
+    /// This vault's tag names an account this vault does not have as holding the password or
+    /// a key it did not create by rotation: removed, made by a state of this vault after the one
+    /// it has, or the account of an `account add` or import that stopped between writing the
+    /// tag and storing the account (`rekey account clear-tag` removes such a tag).
     UnknownAccount(String),
 }
 
@@ -194,8 +209,8 @@ impl fmt::Display for Foreign {
             }
             Self::UnknownAccount(a) => write!(
                 f,
-                "marked as managed by account {a} of this vault, which this vault does not have (removed, or a \
-                 state after its last known one)"
+                "marked as managed by account {a} of this vault, which this vault does not have (removed, a state \
+                 after its last known one, or an `account add` or import that stopped before storing it)"
             ),
         }
     }
@@ -239,12 +254,13 @@ pub fn named_rotations(tags: &[(String, String)]) -> HashSet<String> {
         .collect()
 }
 
-/// The accounts of `vault` that password marks among `tags` name: the only ones to look up
-/// before deciding whose a password is.
+/// The accounts of `vault` that tags among `tags` name (password marks, and the keys an
+/// import, adoption or `account add` took): the only ones to look up before deciding whose a
+/// password or such a key is.
 pub fn named_accounts(vault: &str, tags: &[(String, String)]) -> HashSet<String> {
     tags.iter()
         .filter_map(|(k, v)| match parse(k, v)? {
-            Tag::Vault { vault: v, account, password: Some(_), .. } if v == vault => Some(account),
+            Tag::Vault { vault: v, account, .. } if v == vault => Some(account),
             _ => None,
         })
         .collect()
@@ -273,16 +289,19 @@ impl Knowledge {
     pub fn password_claimed(&self) -> Option<Foreign> {
         self.tags.iter().find_map(|(k, v)| match parse(k, v)? {
             Tag::Vault { vault, account, password: Some(_), .. } if !self.own(&vault, &account) => {
-                Some(if vault != self.vault {
-                    Foreign::OtherVault(vault)
-                } else if self.accounts.contains(&account) {
-                    Foreign::Sibling(account)
-                } else {
-                    Foreign::UnknownAccount(account)
-                })
+                Some(if vault != self.vault { Foreign::OtherVault(vault) } else { self.vault_account(account) })
             }
             _ => None,
         })
+    }
+
+    /// Another account of this vault that a tag names: held by it if this vault has it.
+    fn vault_account(&self, account: String) -> Foreign {
+        if self.accounts.contains(&account) {
+            Foreign::Sibling(account)
+        } else {
+            Foreign::UnknownAccount(account)
+        }
     }
 
     /// Why this password account must not set a password: another account marks the password
@@ -296,10 +315,13 @@ impl Knowledge {
     }
 
     /// What the tags say of `key`: the vault and account (`None` for a legacy tag) and origin.
-    fn tagged(&self, key: &str) -> Option<(Option<(String, String)>, Origin)> {
+    /// `others`: only the tags of accounts other than this one (a taker's own entry, written
+    /// before it reads the tags again, is nobody else's claim).
+    fn tagged(&self, key: &str, others: bool) -> Option<(Option<(String, String)>, Origin)> {
         let mut legacy = None;
         for (k, v) in &self.tags {
             match parse(k, v) {
+                Some(Tag::Vault { vault, account, .. }) if others && self.own(&vault, &account) => {}
                 Some(Tag::Vault { vault, account, entries, .. }) => {
                     if let Some(e) = entries.into_iter().find(|e| e.key_id == key) {
                         return Some((Some((vault, account)), e.origin));
@@ -316,6 +338,11 @@ impl Knowledge {
 
     /// Classifies one key — by ownership, never by age.
     pub fn owner(&self, key: &str) -> Owner {
+        self.owner_seen(key, false)
+    }
+
+    /// [`Self::owner`], reading only the tags of other accounts when `others`.
+    fn owner_seen(&self, key: &str, others: bool) -> Owner {
         if Some(key) == self.current.as_deref() {
             return Owner::Current;
         }
@@ -325,7 +352,7 @@ impl Knowledge {
         if let Some(a) = self.siblings.get(key) {
             return Owner::Foreign(Foreign::Sibling(a.clone()));
         }
-        match self.tagged(key) {
+        match self.tagged(key, others) {
             None => Owner::Foreign(Foreign::Untagged),
             Some((Some((vault, _)), _)) if vault != self.vault => Owner::Foreign(Foreign::OtherVault(vault)),
             Some((Some(_), origin)) => Owner::Foreign(Foreign::AfterLastState(origin.rotation().map(str::to_owned))),
@@ -338,14 +365,24 @@ impl Knowledge {
         }
     }
 
-    /// Whether a key is someone's — the one question an import (which has no account yet, so no
-    /// current key or versions) and discovery (which reports a key no account of the provider
-    /// holds) ask. `None` only for a key that is nobody's: no ownership tag of any vault names
-    /// it, no account of this vault holds it (`siblings`), and no rotation of another account is
-    /// creating a key its tag does not name yet (the key may be that one). Otherwise whose it is:
-    /// an import's first rotation would retire it under its holder.
+    /// Whether a key is someone's — the one question an import or adoption (which has no
+    /// account yet, so no current key or versions) and discovery (which reports a key no account
+    /// of the provider holds) ask. `None` only for a key that is nobody's: no ownership tag of
+    /// another account (of any vault) names it, no account of this vault holds it (`siblings`),
+    /// and no rotation of another account is creating a key its tag does not name yet (the key
+    /// may be that one). Otherwise whose it is: an import's first rotation would retire it under
+    /// its holder. The taker's own tag (`account`'s, written before it reads the tags again) is
+    /// no claim. A key this vault's tag names as imported, adopted or added by another account is
+    /// that account's: [`Foreign::Sibling`] if this vault has it (in `accounts`), else
+    /// [`Foreign::UnknownAccount`] (its taker stopped before the account was stored, or it was
+    /// removed: `rekey account clear-tag` removes the tag).
     pub fn claimed(&self, key: &str) -> Option<Foreign> {
-        match self.owner(key) {
+        if let (None, Some((Some((vault, account)), origin))) = (self.siblings.get(key), self.tagged(key, true)) {
+            if vault == self.vault && origin.rotation().is_none() {
+                return Some(self.vault_account(account));
+            }
+        }
+        match self.owner_seen(key, true) {
             Owner::Foreign(Foreign::Untagged) => self.creating_elsewhere(),
             Owner::Foreign(f) => Some(f),
             // Knowledge for an import names no key of its own; a key it named would be held.
@@ -360,7 +397,7 @@ impl Knowledge {
     /// under its holder, so it is refused.
     pub fn current_held_elsewhere(&self) -> Option<String> {
         let key = self.current.as_deref()?;
-        let whose = match (self.siblings.get(key), self.tagged(key)) {
+        let whose = match (self.siblings.get(key), self.tagged(key, false)) {
             (Some(a), _) => Foreign::Sibling(a.clone()),
             (None, Some((Some((vault, _)), _))) if vault != self.vault => Foreign::OtherVault(vault),
             _ => return None,
@@ -509,9 +546,12 @@ pub fn free_slot(user: &str, classified: &[(AccessKeyMeta, Owner)], reclaim_fore
     slot
 }
 
+mod clear;
 mod mark;
 mod read;
 mod tag;
+
+pub use clear::ClearedTag;
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@
 
 use super::{Discovery, FoundUser};
 use crate::ownership::{Foreign, Origin};
-use crate::{Engine, Result};
+use crate::{failpoint::crash_point, Engine, Result};
 use rekey_aws::IamApi;
 use rekey_domain::{AccountStatus, AuditOutcome, CredentialKind, ProviderName, SecretState, UserName};
 use rekey_store::Account;
@@ -51,8 +51,9 @@ enum Candidate {
     Key(String),
     /// The user has no active key.
     None,
-    /// Every active key is someone's: `ID: whose` for each.
-    Held(Vec<String>),
+    /// Every active key is someone's: `ID: whose` for each, and the first naming an account
+    /// this vault does not have (whose tag `rekey account clear-tag` removes).
+    Held(Vec<String>, Option<Foreign>),
 }
 
 /// What an import takes of one credential.
@@ -96,13 +97,12 @@ impl Engine {
                         continue;
                     }
                 };
+                crash_point("import:marked");
                 let id = account.id.clone();
                 match self.import_one(account, u, key_id).await {
                     Ok(a) => done.accounts.push(a),
                     Err(e) => {
-                        if *kind == CredentialKind::Password {
-                            self.release_password(iam.as_ref(), &u.user_name, &id).await;
-                        }
+                        self.release_mark(iam.as_ref(), &u.user_name, &id).await;
                         return Err(e);
                     }
                 }
@@ -143,16 +143,30 @@ impl Engine {
             CredentialKind::Password if !u.password_enabled => Ok(Take::Nothing),
             CredentialKind::Password => match self.take_password(iam, user, &account.id, &Origin::Imported).await? {
                 Ok(()) => Ok(Take::Account(Box::new(account), None)),
-                Err(whose) => Ok(Take::Skip(skip(vec![], password_skipped(user, &whose)))),
+                Err(whose) => {
+                    let reason = format!("{}{}", password_skipped(user, &whose), clear_hint(self, &account, &whose));
+                    Ok(Take::Skip(skip(vec![], reason)))
+                }
             },
             CredentialKind::AccessKey => match self.import_candidate(iam, &account, u).await? {
-                Candidate::Key(k) => Ok(Take::Account(Box::new(account), Some(k))),
+                Candidate::Key(k) => match self.take_key(iam, &account, &k, Origin::Imported).await? {
+                    Ok(()) => Ok(Take::Account(Box::new(account), Some(k))),
+                    Err(whose) => {
+                        let reason = format!(
+                            "not imported: access key {k} of IAM user {user} was taken meanwhile ({whose}); this vault \
+                             would retire it under its holder{}",
+                            clear_hint(self, &account, &whose)
+                        );
+                        Ok(Take::Skip(skip(vec![format!("{k}: {whose}")], reason)))
+                    }
+                },
                 Candidate::None => Ok(Take::Nothing),
-                Candidate::Held(keys) => {
+                Candidate::Held(keys, unknown) => {
                     let reason = format!(
                         "not imported: every active access key of IAM user {user} belongs to someone else ({}); this \
-                         vault would retire it under its holder",
-                        keys.join("; ")
+                         vault would retire it under its holder{}",
+                        keys.join("; "),
+                        unknown.map(|w| clear_hint(self, &account, &w)).unwrap_or_default()
                     );
                     Ok(Take::Skip(skip(keys, reason)))
                 }
@@ -171,16 +185,22 @@ impl Engine {
             return Ok(Candidate::None);
         }
         let tags = iam.list_user_tags(&u.user_name).await?;
-        let knowledge = self.import_knowledge(&account.provider, &account.user_name, &u.user_id, tags).await?;
+        let knowledge =
+            self.import_knowledge(&account.provider, &account.user_name, &u.user_id, &account.id, tags).await?;
         keys.sort_by_key(|k| k.created);
-        let mut held = Vec::new();
+        let (mut held, mut unknown) = (Vec::new(), None);
         for k in keys.iter().rev() {
             match knowledge.claimed(&k.id) {
                 None => return Ok(Candidate::Key(k.id.clone())),
-                Some(whose) => held.push(format!("{}: {whose}", k.id)),
+                Some(whose) => {
+                    held.push(format!("{}: {whose}", k.id));
+                    if matches!(whose, Foreign::UnknownAccount(_)) && unknown.is_none() {
+                        unknown = Some(whose);
+                    }
+                }
             }
         }
-        Ok(Candidate::Held(held))
+        Ok(Candidate::Held(held, unknown))
     }
 
     /// Records that a credential was not imported: it is someone else's.
@@ -228,4 +248,17 @@ fn password_skipped(user: &str, whose: &Foreign) -> String {
         "not imported: the console password of IAM user {user} is someone else's ({whose}); both would set it, and \
          one would hold a dead password"
     )
+}
+
+/// For a tag naming an account this vault does not have: the command that removes it (empty
+/// otherwise), to end a refusal's sentence.
+fn clear_hint(engine: &Engine, account: &Account, whose: &Foreign) -> String {
+    match whose {
+        Foreign::UnknownAccount(id) => format!(
+            "; if that account's import or `account add` stopped before storing it, or it was removed, remove its \
+             tag with `{}`",
+            engine.clear_tag_command(&account.provider, &account.user_name, id)
+        ),
+        _ => String::new(),
+    }
 }

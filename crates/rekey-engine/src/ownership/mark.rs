@@ -1,12 +1,13 @@
-//! Password marks on IAM: taking a console password (an import or `account add` writes the
-//! account's mark, then reads the user's tags again, before the account exists), and releasing
-//! it (`account remove`). See the module docs of [`super`] for why writing, then reading, is
+//! Marks on IAM: taking a console password or an existing access key (an import or `account
+//! add` writes the account's tag, then reads the user's tags again, before the account exists),
+//! and releasing it (`account remove`, or a taker that backs out). See the module docs of [`super`] for why writing, then reading, is
 //! what makes two vaults unable to both take one password.
 
-use super::{password, tag_key, Foreign, Knowledge, Origin};
-use crate::{Engine, Result};
+use super::{password, render, tag_key, Entry, Foreign, Knowledge, Origin};
+use crate::{Engine, Error, Result};
 use rekey_aws::IamApi;
-use rekey_domain::AccountId;
+use rekey_domain::{AccessKeyId, AccountId};
+use rekey_store::Account;
 use std::collections::HashSet;
 
 impl Engine {
@@ -44,7 +45,7 @@ impl Engine {
     /// Marks `user`'s console password as `account`'s (which does not exist yet): refused, with
     /// whose it is, when another account of any vault marks it before or after this mark is
     /// written (the mark is then removed again). `Ok(Ok(()))`: the caller may create the account,
-    /// and must [`Engine::release_password`] if it cannot.
+    /// and must [`Engine::release_mark`] if it cannot.
     pub(crate) async fn take_password(
         &self,
         iam: &dyn IamApi,
@@ -56,24 +57,110 @@ impl Engine {
         if let Some(whose) = knowledge.password_claimed() {
             return Ok(Err(whose));
         }
-        let own = tag_key(self.vault_id().as_str(), account.as_str());
-        iam.tag_user(user, &[(own, password(origin))]).await?;
         // Another taker that read the tags before this mark was written has written its own
         // mark before reading: one of the two reads sees the other's mark.
-        let knowledge = self.password_knowledge(account, iam.list_user_tags(user).await?).await?;
+        let tags = self.write_then_read(iam, user, account, password(origin)).await?;
+        let knowledge = self.password_knowledge(account, tags).await?;
         if let Some(whose) = knowledge.password_claimed() {
-            self.release_password(iam, user, account).await;
+            self.release_mark(iam, user, account).await;
             return Ok(Err(whose));
         }
         Ok(Ok(()))
     }
 
-    /// Removes `account`'s password mark from `user` (best effort: a mark left behind makes
-    /// other accounts refuse the password, saying whose mark it is, until it is removed).
-    pub(crate) async fn release_password(&self, iam: &dyn IamApi, user: &str, account: &AccountId) {
+    /// Takes access key `key` of `account`'s user for `account` (which does not exist yet), as
+    /// a password is taken: writes the account's tag naming the key (`KEY=ORIGIN`), reads the
+    /// tags again, and is refused, with whose the key is ([`super::Knowledge::claimed`]), when
+    /// another account of any vault claims it then (the tag is then removed again). Two takers
+    /// racing each write before they read, so at most one takes the key. The caller found the
+    /// key nobody's in tags it read before; `Ok(Ok(()))`: it may create the account, and must
+    /// [`Engine::release_mark`] if it cannot.
+    pub(crate) async fn take_key(
+        &self,
+        iam: &dyn IamApi,
+        account: &Account,
+        key: &str,
+        origin: Origin,
+    ) -> Result<Result<(), Foreign>> {
+        let user = account.user_name.as_str();
+        let value = render(&[Entry { key_id: key.to_owned(), origin }]);
+        let tags = self.write_then_read(iam, user, &account.id, value).await?;
+        let knowledge =
+            self.import_knowledge(&account.provider, &account.user_name, &account.user_id, &account.id, tags).await?;
+        if let Some(whose) = knowledge.claimed(key) {
+            self.release_mark(iam, user, &account.id).await;
+            return Ok(Err(whose));
+        }
+        Ok(Ok(()))
+    }
+
+    /// Takes the adopted key for `account` (not stored yet) as an import takes one: refused,
+    /// saying whose it is, when another account of any vault claims it before or after this
+    /// account's tag naming it is written (see [`super`]). Two vaults adopting one key would
+    /// each retire it under the other at their first rotation.
+    pub(crate) async fn take_adopted_key(&self, account: &Account, iam: &dyn IamApi, key: &AccessKeyId) -> Result<()> {
+        let user = account.user_name.as_str();
+        let tags = iam.list_user_tags(user).await?;
+        let first =
+            self.import_knowledge(&account.provider, &account.user_name, &account.user_id, &account.id, tags).await?;
+        let whose = match first.claimed(key.as_str()) {
+            Some(whose) => whose,
+            None => match self.take_key(iam, account, key.as_str(), Origin::Adopted).await? {
+                Ok(()) => return Ok(()),
+                Err(whose) => whose,
+            },
+        };
+        Err(Error::conflict(
+            format!("access key {key} of IAM user {user} is someone else's ({whose})"),
+            self.refusal_hint(
+                account,
+                &whose,
+                "two accounts holding one key each retire it under the other at their first rotation; manage it \
+                 where it is managed, or remove that account first",
+            ),
+        ))
+    }
+
+    /// The hint of a refusal to take what `whose` holds: `why`, or for a tag naming an account
+    /// this vault does not have, the command that removes it.
+    pub(crate) fn refusal_hint(&self, account: &Account, whose: &Foreign, why: &str) -> String {
+        match whose {
+            Foreign::UnknownAccount(id) => format!(
+                "if account {id}'s `account add` or import stopped before storing it (or it was removed), remove its \
+                 tag: `{}` (refused while this vault has the account), then add this account again",
+                self.clear_tag_command(&account.provider, &account.user_name, id)
+            ),
+            _ => why.to_owned(),
+        }
+    }
+
+    /// Writes `account`'s tag `value` on `user`, then reads the user's tags again (removing the
+    /// tag if that read fails: the caller takes nothing).
+    async fn write_then_read(
+        &self,
+        iam: &dyn IamApi,
+        user: &str,
+        account: &AccountId,
+        value: String,
+    ) -> Result<Vec<(String, String)>> {
+        let own = tag_key(self.vault_id().as_str(), account.as_str());
+        iam.tag_user(user, &[(own, value)]).await?;
+        match iam.list_user_tags(user).await {
+            Ok(tags) => Ok(tags),
+            Err(e) => {
+                self.release_mark(iam, user, account).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Removes `account`'s tag from `user`: its password mark, or the key an import or adoption
+    /// took (best effort: a tag left behind makes other accounts refuse what it names, saying
+    /// whose it is, until `rekey account clear-tag` removes it).
+    pub(crate) async fn release_mark(&self, iam: &dyn IamApi, user: &str, account: &AccountId) {
         let own = tag_key(self.vault_id().as_str(), account.as_str());
         if let Err(e) = iam.untag_user(user, &[own]).await {
-            tracing::warn!(user, account = %account, error = %e, "could not remove the console password's mark");
+            tracing::warn!(user, account = %account, error = %e, "could not remove the account's ownership tag");
         }
     }
 }

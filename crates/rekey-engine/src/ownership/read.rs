@@ -74,17 +74,20 @@ impl Engine {
     }
 
     /// What this vault knows of the keys of user `user_id` (named `user` under `provider`),
-    /// which has no account of `provider` yet, and of the rotations and accounts its `tags` name:
-    /// the input of [`Knowledge::claimed`] and [`Knowledge::password_claimed`] for an import.
+    /// which has no account of `provider` yet (`account` is the one an import or adoption would
+    /// create), and of the rotations and accounts its `tags` name: the input of
+    /// [`Knowledge::claimed`] for an import or adoption.
     pub(crate) async fn import_knowledge(
         &self,
         provider: &ProviderName,
         user: &UserName,
         user_id: &str,
+        account: &AccountId,
         tags: Vec<(String, String)>,
     ) -> Result<Knowledge> {
         Ok(Knowledge {
             vault: self.vault_id().to_string(),
+            account: account.to_string(),
             siblings: keys_held_elsewhere(self, provider, user, user_id, None).await?,
             rotations: self.named_rotations_known(&tags).await?,
             accounts: self.named_accounts_known(&tags).await?,

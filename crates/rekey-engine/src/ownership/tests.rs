@@ -330,3 +330,32 @@ fn a_password_another_account_marks_is_not_taken() {
         Knowledge { vault: VAULT.into(), tags: vec![own_tag(&password(&Origin::Added))], ..Knowledge::default() };
     assert_eq!(import.password_claimed(), Some(Foreign::UnknownAccount("ACCT0001".into())));
 }
+
+#[test]
+fn a_takers_own_tag_is_no_claim_and_another_takers_is() {
+    // An import (or adoption) of ACCT0009, after writing its own tag naming K1.
+    let imported = |k: &str| render(&[Entry { key_id: k.into(), origin: Origin::Imported }]);
+    let mut f = Knowledge { vault: VAULT.into(), account: "ACCT0009".into(), ..Knowledge::default() };
+    f.tags = vec![(tag_key(VAULT, "ACCT0009"), imported(K1))];
+    assert_eq!(f.claimed(K1), None, "its own tag only");
+    // Another vault's taker, racing: its tag names the key too, whichever comes first.
+    f.tags.insert(0, (tag_key(OTHER, "ZZZZ0001"), imported(K1)));
+    assert_eq!(f.claimed(K1), Some(Foreign::OtherVault(OTHER.into())));
+    f.tags.reverse();
+    assert_eq!(f.claimed(K1), Some(Foreign::OtherVault(OTHER.into())));
+    // Another taker of this vault: an account it does not have (yet, or ever), or one it has.
+    f.tags = vec![(tag_key(VAULT, "ACCT0009"), imported(K2)), (tag_key(VAULT, "ACCT0002"), imported(K2))];
+    assert_eq!(f.claimed(K2), Some(Foreign::UnknownAccount("ACCT0002".into())));
+    f.accounts.insert("ACCT0002".into());
+    assert_eq!(f.claimed(K2), Some(Foreign::Sibling("ACCT0002".into())));
+    // `account add`'s keys count alike; a rotation's stays a state after the last known one.
+    f.tags =
+        vec![(tag_key(VAULT, "ACCT0003"), format!("{K3}=adopted")), (tag_key(VAULT, "ACCT0004"), format!("{K2}={R2}"))];
+    assert_eq!(f.claimed(K3), Some(Foreign::UnknownAccount("ACCT0003".into())));
+    assert_eq!(f.claimed(K2), Some(Foreign::AfterLastState(Some(R2.into()))));
+    assert_eq!(named_accounts(VAULT, &f.tags).len(), 2, "key tags name accounts to look up too");
+    // The rotation's classifier still reads its own tag: a key it names that the account does
+    // not hold was stored by a state of this vault it does not have.
+    let own = facts(&[own_tag(&imported(K1))]);
+    assert_eq!(own.owner(K1), Owner::Foreign(Foreign::AfterLastState(None)));
+}

@@ -1,8 +1,10 @@
 //! `rekey account …`: add, list, show, change, reveal and remove managed IAM user credentials,
 //! and edit their delivery targets. Each subcommand's arguments sit beside its handler: `add.rs`,
-//! `set.rs`, `remove.rs` (one account, or many by filter), `targets.rs`.
+//! `set.rs`, `remove.rs` (one account, or many by filter), `clear_tag.rs` (the tag of an account
+//! the vault does not have), `targets.rs`.
 
 mod add;
+mod clear_tag;
 mod remove;
 mod set;
 mod targets;
@@ -58,6 +60,9 @@ pub enum AccountCmd {
     /// Remove one account, or every account matching --filter, from the vault (IAM is left
     /// untouched unless --delete-managed-key)
     Remove(remove::RemoveArgs),
+    /// Remove from an IAM user the ownership tag of an account this vault does not have (left
+    /// by an `account add` or import that stopped before storing it); audited
+    ClearTag(clear_tag::ClearTagArgs),
     /// List or remove an account's delivery targets
     #[command(subcommand)]
     Targets(targets::TargetsCmd),
@@ -85,6 +90,7 @@ pub async fn run(global: &Global, format: Format, cmd: AccountCmd) -> Result<()>
             reveal_out(format, &a, secret.expose());
         }
         AccountCmd::Remove(args) => remove::run(global, format, args).await?,
+        AccountCmd::ClearTag(args) => clear_tag::run(global, format, args).await?,
         AccountCmd::Targets(cmd) => targets::run(global, format, cmd).await?,
     }
     Ok(())
