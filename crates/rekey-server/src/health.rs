@@ -2,7 +2,7 @@
 //! recovery ended, scheduler ticking, no worker stuck, not stopping; see [`crate::liveness`])
 //! and `/metrics` (Prometheus text format).
 
-use crate::{error::ApiError, AppState};
+use crate::{coalesce::Buffered, error::ApiError, AppState};
 use axum::{
     extract::State,
     http::StatusCode,
@@ -161,10 +161,15 @@ async fn metrics(State(s): State<AppState>, req: axum::extract::Request) -> Resp
             Ok(_) => {}
         }
     }
-    match render(&s).await {
-        Ok(text) => ([("content-type", "text/plain; version=0.0.4")], text).into_response(),
-        Err(e) => ApiError::from(e).into_response(),
-    }
+    // Every scrape answers alike: scrapes made at once are answered once (`crate::coalesce`).
+    let answer = s.reads.get(String::from("/metrics"), Buffered::shareable, || async {
+        Buffered::of(match render(&s).await {
+            Ok(text) => ([("content-type", "text/plain; version=0.0.4")], text).into_response(),
+            Err(e) => ApiError::from(e).into_response(),
+        })
+        .await
+    });
+    answer.await.response()
 }
 
 /// The pace of each provider's AWS calls (per bucket: iam, iam-mutating, sts), the calls it
@@ -247,6 +252,13 @@ async fn render(s: &AppState) -> rekey_engine::Result<String> {
     for (name, help, v) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
     }
+    let _ = writeln!(
+        out,
+        "# HELP rekey_api_shared_answers_total Reads answered with an identical read's answer, computed after they \
+         arrived (lists and /metrics requested at once).\n# TYPE rekey_api_shared_answers_total counter\n\
+         rekey_api_shared_answers_total {}",
+        s.reads.shared()
+    );
     let _ = writeln!(out, "# HELP rekey_export_events_total Audit events sent by each SIEM export.");
     let _ = writeln!(out, "# TYPE rekey_export_events_total counter");
     let exports = s.exports.snapshot();

@@ -13,7 +13,9 @@
 //!   hint}` bodies; `audit_log`: group commit of `api.request` events.
 //! - [`auth`]: the caller of a request — its bearer token, checked by
 //!   [`Engine::verify_token`] in [`auth::authenticate`] — what roles allow, folder scopes;
-//!   `throttle`: failed authentication, per source; `token_cache`: tokens verified a moment ago.
+//!   `throttle`: failed authentication, per source; `token_cache`: tokens verified a moment ago;
+//!   `coalesce`: identical reads made at once (account pages, rotations, the audit log,
+//!   providers, the overview, `/metrics`) answered once.
 //! - `console`: the web console. `health` and [`liveness`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`scheduler`]: the tick loop; `periodic`: rounds at an interval; `jobs`: the exports and
 //!   the notifier, built from the configuration before the vault is unlocked.
@@ -26,6 +28,7 @@
 pub mod api;
 pub mod audit_log;
 pub mod auth;
+mod coalesce;
 pub mod config;
 mod console;
 pub mod error;
@@ -82,6 +85,8 @@ pub struct Shared {
     audit_writer: audit_log::AuditWriter,
     /// Tokens verified a moment ago.
     token_cache: token_cache::TokenCache,
+    /// Identical reads made at once, answered once (`coalesce`).
+    reads: coalesce::Coalesce<String, Arc<coalesce::Buffered>>,
     /// Set once the task that writes held-back authentication failures runs.
     failure_flusher: std::sync::OnceLock<()>,
 }
@@ -103,6 +108,7 @@ impl Shared {
             auth_failures: throttle::AuthFailures::new(&config.auth),
             audit_writer: audit_log::AuditWriter::default(),
             token_cache: token_cache::TokenCache::default(),
+            reads: coalesce::Coalesce::default(),
             failure_flusher: std::sync::OnceLock::new(),
             config,
         })

@@ -19,6 +19,7 @@ mod whoami;
 
 use crate::{
     auth::{Action, Caller},
+    coalesce::Buffered,
     error::{ApiError, ApiResult},
     AppState,
 };
@@ -140,12 +141,33 @@ async fn guard(State(s): State<AppState>, mut req: Request, next: Next) -> Respo
         Err(refused) => return refused,
     };
     req.extensions_mut().insert(caller.clone());
-    let response = next.run(req).await;
+    let response = match shared_read(&req, &route, &caller) {
+        Some(key) => {
+            let answer =
+                s.reads.get(key, Buffered::shareable, || async move { Buffered::of(next.run(req).await).await });
+            answer.await.response()
+        }
+        None => next.run(req).await,
+    };
     let status = response.status().as_u16();
     if s.config.audit.audits(&method, status) {
         audit(&s, &caller.actor(), method.as_str(), &route, status).await;
     }
     response
+}
+
+/// The lists whose answer depends only on the request's query, the caller's role and folders,
+/// and the vault: identical ones made at once are answered once (`crate::coalesce`).
+const SHARED_READS: [&str; 5] =
+    ["/api/v1/accounts", "/api/v1/rotations", "/api/v1/audit", "/api/v1/providers", "/api/v1/overview"];
+
+/// The key of a read whose answer may be shared, with everything the answer depends on.
+fn shared_read(req: &Request, route: &str, caller: &Caller) -> Option<String> {
+    if req.method() != axum::http::Method::GET || !SHARED_READS.contains(&route) {
+        return None;
+    }
+    let folders: Vec<&str> = caller.folders.iter().map(|f| f.as_str()).collect();
+    Some(format!("{}\n{}\n{}\n{}", caller.role, folders.join("\n"), route, req.uri().query().unwrap_or_default()))
 }
 
 /// The bearer token of a request, if it sends one (the scheme's name is case-insensitive,

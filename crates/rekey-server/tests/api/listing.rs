@@ -386,3 +386,65 @@ async fn an_account_shows_only_the_settings_of_its_kind() {
         assert_eq!(shown(item.unwrap()), keys, "{uri}: listed as shown");
     }
 }
+
+/// The value of the counter `name` in the `/metrics` exposition.
+async fn counter(w: &World, name: &str) -> u64 {
+    let a = w.call("GET", "/metrics", Some(w.token("admin")), None).await;
+    let text = a.body.as_str().unwrap_or_default().to_owned();
+    let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} in {text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn identical_reads_made_at_once_are_answered_as_each_would_be_alone() {
+    let w = World::new().await;
+    let reads = [
+        ("admin", "/api/v1/accounts"),
+        ("operator@ops", "/api/v1/accounts"),
+        ("operator@finance", "/api/v1/accounts"),
+        ("admin@ops", "/api/v1/accounts?sort=due"),
+        ("auditor@ops", "/api/v1/rotations?limit=20"),
+        ("operator", "/api/v1/rotations?limit=20"),
+        ("operator@finance", "/api/v1/providers"),
+        ("admin", "/api/v1/providers"),
+        ("operator@ops", "/api/v1/overview"),
+        ("operator", "/api/v1/audit?limit=5"),
+    ];
+    // What each read answers alone (the overview's time of counting aside).
+    let answer = |a: crate::world::Answer| {
+        let mut body = a.body;
+        if let Some(o) = body.as_object_mut() {
+            o.remove("report_at");
+        }
+        (a.status, body)
+    };
+    let mut alone = Vec::new();
+    for (token, uri) in reads {
+        alone.push(answer(w.call("GET", uri, Some(w.token(token)), None).await));
+    }
+    assert_eq!(alone[9].0, 403, "an operator may not read the audit log: {:?}", alone[9]);
+    assert_ne!(alone[0].1, alone[1].1, "a folder's tokens see less than an unconfined one");
+    let shared_before = counter(&w, "rekey_api_shared_answers_total").await;
+    for round in 0..5 {
+        let burst =
+            (0..8).flat_map(|_| reads.iter()).map(|(token, uri)| w.call("GET", uri, Some(w.token(token)), None));
+        let answers = futures_util::future::join_all(burst).await;
+        for (i, a) in answers.into_iter().enumerate() {
+            let (token, uri) = reads[i % reads.len()];
+            assert_eq!(answer(a), alone[i % reads.len()], "round {round}: {token} {uri}");
+        }
+    }
+    let shared = counter(&w, "rekey_api_shared_answers_total").await - shared_before;
+    assert!(shared > 0, "reads made at once shared answers");
+    // Nothing is kept between bursts: a change made after them shows in the next read.
+    let before = w.call("GET", "/api/v1/accounts", Some(w.token("admin")), None).await;
+    let hb = w.call("POST", &format!("/api/v1/accounts/{}/heartbeat", w.svc.id), Some(w.token("admin")), None).await;
+    assert_eq!(hb.status, 200, "{}", hb.body);
+    let after = w.call("GET", "/api/v1/accounts", Some(w.token("admin")), None).await;
+    let beat = |a: &crate::world::Answer| {
+        a.body["items"].as_array().unwrap().iter().find(|i| i["id"] == w.svc.id.as_str()).unwrap()["heartbeat"]["at"]
+            .clone()
+    };
+    assert_ne!(beat(&after), Value::Null);
+    assert_ne!(beat(&before), beat(&after), "the heartbeat made after the burst is listed");
+}
