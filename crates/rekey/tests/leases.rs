@@ -11,6 +11,10 @@
 //!   over and finishes it; the held request, let go only then, is dropped, since nobody waits
 //!   for it any more. Each trial holds another call: CreateAccessKey, TagUser, UpdateAccessKey,
 //!   DeleteAccessKey (`REKEY_SOAK_TRIALS`, default 4).
+//! - A holder that abandoned its call that way leaves its lease to expire, even once it is back
+//!   in touch with the database (a request of the call may still be on its way to IAM): another
+//!   worker is refused the account until the lease expires by the database's clock, and takes
+//!   it over after.
 //! - A node whose clock is two hours fast cannot take a live lease over, nor can a live holder
 //!   whose clock is two hours slow lose it (the test build's `REKEY_TEST_CLOCK_OFFSET`): the
 //!   other worker is refused as busy, the lease keeps its holder and token, and the holder
@@ -256,6 +260,105 @@ fn a_held_call_is_given_up_before_the_lease_can_expire_sqlite() {
 fn a_held_call_is_given_up_before_the_lease_can_expire_postgres() {
     let Some(schema) = pg::schema() else { return };
     held_call_is_given_up_before_the_lease_can_expire(Some(schema.url.clone()));
+}
+
+/// The lease of the abandonment test: long enough that its safety gap (a sixth) leaves time to
+/// look at the lease, and to run another worker, between the abandonment and the expiry.
+const LONG_TTL: &str = "30s";
+
+fn abandoned_call_leaves_the_lease_to_expire(vault: Option<String>) {
+    let w = world(vault);
+    let sqlite = w.sb.vault.starts_with("sqlite:");
+    let trials = soak("REKEY_SOAK_TRIALS", 2, 1);
+    for trial in 0..trials {
+        let action = ["CreateAccessKey", "TagUser"][trial % 2];
+        let link = (!sqlite).then(|| Link::start(&through(&w.sb.vault, 0).1));
+        let node_vault = link.as_ref().map_or_else(|| w.sb.vault.clone(), |l| through(&w.sb.vault, l.port).0);
+        let (before, given_up_before) = (w.audit_head(), w.proxy.given_up().len());
+        w.proxy.arm(Fault { action: action.into(), kind: FaultKind::Held, skip: 0, times: 1 });
+        let mut node = w.node(&node_vault, &[("REKEY_LEASE_TTL", LONG_TTL)]);
+        w.due_now();
+        until(&format!("trial {trial}: the node's {action} is held"), PATIENCE, || {
+            (w.proxy.injected() == 1).then_some(())
+        });
+        let lock = match &link {
+            Some(link) => {
+                link.cut();
+                None
+            }
+            None => Some(WriteLock::take(&w.sb.vault)),
+        };
+        until(&format!("trial {trial}: the cut-off node abandons its {action}"), PATIENCE, || {
+            (w.proxy.given_up().len() > given_up_before).then_some(())
+        });
+        let (holder, token, _, _) = w.lease();
+        // Back in touch at once: a release it made now would reach the database.
+        if let Some(link) = &link {
+            link.heal();
+        }
+        if let Some(lock) = lock {
+            lock.release();
+        }
+        // Its rotation ended: the worker is gone from the node's lease holders (a release, had
+        // it made one, came first). The scheduler's next ticks find the account busy.
+        until(&format!("trial {trial}: the worker that gave its {action} up stops"), PATIENCE, || {
+            let (_, ready) = node.json("GET", "/readyz", None, None);
+            (node.log_text().contains("gave up on a call") && ready["workers"]["active"] == 0).then_some(())
+        });
+        let (owner, token_now, expires_at, now) = w.lease();
+        let log = node.log_text();
+        assert!(
+            (&owner, token_now) == (&holder, token) && expires_at > now,
+            "trial {trial}: the lease of the worker that abandoned its {action} is left to expire, not released: \
+             owner {owner:?} (was {holder:?}), token {token_now} (was {token}), expires at {expires_at}, database \
+             time {now}\n{log}"
+        );
+        let gave_up = format!("owner={holder} call=\"{action}\"");
+        assert!(holder.starts_with("node-a:") && log.contains(&gave_up), "trial {trial}: the node's worker: {log}");
+        // Frozen from here on, the node cannot take the lease back once it expires.
+        node.signal("STOP");
+        let out = w.sb.rekey().args(["rotate", &w.account.0, "-o", "json"]).output().unwrap();
+        let text = format!("{} {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let (_, token_after, _, refused_by) = w.lease();
+        assert!(refused_by < expires_at, "trial {trial}: the other worker ran before the lease's expiry");
+        let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        assert_eq!(reports[0]["outcome"], "refused", "trial {trial}: taken before the lease expired: {text}");
+        assert!(text.contains(&owner), "trial {trial}: the refusal names the holder {owner}: {text}");
+        assert_eq!(token_after, token, "trial {trial}: the lease was not taken");
+
+        until("the abandoned lease expires by the database's clock", PATIENCE, || {
+            Some(w.lease()).filter(|(_, _, _, now)| *now >= expires_at)
+        });
+        let out = w.sb.rekey().args(["recover", "-o", "json"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "trial {trial}: {}", String::from_utf8_lossy(&out.stderr));
+        let (_, taken, _, _) = w.lease();
+        assert!(taken > token, "trial {trial}: another worker took the lease once it expired");
+        w.proxy.release();
+        until("the held request is forwarded or dropped", PATIENCE, || (w.proxy.holding() == 0).then_some(()));
+        node.signal("CONT");
+        let status = node.terminate_within(PATIENCE);
+        let log = node.log_text();
+        assert_eq!(status.and_then(|s| s.code()), Some(0), "trial {trial}: the node stops cleanly: {log}");
+        assert!(w.proxy.forwarded_late().is_empty(), "trial {trial}: a request of the cut-off node reached IAM late");
+        assert!(!log.contains("panicked"), "{log}");
+        assert!(w.no_rotation_open(), "trial {trial}: recover finished the rotation");
+        let writers = w.phase_writers(before);
+        let taken = writers.iter().position(|(actor, _)| actor.starts_with("cli:")).unwrap();
+        assert!(writers[taken..].iter().all(|(actor, _)| actor.starts_with("cli:")), "trial {trial}: {writers:?}");
+        assert_eq!(writers.last().map(|(_, p)| p.as_str()), Some("done"), "trial {trial}: {writers:?}");
+        invariants::check(&w.moto, &w.seeded.admin, &[&w.sb]);
+    }
+}
+
+#[test]
+fn an_abandoned_call_leaves_the_lease_to_expire_sqlite() {
+    abandoned_call_leaves_the_lease_to_expire(None);
+}
+
+#[test]
+fn an_abandoned_call_leaves_the_lease_to_expire_postgres() {
+    let Some(schema) = pg::schema() else { return };
+    abandoned_call_leaves_the_lease_to_expire(Some(schema.url.clone()));
 }
 
 /// (holder's clock offset, other worker's clock offset).
