@@ -18,6 +18,9 @@
 //! - Every command beside a rotation under way: each one refused because the account is busy
 //!   exits 4 (conflict) naming the rotation, and changes nothing; a batch whose only shortfall
 //!   is the busy account exits 4 too; a heartbeat by folder skips it (exit 0).
+//! - A rotation whose lease was taken over while it was stopped right after its CreateAccessKey
+//!   cannot store the new key's secret (its write is fenced), and does not delete that key
+//!   either (every IAM call is made under the lease): the worker holding the lease sweeps it.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -149,6 +152,7 @@ on_both!(heartbeat_beside_rotation: heartbeat_beside_rotation_sqlite, heartbeat_
 on_both!(lapsed_checkout_with_several_ticks: lapsed_checkout_sqlite, lapsed_checkout_postgres);
 on_both!(remove_beside_rotation: remove_beside_rotation_sqlite, remove_beside_rotation_postgres);
 on_both!(every_command_beside_rotation: busy_exit_codes_sqlite, busy_exit_codes_postgres);
+on_both!(fenced_create_cleanup: fenced_create_cleanup_sqlite, fenced_create_cleanup_postgres);
 
 /// A heartbeat that read the account before a rotation replaced its key stores nothing; the
 /// rotation's result stands. Odd trials name the account (the heartbeat was refused as busy,
@@ -465,4 +469,45 @@ fn every_command_beside_rotation(vault: Option<String>) {
         invariants::check(&moto, &seeded.admin, &[&sb]);
     }
     eprintln!("{trials} trials: 12 commands beside a rotation under way each");
+}
+
+/// A rotation stopped right after its CreateAccessKey while its lease is taken over (the row
+/// moved on, as a takeover moves it): once continued, its write of the new key's secret is
+/// fenced, and the key whose secret it could not store stays for the lease's holder, which
+/// sweeps it (`recover`, once the lease is free).
+fn fenced_create_cleanup(vault: Option<String>) {
+    let (moto, sb, seeded) = suite::world(vault);
+    let admin = iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
+    let db = Db::of(&sb.vault);
+    let trials = soak("REKEY_SOAK_TRIALS", 2, 1);
+    for trial in 1..=trials {
+        let account = suite::accounts(&moto, &sb, &seeded.admin, &format!("fenced{trial}x"), 1, "f", FAST).remove(0);
+        let (id, user) = (id_of(&sb, &account), account.split('/').nth(1).unwrap().to_owned());
+        let current = sb.json(&["account", "show", &account])["current_key_id"].as_str().unwrap().to_owned();
+        let mut rotate = sb.std_rekey();
+        rotate.args(["rotate", &account, "-o", "json"]);
+        let rotating = stopped_at(rotate, "access-key:after-create-call");
+        db.execute(&format!(
+            "UPDATE leases SET owner = 'elsewhere:1:1#1', token = token + 1 WHERE account_id = '{id}'"
+        ));
+        let (code, out, err) = rotating.resume();
+        assert_ne!(code, 0, "trial {trial}: the fenced rotation stops: {out}{err}");
+        assert!(err.contains("did not delete a key whose secret was not stored"), "trial {trial}: {err}");
+        let keys: Vec<String> = iam::keys_of(&admin, &user).into_iter().map(|k| k.0).collect();
+        assert_eq!(keys.len(), 2, "trial {trial}: the new key stays for the lease's holder: {keys:?}\n{err}");
+        let orphan = keys.iter().find(|k| **k != current).unwrap().clone();
+
+        db.execute(&format!("UPDATE leases SET owner = '', expires_at = 0 WHERE account_id = '{id}'"));
+        let (code, out, err) = run({
+            let mut c = sb.std_rekey();
+            c.args(["recover", "-o", "json"]);
+            c
+        });
+        assert_eq!(code, 0, "trial {trial}: {out}{err}");
+        let keys: Vec<String> = iam::keys_of(&admin, &user).into_iter().map(|k| k.0).collect();
+        let now = sb.json(&["account", "show", &account])["current_key_id"].as_str().unwrap().to_owned();
+        assert!(!keys.contains(&orphan), "trial {trial}: the key whose secret was lost is swept: {keys:?} {out}");
+        assert!(keys.contains(&now) && now != current && now != orphan, "trial {trial}: rotated: {keys:?} {out}");
+        invariants::check(&moto, &seeded.admin, &[&sb]);
+    }
 }

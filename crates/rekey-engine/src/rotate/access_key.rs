@@ -213,9 +213,18 @@ impl Run<'_> {
         let stored =
             self.journal(Phase::Created, JournalWrite { new_secrets: vec![sealed], ..Default::default() }).await;
         if let Err(e) = stored {
-            // The secret could not be stored: nobody may keep a key whose secret is lost.
-            if let Err(del) = self.iam.delete_access_key(&user, &meta.id).await {
-                tracing::error!(key_id = %meta.id, error = %del, "could not delete a key whose secret was not stored");
+            // The secret could not be stored: nobody may keep a key whose secret is lost. Under
+            // the lease like every call: a worker that lost it (or gave the call up) leaves the
+            // key to whoever resumes from `create_requested`, whose sweep deletes it.
+            match self.act("DeleteAccessKey", self.iam.delete_access_key(&user, &meta.id)).await {
+                Ok(deleted) => {
+                    if let Err(del) = gone_is_fine(deleted) {
+                        tracing::error!(key_id = %meta.id, error = %del,
+                            "could not delete a key whose secret was not stored; the next recovery sweeps it");
+                    }
+                }
+                Err(not_made) => tracing::warn!(key_id = %meta.id, error = %not_made,
+                    "did not delete a key whose secret was not stored; whoever resumes the rotation sweeps it"),
             }
             return Err(e);
         }
