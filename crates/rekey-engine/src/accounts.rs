@@ -485,6 +485,8 @@ impl Engine {
             AuditOutcome::Ok,
             json!({ "deleted_key": deleted_key }),
         );
+        // The lease goes with the account.
+        lease.stop_renewing();
         match self.store.delete_account(&account.id, Some(&lease.fence), &audit).await {
             Ok(()) => Ok(Removed { account: account.id, deleted_key }),
             Err(StoreError::Fenced { .. }) => {

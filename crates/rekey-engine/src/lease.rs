@@ -244,6 +244,13 @@ impl Held {
         self.released = true;
     }
 
+    /// Stops renewing the lease, for a holder about to delete it with its account: a renewal
+    /// made after the deletion would find no lease and take it for a takeover. The deletion is
+    /// fenced by the lease's token, which renewals do not change.
+    pub(crate) fn stop_renewing(&self) {
+        self.renewer.abort();
+    }
+
     /// Notes that the worker made progress (for the readiness probe's stuck-worker count).
     pub(crate) fn progress(&self) {
         *self.worker.progress.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();

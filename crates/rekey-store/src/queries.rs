@@ -276,6 +276,16 @@ where
         let done = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         Self::changed(&done, || StoreError::not_found(format!("account {:?}", id.as_str())))?;
         sqlx::query("DELETE FROM secret_versions WHERE record_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+        // Its lease goes with it; a lease taken on the id again starts above its token (see
+        // `acquire_lease`), so a stale holder of this one never matches it.
+        sqlx::query(
+            "UPDATE lease_token_floor SET floor = (SELECT token FROM leases WHERE account_id = $1) \
+             WHERE floor < (SELECT token FROM leases WHERE account_id = $1)",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM leases WHERE account_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         self.commit(tx, audit).await?;
         Ok(())
     }
@@ -344,7 +354,8 @@ where
         // time: a node whose clock runs ahead cannot find a live holder's lease expired.
         let now = B::NOW_MS;
         let taken: Option<(i64, i64)> = sqlx::query_as(&format!(
-            "INSERT INTO leases (account_id, owner, token, expires_at, renewed_at) VALUES ($1, $2, 1, {now} + $3, {now}) \
+            "INSERT INTO leases (account_id, owner, token, expires_at, renewed_at) \
+             VALUES ($1, $2, (SELECT floor FROM lease_token_floor) + 1, {now} + $3, {now}) \
              ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, token = leases.token + 1, \
              expires_at = excluded.expires_at, renewed_at = excluded.renewed_at \
              WHERE leases.owner = '' OR leases.owner = $2 OR leases.expires_at <= {now} OR leases.owner = $4 \

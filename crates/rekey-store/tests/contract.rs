@@ -877,6 +877,19 @@ async fn writes_beside_the_lease(store: Arc<dyn Store>) {
     s.delete_account(&id, Some(&f2), &e).await.expect("removed by the lease holder");
     watch.appended(s, &e).await;
     assert!(is_not_found(&s.account(&id).await));
+    assert_eq!(s.lease_record(&id).await.expect("lease"), None, "the lease went with the account");
+    assert!(!s.renew_lease(&f2, 60_000).await.expect("renew"), "nothing left to renew");
+    // A lease taken on the id again (ending a check-out of the removed account takes one) never
+    // repeats a token: a stale holder of the old lease is fenced by the new one.
+    let LeaseOutcome::Acquired(again) = s.acquire_lease(&id, "ender", 60_000, None).await.expect("acquire") else {
+        panic!("a lease on a removed account's id is free")
+    };
+    assert!(again.token > f2.token, "the new lease's token {} is above the removed one's {}", again.token, f2.token);
+    for stale in [&f1, &f2] {
+        let ended = s.delete_account(&id, Some(stale), &e).await;
+        assert!(matches!(ended, Err(StoreError::Fenced { .. })), "a stale holder is fenced: {ended:?}");
+    }
+    s.release_lease(&again).await.expect("release");
 
     let bob = account("p", "bob", CredentialKind::Password, None);
     s.insert_account(&bob, None, &audit("account.add", Some(bob.id.as_str()))).await.expect("account");

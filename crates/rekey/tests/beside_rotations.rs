@@ -14,7 +14,8 @@
 //!   exactly once (one rotation, one `account.checkout-end`).
 //! - `account remove --delete-managed-key` ∥ rotation: refused as busy (exit 4, naming the
 //!   rotation) while a rotation is under way; a rotation is refused while a removal holds the
-//!   account; both at once, in any order: the account goes, and IAM keeps no key of its user.
+//!   account; both at once, in any order: the account goes, its lease with it, and IAM keeps no
+//!   key of its user.
 //! - Every command beside a rotation under way: each one refused because the account is busy
 //!   exits 4 (conflict) naming the rotation, and changes nothing; a batch whose only shortfall
 //!   is the busy account exits 4 too; a heartbeat by folder skips it (exit 0).
@@ -350,8 +351,13 @@ fn remove_beside_rotation(vault: Option<String>) {
         assert_eq!(code, 0, "trial {trial}: removed once the rotation ended: {out}{err}");
         assert!(err.contains(&format!("deleted its access key {current}")), "trial {trial}: {err}");
         assert!(keys_of(&user(&during)).is_empty(), "trial {trial}: no key left with nobody holding it");
+        let leases = |id: &str| {
+            Db::of(&sb.vault).rows::<(i64,)>(&format!("SELECT COUNT(*) FROM leases WHERE account_id = '{id}'"))[0].0
+        };
+        assert_eq!(leases(&id), 0, "trial {trial}: the lease went with the account");
 
         // A removal holding the account: a rotation is refused, and the removal deletes the key.
+        let holding_id = id_of(&sb, &holding);
         let mut remove = sb.std_rekey();
         remove.args(["account", "remove", &holding, "--delete-managed-key"]);
         let removing = stopped_at(remove, "account-remove:leased");
@@ -367,6 +373,7 @@ fn remove_beside_rotation(vault: Option<String>) {
         let (code, out, err) = removing.resume();
         assert_eq!(code, 0, "trial {trial}: the removal went on: {out}{err}");
         assert!(keys_of(&user(&holding)).is_empty(), "trial {trial}: the managed key is gone");
+        assert_eq!(leases(&holding_id), 0, "trial {trial}: the lease went with the account");
 
         // Both at once: whichever takes the account first, the other is refused or finds it gone.
         let spawn = |args: Vec<String>| {
