@@ -3,10 +3,16 @@
 //! arguments or environment (its environment is cleared down to PATH and HOME). It answers
 //! with JSON on standard output; a non-zero exit, output that is not JSON, or the timeout
 //! fails the delivery (and so aborts the rotation).
+//!
+//! The script runs in a process group of its own. Given up on — its timeout passed, or the
+//! delivery was abandoned under a lease that could not be renewed ([`crate::lease::Held::act`])
+//! — the whole group is killed: the script and whatever it started (a background child would
+//! otherwise go on, and could still deliver after the call was given up).
 
 use super::{Delivery, Sink};
 use crate::{Error, Result};
 use async_trait::async_trait;
+use rustix::process::Pid;
 use std::{process::Stdio, time::Duration};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -69,6 +75,7 @@ impl Sink for Script {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true);
         for var in ["PATH", "HOME"] {
             if let Some(v) = std::env::var_os(var) {
@@ -76,6 +83,8 @@ impl Sink for Script {
             }
         }
         let mut child = cmd.spawn().map_err(|e| fail(format!("cannot start it: {e}")))?;
+        // Dropped before `child` (which would reap the script, and free its group's id).
+        let mut group = GroupKill(child.id().and_then(|id| i32::try_from(id).ok()).and_then(Pid::from_raw));
         let run = async {
             if let Some(mut stdin) = child.stdin.take() {
                 stdin.write_all(input.as_bytes()).await.map_err(|e| fail(format!("writing its input: {e}")))?;
@@ -85,6 +94,9 @@ impl Sink for Script {
                 stdout.read_to_string(&mut out).await.map_err(|e| fail(format!("reading its output: {e}")))?;
             }
             let status = child.wait().await.map_err(|e| fail(e.to_string()))?;
+            // The script ended on its own, its output closed: what it left running is its own
+            // business, and its group's id may be reused from now on.
+            group.0 = None;
             Ok::<_, Error>((status, out))
         };
         let (status, out) = tokio::time::timeout(self.timeout, run)
@@ -95,5 +107,103 @@ impl Sink for Script {
         }
         serde_json::from_str::<serde_json::Value>(out.trim()).map_err(|_| fail("its output is not JSON".into()))?;
         Ok(())
+    }
+}
+
+/// Kills a script's process group when dropped, unless disarmed (`None`) once the script ended.
+struct GroupKill(Option<Pid>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        // Never the init process's id, which `kill` reads as every process.
+        if let Some(pid) = self.0.take().filter(|p| *p != Pid::INIT) {
+            // The group may be gone already: nothing to do then.
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rekey_crypto::Secret;
+    use std::path::Path;
+
+    /// A script that starts a background child appending to `out` (its pid in `pid`), then
+    /// waits far longer than any test.
+    fn spawning_script(dir: &Path) -> Script {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("deliver.sh");
+        let (out, pid) = (dir.join("out"), dir.join("pid"));
+        let body = format!(
+            "#!/bin/sh\n(while :; do echo x >> '{}'; sleep 0.02; done) </dev/null >/dev/null 2>&1 &\necho $! > '{}'\nsleep 300\n",
+            out.display(),
+            pid.display()
+        );
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Script { command: path.display().to_string(), args: vec![], timeout: Duration::from_secs(300) }
+    }
+
+    /// Whether process `pid` still runs (an exited one not yet reaped by its new parent does not).
+    fn runs(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rfind(')').is_some_and(|i| !matches!(s.as_bytes().get(i + 2), Some(b'Z' | b'X'))))
+    }
+
+    /// Kills a child left running by a failed test.
+    struct Leftover(i32);
+
+    impl Drop for Leftover {
+        fn drop(&mut self) {
+            if let Some(pid) = Pid::from_raw(self.0) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+
+    /// Runs `script` until `cut` gives up on it, then waits (a bounded poll) for the background
+    /// child it started to be gone.
+    async fn its_child_is_gone(dir: &Path, script: &Script, cut: Duration) -> Result<()> {
+        let secret = Secret::new("s3cr3t");
+        let conn = rekey_aws::Conn::new("us-east-1", None, rekey_aws::ConnCredentials::DefaultChain);
+        let d = Delivery {
+            account: "p/u/access-key",
+            old_key_id: None,
+            rotation_id: "r1",
+            conn: &conn,
+            key_id: Some("AKIANEW"),
+            secret: &secret,
+            clock: &rekey_domain::SystemClock,
+        };
+        let result = match tokio::time::timeout(cut, script.deliver(&d)).await {
+            Ok(done) => done,
+            Err(_) => Err(Error::Internal("abandoned".into())),
+        };
+        let pid: i32 = std::fs::read_to_string(dir.join("pid")).unwrap().trim().parse().unwrap();
+        let _leftover = Leftover(pid);
+        assert!(std::fs::metadata(dir.join("out")).is_ok_and(|m| m.len() > 0), "the child was writing");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while runs(pid) {
+            assert!(std::time::Instant::now() < deadline, "the script's background child {pid} still runs");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        result
+    }
+
+    #[tokio::test]
+    async fn a_script_past_its_timeout_is_killed_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = Script { timeout: Duration::from_secs(1), ..spawning_script(dir.path()) };
+        let failed = its_child_is_gone(dir.path(), &script, Duration::from_secs(60)).await.unwrap_err();
+        assert!(failed.to_string().contains("no answer within 1000 ms"), "{failed}");
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_script_is_killed_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = spawning_script(dir.path());
+        let abandoned = its_child_is_gone(dir.path(), &script, Duration::from_secs(1)).await.unwrap_err();
+        assert_eq!(abandoned.to_string(), Error::Internal("abandoned".into()).to_string());
     }
 }
