@@ -225,12 +225,7 @@ fn a_node_serves_not_ready_while_it_recovers() {
     let proxy = Proxy::start(moto.port);
     let sb = Sandbox::new();
     sb.init_with_key_file();
-    sb.rekey()
-        .args(["provider", "add", "p", "--region", "us-east-1", "--endpoint-url", &proxy.url])
-        .args(["--access-key-id", &seeded.admin.0, "--secret-stdin"])
-        .write_stdin(seeded.admin.1.clone())
-        .assert()
-        .success();
+    sb.add_provider_at(&proxy.url, "p", &seeded.admin);
     sb.adopt_key("p", "svc", &seeded.svc);
     sb.rekey().args(["account", "set", common::SVC_KEY]).args(FAST).assert().success();
     // A rotation left open: its pre-flight's GetUser hangs, and its process is killed there.
@@ -497,12 +492,7 @@ fn a_vault_restored_from_a_copy_taken_during_a_rotation_recovers_and_leaves_newe
         common::iam::block_on(admin.create_user().user_name(&user).send()).unwrap();
         let orig = Sandbox::new();
         orig.init_with_key_file();
-        orig.rekey()
-            .args(["provider", "add", "p", "--region", "us-east-1", "--endpoint-url", &proxy.url])
-            .args(["--access-key-id", &seeded.admin.0, "--secret-stdin"])
-            .write_stdin(seeded.admin.1.clone())
-            .assert()
-            .success();
+        orig.add_provider_at(&proxy.url, "p", &seeded.admin);
         orig.rekey()
             .args(["account", "add", "--provider", "p", "--user", &user, "--kind", "access-key", "--create"])
             .assert()

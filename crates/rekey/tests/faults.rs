@@ -43,23 +43,9 @@ fn world() -> World {
     let proxy = Proxy::start(moto.port);
     let sb = Sandbox::new();
     sb.init();
-    sb.rekey()
-        .args(["provider", "add", "p", "--region", "us-east-1", "--endpoint-url", &proxy.url])
-        .args(["--access-key-id", &seeded.admin.0, "--secret-stdin"])
-        .write_stdin(seeded.admin.1.clone())
-        .assert()
-        .success();
-    sb.rekey()
-        .args(["account", "add", "--provider", "p", "--user", "svc", "--kind", "access-key"])
-        .args(["--access-key-id", &seeded.svc.0, "--secret-stdin"])
-        .write_stdin(seeded.svc.1.clone())
-        .assert()
-        .success();
-    sb.rekey()
-        .args(["account", "add", "--provider", "p", "--user", "alice", "--kind", "password", "--secret-stdin"])
-        .write_stdin(INITIAL_PASSWORD)
-        .assert()
-        .success();
+    sb.add_provider_at(&proxy.url, "p", &seeded.admin);
+    sb.adopt_key("p", "svc", &seeded.svc);
+    sb.adopt_password("p", "alice", INITIAL_PASSWORD);
     let creds = sb.path("credentials").display().to_string();
     sb.fast_verify(KEY)
         .args(["--verify-deadline", "5s"])

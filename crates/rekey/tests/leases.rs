@@ -79,12 +79,7 @@ fn world(vault: Option<String>) -> World {
     let proxy = Proxy::start(moto.port);
     let sb = vault.map_or_else(Sandbox::new, Sandbox::with_vault);
     sb.init_with_key_file();
-    sb.rekey()
-        .args(["provider", "add", "p", "--region", "us-east-1", "--endpoint-url", &proxy.url])
-        .args(["--access-key-id", &seeded.admin.0, "--secret-stdin"])
-        .write_stdin(seeded.admin.1.clone())
-        .assert()
-        .success();
+    sb.add_provider_at(&proxy.url, "p", &seeded.admin);
     let account = suite::accounts(&moto, &sb, &seeded.admin, "app", 1, "apps", SETTINGS).remove(0);
     let id = sb.json(&["account", "show", &account])["id"].as_str().unwrap().to_owned();
     World { moto, proxy, sb, seeded, account: (account, id) }

@@ -93,8 +93,14 @@ impl Sandbox {
 
     /// Adds provider `name` signed by `admin`'s static key on `moto`.
     pub fn add_provider(&self, moto: &Moto, name: &str, key: &(String, String)) {
+        self.add_provider_at(&moto.url, name, key);
+    }
+
+    /// Adds provider `name` signed by `key`, whose IAM is at `endpoint`: moto, or the fault
+    /// proxy in front of it (`Proxy::url`).
+    pub fn add_provider_at(&self, endpoint: &str, name: &str, key: &(String, String)) {
         self.rekey()
-            .args(["provider", "add", name, "--region", "us-east-1", "--endpoint-url", &moto.url])
+            .args(["provider", "add", name, "--region", "us-east-1", "--endpoint-url", endpoint])
             .args(["--access-key-id", &key.0, "--secret-stdin"])
             .write_stdin(key.1.clone())
             .assert()
