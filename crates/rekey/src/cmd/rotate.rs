@@ -159,6 +159,13 @@ pub fn check_reports(reports: &[RotationReport]) -> Result<()> {
     {
         return Err(Error::Reported { message: r.error.clone().unwrap_or_default(), failure: failure.clone() });
     }
+    // The one account asked for, refused for a conflict that left it alone (a password someone
+    // has checked out): its own words and hint, the conflict class.
+    if let [r @ RotationReport { outcome: Outcome::Refused, failure: Some(failure), .. }] = reports {
+        if failure.class == ErrorClass::Conflict {
+            return Err(Error::Reported { message: r.error.clone().unwrap_or_default(), failure: failure.clone() });
+        }
+    }
     let busy: Vec<(&RotationReport, &Failure)> =
         reports.iter().filter_map(|r| r.failure.as_ref().filter(|f| f.busy).map(|f| (r, f))).collect();
     if bad > busy.len() {
@@ -285,6 +292,9 @@ mod tests {
         assert!(e.hint().is_some_and(|h| h.contains("rotation list --open")), "{e:?}");
         // Anything else that did not complete wins: the findings class.
         let conflict = report(Outcome::Refused, Some("checked out"), Some(ErrorClass::Conflict));
+        let e = check_reports(std::slice::from_ref(&conflict)).unwrap_err();
+        assert_eq!((e.class(), e.to_string()), (ErrorClass::Conflict, "checked out".to_owned()), "alone: a conflict");
+        assert_eq!(class_of(&[done.clone(), conflict.clone()]), Some(ErrorClass::Findings), "among others: findings");
         assert_eq!(class_of(&[busy(), conflict]), Some(ErrorClass::Findings));
         let aborted = report(Outcome::Aborted, Some("the new key did not work"), None);
         assert_eq!(class_of(&[aborted, busy()]), Some(ErrorClass::Findings));
