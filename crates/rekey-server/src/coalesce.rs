@@ -68,6 +68,27 @@ pub struct Coalesce<K, V> {
     shared: AtomicU64,
 }
 
+/// One read's hold on its key's slot. The last reader of a key, however it ends (answered, or
+/// dropped with its request), takes the slot and the answer in it away: the count is read and
+/// the hold let go under the map's lock, where holds are also taken.
+struct Reader<'a, K: Eq + Hash + Clone, V> {
+    owner: &'a Coalesce<K, V>,
+    key: K,
+    slot: Option<Arc<Slot<V>>>,
+}
+
+impl<K: Eq + Hash + Clone, V> Drop for Reader<'_, K, V> {
+    fn drop(&mut self) {
+        let mut slots = self.owner.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = self.slot.take() {
+            if Arc::strong_count(&slot) == 2 {
+                slots.remove(&self.key);
+            }
+            drop(slot);
+        }
+    }
+}
+
 /// One key's turn, and the last answer computed in it with the instant its computation began.
 #[derive(Debug)]
 struct Slot<V> {
@@ -92,31 +113,26 @@ impl<K: Eq + Hash + Clone, V: Clone> Coalesce<K, V> {
         let arrived = self.clock.fetch_add(1, Ordering::SeqCst);
         let slot =
             self.lock().entry(key.clone()).or_insert_with(|| Arc::new(Slot { turn: Default::default() })).clone();
-        let answer = {
-            let mut turn = slot.turn.lock().await;
-            match turn.as_ref() {
-                Some((began, v)) if *began > arrived => {
-                    self.shared.fetch_add(1, Ordering::Relaxed);
-                    v.clone()
-                }
-                _ => {
-                    let began = self.clock.fetch_add(1, Ordering::SeqCst);
-                    // Whoever waits behind a computation cancelled with its request computes anew.
-                    *turn = None;
-                    let v = compute().await;
-                    if keep(&v) {
-                        *turn = Some((began, v.clone()));
-                    }
-                    v
-                }
+        // Leaves the slot when this read ends, answered or dropped with its request.
+        let reader = Reader { owner: self, key, slot: Some(slot) };
+        let Some(slot) = reader.slot.as_ref() else { return compute().await };
+        let mut turn = slot.turn.lock().await;
+        match turn.as_ref() {
+            Some((began, v)) if *began > arrived => {
+                self.shared.fetch_add(1, Ordering::Relaxed);
+                v.clone()
             }
-        };
-        // The last reader of a key takes its slot (and the answer in it) away.
-        let mut slots = self.lock();
-        if Arc::strong_count(&slot) == 2 {
-            slots.remove(&key);
+            _ => {
+                let began = self.clock.fetch_add(1, Ordering::SeqCst);
+                // Whoever waits behind a computation cancelled with its request computes anew.
+                *turn = None;
+                let v = compute().await;
+                if keep(&v) {
+                    *turn = Some((began, v.clone()));
+                }
+                v
+            }
         }
-        answer
     }
 
     /// Reads answered with another read's computation, so far.
@@ -190,6 +206,42 @@ mod tests {
         assert_eq!(c.keys(), 0, "the slot went with its last reader");
         // A read after all of them computes again: nothing is kept between bursts.
         assert_eq!(c.get("k", |_| true, || async { 7 }).await, 7);
+    }
+
+    #[tokio::test]
+    async fn reads_dropped_with_their_request_leave_nothing_behind() {
+        let c = Arc::new(Coalesce::<&str, usize>::default());
+        let started = Arc::new(Notify::new());
+        let computing = {
+            let (c, started) = (c.clone(), started.clone());
+            tokio::spawn(async move {
+                c.get(
+                    "k",
+                    |_| true,
+                    || async move {
+                        started.notify_one();
+                        std::future::pending::<usize>().await
+                    },
+                )
+                .await
+            })
+        };
+        started.notified().await;
+        let waiting = {
+            let c = c.clone();
+            tokio::spawn(async move { c.get("k", |_| true, || async { 1 }).await })
+        };
+        // The waiter has joined once the slot has three holds: the map's and the two reads'.
+        while !c.lock().get("k").is_some_and(|s| Arc::strong_count(s) == 3) {
+            tokio::task::yield_now().await;
+        }
+        waiting.abort();
+        let _ = waiting.await;
+        assert_eq!(c.keys(), 1, "the computing read still holds the slot");
+        computing.abort();
+        let _ = computing.await;
+        assert_eq!(c.keys(), 0, "a read dropped while it computed took its slot away");
+        assert_eq!(c.get("k", |_| true, || async { 3 }).await, 3, "the next read computes afresh");
     }
 
     #[tokio::test]
