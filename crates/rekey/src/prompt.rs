@@ -67,6 +67,18 @@ fn slot() -> std::sync::MutexGuard<'static, Slot> {
     WAITING.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// What to run first when a signal came while no prompt waited (the slot then back to idle).
+fn closed() -> Option<Box<dyn FnOnce() + Send>> {
+    let mut slot = slot();
+    match std::mem::replace(&mut *slot, Slot::Idle) {
+        Slot::Closed(first) => Some(first),
+        other => {
+            *slot = other;
+            None
+        }
+    }
+}
+
 impl Tty {
     /// Gives the terminal back and answers, once: whichever of the read and [`interrupt`] comes
     /// first does it, the other finds `reading` empty and leaves everything alone.
@@ -92,6 +104,12 @@ impl Tty {
 /// Prints `label` on the terminal and reads a line with echo off; [`Answer::Interrupted`] when a
 /// signal handler ended the prompt ([`interrupt`]).
 pub fn hidden(label: &str) -> io::Result<Answer> {
+    // A signal before the prompt ends it before the terminal is even opened (so a terminal that
+    // cannot be opened then is no error).
+    if let Some(first) = closed() {
+        first();
+        return Ok(Answer::Interrupted);
+    }
     let file = File::options().read(true).write(true).open("/dev/tty")?;
     let before = termios::tcgetattr(&file)?;
     let mut quiet = before.clone();
@@ -102,6 +120,7 @@ pub fn hidden(label: &str) -> io::Result<Answer> {
     {
         let mut slot = slot();
         if let Slot::Closed(first) = std::mem::replace(&mut *slot, Slot::Idle) {
+            drop(slot);
             first();
             return Ok(Answer::Interrupted);
         }
@@ -144,7 +163,8 @@ fn start(tty: &Arc<Tty>, label: &str, quiet: &Termios) -> io::Result<()> {
 
 /// One line from `tty`, without its line ending, kept in memory that is wiped when dropped.
 fn read_line(mut tty: &File) -> io::Result<Secret> {
-    let mut line = Zeroizing::new(Vec::with_capacity(128));
+    // Room for the longest line accepted, so the buffer never moves (leaving a copy behind).
+    let mut line = Zeroizing::new(Vec::with_capacity(MAX_LINE + 1));
     let mut byte = [0u8; 1];
     loop {
         match tty.read(&mut byte) {
