@@ -812,6 +812,14 @@ class Server:
                 out[line.split('outcome="', 1)[1].split('"', 1)[0]] = int(float(line.rsplit(" ", 1)[1]))
         return out
 
+    def counter(self, name):
+        """A counter of /metrics without labels (0 if absent)."""
+        status, text = self.get("/metrics")
+        if status != 200:
+            raise RuntimeError(f"/metrics answered {status}: {text[:300]}")
+        return next((int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+                     if line.startswith(name + " ")), 0)
+
     def cpu(self):
         return proc_cpu(self.p.pid)
 
@@ -869,9 +877,11 @@ def load_side(moto, loaded, n, hb_n, requests, rounds, conc, bound):
     try:
         for r in range(rounds if loaded else 0):
             for mix in ("api", "healthz"):
-                before = finished(srv.outcomes())
+                before, shared = finished(srv.outcomes()), srv.counter("rekey_api_shared_answers_total")
                 res = load_burst(srv, users, hb_users, requests, mix)
                 res["round"], res["before"], res["after"] = r + 1, before, finished(srv.outcomes())
+                # Requests answered with an identical request's answer (the scrape above is one).
+                res["shared"] = srv.counter("rekey_api_shared_answers_total") - shared
                 if mix == "api" and hb_n:
                     res["floor"] = heartbeat_floor(moto, hb_users, res["routes"]["account.heartbeat"]["count"])
                 bursts.append(res)
@@ -940,11 +950,12 @@ def emit_load(runs, n, requests):
             rows.append([run_["pair"], a["round"], f"{a['p50_ms']:.0f}", f"{a['p99_ms']:.0f}", f"{a['max_ms']:.0f}",
                          f"{a['vault_only']['p99_ms']:.0f}", a["errors"], f"{a['wall_s']:.2f}", f"{h['p50_ms']:.1f}", f"{h['p99_ms']:.1f}",
                          f"{h['max_ms']:.1f}", h["errors"], f"{a['p50_ms'] / h['p50_ms']:.0f}×",
-                         f"{a['before']}→{a['after']}"])
+                         f"{a['before']}→{a['after']}", a["shared"]])
     emit(table(["pair", "round", "API p50 (ms)", "API p99 (ms)", "API max (ms)",
                 "API p99 without heartbeats (ms)", "API errors", "API burst wall (s)",
                 "/healthz p50 (ms)", "/healthz p99 (ms)", "/healthz max (ms)", "/healthz errors",
-                "API / healthz p50", "rotations finished during the API burst"], rows))
+                "API / healthz p50", "rotations finished during the API burst",
+                "API requests answered with an identical one's answer"], rows))
     kinds = {}
     for a in api + hz:
         for k, c in a["errors_by_kind"].items():
