@@ -128,6 +128,18 @@ fn rotations_of(sb: &Sandbox, account_id: &str) -> BTreeSet<String> {
     suite::journal(sb).into_values().filter(|r| r.account == account_id).map(|r| r.id).collect()
 }
 
+/// `rekey rotate ACCOUNT` held once its new key is made and stored, and the id of its rotation
+/// (`id` is the account's).
+fn rotating_held(sb: &Sandbox, account: &str, id: &str) -> (Stopped, String) {
+    let mut rotate = sb.std_rekey();
+    rotate.args(["rotate", account, "-o", "json"]);
+    let rotating = stopped_at(rotate, "access-key:created");
+    let open = sb.json(&["rotation", "list", "--open"]);
+    let rot =
+        open.as_array().unwrap().iter().find(|r| r["account_id"] == id).unwrap()["id"].as_str().unwrap().to_owned();
+    (rotating, rot)
+}
+
 fn id_of(sb: &Sandbox, account: &str) -> String {
     sb.json(&["account", "show", account])["id"].as_str().unwrap().to_owned()
 }
@@ -324,14 +336,7 @@ fn remove_beside_rotation(vault: Option<String>) {
 
         // A rotation under way (its new key made and stored): the removal is refused as busy.
         let id = id_of(&sb, &during);
-        let mut rotate = sb.std_rekey();
-        rotate.args(["rotate", &during, "-o", "json"]);
-        let rotating = stopped_at(rotate, "access-key:created");
-        let open = sb.json(&["rotation", "list", "--open"]);
-        let rot = open.as_array().unwrap().iter().find(|r| r["account_id"] == id.as_str()).unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (rotating, rot) = rotating_held(&sb, &during, &id);
         let (code, out, err) = run({
             let mut c = sb.std_rekey();
             c.args(["account", "remove", &during, "--delete-managed-key"]);
@@ -419,14 +424,7 @@ fn every_command_beside_rotation(vault: Option<String>) {
     let (id, user) = (id_of(&sb, &held), held.split('/').nth(1).unwrap().to_owned());
     let trials = soak("REKEY_SOAK_TRIALS", 5, 5);
     for trial in 1..=trials {
-        let mut rotate = sb.std_rekey();
-        rotate.args(["rotate", &held, "-o", "json"]);
-        let rotating = stopped_at(rotate, "access-key:created");
-        let open = sb.json(&["rotation", "list", "--open"]);
-        let rot = open.as_array().unwrap().iter().find(|r| r["account_id"] == id.as_str()).unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (rotating, rot) = rotating_held(&sb, &held, &id);
         let keys = iam::keys_of(&admin, &user);
         let current = sb.json(&["account", "show", &held])["current_key_id"].clone();
         // (arguments, exit code, what the message says besides naming the rotation)

@@ -143,6 +143,17 @@ impl World {
             .collect()
     }
 
+    /// After the node let go: `recover` finished the rotation begun after audit event `before`,
+    /// the node wrote no phase once recover had taken over, and IAM and the vault agree.
+    fn finished_by_recover(&self, before: i64, trial: usize) {
+        assert!(self.no_rotation_open(), "trial {trial}: recover finished the rotation");
+        let writers = self.phase_writers(before);
+        let taken = writers.iter().position(|(actor, _)| actor.starts_with("cli:")).unwrap();
+        assert!(writers[taken..].iter().all(|(actor, _)| actor.starts_with("cli:")), "trial {trial}: {writers:?}");
+        assert_eq!(writers.last().map(|(_, p)| p.as_str()), Some("done"), "trial {trial}: {writers:?}");
+        invariants::check(&self.moto, &self.seeded.admin, &[&self.sb]);
+    }
+
     fn audit_head(&self) -> i64 {
         let head: Vec<(i64,)> = self.db().rows("SELECT COALESCE(MAX(seq), 0) FROM audit_events");
         head[0].0
@@ -237,12 +248,7 @@ fn held_call_is_given_up_before_the_lease_can_expire(vault: Option<String>) {
         let said = log.contains("gave up on a call") || log.contains("fenced: the lease was taken over");
         assert!(said && log.contains(action), "trial {trial}: {log}");
         assert!(!log.contains("panicked"), "{log}");
-        assert!(w.no_rotation_open(), "trial {trial}: recover finished the rotation");
-        let writers = w.phase_writers(before);
-        let taken = writers.iter().position(|(actor, _)| actor.starts_with("cli:")).unwrap();
-        assert!(writers[taken..].iter().all(|(actor, _)| actor.starts_with("cli:")), "trial {trial}: {writers:?}");
-        assert_eq!(writers.last().map(|(_, p)| p.as_str()), Some("done"), "trial {trial}: {writers:?}");
-        invariants::check(&w.moto, &w.seeded.admin, &[&w.sb]);
+        w.finished_by_recover(before, trial);
     }
 }
 
@@ -336,12 +342,7 @@ fn abandoned_call_leaves_the_lease_to_expire(vault: Option<String>) {
         assert_eq!(status.and_then(|s| s.code()), Some(0), "trial {trial}: the node stops cleanly: {log}");
         assert!(w.proxy.forwarded_late().is_empty(), "trial {trial}: a request of the cut-off node reached IAM late");
         assert!(!log.contains("panicked"), "{log}");
-        assert!(w.no_rotation_open(), "trial {trial}: recover finished the rotation");
-        let writers = w.phase_writers(before);
-        let taken = writers.iter().position(|(actor, _)| actor.starts_with("cli:")).unwrap();
-        assert!(writers[taken..].iter().all(|(actor, _)| actor.starts_with("cli:")), "trial {trial}: {writers:?}");
-        assert_eq!(writers.last().map(|(_, p)| p.as_str()), Some("done"), "trial {trial}: {writers:?}");
-        invariants::check(&w.moto, &w.seeded.admin, &[&w.sb]);
+        w.finished_by_recover(before, trial);
     }
 }
 
