@@ -258,9 +258,7 @@ impl Db {
         iam::block_on(async {
             match self.vault.strip_prefix("sqlite:") {
                 Some(path) => {
-                    let opts =
-                        sqlx::sqlite::SqliteConnectOptions::new().filename(path.strip_prefix("//").unwrap_or(path));
-                    let mut c = sqlx::ConnectOptions::connect(&opts).await.expect("open the vault file");
+                    let mut c = sqlx::ConnectOptions::connect(&file(path)).await.expect("open the vault file");
                     sqlx::query_as(sql).fetch_all(&mut c).await
                 }
                 None => {
@@ -277,9 +275,7 @@ impl Db {
         iam::block_on(async {
             match self.vault.strip_prefix("sqlite:") {
                 Some(path) => {
-                    let opts =
-                        sqlx::sqlite::SqliteConnectOptions::new().filename(path.strip_prefix("//").unwrap_or(path));
-                    let mut c = sqlx::ConnectOptions::connect(&opts).await.expect("open the vault file");
+                    let mut c = sqlx::ConnectOptions::connect(&file(path)).await.expect("open the vault file");
                     sqlx::query(sql).execute(&mut c).await.map(drop)
                 }
                 None => {
@@ -290,4 +286,12 @@ impl Db {
         })
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
+}
+
+/// The vault file at `path` (of a `sqlite:` URL). The processes under test write it too (a lease
+/// renewal, say): a statement waits for its lock as they do, instead of failing at once.
+fn file(path: &str) -> sqlx::sqlite::SqliteConnectOptions {
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path.strip_prefix("//").unwrap_or(path))
+        .busy_timeout(std::time::Duration::from_secs(30))
 }
