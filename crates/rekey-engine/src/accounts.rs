@@ -196,7 +196,7 @@ impl Engine {
                 crash_point("account-add:marked");
                 let v = self.first_version(&account, Some(access_key_id.to_string()), Origin::Adopted, &secret);
                 if let Err(e) = self.insert_account(&mut account, Some(v), "adopted").await {
-                    self.release_mark(iam.as_ref(), new.user.as_str(), &account.id).await;
+                    self.release_unless_stored(iam.as_ref(), new.user.as_str(), &account.id).await;
                     return Err(e);
                 }
                 Ok(account)
@@ -227,7 +227,7 @@ impl Engine {
                 crash_point("account-add:marked");
                 let how = if password.is_some() { "adopted" } else { "no-secret" };
                 if let Err(e) = self.insert_account(&mut account, v, how).await {
-                    self.release_mark(iam.as_ref(), new.user.as_str(), &account.id).await;
+                    self.release_unless_stored(iam.as_ref(), new.user.as_str(), &account.id).await;
                     return Err(e);
                 }
                 Ok(account)

@@ -7,7 +7,7 @@ use super::{password, render, tag_key, Entry, Foreign, Knowledge, Origin};
 use crate::{Engine, Error, Result};
 use rekey_aws::IamApi;
 use rekey_domain::{AccessKeyId, AccountId};
-use rekey_store::Account;
+use rekey_store::{Account, StoreError};
 use std::collections::HashSet;
 
 impl Engine {
@@ -60,7 +60,7 @@ impl Engine {
         // Another taker that read the tags before this mark was written has written its own
         // mark before reading: one of the two reads sees the other's mark.
         let tags = self.write_then_read(iam, user, account, password(origin)).await?;
-        let knowledge = self.password_knowledge(account, tags).await?;
+        let knowledge = self.or_release(iam, user, account, self.password_knowledge(account, tags).await).await?;
         if let Some(whose) = knowledge.password_claimed() {
             self.release_mark(iam, user, account).await;
             return Ok(Err(whose));
@@ -86,7 +86,8 @@ impl Engine {
         let value = render(&[Entry { key_id: key.to_owned(), origin }]);
         let tags = self.write_then_read(iam, user, &account.id, value).await?;
         let knowledge =
-            self.import_knowledge(&account.provider, &account.user_name, &account.user_id, &account.id, tags).await?;
+            self.import_knowledge(&account.provider, &account.user_name, &account.user_id, &account.id, tags).await;
+        let knowledge = self.or_release(iam, user, &account.id, knowledge).await?;
         if let Some(whose) = knowledge.claimed(key) {
             self.release_mark(iam, user, &account.id).await;
             return Ok(Err(whose));
@@ -135,7 +136,7 @@ impl Engine {
     }
 
     /// Writes `account`'s tag `value` on `user`, then reads the user's tags again (removing the
-    /// tag if that read fails: the caller takes nothing).
+    /// tag if either fails: the caller takes nothing).
     async fn write_then_read(
         &self,
         iam: &dyn IamApi,
@@ -144,13 +145,43 @@ impl Engine {
         value: String,
     ) -> Result<Vec<(String, String)>> {
         let own = tag_key(self.vault_id().as_str(), account.as_str());
-        iam.tag_user(user, &[(own, value)]).await?;
-        match iam.list_user_tags(user).await {
-            Ok(tags) => Ok(tags),
-            Err(e) => {
-                self.release_mark(iam, user, account).await;
-                Err(e.into())
-            }
+        // A `TagUser` that failed may still have written the tag (its answer lost): released
+        // either way (`UntagUser` of a tag the user lacks changes nothing).
+        let written = iam.tag_user(user, &[(own, value)]).await.map_err(Error::from);
+        self.or_release(iam, user, account, written).await?;
+        let tags = iam.list_user_tags(user).await.map_err(Error::from);
+        self.or_release(iam, user, account, tags).await
+    }
+
+    /// `result`, after releasing `account`'s tag on `user` if it is an error: a taker that
+    /// fails after writing its tag (or trying to) takes nothing, and leaves no tag behind.
+    async fn or_release<T>(&self, iam: &dyn IamApi, user: &str, account: &AccountId, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            self.release_mark(iam, user, account).await;
+        }
+        result
+    }
+
+    /// Backs out of a take whose account could not be stored: releases its tag only if the
+    /// store does not have the account. An insert whose answer was lost (the connection dropped
+    /// after its commit) may have stored it, and releasing its tag would leave what it holds
+    /// looking nobody's; a look-up that fails keeps the tag too (it only refuses others what it
+    /// names, until `rekey account clear-tag` removes it).
+    pub(crate) async fn release_unless_stored(&self, iam: &dyn IamApi, user: &str, account: &AccountId) {
+        match self.store.account(account).await {
+            Err(StoreError::NotFound { .. }) => self.release_mark(iam, user, account).await,
+            Ok(_) => tracing::warn!(
+                user,
+                account = %account,
+                "the account was stored although storing it reported an error: its ownership tag stays"
+            ),
+            Err(e) => tracing::warn!(
+                user,
+                account = %account,
+                error = %e,
+                "could not tell whether the account was stored: its ownership tag stays (`rekey account clear-tag` \
+                 removes it if the account is not in the vault)"
+            ),
         }
     }
 
