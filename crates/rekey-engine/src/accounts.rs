@@ -93,6 +93,9 @@ pub struct Removed {
     pub account: AccountId,
     /// The managed key deleted from IAM, if any.
     pub deleted_key: Option<String>,
+    /// The command that removes the account's ownership tag from IAM, when the removal could
+    /// not (the tag only refuses others what it names; the account itself is gone).
+    pub tag_left: Option<String>,
 }
 
 /// A new account's title: what `account set` takes (which names a control character or the
@@ -443,7 +446,8 @@ impl Engine {
     /// unless `delete_managed_key`), holding
     /// its lease: [`Error::Busy`] while a rotation of it is under way, and a conflict while one
     /// stands unfinished before its commit (its new key would stay in IAM with nobody holding
-    /// it). The removal, and the key deletions, go ahead only while the lease is held.
+    /// it). The removal, and the key deletions, go ahead only while the lease is held; the
+    /// account's ownership tag is removed only after the account is gone (best effort).
     pub async fn remove_account(&self, r: &AccountRef, delete_managed_key: bool) -> Result<Removed> {
         let account = self.account(r).await?;
         if delete_managed_key && account.kind != CredentialKind::AccessKey {
@@ -462,22 +466,10 @@ impl Engine {
         self.refuse_unfinished_rotation(&account).await?;
         let mut deleted_key = None;
         if delete_managed_key {
+            // The keys go before the account: none may outlive the only copy of its secret.
             // Abandoned (the lease could not be renewed), the account stays: removing it again
             // deletes what is left (a key already gone is fine).
             deleted_key = lease.act("deleting the managed key in IAM", self.delete_managed_key(&account)).await??;
-        }
-        if account.kind == CredentialKind::Password || !delete_managed_key {
-            // Its tag (a password's mark, or the keys it names) would keep every other account,
-            // of any vault, from taking what this vault no longer holds (`--delete-managed-key`
-            // removed an access-key account's tag with its key).
-            match self.conn(&self.provider(&account.provider).await?).await {
-                Ok(conn) => {
-                    let iam = self.aws.iam(&conn).await;
-                    let release = self.release_mark(iam.as_ref(), account.user_name.as_str(), &account.id);
-                    lease.act("removing the account's ownership tag", release).await?;
-                }
-                Err(e) => tracing::warn!(error = %e, "could not reach IAM to remove the account's ownership tag"),
-            }
         }
         let audit = self.audit_entry(
             "account.remove",
@@ -488,16 +480,43 @@ impl Engine {
         // The lease goes with the account.
         lease.stop_renewing();
         match self.store.delete_account(&account.id, Some(&lease.fence), &audit).await {
-            Ok(()) => Ok(Removed { account: account.id, deleted_key }),
+            Ok(()) => {}
             Err(StoreError::Fenced { .. }) => {
                 lease.fenced("removing the account");
-                Err(Error::conflict(
+                return Err(Error::conflict(
                     format!("account {} was not removed: its lease was taken over by another worker", account.id),
                     "see what that worker did (`rekey account show`), then remove it again",
-                ))
+                ));
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
         }
+        crash_point("account-remove:deleted");
+        let tag_left = self.untag_removed(&account, deleted_key.as_deref()).await;
+        Ok(Removed { account: account.id, deleted_key, tag_left })
+    }
+
+    /// Removes a removed account's ownership tag (a password's mark, or the keys it names, and
+    /// with `deleted_key` the tag an earlier version may have put under that key id): only
+    /// once the account is gone from the store. Removed while the account stays (its deletion
+    /// fenced, failed, or never reached), the tag would leave a key this vault still holds
+    /// looking nobody's: another vault's import could take it, and its first rotation delete
+    /// it. A tag left behind only refuses others what it names, until `rekey account
+    /// clear-tag` removes it: that command is returned when the tag could not be removed.
+    async fn untag_removed(&self, account: &Account, deleted_key: Option<&str>) -> Option<String> {
+        let user = account.user_name.as_str();
+        let mut tags = vec![ownership::tag_key(self.vault_id().as_str(), account.id.as_str())];
+        tags.extend(deleted_key.map(str::to_owned));
+        let untagged = match self.provider(&account.provider).await {
+            Ok(p) => match self.conn(&p).await {
+                Ok(conn) => self.aws.iam(&conn).await.untag_user(user, &tags).await.map_err(Error::from),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let e = untagged.err()?;
+        let command = self.clear_tag_command(&account.provider, &account.user_name, account.id.as_str());
+        tracing::warn!(user, account = %account.id, error = %e, command, "could not remove the removed account's ownership tag");
+        Some(command)
     }
 
     /// Refuses to remove an account while a rotation of it stands unfinished before its
@@ -540,11 +559,7 @@ impl Engine {
             Err(e) if e.class == AwsErrorClass::NotFound => {}
             Err(e) => return Err(e.into()),
         }
-        // This account's tag, and the tag an earlier version may have put under the key id.
-        let tags = [crate::ownership::tag_key(self.vault_id().as_str(), account.id.as_str()), key_id.clone()];
-        if let Err(e) = iam.untag_user(user, &tags).await {
-            tracing::warn!(key_id, error = %e, "could not remove the ownership tags");
-        }
+        // The tags stay until the account is gone from the store (see `untag_removed`).
         // Earlier keys rekey created and has not retired yet (policy keep, or still in their
         // grace period) go too: their secrets leave the vault with the account.
         for v in self.store.secret_versions(account.id.as_str()).await? {

@@ -18,7 +18,8 @@
 //! `heartbeat:read` between a heartbeat's read of the account (and its lease) and its IAM
 //! checks; `checkout:listed` between a tick's read of the lapsed check-outs and its taking the
 //! account's lease for one, `checkout:leased` right after; `account-remove:leased` once
-//! `account remove` holds the account's lease, before it reads the account again;
+//! `account remove` holds the account's lease, before it reads the account again,
+//! `account-remove:deleted` once it has deleted the account, before it removes its tag;
 //! `account-add:marked` and `import:marked` once `account add` (a password, or an adopted key)
 //! or `discover --import` has written its account's tag and read the tags back, before it
 //! stores the account.
@@ -77,6 +78,7 @@ pub fn all() -> Vec<String> {
         "checkout:listed",
         "checkout:leased",
         "account-remove:leased",
+        "account-remove:deleted",
         "account-add:marked",
         "import:marked",
     ] {

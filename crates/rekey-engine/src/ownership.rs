@@ -46,7 +46,9 @@
 //!   password is sealed, it writes its mark (`password=rot_…`, keeping it current) and reads the
 //!   tags again before it sets the password, so it also refuses an import that raced it. An
 //!   account of an earlier version has no mark until its first rotation writes one.
-//! - `account remove` removes the account's tag, mark or key entries (best effort; a tag left
+//! - `account remove` removes the account's tag, mark or key entries once the account is deleted
+//!   from the store, never before (a tag gone while the account stays would let another vault
+//!   take what this vault still holds) — best effort; a tag left
 //!   names its account, which this vault no longer has, and what it names is refused until
 //!   `rekey account clear-tag` removes it).
 //!

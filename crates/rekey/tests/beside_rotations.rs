@@ -19,6 +19,10 @@
 //! - Every command beside a rotation under way: each one refused because the account is busy
 //!   exits 4 (conflict) naming the rotation, and changes nothing; a batch whose only shortfall
 //!   is the busy account exits 4 too; a heartbeat by folder skips it (exit 0).
+//! - `account remove` never leaves the account in the vault with its ownership tag gone: killed
+//!   between deleting the account and removing the tag (failpoint `account-remove:deleted`), the
+//!   account is gone and its tag stays (for `account clear-tag`); a deletion the database
+//!   refuses, or one fenced because its lease was taken over, leaves both.
 //! - A rotation whose lease was taken over while it was stopped right after its CreateAccessKey
 //!   cannot store the new key's secret (its write is fenced), and does not delete that key
 //!   either (every IAM call is made under the lease): the worker holding the lease sweeps it.
@@ -166,6 +170,7 @@ on_both!(lapsed_checkout_with_several_ticks: lapsed_checkout_sqlite, lapsed_chec
 on_both!(remove_beside_rotation: remove_beside_rotation_sqlite, remove_beside_rotation_postgres);
 on_both!(every_command_beside_rotation: busy_exit_codes_sqlite, busy_exit_codes_postgres);
 on_both!(fenced_create_cleanup: fenced_create_cleanup_sqlite, fenced_create_cleanup_postgres);
+on_both!(remove_keeps_tag_with_account: remove_keeps_tag_sqlite, remove_keeps_tag_postgres);
 
 /// A heartbeat that read the account before a rotation replaced its key stores nothing; the
 /// rotation's result stands. Odd trials name the account (the heartbeat was refused as busy,
@@ -515,4 +520,110 @@ fn fenced_create_cleanup(vault: Option<String>) {
         assert!(keys.contains(&now) && now != current && now != orphan, "trial {trial}: rotated: {keys:?} {out}");
         invariants::check(&moto, &seeded.admin, &[&sb]);
     }
+}
+
+/// This vault's ownership tags on `user`, key → value.
+fn vault_tags(admin: &aws_sdk_iam::Client, user: &str, vault: &str) -> Vec<(String, String)> {
+    let out = iam::block_on(admin.list_user_tags().user_name(user).send()).unwrap();
+    out.tags.into_iter().filter(|t| t.key.starts_with(&format!("rekey:{vault}/"))).map(|t| (t.key, t.value)).collect()
+}
+
+/// Installs (or with `on == false` drops) a trigger that makes the database refuse to delete
+/// any account.
+fn refuse_deletes(db: &Db, postgres: bool, on: bool) {
+    match (postgres, on) {
+        (false, true) => db.execute(
+            "CREATE TRIGGER refuse_delete BEFORE DELETE ON accounts BEGIN SELECT RAISE(ABORT, 'refused by the test'); \
+             END",
+        ),
+        (true, true) => {
+            db.execute(
+                "CREATE OR REPLACE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+            );
+            db.execute(
+                "CREATE TRIGGER refuse_delete BEFORE DELETE ON accounts FOR EACH ROW EXECUTE FUNCTION refuse_delete()",
+            );
+        }
+        (false, false) => db.execute("DROP TRIGGER refuse_delete"),
+        (true, false) => db.execute("DROP TRIGGER refuse_delete ON accounts"),
+    }
+}
+
+/// `account remove` killed between deleting the account and removing its tag, refused by the
+/// database, and fenced: afterwards the account is gone or its tag is still on the user — never
+/// the account present with its tag gone (another vault could then take the key it holds).
+fn remove_keeps_tag_with_account(vault: Option<String>) {
+    let postgres = vault.is_some();
+    let (moto, sb, seeded) = suite::world(vault);
+    let admin = iam::client_with(&moto, &seeded.admin.0, &seeded.admin.1);
+    let db = Db::of(&sb.vault);
+    let vault_id = db.rows::<(String,)>("SELECT vault_id FROM vault_header").remove(0).0;
+    let present = |id: &str| db.rows::<(i64,)>(&format!("SELECT COUNT(*) FROM accounts WHERE id = '{id}'"))[0].0 == 1;
+    let trials = soak("REKEY_SOAK_TRIALS", 2, 1);
+    for trial in 1..=trials {
+        let [killed, refused, fenced]: [String; 3] =
+            suite::accounts(&moto, &sb, &seeded.admin, &format!("keep{trial}x"), 3, "k", FAST).try_into().unwrap();
+        let user = |account: &str| account.split('/').nth(1).unwrap().to_owned();
+        let remove = |account: &str, extra: &[&str]| {
+            let mut c = sb.std_rekey();
+            c.args(["account", "remove", account]).args(extra);
+            c
+        };
+
+        // Killed once the account is deleted: the account is gone, its tag stays, and the
+        // `clear-tag` the refusals name removes it.
+        let (id, u) = (id_of(&sb, &killed), user(&killed));
+        let tags = vault_tags(&admin, &u, &vault_id);
+        assert_eq!(tags.len(), 1, "trial {trial}: the account's tag: {tags:?}");
+        let (code, out, err) = run({
+            let mut c = remove(&killed, &["--delete-managed-key"]);
+            c.env("FAILPOINTS", "account-remove:deleted=return");
+            c
+        });
+        assert!(code != 0 && err.contains("failpoint account-remove:deleted: aborting"), "trial {trial}: {out}{err}");
+        assert!(!present(&id), "trial {trial}: the account is gone");
+        assert!(iam::keys_of(&admin, &u).is_empty(), "trial {trial}: its managed key was deleted first");
+        assert_eq!(vault_tags(&admin, &u, &vault_id), tags, "trial {trial}: the tag stays");
+        let (code, out, err) = run({
+            let mut c = sb.std_rekey();
+            c.args(["account", "clear-tag", "--provider", "p", "--user", &u, &id]);
+            c
+        });
+        assert_eq!(code, 0, "trial {trial}: {out}{err}");
+        assert_eq!(vault_tags(&admin, &u, &vault_id), vec![], "trial {trial}: cleared");
+
+        // The database refuses the deletion: the account and its tag both stay; once it no
+        // longer refuses, the removal takes both.
+        let (id, u) = (id_of(&sb, &refused), user(&refused));
+        let tags = vault_tags(&admin, &u, &vault_id);
+        refuse_deletes(&db, postgres, true);
+        let (code, out, err) = run(remove(&refused, &[]));
+        refuse_deletes(&db, postgres, false);
+        assert_ne!(code, 0, "trial {trial}: the removal failed: {out}{err}");
+        assert!(present(&id), "trial {trial}: the account stays: {err}");
+        assert_eq!(vault_tags(&admin, &u, &vault_id), tags, "trial {trial}: its tag stays with it: {err}");
+        let (code, out, err) = run(remove(&refused, &[]));
+        assert_eq!(code, 0, "trial {trial}: {out}{err}");
+        assert!(!present(&id), "trial {trial}: removed");
+        assert_eq!(vault_tags(&admin, &u, &vault_id), vec![], "trial {trial}: its tag went after it");
+
+        // Its lease taken over while it was stopped: the fenced deletion leaves both.
+        let (id, u) = (id_of(&sb, &fenced), user(&fenced));
+        let tags = vault_tags(&admin, &u, &vault_id);
+        let removing = stopped_at(remove(&fenced, &[]), "account-remove:leased");
+        db.execute(&format!(
+            "UPDATE leases SET owner = 'elsewhere:1:1#1', token = token + 1 WHERE account_id = '{id}'"
+        ));
+        let (code, out, err) = removing.resume();
+        assert_eq!(code, 4, "trial {trial}: fenced: {out}{err}");
+        assert!(present(&id), "trial {trial}: the account stays: {err}");
+        assert_eq!(vault_tags(&admin, &u, &vault_id), tags, "trial {trial}: its tag stays with it: {err}");
+        db.execute(&format!("UPDATE leases SET owner = '', expires_at = 0 WHERE account_id = '{id}'"));
+        let (code, out, err) = run(remove(&fenced, &["--delete-managed-key"]));
+        assert_eq!(code, 0, "trial {trial}: {out}{err}");
+        assert!(!present(&id), "trial {trial}: removed");
+        assert_eq!(vault_tags(&admin, &u, &vault_id), vec![], "trial {trial}: its tag went after it");
+    }
+    eprintln!("{trials} trials: a removal killed, refused or fenced never left the account without its tag");
 }

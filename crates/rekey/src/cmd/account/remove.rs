@@ -54,10 +54,11 @@ pub async fn run(global: &Global, format: Format, a: RemoveArgs) -> Result<()> {
     let Some(filter) = &a.filter else {
         let Some(r) = &a.account else { return Ok(()) };
         let removed = context::engine_for_write(global).await?.remove_account(r, a.delete_managed_key).await?;
-        match removed.deleted_key {
+        match &removed.deleted_key {
             Some(k) => errln!("Removed account {} and deleted its access key {k} in IAM.", removed.account),
             None => errln!("Removed account {} (IAM left untouched).", removed.account),
         }
+        tag_left(&removed);
         return Ok(());
     };
     // A dry run changes nothing, not even by recovering earlier rotations.
@@ -137,6 +138,18 @@ fn confirmed(n: usize) -> Result<bool> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
+/// Says so when a removed account's ownership tag stayed on its IAM user, with the command
+/// that removes it.
+fn tag_left(removed: &rekey_engine::Removed) {
+    if let Some(command) = &removed.tag_left {
+        errln!(
+            "warning: the ownership tag of removed account {} could not be removed from IAM (it refuses other accounts \
+             what it names); remove it with `{command}`",
+            removed.account
+        );
+    }
+}
+
 /// Removes each account; one that cannot be removed does not stop the others, and the first
 /// failure decides the exit code once all were tried.
 async fn remove_all(engine: &Engine, format: Format, matched: Vec<Account>, delete_key: bool) -> Result<()> {
@@ -145,7 +158,10 @@ async fn remove_all(engine: &Engine, format: Format, matched: Vec<Account>, dele
     for m in &matched {
         let delete = delete_key && m.kind == CredentialKind::AccessKey;
         match engine.remove_account(&AccountRef::Id(m.id.clone()), delete).await {
-            Ok(removed) => rows.push(Removal::of(m, true, removed.deleted_key)),
+            Ok(removed) => {
+                tag_left(&removed);
+                rows.push(Removal::of(m, true, removed.deleted_key));
+            }
             Err(e) => {
                 errln!("error: {}: {e}", reference(m));
                 rows.push(Removal::of(m, false, None));
