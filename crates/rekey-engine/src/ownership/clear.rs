@@ -104,7 +104,7 @@ impl Engine {
         let target = Some(c.account.as_str());
         if let Err(e) = iam.untag_user(&c.user, std::slice::from_ref(&c.tag)).await {
             let e = Error::from(e);
-            self.audit_failure("account.clear-tag", target, &e).await;
+            self.audit_failed(c, &detail, &e).await;
             return Err(e);
         }
         let account: AccountId = c.account.parse()?;
@@ -112,21 +112,38 @@ impl Engine {
             // Its add or import was not stopped but still running, and stored it after the check
             // above: the tag is its own again.
             let put_back = iam.tag_user(&c.user, &[(c.tag.clone(), c.value.clone())]).await;
+            let how = match put_back {
+                Ok(()) => format!("put back ({} = {})", c.tag, c.value),
+                Err(e) => format!(
+                    "NOT put back ({e}): write it again by hand on IAM user {}, key {} and value {}",
+                    c.user, c.tag, c.value
+                ),
+            };
             let e = Error::conflict(
                 format!(
                     "account {} was stored while its tag was being removed (its `account add` or import was still \
-                     running); the tag was {}",
-                    c.account,
-                    if put_back.is_ok() { "put back" } else { "NOT put back: write it again by hand" }
+                     running); the tag was {how}",
+                    c.account
                 ),
                 format!("nothing to clear: {refused}"),
             );
-            self.audit_failure("account.clear-tag", target, &e).await;
+            self.audit_failed(c, &detail, &e).await;
             return Err(e);
         }
         let audit = self.audit_entry("account.clear-tag", target, AuditOutcome::Ok, detail);
         self.store.append_audit(&audit).await?;
         Ok(())
+    }
+
+    /// Audits a failed removal with the tag's key and value (no secret: what it claimed), so
+    /// the operator can write it again if it was lost.
+    async fn audit_failed(&self, c: &ClearedTag, detail: &serde_json::Value, e: &Error) {
+        let mut detail = detail.clone();
+        detail["error"] = json!(e.to_string());
+        let entry = self.audit_entry("account.clear-tag", Some(c.account.as_str()), AuditOutcome::Failed, detail);
+        if let Err(err) = self.store.append_audit(&entry).await {
+            tracing::warn!(error = %err, tag = c.tag, value = c.value, "could not record a failed clear-tag in the audit log");
+        }
     }
 
     /// What ownership tags `tags` holds, for a hint: this vault's by account, others' by vault.
