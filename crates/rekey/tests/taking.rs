@@ -192,6 +192,8 @@ fn two_vaults_importing_the_same_keys_at_once_take_each_once() {
         let ignore: Vec<&str> = nobodys.iter().map(String::as_str).collect();
         invariants::check_except(&moto, &seeded.admin, &[&a, &b], &ignore);
     }
+    // Backing out is allowed in a trial, but a taking that always fails is a regression.
+    assert!(taken[0] + taken[1] > 0, "no key taken in {trials} trials: {untaken} left to nobody");
     let backend = if pg.is_some() { "PostgreSQL" } else { "SQLite (REKEY_TEST_POSTGRES_URL unset)" };
     eprintln!(
         "{trials} trials, vault B on {backend}: A took {} keys, B {}, {untaken} left to nobody (every taker backed \
