@@ -178,3 +178,31 @@ async fn reclaim_foreign_deletes_only_an_inactive_key() {
     assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     assert!(!key_ids(&t).contains(&foreign), "the inactive foreign key is reclaimed");
 }
+
+/// An adoption whose `TagUser` failed after it landed (its answer lost) takes nothing and
+/// leaves no tag: the taker removes the tag it may have written.
+#[tokio::test]
+async fn an_adoption_whose_tag_write_answer_was_lost_leaves_no_tag() {
+    let t = world().await;
+    t.aws.add_user("lost");
+    let (key, secret) = t.aws.add_key("lost");
+    t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Invalid, times: 1, lands: true });
+    let new = rekey_engine::NewAccount {
+        provider: "p".parse().unwrap(),
+        user: "lost".parse().unwrap(),
+        kind: rekey_domain::CredentialKind::AccessKey,
+        folder: None,
+        title: None,
+        password: None,
+        key: Some(rekey_engine::InitialKey::Adopt {
+            access_key_id: key.parse().unwrap(),
+            secret: rekey_crypto::Secret::new(secret),
+        }),
+    };
+    let err = t.engine.add_account(new).await.unwrap_err();
+    assert!(err.to_string().contains("injected fault"), "{err}");
+    let tags = t.aws.iam(None).list_user_tags("lost").await.unwrap();
+    let prefix = format!("rekey:{}/", t.engine.vault_id());
+    assert!(!tags.iter().any(|(k, _)| k.starts_with(&prefix)), "no tag of this vault stays: {tags:?}");
+    assert_eq!(t.engine.accounts(&Default::default()).await.unwrap().len(), 1, "nothing taken");
+}
