@@ -345,11 +345,43 @@ impl Engine {
         };
         let v = self.first_version(&account, Some(meta.id.clone()), Origin::Created, &secret);
         if let Err(e) = self.insert_account(&mut account, Some(v), "created").await {
-            // Nobody else has this secret: a key we cannot store must not stay in IAM.
-            if let Err(del) = iam.delete_access_key(&user, &meta.id).await {
-                tracing::error!(key_id = %meta.id, error = %del, "could not delete an access key that was not stored");
+            match self.store.account(&account.id).await {
+                // Nobody else has this secret: a key we cannot store must not stay in IAM.
+                Err(rekey_store::StoreError::NotFound { .. }) => {
+                    if let Err(del) = iam.delete_access_key(&user, &meta.id).await {
+                        tracing::error!(key_id = %meta.id, error = %del, "could not delete an access key that was not stored");
+                    }
+                    self.release_mark(iam, &user, &account.id).await;
+                    return Err(e);
+                }
+                // Stored although storing it reported an error (its answer lost after the
+                // commit): the account holds the key; it is tagged as any new one.
+                Ok(stored) => {
+                    tracing::warn!(account = %account.id, key_id = %meta.id, error = %e,
+                        "the account was stored although storing it reported an error: its key stays");
+                    account = stored;
+                }
+                Err(look) => {
+                    tracing::error!(account = %account.id, key_id = %meta.id, error = %look,
+                        "could not tell whether the account was stored: its new key stays in IAM");
+                    return Err(Error::Reported {
+                        message: format!(
+                            "storing account {} reported an error ({e}), and whether it was stored is unknown",
+                            account.id
+                        ),
+                        failure: crate::error::Failure {
+                            class: crate::ErrorClass::Storage,
+                            busy: false,
+                            hint: Some(format!(
+                            "run `rekey account show {}`: if the account is there, it holds access key {}; if not, \
+                             delete that key in IAM (nobody holds its secret) and remove the account's tag with \
+                             `rekey account clear-tag`",
+                                account.id, meta.id
+                            )),
+                        },
+                    });
+                }
             }
-            return Err(e);
         }
         let entry = ownership::Entry { key_id: meta.id.clone(), origin: ownership::Origin::Added };
         let tag = (own, ownership::render(&[entry]));

@@ -232,7 +232,7 @@ mod tests {
             tokio::spawn(async move { c.get("k", |_| true, || async { 1 }).await })
         };
         // The waiter has joined once the slot has three holds: the map's and the two reads'.
-        while !c.lock().get("k").is_some_and(|s| Arc::strong_count(s) == 3) {
+        while c.lock().get("k").is_none_or(|s| Arc::strong_count(s) != 3) {
             tokio::task::yield_now().await;
         }
         waiting.abort();
