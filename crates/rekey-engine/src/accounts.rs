@@ -199,7 +199,7 @@ impl Engine {
                 crash_point("account-add:marked");
                 let v = self.first_version(&account, Some(access_key_id.to_string()), Origin::Adopted, &secret);
                 if let Err(e) = self.insert_account(&mut account, Some(v), "adopted").await {
-                    self.release_unless_stored(iam.as_ref(), new.user.as_str(), &account.id).await;
+                    self.release_unless_stored(iam.as_ref(), new.user.as_str(), &account.id, &e).await;
                     return Err(e);
                 }
                 Ok(account)
@@ -230,7 +230,7 @@ impl Engine {
                 crash_point("account-add:marked");
                 let how = if password.is_some() { "adopted" } else { "no-secret" };
                 if let Err(e) = self.insert_account(&mut account, v, how).await {
-                    self.release_unless_stored(iam.as_ref(), new.user.as_str(), &account.id).await;
+                    self.release_unless_stored(iam.as_ref(), new.user.as_str(), &account.id, &e).await;
                     return Err(e);
                 }
                 Ok(account)
@@ -331,7 +331,13 @@ impl Engine {
         }
         // Until its tag names the key, a mark says a key is being created (see [`ownership`]).
         let own = ownership::tag_key(self.vault_id().as_str(), account.id.as_str());
-        iam.tag_user(&user, &[(own.clone(), ownership::creating(&ownership::Origin::Added, ""))]).await?;
+        if let Err(e) = iam.tag_user(&user, &[(own.clone(), ownership::creating(&ownership::Origin::Added, ""))]).await
+        {
+            // Its answer lost, the mark may be there: it would keep every vault from taking the
+            // user's untagged keys.
+            self.release_mark(iam, &user, &account.id).await;
+            return Err(e.into());
+        }
         let (meta, secret) = match iam.create_access_key(&user).await {
             Ok(created) => created,
             Err(e) => {
@@ -345,11 +351,38 @@ impl Engine {
         };
         let v = self.first_version(&account, Some(meta.id.clone()), Origin::Created, &secret);
         if let Err(e) = self.insert_account(&mut account, Some(v), "created").await {
-            match self.store.account(&account.id).await {
+            // An insert left unanswered may still commit after any look-up: settled by hand.
+            let stored = if e.is_store_outage() {
+                Err(rekey_store::StoreError::Unavailable { call: "the account's insert", after_ms: 0 })
+            } else {
+                self.store.account(&account.id).await
+            };
+            match stored {
                 // Nobody else has this secret: a key we cannot store must not stay in IAM.
                 Err(rekey_store::StoreError::NotFound { .. }) => {
-                    if let Err(del) = iam.delete_access_key(&user, &meta.id).await {
-                        tracing::error!(key_id = %meta.id, error = %del, "could not delete an access key that was not stored");
+                    match iam.delete_access_key(&user, &meta.id).await {
+                        Err(del) if del.class != AwsErrorClass::NotFound => {
+                            tracing::error!(key_id = %meta.id, error = %del, "could not delete an access key that was not stored");
+                            // Its mark stays: a key nobody holds is left for the operator.
+                            return Err(Error::Reported {
+                                message: format!(
+                                    "storing the account failed ({e}), and its new access key {} could not be deleted \
+                                     ({del}): nobody holds its secret",
+                                    meta.id
+                                ),
+                                failure: crate::error::Failure {
+                                    class: crate::ErrorClass::Upstream,
+                                    busy: false,
+                                    hint: Some(format!(
+                                        "delete access key {} of IAM user {user} (no one holds its secret), then remove \
+                                         its mark: {}",
+                                        meta.id,
+                                        self.clear_tag_command(&account.provider, &account.user_name, account.id.as_str())
+                                    )),
+                                },
+                            });
+                        }
+                        _ => {}
                     }
                     self.release_mark(iam, &user, &account.id).await;
                     return Err(e);

@@ -206,3 +206,29 @@ async fn an_adoption_whose_tag_write_answer_was_lost_leaves_no_tag() {
     assert!(!tags.iter().any(|(k, _)| k.starts_with(&prefix)), "no tag of this vault stays: {tags:?}");
     assert_eq!(t.engine.accounts(&Default::default()).await.unwrap().len(), 1, "nothing taken");
 }
+
+/// `account add --create` whose `creating` mark landed but lost its answer creates no key and
+/// leaves no tag: a mark left there would keep every vault from taking the user's untagged keys.
+#[tokio::test]
+async fn a_create_whose_mark_answer_was_lost_leaves_no_tag_and_no_key() {
+    let t = world().await;
+    t.aws.add_user("marked");
+    t.aws.inject(Fault { op: "iam:TagUser", class: AwsErrorClass::Invalid, times: 1, lands: true });
+    let new = rekey_engine::NewAccount {
+        provider: "p".parse().unwrap(),
+        user: "marked".parse().unwrap(),
+        kind: rekey_domain::CredentialKind::AccessKey,
+        folder: None,
+        title: None,
+        password: None,
+        key: Some(rekey_engine::InitialKey::Create { allow_no_free_slot: false }),
+    };
+    let err = t.engine.add_account(new).await.unwrap_err();
+    assert!(err.to_string().contains("injected fault"), "{err}");
+    let iam = t.aws.iam(None);
+    let tags = iam.list_user_tags("marked").await.unwrap();
+    let prefix = format!("rekey:{}/", t.engine.vault_id());
+    assert!(!tags.iter().any(|(k, _)| k.starts_with(&prefix)), "no tag of this vault stays: {tags:?}");
+    assert!(iam.list_access_keys("marked").await.unwrap().is_empty(), "no key was made");
+    assert_eq!(t.engine.accounts(&Default::default()).await.unwrap().len(), 1, "nothing added");
+}

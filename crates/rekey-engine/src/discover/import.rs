@@ -102,7 +102,7 @@ impl Engine {
                 match self.import_one(account, u, key_id).await {
                     Ok(a) => done.accounts.push(a),
                     Err(e) => {
-                        self.release_unless_stored(iam.as_ref(), &u.user_name, &id).await;
+                        self.release_unless_stored(iam.as_ref(), &u.user_name, &id, &e).await;
                         return Err(e);
                     }
                 }

@@ -119,14 +119,30 @@ impl Engine {
                     c.user, c.tag, c.value
                 ),
             };
-            let e = Error::conflict(
-                format!(
-                    "account {} was stored while its tag was being removed (its `account add` or import was still \
-                     running); the tag was {how}",
-                    c.account
-                ),
-                format!("nothing to clear: {refused}"),
-            );
+            let e = if refused.is_store_outage() {
+                // Whether it was stored meanwhile could not be told: kept, as if it had been.
+                Error::Reported {
+                    message: format!(
+                        "whether account {} was stored while its tag was being removed could not be told ({refused}); \
+                         the tag was {how}",
+                        c.account
+                    ),
+                    failure: crate::error::Failure {
+                        class: crate::ErrorClass::Storage,
+                        busy: false,
+                        hint: Some("run the command again once the vault's database answers".into()),
+                    },
+                }
+            } else {
+                Error::conflict(
+                    format!(
+                        "account {} was stored while its tag was being removed (its `account add` or import was \
+                         still running); the tag was {how}",
+                        c.account
+                    ),
+                    format!("nothing to clear: {refused}"),
+                )
+            };
             self.audit_failed(c, &detail, &e).await;
             return Err(e);
         }

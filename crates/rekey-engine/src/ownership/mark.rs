@@ -167,7 +167,24 @@ impl Engine {
     /// after its commit) may have stored it, and releasing its tag would leave what it holds
     /// looking nobody's; a look-up that fails keeps the tag too (it only refuses others what it
     /// names, until `rekey account clear-tag` removes it).
-    pub(crate) async fn release_unless_stored(&self, iam: &dyn IamApi, user: &str, account: &AccountId) {
+    pub(crate) async fn release_unless_stored(
+        &self,
+        iam: &dyn IamApi,
+        user: &str,
+        account: &AccountId,
+        failed: &crate::Error,
+    ) {
+        if failed.is_store_outage() {
+            // The insert's answer never came: its commit may still land after any look-up.
+            tracing::warn!(
+                user,
+                account = %account,
+                error = %failed,
+                "the store did not answer the account's insert, so whether it was stored is unknown: its ownership \
+                 tag stays (`rekey account clear-tag` removes it if the account is not in the vault)"
+            );
+            return;
+        }
         match self.store.account(account).await {
             Err(StoreError::NotFound { .. }) => self.release_mark(iam, user, account).await,
             Ok(_) => tracing::warn!(
