@@ -351,15 +351,13 @@ impl Engine {
         };
         let v = self.first_version(&account, Some(meta.id.clone()), Origin::Created, &secret);
         if let Err(e) = self.insert_account(&mut account, Some(v), "created").await {
-            // An insert left unanswered may still commit after any look-up: settled by hand.
-            let stored = if e.is_store_outage() {
-                Err(rekey_store::StoreError::Unavailable { call: "the account's insert", after_ms: 0 })
-            } else {
-                self.store.account(&account.id).await
-            };
+            // An insert left unanswered may still commit after any look-up: the store's answer is
+            // waited for, not guessed.
+            let stored =
+                if e.is_store_outage() { Err(None) } else { self.store.account(&account.id).await.map_err(Some) };
             match stored {
                 // Nobody else has this secret: a key we cannot store must not stay in IAM.
-                Err(rekey_store::StoreError::NotFound { .. }) => {
+                Err(Some(rekey_store::StoreError::NotFound { .. })) => {
                     match iam.delete_access_key(&user, &meta.id).await {
                         Err(del) if del.class != AwsErrorClass::NotFound => {
                             tracing::error!(key_id = %meta.id, error = %del, "could not delete an access key that was not stored");
@@ -395,21 +393,26 @@ impl Engine {
                     account = stored;
                 }
                 Err(look) => {
-                    tracing::error!(account = %account.id, key_id = %meta.id, error = %look,
-                        "could not tell whether the account was stored: its new key stays in IAM");
+                    let why = look.map_or_else(|| e.to_string(), |l| l.to_string());
+                    tracing::error!(account = %account.id, key_id = %meta.id, error = %why,
+                        "could not tell whether the account was stored: its new key and its mark stay");
+                    let class = e.class();
                     return Err(Error::Reported {
                         message: format!(
                             "storing account {} reported an error ({e}), and whether it was stored is unknown",
                             account.id
                         ),
                         failure: crate::error::Failure {
-                            class: crate::ErrorClass::Storage,
+                            class,
                             busy: false,
                             hint: Some(format!(
-                            "run `rekey account show {}`: if the account is there, it holds access key {}; if not, \
-                             delete that key in IAM (nobody holds its secret) and remove the account's tag with \
-                             `rekey account clear-tag`",
-                                account.id, meta.id
+                                "once the vault's database answers, run `{}`: it refuses if the account was stored \
+                                 (it then holds access key {}; its first rotation rewrites its tag), and otherwise \
+                                 removes the mark; only then delete access key {} of IAM user {user}, whose secret \
+                                 nobody holds",
+                                self.clear_tag_command(&account.provider, &account.user_name, account.id.as_str()),
+                                meta.id,
+                                meta.id
                             )),
                         },
                     });

@@ -119,8 +119,9 @@ impl Engine {
                     c.user, c.tag, c.value
                 ),
             };
-            let e = if refused.is_store_outage() {
+            let e = if !matches!(refused, Error::Conflict { .. }) {
                 // Whether it was stored meanwhile could not be told: kept, as if it had been.
+                let class = refused.class();
                 Error::Reported {
                     message: format!(
                         "whether account {} was stored while its tag was being removed could not be told ({refused}); \
@@ -128,7 +129,7 @@ impl Engine {
                         c.account
                     ),
                     failure: crate::error::Failure {
-                        class: crate::ErrorClass::Storage,
+                        class,
                         busy: false,
                         hint: Some("run the command again once the vault's database answers".into()),
                     },
