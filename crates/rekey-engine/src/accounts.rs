@@ -351,13 +351,9 @@ impl Engine {
         };
         let v = self.first_version(&account, Some(meta.id.clone()), Origin::Created, &secret);
         if let Err(e) = self.insert_account(&mut account, Some(v), "created").await {
-            // An insert left unanswered may still commit after any look-up: the store's answer is
-            // waited for, not guessed.
-            let stored =
-                if e.is_store_outage() { Err(None) } else { self.store.account(&account.id).await.map_err(Some) };
-            match stored {
+            match self.stored_after(&account.id, &e).await {
                 // Nobody else has this secret: a key we cannot store must not stay in IAM.
-                Err(Some(rekey_store::StoreError::NotFound { .. })) => {
+                ownership::Stored::No => {
                     match iam.delete_access_key(&user, &meta.id).await {
                         Err(del) if del.class != AwsErrorClass::NotFound => {
                             tracing::error!(key_id = %meta.id, error = %del, "could not delete an access key that was not stored");
@@ -387,13 +383,12 @@ impl Engine {
                 }
                 // Stored although storing it reported an error (its answer lost after the
                 // commit): the account holds the key; it is tagged as any new one.
-                Ok(stored) => {
+                ownership::Stored::Yes(stored) => {
                     tracing::warn!(account = %account.id, key_id = %meta.id, error = %e,
                         "the account was stored although storing it reported an error: its key stays");
-                    account = stored;
+                    account = *stored;
                 }
-                Err(look) => {
-                    let why = look.map_or_else(|| e.to_string(), |l| l.to_string());
+                ownership::Stored::Unknown(why) => {
                     tracing::error!(account = %account.id, key_id = %meta.id, error = %why,
                         "could not tell whether the account was stored: its new key and its mark stay");
                     let class = e.class();

@@ -554,6 +554,7 @@ mod read;
 mod tag;
 
 pub use clear::ClearedTag;
+pub(crate) use mark::Stored;
 
 #[cfg(test)]
 mod tests;

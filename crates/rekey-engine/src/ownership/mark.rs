@@ -174,31 +174,33 @@ impl Engine {
         account: &AccountId,
         failed: &crate::Error,
     ) {
-        if failed.is_store_outage() {
-            // The insert's answer never came: its commit may still land after any look-up.
-            tracing::warn!(
-                user,
-                account = %account,
-                error = %failed,
-                "the store did not answer the account's insert, so whether it was stored is unknown: its ownership \
-                 tag stays (`rekey account clear-tag` removes it if the account is not in the vault)"
-            );
-            return;
-        }
-        match self.store.account(account).await {
-            Err(StoreError::NotFound { .. }) => self.release_mark(iam, user, account).await,
-            Ok(_) => tracing::warn!(
+        match self.stored_after(account, failed).await {
+            Stored::No => self.release_mark(iam, user, account).await,
+            Stored::Yes(_) => tracing::warn!(
                 user,
                 account = %account,
                 "the account was stored although storing it reported an error: its ownership tag stays"
             ),
-            Err(e) => tracing::warn!(
+            Stored::Unknown(why) => tracing::warn!(
                 user,
                 account = %account,
-                error = %e,
+                error = %why,
                 "could not tell whether the account was stored: its ownership tag stays (`rekey account clear-tag` \
                  removes it if the account is not in the vault)"
             ),
+        }
+    }
+
+    /// Whether `account`, whose insert failed with `failed`, is in the store. An insert the
+    /// store never answered may still commit after any look-up: unknown, without one.
+    pub(crate) async fn stored_after(&self, account: &AccountId, failed: &crate::Error) -> Stored {
+        if failed.is_store_outage() {
+            return Stored::Unknown(failed.to_string());
+        }
+        match self.store.account(account).await {
+            Ok(a) => Stored::Yes(Box::new(a)),
+            Err(StoreError::NotFound { .. }) => Stored::No,
+            Err(e) => Stored::Unknown(e.to_string()),
         }
     }
 
@@ -211,4 +213,14 @@ impl Engine {
             tracing::warn!(user, account = %account, error = %e, "could not remove the account's ownership tag");
         }
     }
+}
+
+/// Whether an account whose insert reported an error was stored ([`Engine::stored_after`]).
+pub(crate) enum Stored {
+    /// It was: the insert's answer was lost after its commit.
+    Yes(Box<rekey_store::Account>),
+    /// Surely not.
+    No,
+    /// Cannot be told (why).
+    Unknown(String),
 }
