@@ -143,6 +143,26 @@ impl World {
             .collect()
     }
 
+    /// Lets the held request go, resumes the node (healing `link`) and stops it: it exits 0, did
+    /// not panic, and none of its requests reached IAM late. Its log.
+    fn stop_node(&self, node: &mut Server, link: Option<&Link>, trial: usize) -> String {
+        self.proxy.release();
+        until("the held request is forwarded or dropped", PATIENCE, || (self.proxy.holding() == 0).then_some(()));
+        node.signal("CONT");
+        if let Some(link) = link {
+            link.heal();
+        }
+        let status = node.terminate_within(PATIENCE);
+        let log = node.log_text();
+        assert_eq!(status.and_then(|s| s.code()), Some(0), "trial {trial}: the node stops cleanly: {log}");
+        assert!(
+            self.proxy.forwarded_late().is_empty(),
+            "trial {trial}: a request of the cut-off node reached IAM late"
+        );
+        assert!(!log.contains("panicked"), "{log}");
+        log
+    }
+
     /// After the node let go: `recover` finished the rotation begun after audit event `before`,
     /// the node wrote no phase once recover had taken over, and IAM and the vault agree.
     fn finished_by_recover(&self, before: i64, trial: usize) {
@@ -229,25 +249,14 @@ fn held_call_is_given_up_before_the_lease_can_expire(vault: Option<String>) {
         let out = w.sb.rekey().args(["recover", "-o", "json"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "trial {trial}: {}", String::from_utf8_lossy(&out.stderr));
         // The held request goes now: to IAM if its client still waits for it.
-        w.proxy.release();
-        until("the held request is forwarded or dropped", PATIENCE, || (w.proxy.holding() == 0).then_some(()));
-        node.signal("CONT");
-        if let Some(link) = &link {
-            link.heal();
-        }
-        let status = node.terminate_within(PATIENCE);
-        let log = node.log_text();
-        assert_eq!(status.and_then(|s| s.code()), Some(0), "trial {trial}: the node stops cleanly: {log}");
-
+        let log = w.stop_node(&mut node, link.as_ref(), trial);
         assert!(
             given_up.iter().any(|(a, at)| a == action && *at < expires_at),
             "trial {trial}: the node gave its {action} up before its lease expired at {expires_at}: {given_up:?}\n{log}"
         );
-        assert!(w.proxy.forwarded_late().is_empty(), "trial {trial}: a request of the cut-off node reached IAM late");
         // It says so: it gave the call up (cut off), or found itself fenced (told once healed).
         let said = log.contains("gave up on a call") || log.contains("fenced: the lease was taken over");
         assert!(said && log.contains(action), "trial {trial}: {log}");
-        assert!(!log.contains("panicked"), "{log}");
         w.finished_by_recover(before, trial);
     }
 }
@@ -334,14 +343,7 @@ fn abandoned_call_leaves_the_lease_to_expire(vault: Option<String>) {
         assert_eq!(out.status.code(), Some(0), "trial {trial}: {}", String::from_utf8_lossy(&out.stderr));
         let (_, taken, _, _) = w.lease();
         assert!(taken > token, "trial {trial}: another worker took the lease once it expired");
-        w.proxy.release();
-        until("the held request is forwarded or dropped", PATIENCE, || (w.proxy.holding() == 0).then_some(()));
-        node.signal("CONT");
-        let status = node.terminate_within(PATIENCE);
-        let log = node.log_text();
-        assert_eq!(status.and_then(|s| s.code()), Some(0), "trial {trial}: the node stops cleanly: {log}");
-        assert!(w.proxy.forwarded_late().is_empty(), "trial {trial}: a request of the cut-off node reached IAM late");
-        assert!(!log.contains("panicked"), "{log}");
+        w.stop_node(&mut node, None, trial);
         w.finished_by_recover(before, trial);
     }
 }
